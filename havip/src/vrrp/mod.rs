@@ -1,0 +1,1 @@
+//! The VRRP election as a sans-IO state machine.

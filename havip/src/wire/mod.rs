@@ -1,0 +1,1 @@
+//! Wire formats: see the module docs of each submodule.
