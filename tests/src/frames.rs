@@ -1,0 +1,55 @@
+//! Frames built byte by byte, independently of havip's own `wire` module, so that a bug there
+//! cannot hide a bug in the XDP program.
+
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+
+/// An Ethernet + ARP (Ethernet/IPv4) frame, 42 bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn arp(
+    eth_dst: [u8; 6],
+    eth_src: [u8; 6],
+    op: u16,
+    sha: [u8; 6],
+    spa: [u8; 4],
+    tha: [u8; 6],
+    tpa: [u8; 4],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&eth_dst);
+    f.extend_from_slice(&eth_src);
+    f.extend_from_slice(&[0x08, 0x06]); // EtherType ARP
+    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4]); // Ethernet, IPv4, hlen, plen
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa);
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&tpa);
+    f
+}
+
+/// A broadcast ARP request from `sha`/`spa` asking for `tpa`.
+pub fn arp_request(sha: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+    arp(BROADCAST, sha, 1, sha, spa, [0; 6], tpa)
+}
+
+/// Inserts an 802.1Q tag (VLAN `vid`) after the MAC addresses.
+pub fn vlan_tag(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00]);
+    f.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// A minimal IPv4/UDP frame (checksums zero: nothing on the XDP path verifies them).
+pub fn ipv4_udp(eth_src: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&BROADCAST);
+    f.extend_from_slice(&eth_src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&[0x13, 0xc4, 0x13, 0xc4, 0, 8, 0, 0]);
+    f
+}

@@ -1,0 +1,1 @@
+//! Network-namespace labs (filled in below).
