@@ -1,1 +1,70 @@
-fn main() {}
+//! `cargo xtask`: everything beyond plain `cargo build`: building the XDP object, installing
+//! what a fresh machine lacks, the test tiers, the lab demo and the benchmarks.
+
+mod ebpf;
+mod setup;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "havip's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the XDP object into havip/bpf/havip-xdp.o (installs the BPF toolchain if missing).
+    BuildEbpf {
+        /// Build, then fail if the committed object differs from the fresh one.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Install what the project needs on this machine (Debian packages, bpf-linker).
+    Setup,
+    /// Set up, then run every tier: format, lints, unit tests, the eBPF staleness check and the
+    /// root tier (BPF_PROG_TEST_RUN and network-namespace labs).
+    Test {
+        /// Only the unit tier (no root needed, no set-up).
+        #[arg(long)]
+        unit: bool,
+        /// Arguments passed to the root tier's test binaries (e.g. a test name filter).
+        #[arg(last = true)]
+        filter: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::BuildEbpf { check } => ebpf::build(check),
+        Command::Setup => setup::all(),
+        Command::Test { unit, filter } => test(unit, &filter),
+    }
+}
+
+fn test(unit_only: bool, filter: &[String]) -> Result<()> {
+    use util::cargo;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "-p", "havip", "-p", "havip-ebpf", "-p", "xtask"])?;
+    if unit_only {
+        return Ok(());
+    }
+    util::require_root("the root tier (BPF, network namespaces)")?;
+    setup::all()?;
+    ebpf::build(true)?;
+    // One test at a time: lab tests measure timing on a 2-core machine.
+    let mut args = vec!["test", "-p", "havip-lab", "--", "--test-threads=1"];
+    args.extend(filter.iter().map(String::as_str));
+    cargo(&args)
+}

@@ -1,0 +1,94 @@
+//! Installing what a fresh machine of the project's kind (Debian 12, root, rustup stable) lacks:
+//! Debian packages for the BPF build route and the labs, and `bpf-linker`.
+//! Every step checks first, so a second run does nothing and takes well under a second.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Result};
+
+use crate::util::{is_root, output, run};
+
+/// Debian's rustc with a prebuilt `core` for `bpfel-unknown-none`, and the LLVM that
+/// `bpf-linker` links against (see ARCHITECTURE.md, "Building the XDP object").
+pub const BUILD_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "libstd-rust-web-dev-bpf",
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "libzstd-dev",
+    "zlib1g-dev",
+];
+
+/// What the labs, interop tests, demo and benchmarks run.
+pub const LAB_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-arping",
+    "keepalived",
+    "tcpdump",
+    "ethtool",
+    "util-linux",
+    "procps",
+    "netsniff-ng",
+    "stress-ng",
+    "bpftool",
+];
+
+/// The `bpf-linker` release this project builds with.
+pub const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn all() -> Result<()> {
+    let mut pkgs = BUILD_PACKAGES.to_vec();
+    pkgs.extend_from_slice(LAB_PACKAGES);
+    apt(&pkgs)?;
+    bpf_linker(22)
+}
+
+/// Installs the Debian packages of `pkgs` that are missing.
+pub fn apt(pkgs: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !Path::new("/etc/debian_version").exists() {
+        bail!("missing packages ({list}) and this is not Debian: install their equivalents");
+    }
+    if !is_root() {
+        bail!("missing Debian packages: run `sudo apt-get update && sudo apt-get install {list}`");
+    }
+    // Package lists are empty on a fresh machine; refreshing them is cheap next to installing.
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn installed(pkg: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f", "${Status}", pkg]))
+        .is_some_and(|s| s.ends_with("installed") && !s.contains("not-installed"))
+}
+
+/// Installs `bpf-linker` built against LLVM `llvm_major` (Debian's `llvm-N-dev`) unless a
+/// `bpf-linker` is already on PATH.
+pub fn bpf_linker(llvm_major: u32) -> Result<()> {
+    if output(Command::new("bpf-linker").arg("--version")).is_some() {
+        return Ok(());
+    }
+    let llvm_bin = format!("/usr/lib/llvm-{llvm_major}/bin");
+    if !Path::new(&llvm_bin).join("llvm-config").exists() {
+        bail!(
+            "bpf-linker is missing and so is LLVM {llvm_major}: install llvm-{llvm_major}-dev \
+             (Debian) and rerun, or install bpf-linker yourself (`cargo install bpf-linker`)"
+        );
+    }
+    let path = format!("{llvm_bin}:{}", std::env::var("PATH").unwrap_or_default());
+    run(Command::new(env!("CARGO"))
+        .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{llvm_major}"),
+        ])
+        .env("PATH", path))
+}
