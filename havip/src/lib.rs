@@ -3,7 +3,15 @@
 //! Layers, from the wire up (see ARCHITECTURE.md):
 //! - [`wire`]: packet views and validated representations (Ethernet, ARP, IPv4/IPv6, VRRP v2/v3).
 //! - [`vrrp`]: the election as a deterministic, sans-IO state machine.
+//! - [`dataplane`]: the embedded XDP object, its attachments and maps.
+//! - [`net`]: rtnetlink and raw sockets.
+//! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
 
+pub mod app;
+pub mod cli;
+pub mod daemon;
 pub mod dataplane;
+pub mod net;
+pub mod privs;
 pub mod vrrp;
 pub mod wire;

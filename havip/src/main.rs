@@ -1,3 +1,3 @@
-fn main() {
-    println!("havip: not yet");
+fn main() -> std::process::ExitCode {
+    havip::app::main()
 }

@@ -1,1 +1,409 @@
-//! Network-namespace labs (filled in below).
+//! Network-namespace labs: a LAN (a namespace holding a bridge), hosts joined to it by veth
+//! pairs, and the processes running in them. Everything a `Lab` creates is torn down when it
+//! drops, also when the test panics: processes are killed, havip's pins for the lab's
+//! namespaces removed, namespaces deleted. Names start with `hv-<test>-<pid>-`, so two tests
+//! (or two runs) never collide.
+
+use std::{
+    collections::BTreeSet,
+    fs::{self, File},
+    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use havip::dataplane::Dataplane;
+
+use crate::require_root;
+
+/// The havip executable under test: this package's `havip-test` binary, which cargo builds
+/// before it runs the package's integration tests (from `target/<profile>/deps/<test>`).
+pub fn havip_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("havip-test");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// A running process in a lab namespace; killed when the lab drops (or by the test).
+pub struct Proc {
+    pub label: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) with a pid this lab spawned.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for the process to exit; panics after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}",
+                self.label
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; panics (with the log) after `timeout`.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log_text().contains(needle) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before logging {needle:?}:\n{}",
+                    self.label,
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log {needle:?} within {timeout:?}:\n{}",
+                self.label,
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A host on the lab's LAN.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// The namespace's full name.
+    pub ns: String,
+    /// Its interface on the LAN (always `eth0`).
+    pub iface: String,
+    /// The bridge port its veth peer is (in the LAN namespace).
+    pub port: String,
+    pub ip: String,
+    pub mac: String,
+}
+
+pub struct Lab {
+    prefix: String,
+    dir: PathBuf,
+    namespaces: Vec<String>,
+    procs: Vec<Proc>,
+    /// Pass-through XDP programs on bridge ports (detached on drop).
+    pass_programs: Vec<Dataplane>,
+    lan: Option<String>,
+}
+
+impl Lab {
+    /// A new, empty lab for the test called `test`.
+    pub fn new(test: &str) -> Lab {
+        require_root();
+        let prefix = format!("hv-{test}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&prefix);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("creating the lab's log directory");
+        Lab {
+            prefix,
+            dir,
+            namespaces: Vec::new(),
+            procs: Vec::new(),
+            pass_programs: Vec::new(),
+            lan: None,
+        }
+    }
+
+    /// Creates namespace `<prefix>-<short>` with loopback up.
+    pub fn add_ns(&mut self, short: &str) -> String {
+        let ns = format!("{}-{short}", self.prefix);
+        sh_ok(Command::new("ip").args(["netns", "add", &ns]));
+        self.namespaces.push(ns.clone());
+        self.ip(&ns, "link set lo up");
+        ns
+    }
+
+    /// The LAN: a namespace with bridge `br0`, multicast snooping off (VRRP is multicast).
+    pub fn lan(&mut self) -> String {
+        if let Some(lan) = &self.lan {
+            return lan.clone();
+        }
+        let ns = self.add_ns("lan");
+        self.ip(
+            &ns,
+            "link add br0 type bridge mcast_snooping 0 stp_state 0 forward_delay 0",
+        );
+        self.ip(&ns, "link set br0 up");
+        self.lan = Some(ns.clone());
+        ns
+    }
+
+    /// A host `short` on the LAN with address `cidr` (e.g. "10.99.0.11/24") on its `eth0`.
+    pub fn host(&mut self, short: &str, cidr: &str) -> Host {
+        let lan = self.lan();
+        let ns = self.add_ns(short);
+        let port = format!("p-{short}");
+        sh_ok(Command::new("ip").args([
+            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &lan,
+        ]));
+        self.ip(&lan, &format!("link set {port} master br0 up"));
+        self.ip(&ns, &format!("addr add {cidr} dev eth0"));
+        self.ip(&ns, "link set eth0 up");
+        let mac = self.ip(&ns, "-br link show eth0");
+        let mac = mac
+            .split_whitespace()
+            .nth(2)
+            .expect("MAC in `ip -br link`")
+            .to_string();
+        Host {
+            ns,
+            iface: "eth0".into(),
+            port,
+            ip: cidr.split('/').next().unwrap().to_string(),
+            mac,
+        }
+    }
+
+    /// `ip -n NS ARGS`, panicking on failure; returns stdout.
+    pub fn ip(&self, ns: &str, args: &str) -> String {
+        let out = sh_ok(
+            Command::new("ip")
+                .args(["-n", ns])
+                .args(args.split_whitespace()),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command in `ns` and returns its output, whatever its exit status.
+    pub fn exec(&self, ns: &str, argv: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .args(argv)
+            .output()
+            .unwrap_or_else(|e| panic!("running {argv:?} in {ns}: {e}"))
+    }
+
+    /// Starts `argv` in `ns` with stdout and stderr to a log file. Uses `nsenter --net` rather
+    /// than `ip netns exec`, which remounts /sys and so would hide /sys/fs/bpf.
+    pub fn spawn(&mut self, label: &str, ns: &str, argv: &[&str]) -> &mut Proc {
+        let log = self.dir.join(format!("{label}.log"));
+        let file = File::create(&log).expect("log file");
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {argv:?} in {ns}: {e}"));
+        self.procs.push(Proc {
+            label: label.into(),
+            child,
+            log,
+        });
+        self.procs.last_mut().unwrap()
+    }
+
+    /// Starts `havip ARGS` on `host`.
+    pub fn havip(&mut self, label: &str, host: &Host, args: &[&str]) -> &mut Proc {
+        let exe = havip_exe();
+        let mut argv = vec![exe.to_str().expect("UTF-8 path")];
+        argv.extend_from_slice(args);
+        let ns = host.ns.clone();
+        self.spawn(label, &ns, &argv)
+    }
+
+    pub fn proc(&mut self, label: &str) -> &mut Proc {
+        self.procs
+            .iter_mut()
+            .find(|p| p.label == label)
+            .expect("no such process")
+    }
+
+    /// Attaches the pass-through XDP program to `host`'s bridge port, so that native-mode
+    /// `XDP_TX` on the host's veth is delivered (see DESIGN.md).
+    pub fn pass_on_port(&mut self, host: &Host) {
+        let lan = self.lan.clone().expect("a LAN");
+        let port = host.port.clone();
+        let dp = in_netns(&lan, move || {
+            let mut dp = Dataplane::load(None).expect("loading the XDP object");
+            dp.attach_pass(&port).expect("attaching the pass program");
+            dp
+        });
+        self.pass_programs.push(dp);
+    }
+
+    /// havip's pin directory for the namespace `ns`.
+    pub fn pin_dir(&self, ns: &str) -> PathBuf {
+        let ino = fs::metadata(format!("/run/netns/{ns}"))
+            .expect("netns file")
+            .ino();
+        PathBuf::from(format!("/sys/fs/bpf/havip/ns{ino}"))
+    }
+
+    /// Whether `host` has address `ip` on its LAN interface.
+    pub fn has_addr(&self, host: &Host, ip: &str) -> bool {
+        self.ip(&host.ns, "-br addr show dev eth0")
+            .split_whitespace()
+            .any(|w| w.split('/').next() == Some(ip))
+    }
+
+    /// The XDP program attached to `host`'s eth0, as `ip link` names it, if any.
+    pub fn xdp_on(&self, host: &Host) -> Option<String> {
+        let out = self.ip(&host.ns, "link show dev eth0");
+        out.lines().find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("prog/xdp")
+                .map(|rest| rest.trim().to_string())
+        })
+    }
+
+    /// `arping` from `from` for `target`: `count` requests `interval` apart.
+    pub fn arping(&self, from: &Host, target: &str, count: u32, interval: f64) -> Arping {
+        let out = self.exec(
+            &from.ns,
+            &[
+                "arping",
+                "-c",
+                &count.to_string(),
+                "-W",
+                &interval.to_string(),
+                "-w",
+                "1",
+                "-i",
+                &from.iface,
+                target,
+            ],
+        );
+        Arping::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            if thread::panicking() {
+                eprintln!(
+                    "----- {} ({}) -----\n{}",
+                    p.label,
+                    p.log.display(),
+                    p.log_text()
+                );
+            }
+        }
+        self.pass_programs.clear();
+        for ns in self.namespaces.iter().rev() {
+            // What a killed havip left pinned: remove it, or the program stays loaded.
+            let pins = self.pin_dir(ns);
+            if let Ok(entries) = fs::read_dir(&pins) {
+                for e in entries.flatten() {
+                    let _ = fs::remove_file(e.path());
+                }
+                let _ = fs::remove_dir(&pins);
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What `arping` reported.
+#[derive(Debug, Default)]
+pub struct Arping {
+    pub sent: u32,
+    pub received: u32,
+    /// The MAC addresses that answered.
+    pub macs: BTreeSet<String>,
+}
+
+impl Arping {
+    fn parse(out: &str) -> Arping {
+        let mut r = Arping::default();
+        for line in out.lines() {
+            if let Some(rest) = line.split(" bytes from ").nth(1) {
+                if let Some(mac) = rest.split_whitespace().next() {
+                    r.macs.insert(mac.to_string());
+                }
+            }
+            if line.contains("packets transmitted") {
+                let nums: Vec<u32> = line
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                r.sent = nums.first().copied().unwrap_or(0);
+                r.received = nums.get(1).copied().unwrap_or(0);
+            }
+        }
+        r
+    }
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`; returns its result.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        // SAFETY: setns on a valid namespace fd, affecting only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("netns thread panicked")
+}
+
+/// Polls `cond` every 10 ms until it holds; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn sh_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Reads a pinned map of havip's under `pin_dir`.
+pub fn pinned_map(pin_dir: &Path, name: &str) -> aya::maps::Map {
+    let data = aya::maps::MapData::from_pin(pin_dir.join(name))
+        .unwrap_or_else(|e| panic!("opening pinned map {name} in {}: {e}", pin_dir.display()));
+    aya::maps::Map::from_map_data(data).expect("map type")
+}

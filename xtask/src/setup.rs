@@ -22,7 +22,7 @@ pub const BUILD_PACKAGES: &[&str] = &[
 /// What the labs, interop tests, demo and benchmarks run.
 pub const LAB_PACKAGES: &[&str] = &[
     "iproute2",
-    "iputils-arping",
+    "arping",
     "keepalived",
     "tcpdump",
     "ethtool",

@@ -251,9 +251,12 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Detaches every attachment and removes the pins: the graceful stop.
-    pub fn shutdown(mut self) -> Result<()> {
+    /// Detaches every attachment and removes the pins: the graceful stop. Returns the
+    /// interfaces it detached from.
+    pub fn shutdown(mut self) -> Result<Vec<String>> {
+        let mut detached = Vec::new();
         for a in self.attachments.drain(..) {
+            detached.push(a.ifname.clone());
             if let Some(link) = a.link {
                 link.unpin()
                     .with_context(|| format!("unpinning the XDP link of {}", a.ifname))?;
@@ -262,7 +265,7 @@ impl Dataplane {
         if let Some(dir) = &self.pin_dir {
             remove_pin_dir(dir)?;
         }
-        Ok(())
+        Ok(detached)
     }
 }
 

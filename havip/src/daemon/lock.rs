@@ -1,0 +1,47 @@
+//! One daemon per network namespace: an exclusive `flock` on `/run/havip/<ns>.lock`.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{Read as _, Seek as _, Write as _},
+    os::fd::AsRawFd as _,
+    path::Path,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+/// Held for the daemon's lifetime; the kernel releases it when the process dies, however it dies.
+pub struct NamespaceLock {
+    _file: File,
+}
+
+/// Takes the lock for the namespace whose pin directory is `pin_dir` (named after its inode).
+pub fn acquire(pin_dir: &Path) -> Result<NamespaceLock> {
+    let ns = pin_dir
+        .file_name()
+        .context("pin dir has a name")?
+        .to_string_lossy();
+    let dir = Path::new("/run/havip");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{ns}.lock"));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a valid fd.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        bail!(
+            "another havip (pid {}) already runs in this network namespace ({}): stop it first",
+            pid.trim(),
+            path.display()
+        );
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(NamespaceLock { _file: file })
+}

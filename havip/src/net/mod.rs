@@ -1,0 +1,3 @@
+//! The daemon's side doors to the kernel besides BPF: rtnetlink (interfaces, addresses).
+
+pub mod netlink;

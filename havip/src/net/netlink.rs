@@ -1,0 +1,180 @@
+//! rtnetlink: look up interfaces, and add or remove VIP addresses.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use futures::TryStreamExt as _;
+use rtnetlink::{
+    packet_route::{
+        address::{AddressAttribute, AddressMessage},
+        link::{LinkAttribute, LinkFlags, LinkMessage},
+    },
+    AddressMessageBuilder, Handle,
+};
+
+/// What the daemon needs to know about an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_LOWER_UP`).
+    pub up: bool,
+}
+
+/// An address configured on an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfAddr {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub label: Option<String>,
+}
+
+/// A connection to rtnetlink (its driver task runs on the current tokio runtime).
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    pub fn new() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().context("opening rtnetlink")?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    /// The interface called `name` in this network namespace.
+    pub async fn link(&self, name: &str) -> Result<Link> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => link_from_message(&msg),
+            Ok(None) => Err(no_such_interface(name)),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Err(no_such_interface(name)),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("looking up interface {name}")),
+        }
+    }
+
+    /// The addresses of interface `index`.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<IfAddr>> {
+        let mut out = Vec::new();
+        let mut msgs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(msg) = msgs.try_next().await.context("listing addresses")? {
+            let mut addr = None;
+            let mut local = None;
+            let mut label = None;
+            for a in &msg.attributes {
+                match a {
+                    AddressAttribute::Address(ip) => addr = Some(*ip),
+                    AddressAttribute::Local(ip) => local = Some(*ip),
+                    AddressAttribute::Label(l) => label = Some(l.clone()),
+                    _ => {}
+                }
+            }
+            // For IPv4, IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+            // point-to-point links).
+            if let Some(addr) = local.or(addr) {
+                out.push(IfAddr {
+                    addr,
+                    prefix_len: msg.header.prefix_len,
+                    label,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `addr/prefix_len` to interface `index`. Returns false when it was already there.
+    pub async fn add_address(
+        &self,
+        index: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        label: Option<&str>,
+    ) -> Result<bool> {
+        let mut req = self.handle.address().add(index, addr, prefix_len);
+        if let Some(label) = label {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Label(label.to_string()));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("adding {addr}/{prefix_len}")),
+        }
+    }
+
+    /// Removes `addr` (whatever its prefix length) from interface `index`. Returns false when it
+    /// was not there.
+    pub async fn del_address(&self, index: u32, addr: IpAddr) -> Result<bool> {
+        let Some(found) = self
+            .addresses(index)
+            .await?
+            .into_iter()
+            .find(|a| a.addr == addr)
+        else {
+            return Ok(false);
+        };
+        let msg: AddressMessage = match addr {
+            IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(a, found.prefix_len)
+                .build(),
+            IpAddr::V6(a) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(a, found.prefix_len)
+                .build(),
+        };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENOENT)) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("removing {addr}")),
+        }
+    }
+}
+
+fn no_such_interface(name: &str) -> anyhow::Error {
+    anyhow!("no interface named {name:?} in this network namespace (`ip link` lists them)")
+}
+
+fn link_from_message(msg: &LinkMessage) -> Result<Link> {
+    let mut name = None;
+    let mut mac = None;
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = Some(n.clone()),
+            LinkAttribute::Address(m) => mac = Some(m.clone()),
+            _ => {}
+        }
+    }
+    let name = name.unwrap_or_default();
+    let mac: [u8; 6] = match mac.as_deref().map(<[u8; 6]>::try_from) {
+        Some(Ok(m)) => m,
+        _ => bail!("interface {name} has no Ethernet address: havip needs an Ethernet interface"),
+    };
+    let flags = msg.header.flags;
+    Ok(Link {
+        name,
+        index: msg.header.index,
+        mac,
+        up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp),
+    })
+}
+
+/// The errno of a netlink error reply, positive.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
