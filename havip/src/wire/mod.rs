@@ -22,7 +22,9 @@
 
 use core::fmt;
 
+pub mod arp;
 pub mod checksum;
+pub mod ethernet;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
@@ -30,6 +32,10 @@ pub mod ipv6;
 #[cfg(test)]
 mod pcap;
 
+pub use arp::{Operation as ArpOperation, Packet as ArpPacket, Repr as ArpRepr};
+pub use ethernet::{
+    Address as EthernetAddress, EtherType, Frame as EthernetFrame, Repr as EthernetRepr,
+};
 pub use ip::{IpProtocol, IpRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
 pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr};
