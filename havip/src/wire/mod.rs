@@ -28,6 +28,7 @@ pub mod ethernet;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod vrrp;
 
 #[cfg(test)]
 mod pcap;
@@ -39,6 +40,11 @@ pub use ethernet::{
 pub use ip::{IpProtocol, IpRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
 pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr};
+pub use vrrp::{
+    virtual_mac_v4, virtual_mac_v6, Addresses as VrrpAddresses, Auth as VrrpAuth,
+    AuthType as VrrpAuthType, ChecksumMode, Packet as VrrpPacket, Repr as VrrpRepr,
+    Version as VrrpVersion,
+};
 
 /// Why a buffer could not be parsed, or a representation could not be emitted.
 ///
