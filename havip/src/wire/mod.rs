@@ -25,6 +25,8 @@ use core::fmt;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod frame;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
@@ -36,6 +38,10 @@ mod pcap;
 pub use arp::{Operation as ArpOperation, Packet as ArpPacket, Repr as ArpRepr};
 pub use ethernet::{
     Address as EthernetAddress, EtherType, Frame as EthernetFrame, Repr as EthernetRepr,
+};
+pub use frame::{parse_ip_advert, ArpFrame, NeighborAdvertFrame, VrrpFrame};
+pub use icmpv6::{
+    Message as Icmpv6Message, NeighborAdvertRepr, NeighborFlags, Packet as Icmpv6Packet,
 };
 pub use ip::{IpProtocol, IpRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
