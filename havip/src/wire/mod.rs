@@ -34,6 +34,8 @@ pub mod vrrp;
 
 #[cfg(test)]
 mod pcap;
+#[cfg(test)]
+mod vector_tests;
 
 pub use arp::{Operation as ArpOperation, Packet as ArpPacket, Repr as ArpRepr};
 pub use ethernet::{
