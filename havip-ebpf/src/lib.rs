@@ -21,6 +21,14 @@ pub mod map {
     pub const HEARTBEAT: &str = "HEARTBEAT";
     /// `PerCpuArray<u64>` indexed by [`super::global`]: counters not tied to a VIP.
     pub const GLOBAL_COUNTERS: &str = "GLOBAL_COUNTERS";
+    /// `HashMap<VridKey, VridConfig>`: the virtual routers whose adverts this node wants.
+    pub const VRIDS: &str = "VRIDS";
+    /// `PerCpuHashMap<VridKey, VridCounters>`: advert counters per virtual router.
+    pub const VRID_COUNTERS: &str = "VRID_COUNTERS";
+    /// `HashMap<VridKey, AdvertSeen>`: the last accepted advert of each virtual router.
+    pub const VRID_SEEN: &str = "VRID_SEEN";
+    /// `RingBuf` of [`super::AdvertEvent`]: accepted adverts handed to the daemon.
+    pub const ADVERTS: &str = "ADVERTS";
 }
 
 /// Names of the programs in the object.
@@ -40,9 +48,25 @@ pub mod global {
     pub const MALFORMED: u32 = 1;
     /// ARP requests whose target is not a VIP of this interface (passed).
     pub const ARP_NOT_VIP: u32 = 2;
+    /// VRRP packets for a virtual router this node does not run (passed).
+    pub const VRRP_UNKNOWN_VRID: u32 = 3;
+    /// VRRP packets too short for their headers, before the VRID is known (dropped).
+    pub const VRRP_MALFORMED: u32 = 4;
+    /// Adverts that found the ring buffer full (passed to the raw socket instead).
+    pub const VRRP_RINGBUF_FULL: u32 = 5;
     /// Number of global counters (the map's size).
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 6;
 }
+
+/// Names of the global counters, in index order (for stats output).
+pub const GLOBAL_COUNTER_NAMES: [&str; global::COUNT as usize] = [
+    "passed",
+    "malformed",
+    "arp_not_vip",
+    "vrrp_unknown_vrid",
+    "vrrp_malformed",
+    "vrrp_ringbuf_full",
+];
 
 /// Most VIPs one loaded program tracks (all interfaces together).
 pub const MAX_VIPS: u32 = 1024;
@@ -94,7 +118,105 @@ pub struct VipCounters {
     pub dropped_stale: u64,
 }
 
+/// [`VridKey::family`] values.
+pub const FAMILY_IPV4: u8 = 4;
+pub const FAMILY_IPV6: u8 = 6;
+
+/// Key of the per-virtual-router maps: a VRID of one address family on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct VridKey {
+    pub ifindex: u32,
+    pub vrid: u8,
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 2],
+}
+
+/// [`VridConfig::flags`]: hand accepted adverts to the daemon through the `ADVERTS` ring buffer
+/// and drop them; without it they are passed to the kernel stack (the daemon's raw socket).
+pub const VRID_DELIVER_RINGBUF: u32 = 1;
+
+/// Value of [`map::VRIDS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct VridConfig {
+    /// The VRRP version this router speaks (2 or 3); adverts of another version are dropped.
+    pub version: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 3],
+    /// Bit set of `VRID_*` flags.
+    pub flags: u32,
+}
+
+/// Value of [`map::VRID_COUNTERS`] (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct VridCounters {
+    /// VRRP packets for this router seen by XDP.
+    pub received: u64,
+    /// Accepted and handed over through the ring buffer.
+    pub delivered_ringbuf: u64,
+    /// Accepted and passed to the kernel stack (raw socket path).
+    pub passed_to_stack: u64,
+    /// Dropped: TTL / hop limit not 255 (RFC 9568 §7.1).
+    pub bad_ttl: u64,
+    /// Dropped: VRRP version other than the router's.
+    pub bad_version: u64,
+    /// Dropped: VRRP type other than 1 (advertisement).
+    pub bad_type: u64,
+    /// Dropped: IP length beyond the frame, or too short for the VRRP header.
+    pub truncated: u64,
+}
+
+/// Value of [`map::VRID_SEEN`]: the last advert XDP accepted for a router.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct AdvertSeen {
+    /// `bpf_ktime_get_ns()` at arrival.
+    pub ts_ns: u64,
+    /// Source address (IPv4 in the first 4 bytes).
+    pub src: [u8; 16],
+    pub priority: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 7],
+}
+
+/// Largest IP packet (header + VRRP) carried in an [`AdvertEvent`]; longer adverts go to the
+/// kernel stack instead. 248 bytes hold 53 IPv4 or 12 IPv6 addresses.
+pub const ADVERT_MAX: usize = 248;
+
+/// A ring-buffer record: one accepted advert, from its IP header on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct AdvertEvent {
+    /// `bpf_ktime_get_ns()` at arrival.
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    /// Bytes of `data` in use (the IP total length).
+    pub len: u16,
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
+    /// Reserved, zero.
+    pub reserved: u8,
+    pub data: [u8; ADVERT_MAX],
+}
+
+/// Size of the `ADVERTS` ring buffer in bytes (a power-of-two multiple of the page size).
+pub const ADVERTS_BYTES: u32 = 64 * 1024;
+
 const _: () = assert!(size_of::<VipKey>() == 8);
+const _: () = assert!(size_of::<VridKey>() == 8);
+const _: () = assert!(size_of::<VridConfig>() == 8);
+const _: () = assert!(size_of::<VridCounters>() == 56);
+const _: () = assert!(size_of::<AdvertSeen>() == 32);
+const _: () = assert!(size_of::<AdvertEvent>() == 16 + ADVERT_MAX);
 const _: () = assert!(size_of::<VipState>() == 24);
 const _: () = assert!(size_of::<VipCounters>() == 32);
 
@@ -105,4 +227,8 @@ mod user {
     unsafe impl aya::Pod for super::VipKey {}
     unsafe impl aya::Pod for super::VipState {}
     unsafe impl aya::Pod for super::VipCounters {}
+    unsafe impl aya::Pod for super::VridKey {}
+    unsafe impl aya::Pod for super::VridConfig {}
+    unsafe impl aya::Pod for super::VridCounters {}
+    unsafe impl aya::Pod for super::AdvertSeen {}
 }

@@ -2,12 +2,17 @@
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_ns, generated::bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::XdpContext,
+    EbpfContext as _,
 };
-use havip_ebpf::{global, VipCounters, VipKey, VipState, MAX_VIPS, VIP_OWNED};
+use havip_ebpf::{
+    global, AdvertEvent, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters,
+    VridKey, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS, VIP_OWNED,
+    VRID_DELIVER_RINGBUF,
+};
 
 #[map]
 static VIPS: HashMap<VipKey, VipState> = HashMap::with_max_entries(MAX_VIPS, 0);
@@ -18,8 +23,24 @@ static VIP_COUNTERS: PerCpuHashMap<VipKey, VipCounters> =
 static HEARTBEAT: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 static GLOBAL_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(global::COUNT, 0);
+/// At most 255 VRIDs × 2 families × a few interfaces.
+#[map]
+static VRIDS: HashMap<VridKey, VridConfig> = HashMap::with_max_entries(1024, 0);
+#[map]
+static VRID_COUNTERS: PerCpuHashMap<VridKey, VridCounters> =
+    PerCpuHashMap::with_max_entries(1024, 0);
+#[map]
+static VRID_SEEN: HashMap<VridKey, AdvertSeen> = HashMap::with_max_entries(1024, 0);
+#[map]
+static ADVERTS: RingBuf = RingBuf::with_byte_size(ADVERTS_BYTES, 0);
 
 const ETH_P_ARP: [u8; 2] = [0x08, 0x06];
+const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
+const ETH_P_IPV6: [u8; 2] = [0x86, 0xdd];
+const IPPROTO_VRRP: u8 = 112;
+const VRRP_TTL: u8 = 255;
+const VRRP_TYPE_ADVERTISEMENT: u8 = 1;
+const ETH_HLEN: usize = 14;
 const ARP_HTYPE_ETHERNET: [u8; 2] = [0x00, 0x01];
 const ARP_PTYPE_IPV4: [u8; 2] = [0x08, 0x00];
 const ARP_OP_REQUEST: [u8; 2] = [0x00, 0x01];
@@ -47,6 +68,41 @@ struct ArpEthIpv4 {
     tpa: [u8; 4],
 }
 
+/// IPv4 header without options.
+#[repr(C)]
+struct Ipv4Hdr {
+    version_ihl: u8,
+    tos: u8,
+    total_len: [u8; 2],
+    id: [u8; 2],
+    frag: [u8; 2],
+    ttl: u8,
+    protocol: u8,
+    checksum: [u8; 2],
+    src: [u8; 4],
+    dst: [u8; 4],
+}
+
+/// IPv6 fixed header.
+#[repr(C)]
+struct Ipv6Hdr {
+    version_class_flow: [u8; 4],
+    payload_len: [u8; 2],
+    next_header: u8,
+    hop_limit: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+/// The part of a VRRP v2/v3 header XDP looks at.
+#[repr(C)]
+struct VrrpHdr {
+    version_type: u8,
+    vrid: u8,
+    priority: u8,
+    count: u8,
+}
+
 #[xdp]
 pub fn havip_xdp(ctx: XdpContext) -> u32 {
     let action = try_havip_xdp(&ctx);
@@ -69,7 +125,14 @@ fn try_havip_xdp(ctx: &XdpContext) -> u32 {
         return XDP_PASS;
     };
     // SAFETY: `ptr_at` checked that the header lies inside the frame.
-    if unsafe { (*eth).ethertype } != ETH_P_ARP {
+    let ethertype = unsafe { (*eth).ethertype };
+    if ethertype == ETH_P_IPV4 {
+        return ipv4(ctx);
+    }
+    if ethertype == ETH_P_IPV6 {
+        return ipv6(ctx);
+    }
+    if ethertype != ETH_P_ARP {
         return XDP_PASS;
     }
     let Some(arp) = ptr_at::<ArpEthIpv4>(ctx, size_of::<EthHdr>()) else {
@@ -122,6 +185,155 @@ fn arp_respond(ctx: &XdpContext, eth: &mut EthHdr, arp: &mut ArpEthIpv4) -> u32 
     arp.spa = key.addr;
     bump(counters, |c| c.replies += 1);
     XDP_TX
+}
+
+/// IPv4: VRRP (protocol 112) is checked and handed over; everything else passes.
+#[inline(always)]
+fn ipv4(ctx: &XdpContext) -> u32 {
+    let Some(ip) = ptr_at::<Ipv4Hdr>(ctx, ETH_HLEN) else {
+        count_global(global::MALFORMED);
+        return XDP_PASS;
+    };
+    // SAFETY: bounds-checked by `ptr_at`.
+    let ip = unsafe { &*ip };
+    if ip.protocol != IPPROTO_VRRP {
+        return XDP_PASS;
+    }
+    let ihl = ((ip.version_ihl & 0x0f) as usize) * 4;
+    if ihl < size_of::<Ipv4Hdr>() {
+        count_global(global::VRRP_MALFORMED);
+        return XDP_DROP;
+    }
+    let total_len = u16::from_be_bytes(ip.total_len) as usize;
+    let mut src = [0u8; 16];
+    src[..4].copy_from_slice(&ip.src);
+    vrrp(ctx, FAMILY_IPV4, ETH_HLEN + ihl, total_len, ip.ttl, src)
+}
+
+/// IPv6: VRRP as the first next header is checked and handed over; everything else passes.
+#[inline(always)]
+fn ipv6(ctx: &XdpContext) -> u32 {
+    let Some(ip) = ptr_at::<Ipv6Hdr>(ctx, ETH_HLEN) else {
+        count_global(global::MALFORMED);
+        return XDP_PASS;
+    };
+    // SAFETY: bounds-checked by `ptr_at`.
+    let ip = unsafe { &*ip };
+    if ip.next_header != IPPROTO_VRRP {
+        return XDP_PASS;
+    }
+    let total_len = size_of::<Ipv6Hdr>() + u16::from_be_bytes(ip.payload_len) as usize;
+    vrrp(
+        ctx,
+        FAMILY_IPV6,
+        ETH_HLEN + size_of::<Ipv6Hdr>(),
+        total_len,
+        ip.hop_limit,
+        ip.src,
+    )
+}
+
+/// A VRRP packet whose header starts at `vrrp_off`; `total_len` is the IP packet's length from
+/// its header on. Checks what can be checked without the router's state (TTL, version, type,
+/// length), records it, and hands it to the daemon. Checksum, auth and the election's own
+/// rules are the daemon's.
+#[inline(always)]
+fn vrrp(
+    ctx: &XdpContext,
+    family: u8,
+    vrrp_off: usize,
+    total_len: usize,
+    ttl: u8,
+    src: [u8; 16],
+) -> u32 {
+    let Some(hdr) = ptr_at::<VrrpHdr>(ctx, vrrp_off) else {
+        count_global(global::VRRP_MALFORMED);
+        return XDP_DROP;
+    };
+    // SAFETY: bounds-checked by `ptr_at`.
+    let hdr = unsafe { &*hdr };
+    let key = VridKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        vrid: hdr.vrid,
+        family,
+        reserved: [0; 2],
+    };
+    // SAFETY: read-only use of a value userspace replaces whole.
+    let Some(cfg) = (unsafe { VRIDS.get(&key) }) else {
+        // Not ours: another router's business, and the kernel drops what nobody wants.
+        count_global(global::VRRP_UNKNOWN_VRID);
+        return XDP_PASS;
+    };
+    let counters = VRID_COUNTERS.get_ptr_mut(&key);
+    bump_vrid(counters, |c| c.received += 1);
+    if ttl != VRRP_TTL {
+        bump_vrid(counters, |c| c.bad_ttl += 1);
+        return XDP_DROP;
+    }
+    if hdr.version_type >> 4 != cfg.version {
+        bump_vrid(counters, |c| c.bad_version += 1);
+        return XDP_DROP;
+    }
+    if hdr.version_type & 0x0f != VRRP_TYPE_ADVERTISEMENT {
+        bump_vrid(counters, |c| c.bad_type += 1);
+        return XDP_DROP;
+    }
+    let frame_len = ctx.data_end() - ctx.data();
+    if total_len < vrrp_off - ETH_HLEN + 8 || ETH_HLEN + total_len > frame_len {
+        bump_vrid(counters, |c| c.truncated += 1);
+        return XDP_DROP;
+    }
+    // SAFETY: a helper call without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(seen) = VRID_SEEN.get_ptr_mut(&key) {
+        // SAFETY: a map value pointer; a torn read by userspace only skews a statistic.
+        unsafe {
+            (*seen).ts_ns = now;
+            (*seen).src = src;
+            (*seen).priority = hdr.priority;
+        }
+    }
+    if cfg.flags & VRID_DELIVER_RINGBUF != 0 && total_len <= ADVERT_MAX {
+        if let Some(mut entry) = ADVERTS.reserve::<AdvertEvent>(0) {
+            let event = entry.as_mut_ptr();
+            // SAFETY: `event` points at a reserved record of the right size; the copy length is
+            // bounded by ADVERT_MAX (the verifier needs the explicit mask to see it).
+            let copied = unsafe {
+                (*event).ts_ns = now;
+                (*event).ifindex = key.ifindex;
+                (*event).len = total_len as u16;
+                (*event).family = family;
+                (*event).reserved = 0;
+                let len = (total_len as u32) & 0xff;
+                len <= ADVERT_MAX as u32
+                    && len > 0
+                    && bpf_xdp_load_bytes(
+                        ctx.as_ptr().cast(),
+                        ETH_HLEN as u32,
+                        (*event).data.as_mut_ptr().cast(),
+                        len,
+                    ) == 0
+            };
+            if copied {
+                entry.submit(0);
+                bump_vrid(counters, |c| c.delivered_ringbuf += 1);
+                return XDP_DROP;
+            }
+            entry.discard(0);
+        } else {
+            count_global(global::VRRP_RINGBUF_FULL);
+        }
+    }
+    bump_vrid(counters, |c| c.passed_to_stack += 1);
+    XDP_PASS
+}
+
+#[inline(always)]
+fn bump_vrid(counters: Option<*mut VridCounters>, f: impl FnOnce(&mut VridCounters)) {
+    if let Some(c) = counters {
+        // SAFETY: per-CPU, as in `bump`.
+        f(unsafe { &mut *c });
+    }
 }
 
 /// Whether the daemon wrote its heartbeat no longer than `max_age_ns` ago.

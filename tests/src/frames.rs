@@ -53,3 +53,42 @@ pub fn ipv4_udp(eth_src: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     f.extend_from_slice(&[0x13, 0xc4, 0x13, 0xc4, 0, 8, 0, 0]);
     f
 }
+
+/// The frames of a classic little-endian pcap file (Ethernet link type), such as the keepalived
+/// captures in `havip/tests/data/`.
+pub fn pcap_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian classic pcap"
+    );
+    let mut frames = Vec::new();
+    let mut off = 24;
+    while off + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16;
+        frames.push(bytes[off..off + caplen].to_vec());
+        off += caplen;
+    }
+    frames
+}
+
+/// A keepalived capture from `havip/tests/data/`.
+pub fn vector(name: &str) -> Vec<Vec<u8>> {
+    pcap_frames(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../havip/tests/data")
+            .join(name),
+    )
+}
+
+/// Whether `frame` is an IPv4 VRRP packet (Ethernet, no VLAN).
+pub fn is_vrrp_v4(frame: &[u8]) -> bool {
+    frame.len() > 34 && frame[12..14] == [0x08, 0x00] && frame[23] == 112
+}
+
+/// Whether `frame` is an IPv6 VRRP packet (no extension headers).
+pub fn is_vrrp_v6(frame: &[u8]) -> bool {
+    frame.len() > 54 && frame[12..14] == [0x86, 0xdd] && frame[20] == 112
+}

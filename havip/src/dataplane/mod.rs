@@ -16,13 +16,15 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{
         links::FdLink, links::PinnedLink, ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
-use havip_ebpf::{global, map, prog, VipCounters, VipKey, VipState};
+use havip_ebpf::{
+    global, map, prog, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters, VridKey,
+};
 
 mod bpffs;
 
@@ -200,6 +202,67 @@ impl Dataplane {
         self.set_heartbeat(monotonic_ns())
     }
 
+    /// Declares a virtual router whose adverts XDP must check and hand over; resets nothing
+    /// when it exists already.
+    pub fn set_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<()> {
+        {
+            let mut counters: PerCpuHashMap<&mut MapData, VridKey, VridCounters> =
+                PerCpuHashMap::try_from(self.ebpf.map_mut(map::VRID_COUNTERS).context("map")?)?;
+            if counters.get(&key, 0).is_err() {
+                let zero = PerCpuValues::try_from(vec![
+                    VridCounters::default();
+                    aya::util::nr_cpus().map_err(|(_, e)| e)?
+                ])?;
+                counters
+                    .insert(key, zero, 0)
+                    .context("creating VRID counters")?;
+            }
+        }
+        {
+            let mut seen: HashMap<&mut MapData, VridKey, AdvertSeen> =
+                HashMap::try_from(self.ebpf.map_mut(map::VRID_SEEN).context("map")?)?;
+            if seen.get(&key, 0).is_err() {
+                seen.insert(key, AdvertSeen::default(), 0)
+                    .context("creating VRID_SEEN entry")?;
+            }
+        }
+        let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
+        vrids
+            .insert(key, config, 0)
+            .context("writing the VRID map")?;
+        Ok(())
+    }
+
+    /// Forgets a virtual router.
+    pub fn remove_vrid(&mut self, key: &VridKey) -> Result<()> {
+        let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
+        let _ = vrids.remove(key);
+        Ok(())
+    }
+
+    /// The advert counters of one virtual router, summed over CPUs.
+    pub fn vrid_counters(&self, key: &VridKey) -> Result<VridCounters> {
+        read_vrid_counters(self.ebpf.map(map::VRID_COUNTERS).context("map")?, key)
+    }
+
+    /// The last advert XDP accepted for one virtual router.
+    pub fn vrid_seen(&self, key: &VridKey) -> Result<AdvertSeen> {
+        let seen: HashMap<&MapData, VridKey, AdvertSeen> =
+            HashMap::try_from(self.ebpf.map(map::VRID_SEEN).context("map")?)?;
+        Ok(seen.get(key, 0)?)
+    }
+
+    /// Takes the ring buffer of accepted adverts (once).
+    pub fn take_adverts(&mut self) -> Result<RingBuf<MapData>> {
+        let m = self
+            .ebpf
+            .take_map(map::ADVERTS)
+            .context("the ADVERTS ring buffer was taken")?;
+        Ok(RingBuf::try_from(m)?)
+    }
+
     /// Writes an explicit heartbeat value (tests use it to make the heartbeat stale).
     pub fn set_heartbeat(&mut self, ns: u64) -> Result<()> {
         let mut hb: Array<&mut MapData, u64> =
@@ -314,6 +377,29 @@ pub fn read_vip_counters(m: &aya::maps::Map, key: &VipKey) -> Result<VipCounters
             dropped_not_owned: a.dropped_not_owned + c.dropped_not_owned,
             dropped_stale: a.dropped_stale + c.dropped_stale,
         }))
+}
+
+/// Sums one virtual router's per-CPU advert counters.
+pub fn read_vrid_counters(m: &aya::maps::Map, key: &VridKey) -> Result<VridCounters> {
+    let counters: PerCpuHashMap<&MapData, VridKey, VridCounters> = PerCpuHashMap::try_from(m)?;
+    let per_cpu = counters.get(key, 0).context("reading VRID counters")?;
+    Ok(per_cpu
+        .iter()
+        .fold(VridCounters::default(), |a, c| VridCounters {
+            received: a.received + c.received,
+            delivered_ringbuf: a.delivered_ringbuf + c.delivered_ringbuf,
+            passed_to_stack: a.passed_to_stack + c.passed_to_stack,
+            bad_ttl: a.bad_ttl + c.bad_ttl,
+            bad_version: a.bad_version + c.bad_version,
+            bad_type: a.bad_type + c.bad_type,
+            truncated: a.truncated + c.truncated,
+        }))
+}
+
+/// Decodes a ring-buffer record into an event (records are exactly one `AdvertEvent`).
+pub fn decode_advert_event(bytes: &[u8]) -> Option<havip_ebpf::AdvertEvent> {
+    (bytes.len() == std::mem::size_of::<havip_ebpf::AdvertEvent>())
+        .then(|| bytemuck::pod_read_unaligned(bytes))
 }
 
 /// Sums the global per-CPU counters.

@@ -1,0 +1,174 @@
+//! BPF_PROG_TEST_RUN table for the XDP program's VRRP path, fed with real keepalived adverts.
+
+use havip::dataplane::{decode_advert_event, Dataplane};
+use havip_ebpf::{
+    global, VridConfig, VridCounters, VridKey, FAMILY_IPV4, FAMILY_IPV6, VRID_DELIVER_RINGBUF,
+};
+use havip_lab::{frames, require_root};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+fn lo() -> u32 {
+    // SAFETY: a valid NUL-terminated name.
+    unsafe { libc::if_nametoindex(c"lo".as_ptr()) }
+}
+
+fn key(vrid: u8, family: u8) -> VridKey {
+    VridKey {
+        ifindex: lo(),
+        vrid,
+        family,
+        reserved: [0; 2],
+    }
+}
+
+fn config(version: u8, flags: u32) -> VridConfig {
+    VridConfig {
+        version,
+        reserved: [0; 3],
+        flags,
+    }
+}
+
+fn first(frames: &[Vec<u8>], pred: fn(&[u8]) -> bool) -> Vec<u8> {
+    frames
+        .iter()
+        .find(|f| pred(f))
+        .expect("a matching frame in the capture")
+        .clone()
+}
+
+#[test]
+fn xdp_vrrp_table() {
+    require_root();
+    let mut dp = Dataplane::load(None).expect("load");
+    let mut ring = dp.take_adverts().unwrap();
+    let v2 = first(
+        &frames::vector("keepalived-v2-pass.pcap"),
+        frames::is_vrrp_v4,
+    );
+    let v3 = frames::vector("keepalived-v3.pcap");
+    let v3_v4 = first(&v3, frames::is_vrrp_v4);
+    let v3_v6 = first(&v3, frames::is_vrrp_v6);
+    assert_eq!(
+        (v2[34 + 1], v3_v4[34 + 1], v3_v6[54 + 1]),
+        (51, 51, 52),
+        "VRIDs of the vectors"
+    );
+
+    // 0: no router declared: VRRP passes (someone else's business).
+    let (action, out) = dp.test_run(&v2).unwrap();
+    assert_eq!((action, &out), (XDP_PASS, &v2), "0_unknown_vrid_passes");
+    assert_eq!(
+        dp.global_counters().unwrap()[global::VRRP_UNKNOWN_VRID as usize],
+        1
+    );
+
+    // 1: v2 router, socket path: passed to the stack, counted, recorded.
+    dp.set_vrid(key(51, FAMILY_IPV4), config(2, 0)).unwrap();
+    assert_eq!(
+        dp.test_run(&v2).unwrap(),
+        (XDP_PASS, v2.clone()),
+        "1_v2_socket_path_passes"
+    );
+    let seen = dp.vrid_seen(&key(51, FAMILY_IPV4)).unwrap();
+    assert_eq!(
+        (&seen.src[..4], seen.priority),
+        (&v2[26..30], v2[34 + 2]),
+        "1_seen_recorded"
+    );
+    assert!(seen.ts_ns > 0);
+    assert!(
+        ring.next().is_none(),
+        "1: nothing in the ring buffer on the socket path"
+    );
+
+    // 2: ring-buffer path: dropped from the stack, the IP packet in the ring buffer.
+    dp.set_vrid(key(51, FAMILY_IPV4), config(2, VRID_DELIVER_RINGBUF))
+        .unwrap();
+    assert_eq!(
+        dp.test_run(&v2).unwrap().0,
+        XDP_DROP,
+        "2_v2_ringbuf_path_drops"
+    );
+    {
+        let item = ring.next().expect("2: an event in the ring buffer");
+        let ev = decode_advert_event(&item).expect("2: event size");
+        let ip = &v2[14..];
+        assert_eq!(
+            (ev.ifindex, ev.family, usize::from(ev.len)),
+            (lo(), FAMILY_IPV4, ip.len()),
+            "2_event_header"
+        );
+        assert_eq!(
+            &ev.data[..ip.len()],
+            ip,
+            "2_event_carries_the_whole_ip_packet"
+        );
+    }
+
+    // 3..: what the program drops, with the reason counted.
+    let mut ttl254 = v2.clone();
+    ttl254[22] = 254;
+    let mut type2 = v2.clone();
+    type2[34] = 0x22;
+    let mut truncated = v2.clone();
+    truncated.truncate(v2.len() - 4); // IP total length now beyond the frame
+    let mut short = v2[..34 + 3].to_vec(); // not even a VRRP header
+    short[16..18].copy_from_slice(&[0, 23]);
+    for (name, frame) in [
+        ("3_ttl_254_drops", &ttl254),
+        ("4_v3_advert_to_v2_router_drops", &v3_v4),
+        ("5_type_2_drops", &type2),
+        ("6_truncated_drops", &truncated),
+        ("7_no_vrrp_header_drops", &short),
+    ] {
+        assert_eq!(dp.test_run(frame).unwrap().0, XDP_DROP, "{name}");
+    }
+    assert!(
+        ring.next().is_none(),
+        "dropped adverts must not reach the daemon"
+    );
+    let c = dp.vrid_counters(&key(51, FAMILY_IPV4)).unwrap();
+    assert_eq!(
+        c,
+        VridCounters {
+            received: 6,
+            delivered_ringbuf: 1,
+            passed_to_stack: 1,
+            bad_ttl: 1,
+            bad_version: 1,
+            bad_type: 1,
+            truncated: 1,
+        }
+    );
+    assert_eq!(
+        dp.global_counters().unwrap()[global::VRRP_MALFORMED as usize],
+        1,
+        "7 counted"
+    );
+
+    // 8: VRRPv3 over IPv6 (VRID 52) through the ring buffer.
+    dp.set_vrid(key(52, FAMILY_IPV6), config(3, VRID_DELIVER_RINGBUF))
+        .unwrap();
+    assert_eq!(
+        dp.test_run(&v3_v6).unwrap().0,
+        XDP_DROP,
+        "8_v3_ipv6_ringbuf_drops"
+    );
+    let item = ring.next().expect("8: an event");
+    let ev = decode_advert_event(&item).unwrap();
+    assert_eq!(
+        (ev.family, &ev.data[..usize::from(ev.len)]),
+        (FAMILY_IPV6, &v3_v6[14..])
+    );
+    let mut hop254 = v3_v6.clone();
+    hop254[21] = 254;
+    assert_eq!(
+        dp.test_run(&hop254).unwrap().0,
+        XDP_DROP,
+        "9_v6_hop_limit_254_drops"
+    );
+    assert_eq!(dp.vrid_counters(&key(52, FAMILY_IPV6)).unwrap().bad_ttl, 1);
+}
