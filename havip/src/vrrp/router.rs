@@ -1,0 +1,686 @@
+//! One virtual router: the RFC 9568 §6 / RFC 3768 §6 state machine, driven by inputs stamped
+//! with `now` and drained through [`VirtualRouter::poll_action`] and
+//! [`VirtualRouter::poll_timeout`].
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::config::{Centis, ConfigError, RouterConfig, StartState, Version, PRIORITY_OWNER};
+use super::timer::{Timer, TimerTable};
+
+/// The protocol state (RFC 9568 §6.4, plus keepalived's FAULT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not started, or shut down: no timers, no adverts.
+    Initialize,
+    /// Watching the master; takes over when its Master_Down_Timer fires.
+    Backup,
+    /// Owns the VIPs and advertises every Advertisement_Interval.
+    Master,
+    /// The interface or a tracked check is down: owns nothing, sends nothing, ignores adverts.
+    Fault,
+}
+
+/// Authentication carried by a received advert (VRRPv2 only; always `None` for v3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdvertAuth {
+    /// Auth Type 0.
+    None,
+    /// Auth Type 1, simple text password: the 8 Authentication Data bytes.
+    Pass([u8; 8]),
+    /// Any other Auth Type (2 was IP AH in RFC 2338); never matches a configuration here.
+    Other(u8),
+}
+
+/// A received advert, already parsed and checksum-verified by the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxAdvert {
+    /// IP source address of the packet.
+    pub src: IpAddr,
+    /// IPv4 TTL or IPv6 Hop Limit; anything but 255 is dropped (RFC 9568 §5.1.1.3, §5.1.2.3).
+    pub ttl: u8,
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v3: the Max Advertise Interval field; v2: the Adver Int field in seconds, times 100.
+    pub max_adver_int: Centis,
+    /// The IPvX addresses listed in the advert.
+    pub addresses: Vec<IpAddr>,
+    pub auth: AdvertAuth,
+}
+
+/// Why an advert was dropped before it reached the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// TTL / hop limit is not 255.
+    Ttl,
+    /// Advert's VRRP version is not ours.
+    Version,
+    /// Advert is for another virtual router id.
+    Vrid,
+    /// Source address is not of our address family.
+    AddressFamily,
+    /// Our own advert, looped back (source is our primary address).
+    OwnAdvert,
+    /// v2: auth type or password differs from ours.
+    Auth,
+    /// v2: address list differs from ours and the sender is not the owner (RFC 3768 §7.1).
+    AddressList,
+    /// v2: advert interval differs from ours (RFC 3768 §7.1); v3: interval is zero.
+    Interval,
+}
+
+/// What [`VirtualRouter::handle_advert`] did with an advert, for the daemon's logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdvertOutcome {
+    /// Valid, and fed to the state machine (which may still discard it, as a preempting backup
+    /// does with a lower-priority advert). `address_list_mismatch`: the advert's addresses differ
+    /// from our VIPs (RFC 9568 §7.1 SHOULD log; counted).
+    Accepted { address_list_mismatch: bool },
+    /// Failed a check; counted under [`Counters::rejected`].
+    Dropped(DropReason),
+    /// The router is in Initialize or Fault: not looked at, not counted.
+    Inactive,
+}
+
+/// Why the router changed state; one per `BecomeMaster`/`BecomeBackup` action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// `startup()`: address owners become master, everyone else backup.
+    Startup,
+    /// `leave_fault()`: as at start-up, but always a full Master_Down_Interval.
+    LeftFault,
+    /// Backup heard no advert for Master_Down_Interval.
+    MasterDown,
+    /// Backup's Master_Down_Timer was cut to Skew_Time by a priority-0 advert from `from`.
+    PriorityZero { from: IpAddr },
+    /// Backup ignored adverts from a lower-priority master (`from`, `priority`) and took over.
+    Preempt { from: IpAddr, priority: u8 },
+    /// Master heard an advert with a higher priority.
+    HigherPriority { from: IpAddr, priority: u8 },
+    /// Master heard an advert with its own priority from a higher address.
+    EqualPriorityHigherAddress { from: IpAddr },
+}
+
+/// An instruction for the daemon, drained with [`VirtualRouter::poll_action`] and carried out in
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advert (with our vrid, version, auth and primary address as source, TTL 255).
+    SendAdvert {
+        priority: u8,
+        max_adver_int: Centis,
+        addresses: Vec<IpAddr>,
+    },
+    /// Now master. Log it; the VIP work follows as `AddVips`.
+    BecomeMaster { reason: Reason },
+    /// Now backup. If we were master, `RemoveVips` follows.
+    BecomeBackup { reason: Reason },
+    /// Now in FAULT (after `enter_fault`, or `startup` while faulted). If we were master, a
+    /// priority-0 advert and `RemoveVips` come first.
+    EnterFault,
+    /// Take ownership of these VIPs: add them to the interface, set the data plane's flag.
+    /// For an owner the list may hold the interface's own address: do not add it twice.
+    AddVips(Vec<IpAddr>),
+    /// Give them up. For an owner, never delete the interface's own primary address.
+    RemoveVips(Vec<IpAddr>),
+    /// Send one gratuitous ARP (IPv6: unsolicited NA) per entry, in order, now. Entries repeat
+    /// an address once per repetition of the burst.
+    SendGarp { vips: Vec<IpAddr> },
+    /// `shutdown()` finished: state is Initialize, nothing armed.
+    Stopped,
+}
+
+/// Adverts dropped, per [`DropReason`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejected {
+    pub ttl: u64,
+    pub version: u64,
+    pub vrid: u64,
+    pub address_family: u64,
+    pub own_advert: u64,
+    pub auth: u64,
+    pub address_list: u64,
+    pub interval: u64,
+}
+
+impl Rejected {
+    /// The counter for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        *self.slot(reason)
+    }
+
+    fn slot(&self, reason: DropReason) -> &u64 {
+        match reason {
+            DropReason::Ttl => &self.ttl,
+            DropReason::Version => &self.version,
+            DropReason::Vrid => &self.vrid,
+            DropReason::AddressFamily => &self.address_family,
+            DropReason::OwnAdvert => &self.own_advert,
+            DropReason::Auth => &self.auth,
+            DropReason::AddressList => &self.address_list,
+            DropReason::Interval => &self.interval,
+        }
+    }
+
+    fn bump(&mut self, reason: DropReason) {
+        let slot = match reason {
+            DropReason::Ttl => &mut self.ttl,
+            DropReason::Version => &mut self.version,
+            DropReason::Vrid => &mut self.vrid,
+            DropReason::AddressFamily => &mut self.address_family,
+            DropReason::OwnAdvert => &mut self.own_advert,
+            DropReason::Auth => &mut self.auth,
+            DropReason::AddressList => &mut self.address_list,
+            DropReason::Interval => &mut self.interval,
+        };
+        *slot += 1;
+    }
+}
+
+/// Per-router statistics, for `havip stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Adverts sent, priority-0 ones included.
+    pub adverts_sent: u64,
+    pub priority_zero_sent: u64,
+    /// Adverts that passed validation.
+    pub adverts_received: u64,
+    pub priority_zero_received: u64,
+    /// Accepted adverts whose address list differed from our VIPs.
+    pub address_list_mismatch: u64,
+    pub rejected: Rejected,
+    /// `BecomeMaster` + `BecomeBackup` + `EnterFault` actions emitted.
+    pub transitions: u64,
+    pub became_master: u64,
+    /// GARP entries emitted (one per address per repetition).
+    pub garps_sent: u64,
+}
+
+/// One VRRP virtual router, sans IO: it never reads the clock and never touches the network.
+///
+/// Contract for the driver:
+/// - Feed inputs with the current time: [`startup`](Self::startup), [`handle_advert`](Self::handle_advert),
+///   [`handle_timeout`](Self::handle_timeout), [`set_priority`](Self::set_priority),
+///   [`enter_fault`](Self::enter_fault)/[`leave_fault`](Self::leave_fault),
+///   [`shutdown`](Self::shutdown). `now` must never go backwards.
+/// - After every input, drain [`poll_action`](Self::poll_action) until `None` and carry the
+///   actions out in order, then sleep until [`poll_timeout`](Self::poll_timeout) (or a packet)
+///   and call `handle_timeout` when it is reached. Early or repeated `handle_timeout` calls are
+///   harmless.
+#[derive(Clone, Debug)]
+pub struct VirtualRouter {
+    config: RouterConfig,
+    state: State,
+    faulted: bool,
+    priority: u8,
+    /// Master_Adver_Interval: learned from the master's adverts in v3, always ours in v2.
+    master_adver_int: Centis,
+    master_addr: Option<IpAddr>,
+    /// What to report if the Master_Down_Timer fires.
+    down_reason: Reason,
+    /// keepalived's `preempt_time`: lower-priority adverts are honoured until then.
+    preempt_until: Option<Instant>,
+    timers: TimerTable,
+    garp_queue: VecDeque<IpAddr>,
+    last_garp: Option<Instant>,
+    actions: VecDeque<Action>,
+    counters: Counters,
+}
+
+impl VirtualRouter {
+    /// A router in Initialize; nothing happens until [`startup`](Self::startup).
+    pub fn new(config: RouterConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(VirtualRouter {
+            priority: config.priority,
+            master_adver_int: config.advert_interval,
+            config,
+            state: State::Initialize,
+            faulted: false,
+            master_addr: None,
+            down_reason: Reason::MasterDown,
+            preempt_until: None,
+            timers: TimerTable::default(),
+            garp_queue: VecDeque::new(),
+            last_garp: None,
+            actions: VecDeque::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The current master as far as we know: ourselves while master, the source of the last
+    /// valid advert while backup, `None` in Initialize and Fault.
+    pub fn master_addr(&self) -> Option<IpAddr> {
+        self.master_addr
+    }
+
+    /// The priority we advertise and compare with (see [`set_priority`](Self::set_priority)).
+    pub fn effective_priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// Master_Adver_Interval: ours, or in v3 the one learned from the current master.
+    pub fn master_adver_int(&self) -> Centis {
+        self.master_adver_int
+    }
+
+    /// Whether `enter_fault` is in force (also before `startup`).
+    pub fn is_faulted(&self) -> bool {
+        self.faulted
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The next action for the daemon, in the order they must be carried out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` if no timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Initialize → Master for the address owner (advert, VIPs, GARP at once), otherwise →
+    /// Backup (RFC 9568 §6.4.1), or → Fault if `enter_fault` came first. Ignored unless in
+    /// Initialize.
+    pub fn startup(&mut self, now: Instant) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.faulted {
+            self.enter_fault_state();
+        } else {
+            self.initialize(now, Reason::Startup);
+        }
+    }
+
+    /// Master: cancel the advert timer, send a priority-0 advert and release the VIPs
+    /// (RFC 9568 §6.4.3 Shutdown). Backup: cancel the Master_Down_Timer (§6.4.2). Then
+    /// Initialize and `Stopped`. Ignored in Initialize.
+    pub fn shutdown(&mut self, _now: Instant) {
+        if self.state == State::Initialize {
+            return;
+        }
+        self.release_if_master();
+        self.go_quiet();
+        self.master_addr = None;
+        self.state = State::Initialize;
+        self.actions.push_back(Action::Stopped);
+    }
+
+    /// The interface went down or a tracked check failed: a master sends a priority-0 advert and
+    /// releases the VIPs (as keepalived does), then the router stays silent in Fault. Before
+    /// `startup`, or after `shutdown`, it only records the fault.
+    pub fn enter_fault(&mut self, _now: Instant) {
+        if self.faulted {
+            return;
+        }
+        self.faulted = true;
+        if self.state == State::Initialize {
+            return;
+        }
+        self.release_if_master();
+        self.enter_fault_state();
+    }
+
+    /// The fault cleared: leave Fault as from Initialize (an owner becomes master at once,
+    /// others backup with a full Master_Down_Interval).
+    pub fn leave_fault(&mut self, now: Instant) {
+        if !self.faulted {
+            return;
+        }
+        self.faulted = false;
+        if self.state == State::Fault {
+            self.initialize(now, Reason::LeftFault);
+        }
+    }
+
+    /// Health tracking changed the priority to advertise. Clamped to 1..=254 (only the configured
+    /// owner advertises 255); ignored for an owner, whose priority stays 255 as keepalived
+    /// ignores track weights there. Takes effect at the next advert sent or received: a master
+    /// that drops below a preempting backup loses the VIP one Master_Down_Interval later.
+    pub fn set_priority(&mut self, _now: Instant, priority: u8) {
+        if self.config.priority != PRIORITY_OWNER {
+            self.priority = priority.clamp(1, PRIORITY_OWNER - 1);
+        }
+    }
+
+    /// Every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in Timer::ALL {
+            if !self.timers.is_expired(timer, now) {
+                continue;
+            }
+            self.timers.stop(timer);
+            match timer {
+                // RFC 9568 §6.4.2: Master_Down_Timer fires.
+                Timer::MasterDown => self.become_master(now, self.down_reason),
+                // §6.4.3: Adver_Timer fires.
+                Timer::Advert => {
+                    self.send_advert(self.priority);
+                    self.timers
+                        .set(Timer::Advert, now + self.config.advert_interval.duration());
+                }
+                Timer::GarpDelayed => self.queue_garps(now, self.config.garp.repeat),
+                Timer::GarpRefresh => {
+                    if let Some(period) = self.config.garp.refresh {
+                        self.timers.set(Timer::GarpRefresh, now + period);
+                    }
+                    self.queue_garps(now, self.config.garp.refresh_repeat);
+                }
+                Timer::GarpQueue => self.send_queued_garps(now),
+            }
+        }
+    }
+
+    /// A received advert. It is validated (RFC 9568 §7.1, RFC 3768 §7.1) and then run through
+    /// the Backup (§6.4.2) or Master (§6.4.3) rules.
+    pub fn handle_advert(&mut self, now: Instant, advert: &RxAdvert) -> AdvertOutcome {
+        if !matches!(self.state, State::Backup | State::Master) {
+            return AdvertOutcome::Inactive;
+        }
+        let address_list_mismatch = match self.check(advert) {
+            Ok(mismatch) => mismatch,
+            Err(reason) => {
+                self.counters.rejected.bump(reason);
+                return AdvertOutcome::Dropped(reason);
+            }
+        };
+        self.counters.adverts_received += 1;
+        if advert.priority == 0 {
+            self.counters.priority_zero_received += 1;
+        }
+        if address_list_mismatch {
+            self.counters.address_list_mismatch += 1;
+        }
+        match self.state {
+            State::Backup => self.backup_rx(now, advert),
+            State::Master => self.master_rx(now, advert),
+            State::Initialize | State::Fault => unreachable!("checked above"),
+        }
+        AdvertOutcome::Accepted {
+            address_list_mismatch,
+        }
+    }
+
+    /// `Ok(address list differs)`, or why the advert must be dropped.
+    fn check(&self, adv: &RxAdvert) -> Result<bool, DropReason> {
+        let cfg = &self.config;
+        if adv.ttl != 255 {
+            return Err(DropReason::Ttl);
+        }
+        if adv.version != cfg.version {
+            return Err(DropReason::Version);
+        }
+        if adv.vrid != cfg.vrid {
+            return Err(DropReason::Vrid);
+        }
+        if adv.src.is_ipv4() != cfg.primary_addr.is_ipv4() {
+            return Err(DropReason::AddressFamily);
+        }
+        if adv.src == cfg.primary_addr {
+            return Err(DropReason::OwnAdvert);
+        }
+        let mismatch = adv.addresses.len() != cfg.vips.len()
+            || cfg.vips.iter().any(|vip| !adv.addresses.contains(vip));
+        match cfg.version {
+            Version::V2 => {
+                let auth_ok = match (cfg.auth, adv.auth) {
+                    (None, AdvertAuth::None) => true,
+                    (Some(ours), AdvertAuth::Pass(theirs)) => ours == theirs,
+                    _ => false,
+                };
+                if !auth_ok {
+                    return Err(DropReason::Auth);
+                }
+                if mismatch && adv.priority != PRIORITY_OWNER {
+                    return Err(DropReason::AddressList);
+                }
+                if adv.max_adver_int != cfg.advert_interval {
+                    return Err(DropReason::Interval);
+                }
+            }
+            Version::V3 => {
+                if adv.max_adver_int.0 == 0 {
+                    return Err(DropReason::Interval);
+                }
+            }
+        }
+        Ok(mismatch)
+    }
+
+    /// RFC 9568 §6.4.2, "If an ADVERTISEMENT is received", with keepalived's preempt_delay.
+    fn backup_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        self.master_addr = Some(adv.src);
+        if adv.priority == 0 {
+            self.timers.set(Timer::MasterDown, now + self.skew_time());
+            self.down_reason = Reason::PriorityZero { from: adv.src };
+            return;
+        }
+        let lower = adv.priority < self.priority;
+        let delay = self.config.preempt_delay;
+        let delaying = !delay.is_zero() && self.preempt_until.is_none_or(|until| until > now);
+        if !self.config.preempt || !lower || delaying {
+            if self.config.version == Version::V3 {
+                self.master_adver_int = adv.max_adver_int;
+            }
+            self.timers
+                .set(Timer::MasterDown, now + self.master_down_interval());
+            self.down_reason = Reason::MasterDown;
+            if !delay.is_zero() {
+                if !lower {
+                    self.preempt_until = None;
+                } else if self.preempt_until.is_none() {
+                    self.preempt_until = Some(now + delay);
+                }
+            }
+        } else {
+            // Preempt: discard, so the Master_Down_Timer runs out.
+            self.down_reason = Reason::Preempt {
+                from: adv.src,
+                priority: adv.priority,
+            };
+        }
+    }
+
+    /// RFC 9568 §6.4.3, "If an ADVERTISEMENT is received".
+    fn master_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if adv.priority == 0 {
+            self.send_advert(self.priority);
+            self.timers
+                .set(Timer::Advert, now + self.config.advert_interval.duration());
+            return;
+        }
+        // Unsigned comparison in network byte order is `Ord` on same-family `IpAddr`s.
+        let reason = if adv.priority > self.priority {
+            Reason::HigherPriority {
+                from: adv.src,
+                priority: adv.priority,
+            }
+        } else if adv.priority == self.priority && adv.src > self.config.primary_addr {
+            Reason::EqualPriorityHigherAddress { from: adv.src }
+        } else {
+            // Discard, and assert mastership at once (RFC 9568 §6.4.3; keepalived does it for
+            // v2 too). The sender believed it was master, so hosts may have learned its MAC:
+            // re-announce the VIPs as keepalived does (garp_lower_prio_repeat/_delay default to
+            // the garp_master values), unless our own announcement is still under way.
+            self.send_advert(self.priority);
+            if self.timers.get(Timer::GarpDelayed).is_none() {
+                self.garp_bursts(now);
+            }
+            return;
+        };
+        // One advert at our priority on the way out (not in the RFC, nor in keepalived): if the
+        // winner's advert reached us first after a partition healed, this is how the winner
+        // learns there was another master, so it re-announces the VIPs (above).
+        self.send_advert(self.priority);
+        if self.config.version == Version::V3 {
+            self.master_adver_int = adv.max_adver_int;
+        }
+        self.master_addr = Some(adv.src);
+        self.enter_backup(now, reason, self.master_down_interval());
+    }
+
+    /// Leave Initialize or Fault (RFC 9568 §6.4.1).
+    fn initialize(&mut self, now: Instant, reason: Reason) {
+        if self.config.priority == PRIORITY_OWNER {
+            self.become_master(now, reason);
+            return;
+        }
+        self.master_adver_int = self.config.advert_interval;
+        let down = if reason == Reason::Startup && self.config.start_as == StartState::Master {
+            // keepalived vrrp_init_state(): master_adver_int + VRRP_TIMER_SKEW_MIN.
+            self.master_adver_int.duration() + self.skew(1)
+        } else {
+            self.master_down_interval()
+        };
+        self.enter_backup(now, reason, down);
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.state = State::Master;
+        self.timers.stop(Timer::MasterDown);
+        self.preempt_until = None;
+        self.master_addr = Some(self.config.primary_addr);
+        self.counters.transitions += 1;
+        self.counters.became_master += 1;
+        self.actions.push_back(Action::BecomeMaster { reason });
+        // The advert goes first so the old master drops the VIPs before our GARPs arrive.
+        self.send_advert(self.priority);
+        self.timers
+            .set(Timer::Advert, now + self.config.advert_interval.duration());
+        self.actions
+            .push_back(Action::AddVips(self.config.vips.clone()));
+        self.garp_bursts(now);
+        if let Some(period) = self.config.garp.refresh {
+            self.timers.set(Timer::GarpRefresh, now + period);
+        }
+    }
+
+    fn enter_backup(&mut self, now: Instant, reason: Reason, master_down: Duration) {
+        let was_master = self.state == State::Master;
+        self.go_quiet();
+        self.state = State::Backup;
+        self.counters.transitions += 1;
+        self.actions.push_back(Action::BecomeBackup { reason });
+        if was_master {
+            self.actions
+                .push_back(Action::RemoveVips(self.config.vips.clone()));
+        }
+        self.timers.set(Timer::MasterDown, now + master_down);
+        self.down_reason = Reason::MasterDown;
+    }
+
+    fn enter_fault_state(&mut self) {
+        self.go_quiet();
+        self.master_addr = None;
+        self.state = State::Fault;
+        self.counters.transitions += 1;
+        self.actions.push_back(Action::EnterFault);
+    }
+
+    /// A master going away says so with priority 0 and gives the VIPs up.
+    fn release_if_master(&mut self) {
+        if self.state == State::Master {
+            self.send_advert(0);
+            self.actions
+                .push_back(Action::RemoveVips(self.config.vips.clone()));
+        }
+    }
+
+    /// Disarm everything and forget pending GARPs and preemption.
+    fn go_quiet(&mut self) {
+        self.timers.stop_all();
+        self.garp_queue.clear();
+        self.preempt_until = None;
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        self.counters.adverts_sent += 1;
+        if priority == 0 {
+            self.counters.priority_zero_sent += 1;
+        }
+        self.actions.push_back(Action::SendAdvert {
+            priority,
+            max_adver_int: self.config.advert_interval,
+            addresses: self.config.vips.clone(),
+        });
+    }
+
+    /// keepalived's announcement: `repeat` GARPs per VIP now, and again after `delay`.
+    fn garp_bursts(&mut self, now: Instant) {
+        let garp = &self.config.garp;
+        if garp.repeat > 0 && !garp.delay.is_zero() {
+            self.timers.set(Timer::GarpDelayed, now + garp.delay);
+        }
+        self.queue_garps(now, self.config.garp.repeat);
+    }
+
+    fn queue_garps(&mut self, now: Instant, repeat: u32) {
+        for _ in 0..repeat {
+            self.garp_queue.extend(self.config.vips.iter().copied());
+        }
+        if self.timers.get(Timer::GarpQueue).is_none() {
+            self.send_queued_garps(now);
+        }
+    }
+
+    /// Send what `garp.interval` allows now; arm the queue timer for the rest.
+    fn send_queued_garps(&mut self, now: Instant) {
+        if self.garp_queue.is_empty() {
+            return;
+        }
+        let interval = self.config.garp.interval;
+        let vips: Vec<IpAddr> = if interval.is_zero() {
+            self.garp_queue.drain(..).collect()
+        } else {
+            let due = self
+                .last_garp
+                .map_or(now, |last| (last + interval).max(now));
+            if due > now {
+                self.timers.set(Timer::GarpQueue, due);
+                return;
+            }
+            if self.garp_queue.len() > 1 {
+                self.timers.set(Timer::GarpQueue, now + interval);
+            }
+            self.garp_queue.pop_front().into_iter().collect()
+        };
+        self.last_garp = Some(now);
+        self.counters.garps_sent += vips.len() as u64;
+        self.actions.push_back(Action::SendGarp { vips });
+    }
+
+    /// `units`/256 of the skew base: Master_Adver_Interval in v3 (RFC 9568 §6.1), one second in
+    /// v2 (RFC 3768 §6.1). Exact to the nanosecond; keepalived truncates to the microsecond.
+    fn skew(&self, units: u32) -> Duration {
+        let base = match self.config.version {
+            Version::V3 => self.master_adver_int.duration(),
+            Version::V2 => Duration::from_secs(1),
+        };
+        base * units / 256
+    }
+
+    /// Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256 (v3), (256 − Priority)/256 s (v2).
+    fn skew_time(&self) -> Duration {
+        self.skew(256 - u32::from(self.priority))
+    }
+
+    /// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
+    fn master_down_interval(&self) -> Duration {
+        self.master_adver_int.duration() * 3 + self.skew_time()
+    }
+}
