@@ -18,7 +18,10 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => crate::daemon::run(args),
+        Command::Run(args) => match args.to_spec() {
+            Ok(spec) => crate::daemon::run(spec),
+            Err(e) => Err(anyhow::anyhow!(e)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

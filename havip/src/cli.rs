@@ -1,11 +1,16 @@
 //! The command line: `havip run`, and the parsers that turn bad input into errors that say
 //! what was wrong and what to type instead.
 
-use std::{net::Ipv4Addr, str::FromStr};
+use std::{net::Ipv4Addr, str::FromStr, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::dataplane::ModeChoice;
+use crate::{
+    daemon::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec, VrrpSpec},
+    dataplane::ModeChoice,
+    vrrp::{Centis, GarpConfig, StartState, Version},
+    wire::ChecksumMode,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +40,207 @@ pub struct RunArgs {
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     pub xdp_mode: ModeChoice,
+    /// Virtual router id (1-255). Without it, havip owns the VIPs with no election.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=255))]
+    pub vrid: Option<u8>,
+    /// Priority (1-255; 255 = the address owner).
+    #[arg(long, default_value_t = 100, requires = "vrid",
+          value_parser = clap::value_parser!(u8).range(1..=255))]
+    pub priority: u8,
+    /// Advertisement interval in seconds; fractions down to 0.01 with VRRPv3.
+    #[arg(long, value_name = "SECONDS", default_value = "1", requires = "vrid")]
+    pub advert_int: AdvertInt,
+    /// VRRP version.
+    #[arg(long, value_name = "2|3", default_value = "2", requires = "vrid")]
+    pub vrrp_version: VersionArg,
+    /// VRRPv2 simple password (keepalived `auth_type PASS`), up to 8 characters.
+    #[arg(long, value_name = "PASS", requires = "vrid")]
+    pub auth_pass: Option<String>,
+    /// Do not take over from a lower-priority master.
+    #[arg(long, requires = "vrid")]
+    pub nopreempt: bool,
+    /// Seconds to keep a lower-priority master before preempting it.
+    #[arg(long, value_name = "SECONDS", requires = "vrid")]
+    pub preempt_delay: Option<f64>,
+    /// Initial state, as keepalived's `state`: master takes over after one advert interval
+    /// unless a better master is heard.
+    #[arg(long, value_enum, default_value_t = StateArg::Backup, requires = "vrid")]
+    pub state: StateArg,
+    /// VRRPv3 over IPv4: checksum without the pseudo-header (keepalived `v3_checksum_as_v2`).
+    #[arg(long, requires = "vrid")]
+    pub v3_checksum_as_v2: bool,
+    /// How XDP hands adverts to the daemon.
+    #[arg(long, value_enum, default_value_t = AdvertPath::Ringbuf)]
+    pub advert_path: AdvertPath,
+}
+
+/// `--state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    Master,
+    Backup,
+}
+
+/// `--vrrp-version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionArg(pub Version);
+
+impl FromStr for VersionArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "2" => Ok(VersionArg(Version::V2)),
+            "3" => Ok(VersionArg(Version::V3)),
+            _ => Err(format!(
+                "VRRP version {s:?}: use 2 (RFC 3768) or 3 (RFC 9568)"
+            )),
+        }
+    }
+}
+
+/// `--advert-int`: seconds with at most two decimals (VRRPv3 counts centiseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvertInt(pub Centis);
+
+impl FromStr for AdvertInt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let hint = "give seconds with at most two decimals, from 0.01 to 40.95 (VRRPv3) or a \
+                    whole number from 1 to 255 (VRRPv2)";
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if frac.len() > 2 || (whole.is_empty() && frac.is_empty()) {
+            return Err(format!(
+                "advert interval {s:?}: VRRP counts centiseconds; {hint}"
+            ));
+        }
+        let whole: u32 = if whole.is_empty() {
+            Ok(0)
+        } else {
+            whole.parse()
+        }
+        .map_err(|_| format!("advert interval {s:?} is not a number: {hint}"))?;
+        let frac: u32 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<2}")
+                .parse()
+                .map_err(|_| format!("advert interval {s:?}: {hint}"))?
+        };
+        let cs = whole.saturating_mul(100).saturating_add(frac);
+        if cs == 0 || cs > 25500 {
+            return Err(format!("advert interval {s:?} is out of range: {hint}"));
+        }
+        Ok(AdvertInt(Centis(cs as u16)))
+    }
+}
+
+impl RunArgs {
+    /// What to run, checked: one instance on `--iface`.
+    pub fn to_spec(&self) -> Result<DaemonSpec, String> {
+        let vips = self
+            .vips
+            .iter()
+            .map(|v| VipSpec {
+                addr: v.addr.into(),
+                prefix_len: v.prefix_len,
+                label: None,
+            })
+            .collect();
+        let vrrp = match self.vrid {
+            None => None,
+            Some(vrid) => Some(self.vrrp_spec(vrid)?),
+        };
+        let name = match self.vrid {
+            Some(vrid) => format!("VI_{vrid}"),
+            None => "static".to_string(),
+        };
+        Ok(DaemonSpec {
+            instances: vec![InstanceSpec {
+                name,
+                iface: self.iface.clone(),
+                vips,
+                vrrp,
+            }],
+            xdp_mode: self.xdp_mode,
+            advert_path: self.advert_path,
+        })
+    }
+
+    fn vrrp_spec(&self, vrid: u8) -> Result<VrrpSpec, String> {
+        let version = self.vrrp_version.0;
+        let interval = self.advert_int.0;
+        match version {
+            Version::V2 if !interval.0.is_multiple_of(100) => {
+                return Err(format!(
+                    "--advert-int {interval}: VRRPv2 carries whole seconds; use \
+                     --vrrp-version 3 for sub-second adverts"
+                ))
+            }
+            Version::V3 if interval > Centis::V3_MAX => {
+                return Err(format!(
+                    "--advert-int {interval}: VRRPv3 allows at most 40.95 s"
+                ))
+            }
+            _ => {}
+        }
+        let auth = match &self.auth_pass {
+            None => None,
+            Some(_) if version == Version::V3 => {
+                return Err(
+                    "--auth-pass: VRRPv3 has no authentication (RFC 9568); drop it or \
+                            use --vrrp-version 2"
+                        .into(),
+                )
+            }
+            Some(p) if p.is_empty() || p.len() > 8 => {
+                return Err(format!(
+                    "--auth-pass {p:?}: VRRPv2 passwords are 1 to 8 characters"
+                ))
+            }
+            Some(p) => {
+                let mut a = [0u8; 8];
+                a[..p.len()].copy_from_slice(p.as_bytes());
+                Some(a)
+            }
+        };
+        let preempt_delay = match self.preempt_delay {
+            None => Duration::ZERO,
+            Some(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => Duration::from_secs_f64(s),
+            Some(s) => return Err(format!("--preempt-delay {s}: give 0 to 3600 seconds")),
+        };
+        let start_as = match self.state {
+            StateArg::Master => StartState::Master,
+            StateArg::Backup => StartState::Backup,
+        };
+        if start_as == StartState::Master && (self.nopreempt || !preempt_delay.is_zero()) {
+            return Err(
+                "--state master always preempts: drop --nopreempt/--preempt-delay, or \
+                        use --state backup"
+                    .into(),
+            );
+        }
+        if self.nopreempt && !preempt_delay.is_zero() {
+            return Err("--preempt-delay has no effect with --nopreempt: drop one".into());
+        }
+        Ok(VrrpSpec {
+            vrid,
+            priority: self.priority,
+            version,
+            advert_interval: interval,
+            auth,
+            preempt: !self.nopreempt,
+            preempt_delay,
+            start_as,
+            garp: GarpConfig::default(),
+            checksum: if self.v3_checksum_as_v2 {
+                ChecksumMode::MessageOnly
+            } else {
+                ChecksumMode::PseudoHeader
+            },
+        })
+    }
 }
 
 /// An IPv4 VIP and its prefix length.
@@ -104,6 +310,95 @@ mod tests {
             let err = input.parse::<Vip>().unwrap_err();
             assert!(err.contains(says), "{input}: {err}");
         }
+    }
+
+    fn spec(args: &[&str]) -> Result<DaemonSpec, String> {
+        let mut argv = vec!["havip", "run", "--iface", "eth0", "--vip", "10.0.0.1/24"];
+        argv.extend_from_slice(args);
+        let Command::Run(run) = Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command;
+        run.to_spec()
+    }
+
+    #[test]
+    fn advert_int_parses_centiseconds() {
+        for (input, cs) in [
+            ("1", 100),
+            ("0.01", 1),
+            ("0.5", 50),
+            (".25", 25),
+            ("40.95", 4095),
+        ] {
+            assert_eq!(
+                input.parse::<AdvertInt>(),
+                Ok(AdvertInt(Centis(cs))),
+                "{input}"
+            );
+        }
+        for bad in ["0", "0.001", "abc", "-1", "300", ""] {
+            assert!(bad.parse::<AdvertInt>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_keepalived() {
+        let s = spec(&["--vrid", "51"]).unwrap();
+        let v = s.instances[0].vrrp.clone().unwrap();
+        assert_eq!((v.vrid, v.priority, v.version), (51, 100, Version::V2));
+        assert_eq!(v.advert_interval, Centis(100));
+        assert!(v.preempt);
+        assert_eq!(v.start_as, StartState::Backup);
+        assert_eq!(s.instances[0].name, "VI_51");
+        assert!(
+            spec(&[]).unwrap().instances[0].vrrp.is_none(),
+            "no --vrid: static owner"
+        );
+    }
+
+    #[test]
+    fn inconsistent_vrrp_flags_are_refused_with_the_fix() {
+        for (args, says) in [
+            (
+                &["--vrid", "51", "--advert-int", "0.5"][..],
+                "VRRPv2 carries whole seconds",
+            ),
+            (
+                &["--vrid", "51", "--vrrp-version", "3", "--auth-pass", "x"],
+                "no authentication",
+            ),
+            (
+                &["--vrid", "51", "--auth-pass", "123456789"],
+                "1 to 8 characters",
+            ),
+            (
+                &["--vrid", "51", "--state", "master", "--nopreempt"],
+                "always preempts",
+            ),
+            (
+                &["--vrid", "51", "--nopreempt", "--preempt-delay", "5"],
+                "no effect",
+            ),
+            (&["--priority", "101"], "--vrid"),
+            (&["--vrid", "0"], "0"),
+            (&["--vrid", "51", "--vrrp-version", "4"], "use 2"),
+        ] {
+            let err = spec(args).unwrap_err();
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+        let s = spec(&[
+            "--vrid",
+            "51",
+            "--vrrp-version",
+            "3",
+            "--advert-int",
+            "0.01",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.instances[0].vrrp.as_ref().unwrap().advert_interval,
+            Centis(1)
+        );
     }
 
     #[test]

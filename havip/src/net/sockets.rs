@@ -26,7 +26,13 @@ fn check(rc: libc::c_int, what: &str) -> Result<libc::c_int> {
 fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T, what: &str) -> Result<()> {
     // SAFETY: `value` is a valid T for the length given.
     let rc = unsafe {
-        libc::setsockopt(fd, level, name, (value as *const T).cast(), size_of::<T>() as u32)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            size_of::<T>() as u32,
+        )
     };
     check(rc, what).map(|_| ())
 }
@@ -49,7 +55,12 @@ pub struct VrrpSocketV4 {
 
 impl VrrpSocketV4 {
     pub fn open(ifname: &str, ifindex: u32, src: Ipv4Addr) -> Result<Self> {
-        let fd = new_socket(libc::AF_INET, libc::SOCK_RAW, IPPROTO_VRRP, "opening a raw VRRP socket")?;
+        let fd = new_socket(
+            libc::AF_INET,
+            libc::SOCK_RAW,
+            IPPROTO_VRRP,
+            "opening a raw VRRP socket",
+        )?;
         let raw = fd.as_raw_fd();
         let name = std::ffi::CString::new(ifname)?;
         // SAFETY: a valid NUL-terminated name and its length.
@@ -66,17 +77,45 @@ impl VrrpSocketV4 {
             "SO_BINDTODEVICE",
         )?;
         let mreqn = libc::ip_mreqn {
-            imr_multiaddr: libc::in_addr { s_addr: u32::from(VRRP_GROUP_V4).to_be() },
-            imr_address: libc::in_addr { s_addr: u32::from(src).to_be() },
+            imr_multiaddr: libc::in_addr {
+                s_addr: u32::from(VRRP_GROUP_V4).to_be(),
+            },
+            imr_address: libc::in_addr {
+                s_addr: u32::from(src).to_be(),
+            },
             imr_ifindex: ifindex as i32,
         };
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn, "IP_MULTICAST_IF")?;
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn, "joining 224.0.0.18")?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            &mreqn,
+            "IP_MULTICAST_IF",
+        )?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_ADD_MEMBERSHIP,
+            &mreqn,
+            "joining 224.0.0.18",
+        )?;
         let ttl: libc::c_int = 255;
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &ttl, "IP_MULTICAST_TTL")?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_TTL,
+            &ttl,
+            "IP_MULTICAST_TTL",
+        )?;
         setsockopt(raw, libc::IPPROTO_IP, libc::IP_TTL, &ttl, "IP_TTL")?;
         let off: libc::c_int = 0;
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off, "IP_MULTICAST_LOOP")?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_LOOP,
+            &off,
+            "IP_MULTICAST_LOOP",
+        )?;
         let tos: libc::c_int = 0xc0;
         setsockopt(raw, libc::IPPROTO_IP, libc::IP_TOS, &tos, "IP_TOS")?;
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
@@ -107,9 +146,8 @@ impl VrrpSocketV4 {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| {
                 // SAFETY: valid buffer for its length.
-                let n = unsafe {
-                    libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-                };
+                let n =
+                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
                 if n < 0 {
                     Err(io::Error::last_os_error())
                 } else {
@@ -127,7 +165,9 @@ fn sockaddr_in(addr: Ipv4Addr) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(addr).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
         sin_zero: [0; 8],
     }
 }
@@ -141,7 +181,12 @@ pub struct PacketSender {
 impl PacketSender {
     pub fn open(ifindex: u32) -> Result<Self> {
         // Protocol 0: receives nothing, so it costs nothing on the receive path.
-        let fd = new_socket(libc::AF_PACKET, libc::SOCK_RAW, 0, "opening an AF_PACKET socket")?;
+        let fd = new_socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW,
+            0,
+            "opening an AF_PACKET socket",
+        )?;
         Ok(Self { fd, ifindex })
     }
 

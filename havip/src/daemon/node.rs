@@ -1,0 +1,564 @@
+//! The node: interfaces, instances and the data plane, and the driver loop that runs the
+//! election for each instance: it feeds the state machines with time, adverts and signals, and
+//! carries out their actions (adverts, VIP ownership, addresses, GARPs).
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use havip_ebpf::{
+    VipKey, VipState, VridConfig, VridKey, FAMILY_IPV4, VIP_OWNED, VRID_DELIVER_RINGBUF,
+};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::mpsc,
+};
+use tracing::{debug, error, info, warn};
+
+use super::{
+    rx::{self, Incoming},
+    spec::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec},
+};
+use crate::{
+    dataplane::Dataplane,
+    net::{
+        netlink::{Link, Netlink},
+        sockets::{PacketSender, VrrpSocketV4, VRRP_GROUP_V4},
+    },
+    vrrp::{Action, AdvertAuth, Centis, RouterConfig, RxAdvert, State, Version, VirtualRouter},
+    wire::{
+        parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, VrrpAddresses, VrrpAuth,
+        VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
+    },
+};
+
+/// An interface the node works on.
+struct Iface {
+    link: Link,
+    /// The interface's own IPv4 address: the source of adverts (RFC 9568 §5.1.1.1).
+    primary_v4: Option<Ipv4Addr>,
+    vrrp4: Option<Arc<VrrpSocketV4>>,
+    packet: PacketSender,
+}
+
+/// One instance at run time.
+struct Instance {
+    spec: InstanceSpec,
+    ifindex: u32,
+    router: Option<VirtualRouter>,
+    checksum: ChecksumMode,
+    /// Whether the VIPs are owned (in the XDP map and on the interface).
+    owned: bool,
+    /// Adverts for this instance that failed to parse (bad checksum, bad lengths...).
+    malformed: u64,
+    /// The heartbeat age after which XDP stops answering for this instance's VIPs.
+    max_heartbeat_age: Duration,
+}
+
+pub struct Node {
+    nl: Netlink,
+    dp: Option<Dataplane>,
+    ifaces: BTreeMap<u32, Iface>,
+    instances: Vec<Instance>,
+    advert_path: AdvertPath,
+    beat_every: Duration,
+    rx: Option<mpsc::UnboundedReceiver<Incoming>>,
+}
+
+/// Master_Down_Interval for `priority` at `interval` (RFC 9568 §6.1; v2 has the same shape in
+/// seconds): how long a backup waits before it takes over.
+fn master_down_interval(version: Version, interval: Centis, priority: u8) -> Duration {
+    let skew = match version {
+        Version::V3 => interval.duration() * u32::from(256 - u16::from(priority)) / 256,
+        Version::V2 => Duration::from_secs(1) * u32::from(256 - u16::from(priority)) / 256,
+    };
+    interval.duration() * 3 + skew
+}
+
+impl Node {
+    pub fn new(nl: Netlink) -> Self {
+        Node {
+            nl,
+            dp: None,
+            ifaces: BTreeMap::new(),
+            instances: Vec::new(),
+            advert_path: AdvertPath::Ringbuf,
+            beat_every: Duration::from_millis(100),
+            rx: None,
+        }
+    }
+
+    /// Loads and attaches XDP, opens sockets, and declares every VRID and VIP to the program
+    /// (VIPs not owned yet). Static instances take their VIPs at once. On error the caller runs
+    /// [`Node::teardown`], which undoes whatever was done.
+    pub async fn setup(&mut self, spec: &DaemonSpec, pin_dir: &Path) -> Result<()> {
+        self.advert_path = spec.advert_path;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.rx = Some(rx);
+        let dp = self.dp.insert(Dataplane::load(Some(pin_dir))?);
+        dp.beat()?;
+        for inst in &spec.instances {
+            if self.ifaces.values().any(|i| i.link.name == inst.iface) {
+                continue;
+            }
+            let link = self.nl.link(&inst.iface).await?;
+            let primary_v4 = self
+                .nl
+                .addresses(link.index)
+                .await?
+                .into_iter()
+                .filter_map(|a| match a.addr {
+                    IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
+                    _ => None,
+                })
+                .next();
+            let dp = self.dp.as_mut().expect("loaded");
+            let mode = dp.attach(&link.name, spec.xdp_mode)?;
+            info!(iface = %link.name, %mode, "XDP program attached");
+            let needs_vrrp4 = spec.instances.iter().any(|i| {
+                i.iface == link.name && i.vrrp.is_some() && i.vips.iter().all(|v| v.addr.is_ipv4())
+            });
+            let vrrp4 = match (needs_vrrp4, primary_v4) {
+                (false, _) => None,
+                (true, None) => bail!(
+                    "interface {} has no IPv4 address of its own: VRRP adverts need one as their \
+                     source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN dev {}`",
+                    link.name,
+                    link.name
+                ),
+                (true, Some(src)) => {
+                    let s = Arc::new(VrrpSocketV4::open(&link.name, link.index, src)?);
+                    rx::spawn_socket_reader(link.index, s.clone(), tx.clone());
+                    Some(s)
+                }
+            };
+            let packet = PacketSender::open(link.index)?;
+            self.ifaces.insert(
+                link.index,
+                Iface {
+                    link,
+                    primary_v4,
+                    vrrp4,
+                    packet,
+                },
+            );
+        }
+        if spec.advert_path == AdvertPath::Ringbuf {
+            let ring = self.dp.as_mut().expect("loaded").take_adverts()?;
+            rx::spawn_ringbuf_reader(ring, tx);
+        }
+
+        for inst in &spec.instances {
+            let (&ifindex, iface) = self
+                .ifaces
+                .iter()
+                .find(|(_, i)| i.link.name == inst.iface)
+                .expect("opened above");
+            let mut max_heartbeat_age = Duration::from_secs(1);
+            let router = match &inst.vrrp {
+                None => None,
+                Some(v) => {
+                    let primary = iface
+                        .primary_v4
+                        .map(IpAddr::V4)
+                        .context("no primary address")?;
+                    let mut cfg = RouterConfig::new(
+                        v.vrid,
+                        v.priority,
+                        primary,
+                        inst.vips.iter().map(|v| v.addr).collect(),
+                    );
+                    cfg.version = v.version;
+                    cfg.advert_interval = v.advert_interval;
+                    cfg.auth = v.auth;
+                    cfg.preempt = v.preempt;
+                    cfg.preempt_delay = v.preempt_delay;
+                    cfg.start_as = v.start_as;
+                    cfg.garp = v.garp.clone();
+                    let router = VirtualRouter::new(cfg)
+                        .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
+                    // Answers stop three quarters of a Master_Down_Interval after the daemon
+                    // dies: before the backup takes over, so never two responders.
+                    max_heartbeat_age =
+                        master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
+                    let key = VridKey {
+                        ifindex,
+                        vrid: v.vrid,
+                        family: FAMILY_IPV4,
+                        reserved: [0; 2],
+                    };
+                    let flags = match spec.advert_path {
+                        AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
+                        AdvertPath::Socket => 0,
+                    };
+                    let version = match v.version {
+                        Version::V2 => 2,
+                        Version::V3 => 3,
+                    };
+                    self.dp.as_mut().expect("loaded").set_vrid(
+                        key,
+                        VridConfig {
+                            version,
+                            reserved: [0; 3],
+                            flags,
+                        },
+                    )?;
+                    Some(router)
+                }
+            };
+            self.instances.push(Instance {
+                spec: inst.clone(),
+                ifindex,
+                router,
+                checksum: inst
+                    .vrrp
+                    .as_ref()
+                    .map_or(ChecksumMode::PseudoHeader, |v| v.checksum),
+                owned: false,
+                malformed: 0,
+                max_heartbeat_age,
+            });
+        }
+        let min_age = self
+            .instances
+            .iter()
+            .map(|i| i.max_heartbeat_age)
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        self.beat_every = (min_age / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+
+        for i in 0..self.instances.len() {
+            self.declare_vips(i, false)?;
+            if self.instances[i].router.is_some() {
+                // A backup must not hold the VIPs: remove any left on the interface.
+                let inst = &self.instances[i];
+                for vip in &inst.spec.vips {
+                    if Some(vip.addr) != self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4)
+                        && self.nl.del_address(inst.ifindex, vip.addr).await?
+                    {
+                        warn!(instance = %inst.spec.name, %vip, "removed the VIP found on the interface at start-up");
+                    }
+                }
+            } else {
+                self.own(i).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
+    /// priority-0 advert from a master) and their VIPs are released.
+    pub async fn serve(&mut self) -> Result<()> {
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut rx = self.rx.take().context("set up first")?;
+        let mut beat = tokio::time::interval(self.beat_every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            if let Some(r) = &mut self.instances[i].router {
+                r.startup(now);
+            }
+            self.drain(i).await;
+        }
+        loop {
+            let deadline = self
+                .instances
+                .iter()
+                .filter_map(|i| i.router.as_ref()?.poll_timeout())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
+                _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+                _ = beat.tick() => {
+                    if let Some(dp) = &mut self.dp {
+                        dp.beat()?;
+                    }
+                }
+                Some(msg) = rx.recv() => self.on_advert(msg).await,
+                () = sleep => {
+                    let now = Instant::now();
+                    for i in 0..self.instances.len() {
+                        let Some(r) = &mut self.instances[i].router else { continue };
+                        if r.poll_timeout().is_some_and(|t| t <= now) {
+                            r.handle_timeout(now);
+                            self.drain(i).await;
+                        }
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            if let Some(r) = &mut self.instances[i].router {
+                r.shutdown(now);
+            }
+            self.drain(i).await;
+        }
+        Ok(())
+    }
+
+    async fn on_advert(&mut self, msg: Incoming) {
+        let Some((vrid, family_v4)) = peek_vrid(&msg.packet) else {
+            return;
+        };
+        let Some(i) = self.instances.iter().position(|inst| {
+            inst.ifindex == msg.ifindex
+                && family_v4
+                && inst.spec.vrrp.as_ref().is_some_and(|v| v.vrid == vrid)
+        }) else {
+            return; // Another router's VRID (passed by XDP to the stack).
+        };
+        let now = Instant::now();
+        let inst = &mut self.instances[i];
+        let rx = match parse_ip_advert(&msg.packet, inst.checksum) {
+            Ok((ip, repr)) => to_rx_advert(ip.src_addr(), ip.hop_limit(), &repr),
+            Err(e) => {
+                inst.malformed += 1;
+                debug!(instance = %inst.spec.name, "malformed advert: {e}");
+                return;
+            }
+        };
+        if let Some(ns) = msg.delivery_ns {
+            debug!(instance = %inst.spec.name, via = ?msg.via, delivery_us = ns / 1000, "advert");
+        }
+        let router = inst.router.as_mut().expect("VRRP instance");
+        let outcome = router.handle_advert(now, &rx);
+        debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
+        self.drain(i).await;
+    }
+
+    /// Carries out instance `i`'s pending actions, in order.
+    async fn drain(&mut self, i: usize) {
+        loop {
+            let Some(action) = self.instances[i]
+                .router
+                .as_mut()
+                .and_then(|r| r.poll_action())
+            else {
+                return;
+            };
+            if let Err(e) = self.execute(i, action).await {
+                error!(instance = %self.instances[i].spec.name, "{e:#}");
+            }
+        }
+    }
+
+    async fn execute(&mut self, i: usize, action: Action) -> Result<()> {
+        let inst = &self.instances[i];
+        let name = inst.spec.name.clone();
+        match action {
+            Action::SendAdvert {
+                priority,
+                max_adver_int,
+                addresses,
+            } => {
+                let iface = &self.ifaces[&inst.ifindex];
+                let (Some(sock), Some(src)) = (&iface.vrrp4, iface.primary_v4) else {
+                    bail!("no IPv4 VRRP socket on {}", iface.link.name);
+                };
+                let v = inst.spec.vrrp.as_ref().expect("VRRP instance");
+                let v4: Vec<Ipv4Addr> = addresses
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V4(a) => Some(*a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                let repr = match v.version {
+                    Version::V2 => VrrpRepr::v2(
+                        v.vrid,
+                        priority,
+                        (max_adver_int.0 / 100) as u8,
+                        v.auth.map_or(VrrpAuth::NONE, |p| VrrpAuth::simple(&p)),
+                        v4,
+                    ),
+                    Version::V3 => {
+                        VrrpRepr::v3(v.vrid, priority, max_adver_int.0, VrrpAddresses::V4(v4))
+                    }
+                };
+                let mut buf = vec![0u8; repr.buffer_len()];
+                repr.emit(
+                    &mut VrrpPacket::new_unchecked(&mut buf[..]),
+                    src.into(),
+                    VRRP_GROUP_V4.into(),
+                    inst.checksum,
+                )?;
+                // A down link makes sends fail until it is back: the election copes.
+                if let Err(e) = sock.send(&buf, VRRP_GROUP_V4) {
+                    debug!(instance = %name, "advert not sent: {e:#}");
+                }
+            }
+            Action::BecomeMaster { reason } => {
+                info!(instance = %name, state = "MASTER", ?reason, "transition");
+            }
+            Action::BecomeBackup { reason } => {
+                info!(instance = %name, state = "BACKUP", ?reason, "transition");
+            }
+            Action::EnterFault => info!(instance = %name, state = "FAULT", "transition"),
+            Action::AddVips(_) => self.own(i).await?,
+            Action::RemoveVips(_) => self.disown(i).await?,
+            Action::SendGarp { vips } => {
+                let iface = &self.ifaces[&inst.ifindex];
+                let mac = EthernetAddress(iface.link.mac);
+                for vip in vips {
+                    if let IpAddr::V4(v4) = vip {
+                        let frame = ArpFrame::gratuitous(mac, v4).to_bytes()?;
+                        iface
+                            .packet
+                            .send(&frame)
+                            .context("sending gratuitous ARP")?;
+                    }
+                }
+            }
+            Action::Stopped => debug!(instance = %name, "stopped"),
+        }
+        Ok(())
+    }
+
+    /// Writes instance `i`'s VIPs into the XDP map, owned or not.
+    fn declare_vips(&mut self, i: usize, owned: bool) -> Result<()> {
+        let inst = &self.instances[i];
+        let mac = self.ifaces[&inst.ifindex].link.mac;
+        let dp = self.dp.as_mut().context("data plane")?;
+        for vip in &inst.spec.vips {
+            if let IpAddr::V4(v4) = vip.addr {
+                let key = VipKey {
+                    addr: v4.octets(),
+                    ifindex: inst.ifindex,
+                };
+                let state = VipState {
+                    flags: if owned { VIP_OWNED } else { 0 },
+                    reserved: 0,
+                    mac,
+                    reserved2: [0; 2],
+                    max_heartbeat_age_ns: inst.max_heartbeat_age.as_nanos() as u64,
+                };
+                dp.set_vip(key, state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes instance `i`'s VIPs: XDP answers first (it is the fast path), then the addresses.
+    async fn own(&mut self, i: usize) -> Result<()> {
+        self.declare_vips(i, true)?;
+        self.instances[i].owned = true;
+        let inst = &self.instances[i];
+        let primary = self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4);
+        for vip in &inst.spec.vips {
+            if Some(vip.addr) == primary {
+                continue; // An owner's own address (priority 255).
+            }
+            self.nl
+                .add_address(inst.ifindex, vip.addr, vip.prefix_len, vip.label.as_deref())
+                .await
+                .with_context(|| format!("adding VIP {vip}"))?;
+            info!(instance = %inst.spec.name, %vip, "VIP added");
+        }
+        Ok(())
+    }
+
+    /// Gives up instance `i`'s VIPs: XDP drops first, then the addresses go.
+    async fn disown(&mut self, i: usize) -> Result<()> {
+        self.declare_vips(i, false)?;
+        self.instances[i].owned = false;
+        let inst = &self.instances[i];
+        let primary = self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4);
+        for vip in &inst.spec.vips {
+            if Some(vip.addr) == primary {
+                continue;
+            }
+            if self.nl.del_address(inst.ifindex, vip.addr).await? {
+                info!(instance = %inst.spec.name, %vip, "VIP removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached and
+    /// unpinned. Errors are logged and teardown goes on.
+    pub async fn teardown(&mut self) {
+        for i in 0..self.instances.len() {
+            if let Err(e) = self.disown(i).await {
+                warn!(instance = %self.instances[i].spec.name, "releasing VIPs: {e:#}");
+            }
+        }
+        if let Some(dp) = self.dp.take() {
+            match dp.shutdown() {
+                Ok(ifaces) => {
+                    for iface in ifaces {
+                        info!(%iface, "XDP program detached");
+                    }
+                }
+                Err(e) => warn!("could not detach the XDP program: {e:#}"),
+            }
+        }
+    }
+
+    /// State of each instance, for logs and tests.
+    pub fn states(&self) -> Vec<(String, Option<State>)> {
+        self.instances
+            .iter()
+            .map(|i| (i.spec.name.clone(), i.router.as_ref().map(|r| r.state())))
+            .collect()
+    }
+}
+
+fn is_vip_anywhere(spec: &DaemonSpec, addr: IpAddr) -> bool {
+    spec.instances
+        .iter()
+        .any(|i| i.vips.iter().any(|v: &VipSpec| v.addr == addr))
+}
+
+/// The VRID of an IPv4 VRRP packet (from its IP header on), without parsing all of it.
+fn peek_vrid(packet: &[u8]) -> Option<(u8, bool)> {
+    let first = *packet.first()?;
+    match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            Some((*packet.get(ihl + 1)?, true))
+        }
+        6 => Some((*packet.get(40 + 1)?, false)),
+        _ => None,
+    }
+}
+
+fn to_rx_advert(src: IpAddr, ttl: u8, repr: &VrrpRepr) -> RxAdvert {
+    let (version, max_adver_int, auth) = match repr.version {
+        VrrpVersion::V2 { advert_int_s, auth } => (
+            Version::V2,
+            Centis::from_secs(advert_int_s),
+            match auth.auth_type {
+                VrrpAuthType::None => AdvertAuth::None,
+                VrrpAuthType::SimplePassword => AdvertAuth::Pass(auth.data),
+                VrrpAuthType::Unknown(t) => AdvertAuth::Other(t),
+            },
+        ),
+        VrrpVersion::V3 { max_advert_int_cs } => {
+            (Version::V3, Centis(max_advert_int_cs), AdvertAuth::None)
+        }
+    };
+    RxAdvert {
+        src,
+        ttl,
+        version,
+        vrid: repr.vrid,
+        priority: repr.priority,
+        max_adver_int,
+        addresses: repr.addresses.iter().collect(),
+        auth,
+    }
+}
