@@ -69,6 +69,36 @@ impl Proc {
         }
     }
 
+    /// The state in the last `transition` line havip logged ("MASTER", "BACKUP", "FAULT").
+    pub fn vrrp_state(&self) -> Option<String> {
+        let log = self.log_text();
+        let line = log.lines().rev().find(|l| l.contains(" transition "))?;
+        let rest = line.split("state=\"").nth(1)?;
+        Some(rest.split('"').next()?.to_string())
+    }
+
+    /// Waits until the last transition is to `state`.
+    pub fn wait_state(&mut self, state: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.vrrp_state().as_deref() != Some(state) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before reaching {state}:\n{}",
+                    self.label,
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not {state} within {timeout:?} (is {:?}):\n{}",
+                self.label,
+                self.vrrp_state(),
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -365,6 +395,14 @@ impl Arping {
 
 /// Runs `f` on a thread that has entered network namespace `ns`; returns its result.
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    in_netns_spawn(ns, f).join().expect("netns thread panicked")
+}
+
+/// Starts `f` on a thread that has entered network namespace `ns`.
+pub fn in_netns_spawn<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
     let path = format!("/run/netns/{ns}");
     thread::spawn(move || {
         let file = File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
@@ -373,8 +411,6 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
         assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
         f()
     })
-    .join()
-    .expect("netns thread panicked")
 }
 
 /// Polls `cond` every 10 ms until it holds; panics with `what` after `timeout`.

@@ -6,6 +6,7 @@
 
 pub mod frames;
 pub mod lab;
+pub mod probe;
 
 /// Panics with the way out when not root: these tests load BPF programs and create namespaces.
 pub fn require_root() {

@@ -23,6 +23,7 @@ pub const BUILD_PACKAGES: &[&str] = &[
 pub const LAB_PACKAGES: &[&str] = &[
     "iproute2",
     "arping",
+    "iputils-ping",
     "keepalived",
     "tcpdump",
     "ethtool",

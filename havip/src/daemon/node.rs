@@ -413,6 +413,7 @@ impl Node {
             Action::SendGarp { vips } => {
                 let iface = &self.ifaces[&inst.ifindex];
                 let mac = EthernetAddress(iface.link.mac);
+                info!(instance = %name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP");
                 for vip in vips {
                     if let IpAddr::V4(v4) = vip {
                         let frame = ArpFrame::gratuitous(mac, v4).to_bytes()?;

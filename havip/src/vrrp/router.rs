@@ -514,13 +514,12 @@ impl VirtualRouter {
             Reason::EqualPriorityHigherAddress { from: adv.src }
         } else {
             // Discard, and assert mastership at once (RFC 9568 §6.4.3; keepalived does it for
-            // v2 too). The sender believed it was master, so hosts may have learned its MAC:
-            // re-announce the VIPs as keepalived does (garp_lower_prio_repeat/_delay default to
-            // the garp_master values), unless our own announcement is still under way.
+            // v2 too). The sender believed it was master, so hosts may have learned its MAC
+            // after our own announcement: re-announce the VIPs now, as keepalived does
+            // (`garp_lower_prio_repeat`, defaulting to `garp_master_repeat`), even when our
+            // second start-up burst is still pending.
             self.send_advert(self.priority);
-            if self.timers.get(Timer::GarpDelayed).is_none() {
-                self.garp_bursts(now);
-            }
+            self.queue_garps(now, self.config.garp.repeat);
             return;
         };
         // One advert at our priority on the way out (not in the RFC, nor in keepalived): if the

@@ -1,0 +1,322 @@
+//! Failover labs: two or three havip nodes on a bridge and a client. VRRPv3 at 100 ms adverts
+//! keeps them short: Master_Down_Interval is 360.9 ms at priority 100 (RFC 9568 §6.1).
+
+use std::{thread::sleep, time::Duration};
+
+use havip_lab::{
+    lab::{wait_until, Host, Lab},
+    probe::{mac, mac_str, ArpProbe, Ping},
+};
+
+const VIP: &str = "10.99.0.100";
+const VIP_B: [u8; 4] = [10, 99, 0, 100];
+const ADVERT: Duration = Duration::from_millis(100);
+const LONG: Duration = Duration::from_secs(10);
+
+/// Master_Down_Interval at 100 ms adverts (RFC 9568 §6.1: 3 × interval + skew).
+fn mdi(priority: u32) -> Duration {
+    ADVERT * 3 + skew(priority)
+}
+
+/// Skew_Time at 100 ms adverts: (256 − priority) × interval / 256.
+fn skew(priority: u32) -> Duration {
+    ADVERT * (256 - priority) / 256
+}
+
+fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, extra: &[&str]) {
+    let prio = priority.to_string();
+    let mut args = vec![
+        "run",
+        "--iface",
+        "eth0",
+        "--vip",
+        "10.99.0.100/24",
+        "--vrid",
+        "51",
+        "--vrrp-version",
+        "3",
+        "--advert-int",
+        "0.1",
+        "--xdp-mode",
+        "skb",
+        "--priority",
+        &prio,
+    ];
+    args.extend_from_slice(extra);
+    lab.havip(label, host, &args).wait_log("transition", LONG);
+}
+
+/// Distinct MACs that answered ARP for the VIP, over `window`.
+fn arp_responders(lab: &Lab, client: &Host, window: Duration) -> Vec<String> {
+    let probe = ArpProbe::start(
+        &client.ns,
+        "eth0",
+        mac(&client.mac),
+        [10, 99, 0, 50],
+        VIP_B,
+        Duration::from_millis(10),
+    );
+    sleep(window);
+    let mut macs: Vec<String> = probe.stop().iter().map(|r| mac_str(&r.mac)).collect();
+    macs.sort();
+    macs.dedup();
+    let _ = lab;
+    macs
+}
+
+#[test]
+fn rfc9568_6_4_election_converges_on_the_highest_priority() {
+    let mut lab = Lab::new("elect");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let n3 = lab.host("n3", "10.99.0.13/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 100, &[]);
+    start(&mut lab, "n2", &n2, 150, &[]);
+    start(&mut lab, "n3", &n3, 120, &[]);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    sleep(mdi(100)); // let every backup settle
+    for n in ["n1", "n3"] {
+        assert_eq!(lab.proc(n).vrrp_state().as_deref(), Some("BACKUP"), "{n}");
+    }
+    assert_eq!(
+        arp_responders(&lab, &client, Duration::from_millis(500)),
+        vec![n2.mac.clone()]
+    );
+    assert!(lab.has_addr(&n2, VIP) && !lab.has_addr(&n1, VIP) && !lab.has_addr(&n3, VIP));
+}
+
+#[test]
+fn rfc9568_6_4_2_master_link_down_backup_takes_over_within_master_down_interval() {
+    let mut lab = Lab::new("linkdown");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 101, &[]);
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let ping = Ping::start(&client.ns, VIP, Duration::from_millis(10));
+    sleep(Duration::from_millis(500));
+    let lan = lab.lan();
+    lab.ip(&lan, &format!("link set {} down", n1.port));
+    lab.proc("n2").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(500));
+    let result = ping.stop();
+    let outage = result.longest_gap();
+    let bound = mdi(100) + Duration::from_millis(50);
+    eprintln!(
+        "client-observed outage {outage:?} (Master_Down_Interval {:?})",
+        mdi(100)
+    );
+    assert!(
+        result.replies.len() > 50,
+        "the client got too few replies: {}",
+        result.replies.len()
+    );
+    assert!(outage <= bound, "outage {outage:?} > {bound:?}");
+    // The link comes back: the higher priority preempts again (one master).
+    lab.ip(&lan, &format!("link set {} up", n1.port));
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert_eq!(lab.proc("n1").vrrp_state().as_deref(), Some("MASTER"));
+}
+
+#[test]
+fn rfc9568_6_4_3_graceful_stop_backup_takes_over_within_skew_time() {
+    let mut lab = Lab::new("graceful");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 101, &[]);
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    let ping = Ping::start(&client.ns, VIP, Duration::from_millis(10));
+    sleep(Duration::from_millis(500));
+    let n1p = lab.proc("n1");
+    n1p.signal(libc::SIGTERM);
+    assert!(n1p.wait_exit(LONG).success(), "havip exits 0 on SIGTERM");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(300));
+    let result = ping.stop();
+    let outage = result.longest_gap();
+    let bound = skew(100) + Duration::from_millis(50);
+    eprintln!(
+        "client-observed outage {outage:?} (Skew_Time {:?})",
+        skew(100)
+    );
+    assert!(outage <= bound, "outage {outage:?} > {bound:?}");
+    assert!(!lab.has_addr(&n1, VIP), "the stopped master kept the VIP");
+    assert_eq!(lab.xdp_on(&n1), None, "the stopped master kept XDP");
+    assert!(
+        lab.proc("n2").log_text().contains("PriorityZero"),
+        "takeover not caused by priority 0"
+    );
+}
+
+#[test]
+fn rfc9568_6_4_2_higher_priority_returns_and_preempts() {
+    let mut lab = Lab::new("preempt");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    start(&mut lab, "n1", &n1, 101, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert_eq!(
+        arp_responders(&lab, &client, Duration::from_millis(300)),
+        vec![n1.mac.clone()]
+    );
+}
+
+#[test]
+fn rfc9568_6_1_nopreempt_higher_priority_stays_backup() {
+    let mut lab = Lab::new("nopreempt");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    start(&mut lab, "n1", &n1, 101, &["--nopreempt"]);
+    sleep(mdi(101) * 3);
+    assert_eq!(lab.proc("n1").vrrp_state().as_deref(), Some("BACKUP"));
+    assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("MASTER"));
+    assert_eq!(
+        arp_responders(&lab, &client, Duration::from_millis(300)),
+        vec![n2.mac.clone()]
+    );
+}
+
+#[test]
+fn split_brain_heals_to_one_master_which_reannounces() {
+    let mut lab = Lab::new("split");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 101, &[]);
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(mdi(100)); // n2 has heard n1 by now
+    assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
+    lab.spawn(
+        "client-arp",
+        &client.ns,
+        &["tcpdump", "-i", "eth0", "-nn", "-l", "-e", "arp"],
+    )
+    .wait_log("listening on", LONG);
+    // Cut n1 off the LAN with its link up: both become master.
+    let lan = lab.lan();
+    lab.ip(&lan, &format!("link set {} nomaster", n1.port));
+    lab.proc("n2").wait_state("MASTER", LONG);
+    assert_eq!(
+        lab.proc("n1").vrrp_state().as_deref(),
+        Some("MASTER"),
+        "n1 saw nothing"
+    );
+    // The client's kernel learns n2's MAC for the VIP.
+    let out = lab.exec(
+        &client.ns,
+        &["ping", "-c", "2", "-i", "0.05", "-W", "1", VIP],
+    );
+    assert!(
+        out.status.success(),
+        "the client cannot reach the VIP on n2"
+    );
+    assert!(lab
+        .ip(&client.ns, &format!("neigh show {VIP}"))
+        .contains(&n2.mac));
+    // Heal: n2 yields to the higher priority, and n1 re-announces so the client moves back.
+    lab.ip(&lan, &format!("link set {} master br0", n1.port));
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert_eq!(lab.proc("n1").vrrp_state().as_deref(), Some("MASTER"));
+    wait_until(
+        "the client's ARP cache points at n1 again",
+        Duration::from_secs(2),
+        || {
+            lab.ip(&client.ns, &format!("neigh show {VIP}"))
+                .contains(&n1.mac)
+        },
+    );
+    assert_eq!(
+        arp_responders(&lab, &client, Duration::from_millis(300)),
+        vec![n1.mac.clone()]
+    );
+}
+
+#[test]
+fn kill_9_of_the_master_one_responder_never_two() {
+    let mut lab = Lab::new("kill9");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 101, &[]);
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    let probe = ArpProbe::start(
+        &client.ns,
+        "eth0",
+        mac(&client.mac),
+        [10, 99, 0, 50],
+        VIP_B,
+        Duration::from_millis(10),
+    );
+    let probe_started = probe.started();
+    sleep(Duration::from_millis(300));
+    let killed_at = std::time::Instant::now();
+    let n1p = lab.proc("n1");
+    n1p.signal(libc::SIGKILL);
+    n1p.wait_exit(LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(300));
+    let replies = probe.stop();
+    assert!(
+        lab.has_addr(&n1, VIP),
+        "kill -9 leaves the VIP on the interface: the case to cover"
+    );
+
+    let n1_mac = mac(&n1.mac);
+    let n2_mac = mac(&n2.mac);
+    let kill_at = killed_at - probe_started;
+    let last_n1 = replies
+        .iter()
+        .filter(|r| r.mac == n1_mac)
+        .map(|r| r.at)
+        .max()
+        .expect("n1 answered before the kill");
+    let first_n2 = replies
+        .iter()
+        .filter(|r| r.mac == n2_mac)
+        .map(|r| r.at)
+        .min()
+        .expect("n2 answers after");
+    assert!(
+        last_n1 < first_n2,
+        "n1 answered after n2 took over: {last_n1:?} vs {first_n2:?}"
+    );
+    assert!(
+        last_n1 <= kill_at + mdi(101),
+        "n1 answered {:?} after its kill -9, more than a Master_Down_Interval",
+        last_n1 - kill_at
+    );
+    let mut windows = std::collections::BTreeMap::<u64, Vec<[u8; 6]>>::new();
+    for r in &replies {
+        windows.entry(r.after_request).or_default().push(r.mac);
+    }
+    for (req, macs) in &windows {
+        assert!(
+            macs.iter().all(|m| *m == macs[0]),
+            "request {req} answered by two MACs: {macs:?}"
+        );
+    }
+    assert!(
+        replies.iter().all(|r| r.mac == n1_mac || r.mac == n2_mac),
+        "a third responder (n1's kernel?)"
+    );
+    eprintln!(
+        "after kill -9: n1's last answer at +{:?}, n2's first at +{:?}",
+        last_n1.saturating_sub(kill_at),
+        first_n2.saturating_sub(kill_at)
+    );
+}
