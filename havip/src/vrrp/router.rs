@@ -515,11 +515,12 @@ impl VirtualRouter {
         } else {
             // Discard, and assert mastership at once (RFC 9568 §6.4.3; keepalived does it for
             // v2 too). The sender believed it was master, so hosts may have learned its MAC
-            // after our own announcement: re-announce the VIPs now, as keepalived does
-            // (`garp_lower_prio_repeat`, defaulting to `garp_master_repeat`), even when our
-            // second start-up burst is still pending.
+            // after our own announcement: re-announce the VIPs now and once more after the
+            // delay, as keepalived does (`garp_lower_prio_repeat`/`_delay`, defaulting to the
+            // `garp_master_*` values), even when our own second burst is still pending (found
+            // in a lab: a healed partition within 5 s of start-up left clients on the loser).
             self.send_advert(self.priority);
-            self.queue_garps(now, self.config.garp.repeat);
+            self.garp_bursts(now);
             return;
         };
         // One advert at our priority on the way out (not in the RFC, nor in keepalived): if the
