@@ -54,7 +54,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
             mode,
         ],
     )
-    .wait_log("VIP owned", Duration::from_secs(10));
+    .wait_log("VIP added", Duration::from_secs(10));
     let attached = lab
         .xdp_on(&node)
         .expect("an XDP program on the node's eth0");
@@ -141,7 +141,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
             mode,
         ],
     )
-    .wait_log("VIP owned", Duration::from_secs(10));
+    .wait_log("VIP added", Duration::from_secs(10));
     assert!(lab
         .proc("havip2")
         .log_text()
