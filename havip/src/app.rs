@@ -22,6 +22,7 @@ pub fn main() -> ExitCode {
             Ok(spec) => crate::daemon::run(spec),
             Err(e) => Err(anyhow::anyhow!(e)),
         },
+        Command::Stats(args) => stats(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,5 +30,24 @@ pub fn main() -> ExitCode {
             eprintln!("havip: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {
+    let pin_dir = crate::dataplane::default_pin_dir()?;
+    loop {
+        let stats = crate::stats::collect(&pin_dir)?;
+        if args.watch {
+            print!("\x1b[2J\x1b[H");
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+        } else {
+            print!("{}", crate::stats::render(&stats));
+        }
+        if !args.watch {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

@@ -27,6 +27,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: attach the XDP program, own or elect for the VIPs, until SIGINT/SIGTERM.
     Run(RunArgs),
+    /// Show the daemon's state and the XDP counters of this network namespace.
+    Stats(StatsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every second until interrupted.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -418,7 +430,9 @@ mod tests {
             "skb",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else {
+            panic!("run")
+        };
         assert_eq!(run.vips.len(), 2);
         assert_eq!(run.xdp_mode, ModeChoice::Skb);
     }

@@ -9,9 +9,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod net;
 pub mod privs;
+pub mod stats;
 pub mod vrrp;
 pub mod wire;

@@ -42,7 +42,7 @@ async fn run_async(spec: DaemonSpec) -> Result<()> {
         node.teardown().await;
         return Err(e);
     }
-    let result = node.serve().await;
+    let result = node.serve(&crate::control::socket_path(&pin_dir)).await;
     node.teardown().await;
     result
 }

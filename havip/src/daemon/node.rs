@@ -25,6 +25,7 @@ use super::{
     spec::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec},
 };
 use crate::{
+    control::{AdvertCounters, DaemonSnapshot, InstanceSnapshot, LatencySummary},
     dataplane::Dataplane,
     net::{
         netlink::{Link, Netlink},
@@ -68,7 +69,14 @@ pub struct Node {
     advert_path: AdvertPath,
     beat_every: Duration,
     rx: Option<mpsc::UnboundedReceiver<Incoming>>,
+    /// The control socket's path, once bound.
+    control: Option<std::path::PathBuf>,
+    /// Recent advert delivery latencies (ring-buffer path), nanoseconds.
+    delivery_ns: std::collections::VecDeque<u64>,
 }
+
+/// How many delivery-latency samples the snapshot summarises.
+const DELIVERY_SAMPLES: usize = 4096;
 
 /// Master_Down_Interval for `priority` at `interval` (RFC 9568 §6.1; v2 has the same shape in
 /// seconds): how long a backup waits before it takes over.
@@ -90,6 +98,8 @@ impl Node {
             advert_path: AdvertPath::Ringbuf,
             beat_every: Duration::from_millis(100),
             rx: None,
+            control: None,
+            delivery_ns: std::collections::VecDeque::new(),
         }
     }
 
@@ -253,7 +263,11 @@ impl Node {
 
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
     /// priority-0 advert from a master) and their VIPs are released.
-    pub async fn serve(&mut self) -> Result<()> {
+    pub async fn serve(&mut self, control: &Path) -> Result<()> {
+        let _ = std::fs::remove_file(control);
+        let listener = tokio::net::UnixListener::bind(control)
+            .with_context(|| format!("binding the control socket {}", control.display()))?;
+        self.control = Some(control.to_path_buf());
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut rx = self.rx.take().context("set up first")?;
@@ -288,6 +302,7 @@ impl Node {
                     }
                 }
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
+                Ok((stream, _)) = listener.accept() => self.answer_control(stream),
                 () = sleep => {
                     let now = Instant::now();
                     for i in 0..self.instances.len() {
@@ -332,7 +347,10 @@ impl Node {
             }
         };
         if let Some(ns) = msg.delivery_ns {
-            debug!(instance = %inst.spec.name, via = ?msg.via, delivery_us = ns / 1000, "advert");
+            if self.delivery_ns.len() == DELIVERY_SAMPLES {
+                self.delivery_ns.pop_front();
+            }
+            self.delivery_ns.push_back(ns);
         }
         let router = inst.router.as_mut().expect("VRRP instance");
         let outcome = router.handle_advert(now, &rx);
@@ -492,6 +510,9 @@ impl Node {
     /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached and
     /// unpinned. Errors are logged and teardown goes on.
     pub async fn teardown(&mut self) {
+        if let Some(path) = self.control.take() {
+            let _ = std::fs::remove_file(path);
+        }
         for i in 0..self.instances.len() {
             if let Err(e) = self.disown(i).await {
                 warn!(instance = %self.instances[i].spec.name, "releasing VIPs: {e:#}");
@@ -509,12 +530,104 @@ impl Node {
         }
     }
 
-    /// State of each instance, for logs and tests.
-    pub fn states(&self) -> Vec<(String, Option<State>)> {
-        self.instances
-            .iter()
-            .map(|i| (i.spec.name.clone(), i.router.as_ref().map(|r| r.state())))
-            .collect()
+    /// Serves one control request: the snapshot as JSON, written by a task of its own.
+    fn answer_control(&self, mut stream: tokio::net::UnixStream) {
+        let body = serde_json::to_vec(&self.snapshot()).unwrap_or_default();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let mut req = [0u8; 64];
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut req)).await;
+            let _ = stream.write_all(&body).await;
+        });
+    }
+
+    /// What `havip stats` shows of the daemon.
+    pub fn snapshot(&self) -> DaemonSnapshot {
+        let samples: Vec<u64> = self.delivery_ns.iter().copied().collect();
+        DaemonSnapshot {
+            pid: std::process::id(),
+            advert_path: match self.advert_path {
+                AdvertPath::Ringbuf => "ringbuf".into(),
+                AdvertPath::Socket => "socket".into(),
+            },
+            instances: self
+                .instances
+                .iter()
+                .map(|i| self.instance_snapshot(i))
+                .collect(),
+            advert_delivery: LatencySummary::from_ns(&samples),
+        }
+    }
+
+    fn instance_snapshot(&self, inst: &Instance) -> InstanceSnapshot {
+        let iface = self.ifaces[&inst.ifindex].link.name.clone();
+        let vips = inst.spec.vips.iter().map(ToString::to_string).collect();
+        let Some(r) = &inst.router else {
+            return InstanceSnapshot {
+                name: inst.spec.name.clone(),
+                iface,
+                state: "STATIC".into(),
+                vips,
+                owned: inst.owned,
+                adverts: AdvertCounters {
+                    malformed: inst.malformed,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+        };
+        let c = r.counters();
+        let rej = &c.rejected;
+        let rejected = [
+            ("ttl", rej.ttl),
+            ("version", rej.version),
+            ("vrid", rej.vrid),
+            ("address_family", rej.address_family),
+            ("own_advert", rej.own_advert),
+            ("auth", rej.auth),
+            ("address_list", rej.address_list),
+            ("interval", rej.interval),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let cfg = r.config();
+        InstanceSnapshot {
+            name: inst.spec.name.clone(),
+            iface,
+            vrid: Some(cfg.vrid),
+            version: Some(match cfg.version {
+                Version::V2 => 2,
+                Version::V3 => 3,
+            }),
+            state: state_name(r.state()).into(),
+            base_priority: Some(cfg.priority),
+            effective_priority: Some(r.effective_priority()),
+            master: r.master_addr().map(|a| a.to_string()),
+            vips,
+            owned: inst.owned,
+            adverts: AdvertCounters {
+                sent: c.adverts_sent,
+                priority_zero_sent: c.priority_zero_sent,
+                received: c.adverts_received,
+                priority_zero_received: c.priority_zero_received,
+                malformed: inst.malformed,
+                address_list_mismatch: c.address_list_mismatch,
+                rejected,
+                transitions: c.transitions,
+                became_master: c.became_master,
+                garps_sent: c.garps_sent,
+            },
+        }
+    }
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
     }
 }
 

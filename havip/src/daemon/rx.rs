@@ -12,14 +12,11 @@ use crate::{
     net::sockets::VrrpSocketV4,
 };
 
-use super::spec::AdvertPath;
-
 /// A received advert, from its IP header on.
 #[derive(Debug)]
 pub struct Incoming {
     pub ifindex: u32,
     pub packet: Vec<u8>,
-    pub via: AdvertPath,
     /// Nanoseconds from XDP seeing the advert to this reader handing it over (ring buffer only).
     pub delivery_ns: Option<u64>,
 }
@@ -49,7 +46,6 @@ pub fn spawn_ringbuf_reader(ring: RingBuf<MapData>, tx: mpsc::UnboundedSender<In
                 let msg = Incoming {
                     ifindex: ev.ifindex,
                     packet: ev.data[..len].to_vec(),
-                    via: AdvertPath::Ringbuf,
                     delivery_ns: Some(now.saturating_sub(ev.ts_ns)),
                 };
                 if tx.send(msg).is_err() {
@@ -75,7 +71,6 @@ pub fn spawn_socket_reader(
                     let msg = Incoming {
                         ifindex,
                         packet: buf[..n].to_vec(),
-                        via: AdvertPath::Socket,
                         delivery_ns: None,
                     };
                     if tx.send(msg).is_err() {

@@ -1,0 +1,121 @@
+//! The daemon's control socket (`/run/havip/<ns>.sock`) and the snapshot of its state that it
+//! serves, one JSON document per connection. `havip stats` reads it, and the XDP counters from
+//! the pinned maps (see `stats`).
+
+use std::{
+    collections::BTreeMap,
+    io::{Read as _, Write as _},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+/// The control socket of the daemon whose pins live in `pin_dir` (same `ns<inode>` name).
+pub fn socket_path(pin_dir: &Path) -> PathBuf {
+    let ns = pin_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    PathBuf::from("/run/havip").join(format!("{ns}.sock"))
+}
+
+/// What the daemon knows that the maps do not: the elections.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DaemonSnapshot {
+    pub pid: u32,
+    /// "ringbuf" or "socket".
+    pub advert_path: String,
+    pub instances: Vec<InstanceSnapshot>,
+    /// Advert delivery latency, XDP to daemon (ring-buffer path), over the last samples.
+    pub advert_delivery: Option<LatencySummary>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct InstanceSnapshot {
+    pub name: String,
+    pub iface: String,
+    /// `None` for a static owner (no election).
+    pub vrid: Option<u8>,
+    pub version: Option<u8>,
+    /// "MASTER", "BACKUP", "FAULT", "INIT", or "STATIC".
+    pub state: String,
+    pub base_priority: Option<u8>,
+    pub effective_priority: Option<u8>,
+    /// The current master's address as this node knows it.
+    pub master: Option<String>,
+    pub vips: Vec<String>,
+    /// Whether this node holds the VIPs now.
+    pub owned: bool,
+    pub adverts: AdvertCounters,
+}
+
+/// The election's counters for one instance (the XDP program counts separately).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdvertCounters {
+    pub sent: u64,
+    pub priority_zero_sent: u64,
+    pub received: u64,
+    pub priority_zero_received: u64,
+    /// Failed to parse (checksum, lengths, address count).
+    pub malformed: u64,
+    pub address_list_mismatch: u64,
+    /// Dropped by the election's checks, per reason (ttl, version, auth, interval...).
+    pub rejected: BTreeMap<String, u64>,
+    pub transitions: u64,
+    pub became_master: u64,
+    pub garps_sent: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub samples: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl LatencySummary {
+    /// Summarises nanosecond samples.
+    pub fn from_ns(samples: &[u64]) -> Option<LatencySummary> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut s = samples.to_vec();
+        s.sort_unstable();
+        let pick = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Some(LatencySummary {
+            samples: s.len(),
+            p50_us: pick(0.5),
+            p99_us: pick(0.99),
+            max_us: pick(1.0),
+        })
+    }
+}
+
+/// Asks the daemon for its snapshot. `Ok(None)`: no daemon listens there.
+pub fn query(socket: &Path) -> Result<Option<DaemonSnapshot>> {
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e).with_context(|| format!("connecting to {}", socket.display())),
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"stats\n")?;
+    let mut body = String::new();
+    stream
+        .read_to_string(&mut body)
+        .context("reading the daemon's answer")?;
+    Ok(Some(
+        serde_json::from_str(&body).context("decoding the daemon's answer")?,
+    ))
+}

@@ -1,0 +1,222 @@
+//! `havip stats`: the daemon's snapshot (over its control socket) beside the XDP program's
+//! counters (from the pinned maps, readable even when the daemon is gone).
+
+use std::{net::Ipv4Addr, path::Path};
+
+use anyhow::{Context as _, Result};
+use aya::maps::{HashMap, Map, MapData};
+use havip_ebpf::{
+    global, map, VipKey, VipState, VridConfig, VridKey, GLOBAL_COUNTER_NAMES, VIP_OWNED,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    control::{self, DaemonSnapshot},
+    dataplane::{read_global_counters, read_vip_counters, read_vrid_counters},
+};
+
+/// Everything `havip stats --json` prints.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// `None` when no daemon answers in this network namespace.
+    pub daemon: Option<DaemonSnapshot>,
+    /// `None` when nothing is pinned (no daemon ran, or it stopped cleanly).
+    pub xdp: Option<XdpStats>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct XdpStats {
+    pub vips: Vec<VipStats>,
+    pub vrids: Vec<VridStats>,
+    /// Counters not tied to a VIP or router, by name.
+    pub global: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VipStats {
+    pub vip: String,
+    pub iface: String,
+    pub owned: bool,
+    pub arp_requests: u64,
+    pub arp_replies: u64,
+    pub dropped_not_owned: u64,
+    pub dropped_stale_heartbeat: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VridStats {
+    pub iface: String,
+    pub vrid: u8,
+    pub family: String,
+    pub version: u8,
+    pub received: u64,
+    pub delivered_ringbuf: u64,
+    pub passed_to_stack: u64,
+    pub bad_ttl: u64,
+    pub bad_version: u64,
+    pub bad_type: u64,
+    pub truncated: u64,
+}
+
+/// Collects the stats of the havip whose pins are in `pin_dir`.
+pub fn collect(pin_dir: &Path) -> Result<Stats> {
+    let daemon = control::query(&control::socket_path(pin_dir))?;
+    let xdp = if pin_dir.join(map::VIPS).exists() {
+        Some(read_xdp(pin_dir)?)
+    } else {
+        None
+    };
+    Ok(Stats { daemon, xdp })
+}
+
+fn pinned(pin_dir: &Path, name: &str) -> Result<Map> {
+    let path = pin_dir.join(name);
+    let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Map::from_map_data(data)?)
+}
+
+fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
+    let mut out = XdpStats::default();
+    let vip_counters = pinned(pin_dir, map::VIP_COUNTERS)?;
+    let vips: HashMap<MapData, VipKey, VipState> = HashMap::try_from(pinned(pin_dir, map::VIPS)?)?;
+    for item in vips.iter() {
+        let (key, state) = item?;
+        let c = read_vip_counters(&vip_counters, &key).unwrap_or_default();
+        out.vips.push(VipStats {
+            vip: Ipv4Addr::from(key.addr).to_string(),
+            iface: ifname(key.ifindex),
+            owned: state.flags & VIP_OWNED != 0,
+            arp_requests: c.requests,
+            arp_replies: c.replies,
+            dropped_not_owned: c.dropped_not_owned,
+            dropped_stale_heartbeat: c.dropped_stale,
+        });
+    }
+    out.vips
+        .sort_by(|a, b| (&a.iface, &a.vip).cmp(&(&b.iface, &b.vip)));
+    let vrid_counters = pinned(pin_dir, map::VRID_COUNTERS)?;
+    let vrids: HashMap<MapData, VridKey, VridConfig> =
+        HashMap::try_from(pinned(pin_dir, map::VRIDS)?)?;
+    for item in vrids.iter() {
+        let (key, cfg) = item?;
+        let c = read_vrid_counters(&vrid_counters, &key).unwrap_or_default();
+        out.vrids.push(VridStats {
+            iface: ifname(key.ifindex),
+            vrid: key.vrid,
+            family: if key.family == havip_ebpf::FAMILY_IPV6 {
+                "ipv6"
+            } else {
+                "ipv4"
+            }
+            .into(),
+            version: cfg.version,
+            received: c.received,
+            delivered_ringbuf: c.delivered_ringbuf,
+            passed_to_stack: c.passed_to_stack,
+            bad_ttl: c.bad_ttl,
+            bad_version: c.bad_version,
+            bad_type: c.bad_type,
+            truncated: c.truncated,
+        });
+    }
+    out.vrids.sort_by_key(|v| (v.iface.clone(), v.vrid));
+    let g = read_global_counters(&pinned(pin_dir, map::GLOBAL_COUNTERS)?)?;
+    for i in 0..global::COUNT as usize {
+        out.global.insert(GLOBAL_COUNTER_NAMES[i].to_string(), g[i]);
+    }
+    Ok(out)
+}
+
+fn ifname(index: u32) -> String {
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: a buffer of IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return format!("if{index}");
+    }
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// The human-readable form.
+pub fn render(stats: &Stats) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    match &stats.daemon {
+        None => o.push_str("daemon: none runs in this network namespace\n"),
+        Some(d) => {
+            let _ = writeln!(o, "daemon: pid {}, adverts via {}", d.pid, d.advert_path);
+            if let Some(l) = &d.advert_delivery {
+                let _ = writeln!(
+                    o,
+                    "  advert delivery XDP→daemon: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} samples)",
+                    l.p50_us, l.p99_us, l.max_us, l.samples
+                );
+            }
+            for i in &d.instances {
+                let vrid = i.vrid.map_or("-".into(), |v| v.to_string());
+                let _ = writeln!(
+                    o,
+                    "instance {} ({} vrid {} v{}): {}  priority {}/{}  master {}  VIPs {} ({})",
+                    i.name,
+                    i.iface,
+                    vrid,
+                    i.version.map_or("-".into(), |v| v.to_string()),
+                    i.state,
+                    i.effective_priority.map_or("-".into(), |p| p.to_string()),
+                    i.base_priority.map_or("-".into(), |p| p.to_string()),
+                    i.master.as_deref().unwrap_or("-"),
+                    i.vips.join(" "),
+                    if i.owned { "owned" } else { "not owned" },
+                );
+                let a = &i.adverts;
+                let rejected: Vec<String> = a
+                    .rejected
+                    .iter()
+                    .filter(|(_, v)| **v > 0)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  adverts sent {} received {} malformed {} rejected [{}]  transitions {} (master {})  GARPs {}",
+                    a.sent,
+                    a.received,
+                    a.malformed,
+                    rejected.join(" "),
+                    a.transitions,
+                    a.became_master,
+                    a.garps_sent
+                );
+            }
+        }
+    }
+    match &stats.xdp {
+        None => o.push_str("xdp: no pinned maps (no program loaded by havip here)\n"),
+        Some(x) => {
+            for v in &x.vips {
+                let _ = writeln!(
+                    o,
+                    "xdp VIP {} on {} ({}): ARP requests {} answered {} dropped: not owned {}, stale heartbeat {}",
+                    v.vip,
+                    v.iface,
+                    if v.owned { "owned" } else { "not owned" },
+                    v.arp_requests,
+                    v.arp_replies,
+                    v.dropped_not_owned,
+                    v.dropped_stale_heartbeat
+                );
+            }
+            for v in &x.vrids {
+                let _ = writeln!(
+                    o,
+                    "xdp VRID {} on {} ({} v{}): received {} ring buffer {} stack {} dropped: ttl {} version {} type {} truncated {}",
+                    v.vrid, v.iface, v.family, v.version, v.received, v.delivered_ringbuf, v.passed_to_stack,
+                    v.bad_ttl, v.bad_version, v.bad_type, v.truncated
+                );
+            }
+            let g: Vec<String> = x.global.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(o, "xdp global: {}", g.join(" "));
+        }
+    }
+    o
+}
