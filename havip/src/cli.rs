@@ -327,7 +327,10 @@ mod tests {
     fn spec(args: &[&str]) -> Result<DaemonSpec, String> {
         let mut argv = vec!["havip", "run", "--iface", "eth0", "--vip", "10.0.0.1/24"];
         argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).map_err(|e| e.to_string())?.command {
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
             Command::Run(run) => run.to_spec(),
             Command::Stats(_) => unreachable!("parsed a run command"),
         }

@@ -7,6 +7,7 @@
 use std::{
     collections::BTreeSet,
     fs::{self, File},
+    os::unix::process::CommandExt as _,
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
@@ -51,6 +52,39 @@ impl Proc {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) with a pid this lab spawned.
         unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// SIGKILL to the process and everything it started (its process group), then reaps it.
+    fn kill_group(&mut self) {
+        // SAFETY: kill(2) on the process group this lab created for the child.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The state keepalived last logged entering ("MASTER", "BACKUP", "FAULT").
+    pub fn keepalived_state(&self) -> Option<String> {
+        let log = self.log_text();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains(" Entering ") && l.contains(" STATE"))?;
+        let rest = line.split(" Entering ").nth(1)?;
+        Some(rest.split_whitespace().next()?.to_string())
+    }
+
+    /// Waits until keepalived's last state is `state`.
+    pub fn wait_keepalived_state(&mut self, state: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.keepalived_state().as_deref() != Some(state) {
+            assert!(
+                Instant::now() < deadline,
+                "{} (keepalived) not {state} within {timeout:?}:\n{}",
+                self.label,
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits for the process to exit; panics after `timeout`.
@@ -247,6 +281,7 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {argv:?} in {ns}: {e}"));
         self.procs.push(Proc {
@@ -264,6 +299,32 @@ impl Lab {
         argv.extend_from_slice(args);
         let ns = host.ns.clone();
         self.spawn(label, &ns, &argv)
+    }
+
+    /// Starts keepalived 2.2.7 (VRRP only, foreground, console log) on `host` with `config`.
+    pub fn keepalived(&mut self, label: &str, host: &Host, config: &str) -> &mut Proc {
+        let conf = self.dir.join(format!("{label}.conf"));
+        fs::write(&conf, config).expect("writing keepalived.conf");
+        let pid = self.dir.join(format!("{label}.pid"));
+        let vrrp_pid = self.dir.join(format!("{label}.vrrp.pid"));
+        let ns = host.ns.clone();
+        self.spawn(
+            label,
+            &ns,
+            &[
+                "keepalived",
+                "-P",
+                "-n",
+                "-l",
+                "-D",
+                "-f",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+                "-r",
+                vrrp_pid.to_str().unwrap(),
+            ],
+        )
     }
 
     pub fn proc(&mut self, label: &str) -> &mut Proc {
@@ -335,8 +396,7 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for p in &mut self.procs {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
+            p.kill_group();
             if thread::panicking() {
                 eprintln!(
                     "----- {} ({}) -----\n{}",

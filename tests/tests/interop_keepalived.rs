@@ -1,0 +1,201 @@
+//! Interop with keepalived 2.2.7 (Debian's): havip and keepalived on one VRID elect correctly,
+//! with havip as master and as backup, over VRRPv2 with `auth_type PASS` and over VRRPv3; a
+//! keepalived with another `auth_pass` is ignored and counted.
+
+use std::{thread::sleep, time::Duration};
+
+use havip::stats::{collect, Stats};
+use havip_lab::lab::{Host, Lab};
+
+const LONG: Duration = Duration::from_secs(15);
+const VIP: &str = "10.99.0.100";
+
+/// keepalived's config for the peer: the seed config's shape, one keyword per line (keepalived
+/// 2.2.7 ignores the password of a one-line `authentication { ... }` block).
+fn keepalived_conf(
+    version: u8,
+    state: &str,
+    priority: u8,
+    advert_int: &str,
+    pass: Option<&str>,
+) -> String {
+    let auth = pass.map_or(String::new(), |p| {
+        format!("    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n")
+    });
+    format!(
+        "global_defs {{\n    router_id ka\n    vrrp_version {version}\n}}\n\
+         vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {advert_int}\n{auth}    virtual_ipaddress {{\n        \
+         10.99.0.100/24\n    }}\n}}\n"
+    )
+}
+
+fn havip_args(priority: u8, version: u8, advert_int: &str, pass: Option<&str>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "run",
+        "--iface",
+        "eth0",
+        "--vip",
+        "10.99.0.100/24",
+        "--vrid",
+        "51",
+        "--xdp-mode",
+        "skb",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(["--priority".into(), priority.to_string()]);
+    a.extend(["--vrrp-version".into(), version.to_string()]);
+    a.extend(["--advert-int".into(), advert_int.to_string()]);
+    if let Some(p) = pass {
+        a.extend(["--auth-pass".into(), p.to_string()]);
+    }
+    a
+}
+
+fn start_havip(lab: &mut Lab, label: &str, host: &Host, args: &[String]) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.havip(label, host, &args).wait_log("transition", LONG);
+}
+
+fn stats(lab: &Lab, host: &Host) -> Stats {
+    collect(&lab.pin_dir(&host.ns)).expect("havip stats")
+}
+
+fn two_nodes(test: &str) -> (Lab, Host, Host) {
+    let mut lab = Lab::new(test);
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    (lab, n1, n2)
+}
+
+#[test]
+fn interop_v2_pass_havip_master_keepalived_backup() {
+    let (mut lab, n1, n2) = two_nodes("ka-v2-m");
+    start_havip(
+        &mut lab,
+        "havip",
+        &n1,
+        &havip_args(101, 2, "1", Some("1111")),
+    );
+    lab.proc("havip").wait_state("MASTER", LONG);
+    lab.keepalived(
+        "ka",
+        &n2,
+        &keepalived_conf(2, "BACKUP", 100, "1", Some("1111")),
+    );
+    lab.proc("ka").wait_keepalived_state("BACKUP", LONG);
+    sleep(Duration::from_secs(5)); // more than keepalived's Master_Down_Interval (3.6 s)
+    assert_eq!(
+        lab.proc("ka").keepalived_state().as_deref(),
+        Some("BACKUP"),
+        "keepalived took over"
+    );
+    assert!(lab.has_addr(&n1, VIP) && !lab.has_addr(&n2, VIP));
+    // havip stops gracefully (priority 0): keepalived takes over at once.
+    let h = lab.proc("havip");
+    h.signal(libc::SIGTERM);
+    assert!(h.wait_exit(LONG).success());
+    lab.proc("ka")
+        .wait_keepalived_state("MASTER", Duration::from_secs(2));
+    assert!(lab.has_addr(&n2, VIP) && !lab.has_addr(&n1, VIP));
+}
+
+#[test]
+fn interop_v2_pass_keepalived_master_havip_backup() {
+    let (mut lab, n1, n2) = two_nodes("ka-v2-b");
+    lab.keepalived(
+        "ka",
+        &n1,
+        &keepalived_conf(2, "MASTER", 101, "1", Some("1111")),
+    );
+    lab.proc("ka").wait_keepalived_state("MASTER", LONG);
+    start_havip(
+        &mut lab,
+        "havip",
+        &n2,
+        &havip_args(100, 2, "1", Some("1111")),
+    );
+    sleep(Duration::from_secs(5));
+    assert_eq!(lab.proc("havip").vrrp_state().as_deref(), Some("BACKUP"));
+    let s = stats(&lab, &n2);
+    let inst = &s.daemon.expect("daemon").instances[0];
+    assert_eq!(inst.master.as_deref(), Some("10.99.0.11"));
+    assert!(inst.adverts.received >= 4, "{:?}", inst.adverts);
+    assert_eq!(
+        inst.adverts.rejected.values().sum::<u64>(),
+        0,
+        "{:?}",
+        inst.adverts
+    );
+    assert_eq!(
+        inst.adverts.malformed, 0,
+        "keepalived's v2 checksum rejected"
+    );
+    // keepalived stops (priority 0): havip takes over within Skew_Time (~0.6 s).
+    lab.proc("ka").signal(libc::SIGTERM);
+    lab.proc("havip")
+        .wait_state("MASTER", Duration::from_secs(2));
+    assert!(lab.proc("havip").log_text().contains("PriorityZero"));
+    assert!(lab.has_addr(&n2, VIP));
+}
+
+#[test]
+fn interop_v3_both_roles() {
+    let (mut lab, n1, n2) = two_nodes("ka-v3");
+    // havip master, keepalived backup.
+    start_havip(&mut lab, "havip", &n1, &havip_args(101, 3, "0.1", None));
+    lab.proc("havip").wait_state("MASTER", LONG);
+    lab.keepalived("ka", &n2, &keepalived_conf(3, "BACKUP", 100, "0.1", None));
+    lab.proc("ka").wait_keepalived_state("BACKUP", LONG);
+    sleep(Duration::from_secs(1));
+    assert_eq!(lab.proc("ka").keepalived_state().as_deref(), Some("BACKUP"));
+    assert!(lab.has_addr(&n1, VIP) && !lab.has_addr(&n2, VIP));
+    // havip leaves: keepalived master; havip returns as backup (lower priority now): it hears
+    // keepalived's v3 adverts (pseudo-header checksum) and stays backup.
+    let h = lab.proc("havip");
+    h.signal(libc::SIGTERM);
+    assert!(h.wait_exit(LONG).success());
+    lab.proc("ka")
+        .wait_keepalived_state("MASTER", Duration::from_secs(2));
+    start_havip(&mut lab, "havip2", &n1, &havip_args(99, 3, "0.1", None));
+    sleep(Duration::from_secs(1));
+    assert_eq!(lab.proc("havip2").vrrp_state().as_deref(), Some("BACKUP"));
+    let s = stats(&lab, &n1);
+    let inst = &s.daemon.expect("daemon").instances[0];
+    assert_eq!(inst.master.as_deref(), Some("10.99.0.12"));
+    assert!(inst.adverts.received >= 5, "{:?}", inst.adverts);
+    assert_eq!(
+        inst.adverts.malformed, 0,
+        "keepalived's v3 checksum rejected"
+    );
+    assert_eq!(lab.proc("ka").keepalived_state().as_deref(), Some("MASTER"));
+}
+
+#[test]
+fn keepalived_with_another_auth_pass_is_ignored_and_counted() {
+    let (mut lab, n1, n2) = two_nodes("ka-auth");
+    lab.keepalived(
+        "ka",
+        &n1,
+        &keepalived_conf(2, "MASTER", 200, "1", Some("2222")),
+    );
+    lab.proc("ka").wait_keepalived_state("MASTER", LONG);
+    start_havip(
+        &mut lab,
+        "havip",
+        &n2,
+        &havip_args(100, 2, "1", Some("1111")),
+    );
+    // Its adverts carry the wrong password: havip hears no master and takes over.
+    lab.proc("havip")
+        .wait_state("MASTER", Duration::from_secs(6));
+    sleep(Duration::from_secs(1));
+    let s = stats(&lab, &n2);
+    let inst = &s.daemon.expect("daemon").instances[0];
+    let auth = inst.adverts.rejected.get("auth").copied().unwrap_or(0);
+    assert!(auth >= 3, "auth rejections not counted: {:?}", inst.adverts);
+    assert_eq!(inst.adverts.received, 0, "{:?}", inst.adverts);
+    assert_eq!(inst.master.as_deref(), Some("10.99.0.12"));
+}
