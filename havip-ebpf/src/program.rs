@@ -41,6 +41,8 @@ const IPPROTO_VRRP: u8 = 112;
 const VRRP_TTL: u8 = 255;
 const VRRP_TYPE_ADVERTISEMENT: u8 = 1;
 const ETH_HLEN: usize = 14;
+/// `bpf_ringbuf_submit` flag: wake the consumer now rather than adaptively.
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const ARP_HTYPE_ETHERNET: [u8; 2] = [0x00, 0x01];
 const ARP_PTYPE_IPV4: [u8; 2] = [0x08, 0x00];
 const ARP_OP_REQUEST: [u8; 2] = [0x00, 0x01];
@@ -315,7 +317,7 @@ fn vrrp(
                     ) == 0
             };
             if copied {
-                entry.submit(0);
+                entry.submit(BPF_RB_FORCE_WAKEUP);
                 bump_vrid(counters, |c| c.delivered_ringbuf += 1);
                 return XDP_DROP;
             }

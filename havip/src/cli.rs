@@ -82,7 +82,7 @@ pub struct RunArgs {
     #[arg(long, requires = "vrid")]
     pub v3_checksum_as_v2: bool,
     /// How XDP hands adverts to the daemon.
-    #[arg(long, value_enum, default_value_t = AdvertPath::Ringbuf)]
+    #[arg(long, value_enum, default_value_t = AdvertPath::Socket)]
     pub advert_path: AdvertPath,
 }
 

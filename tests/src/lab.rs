@@ -23,17 +23,21 @@ use crate::require_root;
 /// before it runs the package's integration tests (from `target/<profile>/deps/<test>`).
 pub fn havip_exe() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .join("havip-test");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo xtask test`",
-        bin.display()
-    );
-    bin
+    let dir = exe.parent().expect("a directory");
+    // Binaries of this package sit next to it; its integration tests one level down, in deps/.
+    let candidates = [
+        dir.join("havip-test"),
+        dir.parent().unwrap_or(dir).join("havip-test"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "havip-test is missing next to {}: run through `cargo xtask`",
+                exe.display()
+            )
+        })
 }
 
 /// A running process in a lab namespace; killed when the lab drops (or by the test).

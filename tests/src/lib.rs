@@ -7,6 +7,7 @@
 pub mod frames;
 pub mod lab;
 pub mod probe;
+pub mod scenario;
 
 /// Panics with the way out when not root: these tests load BPF programs and create namespaces.
 pub fn require_root() {

@@ -35,6 +35,14 @@ enum Command {
         #[arg(last = true)]
         filter: Vec<String>,
     },
+    /// Set up, then run the lab demo: two havip nodes, the master dies, the client's outage.
+    Demo,
+    /// Set up, then run a benchmark (`failover`, `adverts`); see BENCHMARKS.md.
+    Bench {
+        /// Which benchmark, and its options (e.g. `failover --trials 10`).
+        #[arg(trailing_var_arg = true, required = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -42,7 +50,17 @@ fn main() -> Result<()> {
         Command::BuildEbpf { check } => ebpf::build(check),
         Command::Setup => setup::all(),
         Command::Test { unit, filter } => test(unit, &filter),
+        Command::Demo => lab_binary("havip-demo", &[]),
+        Command::Bench { args } => lab_binary("havip-bench", &args),
     }
+}
+
+/// Sets up, builds the lab binaries in release mode and runs one of them.
+fn lab_binary(name: &str, args: &[String]) -> Result<()> {
+    util::require_root(name)?;
+    setup::all()?;
+    util::cargo(&["build", "--release", "-p", "havip-lab", "--bins"])?;
+    util::run(std::process::Command::new(util::root().join("target/release").join(name)).args(args))
 }
 
 fn test(unit_only: bool, filter: &[String]) -> Result<()> {

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     control::{AdvertCounters, DaemonSnapshot, InstanceSnapshot, LatencySummary},
-    dataplane::Dataplane,
+    dataplane::{monotonic_ns, Dataplane},
     net::{
         netlink::{Link, Netlink},
         sockets::{PacketSender, VrrpSocketV4, VRRP_GROUP_V4},
@@ -95,7 +95,7 @@ impl Node {
             dp: None,
             ifaces: BTreeMap::new(),
             instances: Vec::new(),
-            advert_path: AdvertPath::Ringbuf,
+            advert_path: AdvertPath::Socket,
             beat_every: Duration::from_millis(100),
             rx: None,
             control: None,
@@ -346,12 +346,25 @@ impl Node {
                 return;
             }
         };
-        if let Some(ns) = msg.delivery_ns {
+        // Delivery latency, XDP to the election: the ring-buffer event carries XDP's time; for
+        // the socket path, XDP's record of the router's last advert (VRID_SEEN) does.
+        let handled_ns = monotonic_ns();
+        let xdp_ts = msg.xdp_ts_ns.or_else(|| {
+            let key = VridKey {
+                ifindex: msg.ifindex,
+                vrid,
+                family: FAMILY_IPV4,
+                reserved: [0; 2],
+            };
+            self.dp.as_ref()?.vrid_seen(&key).ok().map(|s| s.ts_ns)
+        });
+        if let Some(ts) = xdp_ts.filter(|ts| *ts > 0 && *ts <= handled_ns) {
             if self.delivery_ns.len() == DELIVERY_SAMPLES {
                 self.delivery_ns.pop_front();
             }
-            self.delivery_ns.push_back(ns);
+            self.delivery_ns.push_back(handled_ns - ts);
         }
+        let inst = &mut self.instances[i];
         let router = inst.router.as_mut().expect("VRRP instance");
         let outcome = router.handle_advert(now, &rx);
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");

@@ -7,18 +7,15 @@ use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tracing::warn;
 
-use crate::{
-    dataplane::{decode_advert_event, monotonic_ns},
-    net::sockets::VrrpSocketV4,
-};
+use crate::{dataplane::decode_advert_event, net::sockets::VrrpSocketV4};
 
 /// A received advert, from its IP header on.
 #[derive(Debug)]
 pub struct Incoming {
     pub ifindex: u32,
     pub packet: Vec<u8>,
-    /// Nanoseconds from XDP seeing the advert to this reader handing it over (ring buffer only).
-    pub delivery_ns: Option<u64>,
+    /// When XDP saw it (`bpf_ktime_get_ns`), if the event says (ring-buffer path).
+    pub xdp_ts_ns: Option<u64>,
 }
 
 /// Drains the ring buffer whenever the kernel wakes it.
@@ -41,12 +38,11 @@ pub fn spawn_ringbuf_reader(ring: RingBuf<MapData>, tx: mpsc::UnboundedSender<In
                 let Some(ev) = decode_advert_event(&item) else {
                     continue;
                 };
-                let now = monotonic_ns();
                 let len = usize::from(ev.len).min(ev.data.len());
                 let msg = Incoming {
                     ifindex: ev.ifindex,
                     packet: ev.data[..len].to_vec(),
-                    delivery_ns: Some(now.saturating_sub(ev.ts_ns)),
+                    xdp_ts_ns: Some(ev.ts_ns),
                 };
                 if tx.send(msg).is_err() {
                     return;
@@ -71,7 +67,7 @@ pub fn spawn_socket_reader(
                     let msg = Incoming {
                         ifindex,
                         packet: buf[..n].to_vec(),
-                        delivery_ns: None,
+                        xdp_ts_ns: None,
                     };
                     if tx.send(msg).is_err() {
                         return;

@@ -1,0 +1,232 @@
+//! Scenarios shared by the demo and the benchmarks: a two-node LAN with a client, either havip
+//! or keepalived on both nodes, and a failover whose client-observed outage is measured.
+
+use std::{
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    lab::{Host, Lab},
+    probe::Ping,
+};
+
+pub const VIP: &str = "10.99.0.100";
+const LONG: Duration = Duration::from_secs(20);
+
+/// Which VRRP daemon runs on the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    Havip,
+    Keepalived,
+}
+
+impl Daemon {
+    pub fn name(self) -> &'static str {
+        match self {
+            Daemon::Havip => "havip",
+            Daemon::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// VRRP settings of a scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct Vrrp {
+    pub version: u8,
+    /// Advertisement interval as the configs write it ("1", "0.01").
+    pub advert_int: &'static str,
+}
+
+impl Vrrp {
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.advert_int.parse().expect("advert_int"))
+    }
+
+    /// Master_Down_Interval for `priority` (RFC 9568 §6.1; v2 skew in seconds).
+    pub fn master_down(&self, priority: u32) -> Duration {
+        let skew_base = if self.version == 2 {
+            Duration::from_secs(1)
+        } else {
+            self.interval()
+        };
+        self.interval() * 3 + skew_base * (256 - priority) / 256
+    }
+}
+
+/// keepalived.conf for one node: the seed config's shape.
+pub fn keepalived_conf(v: Vrrp, state: &str, priority: u8) -> String {
+    let auth = if v.version == 2 {
+        "    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }\n"
+    } else {
+        ""
+    };
+    format!(
+        "global_defs {{\n    router_id ka\n    vrrp_version {}\n}}\n\
+         vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {}\n{auth}    virtual_ipaddress {{\n        \
+         10.99.0.100/24\n    }}\n}}\n",
+        v.version, v.advert_int
+    )
+}
+
+/// `havip run` arguments for one node, the same settings.
+pub fn havip_args(v: Vrrp, priority: u8, mode: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "run",
+        "--iface",
+        "eth0",
+        "--vip",
+        "10.99.0.100/24",
+        "--vrid",
+        "51",
+        "--xdp-mode",
+        mode,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(["--priority".into(), priority.to_string()]);
+    a.extend(["--vrrp-version".into(), v.version.to_string()]);
+    a.extend(["--advert-int".into(), v.advert_int.to_string()]);
+    if v.version == 2 {
+        a.extend(["--auth-pass".into(), "1111".into()]);
+    }
+    a
+}
+
+/// A LAN with two nodes (10.99.0.11 priority 101, 10.99.0.12 priority 100) running `daemon`,
+/// and a client (10.99.0.50). Returns once node 1 is master and node 2 backup.
+pub struct Pair {
+    pub lab: Lab,
+    pub n1: Host,
+    pub n2: Host,
+    pub client: Host,
+    pub daemon: Daemon,
+    pub vrrp: Vrrp,
+}
+
+impl Pair {
+    pub fn start(name: &str, daemon: Daemon, vrrp: Vrrp, xdp_mode: &str) -> Pair {
+        Pair::start_with(name, daemon, vrrp, xdp_mode, &[])
+    }
+
+    /// As [`Pair::start`], with more `havip run` arguments.
+    pub fn start_with(
+        name: &str,
+        daemon: Daemon,
+        vrrp: Vrrp,
+        xdp_mode: &str,
+        extra: &[&str],
+    ) -> Pair {
+        let mut lab = Lab::new(name);
+        let n1 = lab.host("n1", "10.99.0.11/24");
+        let n2 = lab.host("n2", "10.99.0.12/24");
+        let client = lab.host("c", "10.99.0.50/24");
+        if xdp_mode == "native" {
+            lab.pass_on_port(&n1);
+            lab.pass_on_port(&n2);
+        }
+        match daemon {
+            Daemon::Havip => {
+                for (label, host, prio) in [("n1", &n1, 101), ("n2", &n2, 100)] {
+                    let args = havip_args(vrrp, prio, xdp_mode);
+                    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    args.extend_from_slice(extra);
+                    lab.havip(label, host, &args).wait_log("transition", LONG);
+                }
+                lab.proc("n1").wait_state("MASTER", LONG);
+            }
+            Daemon::Keepalived => {
+                lab.keepalived("n1", &n1, &keepalived_conf(vrrp, "MASTER", 101));
+                lab.keepalived("n2", &n2, &keepalived_conf(vrrp, "BACKUP", 100));
+                lab.proc("n1").wait_keepalived_state("MASTER", LONG);
+            }
+        }
+        // Let the backup hear a few adverts.
+        sleep(vrrp.master_down(100) + Duration::from_millis(100));
+        Pair {
+            lab,
+            n1,
+            n2,
+            client,
+            daemon,
+            vrrp,
+        }
+    }
+
+    /// Whether node `label` is master now, by its own log.
+    pub fn is_master(&mut self, label: &str) -> bool {
+        let p = self.lab.proc(label);
+        let state = match self.daemon {
+            Daemon::Havip => p.vrrp_state(),
+            Daemon::Keepalived => p.keepalived_state(),
+        };
+        state.as_deref() == Some("MASTER")
+    }
+
+    /// Waits until node `label` is master.
+    pub fn wait_master(&mut self, label: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.is_master(label) {
+            assert!(
+                Instant::now() < deadline,
+                "{label} not master within {timeout:?}"
+            );
+            sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Pings the VIP from the client every `ping_every`, runs `fail` at a random phase of the
+    /// advert interval, waits for node 2 to take over, and returns the longest gap between
+    /// replies: the outage the client saw.
+    pub fn failover(&mut self, ping_every: Duration, fail: impl FnOnce(&mut Pair)) -> Duration {
+        let ping = Ping::start(&self.client.ns, VIP, ping_every);
+        sleep(Duration::from_millis(300));
+        sleep(self.vrrp.interval().mul_f64(random_fraction()));
+        fail(self);
+        self.wait_master("n2", Duration::from_secs(15));
+        sleep(Duration::from_millis(300));
+        let result = ping.stop();
+        assert!(
+            result.replies.len() > 10,
+            "the client got almost no replies"
+        );
+        result.longest_gap()
+    }
+
+    /// `havip stats` of a node, collected inside its namespace.
+    pub fn stats(&self, host: &Host) -> havip::stats::Stats {
+        let pins = self.lab.pin_dir(&host.ns);
+        crate::lab::in_netns(&host.ns, move || {
+            havip::stats::collect(&pins).expect("havip stats")
+        })
+    }
+
+    /// The master's link drops (its bridge port goes down).
+    pub fn drop_master_link(&mut self) {
+        let lan = self.lab.lan();
+        let port = self.n1.port.clone();
+        self.lab.ip(&lan, &format!("link set {port} down"));
+    }
+}
+
+/// A number in [0, 1) that differs between calls (clock-seeded; good enough for a phase).
+fn random_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let x = (u64::from(nanos))
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Median and 95th percentile (nearest rank) of durations.
+pub fn median_p95(samples: &[Duration]) -> (Duration, Duration) {
+    let mut s = samples.to_vec();
+    s.sort();
+    let rank = |q: f64| s[(((s.len() as f64) * q).ceil() as usize).clamp(1, s.len()) - 1];
+    (rank(0.5), rank(0.95))
+}
