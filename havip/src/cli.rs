@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     daemon::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec, VrrpSpec},
     dataplane::ModeChoice,
-    vrrp::{Centis, GarpConfig, StartState, Version},
+    vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
 };
 
@@ -168,16 +168,15 @@ impl RunArgs {
             Some(vrid) => format!("VI_{vrid}"),
             None => "static".to_string(),
         };
-        Ok(DaemonSpec {
-            instances: vec![InstanceSpec {
-                name,
-                iface: self.iface.clone(),
-                vips,
-                vrrp,
-            }],
-            xdp_mode: self.xdp_mode,
-            advert_path: self.advert_path,
-        })
+        let mut spec = DaemonSpec::new(vec![InstanceSpec {
+            name,
+            iface: self.iface.clone(),
+            vips,
+            vrrp,
+        }]);
+        spec.xdp_mode = self.xdp_mode;
+        spec.advert_path = self.advert_path;
+        Ok(spec)
     }
 
     fn vrrp_spec(&self, vrid: u8) -> Result<VrrpSpec, String> {
@@ -237,20 +236,18 @@ impl RunArgs {
             return Err("--preempt-delay has no effect with --nopreempt: drop one".into());
         }
         Ok(VrrpSpec {
-            vrid,
-            priority: self.priority,
             version,
             advert_interval: interval,
             auth,
             preempt: !self.nopreempt,
             preempt_delay,
             start_as,
-            garp: GarpConfig::default(),
             checksum: if self.v3_checksum_as_v2 {
                 ChecksumMode::MessageOnly
             } else {
                 ChecksumMode::PseudoHeader
             },
+            ..VrrpSpec::new(vrid, self.priority)
         })
     }
 }

@@ -3,10 +3,8 @@
 //! that never two nodes answer for the VIP.
 
 use std::{
-    io::Read as _,
     mem::size_of,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -17,81 +15,124 @@ use std::{
 
 use crate::lab::in_netns_spawn;
 
-/// `ping -D -i INTERVAL TARGET` running in a namespace.
+/// An ICMP echo prober in a namespace: one request every `interval` (a raw socket of its own,
+/// so the interval holds during an outage; iputils ping slows down to 10 ms when replies stop,
+/// which quantised the first failover measurements to 10 ms steps).
 pub struct Ping {
-    child: Child,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<Instant>>>,
     started: Instant,
 }
 
 impl Ping {
     pub fn start(ns: &str, target: &str, interval: Duration) -> Ping {
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .args([
-                "ping",
-                "-D",
-                "-n",
-                "-i",
-                &format!("{:.3}", interval.as_secs_f64()),
-                target,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting ping");
-        Ping {
-            child,
-            started: Instant::now(),
-        }
+        let target: std::net::Ipv4Addr = target.parse().expect("IPv4 target");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = in_netns_spawn(ns, move || icmp_loop(target, interval, &flag));
+        Ping { stop, handle: Some(handle), started: Instant::now() }
     }
 
-    /// Stops the ping and returns the reply times (seconds since the epoch, as `-D` prints).
+    /// Stops the prober and returns when replies arrived.
     pub fn stop(mut self) -> PingResult {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let _ = self.child.wait();
-        let replies = out
-            .lines()
-            .filter(|l| l.contains("bytes from"))
-            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse::<f64>().ok())
-            .collect();
-        PingResult {
-            replies,
-            ran: self.started.elapsed(),
-        }
+        self.stop.store(true, Ordering::Relaxed);
+        let replies = self.handle.take().unwrap().join().expect("ICMP prober panicked");
+        PingResult { replies, ran: self.started.elapsed() }
     }
 }
 
 impl Drop for Ping {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
 pub struct PingResult {
-    /// Reply timestamps, in order.
-    pub replies: Vec<f64>,
+    /// Arrival times of the echo replies, in order.
+    pub replies: Vec<Instant>,
     pub ran: Duration,
 }
 
 impl PingResult {
     /// The longest time without a reply, between two replies: the client-observed outage.
     pub fn longest_gap(&self) -> Duration {
-        let gap = self
-            .replies
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .fold(0.0, f64::max);
-        Duration::from_secs_f64(gap)
+        self.replies.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
     }
+}
+
+fn icmp_checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) -> Vec<Instant> {
+    // SAFETY: plain syscalls on a socket this function owns.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    assert!(fd >= 0, "raw ICMP socket: {}", std::io::Error::last_os_error());
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let tv = libc::timeval { tv_sec: 0, tv_usec: 200 };
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as u32,
+        )
+    };
+    let dst = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(target).to_be() },
+        sin_zero: [0; 8],
+    };
+    let id = (std::process::id() as u16) ^ 0x4856;
+    let mut seq = 0u16;
+    let mut next = Instant::now();
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 256];
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next {
+            let mut req = [0u8; 16];
+            req[0] = 8; // echo request
+            req[4..6].copy_from_slice(&id.to_be_bytes());
+            req[6..8].copy_from_slice(&seq.to_be_bytes());
+            let sum = icmp_checksum(&req);
+            req[2..4].copy_from_slice(&sum.to_be_bytes());
+            unsafe {
+                libc::sendto(
+                    sock.as_raw_fd(),
+                    req.as_ptr().cast(),
+                    req.len(),
+                    0,
+                    (&dst as *const libc::sockaddr_in).cast(),
+                    size_of::<libc::sockaddr_in>() as u32,
+                )
+            };
+            seq = seq.wrapping_add(1);
+            next += interval;
+        }
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 28 {
+            let ihl = usize::from(buf[0] & 0x0f) * 4;
+            let icmp = &buf[ihl..n as usize];
+            // Echo reply (type 0) to our identifier, from the target.
+            if icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes() && buf[12..16] == target.octets() {
+                replies.push(Instant::now());
+            }
+        }
+    }
+    replies
 }
 
 /// One ARP reply the prober saw.

@@ -17,7 +17,9 @@ use crate::{
     privs,
 };
 pub use node::Node;
-pub use spec::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec, VrrpSpec};
+pub use spec::{
+    AdvertPath, DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec,
+};
 
 pub fn run(spec: DaemonSpec) -> Result<()> {
     privs::check_run_privileges()?;

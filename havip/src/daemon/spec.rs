@@ -13,8 +13,33 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct DaemonSpec {
     pub instances: Vec<InstanceSpec>,
+    /// keepalived `vrrp_script` blocks (health checks), by name.
+    pub scripts: Vec<ScriptSpec>,
+    /// keepalived `vrrp_sync_group` blocks.
+    pub sync_groups: Vec<SyncGroupSpec>,
+    /// keepalived `global_defs { router_id }`, for logs.
+    pub router_id: Option<String>,
+    /// keepalived `enable_script_security` / `script_user`: who runs scripts and notify hooks.
+    pub script_security: bool,
+    pub script_user: Option<String>,
     pub xdp_mode: ModeChoice,
     pub advert_path: AdvertPath,
+}
+
+impl DaemonSpec {
+    /// A spec with these instances and defaults for everything else.
+    pub fn new(instances: Vec<InstanceSpec>) -> DaemonSpec {
+        DaemonSpec {
+            instances,
+            scripts: Vec::new(),
+            sync_groups: Vec::new(),
+            router_id: None,
+            script_security: false,
+            script_user: None,
+            xdp_mode: ModeChoice::Auto,
+            advert_path: AdvertPath::Socket,
+        }
+    }
 }
 
 /// How accepted adverts travel from XDP to the daemon.
@@ -68,4 +93,78 @@ pub struct VrrpSpec {
     pub garp: GarpConfig,
     /// VRRPv3 over IPv4: checksum with the pseudo-header (RFC, keepalived 2.2.7) or without.
     pub checksum: ChecksumMode,
+    /// RFC 9568 Accept_Mode (keepalived `accept` / `no_accept`).
+    pub accept: bool,
+    /// keepalived `unicast_src_ip`: the source of unicast adverts (default: primary address).
+    pub unicast_src: Option<IpAddr>,
+    /// keepalived `unicast_peer { ... }`: send adverts to each of these instead of multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// keepalived `use_vmac`: answer ARP with the virtual MAC 00:00:5e:00:01:VRID.
+    pub use_vmac: bool,
+    /// keepalived `track_interface`: interface name and weight (0: down means FAULT).
+    pub track_interfaces: Vec<(String, i32)>,
+    /// keepalived `track_script`: script name and weight override.
+    pub track_scripts: Vec<(String, Option<i32>)>,
+    pub notify: NotifySpec,
+}
+
+/// keepalived's notify hooks: command lines, run with the instance's name and new state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotifySpec {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    /// keepalived `notify`: called for every transition with `INSTANCE name STATE priority`.
+    pub any: Option<String>,
+}
+
+/// keepalived `vrrp_script NAME { ... }`: a health check whose result moves the priority.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptSpec {
+    pub name: String,
+    /// The command line (keepalived `script`).
+    pub script: String,
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+    /// Added to the priority while the check succeeds (> 0) or fails (< 0); 0 means a failing
+    /// check puts the instance in FAULT.
+    pub weight: i32,
+    pub rise: u32,
+    pub fall: u32,
+    /// keepalived `user`.
+    pub user: Option<String>,
+}
+
+/// keepalived `vrrp_sync_group NAME { group { ... } }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncGroupSpec {
+    pub name: String,
+    pub instances: Vec<String>,
+    pub notify: NotifySpec,
+}
+
+impl VrrpSpec {
+    /// keepalived's defaults for everything but the router's id and priority.
+    pub fn new(vrid: u8, priority: u8) -> VrrpSpec {
+        VrrpSpec {
+            vrid,
+            priority,
+            version: Version::V2,
+            advert_interval: Centis(100),
+            auth: None,
+            preempt: true,
+            preempt_delay: std::time::Duration::ZERO,
+            start_as: StartState::Backup,
+            garp: GarpConfig::default(),
+            checksum: ChecksumMode::PseudoHeader,
+            accept: false,
+            unicast_src: None,
+            unicast_peers: Vec::new(),
+            use_vmac: false,
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            notify: NotifySpec::default(),
+        }
+    }
 }

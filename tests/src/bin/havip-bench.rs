@@ -33,7 +33,7 @@ fn failover(trials_fast: usize, trials_slow: usize) {
             let mut samples = Vec::new();
             for t in 0..trials {
                 let mut pair = Pair::start(&format!("bf{t}"), daemon, vrrp, "native");
-                let outage = pair.failover(Duration::from_millis(2), Pair::drop_master_link);
+                let outage = pair.failover(Duration::from_millis(1), Pair::drop_master_link);
                 eprintln!(
                     "  {} advert_int {} trial {}: {} ms",
                     daemon.name(),
@@ -46,7 +46,7 @@ fn failover(trials_fast: usize, trials_slow: usize) {
             rows.push((vrrp, daemon, samples));
         }
     }
-    println!("\nfailover: the master's link drops; client-observed outage (ping every 2 ms)");
+    println!("\nfailover: the master's link drops; client-observed outage (ICMP echo every 1 ms)");
     println!(
         "{:<14} {:<11} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "advert_int", "daemon", "trials", "median ms", "p95 ms", "min ms", "max ms", "MDI(100) ms"

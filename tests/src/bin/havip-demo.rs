@@ -18,7 +18,7 @@ fn main() {
     println!(
         "  n1 10.99.0.11 priority 101, n2 10.99.0.12 priority 100, VRRPv3 adverts every 10 ms,"
     );
-    println!("  XDP in native mode; a client (10.99.0.50) pings the VIP every 2 ms.\n");
+    println!("  XDP in native mode; a client (10.99.0.50) pings the VIP every 1 ms.\n");
     let mut pair = Pair::start("demo", Daemon::Havip, vrrp, "native");
     println!("== n1 after the election ==");
     print!("{}", render(&pair.stats(&pair.n1)));
@@ -26,7 +26,7 @@ fn main() {
     print!("{}", render(&pair.stats(&pair.n2)));
 
     println!("\n== the master dies: kill -9 of n1's havip, and n1's link drops ==");
-    let outage = pair.failover(Duration::from_millis(2), |p| {
+    let outage = pair.failover(Duration::from_millis(1), |p| {
         p.lab.proc("n1").signal(libc::SIGKILL);
         p.drop_master_link();
     });
