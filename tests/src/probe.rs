@@ -30,14 +30,26 @@ impl Ping {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = in_netns_spawn(ns, move || icmp_loop(target, interval, &flag));
-        Ping { stop, handle: Some(handle), started: Instant::now() }
+        Ping {
+            stop,
+            handle: Some(handle),
+            started: Instant::now(),
+        }
     }
 
     /// Stops the prober and returns when replies arrived.
     pub fn stop(mut self) -> PingResult {
         self.stop.store(true, Ordering::Relaxed);
-        let replies = self.handle.take().unwrap().join().expect("ICMP prober panicked");
-        PingResult { replies, ran: self.started.elapsed() }
+        let replies = self
+            .handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("ICMP prober panicked");
+        PingResult {
+            replies,
+            ran: self.started.elapsed(),
+        }
     }
 }
 
@@ -59,7 +71,11 @@ pub struct PingResult {
 impl PingResult {
     /// The longest time without a reply, between two replies: the client-observed outage.
     pub fn longest_gap(&self) -> Duration {
-        self.replies.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+        self.replies
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -75,25 +91,36 @@ fn icmp_checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Waits (precisely) until `sock` is readable or `timeout` passes.
+fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: one valid pollfd and a valid timespec.
+    unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) > 0 }
+}
+
 fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) -> Vec<Instant> {
     // SAFETY: plain syscalls on a socket this function owns.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
-    assert!(fd >= 0, "raw ICMP socket: {}", std::io::Error::last_os_error());
+    assert!(
+        fd >= 0,
+        "raw ICMP socket: {}",
+        std::io::Error::last_os_error()
+    );
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let tv = libc::timeval { tv_sec: 0, tv_usec: 200 };
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as u32,
-        )
-    };
     let dst = libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(target).to_be() },
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(target).to_be(),
+        },
         sin_zero: [0; 8],
     };
     let id = (std::process::id() as u16) ^ 0x4856;
@@ -122,12 +149,28 @@ fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) 
             seq = seq.wrapping_add(1);
             next += interval;
         }
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // Wait for a reply until the next send is due. ppoll's timeout is an hrtimer;
+        // SO_RCVTIMEO counts in jiffies (4 ms here), which quantised outages to 4 ms steps.
+        if !wait_readable(&sock, next.saturating_duration_since(Instant::now())) {
+            continue;
+        }
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
         if n >= 28 {
             let ihl = usize::from(buf[0] & 0x0f) * 4;
             let icmp = &buf[ihl..n as usize];
             // Echo reply (type 0) to our identifier, from the target.
-            if icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes() && buf[12..16] == target.octets() {
+            if icmp.len() >= 8
+                && icmp[0] == 0
+                && icmp[4..6] == id.to_be_bytes()
+                && buf[12..16] == target.octets()
+            {
                 replies.push(Instant::now());
             }
         }
@@ -239,19 +282,6 @@ fn probe_loop(
         )
     };
     assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 1000,
-    };
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as u32,
-        )
-    };
     let request = crate::frames::arp_request(mac, ip, target);
     let mut next = Instant::now();
     let mut sent = 0u64;
@@ -275,7 +305,17 @@ fn probe_loop(
             sent += 1;
             next += interval;
         }
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if !wait_readable(&sock, next.saturating_duration_since(Instant::now())) {
+            continue;
+        }
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
         if n >= 42 {
             let f = &buf[..n as usize];
             // An ARP reply (op 2) from the target address.
