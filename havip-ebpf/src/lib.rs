@@ -138,6 +138,9 @@ pub struct VridKey {
 /// [`VridConfig::flags`]: hand accepted adverts to the daemon through the `ADVERTS` ring buffer
 /// and drop them; without it they are passed to the kernel stack (the daemon's raw socket).
 pub const VRID_DELIVER_RINGBUF: u32 = 1;
+/// [`VridConfig::flags`]: the router talks to unicast peers, whose adverts may be routed: the
+/// TTL is not checked (keepalived does the same).
+pub const VRID_UNICAST: u32 = 2;
 
 /// Value of [`map::VRIDS`].
 #[repr(C)]

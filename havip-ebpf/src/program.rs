@@ -11,7 +11,7 @@ use aya_ebpf::{
 use havip_ebpf::{
     global, AdvertEvent, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters,
     VridKey, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS, VIP_OWNED,
-    VRID_DELIVER_RINGBUF,
+    VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 
 #[map]
@@ -268,7 +268,7 @@ fn vrrp(
     };
     let counters = VRID_COUNTERS.get_ptr_mut(&key);
     bump_vrid(counters, |c| c.received += 1);
-    if ttl != VRRP_TTL {
+    if ttl != VRRP_TTL && cfg.flags & VRID_UNICAST == 0 {
         bump_vrid(counters, |c| c.bad_ttl += 1);
         return XDP_DROP;
     }

@@ -81,6 +81,12 @@ pub struct RunArgs {
     /// VRRPv3 over IPv4: checksum without the pseudo-header (keepalived `v3_checksum_as_v2`).
     #[arg(long, requires = "vrid")]
     pub v3_checksum_as_v2: bool,
+    /// Send adverts to this peer instead of multicast (repeatable; keepalived `unicast_peer`).
+    #[arg(long = "unicast-peer", value_name = "ADDR", requires = "vrid")]
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
+    #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
+    pub unicast_src_ip: Option<Ipv4Addr>,
     /// How XDP hands adverts to the daemon.
     #[arg(long, value_enum, default_value_t = AdvertPath::Socket)]
     pub advert_path: AdvertPath,
@@ -247,6 +253,8 @@ impl RunArgs {
             } else {
                 ChecksumMode::PseudoHeader
             },
+            unicast_peers: self.unicast_peers.iter().map(|p| (*p).into()).collect(),
+            unicast_src: self.unicast_src_ip.map(Into::into),
             ..VrrpSpec::new(vrid, self.priority)
         })
     }

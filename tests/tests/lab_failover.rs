@@ -320,3 +320,56 @@ fn kill_9_of_the_master_one_responder_never_two() {
         first_n2.saturating_sub(kill_at)
     );
 }
+
+/// keepalived's `unicast_peer`: adverts go to each peer, so the election works where multicast
+/// does not (many clouds). The bridge here floods no multicast at all.
+#[test]
+fn unicast_peers_elect_with_multicast_blocked() {
+    let mut lab = Lab::new("unicast");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    let lan = lab.lan();
+    for port in [&n1.port, &n2.port, &client.port] {
+        let out = std::process::Command::new("bridge")
+            .args(["-n", &lan, "link", "set", "dev", port, "mcast_flood", "off"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // With multicast adverts, the block shows: both nodes become master.
+    start(&mut lab, "m1", &n1, 101, &[]);
+    start(&mut lab, "m2", &n2, 100, &[]);
+    lab.proc("m1").wait_state("MASTER", LONG);
+    lab.proc("m2").wait_state("MASTER", LONG);
+    for m in ["m1", "m2"] {
+        let p = lab.proc(m);
+        p.signal(libc::SIGTERM);
+        assert!(p.wait_exit(LONG).success());
+    }
+    // With unicast peers, one master, and the backup hears it.
+    start(&mut lab, "n1", &n1, 101, &["--unicast-peer", "10.99.0.12"]);
+    start(&mut lab, "n2", &n2, 100, &["--unicast-peer", "10.99.0.11"]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(mdi(100) * 2);
+    assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
+    let pins = lab.pin_dir(&n2.ns);
+    let ns = n2.ns.clone();
+    let stats = havip_lab::lab::in_netns(&ns, move || havip::stats::collect(&pins).unwrap());
+    let inst = &stats.daemon.expect("daemon").instances[0];
+    assert!(inst.adverts.received >= 5, "{:?}", inst.adverts);
+    assert_eq!(inst.master.as_deref(), Some("10.99.0.11"));
+    assert_eq!(
+        arp_responders(&lab, &client, Duration::from_millis(300)),
+        vec![n1.mac.clone()]
+    );
+    // And failover still works: the master leaves, the backup takes over.
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    lab.proc("n2").wait_state("MASTER", Duration::from_secs(2));
+}

@@ -172,3 +172,32 @@ fn xdp_vrrp_table() {
     );
     assert_eq!(dp.vrid_counters(&key(52, FAMILY_IPV6)).unwrap().bad_ttl, 1);
 }
+
+/// keepalived skips the TTL check for unicast peers (their adverts may be routed): so does XDP
+/// for a router flagged VRID_UNICAST.
+#[test]
+fn xdp_vrrp_unicast_router_accepts_routed_ttl() {
+    require_root();
+    let mut dp = Dataplane::load(None).expect("load");
+    let v2 = first(
+        &frames::vector("keepalived-v2-pass.pcap"),
+        frames::is_vrrp_v4,
+    );
+    let mut routed = v2.clone();
+    routed[22] = 62;
+    dp.set_vrid(key(51, FAMILY_IPV4), config(2, 0)).unwrap();
+    assert_eq!(
+        dp.test_run(&routed).unwrap().0,
+        XDP_DROP,
+        "multicast router: TTL 62 dropped"
+    );
+    dp.set_vrid(key(51, FAMILY_IPV4), config(2, havip_ebpf::VRID_UNICAST))
+        .unwrap();
+    assert_eq!(
+        dp.test_run(&routed).unwrap(),
+        (XDP_PASS, routed.clone()),
+        "unicast: accepted"
+    );
+    let c = dp.vrid_counters(&key(51, FAMILY_IPV4)).unwrap();
+    assert_eq!((c.received, c.bad_ttl, c.passed_to_stack), (2, 1, 1));
+}

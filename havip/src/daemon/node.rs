@@ -13,6 +13,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use havip_ebpf::{
     VipKey, VipState, VridConfig, VridKey, FAMILY_IPV4, VIP_OWNED, VRID_DELIVER_RINGBUF,
+    VRID_UNICAST,
 };
 use tokio::{
     signal::unix::{signal, SignalKind},
@@ -190,6 +191,10 @@ impl Node {
                     cfg.preempt_delay = v.preempt_delay;
                     cfg.start_as = v.start_as;
                     cfg.garp = v.garp.clone();
+                    if let Some(src) = v.unicast_src {
+                        cfg.primary_addr = src;
+                    }
+                    cfg.check_ttl = v.unicast_peers.is_empty();
                     let router = VirtualRouter::new(cfg)
                         .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
                     // Answers stop three quarters of a Master_Down_Interval after the daemon
@@ -202,10 +207,13 @@ impl Node {
                         family: FAMILY_IPV4,
                         reserved: [0; 2],
                     };
-                    let flags = match spec.advert_path {
+                    let mut flags = match spec.advert_path {
                         AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
                         AdvertPath::Socket => 0,
                     };
+                    if !v.unicast_peers.is_empty() {
+                        flags |= VRID_UNICAST;
+                    }
                     let version = match v.version {
                         Version::V2 => 2,
                         Version::V3 => 3,
@@ -397,7 +405,7 @@ impl Node {
                 addresses,
             } => {
                 let iface = &self.ifaces[&inst.ifindex];
-                let (Some(sock), Some(src)) = (&iface.vrrp4, iface.primary_v4) else {
+                let (Some(sock), Some(primary)) = (&iface.vrrp4, iface.primary_v4) else {
                     bail!("no IPv4 VRRP socket on {}", iface.link.name);
                 };
                 let v = inst.spec.vrrp.as_ref().expect("VRRP instance");
@@ -420,16 +428,35 @@ impl Node {
                         VrrpRepr::v3(v.vrid, priority, max_adver_int.0, VrrpAddresses::V4(v4))
                     }
                 };
+                let src = match v.unicast_src {
+                    Some(IpAddr::V4(s)) => s,
+                    _ => primary,
+                };
+                // Multicast to 224.0.0.18, or one copy per unicast peer (keepalived's
+                // `unicast_peer`); the v3 checksum covers the destination, so each is built anew.
+                let targets: Vec<Ipv4Addr> = if v.unicast_peers.is_empty() {
+                    vec![VRRP_GROUP_V4]
+                } else {
+                    v.unicast_peers
+                        .iter()
+                        .filter_map(|p| match p {
+                            IpAddr::V4(p) => Some(*p),
+                            IpAddr::V6(_) => None,
+                        })
+                        .collect()
+                };
                 let mut buf = vec![0u8; repr.buffer_len()];
-                repr.emit(
-                    &mut VrrpPacket::new_unchecked(&mut buf[..]),
-                    src.into(),
-                    VRRP_GROUP_V4.into(),
-                    inst.checksum,
-                )?;
-                // A down link makes sends fail until it is back: the election copes.
-                if let Err(e) = sock.send(&buf, VRRP_GROUP_V4) {
-                    debug!(instance = %name, "advert not sent: {e:#}");
+                for dst in targets {
+                    repr.emit(
+                        &mut VrrpPacket::new_unchecked(&mut buf[..]),
+                        src.into(),
+                        dst.into(),
+                        inst.checksum,
+                    )?;
+                    // A down link makes sends fail until it is back: the election copes.
+                    if let Err(e) = sock.send(&buf, dst, (src != primary).then_some(src)) {
+                        debug!(instance = %name, %dst, "advert not sent: {e:#}");
+                    }
                 }
             }
             Action::BecomeMaster { reason } => {

@@ -123,20 +123,44 @@ impl VrrpSocketV4 {
         Ok(Self { fd })
     }
 
-    /// Sends one VRRP message (no IP header: the kernel adds it) to `dst`.
-    pub fn send(&self, vrrp: &[u8], dst: Ipv4Addr) -> Result<()> {
-        let addr = sockaddr_in(dst);
-        // SAFETY: valid buffer and address for their lengths.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                vrrp.as_ptr().cast(),
-                vrrp.len(),
-                0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as u32,
-            )
+    /// Sends one VRRP message (no IP header: the kernel adds it) to `dst`, from `src` (through
+    /// `IP_PKTINFO`) or from the address the kernel picks.
+    pub fn send(&self, vrrp: &[u8], dst: Ipv4Addr, src: Option<Ipv4Addr>) -> Result<()> {
+        let mut addr = sockaddr_in(dst);
+        let mut iov = libc::iovec {
+            iov_base: vrrp.as_ptr() as *mut _,
+            iov_len: vrrp.len(),
         };
+        // u64 storage keeps the control buffer aligned for cmsghdr.
+        let mut control = [0u64; 8];
+        // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if let Some(src) = src {
+            let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) } as usize;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            // SAFETY: the control buffer holds CMSG_SPACE(in_pktinfo) bytes, aligned.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::IPPROTO_IP;
+                (*cmsg).cmsg_type = libc::IP_PKTINFO;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as usize;
+                let info = libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>();
+                info.write_unaligned(libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(src).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                });
+            }
+        }
+        // SAFETY: a fully initialised msghdr.
+        let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
         check(rc as i32, "sending a VRRP advert").map(|_| ())
     }
 

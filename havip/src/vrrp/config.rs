@@ -124,6 +124,9 @@ pub struct RouterConfig {
     pub start_as: StartState,
     /// Gratuitous ARP schedule while master.
     pub garp: GarpConfig,
+    /// Drop adverts whose TTL / hop limit is not 255 (RFC 9568 §7.1). keepalived skips the check
+    /// for instances with unicast peers, whose adverts may be routed; so does havip.
+    pub check_ttl: bool,
 }
 
 impl RouterConfig {
@@ -143,6 +146,7 @@ impl RouterConfig {
             auth: None,
             start_as: StartState::Backup,
             garp: GarpConfig::default(),
+            check_ttl: true,
         }
     }
 

@@ -419,7 +419,7 @@ impl VirtualRouter {
     /// `Ok(address list differs)`, or why the advert must be dropped.
     fn check(&self, adv: &RxAdvert) -> Result<bool, DropReason> {
         let cfg = &self.config;
-        if adv.ttl != 255 {
+        if self.config.check_ttl && adv.ttl != 255 {
             return Err(DropReason::Ttl);
         }
         if adv.version != cfg.version {
