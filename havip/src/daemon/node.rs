@@ -281,9 +281,16 @@ impl Node {
         let mut rx = self.rx.take().context("set up first")?;
         let mut beat = tokio::time::interval(self.beat_every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (link_tx, mut links) = mpsc::unbounded_channel();
+        crate::net::netlink::watch_links(link_tx)?;
         let now = Instant::now();
         for i in 0..self.instances.len() {
+            let up = self.ifaces[&self.instances[i].ifindex].link.up;
             if let Some(r) = &mut self.instances[i].router {
+                if !up {
+                    // keepalived: an instance whose interface is down starts in FAULT.
+                    r.enter_fault(now);
+                }
                 r.startup(now);
             }
             self.drain(i).await;
@@ -310,6 +317,7 @@ impl Node {
                     }
                 }
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
+                Some(change) = links.recv() => self.on_link(change).await,
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
                 () = sleep => {
                     let now = Instant::now();
@@ -377,6 +385,36 @@ impl Node {
         let outcome = router.handle_advert(now, &rx);
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
         self.drain(i).await;
+    }
+
+    /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
+    /// back (they leave FAULT as backups), as keepalived does for the instance's interface.
+    async fn on_link(&mut self, change: crate::net::netlink::LinkChange) {
+        let Some(iface) = self.ifaces.get_mut(&change.index) else { return };
+        if iface.link.up == change.up {
+            return;
+        }
+        iface.link.up = change.up;
+        let name = iface.link.name.clone();
+        if change.up {
+            info!(iface = %name, "link up: instances leave FAULT");
+        } else {
+            warn!(iface = %name, "link down: instances enter FAULT");
+        }
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            if self.instances[i].ifindex != change.index {
+                continue;
+            }
+            if let Some(r) = &mut self.instances[i].router {
+                if change.up {
+                    r.leave_fault(now);
+                } else {
+                    r.enter_fault(now);
+                }
+            }
+            self.drain(i).await;
+        }
     }
 
     /// Carries out instance `i`'s pending actions, in order.

@@ -178,3 +178,44 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
         _ => None,
     }
 }
+
+/// A change of an interface's state, from the kernel's link notifications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkChange {
+    pub index: u32,
+    /// Up and with carrier; false as well when the interface was deleted.
+    pub up: bool,
+}
+
+/// Forwards the kernel's link notifications (RTNLGRP_LINK) for every interface as
+/// [`LinkChange`]s, on a task of its own. Ends when the receiver is dropped.
+pub fn watch_links(tx: tokio::sync::mpsc::UnboundedSender<LinkChange>) -> Result<()> {
+    use futures::StreamExt as _;
+    use rtnetlink::packet_core::NetlinkPayload;
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    let (conn, _handle, mut messages) =
+        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])
+            .context("subscribing to link notifications")?;
+    tokio::spawn(conn);
+    tokio::spawn(async move {
+        while let Some((msg, _)) = messages.next().await {
+            let change = match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    let flags = link.header.flags;
+                    LinkChange {
+                        index: link.header.index,
+                        up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp),
+                    }
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                    LinkChange { index: link.header.index, up: false }
+                }
+                _ => continue,
+            };
+            if tx.send(change).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
