@@ -46,9 +46,9 @@
 //!   is MASTER ("nopreempt will not work with initial state MASTER - clearing") and for priority
 //!   255. [`RouterConfig::validate`] rejects the combination instead of clearing it silently.
 //! - **`preempt_delay`** (`vrrp.c`, `vrrp_state_backup()`): cleared with `state MASTER`, `nopreempt`
-//!   and strict mode. In 2.x it is not counted from process start (1.x set `preempt_time` when
-//!   parsing the config): it starts when a backup first hears an advert with a priority lower
-//!   than its own. Until it expires such adverts reset the Master_Down_Timer as if the master
+//!   and strict mode. In 2.2 (Debian's 2.2.7) it is not counted from process start (older
+//!   releases set `preempt_time` in the config parser, `vrrp_preempt_delay_handler()`): it starts
+//!   when a backup first hears an advert with a priority lower than its own. Until it expires such adverts reset the Master_Down_Timer as if the master
 //!   were better; afterwards they are discarded, so the backup takes over one Master_Down_Interval
 //!   after the last advert it honoured. An advert of equal or higher priority cancels it, and
 //!   entering backup resets it. It needs no timer of its own, only a deadline compared on

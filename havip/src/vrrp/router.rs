@@ -47,6 +47,7 @@ pub struct RxAdvert {
     pub max_adver_int: Centis,
     /// The IPvX addresses listed in the advert.
     pub addresses: Vec<IpAddr>,
+    /// v2 only; ignored for v3, which has no authentication.
     pub auth: AdvertAuth,
 }
 
@@ -69,6 +70,19 @@ pub enum DropReason {
     AddressList,
     /// v2: advert interval differs from ours (RFC 3768 §7.1); v3: interval is zero.
     Interval,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 8] = [
+        DropReason::Ttl,
+        DropReason::Version,
+        DropReason::Vrid,
+        DropReason::AddressFamily,
+        DropReason::OwnAdvert,
+        DropReason::Auth,
+        DropReason::AddressList,
+        DropReason::Interval,
+    ];
 }
 
 /// What [`VirtualRouter::handle_advert`] did with an advert, for the daemon's logs.
@@ -132,50 +146,23 @@ pub enum Action {
     Stopped,
 }
 
-/// Adverts dropped, per [`DropReason`].
+/// Adverts dropped, one counter per [`DropReason`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Rejected {
-    pub ttl: u64,
-    pub version: u64,
-    pub vrid: u64,
-    pub address_family: u64,
-    pub own_advert: u64,
-    pub auth: u64,
-    pub address_list: u64,
-    pub interval: u64,
-}
+pub struct Rejected([u64; DropReason::ALL.len()]);
 
 impl Rejected {
     /// The counter for `reason`.
     pub fn get(&self, reason: DropReason) -> u64 {
-        *self.slot(reason)
+        self.0[reason as usize]
     }
 
-    fn slot(&self, reason: DropReason) -> &u64 {
-        match reason {
-            DropReason::Ttl => &self.ttl,
-            DropReason::Version => &self.version,
-            DropReason::Vrid => &self.vrid,
-            DropReason::AddressFamily => &self.address_family,
-            DropReason::OwnAdvert => &self.own_advert,
-            DropReason::Auth => &self.auth,
-            DropReason::AddressList => &self.address_list,
-            DropReason::Interval => &self.interval,
-        }
+    /// Every reason with its count, in [`DropReason::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.into_iter().map(|r| (r, self.get(r)))
     }
 
     fn bump(&mut self, reason: DropReason) {
-        let slot = match reason {
-            DropReason::Ttl => &mut self.ttl,
-            DropReason::Version => &mut self.version,
-            DropReason::Vrid => &mut self.vrid,
-            DropReason::AddressFamily => &mut self.address_family,
-            DropReason::OwnAdvert => &mut self.own_advert,
-            DropReason::Auth => &mut self.auth,
-            DropReason::AddressList => &mut self.address_list,
-            DropReason::Interval => &mut self.interval,
-        };
-        *slot += 1;
+        self.0[reason as usize] += 1;
     }
 }
 
@@ -204,7 +191,8 @@ pub struct Counters {
 /// - Feed inputs with the current time: [`startup`](Self::startup), [`handle_advert`](Self::handle_advert),
 ///   [`handle_timeout`](Self::handle_timeout), [`set_priority`](Self::set_priority),
 ///   [`enter_fault`](Self::enter_fault)/[`leave_fault`](Self::leave_fault),
-///   [`shutdown`](Self::shutdown). `now` must never go backwards.
+///   [`shutdown`](Self::shutdown). `now` must never go backwards; every input takes it so the
+///   driver treats them alike, though some do not use it yet.
 /// - After every input, drain [`poll_action`](Self::poll_action) until `None` and carry the
 ///   actions out in order, then sleep until [`poll_timeout`](Self::poll_timeout) (or a packet)
 ///   and call `handle_timeout` when it is reached. Early or repeated `handle_timeout` calls are
