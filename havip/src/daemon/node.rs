@@ -32,7 +32,10 @@ use crate::{
         netlink::{Link, Netlink},
         sockets::{PacketSender, VrrpSocketV4, VRRP_GROUP_V4},
     },
-    vrrp::{Action, AdvertAuth, Centis, RouterConfig, RxAdvert, State, Version, VirtualRouter},
+    vrrp::{
+        Action, AdvertAuth, Centis, DropReason, RouterConfig, RxAdvert, State, Version,
+        VirtualRouter,
+    },
     wire::{
         parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, VrrpAddresses, VrrpAuth,
         VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
@@ -390,7 +393,9 @@ impl Node {
     /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
     /// back (they leave FAULT as backups), as keepalived does for the instance's interface.
     async fn on_link(&mut self, change: crate::net::netlink::LinkChange) {
-        let Some(iface) = self.ifaces.get_mut(&change.index) else { return };
+        let Some(iface) = self.ifaces.get_mut(&change.index) else {
+            return;
+        };
         if iface.link.up == change.up {
             return;
         }
@@ -655,20 +660,11 @@ impl Node {
             };
         };
         let c = r.counters();
-        let rej = &c.rejected;
-        let rejected = [
-            ("ttl", rej.ttl),
-            ("version", rej.version),
-            ("vrid", rej.vrid),
-            ("address_family", rej.address_family),
-            ("own_advert", rej.own_advert),
-            ("auth", rej.auth),
-            ("address_list", rej.address_list),
-            ("interval", rej.interval),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let rejected = c
+            .rejected
+            .iter()
+            .map(|(reason, n)| (drop_reason_name(reason).to_string(), n))
+            .collect();
         let cfg = r.config();
         InstanceSnapshot {
             name: inst.spec.name.clone(),
@@ -697,6 +693,19 @@ impl Node {
                 garps_sent: c.garps_sent,
             },
         }
+    }
+}
+
+fn drop_reason_name(r: DropReason) -> &'static str {
+    match r {
+        DropReason::Ttl => "ttl",
+        DropReason::Version => "version",
+        DropReason::Vrid => "vrid",
+        DropReason::AddressFamily => "address_family",
+        DropReason::OwnAdvert => "own_advert",
+        DropReason::Auth => "auth",
+        DropReason::AddressList => "address_list",
+        DropReason::Interval => "interval",
     }
 }
 

@@ -207,9 +207,10 @@ pub fn watch_links(tx: tokio::sync::mpsc::UnboundedSender<LinkChange>) -> Result
                         up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp),
                     }
                 }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
-                    LinkChange { index: link.header.index, up: false }
-                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => LinkChange {
+                    index: link.header.index,
+                    up: false,
+                },
                 _ => continue,
             };
             if tx.send(change).is_err() {
