@@ -114,10 +114,14 @@ fn rfc9568_6_4_2_master_link_down_backup_takes_over_within_master_down_interval(
         result.replies.len()
     );
     assert!(outage <= bound, "outage {outage:?} > {bound:?}");
-    // The link comes back: the higher priority preempts again (one master).
+    // n1 saw its carrier go: FAULT, VIP released (keepalived does the same).
+    lab.proc("n1").wait_state("FAULT", LONG);
+    assert!(!lab.has_addr(&n1, VIP), "n1 kept the VIP in FAULT");
+    // The link comes back: n1 leaves FAULT and, higher priority, preempts (one master).
     lab.ip(&lan, &format!("link set {} up", n1.port));
+    lab.proc("n1").wait_state("MASTER", LONG);
     lab.proc("n2").wait_state("BACKUP", LONG);
-    assert_eq!(lab.proc("n1").vrrp_state().as_deref(), Some("MASTER"));
+    assert!(lab.has_addr(&n1, VIP) && !lab.has_addr(&n2, VIP));
 }
 
 #[test]
