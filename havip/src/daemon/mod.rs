@@ -16,21 +16,26 @@ use crate::{
     net::netlink::Netlink,
     privs,
 };
-pub use node::Node;
+pub use node::{Node, Reloader};
 pub use spec::{
     AdvertPath, DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec,
 };
 
 pub fn run(spec: DaemonSpec) -> Result<()> {
+    run_with_reload(spec, None)
+}
+
+/// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
+pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     privs::check_run_privileges()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(run_async(spec))
+    rt.block_on(run_async(spec, reload))
 }
 
-async fn run_async(spec: DaemonSpec) -> Result<()> {
+async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     let nl = Netlink::new()?;
     for inst in &spec.instances {
         nl.link(&inst.iface).await?;
@@ -44,7 +49,9 @@ async fn run_async(spec: DaemonSpec) -> Result<()> {
         node.teardown().await;
         return Err(e);
     }
-    let result = node.serve(&crate::control::socket_path(&pin_dir)).await;
+    let result = node
+        .serve(&crate::control::socket_path(&pin_dir), reload.as_ref())
+        .await;
     node.teardown().await;
     result
 }

@@ -71,6 +71,9 @@ pub struct Node {
     ifaces: BTreeMap<u32, Iface>,
     instances: Vec<Instance>,
     advert_path: AdvertPath,
+    xdp_mode: crate::dataplane::ModeChoice,
+    /// Where the advert readers send what they receive.
+    adverts_tx: Option<mpsc::UnboundedSender<Incoming>>,
     beat_every: Duration,
     rx: Option<mpsc::UnboundedReceiver<Incoming>>,
     /// The control socket's path, once bound.
@@ -100,6 +103,8 @@ impl Node {
             ifaces: BTreeMap::new(),
             instances: Vec::new(),
             advert_path: AdvertPath::Socket,
+            xdp_mode: crate::dataplane::ModeChoice::Auto,
+            adverts_tx: None,
             beat_every: Duration::from_millis(100),
             rx: None,
             control: None,
@@ -107,144 +112,209 @@ impl Node {
         }
     }
 
-    /// Loads and attaches XDP, opens sockets, and declares every VRID and VIP to the program
-    /// (VIPs not owned yet). Static instances take their VIPs at once. On error the caller runs
-    /// [`Node::teardown`], which undoes whatever was done.
+    /// Loads the XDP object, then brings up every interface and instance of `spec` (VIPs not
+    /// owned yet, except static owners'). On error the caller runs [`Node::teardown`], which
+    /// undoes whatever was done.
     pub async fn setup(&mut self, spec: &DaemonSpec, pin_dir: &Path) -> Result<()> {
         self.advert_path = spec.advert_path;
+        self.xdp_mode = spec.xdp_mode;
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
+        self.adverts_tx = Some(tx.clone());
         let dp = self.dp.insert(Dataplane::load(Some(pin_dir))?);
         dp.beat()?;
-        for inst in &spec.instances {
-            if self.ifaces.values().any(|i| i.link.name == inst.iface) {
-                continue;
-            }
-            let link = self.nl.link(&inst.iface).await?;
-            let primary_v4 = self
-                .nl
-                .addresses(link.index)
-                .await?
-                .into_iter()
-                .filter_map(|a| match a.addr {
-                    IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
-                    _ => None,
-                })
-                .next();
-            let dp = self.dp.as_mut().expect("loaded");
-            let mode = dp.attach(&link.name, spec.xdp_mode)?;
-            info!(iface = %link.name, %mode, "XDP program attached");
-            let needs_vrrp4 = spec.instances.iter().any(|i| {
-                i.iface == link.name && i.vrrp.is_some() && i.vips.iter().all(|v| v.addr.is_ipv4())
-            });
-            let vrrp4 = match (needs_vrrp4, primary_v4) {
-                (false, _) => None,
-                (true, None) => bail!(
-                    "interface {} has no IPv4 address of its own: VRRP adverts need one as their \
-                     source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN dev {}`",
-                    link.name,
-                    link.name
-                ),
-                (true, Some(src)) => {
-                    let s = Arc::new(VrrpSocketV4::open(&link.name, link.index, src)?);
-                    rx::spawn_socket_reader(link.index, s.clone(), tx.clone());
-                    Some(s)
-                }
-            };
-            let packet = PacketSender::open(link.index)?;
-            self.ifaces.insert(
-                link.index,
-                Iface {
-                    link,
-                    primary_v4,
-                    vrrp4,
-                    packet,
-                },
-            );
-        }
         if spec.advert_path == AdvertPath::Ringbuf {
-            let ring = self.dp.as_mut().expect("loaded").take_adverts()?;
-            rx::spawn_ringbuf_reader(ring, tx);
+            rx::spawn_ringbuf_reader(dp.take_adverts()?, tx);
         }
-
         for inst in &spec.instances {
-            let (&ifindex, iface) = self
-                .ifaces
-                .iter()
-                .find(|(_, i)| i.link.name == inst.iface)
-                .expect("opened above");
-            let mut max_heartbeat_age = Duration::from_secs(1);
-            let router = match &inst.vrrp {
-                None => None,
-                Some(v) => {
-                    let primary = iface
-                        .primary_v4
-                        .map(IpAddr::V4)
-                        .context("no primary address")?;
-                    let mut cfg = RouterConfig::new(
-                        v.vrid,
-                        v.priority,
-                        primary,
-                        inst.vips.iter().map(|v| v.addr).collect(),
-                    );
-                    cfg.version = v.version;
-                    cfg.advert_interval = v.advert_interval;
-                    cfg.auth = v.auth;
-                    cfg.preempt = v.preempt;
-                    cfg.preempt_delay = v.preempt_delay;
-                    cfg.start_as = v.start_as;
-                    cfg.garp = v.garp.clone();
-                    if let Some(src) = v.unicast_src {
-                        cfg.primary_addr = src;
-                    }
-                    cfg.check_ttl = v.unicast_peers.is_empty();
-                    let router = VirtualRouter::new(cfg)
-                        .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
-                    // Answers stop three quarters of a Master_Down_Interval after the daemon
-                    // dies: before the backup takes over, so never two responders.
-                    max_heartbeat_age =
-                        master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
-                    let key = VridKey {
-                        ifindex,
-                        vrid: v.vrid,
-                        family: FAMILY_IPV4,
-                        reserved: [0; 2],
-                    };
-                    let mut flags = match spec.advert_path {
-                        AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
-                        AdvertPath::Socket => 0,
-                    };
-                    if !v.unicast_peers.is_empty() {
-                        flags |= VRID_UNICAST;
-                    }
-                    let version = match v.version {
-                        Version::V2 => 2,
-                        Version::V3 => 3,
-                    };
-                    self.dp.as_mut().expect("loaded").set_vrid(
-                        key,
-                        VridConfig {
-                            version,
-                            reserved: [0; 3],
-                            flags,
-                        },
-                    )?;
-                    Some(router)
-                }
-            };
-            self.instances.push(Instance {
-                spec: inst.clone(),
-                ifindex,
-                router,
-                checksum: inst
-                    .vrrp
-                    .as_ref()
-                    .map_or(ChecksumMode::PseudoHeader, |v| v.checksum),
-                owned: false,
-                malformed: 0,
-                max_heartbeat_age,
-            });
+            self.add_instance(inst, spec).await?;
         }
+        self.recompute_beat();
+        Ok(())
+    }
+
+    /// The interface called `name`, attached and with its sockets open (done once).
+    async fn ensure_iface(&mut self, name: &str, spec: &DaemonSpec) -> Result<u32> {
+        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| i.link.name == name) {
+            return Ok(index);
+        }
+        let link = self.nl.link(name).await?;
+        let primary_v4 = self
+            .nl
+            .addresses(link.index)
+            .await?
+            .into_iter()
+            .filter_map(|a| match a.addr {
+                IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
+                _ => None,
+            })
+            .next();
+        let dp = self.dp.as_mut().context("data plane")?;
+        let mode = dp.attach(&link.name, self.xdp_mode)?;
+        info!(iface = %link.name, %mode, "XDP program attached");
+        let vrrp4 = match primary_v4 {
+            None => None,
+            Some(src) => {
+                let s = Arc::new(VrrpSocketV4::open(&link.name, link.index, src)?);
+                let tx = self.adverts_tx.clone().context("set up first")?;
+                rx::spawn_socket_reader(link.index, s.clone(), tx);
+                Some(s)
+            }
+        };
+        let packet = PacketSender::open(link.index)?;
+        let index = link.index;
+        self.ifaces.insert(
+            index,
+            Iface {
+                link,
+                primary_v4,
+                vrrp4,
+                packet,
+            },
+        );
+        Ok(index)
+    }
+
+    /// Brings up one instance: its interface, its router (not started), its VRID and VIP
+    /// entries in XDP (not owned), and no VIP left on the interface; a static owner takes its
+    /// VIPs at once.
+    async fn add_instance(&mut self, inst: &InstanceSpec, spec: &DaemonSpec) -> Result<()> {
+        let ifindex = self.ensure_iface(&inst.iface, spec).await?;
+        let iface = &self.ifaces[&ifindex];
+        let mut max_heartbeat_age = Duration::from_secs(1);
+        let router = match &inst.vrrp {
+            None => None,
+            Some(v) => {
+                if inst.vips.iter().any(|vip| vip.addr.is_ipv6()) {
+                    bail!(
+                        "instance {}: IPv6 VIPs (VRRPv3 over IPv6) are not supported yet; run \
+                         that instance with keepalived for now",
+                        inst.name
+                    );
+                }
+                let Some(primary) = iface.primary_v4 else {
+                    bail!(
+                        "interface {} has no IPv4 address of its own: VRRP adverts need one as \
+                         their source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN \
+                         dev {}`",
+                        iface.link.name,
+                        iface.link.name
+                    );
+                };
+                let mut cfg = RouterConfig::new(
+                    v.vrid,
+                    v.priority,
+                    IpAddr::V4(primary),
+                    inst.vips.iter().map(|v| v.addr).collect(),
+                );
+                cfg.version = v.version;
+                cfg.advert_interval = v.advert_interval;
+                cfg.auth = v.auth;
+                cfg.preempt = v.preempt;
+                cfg.preempt_delay = v.preempt_delay;
+                cfg.start_as = v.start_as;
+                cfg.garp = v.garp.clone();
+                cfg.accept_mode = v.accept;
+                if let Some(src) = v.unicast_src {
+                    cfg.primary_addr = src;
+                }
+                cfg.check_ttl = v.unicast_peers.is_empty();
+                let router = VirtualRouter::new(cfg)
+                    .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
+                // Answers stop three quarters of a Master_Down_Interval after the daemon
+                // dies: before the backup takes over, so never two responders.
+                max_heartbeat_age =
+                    master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
+                let mut flags = match self.advert_path {
+                    AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
+                    AdvertPath::Socket => 0,
+                };
+                if !v.unicast_peers.is_empty() {
+                    flags |= VRID_UNICAST;
+                }
+                let version = match v.version {
+                    Version::V2 => 2,
+                    Version::V3 => 3,
+                };
+                self.dp.as_mut().context("data plane")?.set_vrid(
+                    vrid_key(ifindex, v.vrid),
+                    VridConfig {
+                        version,
+                        reserved: [0; 3],
+                        flags,
+                    },
+                )?;
+                Some(router)
+            }
+        };
+        self.instances.push(Instance {
+            spec: inst.clone(),
+            ifindex,
+            router,
+            checksum: inst
+                .vrrp
+                .as_ref()
+                .map_or(ChecksumMode::PseudoHeader, |v| v.checksum),
+            owned: false,
+            malformed: 0,
+            max_heartbeat_age,
+        });
+        let i = self.instances.len() - 1;
+        self.declare_vips(i, false)?;
+        if self.instances[i].router.is_some() {
+            // A backup must not hold the VIPs: remove any left on the interface.
+            let inst = &self.instances[i];
+            for vip in &inst.spec.vips {
+                if Some(vip.addr) != self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4)
+                    && self.nl.del_address(inst.ifindex, vip.addr).await?
+                {
+                    warn!(instance = %inst.spec.name, %vip, "removed the VIP found on the interface at start-up");
+                }
+            }
+        } else {
+            self.own(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts instance `i`'s election (FAULT first when its interface is down, as keepalived).
+    async fn start_instance(&mut self, i: usize, now: Instant) {
+        let up = self.ifaces[&self.instances[i].ifindex].link.up;
+        if let Some(r) = &mut self.instances[i].router {
+            if !up {
+                r.enter_fault(now);
+            }
+            r.startup(now);
+        }
+        self.drain(i).await;
+    }
+
+    /// Stops instance `i` (a master says priority 0 and releases its VIPs) and forgets it, in
+    /// XDP too.
+    async fn remove_instance(&mut self, i: usize) -> Result<()> {
+        if let Some(r) = &mut self.instances[i].router {
+            r.shutdown(Instant::now());
+        }
+        self.drain(i).await;
+        self.disown(i).await?;
+        let inst = self.instances.remove(i);
+        let dp = self.dp.as_mut().context("data plane")?;
+        for vip in &inst.spec.vips {
+            if let IpAddr::V4(v4) = vip.addr {
+                dp.remove_vip(&VipKey {
+                    addr: v4.octets(),
+                    ifindex: inst.ifindex,
+                })?;
+            }
+        }
+        if let Some(v) = &inst.spec.vrrp {
+            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid))?;
+        }
+        Ok(())
+    }
+
+    /// The heartbeat period: a quarter of the shortest heartbeat age.
+    fn recompute_beat(&mut self) {
         let min_age = self
             .instances
             .iter()
@@ -252,29 +322,43 @@ impl Node {
             .min()
             .unwrap_or(Duration::from_secs(1));
         self.beat_every = (min_age / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    }
 
-        for i in 0..self.instances.len() {
-            self.declare_vips(i, false)?;
-            if self.instances[i].router.is_some() {
-                // A backup must not hold the VIPs: remove any left on the interface.
-                let inst = &self.instances[i];
-                for vip in &inst.spec.vips {
-                    if Some(vip.addr) != self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4)
-                        && self.nl.del_address(inst.ifindex, vip.addr).await?
-                    {
-                        warn!(instance = %inst.spec.name, %vip, "removed the VIP found on the interface at start-up");
-                    }
-                }
+    /// SIGHUP: moves to `new`. Instances whose spec did not change keep their state (no VIP
+    /// flap, no extra GARP); changed ones are stopped and started anew; removed ones stop; new
+    /// ones start. The XDP mode and advert path need a restart (a warning says so).
+    pub async fn reload(&mut self, new: &DaemonSpec) -> Result<()> {
+        if new.xdp_mode != self.xdp_mode || new.advert_path != self.advert_path {
+            warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
+        }
+        let mut i = 0;
+        while i < self.instances.len() {
+            let keep = new.instances.iter().any(|n| *n == self.instances[i].spec);
+            if keep {
+                i += 1;
             } else {
-                self.own(i).await?;
+                info!(instance = %self.instances[i].spec.name, "reload: stopping (changed or removed)");
+                self.remove_instance(i).await?;
             }
         }
+        let now = Instant::now();
+        for inst in &new.instances {
+            if self.instances.iter().any(|i| i.spec == *inst) {
+                continue;
+            }
+            info!(instance = %inst.name, "reload: starting");
+            self.add_instance(inst, new).await?;
+            let i = self.instances.len() - 1;
+            self.start_instance(i, now).await;
+        }
+        self.recompute_beat();
+        info!(instances = self.instances.len(), "reload done");
         Ok(())
     }
 
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
     /// priority-0 advert from a master) and their VIPs are released.
-    pub async fn serve(&mut self, control: &Path) -> Result<()> {
+    pub async fn serve(&mut self, control: &Path, reload: Option<&Reloader>) -> Result<()> {
         let _ = std::fs::remove_file(control);
         let listener = tokio::net::UnixListener::bind(control)
             .with_context(|| format!("binding the control socket {}", control.display()))?;
@@ -286,17 +370,10 @@ impl Node {
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (link_tx, mut links) = mpsc::unbounded_channel();
         crate::net::netlink::watch_links(link_tx)?;
+        let mut sighup = signal(SignalKind::hangup())?;
         let now = Instant::now();
         for i in 0..self.instances.len() {
-            let up = self.ifaces[&self.instances[i].ifindex].link.up;
-            if let Some(r) = &mut self.instances[i].router {
-                if !up {
-                    // keepalived: an instance whose interface is down starts in FAULT.
-                    r.enter_fault(now);
-                }
-                r.startup(now);
-            }
-            self.drain(i).await;
+            self.start_instance(i, now).await;
         }
         loop {
             let deadline = self
@@ -314,6 +391,13 @@ impl Node {
                 biased;
                 _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+                _ = sighup.recv() => {
+                    self.on_sighup(reload).await;
+                    if beat.period() != self.beat_every {
+                        beat = tokio::time::interval(self.beat_every);
+                        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                }
                 _ = beat.tick() => {
                     if let Some(dp) = &mut self.dp {
                         dp.beat()?;
@@ -388,6 +472,23 @@ impl Node {
         let outcome = router.handle_advert(now, &rx);
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
         self.drain(i).await;
+    }
+
+    /// SIGHUP: re-reads the configuration; a bad one is logged and the running one kept.
+    async fn on_sighup(&mut self, reload: Option<&Reloader>) {
+        let Some(reload) = reload else {
+            warn!("SIGHUP: havip was started without --config; nothing to reload");
+            return;
+        };
+        info!("SIGHUP: reloading the configuration");
+        match reload() {
+            Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
+            Ok(new) => {
+                if let Err(e) = self.reload(&new).await {
+                    error!("reload failed half-way: {e:#}");
+                }
+            }
+        }
     }
 
     /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
@@ -715,6 +816,18 @@ fn state_name(s: State) -> &'static str {
         State::Backup => "BACKUP",
         State::Master => "MASTER",
         State::Fault => "FAULT",
+    }
+}
+
+/// Re-reads the configuration the daemon was started with (SIGHUP).
+pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
+
+fn vrid_key(ifindex: u32, vrid: u8) -> VridKey {
+    VridKey {
+        ifindex,
+        vrid,
+        family: FAMILY_IPV4,
+        reserved: [0; 2],
     }
 }
 

@@ -54,7 +54,7 @@ pub enum AdvertPath {
 }
 
 /// One virtual router on one interface, or (without `vrrp`) a static owner of its VIPs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InstanceSpec {
     /// Name used in logs and stats (keepalived's `vrrp_instance` name).
     pub name: String,
@@ -79,7 +79,7 @@ impl std::fmt::Display for VipSpec {
 }
 
 /// The election parameters of one instance; the primary address is found at run time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct VrrpSpec {
     pub vrid: u8,
     pub priority: u8,
