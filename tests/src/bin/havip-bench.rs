@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use havip_lab::scenario::{median_p95, Daemon, Pair, Vrrp};
+use havip_lab::{
+    lab::{Host, Lab},
+    scenario::{median_p95, Daemon, Pair, Vrrp},
+};
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
@@ -99,6 +102,154 @@ fn adverts(seconds: u64) {
     }
 }
 
+/// What one ARP-under-load run measured.
+struct ArpRun {
+    offered: u64,
+    answered: u64,
+    seconds: f64,
+    softirq_pct: f64,
+    neighbours: usize,
+}
+
+/// CPU time counters of /proc/stat's first line: (softirq, total), in USER_HZ ticks.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or_default();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    (v.get(6).copied().unwrap_or(0), v.iter().sum())
+}
+
+fn rx_packets(lab: &Lab, host: &Host) -> u64 {
+    let out = lab.ip(&host.ns, "-s -j link show dev eth0");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap_or(0)
+}
+
+/// One run: `responder` is "kernel", "skb" or "native"; `many` randomises the requester per
+/// frame (sender MAC and IP in 10.99.0.0/16).
+fn arp_run(responder: &str, many: bool, seconds: u64) -> ArpRun {
+    let mut lab = Lab::new(&format!(
+        "barp-{responder}-{}",
+        if many { "m" } else { "1" }
+    ));
+    let node = lab.host("n1", "10.99.0.11/16");
+    let client = lab.host("c", "10.99.0.50/16");
+    match responder {
+        "kernel" => {
+            lab.ip(&node.ns, "addr add 10.99.0.100/16 dev eth0");
+        }
+        mode => {
+            if mode == "native" {
+                lab.pass_on_port(&node);
+            }
+            lab.havip(
+                "havip",
+                &node,
+                &[
+                    "run",
+                    "--iface",
+                    "eth0",
+                    "--vip",
+                    "10.99.0.100/16",
+                    "--xdp-mode",
+                    mode,
+                ],
+            )
+            .wait_log("VIP added", Duration::from_secs(10));
+        }
+    }
+    let sender = if many {
+        "0x02, drnd(5)"
+    } else {
+        "0x02, 0x00, 0x00, 0x00, 0x00, 0x50"
+    };
+    let spa = if many {
+        "10, 99, drnd(2)"
+    } else {
+        "10, 99, 0, 50"
+    };
+    let cfg = format!(
+        "{{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, {sender}, c16(0x0806), c16(1), c16(0x0800), \
+         c8(6), c8(4), c16(1), {sender}, {spa}, 0, 0, 0, 0, 0, 0, 10, 99, 0, 100 }}"
+    );
+    let cfg_path = std::env::temp_dir().join(format!("havip-bench-arp-{}.cfg", std::process::id()));
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let _ = lab.ip(&node.ns, "neigh flush all");
+    let node_rx0 = rx_packets(&lab, &node);
+    let client_rx0 = rx_packets(&lab, &client);
+    let (soft0, total0) = cpu_ticks();
+    let start = std::time::Instant::now();
+    let out = lab.exec(
+        &client.ns,
+        &[
+            "timeout",
+            &seconds.to_string(),
+            "trafgen",
+            "-o",
+            "eth0",
+            "-i",
+            cfg_path.to_str().unwrap(),
+            "-P",
+            "1",
+            "-q",
+        ],
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    let (soft1, total1) = cpu_ticks();
+    assert!(
+        out.status.code() == Some(124) || out.status.success(),
+        "trafgen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(200)); // let the last replies land
+    let _ = std::fs::remove_file(&cfg_path);
+    let neighbours = lab.ip(&node.ns, "neigh show").lines().count();
+    ArpRun {
+        offered: rx_packets(&lab, &node) - node_rx0,
+        answered: rx_packets(&lab, &client) - client_rx0,
+        seconds,
+        softirq_pct: 100.0 * (soft1 - soft0) as f64 / (total1 - total0).max(1) as f64,
+        neighbours,
+    }
+}
+
+/// ARP under load: the kernel, havip in skb mode and havip in native mode answering a flood.
+fn arp(seconds: u64) {
+    println!("ARP under load: trafgen floods requests for the VIP for {seconds} s (one CPU), the node answers");
+    println!(
+        "{:<16} {:<9} {:>12} {:>12} {:>9} {:>13} {:>11}",
+        "requesters",
+        "responder",
+        "offered/s",
+        "answered/s",
+        "answered",
+        "softirq CPU %",
+        "neighbours"
+    );
+    for many in [false, true] {
+        for responder in ["kernel", "skb", "native"] {
+            let r = arp_run(responder, many, seconds);
+            println!(
+                "{:<16} {:<9} {:>12.0} {:>12.0} {:>8.1}% {:>13.1} {:>11}",
+                if many { "many (random)" } else { "one" },
+                responder,
+                r.offered as f64 / r.seconds,
+                r.answered as f64 / r.seconds,
+                100.0 * r.answered as f64 / r.offered.max(1) as f64,
+                r.softirq_pct,
+                r.neighbours
+            );
+        }
+    }
+    println!(
+        "(softirq CPU is machine-wide, both cores; the generator's own softirq work is in it too)"
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let trials = args
@@ -108,8 +259,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
         Some("adverts") => adverts(10),
+        Some("arp") => arp(10),
         _ => {
-            eprintln!("usage: havip-bench failover [--trials N]");
+            eprintln!("usage: havip-bench failover [--trials N] | adverts | arp");
             std::process::exit(2);
         }
     }
