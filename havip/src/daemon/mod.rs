@@ -28,6 +28,7 @@ pub fn run(spec: DaemonSpec) -> Result<()> {
 /// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
 pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     privs::check_run_privileges()?;
+    realtime(&spec)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -69,6 +70,30 @@ async fn remove_leftovers(nl: &Netlink, pin_dir: &std::path::Path) -> Result<()>
         {
             warn!(%addr, ifindex = key.ifindex, "removed a VIP left behind by a previous run");
         }
+    }
+    Ok(())
+}
+
+/// `--rt-priority` and `--mlock`: real-time scheduling and locked memory for the whole process
+/// (one thread runs everything), set before anything else starts.
+fn realtime(spec: &DaemonSpec) -> Result<()> {
+    if let Some(prio) = spec.rt_priority {
+        let param = libc::sched_param { sched_priority: i32::from(prio) };
+        // SAFETY: a valid sched_param for this process.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| {
+                format!("setting SCHED_FIFO priority {prio} (needs CAP_SYS_NICE; valid 1-99)")
+            });
+        }
+        tracing::info!(priority = prio, "real-time scheduling (SCHED_FIFO)");
+    }
+    if spec.mlock {
+        // SAFETY: mlockall has no memory-safety preconditions.
+        if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("locking memory (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)");
+        }
+        tracing::info!("memory locked");
     }
     Ok(())
 }

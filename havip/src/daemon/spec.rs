@@ -24,6 +24,11 @@ pub struct DaemonSpec {
     pub script_user: Option<String>,
     pub xdp_mode: ModeChoice,
     pub advert_path: AdvertPath,
+    /// Run the daemon with `SCHED_FIFO` at this priority (keepalived `vrrp_rt_priority`), so
+    /// adverts leave on time on a busy machine.
+    pub rt_priority: Option<u8>,
+    /// Lock the daemon's memory (keepalived `vrrp_no_swap`): no page faults on the advert path.
+    pub mlock: bool,
 }
 
 impl DaemonSpec {
@@ -38,6 +43,8 @@ impl DaemonSpec {
             script_user: None,
             xdp_mode: ModeChoice::Auto,
             advert_path: AdvertPath::Socket,
+            rt_priority: None,
+            mlock: false,
         }
     }
 }
