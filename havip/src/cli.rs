@@ -87,6 +87,12 @@ pub struct RunArgs {
     /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
     #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
     pub unicast_src_ip: Option<Ipv4Addr>,
+    /// Real-time scheduling: SCHED_FIFO at this priority, 1-99 (keepalived `vrrp_rt_priority`).
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub rt_priority: Option<u8>,
+    /// Lock the daemon's memory so it is never swapped out (keepalived `vrrp_no_swap`).
+    #[arg(long)]
+    pub mlock: bool,
     /// How XDP hands adverts to the daemon.
     #[arg(long, value_enum, default_value_t = AdvertPath::Socket)]
     pub advert_path: AdvertPath,
@@ -182,6 +188,8 @@ impl RunArgs {
         }]);
         spec.xdp_mode = self.xdp_mode;
         spec.advert_path = self.advert_path;
+        spec.rt_priority = self.rt_priority;
+        spec.mlock = self.mlock;
         Ok(spec)
     }
 

@@ -349,3 +349,113 @@ pub fn mac_str(m: &[u8; 6]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// Records when VRRP adverts from `src` arrive on an interface of a namespace, with the kernel's
+/// receive timestamps (`SO_TIMESTAMPNS`), so the observer's own scheduling does not blur them.
+pub struct AdvertCapture {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<u64>>>,
+}
+
+impl AdvertCapture {
+    pub fn start(ns: &str, iface: &str, src: [u8; 4]) -> AdvertCapture {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let iface = iface.to_string();
+        let handle = in_netns_spawn(ns, move || capture_loop(&iface, src, &flag));
+        AdvertCapture {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops and returns the arrival times, nanoseconds (CLOCK_REALTIME), in order.
+    pub fn stop(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("advert capture panicked")
+    }
+}
+
+impl Drop for AdvertCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn capture_loop(iface: &str, src: [u8; 4], stop: &AtomicBool) -> Vec<u64> {
+    const ETH_P_IP: u16 = 0x0800;
+    let name = std::ffi::CString::new(iface).unwrap();
+    // SAFETY: plain syscalls on a socket this function owns.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_IP.to_be())) };
+    assert!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = ETH_P_IP.to_be();
+    addr.sll_ifindex = ifindex as i32;
+    let one: libc::c_int = 1;
+    unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        );
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
+    }
+    let mut times = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut control = [0u64; 16];
+    while !stop.load(Ordering::Relaxed) {
+        if !wait_readable(&sock, Duration::from_millis(50)) {
+            continue;
+        }
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        // IPv4 VRRP (protocol 112) from `src`: SOCK_RAW on AF_PACKET keeps the Ethernet header.
+        if n < 34 || buf[23] != 112 || buf[26..30] != src {
+            continue;
+        }
+        // SAFETY: walking the control messages recvmsg filled in.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                    && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                {
+                    let ts = libc::CMSG_DATA(cmsg)
+                        .cast::<libc::timespec>()
+                        .read_unaligned();
+                    times.push(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+    }
+    times
+}

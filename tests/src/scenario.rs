@@ -56,13 +56,18 @@ impl Vrrp {
 
 /// keepalived.conf for one node: the seed config's shape.
 pub fn keepalived_conf(v: Vrrp, state: &str, priority: u8) -> String {
+    keepalived_conf_with(v, state, priority, "")
+}
+
+/// As [`keepalived_conf`], with more `global_defs` lines (e.g. `vrrp_rt_priority 50`).
+pub fn keepalived_conf_with(v: Vrrp, state: &str, priority: u8, globals: &str) -> String {
     let auth = if v.version == 2 {
         "    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }\n"
     } else {
         ""
     };
     format!(
-        "global_defs {{\n    router_id ka\n    vrrp_version {}\n}}\n\
+        "global_defs {{\n    router_id ka\n    vrrp_version {}\n{globals}}}\n\
          vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 51\n    \
          priority {priority}\n    advert_int {}\n{auth}    virtual_ipaddress {{\n        \
          10.99.0.100/24\n    }}\n}}\n",
@@ -111,7 +116,8 @@ impl Pair {
         Pair::start_with(name, daemon, vrrp, xdp_mode, &[])
     }
 
-    /// As [`Pair::start`], with more `havip run` arguments.
+    /// As [`Pair::start`], with more `havip run` arguments (havip) or `global_defs` lines
+    /// (keepalived).
     pub fn start_with(
         name: &str,
         daemon: Daemon,
@@ -138,8 +144,17 @@ impl Pair {
                 lab.proc("n1").wait_state("MASTER", LONG);
             }
             Daemon::Keepalived => {
-                lab.keepalived("n1", &n1, &keepalived_conf(vrrp, "MASTER", 101));
-                lab.keepalived("n2", &n2, &keepalived_conf(vrrp, "BACKUP", 100));
+                let globals: String = extra.iter().map(|l| format!("    {l}\n")).collect();
+                lab.keepalived(
+                    "n1",
+                    &n1,
+                    &keepalived_conf_with(vrrp, "MASTER", 101, &globals),
+                );
+                lab.keepalived(
+                    "n2",
+                    &n2,
+                    &keepalived_conf_with(vrrp, "BACKUP", 100, &globals),
+                );
                 lab.proc("n1").wait_keepalived_state("MASTER", LONG);
             }
         }

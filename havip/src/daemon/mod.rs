@@ -78,7 +78,9 @@ async fn remove_leftovers(nl: &Netlink, pin_dir: &std::path::Path) -> Result<()>
 /// (one thread runs everything), set before anything else starts.
 fn realtime(spec: &DaemonSpec) -> Result<()> {
     if let Some(prio) = spec.rt_priority {
-        let param = libc::sched_param { sched_priority: i32::from(prio) };
+        let param = libc::sched_param {
+            sched_priority: i32::from(prio),
+        };
         // SAFETY: a valid sched_param for this process.
         if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| {

@@ -1110,3 +1110,27 @@ proptest! {
         one_master_holding_the_vip(&lan)?;
     }
 }
+
+#[test]
+fn rfc9568_6_4_3_adver_timer_keeps_its_period_when_the_driver_wakes_late() {
+    let (mut r, t0) = started_owner();
+    // The driver handles each expiry 3 ms late (a busy machine, a coarse timer).
+    let mut due = t0 + secs(1);
+    for _ in 0..5 {
+        assert_eq!(r.poll_timeout(), Some(due), "the Adver_Timer drifted");
+        r.handle_timeout(due + us(3_000));
+        let adverts = drain(&mut r)
+            .into_iter()
+            .filter(|a| matches!(a, Action::SendAdvert { .. }));
+        assert_eq!(adverts.count(), 1, "one advert per expiry");
+        due += secs(1);
+    }
+    // After a stall longer than an interval: one advert, then a full interval from now.
+    let late = due + secs(3);
+    r.handle_timeout(late);
+    let adverts = drain(&mut r)
+        .into_iter()
+        .filter(|a| matches!(a, Action::SendAdvert { .. }));
+    assert_eq!(adverts.count(), 1, "no burst after a stall");
+    assert_eq!(r.poll_timeout(), Some(late + secs(1)));
+}

@@ -49,11 +49,6 @@ impl TimerTable {
         self.deadlines = [None; 5];
     }
 
-    /// Whether `timer` is armed and due at `now`.
-    pub(super) fn is_expired(&self, timer: Timer, now: Instant) -> bool {
-        self.get(timer).is_some_and(|at| at <= now)
-    }
-
     /// The earliest armed deadline.
     pub(super) fn next(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
