@@ -6,6 +6,7 @@
 mod lock;
 mod node;
 mod rx;
+mod timer;
 pub mod spec;
 
 use anyhow::{Context as _, Result};

@@ -375,18 +375,14 @@ impl Node {
         for i in 0..self.instances.len() {
             self.start_instance(i, now).await;
         }
+        let timer = super::timer::Timer::new()?;
         loop {
             let deadline = self
                 .instances
                 .iter()
                 .filter_map(|i| i.router.as_ref()?.poll_timeout())
                 .min();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            timer.arm(deadline)?;
             tokio::select! {
                 biased;
                 _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
@@ -406,7 +402,7 @@ impl Node {
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
                 Some(change) = links.recv() => self.on_link(change).await,
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
-                () = sleep => {
+                () = timer.wait() => {
                     let now = Instant::now();
                     for i in 0..self.instances.len() {
                         let Some(r) = &mut self.instances[i].router else { continue };
