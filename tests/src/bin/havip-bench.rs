@@ -358,7 +358,7 @@ fn main() {
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
         Some("adverts") => adverts(10),
         Some("arp") => arp(10),
-        Some("jitter") => jitter(60),
+        Some("jitter") => jitter(trials.map_or(60, |t| t as u64)),
         _ => {
             eprintln!("usage: havip-bench failover [--trials N] | adverts | arp | jitter");
             std::process::exit(2);
