@@ -1,0 +1,1 @@
+//! Golden and error-message tests of both config formats.
