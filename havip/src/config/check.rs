@@ -34,12 +34,13 @@ pub struct GroupAt {
 }
 
 /// Runs every check and returns the spec with the instances; `groups_at` is parallel to
-/// `spec.sync_groups`; `no_instance` is where to report a file without any instance (`None`
+/// `spec.sync_groups`; `written` names every instance in the file, valid or not; `no_instance` is where to report a file without any instance (`None`
 /// when the file has instances, valid or not).
 pub fn finish(
     drafts: Vec<Draft>,
     mut spec: DaemonSpec,
     groups_at: &[GroupAt],
+    written: &[String],
     no_instance: Option<Location>,
     diags: &mut Diags,
 ) -> DaemonSpec {
@@ -134,7 +135,7 @@ pub fn finish(
             }
         }
         for (member, mat) in g.instances.iter().zip(&at.members) {
-            if !drafts.iter().any(|d| &d.spec.name == member) {
+            if !written.contains(member) {
                 diags.push(
                     Diagnostic::error(Some(mat.clone()), format!("sync group {}: no instance named {member}", g.name))
                         .found(member.clone())

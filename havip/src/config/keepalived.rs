@@ -367,6 +367,7 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
     }
     let any_instance =
         !raws.is_empty() || stmts.iter().any(|s| s.keyword().text == "vrrp_instance");
+    let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
     let drafts: Vec<Draft> = raws.into_iter().filter_map(|r| cx.complete(r)).collect();
     let g = &cx.globals;
     let mut spec = DaemonSpec::new(Vec::new());
@@ -385,6 +386,7 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
         drafts,
         spec,
         &groups_at,
+        &written,
         (!any_instance).then_some(whole_file),
         cx.diags,
     )
@@ -410,11 +412,15 @@ struct RawInstance {
     state: Option<(Option<StartState>, Location)>,
     iface: Option<Word>,
     vrid: Option<(u8, Location)>,
+    /// `virtual_router_id` was written, valid or not.
+    vrid_given: bool,
     priority: Option<(u8, Location)>,
     /// keepalived keeps intervals in microseconds.
     advert_us: Option<(u64, Location)>,
     version: Option<(Version, Location)>,
     auth_type: Option<Location>,
+    /// `auth_type` was written, valid or not.
+    auth_type_given: bool,
     auth_pass: Option<(String, Location)>,
     /// `auth_pass ...` swallowed by a one-line `authentication { ... }` block.
     auth_pass_swallowed: Option<(String, Location)>,
@@ -903,10 +909,12 @@ impl Cx<'_> {
             state: None,
             iface: None,
             vrid: None,
+            vrid_given: false,
             priority: None,
             advert_us: None,
             version: None,
             auth_type: None,
+            auth_type_given: false,
             auth_pass: None,
             auth_pass_swallowed: None,
             v6: None,
@@ -952,6 +960,7 @@ impl Cx<'_> {
                     }
                 }
                 "virtual_router_id" => {
+                    r.vrid_given = true;
                     if let Some(w) = self.arg(s, "1-255", sib) {
                         if let Some(v) = self.unsigned(w, kw, 1, 255) {
                             r.vrid = Some((v as u8, w.loc.clone()));
@@ -1155,6 +1164,7 @@ impl Cx<'_> {
                         );
                         continue;
                     };
+                    r.auth_type_given = true;
                     match w.text.as_str() {
                         "PASS" => r.auth_type = Some(w.loc.clone()),
                         "AH" => self.err(
@@ -1746,6 +1756,10 @@ impl Cx<'_> {
             }
         };
         let Some((vrid, vrid_at)) = r.vrid.clone() else {
+            if r.vrid_given {
+                // Its value was reported.
+                return None;
+            }
             self.err(
                 Diagnostic::error(Some(at.clone()), format!("instance {name} has no virtual_router_id"))
                     .expected("virtual_router_id 1-255")
@@ -1827,14 +1841,15 @@ impl Cx<'_> {
             .unwrap_or(Version::V2);
         if v6 && version == Version::V2 {
             if let Some((_, vat)) = &r.version {
+                // keepalived 2.2.7 runs VRRPv2 over IPv6 here (its extension, not RFC 3768).
                 self.err(
-                    Diagnostic::warning(
-                        Some(vat.clone()),
-                        format!("instance {name} is IPv6: it uses VRRPv3, as in keepalived"),
-                    )
-                    .hint("VRRPv2 is IPv4 only; write version 3"),
+                    Diagnostic::error(Some(vat.clone()), format!("instance {name} is IPv6 with version 2: VRRPv2 over IPv6 is not supported"))
+                        .expected("version 3 for an IPv6 instance")
+                        .hint("keepalived 2.2.7 runs a non-standard VRRPv2 over IPv6 with this; write version 3 on every node (RFC 9568)"),
                 );
+                return None;
             }
+            // Without an explicit `version`, keepalived uses VRRPv3 for IPv6.
             version = Version::V3;
         }
         let advert_at = r.advert_us.as_ref().map(|a| a.1.clone());
@@ -1874,6 +1889,7 @@ impl Cx<'_> {
                 };
                 self.err(d);
             }
+            (None, Some(_)) if r.auth_type_given => {}
             (None, Some((_, pat))) => {
                 self.err(
                     Diagnostic::warning(Some(pat.clone()), format!("instance {name}: auth_pass without auth_type PASS: no authentication, as in keepalived"))
@@ -1950,7 +1966,7 @@ impl Cx<'_> {
         let shown = us as f64 / 1e6;
         match version {
             Version::V2 => {
-                if us % 1_000_000 == 0 {
+                if us.is_multiple_of(1_000_000) {
                     return Centis((us / 10_000) as u16);
                 }
                 let secs = ((us + 500_000) / 1_000_000).max(1);
@@ -1968,7 +1984,7 @@ impl Cx<'_> {
                     );
                     return Centis::V3_MAX;
                 }
-                if us % 10_000 == 0 {
+                if us.is_multiple_of(10_000) {
                     return Centis((us / 10_000) as u16);
                 }
                 let cs = ((us + 5_000) / 10_000).max(1);

@@ -101,7 +101,24 @@ pub fn load_str(
     finish(spec, format, diags)
 }
 
-fn finish(spec: DaemonSpec, format: Format, diags: Diags) -> Result<Loaded, LoadError> {
+fn finish(spec: DaemonSpec, format: Format, mut diags: Diags) -> Result<Loaded, LoadError> {
+    // File order: files as they first appear, then line and column; whole-file ones last.
+    let mut files: Vec<String> = Vec::new();
+    for d in &diags.list {
+        if let Some(l) = &d.location {
+            if !files.contains(&l.file) {
+                files.push(l.file.clone());
+            }
+        }
+    }
+    diags.list.sort_by_key(|d| match &d.location {
+        Some(l) => (
+            files.iter().position(|f| f == &l.file).unwrap_or(0),
+            l.line,
+            l.col,
+        ),
+        None => (usize::MAX, 0, 0),
+    });
     if diags.has_errors() {
         Err(LoadError::Invalid {
             diagnostics: diags.list,

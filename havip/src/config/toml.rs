@@ -89,11 +89,31 @@ enum State {
 }
 
 /// A VIP: `"10.0.0.100/24"`, or `{ address = "10.0.0.100/24", label = "eth0:vip" }`.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Vip {
     Plain(String),
     Full(VipTable),
+}
+
+impl<'de> Deserialize<'de> for Vip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vip;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"ADDRESS/PREFIX\" or { address = \"ADDRESS/PREFIX\", label = \"LABEL\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vip, E> {
+                Ok(Vip::Plain(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vip, A::Error> {
+                VipTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Vip::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -504,6 +524,9 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         Err((path, e)) => {
             let at = e.span().map(|s| position(file, text, s.start));
             let msg = e.message().trim_end().to_string();
+            let path = path
+                .replace(".$__serde_spanned_private_value", "")
+                .replace("$__serde_spanned_private_value", "");
             let msg = if path.is_empty() || path == "." {
                 msg
             } else {
@@ -573,5 +596,10 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         col: 1,
     };
     let no_instance = f.instances.is_empty().then_some(whole);
-    check::finish(drafts, spec, &groups_at, no_instance, cx.diags)
+    let written: Vec<String> = f
+        .instances
+        .iter()
+        .map(|i| i.get_ref().name.get_ref().clone())
+        .collect();
+    check::finish(drafts, spec, &groups_at, &written, no_instance, cx.diags)
 }
