@@ -315,6 +315,8 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
     let mut cx = Cx {
         diags,
         globals: Globals::default(),
+        scripts_so_far: Vec::new(),
+        early_tracks: Vec::new(),
     };
     let mut raws = Vec::new();
     let mut scripts = Vec::new();
@@ -352,6 +354,7 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
                                 .hint("rename one (keepalived skips the second)"),
                             );
                         } else {
+                            cx.scripts_so_far.push(sc.0.name.clone());
                             scripts.push(sc);
                         }
                     }
@@ -368,6 +371,17 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
     let any_instance =
         !raws.is_empty() || stmts.iter().any(|s| s.keyword().text == "vrrp_instance");
     let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
+    for (name, at) in std::mem::take(&mut cx.early_tracks) {
+        if let Some((_, def)) = scripts.iter().find(|(s, _)| s.name == name) {
+            cx.err(
+                Diagnostic::error(Some(at), format!("track_script {name}: vrrp_script {name} is defined below, at {def}"))
+                    .found(name.clone())
+                    .hint(format!(
+                        "keepalived 2.2.7 looks the script up when it reads track_script and ignores it (\"track script {name} not found, ignoring...\"); move vrrp_script {name} above the instance"
+                    )),
+            );
+        }
+    }
     let drafts: Vec<Draft> = raws.into_iter().filter_map(|r| cx.complete(r)).collect();
     let g = &cx.globals;
     let mut spec = DaemonSpec::new(Vec::new());
@@ -445,6 +459,10 @@ struct RawInstance {
 struct Cx<'d> {
     diags: &'d mut Diags,
     globals: Globals,
+    /// The `vrrp_script`s read so far: keepalived resolves a `track_script` when it reads it.
+    scripts_so_far: Vec<String>,
+    /// `track_script`s of a script not defined yet at that point, with where they are.
+    early_tracks: Vec<(String, Location)>,
 }
 
 fn loc(w: &Word) -> Option<Location> {
@@ -1535,11 +1553,14 @@ impl Cx<'_> {
         let Ok(weight) = self.weighted(line, "track_script", -253, 253) else {
             return;
         };
-        r.track_scripts.push((
-            line.keyword().text.clone(),
-            weight,
-            line.keyword().loc.clone(),
-        ));
+        let name = &line.keyword().text;
+        if !self.scripts_so_far.contains(name) {
+            // Either defined later (an error below) or not at all (an error in `check`).
+            self.early_tracks
+                .push((name.clone(), line.keyword().loc.clone()));
+        }
+        r.track_scripts
+            .push((name.clone(), weight, line.keyword().loc.clone()));
     }
 
     /// `notify_* COMMAND [USER [GROUP]]`: the command line.

@@ -317,6 +317,28 @@ fn duplicate_vrids_and_vip_conflicts() {
 }
 
 #[test]
+fn a_track_script_must_follow_its_script_like_in_keepalived() {
+    let inst = GOOD.replace(
+        "interface eth0",
+        "interface eth0\n    track_script {\n        chk\n    }",
+    );
+    let script = "vrrp_script chk {\n    script /bin/true\n}\n";
+    assert!(load_k(&format!("{script}{inst}")).is_ok());
+    let errs = errors(load_k(&format!("{inst}{script}")));
+    assert_error(
+        &errs,
+        "k.conf:4:9: error: track_script chk: vrrp_script chk is defined below, at k.conf:11:13",
+        &["track script chk not found", "move vrrp_script chk above"],
+    );
+    let errs = errors(load_k(&inst));
+    assert_error(
+        &errs,
+        "k.conf:4:9: error: track_script chk: no vrrp_script of that name",
+        &[],
+    );
+}
+
+#[test]
 fn keepalived_corrections_come_with_warnings() {
     let l = load_k(&GOOD.replace(
         "virtual_router_id 51",
