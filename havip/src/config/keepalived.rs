@@ -796,7 +796,7 @@ impl Cx<'_> {
                 }
                 "vrrp_garp_interval" => {
                     if let Some(w) = self.arg(s, "seconds", sib) {
-                        if let Some(us) = self.seconds_us(w, kw, 0.0, 1.0) {
+                        if let Some(us) = self.seconds_us(w, kw, 0.0, 86400.0) {
                             self.globals.garp_interval = Some(Duration::from_micros(us));
                         }
                     }

@@ -310,7 +310,7 @@ impl Cx<'_> {
         if let Some(d) = g
             .interval
             .as_ref()
-            .and_then(|d| self.duration(d, "garp.interval", 1.0))
+            .and_then(|d| self.duration(d, "garp.interval", 86400.0))
         {
             out.interval = d;
         }
