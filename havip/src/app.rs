@@ -18,17 +18,73 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => match args.to_spec() {
-            Ok(spec) => crate::daemon::run(spec),
-            Err(e) => Err(anyhow::anyhow!(e)),
-        },
+        Command::Run(args) => run_spec(&args).and_then(crate::daemon::run),
         Command::Stats(args) => stats(&args),
+        Command::CheckConfig(args) => return check_config(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("havip: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// What `havip run` runs: the instance flags, or the `--config` file with the run flags.
+fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::daemon::DaemonSpec> {
+    let Some(path) = &args.config else {
+        return args.to_spec().map_err(|e| anyhow::anyhow!(e));
+    };
+    let format = args
+        .format
+        .unwrap_or_else(|| crate::config::Format::of_path(path));
+    let loaded = crate::config::load_as(path, format, &crate::config::ReadOptions::default())
+        .map_err(anyhow::Error::new)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let mut spec = loaded.spec;
+    spec.xdp_mode = args.xdp_mode;
+    spec.advert_path = args.advert_path;
+    Ok(spec)
+}
+
+/// `havip check-config`: 0 valid (warnings allowed), 1 invalid, 2 unreadable.
+fn check_config(args: &crate::cli::CheckConfigArgs) -> ExitCode {
+    use crate::config::{self, LoadError};
+    let format = args
+        .format
+        .unwrap_or_else(|| config::Format::of_path(&args.file));
+    match config::load_as(&args.file, format, &config::ReadOptions::default()) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("{w}");
+            }
+            if args.print {
+                print!("{}", config::render(&loaded.spec));
+            }
+            println!(
+                "{}: valid ({} instance{}, {} warning{})",
+                args.file.display(),
+                loaded.spec.instances.len(),
+                if loaded.spec.instances.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                loaded.warnings.len(),
+                if loaded.warnings.len() == 1 { "" } else { "s" },
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ LoadError::Invalid { .. }) => {
+            println!("{e}");
+            ExitCode::from(1)
+        }
+        Err(e @ LoadError::Read { .. }) => {
+            eprintln!("havip: error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The command line: `havip run`, and the parsers that turn bad input into errors that say
 //! what was wrong and what to type instead.
 
-use std::{net::Ipv4Addr, str::FromStr, time::Duration};
+use std::{net::Ipv4Addr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
+    config::Format,
     daemon::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec, VrrpSpec},
     dataplane::ModeChoice,
     vrrp::{Centis, StartState, Version},
@@ -29,6 +30,26 @@ pub enum Command {
     Run(RunArgs),
     /// Show the daemon's state and the XDP counters of this network namespace.
     Stats(StatsArgs),
+    /// Check a config file (keepalived.conf or havip TOML) without running it: print its
+    /// warnings and errors.
+    #[command(
+        after_help = "Exit status: 0 when the file is valid (warnings allowed), 1 when it \
+                            is invalid, 2 when it cannot be read."
+    )]
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckConfigArgs {
+    /// The config file: TOML when it ends in .toml, keepalived.conf syntax otherwise.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Read the file in this syntax whatever its name.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Also print what havip would run (instances, VIPs, timers, scripts).
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -43,11 +64,25 @@ pub struct StatsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// Run what this config file says (keepalived.conf, or havip TOML when it ends in .toml)
+    /// instead of the instance flags; --xdp-mode and --advert-path still apply.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "iface", "vips", "vrid", "priority", "advert_int", "vrrp_version", "auth_pass",
+        "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2",
+    ])]
+    pub config: Option<PathBuf>,
+    /// The syntax of --config whatever its name.
+    #[arg(long, value_enum, requires = "config")]
+    pub format: Option<Format>,
     /// The interface the VIPs live on.
-    #[arg(long, value_name = "IFACE")]
-    pub iface: String,
+    #[arg(long, value_name = "IFACE", required_unless_present = "config")]
+    pub iface: Option<String>,
     /// A virtual IP with its prefix length, e.g. 10.0.0.100/24 (repeat for more).
-    #[arg(long = "vip", value_name = "ADDR/LEN", required = true)]
+    #[arg(
+        long = "vip",
+        value_name = "ADDR/LEN",
+        required_unless_present = "config"
+    )]
     pub vips: Vec<Vip>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
@@ -161,8 +196,12 @@ impl FromStr for AdvertInt {
 }
 
 impl RunArgs {
-    /// What to run, checked: one instance on `--iface`.
+    /// What to run, checked: one instance on `--iface` (for `--config`, see `app.rs`).
     pub fn to_spec(&self) -> Result<DaemonSpec, String> {
+        let iface = self
+            .iface
+            .clone()
+            .ok_or("give --iface and --vip, or --config FILE")?;
         let vips = self
             .vips
             .iter()
@@ -182,7 +221,7 @@ impl RunArgs {
         };
         let mut spec = DaemonSpec::new(vec![InstanceSpec {
             name,
-            iface: self.iface.clone(),
+            iface,
             vips,
             vrrp,
         }]);
@@ -345,7 +384,7 @@ mod tests {
             .command
         {
             Command::Run(run) => run.to_spec(),
-            Command::Stats(_) => unreachable!("parsed a run command"),
+            _ => unreachable!("parsed a run command"),
         }
     }
 
@@ -451,5 +490,54 @@ mod tests {
         };
         assert_eq!(run.vips.len(), 2);
         assert_eq!(run.xdp_mode, ModeChoice::Skb);
+    }
+
+    #[test]
+    fn run_config_excludes_the_instance_flags() {
+        let cli = Cli::try_parse_from([
+            "havip",
+            "run",
+            "--config",
+            "/etc/keepalived/keepalived.conf",
+            "--xdp-mode",
+            "skb",
+            "--advert-path",
+            "ringbuf",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("run")
+        };
+        assert_eq!(
+            run.config.as_deref(),
+            Some(std::path::Path::new("/etc/keepalived/keepalived.conf"))
+        );
+        assert_eq!(run.xdp_mode, ModeChoice::Skb);
+        assert_eq!(run.advert_path, AdvertPath::Ringbuf);
+        for extra in [
+            &["--iface", "eth0"][..],
+            &["--vip", "10.0.0.1/24"],
+            &["--vrid", "51"],
+            &["--priority", "101"],
+            &["--nopreempt"],
+        ] {
+            let mut argv = vec!["havip", "run", "--config", "k.conf"];
+            argv.extend_from_slice(extra);
+            let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+        }
+        assert!(Cli::try_parse_from(["havip", "run", "--format", "toml"]).is_err());
+    }
+
+    #[test]
+    fn check_config_takes_a_file_and_a_format() {
+        let cli =
+            Cli::try_parse_from(["havip", "check-config", "--format", "toml", "x.conf"]).unwrap();
+        let Command::CheckConfig(c) = cli.command else {
+            panic!("check-config")
+        };
+        assert_eq!(c.format, Some(Format::Toml));
+        assert!(!c.print);
+        assert!(Cli::try_parse_from(["havip", "check-config"]).is_err());
     }
 }

@@ -5,10 +5,12 @@
 //! - [`vrrp`]: the election as a deterministic, sans-IO state machine.
 //! - [`dataplane`]: the embedded XDP object, its attachments and maps.
 //! - [`net`]: rtnetlink and raw sockets.
+//! - [`config`]: keepalived.conf and havip's TOML format, read into the daemon's spec.
 //! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;

@@ -1,0 +1,212 @@
+//! Checks common to both formats, on the instances as read: each virtual router against
+//! [`RouterConfig::validate`] (the election's own rules, not repeated here), and the instances
+//! against each other (names, VRIDs per interface, VIPs, scripts and sync groups named).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::diag::{Diagnostic, Diags, Location};
+use crate::{
+    daemon::{DaemonSpec, InstanceSpec},
+    vrrp::{ConfigError, RouterConfig},
+};
+
+/// An instance as read, with where its parts were written.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub spec: InstanceSpec,
+    /// The instance's name.
+    pub at: Location,
+    pub vrid_at: Option<Location>,
+    pub advert_at: Option<Location>,
+    /// Parallel to `spec.vips`.
+    pub vip_at: Vec<Location>,
+    /// Parallel to `spec.vrrp.track_scripts`.
+    pub track_script_at: Vec<Location>,
+}
+
+/// Where the named parts of a sync group were written.
+#[derive(Clone, Debug)]
+pub struct GroupAt {
+    pub at: Location,
+    /// Parallel to the group's instances.
+    pub members: Vec<Location>,
+}
+
+/// Runs every check and returns the spec with the instances; `groups_at` is parallel to
+/// `spec.sync_groups`; `written` names every instance in the file, valid or not; `no_instance` is where to report a file without any instance (`None`
+/// when the file has instances, valid or not).
+pub fn finish(
+    drafts: Vec<Draft>,
+    mut spec: DaemonSpec,
+    groups_at: &[GroupAt],
+    written: &[String],
+    no_instance: Option<Location>,
+    diags: &mut Diags,
+) -> DaemonSpec {
+    if let Some(at) = no_instance {
+        diags.push(
+            Diagnostic::error(Some(at), "no VRRP instance: havip has nothing to run")
+                .hint("havip replaces keepalived's VRRP half: add a vrrp_instance (or an [[instance]] in TOML)"),
+        );
+    }
+    let mut names: HashMap<&str, &Location> = HashMap::new();
+    let mut vrids: HashMap<(&str, bool, u8), &Draft> = HashMap::new();
+    let mut vips: HashMap<IpAddr, (&Draft, &Location)> = HashMap::new();
+    for d in &drafts {
+        if let Some(first) = names.insert(&d.spec.name, &d.at) {
+            diags.push(
+                Diagnostic::error(
+                    Some(d.at.clone()),
+                    format!("instance {} is defined twice", d.spec.name),
+                )
+                .found(d.spec.name.clone())
+                .hint(format!(
+                    "the first definition is at {first}; rename one (keepalived skips the second)"
+                )),
+            );
+        }
+        check_router(d, diags);
+        if let Some(v) = &d.spec.vrrp {
+            let v6 = d.spec.vips.first().is_some_and(|a| a.addr.is_ipv6());
+            if let Some(other) = vrids.insert((&d.spec.iface, v6, v.vrid), d) {
+                diags.push(
+                    Diagnostic::error(
+                        d.vrid_at.clone().or(Some(d.at.clone())),
+                        format!(
+                            "instances {} and {} both use virtual_router_id {} for {} on {}",
+                            other.spec.name,
+                            d.spec.name,
+                            v.vrid,
+                            if v6 { "IPv6" } else { "IPv4" },
+                            d.spec.iface
+                        ),
+                    )
+                    .expected("one virtual router per id, family and interface")
+                    .hint("give one of them another virtual_router_id, on every node (keepalived refuses this too)"),
+                );
+            }
+        }
+        for (vip, at) in d.spec.vips.iter().zip(&d.vip_at) {
+            if let Some((other, other_at)) = vips.get(&vip.addr) {
+                if other.spec.name != d.spec.name {
+                    diags.push(
+                        Diagnostic::error(
+                            Some(at.clone()),
+                            format!(
+                                "VIP {} is also a VIP of instance {} ({other_at})",
+                                vip.addr, other.spec.name
+                            ),
+                        )
+                        .found(vip.to_string())
+                        .hint("an address can belong to one virtual router only: the data plane answers ARP for it on behalf of one owner"),
+                    );
+                }
+            } else {
+                vips.insert(vip.addr, (d, at));
+            }
+        }
+        if let Some(v) = &d.spec.vrrp {
+            for ((name, _), at) in v.track_scripts.iter().zip(&d.track_script_at) {
+                if !spec.scripts.iter().any(|s| &s.name == name) {
+                    diags.push(
+                        Diagnostic::error(Some(at.clone()), format!("track_script {name}: no vrrp_script of that name"))
+                            .found(name.clone())
+                            .hint("define it with vrrp_script NAME { script ... }, or remove it (keepalived ignores it with a config error)"),
+                    );
+                }
+            }
+        }
+    }
+    let mut member_of: HashMap<&str, &str> = HashMap::new();
+    for (g, at) in spec.sync_groups.iter().zip(groups_at) {
+        for (member, mat) in g.instances.iter().zip(&at.members) {
+            if let Some(other) = member_of.insert(member, &g.name) {
+                diags.push(
+                    Diagnostic::error(
+                        Some(mat.clone()),
+                        format!("instance {member} is in sync groups {other} and {}", g.name),
+                    )
+                    .hint(format!(
+                        "an instance belongs to one sync group at most (group {} is at {})",
+                        g.name, at.at
+                    )),
+                );
+            }
+        }
+        for (member, mat) in g.instances.iter().zip(&at.members) {
+            if !written.contains(member) {
+                diags.push(
+                    Diagnostic::error(Some(mat.clone()), format!("sync group {}: no instance named {member}", g.name))
+                        .found(member.clone())
+                        .hint("name a vrrp_instance defined in this file (keepalived ignores it with a config error)"),
+                );
+            }
+        }
+    }
+    spec.instances = drafts.into_iter().map(|d| d.spec).collect();
+    spec
+}
+
+/// The election's own rules: a [`RouterConfig`] with a stand-in primary address of the VIPs'
+/// family (the real one is found at run time).
+fn check_router(d: &Draft, diags: &mut Diags) {
+    let Some(v) = &d.spec.vrrp else {
+        if d.spec.vips.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    Some(d.at.clone()),
+                    format!("instance {} has no VIP", d.spec.name),
+                )
+                .hint("give it at least one address to own"),
+            );
+        }
+        return;
+    };
+    let primary = match d.spec.vips.first() {
+        Some(vip) if vip.addr.is_ipv6() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let mut cfg = RouterConfig::new(
+        v.vrid,
+        v.priority,
+        primary,
+        d.spec.vips.iter().map(|v| v.addr).collect(),
+    );
+    cfg.version = v.version;
+    cfg.advert_interval = v.advert_interval;
+    cfg.auth = v.auth;
+    cfg.preempt = v.preempt;
+    cfg.preempt_delay = v.preempt_delay;
+    cfg.start_as = v.start_as;
+    cfg.garp = v.garp.clone();
+    cfg.accept_mode = v.accept;
+    let Err(e) = cfg.validate() else {
+        return;
+    };
+    let at = match &e {
+        ConfigError::DuplicateVip(addr) => d
+            .spec
+            .vips
+            .iter()
+            .zip(&d.vip_at)
+            .filter(|(v, _)| v.addr == *addr)
+            .nth(1)
+            .map(|(_, at)| at.clone()),
+        ConfigError::MixedFamilies { vip, .. } => d
+            .spec
+            .vips
+            .iter()
+            .zip(&d.vip_at)
+            .find(|(v, _)| v.addr == *vip)
+            .map(|(_, at)| at.clone()),
+        ConfigError::V2Interval(_) | ConfigError::V3Interval(_) => d.advert_at.clone(),
+        ConfigError::VridZero => d.vrid_at.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| d.at.clone());
+    diags.push(Diagnostic::error(
+        Some(at),
+        format!("instance {}: {e}", d.spec.name),
+    ));
+}

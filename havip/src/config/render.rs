@@ -1,0 +1,116 @@
+//! A stable text rendering of a [`DaemonSpec`]: what `havip check-config --print` shows and what
+//! the golden tests compare, so that any change of the model shows up in a diff.
+
+use std::fmt::Write as _;
+
+use crate::daemon::{DaemonSpec, NotifySpec};
+
+/// Every field of the spec that a config file sets, one per line.
+pub fn render(spec: &DaemonSpec) -> String {
+    let mut o = String::new();
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let _ = writeln!(o, "router_id: {}", opt(&spec.router_id));
+    let _ = writeln!(o, "script_security: {}", spec.script_security);
+    let _ = writeln!(o, "script_user: {}", opt(&spec.script_user));
+    for i in &spec.instances {
+        let _ = writeln!(o, "instance {}", i.name);
+        let _ = writeln!(o, "  interface: {}", i.iface);
+        for v in &i.vips {
+            match &v.label {
+                Some(l) => {
+                    let _ = writeln!(o, "  vip: {v} label {l}");
+                }
+                None => {
+                    let _ = writeln!(o, "  vip: {v}");
+                }
+            }
+        }
+        let Some(r) = &i.vrrp else {
+            let _ = writeln!(o, "  static owner (no election)");
+            continue;
+        };
+        let _ = writeln!(o, "  vrid: {}", r.vrid);
+        let _ = writeln!(o, "  priority: {}", r.priority);
+        let _ = writeln!(o, "  version: {:?}", r.version);
+        let _ = writeln!(o, "  advert_interval: {}", r.advert_interval);
+        let auth = match &r.auth {
+            None => "none".to_string(),
+            Some(a) => format!(
+                "PASS {:?}",
+                String::from_utf8_lossy(a).trim_end_matches('\0')
+            ),
+        };
+        let _ = writeln!(o, "  auth: {auth}");
+        let _ = writeln!(o, "  start_as: {:?}", r.start_as);
+        let _ = writeln!(o, "  preempt: {}", r.preempt);
+        let _ = writeln!(o, "  preempt_delay: {:?}", r.preempt_delay);
+        let _ = writeln!(o, "  accept: {}", r.accept);
+        let _ = writeln!(o, "  checksum: {:?}", r.checksum);
+        let g = &r.garp;
+        let _ = writeln!(
+            o,
+            "  garp: delay {:?}, repeat {}, refresh {}, refresh_repeat {}, interval {:?}",
+            g.delay,
+            g.repeat,
+            g.refresh
+                .map(|d| format!("{d:?}"))
+                .unwrap_or_else(|| "off".into()),
+            g.refresh_repeat,
+            g.interval
+        );
+        if let Some(s) = r.unicast_src {
+            let _ = writeln!(o, "  unicast_src: {s}");
+        }
+        for p in &r.unicast_peers {
+            let _ = writeln!(o, "  unicast_peer: {p}");
+        }
+        for (t, w) in &r.track_interfaces {
+            let _ = writeln!(o, "  track_interface: {t} weight {w}");
+        }
+        for (t, w) in &r.track_scripts {
+            match w {
+                Some(w) => {
+                    let _ = writeln!(o, "  track_script: {t} weight {w}");
+                }
+                None => {
+                    let _ = writeln!(o, "  track_script: {t} (the script's weight)");
+                }
+            }
+        }
+        notify(&mut o, &r.notify);
+    }
+    for s in &spec.scripts {
+        let _ = writeln!(o, "script {}", s.name);
+        let _ = writeln!(o, "  command: {:?}", s.script);
+        let _ = writeln!(
+            o,
+            "  interval {:?}, timeout {:?}, weight {}, rise {}, fall {}, user {}",
+            s.interval,
+            s.timeout,
+            s.weight,
+            s.rise,
+            s.fall,
+            opt(&s.user)
+        );
+    }
+    for g in &spec.sync_groups {
+        let _ = writeln!(o, "sync_group {}", g.name);
+        let _ = writeln!(o, "  instances: {}", g.instances.join(", "));
+        notify(&mut o, &g.notify);
+    }
+    o
+}
+
+fn notify(o: &mut String, n: &NotifySpec) {
+    for (what, cmd) in [
+        ("master", &n.master),
+        ("backup", &n.backup),
+        ("fault", &n.fault),
+        ("stop", &n.stop),
+        ("any", &n.any),
+    ] {
+        if let Some(c) = cmd {
+            let _ = writeln!(o, "  notify_{what}: {c:?}");
+        }
+    }
+}

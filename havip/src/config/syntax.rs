@@ -1,0 +1,656 @@
+//! keepalived.conf syntax, read the way keepalived 2.2.7 reads it (`lib/parser.c`), so that a
+//! file means the same thing to both daemons, quirks included.
+//!
+//! keepalived does not parse a grammar. It reads "lines" (`read_line()`):
+//! - a physical line loses its comment: from the first `#` or `!` outside double quotes, even in
+//!   the middle of a word (`auth_pass ab!cd` is the password `ab`); `\#` and `\!` stand for the
+//!   characters themselves (`decomment()`);
+//! - the line is then cut at every `{` and `}` outside double quotes: each brace becomes a line
+//!   of its own, and so does the text between two braces. `authentication { auth_type PASS
+//!   auth_pass 1111 }` is four lines: `authentication`, `{`, `auth_type PASS auth_pass 1111`, `}`;
+//! - a line is split into words at whitespace; a word that starts with `"` runs to the next `"`
+//!   (no escapes; `'` is an ordinary character), and `"` also ends an unquoted word
+//!   (`alloc_strvec_r()`);
+//! - `include PATTERN` (exactly two words, checked before the cut at braces) reads the files the
+//!   glob matches, relative to the directory of the file being read, in sorted order; a pattern
+//!   that matches nothing is only logged;
+//! - `@ID rest` keeps `rest` only when ID is the config id (keepalived's `-i`, by default the
+//!   host name up to the first dot); `@^ID rest` only when it is not.
+//!
+//! The first word of a line is its keyword and the others are its arguments, whatever they are:
+//! that is why keepalived reads a one-line block wrongly (see `keepalived.rs`). The lines are
+//! then grouped into a tree: a line followed by a `{` line owns the lines up to the matching `}`.
+
+use std::path::{Path, PathBuf};
+
+use super::diag::{Diagnostic, Diags, Location};
+
+/// One word of a line, with where it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    pub loc: Location,
+    /// Written between double quotes.
+    pub quoted: bool,
+}
+
+/// A keyword line and the block that follows it, if any.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    /// At least one word; the first is the keyword.
+    pub words: Vec<Word>,
+    pub block: Option<Block>,
+}
+
+impl Stmt {
+    pub fn keyword(&self) -> &Word {
+        &self.words[0]
+    }
+
+    pub fn args(&self) -> &[Word] {
+        &self.words[1..]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Where the `{` is.
+    pub open: Location,
+    pub body: Vec<Stmt>,
+}
+
+/// What the reader needs from outside: the config id for `@ID` lines.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// keepalived's config id (`-i`); `None`: the host name up to the first dot.
+    pub config_id: Option<String>,
+}
+
+/// A keepalived "line": a brace, or the words between braces.
+#[derive(Debug)]
+enum Item {
+    Open(Location),
+    Close(Location),
+    Line(Vec<Word>),
+}
+
+/// How deep includes may nest before we call it a loop.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Reads a keepalived config from `text` (the file `name`, whose includes are relative to
+/// `dir`) into statements; problems go to `diags`.
+pub fn parse_str(
+    name: &str,
+    text: &str,
+    dir: &Path,
+    opts: &ReadOptions,
+    diags: &mut Diags,
+) -> Vec<Stmt> {
+    let config_id = opts.config_id.clone().unwrap_or_else(default_config_id);
+    let mut reader = Reader {
+        items: Vec::new(),
+        diags,
+        config_id,
+        stack: Vec::new(),
+    };
+    reader.read_text(name, text, dir);
+    let items = std::mem::take(&mut reader.items);
+    let mut it = items.into_iter().peekable();
+    build(&mut it, None, diags)
+}
+
+/// Reads the keepalived config file at `path`. `Err` when the file itself cannot be read.
+pub fn parse_file(
+    path: &Path,
+    opts: &ReadOptions,
+    diags: &mut Diags,
+) -> Result<Vec<Stmt>, std::io::Error> {
+    let text = std::fs::read_to_string(path)?;
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    Ok(parse_str(
+        &path.display().to_string(),
+        &text,
+        &dir,
+        opts,
+        diags,
+    ))
+}
+
+/// keepalived's default config id: the node name up to the first dot.
+fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or("").to_string()
+}
+
+struct Reader<'d> {
+    items: Vec<Item>,
+    diags: &'d mut Diags,
+    config_id: String,
+    /// The files being read, outermost first (include loops).
+    stack: Vec<PathBuf>,
+}
+
+/// A character of a decommented line and its 1-based column in the physical line.
+type Ch = (char, u32);
+
+impl Reader<'_> {
+    fn read_text(&mut self, name: &str, text: &str, dir: &Path) {
+        for (idx, raw) in text.split('\n').enumerate() {
+            let line_no = idx as u32 + 1;
+            let raw = raw.trim_end_matches(['\r', '\n']);
+            let loc = |col: u32| Location {
+                file: name.to_string(),
+                line: line_no,
+                col,
+            };
+            let chars = match decomment(raw) {
+                Ok(c) => c,
+                Err(col) => {
+                    self.diags.push(
+                        Diagnostic::error(Some(loc(col)), "unterminated quote")
+                            .expected("a closing \" on the same line")
+                            .hint("keepalived reports this line as an error too; close the quote"),
+                    );
+                    continue;
+                }
+            };
+            let mut seg: &[Ch] = &chars;
+            loop {
+                seg = skip_ws(seg);
+                if seg.is_empty() {
+                    break;
+                }
+                // Lines for another config id.
+                if seg[0].0 == '@' {
+                    match self.conditional(seg, &loc) {
+                        Some(rest) => {
+                            seg = rest;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                if seg[0].0 == '$' || starts_with(seg, "~SEQ") {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Some(loc(seg[0].1)),
+                            "keepalived parameter definitions and ~SEQ are not supported",
+                        )
+                        .found(seg.iter().map(|c| c.0).collect::<String>())
+                        .hint("write the values out in place of the parameters"),
+                    );
+                    break;
+                }
+                if let Some((pattern, at)) = include_of(seg) {
+                    self.include(&pattern, dir, loc(at));
+                    break;
+                }
+                match find_brace(seg) {
+                    Some(0) => {
+                        let l = loc(seg[0].1);
+                        self.items.push(if seg[0].0 == '{' {
+                            Item::Open(l)
+                        } else {
+                            Item::Close(l)
+                        });
+                        seg = &seg[1..];
+                    }
+                    Some(p) => {
+                        self.push_line(&seg[..p], &loc);
+                        seg = &seg[p..];
+                    }
+                    None => {
+                        self.push_line(seg, &loc);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `@ID rest` / `@^ID rest`: the rest of the line when it applies here.
+    fn conditional<'s>(
+        &mut self,
+        seg: &'s [Ch],
+        loc: &dyn Fn(u32) -> Location,
+    ) -> Option<&'s [Ch]> {
+        let negate = seg.get(1).map(|c| c.0) == Some('^');
+        let start = if negate { 2 } else { 1 };
+        let end = seg
+            .iter()
+            .position(|c| c.0 == ' ' || c.0 == '\t')
+            .unwrap_or(seg.len());
+        if end == seg.len() {
+            // keepalived drops a conditional with nothing after the id.
+            self.diags.push(
+                Diagnostic::warning(
+                    Some(loc(seg[0].1)),
+                    "conditional line has no text after its config id: ignored",
+                )
+                .found(seg.iter().map(|c| c.0).collect::<String>()),
+            );
+            return None;
+        }
+        let id: String = seg[start.min(end)..end].iter().map(|c| c.0).collect();
+        if (id == self.config_id) != negate {
+            Some(&seg[end..])
+        } else {
+            None
+        }
+    }
+
+    fn push_line(&mut self, seg: &[Ch], loc: &dyn Fn(u32) -> Location) {
+        match tokenize(seg) {
+            Ok(words) if words.is_empty() => {}
+            Ok(words) => self.items.push(Item::Line(
+                words
+                    .into_iter()
+                    .map(|(text, col, quoted)| Word {
+                        text,
+                        loc: loc(col),
+                        quoted,
+                    })
+                    .collect(),
+            )),
+            Err((words, col)) => {
+                self.diags.push(
+                    Diagnostic::error(Some(loc(col)), "unmatched quote")
+                        .expected("a closing \" before the end of the line")
+                        .hint("keepalived cuts the line here and reports it; close the quote"),
+                );
+                if !words.is_empty() {
+                    self.items.push(Item::Line(
+                        words
+                            .into_iter()
+                            .map(|(text, col, quoted)| Word {
+                                text,
+                                loc: loc(col),
+                                quoted,
+                            })
+                            .collect(),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn include(&mut self, pattern: &str, dir: &Path, at: Location) {
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            self.diags.push(
+                Diagnostic::error(Some(at), format!("include {pattern} nests too deep"))
+                    .expected(format!("at most {MAX_INCLUDE_DEPTH} levels of include"))
+                    .hint("an included file probably includes itself; keepalived would loop"),
+            );
+            return;
+        }
+        let full = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            dir.join(pattern)
+        };
+        let paths = match glob::glob(&full.to_string_lossy()) {
+            Ok(paths) => paths,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Some(at),
+                        format!("include pattern {pattern:?} is invalid: {e}"),
+                    )
+                    .hint("use a shell glob such as conf.d/*.conf"),
+                );
+                return;
+            }
+        };
+        let mut matched = 0;
+        for entry in paths {
+            let path = match entry {
+                Ok(p) => p,
+                Err(e) => {
+                    self.diags.push(Diagnostic::warning(
+                        Some(at.clone()),
+                        format!("include {pattern}: {e}: skipped, as keepalived does"),
+                    ));
+                    continue;
+                }
+            };
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            if meta.is_dir() {
+                continue;
+            }
+            use std::os::unix::fs::PermissionsExt as _;
+            if !meta.is_file() || meta.permissions().mode() & 0o111 != 0 {
+                self.diags.push(
+                    Diagnostic::warning(
+                        Some(at.clone()),
+                        format!(
+                            "include {pattern}: {} is not a regular non-executable file: skipped, as keepalived does",
+                            path.display()
+                        ),
+                    )
+                    .hint("clear its execute bits (chmod a-x) if it should be read"),
+                );
+                continue;
+            }
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if self.stack.contains(&canonical) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Some(at.clone()),
+                        format!("{} includes itself", path.display()),
+                    )
+                    .hint("keepalived would loop; remove the include"),
+                );
+                continue;
+            }
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Some(at.clone()),
+                            format!("cannot read included file {}: {e}", path.display()),
+                        )
+                        .hint("keepalived skips a file it cannot open; havip refuses to run without it"),
+                    );
+                    continue;
+                }
+            };
+            matched += 1;
+            let sub_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+            self.stack.push(canonical);
+            self.read_text(&path.display().to_string(), &text, &sub_dir);
+            self.stack.pop();
+        }
+        if matched == 0 {
+            self.diags.push(
+                Diagnostic::warning(Some(at), format!("include {pattern} matched no file"))
+                    .found(full.display().to_string())
+                    .hint("keepalived only logs this and carries on; so does havip"),
+            );
+        }
+    }
+}
+
+/// keepalived's `decomment()`: the characters of the line without its comment, with their
+/// columns. `Err(column)` for an unterminated double quote.
+fn decomment(raw: &str) -> Result<Vec<Ch>, u32> {
+    let chars: Vec<Ch> = raw.chars().zip(1u32..).collect();
+    let mut out = Vec::with_capacity(chars.len());
+    let mut quote: Option<u32> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let (c, col) = chars[i];
+        match c {
+            '"' => {
+                quote = if quote.is_some() { None } else { Some(col) };
+                out.push((c, col));
+            }
+            '\\' if i + 1 < chars.len() => {
+                let next = chars[i + 1];
+                if quote.is_none() && (next.0 == '#' || next.0 == '!') {
+                    out.push(next);
+                } else {
+                    out.push((c, col));
+                    out.push(next);
+                }
+                i += 2;
+                continue;
+            }
+            '#' | '!' if quote.is_none() => break,
+            _ => out.push((c, col)),
+        }
+        i += 1;
+    }
+    if let Some(col) = quote {
+        return Err(col);
+    }
+    while out.last().is_some_and(|c| c.0 == ' ' || c.0 == '\t') {
+        out.pop();
+    }
+    Ok(out)
+}
+
+fn is_ws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\x0c' | '\x0b' | '\r' | '\n')
+}
+
+fn skip_ws(seg: &[Ch]) -> &[Ch] {
+    let n = seg.iter().take_while(|c| is_ws(c.0)).count();
+    &seg[n..]
+}
+
+fn starts_with(seg: &[Ch], s: &str) -> bool {
+    seg.len() >= s.len() && seg.iter().zip(s.chars()).all(|(a, b)| a.0 == b)
+}
+
+/// The first `{` or `}` outside double quotes (`read_line()`).
+fn find_brace(seg: &[Ch]) -> Option<usize> {
+    let mut i = 0;
+    while i < seg.len() {
+        match seg[i].0 {
+            '{' | '}' => return Some(i),
+            '"' => match seg[i + 1..].iter().position(|c| c.0 == '"') {
+                Some(p) => i += p + 2,
+                None => return None,
+            },
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// `alloc_strvec_r()`: words with their columns and whether they were quoted.
+/// `Err` with the words before an unmatched quote and the quote's column.
+#[expect(
+    clippy::type_complexity,
+    reason = "private helper; a struct would only rename it"
+)]
+fn tokenize(seg: &[Ch]) -> Result<Vec<(String, u32, bool)>, (Vec<(String, u32, bool)>, u32)> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < seg.len() && is_ws(seg[i].0) {
+            i += 1;
+        }
+        if i >= seg.len() {
+            return Ok(words);
+        }
+        let col = seg[i].1;
+        if seg[i].0 == '"' {
+            match seg[i + 1..].iter().position(|c| c.0 == '"') {
+                Some(p) => {
+                    words.push((
+                        seg[i + 1..i + 1 + p].iter().map(|c| c.0).collect(),
+                        col,
+                        true,
+                    ));
+                    i += p + 2;
+                }
+                None => return Err((words, col)),
+            }
+        } else {
+            let start = i;
+            while i < seg.len() && !is_ws(seg[i].0) && seg[i].0 != '"' {
+                i += 1;
+            }
+            words.push((seg[start..i].iter().map(|c| c.0).collect(), col, false));
+        }
+    }
+}
+
+/// `check_include()`: a segment that is exactly `include PATTERN`.
+fn include_of(seg: &[Ch]) -> Option<(String, u32)> {
+    let words = tokenize(seg).ok()?;
+    match words.as_slice() {
+        [(kw, _, false), (pattern, col, _)] if kw == "include" => Some((pattern.clone(), *col)),
+        _ => None,
+    }
+}
+
+/// Groups lines into statements and blocks; `open` is the `{` of the block being read.
+fn build(
+    it: &mut std::iter::Peekable<std::vec::IntoIter<Item>>,
+    open: Option<&Location>,
+    diags: &mut Diags,
+) -> Vec<Stmt> {
+    let mut body = Vec::new();
+    while let Some(item) = it.next() {
+        match item {
+            Item::Line(words) => {
+                let block = if let Some(Item::Open(_)) = it.peek() {
+                    let Some(Item::Open(at)) = it.next() else {
+                        unreachable!("peeked")
+                    };
+                    let inner = build(it, Some(&at), diags);
+                    Some(Block {
+                        open: at,
+                        body: inner,
+                    })
+                } else {
+                    None
+                };
+                body.push(Stmt { words, block });
+            }
+            Item::Open(at) => diags.push(
+                Diagnostic::error(Some(at), "unexpected '{'")
+                    .expected("a keyword before the block")
+                    .hint("keepalived ignores this brace, and its '}' then closes the enclosing block"),
+            ),
+            Item::Close(at) => {
+                if open.is_some() {
+                    return body;
+                }
+                diags.push(
+                    Diagnostic::error(Some(at), "extra '}'")
+                        .hint("remove it, or the '{' it was meant to close is missing"),
+                );
+            }
+        }
+    }
+    if let Some(at) = open {
+        diags.push(
+            Diagnostic::error(Some(at.clone()), "this '{' is never closed")
+                .expected("a matching '}' before the end of the file")
+                .hint("a '#' or '!' on a line comments out the rest of it, braces included"),
+        );
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<Vec<String>> {
+        let mut diags = Diags::default();
+        let mut r = Reader {
+            items: Vec::new(),
+            diags: &mut diags,
+            config_id: "main".into(),
+            stack: Vec::new(),
+        };
+        r.read_text("t.conf", text, Path::new("."));
+        r.items
+            .into_iter()
+            .map(|i| match i {
+                Item::Open(_) => vec!["{".to_string()],
+                Item::Close(_) => vec!["}".to_string()],
+                Item::Line(w) => w.into_iter().map(|w| w.text).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn braces_cut_lines_like_keepalived() {
+        assert_eq!(
+            lines("authentication { auth_type PASS  auth_pass 1111 }"),
+            vec![
+                vec!["authentication"],
+                vec!["{"],
+                vec!["auth_type", "PASS", "auth_pass", "1111"],
+                vec!["}"]
+            ]
+        );
+        assert_eq!(
+            lines("a{b}c"),
+            vec![vec!["a"], vec!["{"], vec!["b"], vec!["}"], vec!["c"]]
+        );
+        assert_eq!(
+            lines(r#"router_id "a{b}c" x"#),
+            vec![vec!["router_id", "a{b}c", "x"]]
+        );
+    }
+
+    #[test]
+    fn comments_and_quotes_like_keepalived() {
+        assert_eq!(lines("auth_pass ab!cd"), vec![vec!["auth_pass", "ab"]]);
+        assert_eq!(lines(r"router_id a\#b"), vec![vec!["router_id", "a#b"]]);
+        assert_eq!(
+            lines(r#"auth_pass "ab!cd""#),
+            vec![vec!["auth_pass", "ab!cd"]]
+        );
+        assert_eq!(
+            lines(r#"router_id "a b"c x"a b""#),
+            vec![vec!["router_id", "a b", "c", "x", "a b"]]
+        );
+        assert_eq!(
+            lines("router_id 'a b'"),
+            vec![vec!["router_id", "'a", "b'"]]
+        );
+        assert_eq!(
+            lines("  # only a comment\n\n  ! another"),
+            Vec::<Vec<String>>::new()
+        );
+    }
+
+    #[test]
+    fn conditional_lines_follow_the_config_id() {
+        assert_eq!(
+            lines("@main router_id a\n@backup router_id b\n@^backup priority 1\n@^main priority 2"),
+            vec![vec!["router_id", "a"], vec!["priority", "1"]]
+        );
+    }
+
+    #[test]
+    fn columns_point_at_words() {
+        let mut diags = Diags::default();
+        let stmts = parse_str(
+            "k.conf",
+            "vrrp_instance VI_1 {\n\tpriority   101\n}\n",
+            Path::new("."),
+            &ReadOptions {
+                config_id: Some("x".into()),
+            },
+            &mut diags,
+        );
+        assert!(diags.list.is_empty(), "{:?}", diags.list);
+        let inst = &stmts[0];
+        assert_eq!((inst.keyword().loc.line, inst.keyword().loc.col), (1, 1));
+        let body = &inst.block.as_ref().unwrap().body;
+        assert_eq!(body[0].args()[0].text, "101");
+        assert_eq!(
+            (body[0].args()[0].loc.line, body[0].args()[0].loc.col),
+            (2, 13)
+        );
+    }
+
+    #[test]
+    fn unbalanced_braces_are_reported() {
+        let mut diags = Diags::default();
+        parse_str(
+            "k.conf",
+            "global_defs { router_id a#b }\n}\n}",
+            Path::new("."),
+            &ReadOptions::default(),
+            &mut diags,
+        );
+        let msgs: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert!(
+            msgs[0].starts_with("k.conf:3:1: error: extra '}'"),
+            "{msgs:?}"
+        );
+    }
+}

@@ -1,0 +1,583 @@
+//! Golden tests over real-world configs (`havip/tests/config/`, see its README) and
+//! error-message tests that pin file:line:column, what was expected and the hint.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::vrrp::{Centis, StartState, Version};
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config")
+}
+
+fn opts() -> ReadOptions {
+    ReadOptions {
+        config_id: Some("main".into()),
+    }
+}
+
+/// Diagnostics, then the spec (or "invalid"), with the test directory cut from file names.
+fn golden_text(path: &Path) -> String {
+    let result = load_as(path, Format::of_path(path), &opts());
+    let mut out = String::new();
+    let (diags, spec) = match &result {
+        Ok(l) => (l.warnings.as_slice(), Some(&l.spec)),
+        Err(e) => (e.diagnostics(), None),
+    };
+    out.push_str("== diagnostics\n");
+    for d in diags {
+        out.push_str(&d.to_string());
+        out.push('\n');
+    }
+    match spec {
+        Some(s) => {
+            out.push_str("== spec\n");
+            out.push_str(&render(s));
+        }
+        None => out.push_str("== invalid\n"),
+    }
+    let prefix = format!("{}/", data_dir().display());
+    out.replace(&prefix, "")
+}
+
+fn golden_inputs() -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(data_dir())
+        .expect("tests/config exists")
+        .map(|e| e.expect("readable").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("conf" | "toml")
+            )
+        })
+        .collect();
+    inputs.push(data_dir().join("include/main.conf"));
+    inputs.sort();
+    inputs
+}
+
+/// Every config under tests/config against its `.golden`; `HAVIP_BLESS=1` rewrites them.
+#[test]
+fn golden() {
+    let bless = std::env::var_os("HAVIP_BLESS").is_some();
+    let mut failed = Vec::new();
+    for input in golden_inputs() {
+        let expected_path = input.with_extension("golden");
+        let actual = golden_text(&input);
+        if bless {
+            std::fs::write(&expected_path, &actual).expect("write golden");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failed.push(format!(
+                "--- {} (expected)\n{expected}\n+++ actual\n{actual}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "golden output changed; review and run HAVIP_BLESS=1 cargo test -p havip --lib config::tests::golden\n{}",
+        failed.join("\n")
+    );
+}
+
+fn load_k(text: &str) -> Result<Loaded, LoadError> {
+    load_str("k.conf", text, Format::Keepalived, &opts())
+}
+
+fn load_t(text: &str) -> Result<Loaded, LoadError> {
+    load_str("h.toml", text, Format::Toml, &opts())
+}
+
+/// The rendered errors of an invalid config.
+fn errors(r: Result<Loaded, LoadError>) -> Vec<String> {
+    match r {
+        Ok(l) => panic!("config should be invalid; warnings: {:?}", l.warnings),
+        Err(e) => e
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect(),
+    }
+}
+
+fn assert_error(errs: &[String], start: &str, contains: &[&str]) {
+    let found = errs.iter().find(|e| e.starts_with(start));
+    let Some(e) = found else {
+        panic!("no error starting {start:?} in {errs:#?}");
+    };
+    for c in contains {
+        assert!(e.contains(c), "{e:?} should contain {c:?}");
+    }
+}
+
+const GOOD: &str = "vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100/24
+    }
+}
+";
+
+#[test]
+fn the_seed_config_runs_without_authentication_like_keepalived() {
+    let text = std::fs::read_to_string(data_dir().join("seed.conf")).unwrap();
+    let l = load_str("keepalived.conf", &text, Format::Keepalived, &opts()).unwrap();
+    let v = l.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(v.auth, None, "keepalived 2.2.7 sends no authentication");
+    assert_eq!(
+        (v.vrid, v.priority, v.start_as),
+        (51, 101, StartState::Master)
+    );
+    let w = l.warnings[0].to_string();
+    assert!(
+        w.starts_with("keepalived.conf:7:38: warning: instance VI_1 runs WITHOUT authentication"),
+        "{w}"
+    );
+    assert!(
+        w.contains("Authentication specified but no password given"),
+        "{w}"
+    );
+    assert!(
+        w.contains("\n    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }"),
+        "{w}"
+    );
+    // Written on lines of their own, the password applies.
+    let fixed = text.replace(
+        "authentication { auth_type PASS  auth_pass 1111 }",
+        "authentication {\n        auth_type PASS\n        auth_pass 1111\n    }",
+    );
+    let l = load_k(&fixed).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(
+        l.spec.instances[0].vrrp.as_ref().unwrap().auth,
+        Some(*b"1111\0\0\0\0")
+    );
+}
+
+#[test]
+fn one_line_vip_list_keeps_the_first_address_like_keepalived() {
+    let l = load_k(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress { 10.0.0.1/24 10.0.0.2/24 }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(l.spec.instances[0].vips.len(), 1);
+    let w = l.warnings[0].to_string();
+    assert!(
+        w.starts_with("k.conf:4:34: warning: keepalived takes one VIP per line"),
+        "{w}"
+    );
+}
+
+#[test]
+fn bad_numbers_point_at_the_value() {
+    let errs = errors(load_k(
+        &GOOD.replace("virtual_router_id 51", "virtual_router_id 0"),
+    ));
+    assert_error(
+        &errs,
+        "k.conf:3:23: error: virtual_router_id 0 is out of range (expected 1-255)",
+        &["hint: every node of a virtual router uses the same id"],
+    );
+    let errs = errors(load_k(
+        &GOOD.replace("virtual_router_id 51", "virtual_router_id 5x"),
+    ));
+    assert_error(
+        &errs,
+        "k.conf:3:23: error: virtual_router_id 5x is not a whole number",
+        &[],
+    );
+    let errs = errors(load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    priority 256",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:4:14: error: priority 256 is out of range (expected 1-255)",
+        &["255 for the address owner"],
+    );
+    let errs = errors(load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    advert_int abc",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:4:16: error: advert_int abc is not a number",
+        &["seconds"],
+    );
+    let errs = errors(load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    advert_int 300",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:4:16: error: advert_int 300 is out of range (expected 0.01 to 255 seconds)",
+        &[],
+    );
+    let errs = errors(load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    state MASTR",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:4:11: error: state MASTR is not a state (expected MASTER or BACKUP",
+        &["BACKUP"],
+    );
+}
+
+#[test]
+fn every_error_of_a_file_is_reported() {
+    let errs = errors(load_k(
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 0\n priority 0\n advert_int x\n virtual_ipaddress { 10.0.0.1/24 }\n}\n",
+    ));
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn unknown_keywords_and_blocks() {
+    let errs = errors(load_k(&format!("vrrp_instnace X {{\n}}\n{GOOD}")));
+    assert_error(
+        &errs,
+        "k.conf:1:1: error: unknown keyword vrrp_instnace at the top level",
+        &["spelling"],
+    );
+    let errs = errors(load_k(&GOOD.replace(
+        "interface eth0",
+        "interface eth0\n    bogus_block {\n        x\n    }",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:3:5: error: unknown keyword bogus_block in vrrp_instance",
+        &[],
+    );
+    let errs = errors(load_k(
+        &GOOD.replace("interface eth0", "interface eth0\n    use_vmac"),
+    ));
+    assert_error(
+        &errs,
+        "k.conf:3:5: error: havip does not support use_vmac",
+        &["hint: remove use_vmac"],
+    );
+}
+
+#[test]
+fn missing_interface_and_vrid() {
+    let errs = errors(load_k(&GOOD.replace("    interface eth0\n", "")));
+    assert_error(
+        &errs,
+        "k.conf:1:15: error: instance VI_1 has no interface (expected interface IFACE)",
+        &["hint: name the interface"],
+    );
+    let errs = errors(load_k(&GOOD.replace("    virtual_router_id 51\n", "")));
+    assert_error(
+        &errs,
+        "k.conf:1:15: error: instance VI_1 has no virtual_router_id (expected virtual_router_id 1-255)",
+        &["same id"],
+    );
+}
+
+#[test]
+fn duplicate_vrids_and_vip_conflicts() {
+    let second = GOOD
+        .replace("VI_1", "VI_2")
+        .replace("10.0.0.100", "10.0.0.101");
+    let errs = errors(load_k(&format!("{GOOD}{second}")));
+    assert_error(
+        &errs,
+        "k.conf:10:23: error: instances VI_1 and VI_2 both use virtual_router_id 51 for IPv4 on eth0",
+        &["hint: give one of them another virtual_router_id"],
+    );
+    let second = GOOD
+        .replace("VI_1", "VI_2")
+        .replace("router_id 51", "router_id 52");
+    let errs = errors(load_k(&format!("{GOOD}{second}")));
+    assert_error(
+        &errs,
+        "k.conf:12:9: error: VIP 10.0.0.100 is also a VIP of instance VI_1 (k.conf:5:9)",
+        &["one virtual router only"],
+    );
+    let errs = errors(load_k(&format!("{GOOD}{GOOD}")));
+    assert_error(
+        &errs,
+        "k.conf:8:15: error: instance VI_1 is defined twice",
+        &["k.conf:1:15"],
+    );
+    let errs = errors(load_k(
+        &GOOD.replace("10.0.0.100/24", "10.0.0.100/24\n        10.0.0.100/32"),
+    ));
+    assert_error(
+        &errs,
+        "k.conf:6:9: error: instance VI_1: VIP 10.0.0.100 is listed twice",
+        &[],
+    );
+}
+
+#[test]
+fn a_track_script_must_follow_its_script_like_in_keepalived() {
+    let inst = GOOD.replace(
+        "interface eth0",
+        "interface eth0\n    track_script {\n        chk\n    }",
+    );
+    let script = "vrrp_script chk {\n    script /bin/true\n}\n";
+    assert!(load_k(&format!("{script}{inst}")).is_ok());
+    let errs = errors(load_k(&format!("{inst}{script}")));
+    assert_error(
+        &errs,
+        "k.conf:4:9: error: track_script chk: vrrp_script chk is defined below, at k.conf:11:13",
+        &["track script chk not found", "move vrrp_script chk above"],
+    );
+    let errs = errors(load_k(&inst));
+    assert_error(
+        &errs,
+        "k.conf:4:9: error: track_script chk: no vrrp_script of that name",
+        &[],
+    );
+}
+
+#[test]
+fn keepalived_corrections_come_with_warnings() {
+    let l = load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    advert_int 1.5",
+    ))
+    .unwrap();
+    let v = l.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(v.advert_interval, Centis(200));
+    assert!(l.warnings[0].to_string().starts_with(
+        "k.conf:4:16: warning: instance VI_1: VRRPv2 advert_int 1.5 is rounded to 2 s"
+    ));
+    let l = load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    version 3\n    advert_int 0.015",
+    ))
+    .unwrap();
+    let v = l.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!((v.version, v.advert_interval), (Version::V3, Centis(2)));
+    let l = load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    state MASTER\n    nopreempt",
+    ))
+    .unwrap();
+    let v = l.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(
+        (v.priority, v.preempt, v.start_as),
+        (255, true, StartState::Master)
+    );
+}
+
+#[test]
+fn auth_with_v3_is_ignored_in_keepalived_syntax_and_refused_in_toml() {
+    let l = load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    version 3\n    authentication {\n        auth_type PASS\n        auth_pass 1\n    }",
+    ))
+    .unwrap();
+    assert_eq!(l.spec.instances[0].vrrp.as_ref().unwrap().auth, None);
+    assert!(l.warnings[0]
+        .to_string()
+        .contains("VRRPv3 has no authentication"));
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nversion = 3\nauth_pass = \"x\"\nvips = [\"10.0.0.1/24\"]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:2:8: error: instance a: authentication exists only in VRRPv2",
+        &[],
+    );
+}
+
+#[test]
+fn toml_refuses_what_keepalived_would_round() {
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nadvert_interval = 0.5\nvips = [\"10.0.0.1/24\"]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:5:19: error: instance a: VRRPv2 advert interval 0.50s must be whole seconds",
+        &["VRRPv3"],
+    );
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nversion = 3\nadvert_interval = 0.015\nvips = [\"10.0.0.1/24\"]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:6:19: error: advert_interval 0.015 is not a whole number of centiseconds",
+        &["two decimals"],
+    );
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nstate = \"master\"\npreempt = false\nvips = [\"10.0.0.1/24\"]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:2:8: error: instance a: nopreempt cannot work with start state MASTER",
+        &[],
+    );
+}
+
+#[test]
+fn toml_unknown_keys_name_their_path_and_place() {
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n[instance.garp]\nmaster_dely = 3\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:7:1: error: instance[0].garp.master_dely: unknown field `master_dely`, expected one of `master_delay`",
+        &["hint: see docs/config.md"],
+    );
+    let errs = errors(load_t("routerid = \"x\"\n"));
+    assert_error(
+        &errs,
+        "h.toml:1:1: error: routerid: unknown field `routerid`, expected one of `router_id`",
+        &[],
+    );
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [{ address = \"10.0.0.1/24\", lable = \"x\" }]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:5:36: error: instance[0].vips[0].lable: unknown field `lable`",
+        &[],
+    );
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvips = [\"10.0.0.1\"]\n",
+    ));
+    assert_error(
+        &errs,
+        "h.toml:2:8: error: instance a has no vrid",
+        &["static = true"],
+    );
+    assert_error(
+        &errs,
+        "h.toml:4:9: error: VIP \"10.0.0.1\" has no prefix length",
+        &[],
+    );
+}
+
+#[test]
+fn includes_follow_globs_relative_to_the_including_file() {
+    let dir = std::env::temp_dir().join(format!("havip-config-test-{}", std::process::id()));
+    let sub = dir.join("etc/keepalived/conf.d");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(
+        dir.join("etc/keepalived/keepalived.conf"),
+        "global_defs {\n    router_id glob\n}\ninclude conf.d/*.conf\ninclude conf.d/none-*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join("b.conf"),
+        GOOD.replace("VI_1", "VI_B")
+            .replace("router_id 51", "router_id 2")
+            .replace(".100", ".2"),
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join("a.conf"),
+        GOOD.replace("VI_1", "VI_A")
+            .replace("router_id 51", "router_id 1")
+            .replace(".100", ".1"),
+    )
+    .unwrap();
+    std::fs::write(sub.join("c.conf.disabled"), "garbage {").unwrap();
+    // A nested include, relative to conf.d/, not to the main file.
+    std::fs::write(sub.join("z.conf"), "include nested/*.conf\n").unwrap();
+    std::fs::create_dir_all(sub.join("nested")).unwrap();
+    std::fs::write(
+        sub.join("nested/n.conf"),
+        "vrrp_script chk {\n    script /bin/true\n}\n",
+    )
+    .unwrap();
+    let main = dir.join("etc/keepalived/keepalived.conf");
+    let l = load_as(&main, Format::Keepalived, &opts()).unwrap();
+    let names: Vec<&str> = l.spec.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_A", "VI_B"], "sorted glob order");
+    assert_eq!(l.spec.scripts[0].name, "chk");
+    assert_eq!(l.spec.router_id.as_deref(), Some("glob"));
+    let w: Vec<String> = l.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].contains("keepalived.conf:5:9: warning: include conf.d/none-*.conf matched no file"),
+        "{w:?}"
+    );
+    // Errors in an included file name that file and its line.
+    std::fs::write(
+        sub.join("b.conf"),
+        "vrrp_instance VI_B {\n    priority 0\n}\n",
+    )
+    .unwrap();
+    let errs = errors(load_as(&main, Format::Keepalived, &opts()));
+    let b = sub.join("b.conf").display().to_string();
+    assert_error(
+        &errs,
+        &format!("{b}:2:14: error: priority 0 is out of range"),
+        &[],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unreadable_files_are_read_errors() {
+    let e = load(Path::new("/nonexistent/keepalived.conf")).unwrap_err();
+    assert!(matches!(e, LoadError::Read { .. }), "{e}");
+}
+
+/// The TOML example in docs/config.md is tests/config/full.toml, which the golden test parses.
+#[test]
+fn the_doc_example_is_the_tested_file() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
+            .expect("docs/config.md");
+    let example = std::fs::read_to_string(data_dir().join("full.toml")).unwrap();
+    let block = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a ```toml block in docs/config.md");
+    assert_eq!(
+        block, example,
+        "docs/config.md's TOML example differs from tests/config/full.toml"
+    );
+    assert!(load_t(&example).is_ok());
+}
+
+/// Every keyword of the keepalived tables is in the docs' keyword table.
+#[test]
+fn the_doc_lists_every_keyword() {
+    use keepalived::*;
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
+            .expect("docs/config.md");
+    let mut missing = Vec::new();
+    let handled = [
+        TOP_HANDLED,
+        GLOBAL_HANDLED,
+        INSTANCE_HANDLED,
+        AUTH_HANDLED,
+        SCRIPT_HANDLED,
+        SYNC_GROUP_HANDLED,
+    ];
+    let unsupported = [
+        TOP_UNSUPPORTED,
+        GLOBAL_UNSUPPORTED,
+        INSTANCE_UNSUPPORTED,
+        SCRIPT_UNSUPPORTED,
+        SYNC_GROUP_UNSUPPORTED,
+    ];
+    let names = handled
+        .iter()
+        .flat_map(|t| t.iter().copied())
+        .chain(unsupported.iter().flat_map(|t| t.iter().map(|(k, _)| *k)))
+        .chain(GLOBAL_IGNORED_PREFIXES.iter().map(|(p, _)| *p));
+    for k in names {
+        if !doc.contains(&format!("`{k}")) {
+            missing.push(k);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not list {missing:?}"
+    );
+}

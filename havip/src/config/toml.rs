@@ -1,0 +1,605 @@
+//! havip's own config format: TOML, for new users. The same model as keepalived.conf, with
+//! explicit names and no legacy corrections: where keepalived would quietly fix a value
+//! (round an interval, clear `nopreempt`), this format refuses it and says why. Unknown keys are
+//! errors, with their path and position. See docs/config.md for the full example.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::check::{self, Draft, GroupAt};
+use super::diag::{Diagnostic, Diags, Location};
+use crate::{
+    daemon::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
+    vrrp::{Centis, GarpConfig, StartState, Version},
+    wire::ChecksumMode,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    router_id: Option<String>,
+    #[serde(default)]
+    script_security: bool,
+    script_user: Option<String>,
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default, rename = "instance")]
+    instances: Vec<Spanned<Instance>>,
+    #[serde(default, rename = "script")]
+    scripts: Vec<Spanned<Script>>,
+    #[serde(default, rename = "sync_group")]
+    sync_groups: Vec<Spanned<SyncGroup>>,
+}
+
+/// Values every instance starts from.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    version: Option<Spanned<i64>>,
+    #[serde(default)]
+    garp: Garp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Instance {
+    name: Spanned<String>,
+    interface: Spanned<String>,
+    /// No election: own the VIPs while the daemon runs.
+    #[serde(default, rename = "static")]
+    static_owner: bool,
+    vrid: Option<Spanned<i64>>,
+    priority: Option<Spanned<i64>>,
+    version: Option<Spanned<i64>>,
+    advert_interval: Option<Spanned<Secs>>,
+    state: Option<Spanned<State>>,
+    #[serde(default = "yes")]
+    preempt: bool,
+    preempt_delay: Option<Spanned<Secs>>,
+    #[serde(default = "yes")]
+    accept: bool,
+    auth_pass: Option<Spanned<String>>,
+    #[serde(default)]
+    v3_checksum_as_v2: bool,
+    vips: Spanned<Vec<Spanned<Vip>>>,
+    unicast_src: Option<Spanned<String>>,
+    #[serde(default)]
+    unicast_peers: Vec<Spanned<String>>,
+    #[serde(default)]
+    track_interfaces: Vec<TrackInterface>,
+    #[serde(default)]
+    track_scripts: Vec<Spanned<TrackScript>>,
+    garp: Option<Garp>,
+    #[serde(default)]
+    notify: Notify,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum State {
+    Master,
+    Backup,
+}
+
+/// A VIP: `"10.0.0.100/24"`, or `{ address = "10.0.0.100/24", label = "eth0:vip" }`.
+enum Vip {
+    Plain(String),
+    Full(VipTable),
+}
+
+impl<'de> Deserialize<'de> for Vip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vip;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"ADDRESS/PREFIX\" or { address = \"ADDRESS/PREFIX\", label = \"LABEL\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vip, E> {
+                Ok(Vip::Plain(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vip, A::Error> {
+                VipTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Vip::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VipTable {
+    address: String,
+    label: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackInterface {
+    interface: String,
+    #[serde(default)]
+    weight: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackScript {
+    script: String,
+    weight: Option<i32>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct Garp {
+    master_delay: Option<Spanned<Secs>>,
+    master_repeat: Option<u32>,
+    master_refresh: Option<Spanned<Secs>>,
+    master_refresh_repeat: Option<u32>,
+    interval: Option<Spanned<Secs>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Notify {
+    master: Option<String>,
+    backup: Option<String>,
+    fault: Option<String>,
+    stop: Option<String>,
+    any: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Script {
+    name: String,
+    command: String,
+    interval: Option<Spanned<Secs>>,
+    timeout: Option<Spanned<Secs>>,
+    #[serde(default)]
+    weight: i32,
+    #[serde(default = "one")]
+    rise: u32,
+    #[serde(default = "one")]
+    fall: u32,
+    user: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncGroup {
+    name: String,
+    instances: Vec<Spanned<String>>,
+    #[serde(default)]
+    notify: Notify,
+}
+
+/// Seconds, written as an integer or a float.
+#[derive(Clone, Copy, Debug)]
+struct Secs(f64);
+
+impl<'de> Deserialize<'de> for Secs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Secs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secs, E> {
+                Ok(Secs(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secs, E> {
+                Ok(Secs(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secs, E> {
+                Ok(Secs(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn position(file: &str, text: &str, offset: usize) -> Location {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+    Location {
+        file: file.to_string(),
+        line,
+        col,
+    }
+}
+
+struct Cx<'a> {
+    file: &'a str,
+    text: &'a str,
+    diags: &'a mut Diags,
+}
+
+impl Cx<'_> {
+    fn at<T>(&self, s: &Spanned<T>) -> Location {
+        position(self.file, self.text, s.span().start)
+    }
+
+    fn error<T>(&mut self, s: &Spanned<T>, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::error(Some(self.at(s)), msg);
+        self.diags.push(d);
+        self.diags.list.last_mut().expect("just pushed")
+    }
+
+    fn ranged(&mut self, v: &Spanned<i64>, what: &str, min: i64, max: i64) -> Option<i64> {
+        let x = *v.get_ref();
+        if (min..=max).contains(&x) {
+            return Some(x);
+        }
+        let d = self.error(v, format!("{what} {x} is out of range"));
+        d.found = Some(x.to_string());
+        d.expected = Some(format!("{min}-{max}"));
+        None
+    }
+
+    fn duration(&mut self, v: &Spanned<Secs>, what: &str, max: f64) -> Option<Duration> {
+        let s = v.get_ref().0;
+        if s.is_finite() && (0.0..=max).contains(&s) {
+            return Some(Duration::from_secs_f64(s));
+        }
+        let d = self.error(v, format!("{what} {s} is out of range"));
+        d.expected = Some(format!("0 to {max} seconds"));
+        None
+    }
+
+    fn addr(&mut self, v: &Spanned<String>, what: &str) -> Option<IpAddr> {
+        match v.get_ref().parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let d = self.error(v, format!("{what} {:?} is not an IP address", v.get_ref()));
+                d.found = Some(v.get_ref().clone());
+                d.expected = Some("an IPv4 or IPv6 address".into());
+                None
+            }
+        }
+    }
+
+    fn version(&mut self, v: &Spanned<i64>) -> Option<Version> {
+        match v.get_ref() {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            x => {
+                let d = self.error(v, format!("VRRP version {x} is not supported"));
+                d.expected = Some("2 or 3".into());
+                None
+            }
+        }
+    }
+
+    fn garp(&mut self, base: GarpConfig, g: &Garp) -> GarpConfig {
+        let mut out = base;
+        if let Some(d) = g
+            .master_delay
+            .as_ref()
+            .and_then(|d| self.duration(d, "garp.master_delay", 86400.0))
+        {
+            out.delay = d;
+        }
+        if let Some(r) = g.master_repeat {
+            out.repeat = r;
+        }
+        if let Some(r) = &g.master_refresh {
+            if let Some(d) = self.duration(r, "garp.master_refresh", 86400.0) {
+                out.refresh = (!d.is_zero()).then_some(d);
+            }
+        }
+        if let Some(r) = g.master_refresh_repeat {
+            out.refresh_repeat = r;
+        }
+        if let Some(d) = g
+            .interval
+            .as_ref()
+            .and_then(|d| self.duration(d, "garp.interval", 86400.0))
+        {
+            out.interval = d;
+        }
+        out
+    }
+
+    fn vip(&mut self, v: &Spanned<Vip>) -> Option<VipSpec> {
+        let (text, label) = match v.get_ref() {
+            Vip::Plain(s) => (s.as_str(), None),
+            Vip::Full(t) => (t.address.as_str(), t.label.clone()),
+        };
+        let hint = "write ADDRESS/PREFIX, e.g. \"10.0.0.100/24\" or \"fd00::100/64\"";
+        let Some((a, l)) = text.split_once('/') else {
+            self.error(v, format!("VIP {text:?} has no prefix length"))
+                .hint = Some(hint.into());
+            return None;
+        };
+        let Ok(addr) = a.parse::<IpAddr>() else {
+            let d = self.error(v, format!("VIP {text:?} is not an IP address"));
+            d.hint = Some(hint.into());
+            return None;
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let Some(prefix_len) = l.parse::<u8>().ok().filter(|l| *l <= max) else {
+            let d = self.error(
+                v,
+                format!("VIP {text:?}: prefix length {l:?} is out of range"),
+            );
+            d.expected = Some(format!("0-{max}"));
+            return None;
+        };
+        let unicast = match addr {
+            IpAddr::V4(a) => {
+                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+            }
+            IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
+        };
+        if !unicast {
+            self.error(v, format!("{addr} cannot be a VIP")).expected =
+                Some("a unicast address".into());
+            return None;
+        }
+        Some(VipSpec {
+            addr,
+            prefix_len,
+            label,
+        })
+    }
+
+    fn instance(
+        &mut self,
+        si: &Spanned<Instance>,
+        defaults: &(Option<Version>, GarpConfig),
+    ) -> Option<Draft> {
+        let i = si.get_ref();
+        let name = i.name.get_ref().clone();
+        let vips: Vec<(VipSpec, Location)> = i
+            .vips
+            .get_ref()
+            .iter()
+            .filter_map(|v| Some((self.vip(v)?, self.at(v))))
+            .collect();
+        let mut draft = Draft {
+            spec: InstanceSpec {
+                name: name.clone(),
+                iface: i.interface.get_ref().clone(),
+                vips: vips.iter().map(|v| v.0.clone()).collect(),
+                vrrp: None,
+            },
+            at: self.at(&i.name),
+            vrid_at: i.vrid.as_ref().map(|v| self.at(v)),
+            advert_at: i.advert_interval.as_ref().map(|v| self.at(v)),
+            vip_at: vips.iter().map(|v| v.1.clone()).collect(),
+            track_script_at: Vec::new(),
+        };
+        if i.static_owner {
+            if let Some(v) = &i.vrid {
+                self.error(v, format!("instance {name} is static and has a vrid"))
+                    .hint = Some(
+                    "a static instance owns its VIPs without an election: remove vrid, or static"
+                        .into(),
+                );
+                return None;
+            }
+            return Some(draft);
+        }
+        let Some(vrid) = &i.vrid else {
+            self.error(&i.name, format!("instance {name} has no vrid")).hint =
+                Some("give vrid = 1..255 (the same on every node), or static = true to own the VIPs without an election".into());
+            return None;
+        };
+        let vrid = self.ranged(vrid, "vrid", 1, 255)? as u8;
+        let priority = match &i.priority {
+            Some(p) => self.ranged(p, "priority", 1, 255)? as u8,
+            None => 100,
+        };
+        let version = match &i.version {
+            Some(v) => self.version(v)?,
+            None => defaults.0.unwrap_or(Version::V2),
+        };
+        let advert_interval = match &i.advert_interval {
+            None => Centis(100),
+            Some(a) => {
+                let s = a.get_ref().0;
+                let cs = s * 100.0;
+                if !s.is_finite()
+                    || s <= 0.0
+                    || (cs - cs.round()).abs() > 1e-6
+                    || cs.round() > 25500.0
+                {
+                    let d = self.error(
+                        a,
+                        format!("advert_interval {s} is not a whole number of centiseconds"),
+                    );
+                    d.expected = Some(
+                        "0.01 to 40.95 (VRRPv3) or a whole number from 1 to 255 (VRRPv2)".into(),
+                    );
+                    d.hint = Some("VRRP counts centiseconds: at most two decimals".into());
+                    return None;
+                }
+                Centis(cs.round() as u16)
+            }
+        };
+        let auth = match &i.auth_pass {
+            None => None,
+            Some(p) => {
+                let b = p.get_ref().as_bytes();
+                if b.is_empty() || b.len() > 8 {
+                    let d = self.error(p, "auth_pass must be 1 to 8 bytes");
+                    d.found = Some(p.get_ref().clone());
+                    return None;
+                }
+                let mut a = [0u8; 8];
+                a[..b.len()].copy_from_slice(b);
+                Some(a)
+            }
+        };
+        let preempt_delay = match &i.preempt_delay {
+            None => Duration::ZERO,
+            Some(d) => self.duration(d, "preempt_delay", 1000.0)?,
+        };
+        let unicast_src = match &i.unicast_src {
+            None => None,
+            Some(s) => Some(self.addr(s, "unicast_src")?),
+        };
+        let unicast_peers = i
+            .unicast_peers
+            .iter()
+            .filter_map(|p| self.addr(p, "unicast peer"))
+            .collect();
+        let garp = match &i.garp {
+            Some(g) => self.garp(defaults.1.clone(), g),
+            None => defaults.1.clone(),
+        };
+        draft.track_script_at = i.track_scripts.iter().map(|t| self.at(t)).collect();
+        draft.spec.vrrp = Some(VrrpSpec {
+            version,
+            advert_interval,
+            auth,
+            preempt: i.preempt,
+            preempt_delay,
+            start_as: match i.state.as_ref().map(|s| *s.get_ref()) {
+                Some(State::Master) => StartState::Master,
+                Some(State::Backup) | None => StartState::Backup,
+            },
+            garp,
+            checksum: if i.v3_checksum_as_v2 {
+                ChecksumMode::MessageOnly
+            } else {
+                ChecksumMode::PseudoHeader
+            },
+            accept: i.accept,
+            unicast_src,
+            unicast_peers,
+            track_interfaces: i
+                .track_interfaces
+                .iter()
+                .map(|t| (t.interface.clone(), t.weight))
+                .collect(),
+            track_scripts: i
+                .track_scripts
+                .iter()
+                .map(|t| (t.get_ref().script.clone(), t.get_ref().weight))
+                .collect(),
+            notify: notify(&i.notify),
+            ..VrrpSpec::new(vrid, priority)
+        });
+        Some(draft)
+    }
+}
+
+fn notify(n: &Notify) -> NotifySpec {
+    NotifySpec {
+        master: n.master.clone(),
+        backup: n.backup.clone(),
+        fault: n.fault.clone(),
+        stop: n.stop.clone(),
+        any: n.any.clone(),
+    }
+}
+
+/// Reads a TOML config from `text` (named `file` in diagnostics).
+pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
+    let parsed: Result<File, _> = toml::de::Deserializer::parse(text)
+        .map_err(|e| (String::new(), e))
+        .and_then(|de| {
+            serde_path_to_error::deserialize(de).map_err(|e| (e.path().to_string(), e.into_inner()))
+        });
+    let f = match parsed {
+        Ok(f) => f,
+        Err((path, e)) => {
+            let at = e.span().map(|s| position(file, text, s.start));
+            let msg = e.message().trim_end().to_string();
+            let path = path
+                .replace(".$__serde_spanned_private_value", "")
+                .replace("$__serde_spanned_private_value", "");
+            let msg = if path.is_empty() || path == "." {
+                msg
+            } else {
+                format!("{path}: {msg}")
+            };
+            diags.push(
+                Diagnostic::error(at, msg).hint("see docs/config.md for the keys of each table"),
+            );
+            return DaemonSpec::new(Vec::new());
+        }
+    };
+    let mut cx = Cx { file, text, diags };
+    let default_version = f.defaults.version.as_ref().and_then(|v| cx.version(v));
+    let default_garp = cx.garp(GarpConfig::default(), &f.defaults.garp);
+    let defaults = (default_version, default_garp);
+    let drafts: Vec<Draft> = f
+        .instances
+        .iter()
+        .filter_map(|i| cx.instance(i, &defaults))
+        .collect();
+    let mut spec = DaemonSpec::new(Vec::new());
+    spec.router_id = f.router_id.clone();
+    spec.script_security = f.script_security;
+    spec.script_user = f.script_user.clone();
+    for s in &f.scripts {
+        let sc = s.get_ref();
+        let interval = sc
+            .interval
+            .as_ref()
+            .and_then(|i| cx.duration(i, "interval", 86400.0))
+            .unwrap_or(Duration::from_secs(1));
+        let timeout = sc
+            .timeout
+            .as_ref()
+            .and_then(|t| cx.duration(t, "timeout", 86400.0))
+            .unwrap_or(interval);
+        if spec.scripts.iter().any(|o: &ScriptSpec| o.name == sc.name) {
+            cx.error(s, format!("script {} is defined twice", sc.name));
+        }
+        spec.scripts.push(ScriptSpec {
+            name: sc.name.clone(),
+            script: sc.command.clone(),
+            interval,
+            timeout,
+            weight: sc.weight,
+            rise: sc.rise.max(1),
+            fall: sc.fall.max(1),
+            user: sc.user.clone(),
+        });
+    }
+    let mut groups_at = Vec::new();
+    for g in &f.sync_groups {
+        let gr = g.get_ref();
+        spec.sync_groups.push(SyncGroupSpec {
+            name: gr.name.clone(),
+            instances: gr.instances.iter().map(|i| i.get_ref().clone()).collect(),
+            notify: notify(&gr.notify),
+        });
+        groups_at.push(GroupAt {
+            at: cx.at(g),
+            members: gr.instances.iter().map(|i| cx.at(i)).collect(),
+        });
+    }
+    let whole = Location {
+        file: file.to_string(),
+        line: 1,
+        col: 1,
+    };
+    let no_instance = f.instances.is_empty().then_some(whole);
+    let written: Vec<String> = f
+        .instances
+        .iter()
+        .map(|i| i.get_ref().name.get_ref().clone())
+        .collect();
+    check::finish(drafts, spec, &groups_at, &written, no_instance, cx.diags)
+}
