@@ -18,7 +18,7 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run_spec(&args).and_then(crate::daemon::run),
+        Command::Run(args) => run(args),
         Command::Stats(args) => stats(&args),
         Command::CheckConfig(args) => return check_config(&args),
     };
@@ -29,6 +29,17 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `havip run`: with `--config`, SIGHUP re-reads the file (a bad one is refused, the running
+/// configuration kept).
+fn run(args: crate::cli::RunArgs) -> anyhow::Result<()> {
+    let spec = run_spec(&args)?;
+    if args.config.is_none() {
+        return crate::daemon::run(spec);
+    }
+    let reload: crate::daemon::Reloader = Box::new(move || run_spec(&args));
+    crate::daemon::run_with_reload(spec, Some(reload))
 }
 
 /// What `havip run` runs: the instance flags, or the `--config` file with the run flags.
@@ -42,11 +53,14 @@ fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::daemon::DaemonS
     let loaded = crate::config::load_as(path, format, &crate::config::ReadOptions::default())
         .map_err(anyhow::Error::new)?;
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        tracing::warn!("{w}");
     }
     let mut spec = loaded.spec;
     spec.xdp_mode = args.xdp_mode;
     spec.advert_path = args.advert_path;
+    // The command line wins over the file's vrrp_rt_priority / vrrp_no_swap.
+    spec.rt_priority = args.rt_priority.or(spec.rt_priority);
+    spec.mlock |= args.mlock;
     Ok(spec)
 }
 

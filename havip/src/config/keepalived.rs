@@ -82,9 +82,7 @@ pub const GLOBAL_UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("snmp_socket", Ignored("SNMP is not implemented")),
     ("enable_dbus", Ignored("D-Bus is not implemented")),
     ("dbus_service_name", Ignored("D-Bus is not implemented")),
-    ("vrrp_no_swap", Ignored("process tuning: havip does not lock its memory")),
     ("vrrp_priority", Ignored("process tuning: set the nice value with the service manager")),
-    ("vrrp_rt_priority", Ignored("process tuning: set real-time scheduling with the service manager")),
     ("vrrp_rlimit_rttime", Ignored("process tuning")),
     ("vrrp_cpu_affinity", Ignored("process tuning: set CPU affinity with the service manager")),
     ("vrrp_process_name", Ignored("havip's process is called havip")),
@@ -241,6 +239,8 @@ pub const GLOBAL_HANDLED: &[&str] = &[
     "vrrp_min_garp",
     "enable_script_security",
     "script_user",
+    "vrrp_rt_priority",
+    "vrrp_no_swap",
     "vrrp_mcast_group4",
     "vrrp_mcast_group6",
     "vrrp_down_timer_adverts",
@@ -388,6 +388,8 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
     spec.router_id = g.router_id.clone();
     spec.script_security = g.script_security;
     spec.script_user = g.script_user.clone();
+    spec.rt_priority = g.rt_priority;
+    spec.mlock = g.no_swap;
     spec.scripts = scripts.into_iter().map(|s| s.0).collect();
     let (sync_groups, groups_at): (Vec<SyncGroupSpec>, Vec<GroupAt>) = groups.into_iter().unzip();
     spec.sync_groups = sync_groups;
@@ -418,6 +420,8 @@ struct Globals {
     garp_interval: Option<Duration>,
     script_security: bool,
     script_user: Option<String>,
+    rt_priority: Option<u8>,
+    no_swap: bool,
 }
 
 /// A `vrrp_instance` as written, before keepalived's completion.
@@ -810,6 +814,17 @@ impl Cx<'_> {
                 "enable_script_security" => {
                     self.flag(s, sib);
                     self.globals.script_security = true;
+                }
+                "vrrp_rt_priority" => {
+                    if let Some(w) = self.arg(s, "a priority 1-99", sib) {
+                        if let Some(v) = self.unsigned(w, kw, 1, 99) {
+                            self.globals.rt_priority = Some(v as u8);
+                        }
+                    }
+                }
+                "vrrp_no_swap" => {
+                    self.flag(s, sib);
+                    self.globals.no_swap = true;
                 }
                 "script_user" => {
                     self.no_block(s);

@@ -12,6 +12,12 @@ pub fn render(spec: &DaemonSpec) -> String {
     let _ = writeln!(o, "router_id: {}", opt(&spec.router_id));
     let _ = writeln!(o, "script_security: {}", spec.script_security);
     let _ = writeln!(o, "script_user: {}", opt(&spec.script_user));
+    if let Some(p) = spec.rt_priority {
+        let _ = writeln!(o, "rt_priority: {p}");
+    }
+    if spec.mlock {
+        let _ = writeln!(o, "mlock: true");
+    }
     for i in &spec.instances {
         let _ = writeln!(o, "instance {}", i.name);
         let _ = writeln!(o, "  interface: {}", i.iface);

@@ -24,6 +24,11 @@ struct File {
     #[serde(default)]
     script_security: bool,
     script_user: Option<String>,
+    /// SCHED_FIFO priority, 1-99 (keepalived vrrp_rt_priority).
+    rt_priority: Option<Spanned<i64>>,
+    /// Lock memory (keepalived vrrp_no_swap).
+    #[serde(default)]
+    mlock: bool,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -551,6 +556,12 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
     spec.router_id = f.router_id.clone();
     spec.script_security = f.script_security;
     spec.script_user = f.script_user.clone();
+    spec.rt_priority = f
+        .rt_priority
+        .as_ref()
+        .and_then(|p| cx.ranged(p, "rt_priority", 1, 99))
+        .map(|p| p as u8);
+    spec.mlock = f.mlock;
     for s in &f.scripts {
         let sc = s.get_ref();
         let interval = sc

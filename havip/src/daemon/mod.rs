@@ -6,8 +6,8 @@
 mod lock;
 mod node;
 mod rx;
-mod timer;
 pub mod spec;
+mod timer;
 
 use anyhow::{Context as _, Result};
 use tracing::warn;

@@ -21,7 +21,10 @@ impl Timer {
     pub fn new() -> Result<Timer> {
         // SAFETY: plain timerfd_create; the fd is owned right away.
         let raw = unsafe {
-            libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
         };
         if raw < 0 {
             return Err(io::Error::last_os_error()).context("timerfd_create");
@@ -36,11 +39,18 @@ impl Timer {
     /// Arms the timer for `deadline` (a past one fires at once), or disarms it.
     pub fn arm(&self, deadline: Option<Instant>) -> Result<()> {
         let value = match deadline {
-            None => libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
             Some(d) => {
                 let now = Instant::now();
                 let mono = monotonic_ns();
-                let at = if d > now { mono + (d - now).as_nanos() as u64 } else { mono };
+                let at = if d > now {
+                    mono + (d - now).as_nanos() as u64
+                } else {
+                    mono
+                };
                 // A zero it_value disarms: never pass zero for a real deadline.
                 let at = at.max(1);
                 libc::timespec {
@@ -50,7 +60,10 @@ impl Timer {
             }
         };
         let spec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
             it_value: value,
         };
         // SAFETY: a valid itimerspec; the old value is not wanted.
@@ -76,9 +89,7 @@ impl Timer {
             };
             let mut expirations = [0u8; 8];
             // SAFETY: reading 8 bytes into an 8-byte buffer.
-            let n = unsafe {
-                libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), 8)
-            };
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
             if n == 8 {
                 return;
             }
