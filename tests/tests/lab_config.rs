@@ -1,0 +1,192 @@
+//! Configuration labs: the seed keepalived.conf runs unchanged and drives a two-node election;
+//! SIGHUP reload keeps unchanged instances' state (no VIP flap, no extra GARP) and refuses a bad
+//! file; `check-config` exit codes.
+
+use std::{fs, path::Path, thread::sleep, time::Duration};
+
+use havip_lab::{
+    lab::{havip_exe, in_netns, Host, Lab},
+    probe::{mac, mac_str, ArpProbe},
+};
+
+const LONG: Duration = Duration::from_secs(15);
+const SEED: &str = include_str!("../../havip/tests/config/seed.conf");
+
+fn stats(lab: &Lab, host: &Host) -> havip::stats::Stats {
+    let pins = lab.pin_dir(&host.ns);
+    in_netns(&host.ns, move || {
+        havip::stats::collect(&pins).expect("stats")
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn seed_config_runs_unchanged_and_elects() {
+    let mut lab = Lab::new("seed");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    lab.ip(&client.ns, "addr add 34.122.40.50/24 dev eth0");
+    let dir = std::env::temp_dir().join(format!("hv-seed-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    // The seed file verbatim on n1; on n2 what its comments say the peer runs.
+    let peer = SEED
+        .replace("state MASTER ", "state BACKUP ")
+        .replace("priority 101 ", "priority 100 ");
+    assert_ne!(peer, SEED);
+    let c1 = write(&dir, "n1.conf", SEED);
+    let c2 = write(&dir, "n2.conf", &peer);
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(Duration::from_secs(4)); // more than the backup's Master_Down_Interval
+    assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
+    assert!(lab.has_addr(&n1, "34.122.40.122") && !lab.has_addr(&n2, "34.122.40.122"));
+    // keepalived's reading of the one-line authentication block, with the warning.
+    assert!(
+        lab.proc("n1").log_text().contains("authentication"),
+        "no warning about the auth block"
+    );
+    let s = stats(&lab, &n2);
+    let inst = &s.daemon.expect("daemon").instances[0];
+    assert_eq!((inst.name.as_str(), inst.vrid), ("VI_1", Some(51)));
+    assert!(inst.adverts.received >= 3 && inst.adverts.rejected.values().sum::<u64>() == 0);
+    let r = lab.arping(&client, "34.122.40.122", 3, 0.05);
+    assert_eq!(r.macs.into_iter().collect::<Vec<_>>(), vec![n1.mac.clone()]);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_reload_keeps_unchanged_instances_and_refuses_a_bad_file() {
+    let mut lab = Lab::new("reload");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    let dir = std::env::temp_dir().join(format!("hv-reload-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let vi1 = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+               priority 100\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    \
+               10.99.0.100/24\n  }\n}\n";
+    let vi2 = "vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 52\n  priority 100\n  \
+               advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    10.99.0.101/24\n  }\n}\n";
+    let conf = write(&dir, "havip.conf", vi1);
+    lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(300));
+    let before = stats(&lab, &n1).daemon.unwrap().instances[0]
+        .adverts
+        .clone();
+
+    // Add VI_2 and reload while a client watches VI_1's VIP answer every 10 ms.
+    let probe = ArpProbe::start(
+        &client.ns,
+        "eth0",
+        mac(&client.mac),
+        [10, 99, 0, 50],
+        [10, 99, 0, 100],
+        Duration::from_millis(10),
+    );
+    sleep(Duration::from_millis(200));
+    fs::write(&conf, format!("{vi1}{vi2}")).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload done", LONG);
+    sleep(Duration::from_secs(1));
+    let replies = probe.stop();
+    let after = stats(&lab, &n1).daemon.unwrap();
+    let vi1_after = after
+        .instances
+        .iter()
+        .find(|i| i.name == "VI_1")
+        .expect("VI_1");
+    assert_eq!(vi1_after.state, "MASTER");
+    assert_eq!(
+        vi1_after.adverts.transitions, before.transitions,
+        "VI_1 flapped"
+    );
+    assert_eq!(
+        vi1_after.adverts.garps_sent, before.garps_sent,
+        "VI_1 sent GARPs again"
+    );
+    let gaps: Vec<_> = replies
+        .windows(2)
+        .map(|w| w[1].at - w[0].at)
+        .filter(|g| *g > Duration::from_millis(50))
+        .collect();
+    assert!(
+        gaps.is_empty(),
+        "VI_1's VIP stopped answering during the reload: {gaps:?}"
+    );
+    assert!(replies.iter().all(|r| mac_str(&r.mac) == n1.mac));
+    let vi2_after = after
+        .instances
+        .iter()
+        .find(|i| i.name == "VI_2")
+        .expect("VI_2 started");
+    assert!(
+        ["MASTER", "BACKUP"].contains(&vi2_after.state.as_str()),
+        "{}",
+        vi2_after.state
+    );
+
+    // A bad file: refused, both instances keep running.
+    fs::write(
+        &conf,
+        format!("{vi1}{vi2}vrrp_instance VI_3 {{\n  virtual_router_id 0\n}}\n"),
+    )
+    .unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload refused", LONG);
+    let log = lab.proc("n1").log_text();
+    assert!(
+        log.contains("havip.conf:"),
+        "the refusal names the file and line: {log}"
+    );
+    let still = stats(&lab, &n1).daemon.unwrap();
+    assert_eq!(still.instances.len(), 2);
+    assert!(lab.has_addr(&n1, "10.99.0.100"));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_config_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("hv-check-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let good = write(&dir, "good.conf", SEED);
+    let bad = write(
+        &dir,
+        "bad.conf",
+        "vrrp_instance X {\n  interface eth0\n  virtual_router_id 300\n}\n",
+    );
+    let run = |file: &str| {
+        std::process::Command::new(havip_exe())
+            .args(["check-config", file])
+            .output()
+            .unwrap()
+    };
+    let ok = run(&good);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("bad.conf:3:"), "no file:line: {text}");
+    assert_eq!(
+        run(dir.join("missing.conf").to_str().unwrap())
+            .status
+            .code(),
+        Some(2)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
