@@ -6,6 +6,8 @@
 //! - [`dataplane`]: the embedded XDP object, its attachments and maps.
 //! - [`net`]: rtnetlink and raw sockets.
 //! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
+//! - [`track`]: health checks (keepalived `vrrp_script`, `track_process`, built-in probes) and
+//!   the effective priority they give an instance.
 
 pub mod app;
 pub mod cli;
@@ -15,5 +17,6 @@ pub mod dataplane;
 pub mod net;
 pub mod privs;
 pub mod stats;
+pub mod track;
 pub mod vrrp;
 pub mod wire;
