@@ -8,6 +8,7 @@
 //! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
 //! - [`track`]: health checks (keepalived `vrrp_script`, `track_process`, built-in probes) and
 //!   the effective priority they give an instance.
+//! - [`notify`]: keepalived's notify hooks on state changes.
 
 pub mod app;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod net;
+pub mod notify;
 pub mod privs;
 pub mod stats;
 pub mod track;
