@@ -6,15 +6,15 @@
 //! - [`dataplane`]: the embedded XDP object, its attachments and maps.
 //! - [`net`]: rtnetlink and raw sockets.
 //! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
-//! - [`track`]: health checks (keepalived `vrrp_script`, `track_process`, built-in probes) and
-//!   the effective priority they give an instance.
-//! - [`notify`]: keepalived's notify hooks on state changes.
+//! - [`track`], [`notify`], [`metrics`]: health checks, notify hooks and the Prometheus
+//!   exposition, as building blocks the daemon drives.
 
 pub mod app;
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod privs;
