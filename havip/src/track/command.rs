@@ -3,8 +3,9 @@
 //! with its whole group when it outlives its timeout.
 //!
 //! keepalived's child (`system_call_script()`, `keepalived/core/notify.c`) sets its groups and
-//! ids, moves into its own process group, drops `IFS`, `LD_PRELOAD` and `LD_LIBRARY_PATH`, points
-//! stdio at `/dev/null` and `execve`s the words of the command line. At the timeout keepalived
+//! ids, resets real-time scheduling, moves into its own process group, drops `IFS`, `LD_PRELOAD`
+//! and `LD_LIBRARY_PATH`, points stdio at `/dev/null` and `execve`s the words of the command
+//! line; havip's child does the same. At the timeout keepalived
 //! sends SIGTERM to the group and SIGKILL two seconds later (`vrrp_script_child_thread()`);
 //! havip sends SIGKILL at once: a check past its deadline has nothing left worth saving, and the
 //! next run must not overlap it.
@@ -281,22 +282,29 @@ pub async fn run(argv: &[OsString], user: Option<&RunAs>, timeout: Duration) -> 
         .env_remove("LD_PRELOAD")
         .env_remove("LD_LIBRARY_PATH")
         .process_group(0);
-    if let Some(u) = user.filter(|_| can_switch_user()) {
-        let (uid, gid, groups) = (u.uid, u.gid, u.groups.clone());
-        // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
-        // the fork. std's own uid/gid run before pre_exec closures and would drop the
-        // supplementary groups first, so all three are set here, groups before ids.
-        unsafe {
-            cmd.pre_exec(move || {
+    let ids = user
+        .filter(|_| can_switch_user())
+        .map(|u| (u.uid, u.gid, u.groups.clone()));
+    // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
+    // the fork. std's own uid/gid run before pre_exec closures and would drop the
+    // supplementary groups first, so all three are set here, groups before ids.
+    unsafe {
+        cmd.pre_exec(move || {
+            // A daemon running SCHED_FIFO (`--rt-priority`) must not hand real-time scheduling
+            // to its scripts: keepalived's reset_process_priorities() does the same. Lowering
+            // the policy needs no privilege.
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+            if let Some((uid, gid, groups)) = &ids {
                 if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0
                 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,

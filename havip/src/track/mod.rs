@@ -12,21 +12,27 @@
 //! # Wiring (the daemon)
 //! ```text
 //! let specs = spec.scripts.iter().map(CheckSpec::from_script).collect();
-//! let (tracker, mut events) = Tracker::spawn(specs)?;   // keep `tracker` alive; drop = stop
-//! health: HashMap<String, Health>                        // every name starts Health::Unknown
-//! loop { select! { Some(ev) = events.recv() => {
+//! let (tracker, mut events) = Tracker::spawn(specs)?;   // keep `tracker`; dropping it stops all
+//! health: HashMap<String, Health>                        // absent = Health::Unknown
+//! select! { Some(ev) = events.recv() => {
 //!     health.insert(ev.check, Health::from(ev.healthy));
-//!     for each instance tracking ev.check:
-//!         let t = tracked_scripts(vrrp, &spec.scripts, |n| health[n]);
+//!     for each instance whose track_script names ev.check:
+//!         let mut t = tracked_scripts(vrrp, &spec.scripts, |n| health(n));
+//!         t.extend(tracked_interfaces(vrrp, |ifname| link_health(ifname)));
 //!         match effective_priority(vrrp.priority, &t) {
 //!             Verdict::Fault => router.enter_fault(now),
-//!             Verdict::Priority(p) | Verdict::Init(p) => { router.leave_fault(now);
-//!                                                          router.set_priority(now, p) }
+//!             Verdict::Priority(p) | Verdict::Init(p) => {
+//!                 router.set_priority(now, p);
+//!                 if own_link_up { router.leave_fault(now) }
+//!             }
 //!         }
-//! } } }
+//!         drain the router's actions (a priority change shows in the next advert)
+//! } }
 //! ```
-//! `enter_fault`/`leave_fault`/`set_priority` are idempotent, so re-applying the verdict of
-//! every tracking instance on every event is correct.
+//! `enter_fault`/`leave_fault`/`set_priority` are idempotent, so re-applying the verdict on
+//! every event is correct. The router has one fault flag: whatever else can fault an instance
+//! (its own link down) must be folded in before `leave_fault`, as above. Link changes of
+//! tracked interfaces re-run the same computation.
 
 pub mod command;
 mod net;
@@ -41,7 +47,9 @@ use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 use anyhow::{bail, Context as _, Result};
 
 pub use net::HttpUrl;
-pub use priority::{effective_priority, tracked_scripts, Health, Tracked, Verdict};
+pub use priority::{
+    effective_priority, tracked_interfaces, tracked_scripts, Health, Tracked, Verdict,
+};
 pub use process::ProcessMatch;
 pub use scheduler::{CheckSpec, RiseFall, TrackEvent, Tracker};
 

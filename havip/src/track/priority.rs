@@ -128,6 +128,20 @@ pub fn tracked_scripts(
         .collect()
 }
 
+/// The instance's `track_interface` entries with their link state (`Up` while the link is up).
+/// keepalived's weights work for interfaces as for scripts (0: down means FAULT), so the daemon
+/// passes both lists, concatenated, to one [`effective_priority`] call.
+pub fn tracked_interfaces(vrrp: &VrrpSpec, link: impl Fn(&str) -> Health) -> Vec<Tracked> {
+    vrrp.track_interfaces
+        .iter()
+        .map(|(name, weight)| Tracked {
+            weight: *weight,
+            reverse: false,
+            health: link(name),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +281,14 @@ mod tests {
         let tracked = tracked_scripts(&vrrp, &scripts, health);
         assert_eq!(tracked, [t(10, Up), t(-5, Down), t(0, Up)]);
         assert_eq!(effective_priority(100, &tracked), Priority(105));
+
+        vrrp.track_interfaces = vec![("eth1".into(), -40), ("eth2".into(), 0)];
+        let links = tracked_interfaces(&vrrp, |n| if n == "eth1" { Down } else { Up });
+        assert_eq!(links, [t(-40, Down), t(0, Up)]);
+        let all = [tracked, links].concat();
+        assert_eq!(effective_priority(100, &all), Priority(65));
+        let links = tracked_interfaces(&vrrp, |_| Down);
+        assert_eq!(effective_priority(100, &links), Fault);
     }
 
     /// keepalived's own bookkeeping (`vrrp_track.c`): a running total started by

@@ -174,6 +174,39 @@ async fn script_runs_as_the_configured_user() {
     assert!(o.detail.contains("no user named"), "{}", o.detail);
 }
 
+#[test]
+fn script_does_not_inherit_real_time_scheduling() {
+    // The daemon may run SCHED_FIFO (--rt-priority); its checks and hooks must not.
+    let dir = TempDir::new("sched");
+    let out = dir.path().join("policy");
+    // Field 41 of /proc/PID/stat is the scheduling policy (0 = SCHED_OTHER, 1 = SCHED_FIFO).
+    let s = dir.script(
+        "policy",
+        &format!("cut -d' ' -f41 /proc/$$/stat > {}", out.display()),
+    );
+    let check = script(&s.display().to_string());
+    let policy = std::thread::spawn(move || {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: plain syscall on this (test-only) thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+            return None; // no CAP_SYS_NICE here
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = rt.block_on(probe(&check, Duration::from_secs(5)));
+        assert!(o.ok, "{}", o.detail);
+        Some(std::fs::read_to_string(&out).unwrap())
+    })
+    .join()
+    .unwrap();
+    match policy {
+        None => eprintln!("skipped: SCHED_FIFO needs CAP_SYS_NICE"),
+        Some(p) => assert_eq!(p.trim(), "0", "the script ran with policy {p}"),
+    }
+}
+
 #[tokio::test]
 async fn tcp_connect_to_a_listener_and_to_a_closed_port() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
