@@ -103,7 +103,7 @@ impl NotifyHandle {
 /// Runs notify hooks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notifier {
-    /// keepalived `script_user` ("USER [GROUP]"): whom hooks run as, when havip is root.
+    /// keepalived `script_user` (`USER [GROUP]`): whom hooks run as, when havip is root.
     pub user: Option<String>,
     /// Longest a MASTER/BACKUP/FAULT hook may run before its process group is killed
     /// (keepalived: unbounded).
@@ -247,12 +247,16 @@ mod tests {
     use super::*;
     use crate::track::testutil::{pid_alive, TempDir};
 
-    /// A hook script that appends its arguments, `|`-separated, as one line to `out`.
+    /// A hook script that records its name and arguments, `|`-separated, in a file of its own
+    /// under `out` (hooks of one transition run concurrently: one file each keeps their
+    /// writes apart).
     fn recorder(dir: &TempDir, name: &str, out: &Path) -> String {
+        std::fs::create_dir_all(out).unwrap();
         dir.script(
             name,
             &format!(
-                "{{ printf '%s' \"$(basename \"$0\")\"; for a in \"$@\"; do printf '|%s' \"$a\"; done; echo; }} >> {}",
+                "line=$(basename \"$0\"); for a in \"$@\"; do line=\"$line|$a\"; done\n\
+                 echo \"$line\" >> {}/$(basename \"$0\")",
                 out.display()
             ),
         )
@@ -260,12 +264,13 @@ mod tests {
         .to_string()
     }
 
-    fn lines(p: &Path) -> Vec<String> {
-        let mut l: Vec<String> = std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
-            .collect();
+    /// Every line the recorders wrote, sorted.
+    fn lines(out: &Path) -> Vec<String> {
+        let mut l = Vec::new();
+        for f in std::fs::read_dir(out).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            l.extend(text.lines().map(String::from));
+        }
         l.sort();
         l
     }

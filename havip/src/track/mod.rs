@@ -83,7 +83,7 @@ impl Outcome {
 pub enum Check {
     /// keepalived `vrrp_script`: healthy when the command exits 0. Run without a shell (the
     /// command line is split as keepalived splits it, see [`command::split_command`]), in its own
-    /// process group, stdio on `/dev/null`; as `user` ("USER [GROUP]") when set and havip is
+    /// process group, stdio on `/dev/null`; as `user` (`USER [GROUP]`) when set and havip is
     /// root. Killed with its whole group at the timeout, which counts as a failure.
     Script {
         command: String,

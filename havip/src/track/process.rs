@@ -17,7 +17,7 @@ pub enum ProcessMatch {
     /// `/proc/PID/comm` (the kernel's 15-byte task name; the configured name is cut to match).
     #[default]
     Comm,
-    /// argv[0] from `/proc/PID/cmdline`, whole (keepalived `full_command`).
+    /// `argv[0]` from `/proc/PID/cmdline`, whole (keepalived `full_command`).
     Argv0,
 }
 
