@@ -28,7 +28,7 @@ use crate::{
         command::{self, RunAs},
         Outcome,
     },
-    vrrp::State,
+    vrrp::{Action, State},
 };
 
 /// The state a hook announces.
@@ -60,6 +60,19 @@ impl NotifyState {
             State::Backup => Some(NotifyState::Backup),
             State::Fault => Some(NotifyState::Fault),
             State::Initialize => None,
+        }
+    }
+
+    /// The hook a router action calls for: `BecomeMaster`, `BecomeBackup`, `EnterFault`,
+    /// `Stopped`. keepalived runs `notify_master` after the VIPs are up, so run the hooks once
+    /// the batch of actions (the `AddVips` after `BecomeMaster`) is carried out.
+    pub fn from_action(action: &Action) -> Option<NotifyState> {
+        match action {
+            Action::BecomeMaster { .. } => Some(NotifyState::Master),
+            Action::BecomeBackup { .. } => Some(NotifyState::Backup),
+            Action::EnterFault => Some(NotifyState::Fault),
+            Action::Stopped => Some(NotifyState::Stop),
+            _ => None,
         }
     }
 }
@@ -487,5 +500,17 @@ mod tests {
             Some(NotifyState::Fault)
         );
         assert_eq!(NotifyState::from_state(State::Initialize), None);
+        assert_eq!(
+            NotifyState::from_action(&Action::EnterFault),
+            Some(NotifyState::Fault)
+        );
+        assert_eq!(
+            NotifyState::from_action(&Action::Stopped),
+            Some(NotifyState::Stop)
+        );
+        assert_eq!(
+            NotifyState::from_action(&Action::RemoveVips(Vec::new())),
+            None
+        );
     }
 }
