@@ -7,6 +7,8 @@
 //! - [`net`]: rtnetlink and raw sockets.
 //! - [`config`]: keepalived.conf and havip's TOML format, read into the daemon's spec.
 //! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
+//! - [`track`], [`notify`], [`metrics`]: health checks, notify hooks and the Prometheus
+//!   exposition, as building blocks the daemon drives.
 
 pub mod app;
 pub mod cli;
@@ -14,8 +16,11 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod privs;
 pub mod stats;
+pub mod track;
 pub mod vrrp;
 pub mod wire;

@@ -1,0 +1,473 @@
+//! Prometheus metrics: the numbers `havip stats --json` prints ([`Stats`]), in the Prometheus
+//! text exposition format (version 0.0.4), and a minimal HTTP server for `GET /metrics`.
+//!
+//! [`render`] is pure: it encodes one [`Stats`] snapshot with `prometheus-client`'s
+//! `prometheus_text` encoder, through a collector of constant metrics, so nothing is kept
+//! between scrapes and the numbers are exactly those of the snapshot. Names follow Prometheus'
+//! conventions: `havip_` prefix, counters end in `_total`, base units (seconds); labels
+//! `instance`, `iface`, `vrid` (empty for a static owner), `vip`, `reason`... Families with no
+//! sample are left out. The list is in `docs/metrics.md`.
+//!
+//! Wiring (the daemon): bind a `TcpListener` where the operator asked, and
+//! `tokio::spawn(metrics::serve(listener, move || metrics::render(&latest())))`, where
+//! `latest()` is cheap and thread-safe, e.g. a `tokio::sync::watch::Receiver<Stats>` that the
+//! driver loop updates (its [`DaemonSnapshot`](crate::control::DaemonSnapshot) plus the XDP
+//! counters from `stats::collect`).
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{prometheus_text, DescriptorEncoder, EncodeGaugeValue, EncodeMetric},
+    metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType},
+    registry::Registry,
+};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+};
+use tracing::{debug, warn};
+
+use crate::stats::Stats;
+
+/// The `Content-Type` of [`render`]'s output: `text/plain; version=0.0.4; charset=utf-8`.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// The instance states [`render`] always reports (1 for the current one, 0 for the others).
+pub const STATES: [&str; 5] = ["INIT", "BACKUP", "MASTER", "FAULT", "STATIC"];
+
+/// `stats` in the Prometheus text exposition format, version 0.0.4.
+pub fn render(stats: &Stats) -> String {
+    let mut registry = Registry::with_prefix("havip");
+    registry.register_collector(Box::new(Snapshot(stats.clone())));
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry).expect("writing into a String cannot fail");
+    out
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Debug)]
+struct Snapshot(Stats);
+
+/// Writes one family: its HELP and TYPE, then one sample per label set (nothing when empty).
+fn family<M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    samples: Vec<(Labels, M)>,
+) -> fmt::Result {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut metric = enc.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, m) in &samples {
+        m.encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn counters(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: Vec<(Labels, u64)>,
+) -> fmt::Result {
+    let samples = samples
+        .into_iter()
+        .map(|(l, v)| (l, ConstCounter::new(v)))
+        .collect();
+    family(enc, name, help, MetricType::Counter, samples)
+}
+
+fn gauges<N: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: Vec<(Labels, N)>,
+) -> fmt::Result {
+    let samples = samples
+        .into_iter()
+        .map(|(l, v)| (l, ConstGauge::new(v)))
+        .collect();
+    family(enc, name, help, MetricType::Gauge, samples)
+}
+
+fn with(labels: &Labels, more: &[(&'static str, &str)]) -> Labels {
+    let mut l = labels.clone();
+    l.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
+    l
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let enc = &mut enc;
+        let stats = &self.0;
+        let none = Labels::new();
+
+        gauges(
+            enc,
+            "daemon_up",
+            "Whether a havip daemon answered for this network namespace.",
+            vec![(none.clone(), i64::from(stats.daemon.is_some()))],
+        )?;
+        if let Some(d) = &stats.daemon {
+            gauges(
+                enc,
+                "daemon_info",
+                "The running daemon, by advert delivery path (socket or ringbuf).",
+                vec![(vec![("advert_path", d.advert_path.clone())], 1i64)],
+            )?;
+            let inst: Vec<(Labels, &crate::control::InstanceSnapshot)> = d
+                .instances
+                .iter()
+                .map(|i| {
+                    let l = vec![
+                        ("instance", i.name.clone()),
+                        ("iface", i.iface.clone()),
+                        ("vrid", i.vrid.map(|v| v.to_string()).unwrap_or_default()),
+                    ];
+                    (l, i)
+                })
+                .collect();
+            let mut states = Vec::new();
+            for (l, i) in &inst {
+                for s in STATES {
+                    states.push((with(l, &[("state", s)]), i64::from(i.state == s)));
+                }
+                if !STATES.contains(&i.state.as_str()) {
+                    states.push((with(l, &[("state", &i.state)]), 1));
+                }
+            }
+            gauges(
+                enc,
+                "instance_state",
+                "1 for the state the instance is in, 0 for the others.",
+                states,
+            )?;
+            let each = |f: &dyn Fn(&crate::control::InstanceSnapshot) -> Option<u64>| {
+                inst.iter()
+                    .filter_map(|(l, i)| f(i).map(|v| (l.clone(), v)))
+                    .collect::<Vec<_>>()
+            };
+            gauges(
+                enc,
+                "instance_base_priority",
+                "The configured VRRP priority.",
+                each(&|i| i.base_priority.map(u64::from)),
+            )?;
+            gauges(
+                enc,
+                "instance_effective_priority",
+                "The priority advertised now: the base moved by tracked checks' weights.",
+                each(&|i| i.effective_priority.map(u64::from)),
+            )?;
+            gauges(
+                enc,
+                "instance_vips_owned",
+                "Whether this node holds the instance's VIPs now.",
+                each(&|i| Some(u64::from(i.owned))),
+            )?;
+            counters(
+                enc,
+                "instance_transitions",
+                "State transitions of the instance.",
+                each(&|i| Some(i.adverts.transitions)),
+            )?;
+            counters(
+                enc,
+                "instance_became_master",
+                "Transitions of the instance to MASTER.",
+                each(&|i| Some(i.adverts.became_master)),
+            )?;
+            counters(
+                enc,
+                "adverts_sent",
+                "VRRP adverts sent, priority-0 ones included.",
+                each(&|i| Some(i.adverts.sent)),
+            )?;
+            counters(
+                enc,
+                "adverts_priority_zero_sent",
+                "Priority-0 adverts sent (a master giving up).",
+                each(&|i| Some(i.adverts.priority_zero_sent)),
+            )?;
+            counters(
+                enc,
+                "adverts_received",
+                "VRRP adverts received by the election.",
+                each(&|i| Some(i.adverts.received)),
+            )?;
+            counters(
+                enc,
+                "adverts_priority_zero_received",
+                "Priority-0 adverts received (the master giving up).",
+                each(&|i| Some(i.adverts.priority_zero_received)),
+            )?;
+            counters(
+                enc,
+                "adverts_malformed",
+                "Adverts that failed to parse (checksum, lengths, address count).",
+                each(&|i| Some(i.adverts.malformed)),
+            )?;
+            counters(
+                enc,
+                "adverts_address_list_mismatch",
+                "Adverts whose address list differs from the instance's VIPs.",
+                each(&|i| Some(i.adverts.address_list_mismatch)),
+            )?;
+            let mut rejected = Vec::new();
+            for (l, i) in &inst {
+                for (reason, n) in &i.adverts.rejected {
+                    rejected.push((with(l, &[("reason", reason)]), *n));
+                }
+            }
+            counters(
+                enc,
+                "adverts_rejected",
+                "Adverts dropped by the election's checks, by reason.",
+                rejected,
+            )?;
+            counters(
+                enc,
+                "garps_sent",
+                "Gratuitous ARPs sent for the instance's VIPs.",
+                each(&|i| Some(i.adverts.garps_sent)),
+            )?;
+            if let Some(lat) = &d.advert_delivery {
+                let q = |q: &str, us: f64| (vec![("quantile", q.to_string())], us / 1e6);
+                gauges(
+                    enc,
+                    "advert_delivery_latency_seconds",
+                    "Advert delivery latency from XDP to the daemon over the last samples \
+                     (a sliding window, not since start), by quantile.",
+                    vec![
+                        q("0.5", lat.p50_us),
+                        q("0.99", lat.p99_us),
+                        q("1", lat.max_us),
+                    ],
+                )?;
+                gauges(
+                    enc,
+                    "advert_delivery_latency_samples",
+                    "Samples in the advert delivery latency window.",
+                    vec![(none.clone(), lat.samples as u64)],
+                )?;
+            }
+        }
+
+        gauges(
+            enc,
+            "xdp_loaded",
+            "Whether havip's XDP maps are pinned in this network namespace.",
+            vec![(none.clone(), i64::from(stats.xdp.is_some()))],
+        )?;
+        let Some(x) = &stats.xdp else {
+            return Ok(());
+        };
+        let vips: Vec<(Labels, &crate::stats::VipStats)> = x
+            .vips
+            .iter()
+            .map(|v| (vec![("vip", v.vip.clone()), ("iface", v.iface.clone())], v))
+            .collect();
+        let per_vip = |f: &dyn Fn(&crate::stats::VipStats) -> u64| {
+            vips.iter()
+                .map(|(l, v)| (l.clone(), f(v)))
+                .collect::<Vec<_>>()
+        };
+        gauges(
+            enc,
+            "xdp_vip_owned",
+            "Whether the XDP program answers ARP for the VIP (this node owns it).",
+            per_vip(&|v| u64::from(v.owned)),
+        )?;
+        counters(
+            enc,
+            "xdp_arp_requests",
+            "ARP requests for the VIP seen by the XDP program.",
+            per_vip(&|v| v.arp_requests),
+        )?;
+        counters(
+            enc,
+            "xdp_arp_replies",
+            "ARP replies the XDP program sent for the VIP.",
+            per_vip(&|v| v.arp_replies),
+        )?;
+        let mut dropped = Vec::new();
+        for (l, v) in &vips {
+            dropped.push((with(l, &[("reason", "not_owned")]), v.dropped_not_owned));
+            dropped.push((
+                with(l, &[("reason", "stale_heartbeat")]),
+                v.dropped_stale_heartbeat,
+            ));
+        }
+        counters(
+            enc,
+            "xdp_arp_dropped",
+            "ARP requests for the VIP the XDP program dropped, by reason.",
+            dropped,
+        )?;
+
+        let vrids: Vec<(Labels, &crate::stats::VridStats)> = x
+            .vrids
+            .iter()
+            .map(|v| {
+                let l = vec![
+                    ("iface", v.iface.clone()),
+                    ("vrid", v.vrid.to_string()),
+                    ("family", v.family.clone()),
+                    ("version", v.version.to_string()),
+                ];
+                (l, v)
+            })
+            .collect();
+        counters(
+            enc,
+            "xdp_adverts_received",
+            "VRRP adverts for the router seen by the XDP program.",
+            vrids.iter().map(|(l, v)| (l.clone(), v.received)).collect(),
+        )?;
+        let mut delivered = Vec::new();
+        let mut vrid_dropped = Vec::new();
+        for (l, v) in &vrids {
+            delivered.push((with(l, &[("path", "ringbuf")]), v.delivered_ringbuf));
+            delivered.push((with(l, &[("path", "stack")]), v.passed_to_stack));
+            for (reason, n) in [
+                ("bad_ttl", v.bad_ttl),
+                ("bad_version", v.bad_version),
+                ("bad_type", v.bad_type),
+                ("truncated", v.truncated),
+            ] {
+                vrid_dropped.push((with(l, &[("reason", reason)]), n));
+            }
+        }
+        counters(
+            enc,
+            "xdp_adverts_delivered",
+            "Checked adverts the XDP program handed on, by path (ringbuf, or stack for the raw \
+             socket).",
+            delivered,
+        )?;
+        counters(
+            enc,
+            "xdp_adverts_dropped",
+            "Adverts for the router the XDP program dropped, by reason.",
+            vrid_dropped,
+        )?;
+        counters(
+            enc,
+            "xdp_frames",
+            "Frames counted by the XDP program outside any VIP or router, by counter \
+             (passed, malformed, arp_not_vip, vrrp_unknown_vrid, vrrp_malformed, \
+             vrrp_ringbuf_full).",
+            x.global
+                .iter()
+                .map(|(k, v)| (vec![("counter", k.clone())], *v))
+                .collect(),
+        )?;
+        Ok(())
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped: `200` with `source()` as a
+/// `text/plain; version=0.0.4` body; `405` for other methods on `/metrics`; `404` elsewhere.
+/// One request per connection (`Connection: close`); a client has 5 s to send its request.
+/// `source` is called once per scrape, on the runtime: it must be quick.
+pub async fn serve<F>(listener: TcpListener, source: F)
+where
+    F: Fn() -> String + Send + Sync + 'static,
+{
+    let source = Arc::new(source);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: let descriptors free up instead of spinning.
+                warn!("metrics: accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let source = source.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, &*source).await {
+                debug!("metrics: {e}");
+            }
+        });
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    source: &(dyn Fn() -> String + Send + Sync),
+) -> std::io::Result<()> {
+    let head = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream)).await {
+        Ok(h) => h?,
+        Err(_) => return Ok(()), // a client that says nothing gets nothing
+    };
+    let line = head.lines().next().unwrap_or_default();
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next(), parts.next(), parts.next());
+    let (status, content_type, body) = match (method, target, version) {
+        (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/") => {
+            let path = t.split('?').next().unwrap_or_default();
+            match (m, path) {
+                ("GET" | "HEAD", "/metrics") => ("200 OK", CONTENT_TYPE, source()),
+                (_, "/metrics") => (
+                    "405 Method Not Allowed",
+                    "text/plain; charset=utf-8",
+                    "/metrics answers GET only\n".to_string(),
+                ),
+                _ => (
+                    "404 Not Found",
+                    "text/plain; charset=utf-8",
+                    "havip serves its metrics at /metrics\n".to_string(),
+                ),
+            }
+        }
+        _ => (
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            "not an HTTP request\n".to_string(),
+        ),
+    };
+    let allow = if status.starts_with("405") {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != Some("HEAD") {
+        resp.extend_from_slice(body.as_bytes());
+    }
+    stream.write_all(&resp).await?;
+    stream.shutdown().await
+}
+
+/// The request head, up to the blank line (8 KiB at most).
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        if head.len() > 8192 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request head over 8 KiB",
+            ));
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+#[cfg(test)]
+mod tests;

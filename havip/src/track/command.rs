@@ -1,0 +1,425 @@
+//! Running a configured command line the way keepalived runs `vrrp_script` and notify hooks:
+//! split without a shell, in a process group of its own, optionally as another user, and killed
+//! with its whole group when it outlives its timeout.
+//!
+//! keepalived's child (`system_call_script()`, `keepalived/core/notify.c`) sets its groups and
+//! ids, resets real-time scheduling, moves into its own process group, drops `IFS`, `LD_PRELOAD`
+//! and `LD_LIBRARY_PATH`, points stdio at `/dev/null` and `execve`s the words of the command
+//! line; havip's child does the same. At the timeout keepalived
+//! sends SIGTERM to the group and SIGKILL two seconds later (`vrrp_script_child_thread()`);
+//! havip sends SIGKILL at once: a check past its deadline has nothing left worth saving, and the
+//! next run must not overlap it.
+
+use std::{
+    ffi::{CStr, CString, OsString},
+    os::unix::{ffi::OsStringExt as _, process::ExitStatusExt as _},
+    process::{ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::Outcome;
+
+/// Splits a command line into words as keepalived does (`alloc_strvec_quoted_escaped()`,
+/// `keepalived/core/parser.c`): words end at unquoted white space; `"..."` and `'...'` group
+/// words and may sit inside one (`a"b c"d` is one word); a backslash escapes everywhere, inside
+/// single quotes too, and knows `\a \b \E \f \n \r \t \v`, `\xHH`, `\cX` (control character) and
+/// up to three octal digits; any other escaped character stands for itself.
+pub fn split_command(line: &str) -> Result<Vec<OsString>> {
+    const WHITE: &[u8] = b" \t\x0c\n\r\x0b";
+    let b = line.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < b.len() && WHITE.contains(&b[i]) {
+            i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        let mut word = Vec::new();
+        let mut quote = None;
+        while i < b.len() {
+            let c = b[i];
+            match (c, quote) {
+                (b'\\', _) => {
+                    i += 1;
+                    let Some(&e) = b.get(i) else {
+                        bail!("command line {line:?} ends with a lone backslash");
+                    };
+                    i += 1;
+                    let hex = |c: u8| (c as char).to_digit(16);
+                    let byte = match e {
+                        b'x' if b.get(i).and_then(|c| hex(*c)).is_some() => {
+                            // keepalived shifts every hex digit into one char: the last two count.
+                            let mut v = 0u8;
+                            while let Some(d) = b.get(i).and_then(|c| hex(*c)) {
+                                v = (v << 4) | d as u8;
+                                i += 1;
+                            }
+                            v
+                        }
+                        b'c' if i < b.len() => {
+                            i += 1;
+                            b[i - 1] & 0x1f
+                        }
+                        b'0'..=b'7' => {
+                            let mut v = e - b'0';
+                            for _ in 0..2 {
+                                match b.get(i) {
+                                    Some(d @ b'0'..=b'7') => {
+                                        v = (v << 3).wrapping_add(d - b'0');
+                                        i += 1;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            v
+                        }
+                        b'a' => 0x07,
+                        b'b' => 0x08,
+                        b'E' => 0x1b,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'v' => 0x0b,
+                        other => other,
+                    };
+                    word.push(byte);
+                }
+                (b'"' | b'\'', None) => {
+                    quote = Some(c);
+                    i += 1;
+                }
+                (_, Some(q)) if c == q => {
+                    quote = None;
+                    i += 1;
+                }
+                (_, None) if WHITE.contains(&c) => break,
+                _ => {
+                    word.push(c);
+                    i += 1;
+                }
+            }
+        }
+        if let Some(q) = quote {
+            bail!("command line {line:?} lacks its closing {}", q as char);
+        }
+        words.push(OsString::from_vec(word));
+    }
+    if words.is_empty() {
+        bail!("the command line is empty");
+    }
+    Ok(words)
+}
+
+/// Whom to run a command as: the ids and supplementary groups of a user, resolved beforehand so
+/// the child only makes system calls between `fork` and `exec`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+}
+
+impl RunAs {
+    /// Resolves keepalived's `user USERNAME [GROUPNAME]` (the group defaults to the user's
+    /// primary group; the supplementary groups are the user's, as `initgroups` would set them).
+    /// Blocks on NSS: call it from `spawn_blocking` or at start-up.
+    pub fn resolve(spec: &str) -> Result<RunAs> {
+        let mut parts = spec.split_whitespace();
+        let user = parts.next().context("an empty user name")?;
+        let group = parts.next();
+        let (uid, mut gid) = lookup_user(user)?;
+        if let Some(g) = group {
+            gid = lookup_group(g)?;
+        }
+        let groups = group_list(user, gid)?;
+        Ok(RunAs {
+            name: spec.to_string(),
+            uid,
+            gid,
+            groups,
+        })
+    }
+}
+
+fn lookup_user(name: &str) -> Result<(libc::uid_t, libc::gid_t)> {
+    let cname = CString::new(name).context("a user name with a NUL byte")?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids).
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: the buffers outlive the call and their lengths are passed; `out` is checked below.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc))
+            .with_context(|| format!("looking up user {name}"));
+    }
+    if out.is_null() {
+        bail!("no user named {name} (check the `user` of the script, or create the user)");
+    }
+    Ok((pwd.pw_uid, pwd.pw_gid))
+}
+
+fn lookup_group(name: &str) -> Result<libc::gid_t> {
+    let cname = CString::new(name).context("a group name with a NUL byte")?;
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: all-zero is a valid `group`.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: as in `lookup_user`.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc))
+            .with_context(|| format!("looking up group {name}"));
+    }
+    if out.is_null() {
+        bail!("no group named {name}");
+    }
+    Ok(grp.gr_gid)
+}
+
+fn group_list(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>> {
+    let cname = CString::new(user).context("a user name with a NUL byte")?;
+    let mut n: libc::c_int = 32;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        let asked = n;
+        // SAFETY: `groups` holds `n` entries; getgrouplist writes at most that many and sets `n`.
+        let rc = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(n as usize);
+            return Ok(groups);
+        }
+        if n <= asked {
+            n = asked * 2;
+        }
+        if n > 65536 {
+            bail!("user {user} is in too many groups");
+        }
+    }
+}
+
+/// Whether this process may switch users (keepalived runs scripts as another user only as root).
+pub fn can_switch_user() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// How a command ended.
+#[derive(Debug)]
+pub enum Exit {
+    /// It exited or was killed by a signal we did not send.
+    Finished(ExitStatus),
+    /// It outlived its timeout: its process group was killed and it was reaped.
+    TimedOut,
+    /// It could not be started (missing file, not executable, user switch refused...).
+    NotStarted(std::io::Error),
+}
+
+impl Exit {
+    pub fn success(&self) -> bool {
+        matches!(self, Exit::Finished(s) if s.success())
+    }
+}
+
+/// Kills the process group of a child that was not reaped (the task running it was cancelled).
+/// While the leader is unreaped its pid, which is the group's id, cannot be reused.
+struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid {
+            kill_group(pgid);
+        }
+    }
+}
+
+fn kill_group(pgid: i32) {
+    // SAFETY: plain syscall; ESRCH (the group is gone) is fine.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Runs `argv` to completion or until `timeout`, as `user` when given and we are root.
+/// Never blocks the runtime: the child is awaited, and tokio reaps it.
+pub async fn run(argv: &[OsString], user: Option<&RunAs>, timeout: Duration) -> Exit {
+    let Some((program, args)) = argv.split_first() else {
+        return Exit::NotStarted(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        ));
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("IFS")
+        .env_remove("LD_PRELOAD")
+        .env_remove("LD_LIBRARY_PATH")
+        .process_group(0);
+    let ids = user
+        .filter(|_| can_switch_user())
+        .map(|u| (u.uid, u.gid, u.groups.clone()));
+    // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
+    // the fork. std's own uid/gid run before pre_exec closures and would drop the
+    // supplementary groups first, so all three are set here, groups before ids.
+    unsafe {
+        cmd.pre_exec(move || {
+            // A daemon running SCHED_FIFO (`--rt-priority`) must not hand real-time scheduling
+            // to its scripts: keepalived's reset_process_priorities() does the same. Lowering
+            // the policy needs no privilege.
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+            if let Some((uid, gid, groups)) = &ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Exit::NotStarted(e),
+    };
+    let mut guard = GroupGuard {
+        pgid: child.id().map(|p| p as i32),
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => {
+            guard.pgid = None;
+            Exit::Finished(status)
+        }
+        Ok(Err(e)) => Exit::NotStarted(e),
+        Err(_) => {
+            if let Some(pgid) = guard.pgid {
+                kill_group(pgid);
+            }
+            let _ = child.wait().await;
+            guard.pgid = None;
+            Exit::TimedOut
+        }
+    }
+}
+
+/// The outcome of a command run as a health check or hook: success is exit status 0.
+pub(crate) fn outcome(exit: &Exit, timeout: Duration, started: Instant) -> Outcome {
+    let took = started.elapsed();
+    match exit {
+        Exit::Finished(s) if s.success() => Outcome::up(format!("exited 0 in {took:.0?}")),
+        Exit::Finished(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => Outcome::down(format!("exited with status {code}")),
+            (None, Some(sig)) => Outcome::down(format!("killed by signal {}", signal_name(sig))),
+            _ => Outcome::down(format!("ended with {s}")),
+        },
+        Exit::TimedOut => Outcome::down(format!(
+            "timed out after {timeout:?}: its process group was killed"
+        )),
+        Exit::NotStarted(e) => Outcome::down(format!("could not run: {e}")),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local string (or null).
+    let p = unsafe { libc::strsignal(sig) };
+    if p.is_null() {
+        return sig.to_string();
+    }
+    // SAFETY: non-null, NUL-terminated.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy();
+    format!("{sig} ({s})")
+}
+
+/// The words of a command line for logs.
+pub fn display(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        split_command(line)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn splits_on_white_space() {
+        assert_eq!(words("  /bin/check  -x\t1 \n"), ["/bin/check", "-x", "1"]);
+    }
+
+    #[test]
+    fn quotes_group_words_and_join_neighbours() {
+        assert_eq!(
+            words(r#"/bin/sh -c "exit 3" 'a b' x"y z"w"#),
+            ["/bin/sh", "-c", "exit 3", "a b", "xy zw"]
+        );
+        assert_eq!(words(r#"a '' "" b"#), ["a", "", "", "b"]);
+        // The other quote is literal inside a quoted string.
+        assert_eq!(words(r#""it's" 'say "hi"'"#), ["it's", r#"say "hi""#]);
+    }
+
+    #[test]
+    fn backslash_escapes_everywhere_as_keepalived_does() {
+        assert_eq!(words(r"a\ b"), ["a b"]);
+        assert_eq!(words(r"'a\'b'"), ["a'b"]);
+        assert_eq!(words(r#""a\"b""#), [r#"a"b"#]);
+        assert_eq!(words(r"\t\n\x41\101\cA\q"), ["\t\nAA\x01q"]);
+        assert_eq!(words(r"\x4142"), ["B"]); // every hex digit shifts in; the last two stay
+        assert_eq!(words(r"\xg"), ["xg"]);
+        assert_eq!(words(r"\0"), ["\0"]);
+    }
+
+    #[test]
+    fn rejects_what_keepalived_rejects() {
+        assert!(split_command("").is_err());
+        assert!(split_command(" \t ").is_err());
+        assert!(split_command("a 'b").is_err());
+        assert!(split_command("a \"b").is_err());
+        assert!(split_command(r"a\").is_err());
+    }
+
+    #[test]
+    fn resolves_root() {
+        let root = RunAs::resolve("root").unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert!(root.groups.contains(&0));
+        assert!(RunAs::resolve("no-such-user-havip").is_err());
+        assert!(RunAs::resolve("root no-such-group-havip").is_err());
+    }
+}

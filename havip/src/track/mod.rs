@@ -1,0 +1,208 @@
+//! Health tracking: the checks that move an instance's priority or put it in FAULT.
+//!
+//! - [`Check`] and [`probe`]: one attempt of one check, bounded by a timeout, never blocking
+//!   the runtime. Kinds: keepalived's `vrrp_script` ([`Check::Script`]) and `vrrp_track_process`
+//!   ([`Check::Process`]), and built-in probes ([`Check::TcpConnect`], [`Check::HttpGet`],
+//!   [`Check::SipOptions`]) that spare a script and its fork for the common cases.
+//! - [`Tracker`]: runs every configured check on its interval, applies rise/fall as keepalived
+//!   does, and reports [`TrackEvent`]s (the initial state, then transitions only).
+//! - [`effective_priority`]: pure; from the base priority and the tracked checks' weights and
+//!   health, the priority to advertise, or FAULT.
+//!
+//! # Wiring (the daemon)
+//! ```text
+//! let specs = spec.scripts.iter().map(CheckSpec::from_script).collect();
+//! let (tracker, mut events) = Tracker::spawn(specs)?;   // keep `tracker`; dropping it stops all
+//! health: HashMap<String, Health>                        // absent = Health::Unknown
+//! select! { Some(ev) = events.recv() => {
+//!     health.insert(ev.check, Health::from(ev.healthy));
+//!     for each instance whose track_script names ev.check:
+//!         let mut t = tracked_scripts(vrrp, &spec.scripts, |n| health(n));
+//!         t.extend(tracked_interfaces(vrrp, |ifname| link_health(ifname)));
+//!         match effective_priority(vrrp.priority, &t) {
+//!             Verdict::Fault => router.enter_fault(now),
+//!             Verdict::Priority(p) | Verdict::Init(p) => {
+//!                 router.set_priority(now, p);
+//!                 if own_link_up { router.leave_fault(now) }
+//!             }
+//!         }
+//!         drain the router's actions (a priority change shows in the next advert)
+//! } }
+//! ```
+//! `enter_fault`/`leave_fault`/`set_priority` are idempotent, so re-applying the verdict on
+//! every event is correct. The router has one fault flag: whatever else can fault an instance
+//! (its own link down) must be folded in before `leave_fault`, as above. Link changes of
+//! tracked interfaces re-run the same computation.
+
+pub mod command;
+mod net;
+mod priority;
+mod process;
+mod scheduler;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
+
+use anyhow::{bail, Context as _, Result};
+
+pub use net::HttpUrl;
+pub use priority::{
+    effective_priority, tracked_interfaces, tracked_scripts, Health, Tracked, Verdict,
+};
+pub use process::ProcessMatch;
+pub use scheduler::{CheckSpec, RiseFall, TrackEvent, Tracker};
+
+/// What one attempt of a check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    /// One line for logs: what was seen ("exited with status 2", "HTTP/1.1 503 ...").
+    pub detail: String,
+}
+
+impl Outcome {
+    pub fn up(detail: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn down(detail: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A health check: what to probe. How often and how many results make a transition is in
+/// [`CheckSpec`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// keepalived `vrrp_script`: healthy when the command exits 0. Run without a shell (the
+    /// command line is split as keepalived splits it, see [`command::split_command`]), in its own
+    /// process group, stdio on `/dev/null`; as `user` (`USER [GROUP]`) when set and havip is
+    /// root. Killed with its whole group at the timeout, which counts as a failure.
+    Script {
+        command: String,
+        user: Option<String>,
+    },
+    /// Healthy when a TCP handshake completes.
+    TcpConnect { addr: SocketAddr },
+    /// Healthy when `GET url` (plain `http://` only) answers with a status in `expect_status`.
+    HttpGet {
+        url: String,
+        expect_status: RangeInclusive<u16>,
+    },
+    /// Healthy when any SIP response to an OPTIONS request over UDP arrives in time (Via branch,
+    /// From tag and Call-ID are generated per attempt).
+    SipOptions { addr: SocketAddr },
+    /// keepalived `vrrp_track_process`: healthy while `min_count..=max_count` processes match.
+    Process {
+        name: String,
+        matching: ProcessMatch,
+        min_count: u32,
+        max_count: Option<u32>,
+    },
+}
+
+impl Check {
+    /// An HTTP check that wants a 2xx status.
+    pub fn http_get(url: impl Into<String>) -> Check {
+        Check::HttpGet {
+            url: url.into(),
+            expect_status: 200..=299,
+        }
+    }
+
+    /// Rejects what could never run: an unsplittable command line, a URL the HTTP check cannot
+    /// fetch, an empty status range or process name.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Check::Script { command, .. } => {
+                command::split_command(command).with_context(|| format!("script {command:?}"))?;
+            }
+            Check::HttpGet { url, expect_status } => {
+                HttpUrl::parse(url)?;
+                if expect_status.is_empty() {
+                    bail!("{url}: the expected status range is empty");
+                }
+            }
+            Check::Process {
+                name,
+                min_count,
+                max_count,
+                ..
+            } => {
+                if name.is_empty() {
+                    bail!("an empty process name");
+                }
+                if max_count.is_some_and(|m| m < *min_count) {
+                    bail!("process {name}: quorum_max is below quorum");
+                }
+            }
+            Check::TcpConnect { .. } | Check::SipOptions { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// One attempt of `check`, finished (or abandoned, and its process group killed) within
+/// `timeout`. Never blocks the runtime: sockets are async, scripts are awaited child processes,
+/// user look-ups and the `/proc` scan run on the blocking pool.
+pub async fn probe(check: &Check, timeout: Duration) -> Outcome {
+    match check {
+        Check::Script { command, user } => probe_script(command, user.as_deref(), timeout).await,
+        Check::Process {
+            name,
+            matching,
+            min_count,
+            max_count,
+        } => {
+            let (name, how, min, max) = (name.clone(), *matching, *min_count, *max_count);
+            let scan = tokio::task::spawn_blocking(move || process::check(&name, how, min, max));
+            match tokio::time::timeout(timeout, scan).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(e)) => Outcome::down(format!("scanning /proc: {e}")),
+                Err(_) => Outcome::down(format!("scanning /proc took over {timeout:?}")),
+            }
+        }
+        Check::TcpConnect { addr } => within(timeout, net::tcp_connect(*addr)).await,
+        Check::HttpGet { url, expect_status } => {
+            within(timeout, net::http_get(url, expect_status)).await
+        }
+        Check::SipOptions { addr } => within(timeout, net::sip_options(*addr)).await,
+    }
+}
+
+async fn within(timeout: Duration, f: impl std::future::Future<Output = Outcome>) -> Outcome {
+    tokio::time::timeout(timeout, f)
+        .await
+        .unwrap_or_else(|_| Outcome::down(format!("no answer within {timeout:?}")))
+}
+
+async fn probe_script(line: &str, user: Option<&str>, timeout: Duration) -> Outcome {
+    let started = std::time::Instant::now();
+    let argv = match command::split_command(line) {
+        Ok(a) => a,
+        Err(e) => return Outcome::down(format!("{e:#}")),
+    };
+    let run_as = match user.filter(|_| command::can_switch_user()) {
+        None => None,
+        Some(u) => {
+            let u = u.to_string();
+            match tokio::task::spawn_blocking(move || command::RunAs::resolve(&u)).await {
+                Ok(Ok(r)) => Some(r),
+                Ok(Err(e)) => return Outcome::down(format!("{e:#}")),
+                Err(e) => return Outcome::down(format!("resolving the user: {e}")),
+            }
+        }
+    };
+    let exit = command::run(&argv, run_as.as_ref(), timeout).await;
+    command::outcome(&exit, timeout, started)
+}
+
+#[cfg(test)]
+mod tests;
