@@ -21,6 +21,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Stats(args) => stats(&args),
         Command::CheckConfig(args) => return check_config(&args),
+        Command::Probe(args) => return probe(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +62,7 @@ fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::daemon::DaemonS
     // The command line wins over the file's vrrp_rt_priority / vrrp_no_swap.
     spec.rt_priority = args.rt_priority.or(spec.rt_priority);
     spec.mlock |= args.mlock;
+    spec.metrics_listen = args.metrics_listen.or(spec.metrics_listen);
     Ok(spec)
 }
 
@@ -119,5 +121,42 @@ fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// `havip probe`: 0 healthy, 1 unhealthy, 2 bad usage.
+fn probe(args: &crate::cli::ProbeArgs) -> ExitCode {
+    let check = match crate::track::Check::from_probe_args(&args.probe) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("havip probe: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        eprintln!("havip probe: --timeout must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    let timeout = std::time::Duration::from_secs_f64(args.timeout);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("havip probe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = rt.block_on(crate::track::probe(&check, timeout));
+    println!(
+        "{}: {}",
+        if outcome.ok { "healthy" } else { "unhealthy" },
+        outcome.detail
+    );
+    if outcome.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -37,6 +37,23 @@ pub enum Command {
                             is invalid, 2 when it cannot be read."
     )]
     CheckConfig(CheckConfigArgs),
+    /// Run one health probe and exit 0 when healthy, 1 when not (usable as a keepalived
+    /// vrrp_script; havip itself runs `havip probe ...` scripts in process, without a fork).
+    #[command(
+        after_help = "Probes: tcp HOST:PORT | http URL [LOW-HIGH] | sip HOST:PORT | \
+                            process NAME. Exit status: 0 healthy, 1 unhealthy, 2 bad usage."
+    )]
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 2.0)]
+    pub timeout: f64,
+    /// The probe and its arguments, e.g. `sip 127.0.0.1:5060`.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+    pub probe: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -122,6 +139,9 @@ pub struct RunArgs {
     /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
     #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
     pub unicast_src_ip: Option<Ipv4Addr>,
+    /// Serve Prometheus metrics on this address (GET /metrics), e.g. 127.0.0.1:9150.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Real-time scheduling: SCHED_FIFO at this priority, 1-99 (keepalived `vrrp_rt_priority`).
     #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
     pub rt_priority: Option<u8>,
@@ -229,6 +249,7 @@ impl RunArgs {
         spec.advert_path = self.advert_path;
         spec.rt_priority = self.rt_priority;
         spec.mlock = self.mlock;
+        spec.metrics_listen = self.metrics_listen;
         Ok(spec)
     }
 

@@ -31,6 +31,15 @@ pub struct DaemonSnapshot {
     pub instances: Vec<InstanceSnapshot>,
     /// Advert delivery latency, XDP to daemon (ring-buffer path), over the last samples.
     pub advert_delivery: Option<LatencySummary>,
+    /// Health checks (`vrrp_script`, built-in probes): `None` until the first result.
+    #[serde(default)]
+    pub checks: Vec<CheckSnapshot>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckSnapshot {
+    pub name: String,
+    pub healthy: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -255,6 +255,16 @@ impl Collector for Snapshot {
                     vec![(none.clone(), lat.samples as u64)],
                 )?;
             }
+            gauges(
+                enc,
+                "check_up",
+                "Health checks (vrrp_script, built-in probes): 1 up, 0 down; absent before the \
+                 first result.",
+                d.checks
+                    .iter()
+                    .filter_map(|c| Some((vec![("check", c.name.clone())], i64::from(c.healthy?))))
+                    .collect(),
+            )?;
         }
 
         gauges(

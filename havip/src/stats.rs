@@ -69,6 +69,13 @@ pub fn collect(pin_dir: &Path) -> Result<Stats> {
     Ok(Stats { daemon, xdp })
 }
 
+/// The daemon's own view (it has its snapshot at hand) beside the XDP counters of its pins;
+/// XDP counters that cannot be read are left out.
+pub fn with_xdp(daemon: Option<DaemonSnapshot>, pin_dir: &Path) -> Stats {
+    let xdp = read_xdp(pin_dir).ok();
+    Stats { daemon, xdp }
+}
+
 fn pinned(pin_dir: &Path, name: &str) -> Result<Map> {
     let path = pin_dir.join(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -152,6 +159,14 @@ pub fn render(stats: &Stats) -> String {
                     "  advert delivery XDP→daemon: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} samples)",
                     l.p50_us, l.p99_us, l.max_us, l.samples
                 );
+            }
+            for c in &d.checks {
+                let state = match c.healthy {
+                    Some(true) => "up",
+                    Some(false) => "down",
+                    None => "no result yet",
+                };
+                let _ = writeln!(o, "check {}: {state}", c.name);
             }
             for i in &d.instances {
                 let vrid = i.vrid.map_or("-".into(), |v| v.to_string());

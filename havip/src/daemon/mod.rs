@@ -83,7 +83,9 @@ fn realtime(spec: &DaemonSpec) -> Result<()> {
             sched_priority: i32::from(prio),
         };
         // SAFETY: a valid sched_param for this process.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        // SCHED_RESET_ON_FORK: scripts and hooks the daemon starts run as ordinary processes.
+        let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
+        if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| {
                 format!("setting SCHED_FIFO priority {prio} (needs CAP_SYS_NICE; valid 1-99)")
             });

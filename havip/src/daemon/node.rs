@@ -3,7 +3,7 @@
 //! carries out their actions (adverts, VIP ownership, addresses, GARPs).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr},
     path::Path,
     sync::Arc,
@@ -17,16 +17,16 @@ use havip_ebpf::{
 };
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::mpsc,
+    sync::{mpsc, watch},
 };
 use tracing::{debug, error, info, warn};
 
 use super::{
     rx::{self, Incoming},
-    spec::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec},
+    spec::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec},
 };
 use crate::{
-    control::{AdvertCounters, DaemonSnapshot, InstanceSnapshot, LatencySummary},
+    control::{AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary},
     dataplane::{monotonic_ns, Dataplane},
     net::{
         netlink::{Link, Netlink},
@@ -39,6 +39,13 @@ use crate::{
     wire::{
         parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, VrrpAddresses, VrrpAuth,
         VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
+    },
+};
+use crate::{
+    notify::{Notifier, NotifyHandle, NotifyState},
+    track::{
+        effective_priority, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent,
+        Tracker, Verdict,
     },
 };
 
@@ -80,6 +87,17 @@ pub struct Node {
     control: Option<std::path::PathBuf>,
     /// Recent advert delivery latencies (ring-buffer path), nanoseconds.
     delivery_ns: std::collections::VecDeque<u64>,
+    /// keepalived `vrrp_script` blocks, for the instances' `track_script`.
+    scripts: Vec<ScriptSpec>,
+    /// Health of each check, by name, as the tracker last reported it.
+    check_health: HashMap<String, Health>,
+    /// Link state of the interfaces instances track (`track_interface`), by index.
+    tracked_links: BTreeMap<u32, (String, bool)>,
+    notifier: Notifier,
+    /// STOP hooks still running at exit (they get a second, as in keepalived).
+    stop_hooks: Vec<NotifyHandle>,
+    metrics_listen: Option<std::net::SocketAddr>,
+    pin_dir: std::path::PathBuf,
 }
 
 /// How many delivery-latency samples the snapshot summarises.
@@ -109,6 +127,13 @@ impl Node {
             rx: None,
             control: None,
             delivery_ns: std::collections::VecDeque::new(),
+            scripts: Vec::new(),
+            check_health: HashMap::new(),
+            tracked_links: BTreeMap::new(),
+            notifier: Notifier::default(),
+            stop_hooks: Vec::new(),
+            metrics_listen: None,
+            pin_dir: std::path::PathBuf::new(),
         }
     }
 
@@ -118,6 +143,10 @@ impl Node {
     pub async fn setup(&mut self, spec: &DaemonSpec, pin_dir: &Path) -> Result<()> {
         self.advert_path = spec.advert_path;
         self.xdp_mode = spec.xdp_mode;
+        self.scripts = spec.scripts.clone();
+        self.notifier.user = spec.script_user.clone();
+        self.metrics_listen = spec.metrics_listen;
+        self.pin_dir = pin_dir.to_path_buf();
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         self.adverts_tx = Some(tx.clone());
@@ -247,6 +276,11 @@ impl Node {
                 Some(router)
             }
         };
+        if let Some(v) = &inst.vrrp {
+            for (name, _) in &v.track_interfaces {
+                self.track_link(name).await;
+            }
+        }
         self.instances.push(Instance {
             spec: inst.clone(),
             ifindex,
@@ -279,14 +313,74 @@ impl Node {
 
     /// Starts instance `i`'s election (FAULT first when its interface is down, as keepalived).
     async fn start_instance(&mut self, i: usize, now: Instant) {
-        let up = self.ifaces[&self.instances[i].ifindex].link.up;
+        self.apply_health(i, now);
         if let Some(r) = &mut self.instances[i].router {
-            if !up {
-                r.enter_fault(now);
-            }
             r.startup(now);
         }
         self.drain(i).await;
+    }
+
+    /// Starts following `name`'s link state for `track_interface` (once per interface). A
+    /// missing interface counts as down.
+    async fn track_link(&mut self, name: &str) {
+        if self.tracked_links.values().any(|(n, _)| n == name) {
+            return;
+        }
+        match self.nl.link(name).await {
+            Ok(link) => {
+                self.tracked_links.insert(link.index, (link.name, link.up));
+            }
+            Err(e) => warn!(iface = %name, "track_interface: {e:#}; counted as down"),
+        }
+    }
+
+    /// Applies instance `i`'s health to its router: its own link, its tracked interfaces and
+    /// scripts give FAULT or the priority to advertise (keepalived's weights). Idempotent.
+    fn apply_health(&mut self, i: usize, now: Instant) {
+        let inst = &self.instances[i];
+        let Some(v) = &inst.spec.vrrp else { return };
+        let check = |name: &str| {
+            self.check_health
+                .get(name)
+                .copied()
+                .unwrap_or(Health::Unknown)
+        };
+        let link = |name: &str| {
+            self.tracked_links
+                .values()
+                .find(|(n, _)| n == name)
+                .map_or(Health::Down, |(_, up)| Health::from(*up))
+        };
+        let mut tracked = tracked_scripts(v, &self.scripts, check);
+        tracked.extend(tracked_interfaces(v, link));
+        let verdict = effective_priority(v.priority, &tracked);
+        let own_up = self.ifaces[&inst.ifindex].link.up;
+        let Some(r) = &mut self.instances[i].router else {
+            return;
+        };
+        match verdict {
+            Verdict::Fault => r.enter_fault(now),
+            Verdict::Priority(p) | Verdict::Init(p) => {
+                r.set_priority(now, p);
+                if own_up {
+                    r.leave_fault(now);
+                } else {
+                    r.enter_fault(now);
+                }
+            }
+        }
+    }
+
+    /// A check changed state: every instance's health is re-applied.
+    async fn on_track(&mut self, ev: TrackEvent) {
+        let level = if ev.healthy { "up" } else { "down" };
+        info!(check = %ev.check, state = level, detail = %ev.detail, "check");
+        self.check_health.insert(ev.check, Health::from(ev.healthy));
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            self.apply_health(i, now);
+            self.drain(i).await;
+        }
     }
 
     /// Stops instance `i` (a master says priority 0 and releases its VIPs) and forgets it, in
@@ -371,6 +465,25 @@ impl Node {
         let (link_tx, mut links) = mpsc::unbounded_channel();
         crate::net::netlink::watch_links(link_tx)?;
         let mut sighup = signal(SignalKind::hangup())?;
+        let checks = self
+            .scripts
+            .iter()
+            .map(CheckSpec::from_script)
+            .collect::<Result<Vec<_>>>()?;
+        let (tracker, mut track_events) = Tracker::spawn(checks)?;
+        let (snapshot_tx, snapshot_rx) = watch::channel(self.snapshot());
+        if let Some(addr) = self.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--metrics-listen {addr}: cannot listen there"))?;
+            let pin_dir = self.pin_dir.clone();
+            tokio::spawn(crate::metrics::serve(listener, move || {
+                let daemon = Some(snapshot_rx.borrow().clone());
+                crate::metrics::render(&crate::stats::with_xdp(daemon, &pin_dir))
+            }));
+            info!(%addr, "serving Prometheus metrics at /metrics");
+        }
+        let mut publish = tokio::time::interval(Duration::from_millis(250));
         let now = Instant::now();
         for i in 0..self.instances.len() {
             self.start_instance(i, now).await;
@@ -401,6 +514,10 @@ impl Node {
                 }
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
                 Some(change) = links.recv() => self.on_link(change).await,
+                Some(ev) = track_events.recv() => self.on_track(ev).await,
+                _ = publish.tick(), if self.metrics_listen.is_some() => {
+                    snapshot_tx.send_replace(self.snapshot());
+                }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
                 () = timer.wait() => {
                     let now = Instant::now();
@@ -414,12 +531,16 @@ impl Node {
                 }
             }
         }
+        tracker.stop().await;
         let now = Instant::now();
         for i in 0..self.instances.len() {
             if let Some(r) = &mut self.instances[i].router {
                 r.shutdown(now);
             }
             self.drain(i).await;
+        }
+        for h in std::mem::take(&mut self.stop_hooks) {
+            h.wait().await;
         }
         Ok(())
     }
@@ -490,47 +611,59 @@ impl Node {
     /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
     /// back (they leave FAULT as backups), as keepalived does for the instance's interface.
     async fn on_link(&mut self, change: crate::net::netlink::LinkChange) {
-        let Some(iface) = self.ifaces.get_mut(&change.index) else {
-            return;
-        };
-        if iface.link.up == change.up {
-            return;
+        let mut changed = false;
+        if let Some((name, up)) = self.tracked_links.get_mut(&change.index) {
+            if *up != change.up {
+                *up = change.up;
+                changed = true;
+                info!(iface = %name, up = change.up, "tracked interface changed");
+            }
         }
-        iface.link.up = change.up;
-        let name = iface.link.name.clone();
-        if change.up {
-            info!(iface = %name, "link up: instances leave FAULT");
-        } else {
-            warn!(iface = %name, "link down: instances enter FAULT");
+        if let Some(iface) = self.ifaces.get_mut(&change.index) {
+            if iface.link.up != change.up {
+                iface.link.up = change.up;
+                changed = true;
+                if change.up {
+                    info!(iface = %iface.link.name, "link up: instances leave FAULT");
+                } else {
+                    warn!(iface = %iface.link.name, "link down: instances enter FAULT");
+                }
+            }
+        }
+        if !changed {
+            return;
         }
         let now = Instant::now();
         for i in 0..self.instances.len() {
-            if self.instances[i].ifindex != change.index {
-                continue;
-            }
-            if let Some(r) = &mut self.instances[i].router {
-                if change.up {
-                    r.leave_fault(now);
-                } else {
-                    r.enter_fault(now);
-                }
-            }
+            self.apply_health(i, now);
             self.drain(i).await;
         }
     }
 
     /// Carries out instance `i`'s pending actions, in order.
     async fn drain(&mut self, i: usize) {
-        loop {
-            let Some(action) = self.instances[i]
-                .router
-                .as_mut()
-                .and_then(|r| r.poll_action())
-            else {
-                return;
-            };
+        let mut notify = Vec::new();
+        while let Some(action) = self.instances[i]
+            .router
+            .as_mut()
+            .and_then(|r| r.poll_action())
+        {
+            notify.extend(NotifyState::from_action(&action));
             if let Err(e) = self.execute(i, action).await {
                 error!(instance = %self.instances[i].spec.name, "{e:#}");
+            }
+        }
+        // Hooks run once the batch is done (keepalived runs notify_master with the VIPs up).
+        let inst = &self.instances[i];
+        let (Some(v), Some(r)) = (&inst.spec.vrrp, &inst.router) else {
+            return;
+        };
+        for state in notify {
+            let h =
+                self.notifier
+                    .instance(&v.notify, &inst.spec.name, state, r.effective_priority());
+            if state == NotifyState::Stop && !h.is_empty() {
+                self.stop_hooks.push(h);
             }
         }
     }
@@ -736,6 +869,18 @@ impl Node {
                 .map(|i| self.instance_snapshot(i))
                 .collect(),
             advert_delivery: LatencySummary::from_ns(&samples),
+            checks: self
+                .scripts
+                .iter()
+                .map(|s| CheckSnapshot {
+                    name: s.name.clone(),
+                    healthy: match self.check_health.get(&s.name) {
+                        Some(Health::Up) => Some(true),
+                        Some(Health::Down) => Some(false),
+                        _ => None,
+                    },
+                })
+                .collect(),
         }
     }
 

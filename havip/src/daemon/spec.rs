@@ -29,6 +29,8 @@ pub struct DaemonSpec {
     pub rt_priority: Option<u8>,
     /// Lock the daemon's memory (keepalived `vrrp_no_swap`): no page faults on the advert path.
     pub mlock: bool,
+    /// Serve Prometheus metrics here (`--metrics-listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl DaemonSpec {
@@ -45,6 +47,7 @@ impl DaemonSpec {
             advert_path: AdvertPath::Socket,
             rt_priority: None,
             mlock: false,
+            metrics_listen: None,
         }
     }
 }

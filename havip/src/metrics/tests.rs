@@ -193,6 +193,20 @@ fn full_stats() -> Stats {
                 p99_us: 850.0,
                 max_us: 4000.0,
             }),
+            checks: vec![
+                crate::control::CheckSnapshot {
+                    name: "chk_sip".into(),
+                    healthy: Some(true),
+                },
+                crate::control::CheckSnapshot {
+                    name: "chk_http".into(),
+                    healthy: Some(false),
+                },
+                crate::control::CheckSnapshot {
+                    name: "chk_new".into(),
+                    healthy: None,
+                },
+            ],
         }),
         xdp: Some(XdpStats {
             vips: vec![VipStats {
@@ -233,6 +247,12 @@ fn every_stats_number_is_exposed() {
         l
     };
     assert_eq!(get(&s, "havip_daemon_up", &[]), 1.0);
+    assert_eq!(get(&s, "havip_check_up", &[("check", "chk_sip")]), 1.0);
+    assert_eq!(get(&s, "havip_check_up", &[("check", "chk_http")]), 0.0);
+    assert!(
+        !text.contains("chk_new"),
+        "a check without a result has no sample"
+    );
     assert_eq!(
         get(&s, "havip_daemon_info", &[("advert_path", "socket")]),
         1.0

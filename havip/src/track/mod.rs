@@ -109,6 +109,71 @@ pub enum Check {
 }
 
 impl Check {
+    /// The built-in probe a `vrrp_script` command line names, if it is `havip probe KIND ARGS`
+    /// (the `havip probe` subcommand, see [`Check::from_probe_args`]): such a script runs in
+    /// process, without a fork, while the same line still works as a plain script under
+    /// keepalived.
+    pub fn from_command(command: &str) -> Option<Result<Check>> {
+        let argv = command::split_command(command).ok()?;
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let exe = std::path::Path::new(argv.first()?).file_name()?.to_str()?;
+        if exe != "havip" || argv.get(1).map(String::as_str) != Some("probe") {
+            return None;
+        }
+        Some(Check::from_probe_args(&argv[2..]))
+    }
+
+    /// `KIND ARGS` of `havip probe`: `tcp HOST:PORT`, `http URL [LOW-HIGH]`, `sip HOST:PORT`,
+    /// `process NAME`.
+    pub fn from_probe_args(args: &[String]) -> Result<Check> {
+        let addr = |a: Option<&String>| -> Result<SocketAddr> {
+            let a = a.context("an address is missing: give HOST:PORT, e.g. 127.0.0.1:5060")?;
+            a.parse()
+                .with_context(|| format!("{a:?} is not an IP:PORT address"))
+        };
+        let check = match args.first().map(String::as_str) {
+            Some("tcp") => Check::TcpConnect {
+                addr: addr(args.get(1))?,
+            },
+            Some("sip") => Check::SipOptions {
+                addr: addr(args.get(1))?,
+            },
+            Some("http") => {
+                let url = args
+                    .get(1)
+                    .context("http needs a URL, e.g. http://127.0.0.1/health")?;
+                let expect_status = match args.get(2) {
+                    None => 200..=299,
+                    Some(r) => {
+                        let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+                        let lo: u16 = lo.parse().with_context(|| format!("status range {r:?}"))?;
+                        let hi: u16 = hi.parse().with_context(|| format!("status range {r:?}"))?;
+                        lo..=hi
+                    }
+                };
+                Check::HttpGet {
+                    url: url.clone(),
+                    expect_status,
+                }
+            }
+            Some("process") => Check::Process {
+                name: args.get(1).context("process needs a process name")?.clone(),
+                matching: ProcessMatch::Comm,
+                min_count: 1,
+                max_count: None,
+            },
+            other => bail!(
+                "unknown probe {other:?}: use tcp HOST:PORT, http URL [LOW-HIGH], sip HOST:PORT \
+                 or process NAME"
+            ),
+        };
+        check.validate()?;
+        Ok(check)
+    }
+
     /// An HTTP check that wants a 2xx status.
     pub fn http_get(url: impl Into<String>) -> Check {
         Check::HttpGet {

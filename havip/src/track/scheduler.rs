@@ -52,14 +52,19 @@ impl CheckSpec {
         }
     }
 
-    /// A `vrrp_script` block as the config produced it.
-    pub fn from_script(s: &ScriptSpec) -> CheckSpec {
-        CheckSpec {
-            name: s.name.clone(),
-            check: Check::Script {
+    /// A `vrrp_script` block as the config produced it; `havip probe ...` command lines become
+    /// built-in probes (see [`Check::from_command`]).
+    pub fn from_script(s: &ScriptSpec) -> Result<CheckSpec> {
+        let check = match Check::from_command(&s.script) {
+            Some(probe) => probe.with_context(|| format!("vrrp_script {}", s.name))?,
+            None => Check::Script {
                 command: s.script.clone(),
                 user: s.user.clone(),
             },
+        };
+        Ok(CheckSpec {
+            name: s.name.clone(),
+            check,
             interval: s.interval,
             timeout: if s.timeout.is_zero() {
                 s.interval
@@ -69,7 +74,7 @@ impl CheckSpec {
             rise: s.rise.max(1),
             fall: s.fall.max(1),
             init_fail: false,
-        }
+        })
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -340,7 +345,7 @@ mod tests {
             fall: 3,
             user: Some("nobody".into()),
         };
-        let c = CheckSpec::from_script(&s);
+        let c = CheckSpec::from_script(&s).unwrap();
         assert_eq!(c.timeout, Duration::from_secs(2));
         assert_eq!((c.rise, c.fall, c.init_fail), (1, 3, false));
         assert_eq!(
@@ -351,6 +356,44 @@ mod tests {
             }
         );
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn havip_probe_scripts_become_built_in_probes() {
+        let script = |line: &str| ScriptSpec {
+            name: "sip".into(),
+            script: line.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            rise: 1,
+            fall: 1,
+            user: None,
+        };
+        let c =
+            CheckSpec::from_script(&script("/usr/sbin/havip probe sip 127.0.0.1:5060")).unwrap();
+        assert_eq!(
+            c.check,
+            Check::SipOptions {
+                addr: "127.0.0.1:5060".parse().unwrap()
+            }
+        );
+        let c =
+            CheckSpec::from_script(&script("havip probe http http://10.0.0.1/ok 200-204")).unwrap();
+        assert_eq!(
+            c.check,
+            Check::HttpGet {
+                url: "http://10.0.0.1/ok".into(),
+                expect_status: 200..=204
+            }
+        );
+        let err = CheckSpec::from_script(&script("havip probe sip nowhere")).unwrap_err();
+        assert!(format!("{err:#}").contains("not an IP:PORT"), "{err:#}");
+        let err = CheckSpec::from_script(&script("havip probe dns x")).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown probe"), "{err:#}");
+        // Other commands stay scripts, even one merely named like a probe.
+        let c = CheckSpec::from_script(&script("/bin/havip-probe sip 1.2.3.4:5")).unwrap();
+        assert!(matches!(c.check, Check::Script { .. }));
     }
 
     #[test]
