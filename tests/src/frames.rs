@@ -92,3 +92,55 @@ pub fn is_vrrp_v4(frame: &[u8]) -> bool {
 pub fn is_vrrp_v6(frame: &[u8]) -> bool {
     frame.len() > 54 && frame[12..14] == [0x86, 0xdd] && frame[20] == 112
 }
+
+/// Sends `frame` `count` times out of `iface` (in the calling thread's namespace) with an
+/// AF_PACKET socket.
+pub fn send_raw(iface: &str, frame: &[u8], count: usize) {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    let name = std::ffi::CString::new(iface).unwrap();
+    // SAFETY: plain syscalls on a socket this function owns.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert!(ifindex != 0, "no {iface}");
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    assert!(fd >= 0, "AF_PACKET: {}", std::io::Error::last_os_error());
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_ifindex = ifindex as i32;
+    addr.sll_halen = 6;
+    addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+    for _ in 0..count {
+        let rc = unsafe {
+            libc::sendto(
+                sock.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(
+            rc as usize,
+            frame.len(),
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Recomputes the IPv4 header checksum of an Ethernet frame after a header field was patched
+/// (bridges with br_netfilter drop frames whose checksum is wrong).
+pub fn fix_ipv4_checksum(frame: &mut [u8]) {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    frame[24] = 0;
+    frame[25] = 0;
+    let mut sum = 0u32;
+    for c in frame[14..14 + ihl].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    frame[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+}

@@ -459,3 +459,74 @@ fn capture_loop(iface: &str, src: [u8; 4], stop: &AtomicBool) -> Vec<u64> {
     }
     times
 }
+
+/// A small SIP endpoint on UDP in a namespace: answers every request (OPTIONS) with
+/// `SIP/2.0 200 OK`, echoing Via, From, To, Call-ID and CSeq, like a SIP gateway would.
+pub struct SipResponder {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<u64>>,
+}
+
+impl SipResponder {
+    pub fn start(ns: &str, addr: &str) -> SipResponder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let addr = addr.to_string();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = in_netns_spawn(ns, move || {
+            let sock = std::net::UdpSocket::bind(&addr).expect("binding the SIP responder");
+            sock.set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut answered = 0;
+            let mut buf = [0u8; 4096];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let mut resp = String::from("SIP/2.0 200 OK\r\n");
+                for line in req.lines() {
+                    let l = line.to_ascii_lowercase();
+                    if ["via:", "from:", "to:", "call-id:", "cseq:"]
+                        .iter()
+                        .any(|h| l.starts_with(h))
+                    {
+                        resp.push_str(line);
+                        resp.push_str("\r\n");
+                    }
+                }
+                resp.push_str("Content-Length: 0\r\n\r\n");
+                let _ = sock.send_to(resp.as_bytes(), from);
+                answered += 1;
+            }
+            answered
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("SIP responder did not start");
+        SipResponder {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops answering (the socket closes); returns how many requests it answered.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("SIP responder panicked")
+    }
+}
+
+impl Drop for SipResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -374,7 +374,7 @@ impl Node {
     /// A check changed state: every instance's health is re-applied.
     async fn on_track(&mut self, ev: TrackEvent) {
         let level = if ev.healthy { "up" } else { "down" };
-        info!(check = %ev.check, state = level, detail = %ev.detail, "check");
+        debug!(check = %ev.check, state = level, detail = %ev.detail, "check");
         self.check_health.insert(ev.check, Health::from(ev.healthy));
         let now = Instant::now();
         for i in 0..self.instances.len() {

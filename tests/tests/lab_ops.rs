@@ -1,0 +1,264 @@
+//! Operations labs: a SIP service's health moves the VIP; `havip stats --json` and the metrics
+//! endpoint count exactly the packets the test sent; notify hooks run with keepalived's
+//! arguments.
+
+use std::{
+    fs,
+    io::{Read as _, Write as _},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use havip_lab::{
+    frames,
+    lab::{havip_exe, in_netns, Host, Lab},
+    probe::SipResponder,
+};
+
+const LONG: Duration = Duration::from_secs(15);
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hv-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn instance(priority: u8, track: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  \
+         advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n{track}}}\n"
+    )
+}
+
+fn stats(lab: &Lab, host: &Host) -> havip::stats::Stats {
+    let pins = lab.pin_dir(&host.ns);
+    in_netns(&host.ns, move || {
+        havip::stats::collect(&pins).expect("stats")
+    })
+}
+
+/// The first user's case: the SIP gateway on the master stops answering OPTIONS; the VIP moves
+/// within fall × interval + Master_Down_Interval, and comes back (preempt) when it answers again.
+#[test]
+fn sip_gateway_down_moves_the_vip_and_back() {
+    let mut lab = Lab::new("sip");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = tempdir("sip");
+    let chk =
+        "vrrp_script chk_sip {\n  script \"havip probe sip 127.0.0.1:5060\"\n  interval 0.2\n  \
+               timeout 0.1\n  fall 2\n  rise 1\n  weight -30\n}\n";
+    let c1 = write(
+        &dir,
+        "n1.conf",
+        &format!(
+            "{chk}{}",
+            instance(101, "  track_script {\n    chk_sip\n  }\n")
+        ),
+    );
+    let c2 = write(&dir, "n2.conf", &instance(100, ""));
+    let sip = SipResponder::start(&n1.ns, "127.0.0.1:5060");
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n1").wait_log("check succeeded", LONG);
+    sleep(Duration::from_millis(500));
+    assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
+
+    let stopped = Instant::now();
+    let answered = sip.stop();
+    assert!(answered > 0, "the probe never reached the SIP responder");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    let took = stopped.elapsed();
+    // fall × interval (+ one timeout for the last probe) + Master_Down_Interval (360.9 ms).
+    let bound = Duration::from_millis(2 * 200 + 100 + 361 + 300);
+    eprintln!("SIP down -> VIP moved in {took:?} (bound {bound:?})");
+    assert!(took <= bound, "the VIP moved after {took:?} > {bound:?}");
+    let s = stats(&lab, &n1).daemon.unwrap();
+    assert_eq!(
+        s.instances[0].effective_priority,
+        Some(71),
+        "weight -30 applied"
+    );
+    assert_eq!(s.checks[0].healthy, Some(false));
+    sleep(Duration::from_millis(300));
+    assert!(lab.has_addr(&n2, "10.99.0.100") && !lab.has_addr(&n1, "10.99.0.100"));
+
+    let _sip = SipResponder::start(&n1.ns, "127.0.0.1:5060");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert!(lab.has_addr(&n1, "10.99.0.100"));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// GET /metrics from inside a namespace.
+fn scrape(ns: &str, addr: &'static str) -> String {
+    in_netns(ns, move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    })
+}
+
+/// The value of the sample whose line starts with `prefix` (metric name and labels).
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && labels.iter().all(|lab| l.contains(lab)))
+        .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn stats_and_metrics_count_exactly_the_packets_sent() {
+    let mut lab = Lab::new("counts");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    let dir = tempdir("counts");
+    let conf = write(&dir, "n1.conf", &instance(101, ""));
+    lab.havip(
+        "n1",
+        &n1,
+        &[
+            "run",
+            "--config",
+            &conf,
+            "--xdp-mode",
+            "skb",
+            "--metrics-listen",
+            "127.0.0.1:9150",
+        ],
+    )
+    .wait_log("transition", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+
+    // 37 ARP requests for the VIP, and 5 VRRPv3 adverts for VRID 51 with TTL 64.
+    let r = lab.arping(&client, "10.99.0.100", 37, 0.01);
+    assert_eq!((r.sent, r.received), (37, 37));
+    let advert = frames::vector("keepalived-v3.pcap")
+        .into_iter()
+        .find(|f| frames::is_vrrp_v4(f))
+        .unwrap();
+    let mut routed = advert.clone();
+    routed[22] = 64;
+    frames::fix_ipv4_checksum(&mut routed);
+    let ns = client.ns.clone();
+    in_netns(&ns, move || frames::send_raw("eth0", &routed, 5));
+    sleep(Duration::from_millis(600)); // the metrics snapshot refreshes every 250 ms
+
+    let out = lab.exec(&n1.ns, &[havip_exe().to_str().unwrap(), "stats", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vip = &json["xdp"]["vips"][0];
+    assert_eq!(
+        (
+            vip["vip"].as_str(),
+            vip["arp_requests"].as_u64(),
+            vip["arp_replies"].as_u64()
+        ),
+        (Some("10.99.0.100"), Some(37), Some(37)),
+        "{json:#}"
+    );
+    let vrid = &json["xdp"]["vrids"][0];
+    assert_eq!(
+        (vrid["vrid"].as_u64(), vrid["bad_ttl"].as_u64()),
+        (Some(51), Some(5)),
+        "{json:#}"
+    );
+    assert_eq!(json["daemon"]["instances"][0]["state"], "MASTER");
+
+    let m = scrape(&n1.ns, "127.0.0.1:9150");
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert_eq!(
+        sample(&m, "havip_xdp_arp_requests_total", &["vip=\"10.99.0.100\""]),
+        37.0
+    );
+    assert_eq!(
+        sample(&m, "havip_xdp_arp_replies_total", &["vip=\"10.99.0.100\""]),
+        37.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "havip_xdp_adverts_dropped_total",
+            &["vrid=\"51\"", "reason=\"bad_ttl\""]
+        ),
+        5.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "havip_instance_state",
+            &["instance=\"VI_1\"", "state=\"MASTER\""]
+        ),
+        1.0
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn notify_hooks_run_with_keepalived_arguments() {
+    let mut lab = Lab::new("notify");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = tempdir("notify");
+    let log = dir.join("hooks.log");
+    for name in ["notify.sh", "master.sh", "stop.sh"] {
+        let p = write(
+            &dir,
+            name,
+            &format!("#!/bin/sh\necho \"{name} $*\" >> {}\n", log.display()),
+        );
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let hooks = format!(
+        "  notify {}\n  notify_master {}\n  notify_stop {}\n",
+        dir.join("notify.sh").display(),
+        dir.join("master.sh").display(),
+        dir.join("stop.sh").display()
+    );
+    let conf = write(&dir, "n1.conf", &instance(101, &hooks));
+    lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let deadline = Instant::now() + LONG;
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("MASTER")
+    {
+        assert!(Instant::now() < deadline, "notify hooks did not run");
+        sleep(Duration::from_millis(20));
+    }
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    for want in [
+        "notify.sh INSTANCE VI_1 BACKUP 101",
+        "master.sh",
+        "notify.sh INSTANCE VI_1 MASTER 101",
+        "stop.sh",
+        "notify.sh INSTANCE VI_1 STOP 101",
+    ] {
+        assert!(lines.contains(&want), "{want:?} not in {lines:?}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
