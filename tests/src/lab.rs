@@ -331,6 +331,17 @@ impl Lab {
         )
     }
 
+    /// The pid of keepalived's VRRP child process (from its `-r` pid file), once written.
+    pub fn keepalived_vrrp_pid(&self, label: &str) -> u32 {
+        let path = self.dir.join(format!("{label}.vrrp.pid"));
+        wait_until(
+            "keepalived's VRRP pid file",
+            Duration::from_secs(10),
+            || fs::read_to_string(&path).is_ok_and(|s| s.trim().parse::<u32>().is_ok()),
+        );
+        fs::read_to_string(&path).unwrap().trim().parse().unwrap()
+    }
+
     pub fn proc(&mut self, label: &str) -> &mut Proc {
         self.procs
             .iter_mut()

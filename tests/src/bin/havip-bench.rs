@@ -14,6 +14,92 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
+/// An SVG histogram of outages (ms) per daemon, side by side: the picture in BENCHMARKS.md.
+fn outage_histogram_svg(title: &str, series: &[(&str, &[Duration])], bin_ms: f64) -> String {
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|d| d.as_secs_f64() * 1000.0))
+        .collect();
+    let lo = (all.iter().cloned().fold(f64::INFINITY, f64::min) / bin_ms).floor() * bin_ms;
+    // Outliers beyond 4 × the median go in one last bin, so the shape stays readable.
+    let mut sorted = all.clone();
+    sorted.sort_by(f64::total_cmp);
+    let cap = sorted[sorted.len() / 2] * 4.0;
+    let hi = (sorted
+        .iter()
+        .cloned()
+        .filter(|v| *v <= cap)
+        .fold(lo, f64::max)
+        / bin_ms)
+        .ceil()
+        * bin_ms
+        + bin_ms;
+    let bins = (((hi - lo) / bin_ms).round() as usize).max(1);
+    let counts: Vec<Vec<usize>> = series
+        .iter()
+        .map(|(_, s)| {
+            let mut c = vec![0usize; bins + 1];
+            for d in *s {
+                let v = d.as_secs_f64() * 1000.0;
+                let i = if v > cap {
+                    bins
+                } else {
+                    (((v - lo) / bin_ms) as usize).min(bins - 1)
+                };
+                c[i] += 1;
+            }
+            c
+        })
+        .collect();
+    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
+    let (w, h, left, bottom, top) = (720.0, 320.0, 50.0, 40.0, 40.0);
+    let plot_h = h - bottom - top;
+    let group_w = (w - left - 20.0) / (bins + 1) as f64;
+    let bar_w = group_w / (series.len() as f64 + 0.5);
+    let colors = ["#2b6cb0", "#c05621", "#2f855a"];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"20\" font-size=\"14\">{title}</text>\n"
+    );
+    for (si, (name, _)) in series.iter().enumerate() {
+        let x = w - 200.0 + si as f64 * 95.0;
+        svg += &format!("<rect x=\"{x}\" y=\"10\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"19\">{name}</text>\n", colors[si % 3], x + 14.0);
+    }
+    for b in 0..=bins {
+        let gx = left + b as f64 * group_w;
+        for (si, c) in counts.iter().enumerate() {
+            let bh = plot_h * c[b] as f64 / max as f64;
+            let x = gx + si as f64 * bar_w;
+            svg += &format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"/>\n",
+                h - bottom - bh,
+                bar_w * 0.95,
+                colors[si % 3]
+            );
+        }
+        let label = if b == bins {
+            format!(">{cap:.0}")
+        } else {
+            format!("{:.0}", lo + b as f64 * bin_ms)
+        };
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>\n",
+            gx + group_w / 2.0,
+            h - bottom + 14.0
+        );
+    }
+    svg += &format!(
+        "<line x1=\"{left}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"black\"/>\n\
+         <text x=\"{2}\" y=\"{3}\" text-anchor=\"middle\">client-observed outage, ms (bins of {bin_ms} ms); bar height: trials (max {max})</text>\n</svg>\n",
+        h - bottom,
+        w - 20.0,
+        w / 2.0,
+        h - 6.0
+    );
+    svg
+}
+
 fn failover(trials_fast: usize, trials_slow: usize) {
     let settings = [
         (
@@ -49,6 +135,23 @@ fn failover(trials_fast: usize, trials_slow: usize) {
             }
             rows.push((vrrp, daemon, samples));
         }
+    }
+    let fast: Vec<(&str, &[Duration])> = rows
+        .iter()
+        .filter(|(v, _, _)| v.advert_int == "0.01")
+        .map(|(_, d, s)| (d.name(), s.as_slice()))
+        .collect();
+    let svg = outage_histogram_svg(
+        "failover at advert_int 0.01 s: client-observed outage",
+        &fast,
+        2.0,
+    );
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let out = out.as_path();
+    let _ = std::fs::create_dir_all(out);
+    let file = out.join("failover-0.01.svg");
+    if std::fs::write(&file, svg).is_ok() {
+        println!("\nhistogram: {}", file.display());
     }
     println!("\nfailover: the master's link drops; client-observed outage (ICMP echo every 1 ms)");
     println!(
@@ -348,6 +451,107 @@ fn masters_logged(pair: &mut Pair) -> usize {
     }
 }
 
+/// keepalived.conf with `n` VRRPv3 instances at 10 ms adverts (VRIDs 1..=n, one VIP each).
+fn many_instances_conf(n: u8, priority: u8, state: &str) -> String {
+    let mut c = String::from("global_defs {\n    vrrp_version 3\n}\n");
+    for i in 1..=n {
+        c.push_str(&format!(
+            "vrrp_instance VI_{i} {{\n    state {state}\n    interface eth0\n    virtual_router_id {i}\n    \
+             priority {priority}\n    advert_int 0.01\n    virtual_ipaddress {{\n        10.99.1.{i}/24\n    }}\n}}\n"
+        ));
+    }
+    c
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+/// CPU per second of the daemons running 50 virtual routers at 10 ms adverts (5000 adverts a
+/// second each way), havip (the same keepalived.conf) beside keepalived.
+fn cpu_50(seconds: u64) {
+    println!("\nCPU of the daemon with 50 virtual routers at 10 ms adverts (VRRPv3), {seconds} s:");
+    println!(
+        "{:<11} {:>20} {:>20}",
+        "daemon", "master CPU ms/s", "backup CPU ms/s"
+    );
+    for daemon in [Daemon::Havip, Daemon::Keepalived] {
+        let mut lab = Lab::new(&format!("b50-{}", daemon.name()));
+        let n1 = lab.host("n1", "10.99.0.11/16");
+        let n2 = lab.host("n2", "10.99.0.12/16");
+        let dir = std::env::temp_dir().join(format!("hv-b50-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids: Vec<u32> = match daemon {
+            Daemon::Havip => [("n1", &n1, 101, "MASTER"), ("n2", &n2, 100, "BACKUP")]
+                .into_iter()
+                .map(|(label, host, prio, state)| {
+                    let conf = dir.join(format!("{label}.conf"));
+                    std::fs::write(&conf, many_instances_conf(50, prio, state)).unwrap();
+                    let p = lab.havip(
+                        label,
+                        host,
+                        &[
+                            "run",
+                            "--config",
+                            conf.to_str().unwrap(),
+                            "--xdp-mode",
+                            "native",
+                        ],
+                    );
+                    p.wait_log("transition", Duration::from_secs(20));
+                    p.pid()
+                })
+                .collect(),
+            Daemon::Keepalived => [("n1", &n1, 101, "MASTER"), ("n2", &n2, 100, "BACKUP")]
+                .into_iter()
+                .map(|(label, host, prio, state)| {
+                    lab.keepalived(label, host, &many_instances_conf(50, prio, state));
+                    lab.proc(label)
+                        .wait_log("Entering", Duration::from_secs(20));
+                    // The VRRP work happens in keepalived's child process.
+                    let vrrp_pid = lab.keepalived_vrrp_pid(label);
+                    vrrp_pid
+                })
+                .collect(),
+        };
+        std::thread::sleep(Duration::from_secs(3)); // elections settle
+                                                    // What crossed the wire, counted by XDP on each node (adverts received from the other).
+        let received = |lab: &Lab, host: &Host| -> u64 {
+            let out = lab.ip(&host.ns, "-s -j link show dev eth0");
+            let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+            v[0]["stats64"]["rx"]["packets"].as_u64().unwrap_or(0)
+        };
+        let rx0 = received(&lab, &n2);
+        let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+        let start = std::time::Instant::now();
+        std::thread::sleep(Duration::from_secs(seconds));
+        let secs = start.elapsed().as_secs_f64();
+        let used: Vec<f64> = pids
+            .iter()
+            .zip(&before)
+            .map(|(p, b)| (cpu_seconds(*p) - b) * 1000.0 / secs)
+            .collect();
+        let rate = (received(&lab, &n2) - rx0) as f64 / secs;
+        println!(
+            "{:<11} {:>20.1} {:>20.1}   ({rate:.0} frames/s reached the backup)",
+            daemon.name(),
+            used[0],
+            used[1]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let trials = args
@@ -356,7 +560,10 @@ fn main() {
         .and_then(|w| w[1].parse().ok());
     match args.first().map(String::as_str) {
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
-        Some("adverts") => adverts(10),
+        Some("adverts") => {
+            adverts(10);
+            cpu_50(10);
+        }
         Some("arp") => arp(10),
         Some("jitter") => jitter(trials.map_or(60, |t| t as u64)),
         _ => {
