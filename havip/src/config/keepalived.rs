@@ -61,8 +61,7 @@ pub const TOP_UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("garp_group", Ignored("per-interface GARP intervals are not implemented; the instance's schedule applies")),
     ("vrrp_track_file", Ignored("only track_file uses it, which havip refuses")),
     ("track_file", Ignored("only track_file in an instance uses it, which havip refuses")),
-    ("vrrp_track_process", Ignored("only track_process uses it, which havip refuses")),
-    ("track_process", Ignored("only track_process in an instance uses it, which havip refuses")),
+    ("track_process", Ignored("keepalived's name for vrrp_track_process is vrrp_track_process")),
     ("use_pid_dir", Ignored("havip has no pid files")),
     ("instance", Ignored("havip has no pid files to name")),
     ("static_ipaddress", Refused("keepalived adds these addresses at start-up; havip does not")),
@@ -175,7 +174,6 @@ pub const INSTANCE_UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("vrf", Refused("VRFs are not implemented")),
     ("dont_track_primary", Refused("havip always goes to FAULT when the instance's interface goes down")),
     ("track_file", Refused("tracked files are not implemented: the priority would not move")),
-    ("track_process", Refused("tracked processes are not implemented: the priority would not move")),
     ("track_bfd", Refused("BFD is not implemented: the priority would not move")),
     ("virtual_ipaddress_excluded", Refused("excluded addresses are not added by havip")),
     ("virtual_routes", Refused("havip does not add or remove routes")),
@@ -225,6 +223,7 @@ pub const TOP_HANDLED: &[&str] = &[
     "global_defs",
     "vrrp_instance",
     "vrrp_script",
+    "vrrp_track_process",
     "vrrp_sync_group",
     "include",
 ];
@@ -268,6 +267,7 @@ pub const INSTANCE_HANDLED: &[&str] = &[
     "unicast_peer",
     "track_interface",
     "track_script",
+    "track_process",
     "notify_master",
     "notify_backup",
     "notify_fault",
@@ -363,6 +363,27 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
             "vrrp_sync_group" => {
                 if let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) {
                     groups.push(cx.sync_group(name, body));
+                }
+            }
+            "vrrp_track_process" => {
+                if let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) {
+                    if let Some(sc) = cx.track_process(name, body) {
+                        if scripts
+                            .iter()
+                            .any(|(o, _): &(ScriptSpec, Location)| o.name == sc.0.name)
+                        {
+                            cx.err(
+                                Diagnostic::error(
+                                    Some(sc.1.clone()),
+                                    format!("{} names both a vrrp_script and a vrrp_track_process", sc.0.name),
+                                )
+                                .hint("havip runs both kinds of check under one name space: rename one"),
+                            );
+                        } else {
+                            cx.scripts_so_far.push(sc.0.name.clone());
+                            scripts.push(sc);
+                        }
+                    }
                 }
             }
             _ => cx.unsupported(s, TOP_UNSUPPORTED, &[], "at the top level"),
@@ -1107,7 +1128,7 @@ impl Cx<'_> {
                         }
                     }
                 }
-                "track_script" => {
+                "track_script" | "track_process" => {
                     if let Some(body) = self.block(s) {
                         self.extra(s, 0, sib);
                         for line in body {
@@ -1612,6 +1633,101 @@ impl Cx<'_> {
         }
     }
 
+    /// `vrrp_track_process NAME { process NAME; quorum N; quorum_max N; weight W }`: a check
+    /// that is up while `quorum..=quorum_max` processes of that name run. havip polls /proc
+    /// every 200 ms where keepalived listens to the kernel's process events; it runs as the
+    /// built-in probe `havip probe process NAME MIN[-MAX]`.
+    fn track_process(&mut self, name: &Word, body: &[Stmt]) -> Option<(ScriptSpec, Location)> {
+        let mut process = None;
+        let mut quorum = 1u64;
+        let mut quorum_max = None;
+        let mut weight = 0;
+        let sib: &[&str] = &["process", "quorum", "quorum_max", "weight"];
+        for s in body {
+            let kw = s.keyword().text.as_str();
+            match kw {
+                "process" => {
+                    self.no_block(s);
+                    match s.args() {
+                        [] => self.err(
+                            Diagnostic::error(loc(s.keyword()), "process needs a process name")
+                                .expected("process NAME"),
+                        ),
+                        [p] => process = Some(p.text.clone()),
+                        [p, rest @ ..] => {
+                            process = Some(p.text.clone());
+                            self.err(
+                                Diagnostic::error(
+                                    loc(&rest[0]),
+                                    "track_process: matching process parameters is not supported",
+                                )
+                                .found(joined(s.args()))
+                                .hint("havip matches the process name only; drop the parameters"),
+                            );
+                        }
+                    }
+                }
+                "quorum" | "quorum_max" => {
+                    if let Some(w) = self.arg(s, "a count", sib) {
+                        if let Some(v) =
+                            self.unsigned(w, kw, if kw == "quorum" { 1 } else { 0 }, 65535)
+                        {
+                            if kw == "quorum" {
+                                quorum = v;
+                            } else {
+                                quorum_max = Some(v);
+                            }
+                        }
+                    }
+                }
+                "weight" => {
+                    if let Some(w) = self.arg(s, "-253 to 253", sib) {
+                        if let Some(v) = self.signed(w, "weight", -253, 253) {
+                            weight = v as i32;
+                        }
+                    }
+                }
+                "delay" | "terminate_delay" | "fork_delay" | "full_command" | "param_match" => {
+                    self.err(
+                        Diagnostic::warning(
+                            loc(s.keyword()),
+                            format!("havip ignores {kw} in vrrp_track_process"),
+                        )
+                        .hint("havip matches the process name (/proc/PID/comm) every 200 ms"),
+                    );
+                }
+                _ => self.unsupported(s, &[], &[], "in vrrp_track_process"),
+            }
+        }
+        let Some(process) = process else {
+            self.err(
+                Diagnostic::error(
+                    loc(name),
+                    format!("vrrp_track_process {} has no process", name.text),
+                )
+                .hint("add process NAME"),
+            );
+            return None;
+        };
+        let range = match quorum_max {
+            Some(max) => format!("{quorum}-{max}"),
+            None => quorum.to_string(),
+        };
+        Some((
+            ScriptSpec {
+                name: name.text.clone(),
+                script: format!("havip probe process {process} {range}"),
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(200),
+                weight,
+                rise: 1,
+                fall: 1,
+                user: None,
+            },
+            name.loc.clone(),
+        ))
+    }
+
     fn script(&mut self, name: &Word, body: &[Stmt]) -> Option<(ScriptSpec, Location)> {
         let mut command = None;
         let mut interval = Duration::from_secs(1);
@@ -1762,10 +1878,23 @@ impl Cx<'_> {
                 "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                     if let Some(cmd) = self.notify(s) {
                         *notify_slot(&mut g.notify, kw) = Some(cmd);
+                        self.err(
+                            Diagnostic::warning(
+                                loc(s.keyword()),
+                                format!("havip does not run a sync group's {kw} hook"),
+                            )
+                            .hint("put the hook on the group's instances: each runs its own"),
+                        );
                     }
                 }
                 _ => self.unsupported(s, SYNC_GROUP_UNSUPPORTED, &[], "in vrrp_sync_group"),
             }
+        }
+        if g.instances.len() >= 2 {
+            self.err(
+                Diagnostic::warning(loc(name), format!("sync group {}: havip shares FAULT between its members, not BACKUP", name.text))
+                    .hint("a failed link or check of one member puts all of them in FAULT, as in keepalived; but a member that loses an election on its own (a partition of one network without link loss) does not pull the others to BACKUP as keepalived's group would"),
+            );
         }
         if g.instances.len() < 2 {
             self.err(

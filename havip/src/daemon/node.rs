@@ -89,6 +89,11 @@ pub struct Node {
     delivery_ns: std::collections::VecDeque<u64>,
     /// keepalived `vrrp_script` blocks, for the instances' `track_script`.
     scripts: Vec<ScriptSpec>,
+    /// keepalived `vrrp_sync_group` blocks: their members share FAULT.
+    sync_groups: Vec<crate::daemon::SyncGroupSpec>,
+    tracker: Option<Tracker>,
+    /// Where the current tracker's events go (the driver loop's end lives in `serve`).
+    track_tx: Option<mpsc::UnboundedSender<TrackEvent>>,
     /// Health of each check, by name, as the tracker last reported it.
     check_health: HashMap<String, Health>,
     /// Link state of the interfaces instances track (`track_interface`), by index.
@@ -128,6 +133,9 @@ impl Node {
             control: None,
             delivery_ns: std::collections::VecDeque::new(),
             scripts: Vec::new(),
+            sync_groups: Vec::new(),
+            tracker: None,
+            track_tx: None,
             check_health: HashMap::new(),
             tracked_links: BTreeMap::new(),
             notifier: Notifier::default(),
@@ -144,6 +152,7 @@ impl Node {
         self.advert_path = spec.advert_path;
         self.xdp_mode = spec.xdp_mode;
         self.scripts = spec.scripts.clone();
+        self.sync_groups = spec.sync_groups.clone();
         self.notifier.user = spec.script_user.clone();
         self.metrics_listen = spec.metrics_listen;
         self.pin_dir = pin_dir.to_path_buf();
@@ -320,6 +329,33 @@ impl Node {
         self.drain(i).await;
     }
 
+    /// (Re)starts the health checks of `self.scripts`; their events reach the driver loop
+    /// through `track_tx`, which outlives any one tracker.
+    async fn start_tracker(&mut self) -> Result<()> {
+        if let Some(old) = self.tracker.take() {
+            old.stop().await;
+        }
+        let checks = self
+            .scripts
+            .iter()
+            .map(CheckSpec::from_script)
+            .collect::<Result<Vec<_>>>()?;
+        let (tracker, mut events) = Tracker::spawn(checks)?;
+        let tx = self
+            .track_tx
+            .clone()
+            .context("the driver loop is not running")?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        self.tracker = Some(tracker);
+        Ok(())
+    }
+
     /// Starts following `name`'s link state for `track_interface` (once per interface). A
     /// missing interface counts as down.
     async fn track_link(&mut self, name: &str) {
@@ -334,11 +370,14 @@ impl Node {
         }
     }
 
-    /// Applies instance `i`'s health to its router: its own link, its tracked interfaces and
-    /// scripts give FAULT or the priority to advertise (keepalived's weights). Idempotent.
-    fn apply_health(&mut self, i: usize, now: Instant) {
+    /// Instance `i`'s own verdict: FAULT when its interface is down, else what its tracked
+    /// interfaces and scripts say (keepalived's weights). `None` for a static owner.
+    fn own_verdict(&self, i: usize) -> Option<Verdict> {
         let inst = &self.instances[i];
-        let Some(v) = &inst.spec.vrrp else { return };
+        let v = inst.spec.vrrp.as_ref()?;
+        if !self.ifaces[&inst.ifindex].link.up {
+            return Some(Verdict::Fault);
+        }
         let check = |name: &str| {
             self.check_health
                 .get(name)
@@ -353,8 +392,27 @@ impl Node {
         };
         let mut tracked = tracked_scripts(v, &self.scripts, check);
         tracked.extend(tracked_interfaces(v, link));
-        let verdict = effective_priority(v.priority, &tracked);
-        let own_up = self.ifaces[&inst.ifindex].link.up;
+        Some(effective_priority(v.priority, &tracked))
+    }
+
+    /// Applies instance `i`'s health to its router (idempotent). Members of a
+    /// `vrrp_sync_group` share FAULT: when one is in FAULT, all are (keepalived's rule, so a
+    /// group's VIPs never end up split across nodes by a failed link or check).
+    fn apply_health(&mut self, i: usize, now: Instant) {
+        let Some(mut verdict) = self.own_verdict(i) else {
+            return;
+        };
+        let name = &self.instances[i].spec.name;
+        let group_faulted = self
+            .sync_groups
+            .iter()
+            .filter(|g| g.instances.contains(name))
+            .flat_map(|g| g.instances.iter())
+            .filter_map(|member| self.instances.iter().position(|x| &x.spec.name == member))
+            .any(|j| j != i && self.own_verdict(j) == Some(Verdict::Fault));
+        if group_faulted {
+            verdict = Verdict::Fault;
+        }
         let Some(r) = &mut self.instances[i].router else {
             return;
         };
@@ -362,11 +420,7 @@ impl Node {
             Verdict::Fault => r.enter_fault(now),
             Verdict::Priority(p) | Verdict::Init(p) => {
                 r.set_priority(now, p);
-                if own_up {
-                    r.leave_fault(now);
-                } else {
-                    r.enter_fault(now);
-                }
+                r.leave_fault(now);
             }
         }
     }
@@ -425,6 +479,19 @@ impl Node {
         if new.xdp_mode != self.xdp_mode || new.advert_path != self.advert_path {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
+        self.sync_groups = new.sync_groups.clone();
+        if new.scripts != self.scripts {
+            // Checks restart from no result: instances tracking them keep their state until the
+            // first results (keepalived restarts its scripts on reload too).
+            self.scripts = new.scripts.clone();
+            self.check_health
+                .retain(|name, _| new.scripts.iter().any(|s| &s.name == name));
+            self.start_tracker().await?;
+            info!(
+                checks = self.scripts.len(),
+                "reload: health checks restarted"
+            );
+        }
         let mut i = 0;
         while i < self.instances.len() {
             let keep = new.instances.iter().any(|n| *n == self.instances[i].spec);
@@ -465,12 +532,9 @@ impl Node {
         let (link_tx, mut links) = mpsc::unbounded_channel();
         crate::net::netlink::watch_links(link_tx)?;
         let mut sighup = signal(SignalKind::hangup())?;
-        let checks = self
-            .scripts
-            .iter()
-            .map(CheckSpec::from_script)
-            .collect::<Result<Vec<_>>>()?;
-        let (tracker, mut track_events) = Tracker::spawn(checks)?;
+        let (track_tx, mut track_events) = mpsc::unbounded_channel();
+        self.track_tx = Some(track_tx);
+        self.start_tracker().await?;
         let (snapshot_tx, snapshot_rx) = watch::channel(self.snapshot());
         if let Some(addr) = self.metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -531,7 +595,9 @@ impl Node {
                 }
             }
         }
-        tracker.stop().await;
+        if let Some(t) = self.tracker.take() {
+            t.stop().await;
+        }
         let now = Instant::now();
         for i in 0..self.instances.len() {
             if let Some(r) = &mut self.instances[i].router {

@@ -127,7 +127,7 @@ impl Check {
     }
 
     /// `KIND ARGS` of `havip probe`: `tcp HOST:PORT`, `http URL [LOW-HIGH]`, `sip HOST:PORT`,
-    /// `process NAME`.
+    /// `process NAME [MIN[-MAX]]` (how many may run; default at least one).
     pub fn from_probe_args(args: &[String]) -> Result<Check> {
         let addr = |a: Option<&String>| -> Result<SocketAddr> {
             let a = a.context("an address is missing: give HOST:PORT, e.g. 127.0.0.1:5060")?;
@@ -159,12 +159,27 @@ impl Check {
                     expect_status,
                 }
             }
-            Some("process") => Check::Process {
-                name: args.get(1).context("process needs a process name")?.clone(),
-                matching: ProcessMatch::Comm,
-                min_count: 1,
-                max_count: None,
-            },
+            Some("process") => {
+                let (min_count, max_count) = match args.get(2) {
+                    None => (1, None),
+                    Some(r) => {
+                        let bad = || format!("{r:?} is not a process count MIN or MIN-MAX");
+                        match r.split_once('-') {
+                            None => (r.parse().with_context(bad)?, None),
+                            Some((lo, hi)) => (
+                                lo.parse().with_context(bad)?,
+                                Some(hi.parse().with_context(bad)?),
+                            ),
+                        }
+                    }
+                };
+                Check::Process {
+                    name: args.get(1).context("process needs a process name")?.clone(),
+                    matching: ProcessMatch::Comm,
+                    min_count,
+                    max_count,
+                }
+            }
             other => bail!(
                 "unknown probe {other:?}: use tcp HOST:PORT, http URL [LOW-HIGH], sip HOST:PORT \
                  or process NAME"

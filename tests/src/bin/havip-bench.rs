@@ -519,8 +519,7 @@ fn cpu_50(seconds: u64) {
                     lab.proc(label)
                         .wait_log("Entering", Duration::from_secs(20));
                     // The VRRP work happens in keepalived's child process.
-                    let vrrp_pid = lab.keepalived_vrrp_pid(label);
-                    vrrp_pid
+                    lab.keepalived_vrrp_pid(label)
                 })
                 .collect(),
         };
