@@ -262,3 +262,67 @@ fn notify_hooks_run_with_keepalived_arguments() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// keepalived's `vrrp_track_process` (weight 0: the process must run) on one member of a
+/// `vrrp_sync_group`: when the process dies, that member goes to FAULT and so does the other
+/// member (its VIP must not stay behind); when it runs again, both come back.
+#[test]
+fn tracked_process_faults_the_whole_sync_group() {
+    let mut lab = Lab::new("syncgrp");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = tempdir("syncgrp");
+    // A process with a name of our own: a copy of sleep called hvtrackd.
+    let exe = dir.join("hvtrackd");
+    fs::copy("/bin/sleep", &exe).unwrap();
+    let conf = format!(
+        "vrrp_track_process gw {{\n  process hvtrackd\n  weight 0\n}}\n\
+         vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n\
+         vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 101\n  \
+         advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n  \
+         track_process {{\n    gw\n  }}\n}}\n\
+         vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 52\n  priority 101\n  \
+         advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.101/24\n  }}\n}}\n"
+    );
+    let conf = write(&dir, "n1.conf", &conf);
+    let exe = exe.to_str().unwrap().to_string();
+    lab.spawn("gw", &n1.ns, &[&exe, "600"]);
+    lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    let states = |lab: &Lab| -> Vec<String> {
+        let mut v: Vec<_> = stats(lab, &n1)
+            .daemon
+            .unwrap()
+            .instances
+            .iter()
+            .map(|i| format!("{} {}", i.name, i.state))
+            .collect();
+        v.sort();
+        v
+    };
+    let wait_states = |lab: &Lab, want: [&str; 2]| {
+        let deadline = Instant::now() + LONG;
+        while states(lab) != want {
+            assert!(
+                Instant::now() < deadline,
+                "states {:?}, want {want:?}",
+                states(lab)
+            );
+            sleep(Duration::from_millis(50));
+        }
+    };
+    wait_states(&lab, ["VI_1 MASTER", "VI_2 MASTER"]);
+    assert!(lab.has_addr(&n1, "10.99.0.100") && lab.has_addr(&n1, "10.99.0.101"));
+
+    let gw = lab.proc("gw");
+    gw.signal(libc::SIGKILL);
+    gw.wait_exit(LONG);
+    wait_states(&lab, ["VI_1 FAULT", "VI_2 FAULT"]);
+    assert!(
+        !lab.has_addr(&n1, "10.99.0.100") && !lab.has_addr(&n1, "10.99.0.101"),
+        "a VIP stayed"
+    );
+
+    lab.spawn("gw2", &n1.ns, &[&exe, "600"]);
+    wait_states(&lab, ["VI_1 MASTER", "VI_2 MASTER"]);
+    let _ = fs::remove_dir_all(&dir);
+}
