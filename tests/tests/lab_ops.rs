@@ -274,15 +274,14 @@ fn tracked_process_faults_the_whole_sync_group() {
     // A process with a name of our own: a copy of sleep called hvtrackd.
     let exe = dir.join("hvtrackd");
     fs::copy("/bin/sleep", &exe).unwrap();
-    let conf = format!(
-        "vrrp_track_process gw {{\n  process hvtrackd\n  weight 0\n}}\n\
-         vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n\
-         vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 101\n  \
-         advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n  \
-         track_process {{\n    gw\n  }}\n}}\n\
-         vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 52\n  priority 101\n  \
-         advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.101/24\n  }}\n}}\n"
-    );
+    let conf = "vrrp_track_process gw {\n  process hvtrackd\n  weight 0\n}\n\
+         vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n\
+         vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 101\n  \
+         advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    10.99.0.100/24\n  }\n  \
+         track_process {\n    gw\n  }\n}\n\
+         vrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 52\n  priority 101\n  \
+         advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    10.99.0.101/24\n  }\n}\n"
+        .to_string();
     let conf = write(&dir, "n1.conf", &conf);
     let exe = exe.to_str().unwrap().to_string();
     lab.spawn("gw", &n1.ns, &[&exe, "600"]);
