@@ -36,6 +36,28 @@ pub struct Vrrp {
     pub version: u8,
     /// Advertisement interval as the configs write it ("1", "0.01").
     pub advert_int: &'static str,
+    /// VRRPv2 `auth_type PASS` password, if any.
+    pub pass: Option<&'static str>,
+}
+
+impl Vrrp {
+    /// VRRPv2 with `auth_type PASS` / `auth_pass 1111`, as the seed config.
+    pub const fn v2(advert_int: &'static str) -> Vrrp {
+        Vrrp {
+            version: 2,
+            advert_int,
+            pass: Some("1111"),
+        }
+    }
+
+    /// VRRPv3 (no authentication).
+    pub const fn v3(advert_int: &'static str) -> Vrrp {
+        Vrrp {
+            version: 3,
+            advert_int,
+            pass: None,
+        }
+    }
 }
 
 impl Vrrp {
@@ -61,11 +83,10 @@ pub fn keepalived_conf(v: Vrrp, state: &str, priority: u8) -> String {
 
 /// As [`keepalived_conf`], with more `global_defs` lines (e.g. `vrrp_rt_priority 50`).
 pub fn keepalived_conf_with(v: Vrrp, state: &str, priority: u8, globals: &str) -> String {
-    let auth = if v.version == 2 {
-        "    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }\n"
-    } else {
-        ""
-    };
+    // One keyword per line: keepalived 2.2.7 ignores the password of a one-line block.
+    let auth = v.pass.map_or(String::new(), |p| {
+        format!("    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n")
+    });
     format!(
         "global_defs {{\n    router_id ka\n    vrrp_version {}\n{globals}}}\n\
          vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 51\n    \
@@ -94,8 +115,8 @@ pub fn havip_args(v: Vrrp, priority: u8, mode: &str) -> Vec<String> {
     a.extend(["--priority".into(), priority.to_string()]);
     a.extend(["--vrrp-version".into(), v.version.to_string()]);
     a.extend(["--advert-int".into(), v.advert_int.to_string()]);
-    if v.version == 2 {
-        a.extend(["--auth-pass".into(), "1111".into()]);
+    if let Some(p) = v.pass {
+        a.extend(["--auth-pass".into(), p.to_string()]);
     }
     a
 }

@@ -5,53 +5,40 @@
 use std::{thread::sleep, time::Duration};
 
 use havip::stats::{collect, Stats};
-use havip_lab::lab::{Host, Lab};
+use havip_lab::{
+    lab::{Host, Lab},
+    scenario::{self, Vrrp},
+};
 
 const LONG: Duration = Duration::from_secs(15);
 const VIP: &str = "10.99.0.100";
 
-/// keepalived's config for the peer: the seed config's shape, one keyword per line (keepalived
-/// 2.2.7 ignores the password of a one-line `authentication { ... }` block).
+/// The settings of one interop case: version, advert_int and PASS password.
+fn vrrp(version: u8, advert_int: &'static str, pass: Option<&'static str>) -> Vrrp {
+    Vrrp {
+        version,
+        advert_int,
+        pass,
+    }
+}
+
 fn keepalived_conf(
     version: u8,
     state: &str,
     priority: u8,
-    advert_int: &str,
-    pass: Option<&str>,
+    advert_int: &'static str,
+    pass: Option<&'static str>,
 ) -> String {
-    let auth = pass.map_or(String::new(), |p| {
-        format!("    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n")
-    });
-    format!(
-        "global_defs {{\n    router_id ka\n    vrrp_version {version}\n}}\n\
-         vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int {advert_int}\n{auth}    virtual_ipaddress {{\n        \
-         10.99.0.100/24\n    }}\n}}\n"
-    )
+    scenario::keepalived_conf(vrrp(version, advert_int, pass), state, priority)
 }
 
-fn havip_args(priority: u8, version: u8, advert_int: &str, pass: Option<&str>) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "run",
-        "--iface",
-        "eth0",
-        "--vip",
-        "10.99.0.100/24",
-        "--vrid",
-        "51",
-        "--xdp-mode",
-        "skb",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(["--priority".into(), priority.to_string()]);
-    a.extend(["--vrrp-version".into(), version.to_string()]);
-    a.extend(["--advert-int".into(), advert_int.to_string()]);
-    if let Some(p) = pass {
-        a.extend(["--auth-pass".into(), p.to_string()]);
-    }
-    a
+fn havip_args(
+    priority: u8,
+    version: u8,
+    advert_int: &'static str,
+    pass: Option<&'static str>,
+) -> Vec<String> {
+    scenario::havip_args(vrrp(version, advert_int, pass), priority, "skb")
 }
 
 fn start_havip(lab: &mut Lab, label: &str, host: &Host, args: &[String]) {

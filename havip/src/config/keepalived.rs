@@ -339,9 +339,15 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
                     raws.push(cx.instance(name, body));
                 }
             }
-            "vrrp_script" => {
+            "vrrp_script" | "vrrp_track_process" => {
                 if let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) {
-                    if let Some(sc) = cx.script(name, body) {
+                    let check = if kw == "vrrp_script" {
+                        cx.script(name, body)
+                    } else {
+                        cx.track_process(name, body)
+                    };
+                    if let Some(sc) = check {
+                        // Scripts and tracked processes are checks of one name space.
                         if scripts
                             .iter()
                             .any(|(o, _): &(ScriptSpec, Location)| o.name == sc.0.name)
@@ -349,9 +355,9 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
                             cx.err(
                                 Diagnostic::error(
                                     Some(sc.1.clone()),
-                                    format!("vrrp_script {} is defined twice", sc.0.name),
+                                    format!("check {} is defined twice ({kw})", sc.0.name),
                                 )
-                                .hint("rename one (keepalived skips the second)"),
+                                .hint("rename one: vrrp_script and vrrp_track_process names share one name space in havip (keepalived skips a second vrrp_script)"),
                             );
                         } else {
                             cx.scripts_so_far.push(sc.0.name.clone());
@@ -363,27 +369,6 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
             "vrrp_sync_group" => {
                 if let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) {
                     groups.push(cx.sync_group(name, body));
-                }
-            }
-            "vrrp_track_process" => {
-                if let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) {
-                    if let Some(sc) = cx.track_process(name, body) {
-                        if scripts
-                            .iter()
-                            .any(|(o, _): &(ScriptSpec, Location)| o.name == sc.0.name)
-                        {
-                            cx.err(
-                                Diagnostic::error(
-                                    Some(sc.1.clone()),
-                                    format!("{} names both a vrrp_script and a vrrp_track_process", sc.0.name),
-                                )
-                                .hint("havip runs both kinds of check under one name space: rename one"),
-                            );
-                        } else {
-                            cx.scripts_so_far.push(sc.0.name.clone());
-                            scripts.push(sc);
-                        }
-                    }
                 }
             }
             _ => cx.unsupported(s, TOP_UNSUPPORTED, &[], "at the top level"),

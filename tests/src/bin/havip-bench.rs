@@ -102,20 +102,8 @@ fn outage_histogram_svg(title: &str, series: &[(&str, &[Duration])], bin_ms: f64
 
 fn failover(trials_fast: usize, trials_slow: usize) {
     let settings = [
-        (
-            Vrrp {
-                version: 2,
-                advert_int: "1",
-            },
-            trials_slow,
-        ),
-        (
-            Vrrp {
-                version: 3,
-                advert_int: "0.01",
-            },
-            trials_fast,
-        ),
+        (Vrrp::v2("1"), trials_slow),
+        (Vrrp::v3("0.01"), trials_fast),
     ];
     let mut rows = Vec::new();
     for (vrrp, trials) in settings {
@@ -176,10 +164,7 @@ fn failover(trials_fast: usize, trials_slow: usize) {
 
 /// Advert delivery latency, XDP to the election, by delivery path.
 fn adverts(seconds: u64) {
-    let vrrp = Vrrp {
-        version: 3,
-        advert_int: "0.01",
-    };
+    let vrrp = Vrrp::v3("0.01");
     println!("advert delivery, XDP sees the advert -> the election handles it (backup node, 10 ms adverts, {seconds} s)");
     println!(
         "{:<10} {:>8} {:>10} {:>10} {:>10}",
@@ -358,10 +343,7 @@ fn arp(seconds: u64) {
 /// and without real-time scheduling and locked memory, havip beside keepalived; false
 /// failovers (the backup becoming master) counted.
 fn jitter(seconds: u64) {
-    let vrrp = Vrrp {
-        version: 3,
-        advert_int: "0.01",
-    };
+    let vrrp = Vrrp::v3("0.01");
     println!(
         "advert interval jitter: 10 ms adverts, both cores busy (stress-ng --cpu 2), {seconds} s each; \
          intervals seen by an observer (kernel receive timestamps)"

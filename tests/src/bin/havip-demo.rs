@@ -10,10 +10,7 @@ use havip::stats::render;
 use havip_lab::scenario::{Daemon, Pair, Vrrp, VIP};
 
 fn main() {
-    let vrrp = Vrrp {
-        version: 3,
-        advert_int: "0.01",
-    };
+    let vrrp = Vrrp::v3("0.01");
     println!("havip demo: VIP {VIP} on a bridged LAN in network namespaces");
     println!(
         "  n1 10.99.0.11 priority 101, n2 10.99.0.12 priority 100, VRRPv3 adverts every 10 ms,"
