@@ -571,6 +571,17 @@ impl Node {
                         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     }
                 }
+                // Timers before packets: a flood of adverts must not delay our own.
+                () = timer.wait() => {
+                    let now = Instant::now();
+                    for i in 0..self.instances.len() {
+                        let Some(r) = &mut self.instances[i].router else { continue };
+                        if r.poll_timeout().is_some_and(|t| t <= now) {
+                            r.handle_timeout(now);
+                            self.drain(i).await;
+                        }
+                    }
+                }
                 _ = beat.tick() => {
                     if let Some(dp) = &mut self.dp {
                         dp.beat()?;
@@ -583,16 +594,6 @@ impl Node {
                     snapshot_tx.send_replace(self.snapshot());
                 }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
-                () = timer.wait() => {
-                    let now = Instant::now();
-                    for i in 0..self.instances.len() {
-                        let Some(r) = &mut self.instances[i].router else { continue };
-                        if r.poll_timeout().is_some_and(|t| t <= now) {
-                            r.handle_timeout(now);
-                            self.drain(i).await;
-                        }
-                    }
-                }
             }
         }
         if let Some(t) = self.tracker.take() {
