@@ -21,6 +21,13 @@ pub mod map {
     pub const HEARTBEAT: &str = "HEARTBEAT";
     /// `PerCpuArray<u64>` indexed by [`super::global`]: counters not tied to a VIP.
     pub const GLOBAL_COUNTERS: &str = "GLOBAL_COUNTERS";
+    /// `HashMap<Vip6Key, VipState>`: IPv6 VIPs. XDP does not answer for them; it drops
+    /// neighbour solicitations for one this node does not own (or owns with a stale
+    /// heartbeat), so the kernel cannot answer either, and passes the others to the kernel.
+    pub const VIPS6: &str = "VIPS6";
+    /// `PerCpuHashMap<Vip6Key, VipCounters>`: NS counters per IPv6 VIP (`replies` counts the
+    /// solicitations passed to the kernel to answer).
+    pub const VIP6_COUNTERS: &str = "VIP6_COUNTERS";
     /// `HashMap<VridKey, VridConfig>`: the virtual routers whose adverts this node wants.
     pub const VRIDS: &str = "VRIDS";
     /// `PerCpuHashMap<VridKey, VridCounters>`: advert counters per virtual router.
@@ -79,6 +86,16 @@ pub struct VipKey {
     /// The VIP in network byte order (as it appears in the ARP payload).
     pub addr: [u8; 4],
     /// The interface the VIP lives on (`xdp_md.ingress_ifindex`).
+    pub ifindex: u32,
+}
+
+/// Key of [`map::VIPS6`] and [`map::VIP6_COUNTERS`]: an IPv6 VIP on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct Vip6Key {
+    /// The VIP in network byte order.
+    pub addr: [u8; 16],
     pub ifindex: u32,
 }
 
@@ -215,6 +232,7 @@ pub struct AdvertEvent {
 pub const ADVERTS_BYTES: u32 = 64 * 1024;
 
 const _: () = assert!(size_of::<VipKey>() == 8);
+const _: () = assert!(size_of::<Vip6Key>() == 20);
 const _: () = assert!(size_of::<VridKey>() == 8);
 const _: () = assert!(size_of::<VridConfig>() == 8);
 const _: () = assert!(size_of::<VridCounters>() == 56);
@@ -228,6 +246,7 @@ mod user {
     // SAFETY: each type derives `bytemuck::Pod` above, which proves at compile time that it is
     // `repr(C)`, `Copy`, without padding, and valid for any bit pattern: what `aya::Pod` asks.
     unsafe impl aya::Pod for super::VipKey {}
+    unsafe impl aya::Pod for super::Vip6Key {}
     unsafe impl aya::Pod for super::VipState {}
     unsafe impl aya::Pod for super::VipCounters {}
     unsafe impl aya::Pod for super::VridKey {}

@@ -9,15 +9,20 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use havip_ebpf::{
-    global, AdvertEvent, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters,
-    VridKey, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS, VIP_OWNED,
-    VRID_DELIVER_RINGBUF, VRID_UNICAST,
+    global, AdvertEvent, AdvertSeen, Vip6Key, VipCounters, VipKey, VipState, VridConfig,
+    VridCounters, VridKey, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS,
+    VIP_OWNED, VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 
 #[map]
 static VIPS: HashMap<VipKey, VipState> = HashMap::with_max_entries(MAX_VIPS, 0);
 #[map]
 static VIP_COUNTERS: PerCpuHashMap<VipKey, VipCounters> =
+    PerCpuHashMap::with_max_entries(MAX_VIPS, 0);
+#[map]
+static VIPS6: HashMap<Vip6Key, VipState> = HashMap::with_max_entries(MAX_VIPS, 0);
+#[map]
+static VIP6_COUNTERS: PerCpuHashMap<Vip6Key, VipCounters> =
     PerCpuHashMap::with_max_entries(MAX_VIPS, 0);
 #[map]
 static HEARTBEAT: Array<u64> = Array::with_max_entries(1, 0);
@@ -38,6 +43,8 @@ const ETH_P_ARP: [u8; 2] = [0x08, 0x06];
 const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
 const ETH_P_IPV6: [u8; 2] = [0x86, 0xdd];
 const IPPROTO_VRRP: u8 = 112;
+const IPPROTO_ICMPV6: u8 = 58;
+const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
 const VRRP_TTL: u8 = 255;
 const VRRP_TYPE_ADVERTISEMENT: u8 = 1;
 const ETH_HLEN: usize = 14;
@@ -94,6 +101,16 @@ struct Ipv6Hdr {
     hop_limit: u8,
     src: [u8; 16],
     dst: [u8; 16],
+}
+
+/// ICMPv6 neighbour solicitation (RFC 4861 §4.3) up to its target address.
+#[repr(C)]
+struct NeighbourSolicitation {
+    icmp_type: u8,
+    code: u8,
+    checksum: [u8; 2],
+    reserved: [u8; 4],
+    target: [u8; 16],
 }
 
 /// The part of a VRRP v2/v3 header XDP looks at.
@@ -221,6 +238,9 @@ fn ipv6(ctx: &XdpContext) -> u32 {
     };
     // SAFETY: bounds-checked by `ptr_at`.
     let ip = unsafe { &*ip };
+    if ip.next_header == IPPROTO_ICMPV6 {
+        return neighbour_solicitation(ctx);
+    }
     if ip.next_header != IPPROTO_VRRP {
         return XDP_PASS;
     }
@@ -233,6 +253,43 @@ fn ipv6(ctx: &XdpContext) -> u32 {
         ip.hop_limit,
         ip.src,
     )
+}
+
+/// ICMPv6 right after the IPv6 header: a neighbour solicitation for an IPv6 VIP of this
+/// interface is passed to the kernel (which holds the address and answers) only while this
+/// node owns the VIP with a fresh heartbeat; otherwise it is dropped, the IPv6 side of the
+/// fail-safe. Everything else passes.
+#[inline(always)]
+fn neighbour_solicitation(ctx: &XdpContext) -> u32 {
+    const NS_OFF: usize = ETH_HLEN + size_of::<Ipv6Hdr>();
+    let Some(ns) = ptr_at::<NeighbourSolicitation>(ctx, NS_OFF) else {
+        return XDP_PASS;
+    };
+    // SAFETY: bounds-checked by `ptr_at`.
+    let ns = unsafe { &*ns };
+    if ns.icmp_type != ICMPV6_NEIGHBOUR_SOLICITATION {
+        return XDP_PASS;
+    }
+    let key = Vip6Key {
+        addr: ns.target,
+        ifindex: ctx.ingress_ifindex() as u32,
+    };
+    // SAFETY: read-only use of a value userspace replaces whole.
+    let Some(vip) = (unsafe { VIPS6.get(&key) }) else {
+        return XDP_PASS;
+    };
+    let counters = VIP6_COUNTERS.get_ptr_mut(&key);
+    bump(counters, |c| c.requests += 1);
+    if vip.flags & VIP_OWNED == 0 {
+        bump(counters, |c| c.dropped_not_owned += 1);
+        return XDP_DROP;
+    }
+    if !heartbeat_fresh(vip.max_heartbeat_age_ns) {
+        bump(counters, |c| c.dropped_stale += 1);
+        return XDP_DROP;
+    }
+    bump(counters, |c| c.replies += 1);
+    XDP_PASS
 }
 
 /// A VRRP packet whose header starts at `vrrp_off`; `total_len` is the IP packet's length from

@@ -319,6 +319,51 @@ impl Collector for Snapshot {
             dropped,
         )?;
 
+        // IPv6 VIPs: the kernel answers neighbour solicitations; XDP only lets them through.
+        let vips6: Vec<(Labels, &crate::stats::VipStats)> = x
+            .vips6
+            .iter()
+            .map(|v| (vec![("vip", v.vip.clone()), ("iface", v.iface.clone())], v))
+            .collect();
+        let per_vip6 = |f: &dyn Fn(&crate::stats::VipStats) -> u64| {
+            vips6
+                .iter()
+                .map(|(l, v)| (l.clone(), f(v)))
+                .collect::<Vec<_>>()
+        };
+        gauges(
+            enc,
+            "xdp_vip6_owned",
+            "Whether the XDP program lets neighbour solicitations for the IPv6 VIP through.",
+            per_vip6(&|v| u64::from(v.owned)),
+        )?;
+        counters(
+            enc,
+            "xdp_ns_requests",
+            "Neighbour solicitations for the IPv6 VIP seen by the XDP program.",
+            per_vip6(&|v| v.arp_requests),
+        )?;
+        counters(
+            enc,
+            "xdp_ns_passed",
+            "Neighbour solicitations for the IPv6 VIP passed to the kernel to answer.",
+            per_vip6(&|v| v.arp_replies),
+        )?;
+        let mut dropped6 = Vec::new();
+        for (l, v) in &vips6 {
+            dropped6.push((with(l, &[("reason", "not_owned")]), v.dropped_not_owned));
+            dropped6.push((
+                with(l, &[("reason", "stale_heartbeat")]),
+                v.dropped_stale_heartbeat,
+            ));
+        }
+        counters(
+            enc,
+            "xdp_ns_dropped",
+            "Neighbour solicitations for the IPv6 VIP the XDP program dropped, by reason.",
+            dropped6,
+        )?;
+
         let vrids: Vec<(Labels, &crate::stats::VridStats)> = x
             .vrids
             .iter()

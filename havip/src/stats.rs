@@ -6,13 +6,13 @@ use std::{net::Ipv4Addr, path::Path};
 use anyhow::{Context as _, Result};
 use aya::maps::{HashMap, Map, MapData};
 use havip_ebpf::{
-    global, map, VipKey, VipState, VridConfig, VridKey, GLOBAL_COUNTER_NAMES, VIP_OWNED,
+    global, map, Vip6Key, VipKey, VipState, VridConfig, VridKey, GLOBAL_COUNTER_NAMES, VIP_OWNED,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     control::{self, DaemonSnapshot},
-    dataplane::{read_global_counters, read_vip_counters, read_vrid_counters},
+    dataplane::{read_global_counters, read_vip_counters, read_vrid_counters, VipMapKey},
 };
 
 /// Everything `havip stats --json` prints.
@@ -27,6 +27,10 @@ pub struct Stats {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct XdpStats {
     pub vips: Vec<VipStats>,
+    /// IPv6 VIPs: `arp_requests` counts neighbour solicitations for the VIP, `arp_replies`
+    /// those passed to the kernel to answer (XDP answers only ARP itself).
+    #[serde(default)]
+    pub vips6: Vec<VipStats>,
     pub vrids: Vec<VridStats>,
     /// Counters not tied to a VIP or router, by name.
     pub global: std::collections::BTreeMap<String, u64>,
@@ -84,23 +88,19 @@ fn pinned(pin_dir: &Path, name: &str) -> Result<Map> {
 
 fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
     let mut out = XdpStats::default();
-    let vip_counters = pinned(pin_dir, map::VIP_COUNTERS)?;
-    let vips: HashMap<MapData, VipKey, VipState> = HashMap::try_from(pinned(pin_dir, map::VIPS)?)?;
-    for item in vips.iter() {
-        let (key, state) = item?;
-        let c = read_vip_counters(&vip_counters, &key).unwrap_or_default();
-        out.vips.push(VipStats {
-            vip: Ipv4Addr::from(key.addr).to_string(),
-            iface: ifname(key.ifindex),
-            owned: state.flags & VIP_OWNED != 0,
-            arp_requests: c.requests,
-            arp_replies: c.replies,
-            dropped_not_owned: c.dropped_not_owned,
-            dropped_stale_heartbeat: c.dropped_stale,
-        });
+    out.vips = read_vips::<VipKey>(
+        pin_dir,
+        |k| Ipv4Addr::from(k.addr).to_string(),
+        |k| k.ifindex,
+    )?;
+    // Pins of an older havip may lack the IPv6 maps.
+    if pin_dir.join(map::VIPS6).exists() {
+        out.vips6 = read_vips::<Vip6Key>(
+            pin_dir,
+            |k| std::net::Ipv6Addr::from(k.addr).to_string(),
+            |k| k.ifindex,
+        )?;
     }
-    out.vips
-        .sort_by(|a, b| (&a.iface, &a.vip).cmp(&(&b.iface, &b.vip)));
     let vrid_counters = pinned(pin_dir, map::VRID_COUNTERS)?;
     let vrids: HashMap<MapData, VridKey, VridConfig> =
         HashMap::try_from(pinned(pin_dir, map::VRIDS)?)?;
@@ -131,6 +131,32 @@ fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
     for i in 0..global::COUNT as usize {
         out.global.insert(GLOBAL_COUNTER_NAMES[i].to_string(), g[i]);
     }
+    Ok(out)
+}
+
+/// One VIP map (IPv4 or IPv6) with its counters, sorted by interface and address.
+fn read_vips<K: VipMapKey>(
+    pin_dir: &Path,
+    addr: impl Fn(&K) -> String,
+    ifindex: impl Fn(&K) -> u32,
+) -> Result<Vec<VipStats>> {
+    let counters = pinned(pin_dir, K::COUNTERS)?;
+    let vips: HashMap<MapData, K, VipState> = HashMap::try_from(pinned(pin_dir, K::VIPS)?)?;
+    let mut out = Vec::new();
+    for item in vips.iter() {
+        let (key, state) = item?;
+        let c = read_vip_counters(&counters, &key).unwrap_or_default();
+        out.push(VipStats {
+            vip: addr(&key),
+            iface: ifname(ifindex(&key)),
+            owned: state.flags & VIP_OWNED != 0,
+            arp_requests: c.requests,
+            arp_replies: c.replies,
+            dropped_not_owned: c.dropped_not_owned,
+            dropped_stale_heartbeat: c.dropped_stale,
+        });
+    }
+    out.sort_by(|a, b| (&a.iface, &a.vip).cmp(&(&b.iface, &b.vip)));
     Ok(out)
 }
 
@@ -212,6 +238,19 @@ pub fn render(stats: &Stats) -> String {
                 let _ = writeln!(
                     o,
                     "xdp VIP {} on {} ({}): ARP requests {} answered {} dropped: not owned {}, stale heartbeat {}",
+                    v.vip,
+                    v.iface,
+                    if v.owned { "owned" } else { "not owned" },
+                    v.arp_requests,
+                    v.arp_replies,
+                    v.dropped_not_owned,
+                    v.dropped_stale_heartbeat
+                );
+            }
+            for v in &x.vips6 {
+                let _ = writeln!(
+                    o,
+                    "xdp VIP {} on {} ({}): neighbour solicitations {} passed to the kernel {} dropped: not owned {}, stale heartbeat {}",
                     v.vip,
                     v.iface,
                     if v.owned { "owned" } else { "not owned" },

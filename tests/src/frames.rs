@@ -144,3 +144,26 @@ pub fn fix_ipv4_checksum(frame: &mut [u8]) {
     }
     frame[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
+
+/// An ICMPv6 neighbour solicitation from `src_mac`/`src` for `target`, to the target's
+/// solicited-node multicast address (checksum left zero: nothing on the XDP path checks it).
+pub fn neighbour_solicitation(src_mac: [u8; 6], src: [u8; 16], target: [u8; 16]) -> Vec<u8> {
+    let mut dst = [0u8; 16];
+    dst[..13].copy_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);
+    dst[13..].copy_from_slice(&target[13..]);
+    let mut f = Vec::new();
+    f.extend_from_slice(&[0x33, 0x33, dst[12], dst[13], dst[14], dst[15]]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let payload_len: u16 = 8 + 16 + 8;
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&payload_len.to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(&target);
+    f.extend_from_slice(&[1, 1]);
+    f.extend_from_slice(&src_mac);
+    f
+}

@@ -62,14 +62,9 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
 /// nothing since its heartbeat stopped) and its VIP addresses.
 async fn remove_leftovers(nl: &Netlink, pin_dir: &std::path::Path) -> Result<()> {
     let stale = cleanup_stale(pin_dir).context("removing what a previous run left")?;
-    for key in stale {
-        let addr = std::net::Ipv4Addr::from(key.addr);
-        if nl
-            .del_address(key.ifindex, addr.into())
-            .await
-            .unwrap_or(false)
-        {
-            warn!(%addr, ifindex = key.ifindex, "removed a VIP left behind by a previous run");
+    for (addr, ifindex) in stale {
+        if nl.del_address(ifindex, addr).await.unwrap_or(false) {
+            warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
         }
     }
     Ok(())

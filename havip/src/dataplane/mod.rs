@@ -165,11 +165,12 @@ impl Dataplane {
         )
     }
 
-    /// Writes (inserts or replaces) the state of one VIP, and makes sure it has counters.
-    pub fn set_vip(&mut self, key: VipKey, state: VipState) -> Result<()> {
+    /// Writes (inserts or replaces) the state of one VIP (IPv4 or IPv6), and makes sure it has
+    /// counters.
+    pub fn set_vip<K: VipMapKey>(&mut self, key: K, state: VipState) -> Result<()> {
         {
-            let mut counters: PerCpuHashMap<&mut MapData, VipKey, VipCounters> =
-                PerCpuHashMap::try_from(self.ebpf.map_mut(map::VIP_COUNTERS).context("map")?)?;
+            let mut counters: PerCpuHashMap<&mut MapData, K, VipCounters> =
+                PerCpuHashMap::try_from(self.ebpf.map_mut(K::COUNTERS).context("map")?)?;
             if counters.get(&key, 0).is_err() {
                 let zero = PerCpuValues::try_from(vec![
                     VipCounters::default();
@@ -180,19 +181,19 @@ impl Dataplane {
                     .context("creating VIP counters")?;
             }
         }
-        let mut vips: HashMap<&mut MapData, VipKey, VipState> =
-            HashMap::try_from(self.ebpf.map_mut(map::VIPS).context("map")?)?;
+        let mut vips: HashMap<&mut MapData, K, VipState> =
+            HashMap::try_from(self.ebpf.map_mut(K::VIPS).context("map")?)?;
         vips.insert(key, state, 0).context("writing the VIP map")?;
         Ok(())
     }
 
     /// Forgets a VIP (its counters go with it).
-    pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
-        let mut vips: HashMap<&mut MapData, VipKey, VipState> =
-            HashMap::try_from(self.ebpf.map_mut(map::VIPS).context("map")?)?;
+    pub fn remove_vip<K: VipMapKey>(&mut self, key: &K) -> Result<()> {
+        let mut vips: HashMap<&mut MapData, K, VipState> =
+            HashMap::try_from(self.ebpf.map_mut(K::VIPS).context("map")?)?;
         let _ = vips.remove(key);
-        let mut counters: PerCpuHashMap<&mut MapData, VipKey, VipCounters> =
-            PerCpuHashMap::try_from(self.ebpf.map_mut(map::VIP_COUNTERS).context("map")?)?;
+        let mut counters: PerCpuHashMap<&mut MapData, K, VipCounters> =
+            PerCpuHashMap::try_from(self.ebpf.map_mut(K::COUNTERS).context("map")?)?;
         let _ = counters.remove(key);
         Ok(())
     }
@@ -271,9 +272,9 @@ impl Dataplane {
         Ok(())
     }
 
-    /// The ARP counters of one VIP, summed over CPUs.
-    pub fn vip_counters(&self, key: &VipKey) -> Result<VipCounters> {
-        read_vip_counters(self.ebpf.map(map::VIP_COUNTERS).context("map")?, key)
+    /// The ARP (IPv4) or neighbour-solicitation (IPv6) counters of one VIP, summed over CPUs.
+    pub fn vip_counters<K: VipMapKey>(&self, key: &K) -> Result<VipCounters> {
+        read_vip_counters(self.ebpf.map(K::COUNTERS).context("map")?, key)
     }
 
     /// The global counters, summed over CPUs, indexed by `havip_ebpf::global`.
@@ -335,23 +336,33 @@ impl Dataplane {
 /// What a crashed run left: links still attached, pinned maps. Detaches and unpins all of it and
 /// returns the VIPs the stale VIP map held, so that the caller can remove leftover addresses.
 /// Returns an empty list when there is nothing stale.
-pub fn cleanup_stale(pin_dir: &Path) -> Result<Vec<VipKey>> {
+pub fn cleanup_stale(pin_dir: &Path) -> Result<Vec<(std::net::IpAddr, u32)>> {
     if !pin_dir.exists() {
         return Ok(Vec::new());
     }
-    let mut vips = Vec::new();
-    let vip_pin = pin_dir.join(map::VIPS);
-    if vip_pin.exists() {
-        let data = MapData::from_pin(&vip_pin)
-            .with_context(|| format!("opening the stale map {}", vip_pin.display()))?;
-        let m: HashMap<MapData, VipKey, VipState> =
-            HashMap::try_from(aya::maps::Map::HashMap(data))?;
-        for key in m.keys() {
-            vips.push(key?);
-        }
-    }
+    let mut vips: Vec<(std::net::IpAddr, u32)> = stale_keys::<VipKey>(pin_dir)?
+        .into_iter()
+        .map(|k| (std::net::Ipv4Addr::from(k.addr).into(), k.ifindex))
+        .collect();
+    vips.extend(
+        stale_keys::<havip_ebpf::Vip6Key>(pin_dir)?
+            .into_iter()
+            .map(|k| (std::net::Ipv6Addr::from(k.addr).into(), k.ifindex)),
+    );
     remove_pin_dir(pin_dir)?;
     Ok(vips)
+}
+
+/// The keys of a crashed run's pinned VIP map (none when it was not pinned).
+fn stale_keys<K: VipMapKey>(pin_dir: &Path) -> Result<Vec<K>> {
+    let pin = pin_dir.join(K::VIPS);
+    if !pin.exists() {
+        return Ok(Vec::new());
+    }
+    let data = MapData::from_pin(&pin)
+        .with_context(|| format!("opening the stale map {}", pin.display()))?;
+    let m: HashMap<MapData, K, VipState> = HashMap::try_from(aya::maps::Map::HashMap(data))?;
+    m.keys().map(|k| Ok(k?)).collect()
 }
 
 /// Removes every pin in `dir` (unpinning a link detaches it once no fd holds it) and the
@@ -365,9 +376,26 @@ fn remove_pin_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The key types of the VIP maps: IPv4 (`VIPS`, answered in XDP) and IPv6 (`VIPS6`, guarded
+/// in XDP, answered by the kernel).
+pub trait VipMapKey: aya::Pod {
+    const VIPS: &'static str;
+    const COUNTERS: &'static str;
+}
+
+impl VipMapKey for VipKey {
+    const VIPS: &'static str = map::VIPS;
+    const COUNTERS: &'static str = map::VIP_COUNTERS;
+}
+
+impl VipMapKey for havip_ebpf::Vip6Key {
+    const VIPS: &'static str = map::VIPS6;
+    const COUNTERS: &'static str = map::VIP6_COUNTERS;
+}
+
 /// Sums one VIP's per-CPU counters from a map opened by name or from a pin.
-pub fn read_vip_counters(m: &aya::maps::Map, key: &VipKey) -> Result<VipCounters> {
-    let counters: PerCpuHashMap<&MapData, VipKey, VipCounters> = PerCpuHashMap::try_from(m)?;
+pub fn read_vip_counters<K: VipMapKey>(m: &aya::maps::Map, key: &K) -> Result<VipCounters> {
+    let counters: PerCpuHashMap<&MapData, K, VipCounters> = PerCpuHashMap::try_from(m)?;
     let per_cpu = counters.get(key, 0).context("reading VIP counters")?;
     Ok(per_cpu
         .iter()

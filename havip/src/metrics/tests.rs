@@ -218,6 +218,15 @@ fn full_stats() -> Stats {
                 dropped_not_owned: 1,
                 dropped_stale_heartbeat: 1,
             }],
+            vips6: vec![VipStats {
+                vip: "fd00:99::100".into(),
+                iface: "eth0".into(),
+                owned: false,
+                arp_requests: 12,
+                arp_replies: 7,
+                dropped_not_owned: 4,
+                dropped_stale_heartbeat: 1,
+            }],
             vrids: vec![VridStats {
                 iface: "eth0".into(),
                 vrid: 51,
@@ -248,6 +257,13 @@ fn every_stats_number_is_exposed() {
     };
     assert_eq!(get(&s, "havip_daemon_up", &[]), 1.0);
     assert_eq!(get(&s, "havip_check_up", &[("check", "chk_sip")]), 1.0);
+    let v6 = [("vip", "fd00:99::100"), ("iface", "eth0")];
+    assert_eq!(get(&s, "havip_xdp_vip6_owned", &v6), 0.0);
+    assert_eq!(get(&s, "havip_xdp_ns_requests_total", &v6), 12.0);
+    assert_eq!(get(&s, "havip_xdp_ns_passed_total", &v6), 7.0);
+    let mut d6 = v6.to_vec();
+    d6.push(("reason", "not_owned"));
+    assert_eq!(get(&s, "havip_xdp_ns_dropped_total", &d6), 4.0);
     assert_eq!(get(&s, "havip_check_up", &[("check", "chk_http")]), 0.0);
     assert!(
         !text.contains("chk_new"),
