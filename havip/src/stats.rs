@@ -87,20 +87,26 @@ fn pinned(pin_dir: &Path, name: &str) -> Result<Map> {
 }
 
 fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
-    let mut out = XdpStats::default();
-    out.vips = read_vips::<VipKey>(
+    let vips = read_vips::<VipKey>(
         pin_dir,
         |k| Ipv4Addr::from(k.addr).to_string(),
         |k| k.ifindex,
     )?;
     // Pins of an older havip may lack the IPv6 maps.
-    if pin_dir.join(map::VIPS6).exists() {
-        out.vips6 = read_vips::<Vip6Key>(
+    let vips6 = if pin_dir.join(map::VIPS6).exists() {
+        read_vips::<Vip6Key>(
             pin_dir,
             |k| std::net::Ipv6Addr::from(k.addr).to_string(),
             |k| k.ifindex,
-        )?;
-    }
+        )?
+    } else {
+        Vec::new()
+    };
+    let mut out = XdpStats {
+        vips,
+        vips6,
+        ..XdpStats::default()
+    };
     let vrid_counters = pinned(pin_dir, map::VRID_COUNTERS)?;
     let vrids: HashMap<MapData, VridKey, VridConfig> =
         HashMap::try_from(pinned(pin_dir, map::VRIDS)?)?;
