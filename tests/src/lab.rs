@@ -210,6 +210,15 @@ impl Lab {
         sh_ok(Command::new("ip").args(["netns", "add", &ns]));
         self.namespaces.push(ns.clone());
         self.ip(&ns, "link set lo up");
+        // No IPv6 duplicate address detection: link-local addresses usable at once.
+        sh_ok(
+            Command::new("ip")
+                .args(["netns", "exec", &ns, "sysctl", "-qw"])
+                .args([
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                ]),
+        );
         ns
     }
 

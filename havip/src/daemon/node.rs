@@ -12,8 +12,8 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use havip_ebpf::{
-    VipKey, VipState, VridConfig, VridKey, FAMILY_IPV4, VIP_OWNED, VRID_DELIVER_RINGBUF,
-    VRID_UNICAST,
+    Vip6Key, VipKey, VipState, VridConfig, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_OWNED,
+    VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 use tokio::{
     signal::unix::{signal, SignalKind},
@@ -30,15 +30,15 @@ use crate::{
     dataplane::{monotonic_ns, Dataplane},
     net::{
         netlink::{Link, Netlink},
-        sockets::{PacketSender, VrrpSocketV4, VRRP_GROUP_V4},
+        sockets::{PacketSender, VrrpSocketV4, VrrpSocketV6, VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
     vrrp::{
         Action, AdvertAuth, Centis, DropReason, RouterConfig, RxAdvert, State, Version,
         VirtualRouter,
     },
     wire::{
-        parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, VrrpAddresses, VrrpAuth,
-        VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
+        parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, NeighborAdvertFrame,
+        VrrpAddresses, VrrpAuth, VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
     },
 };
 use crate::{
@@ -55,7 +55,22 @@ struct Iface {
     /// The interface's own IPv4 address: the source of adverts (RFC 9568 §5.1.1.1).
     primary_v4: Option<Ipv4Addr>,
     vrrp4: Option<Arc<VrrpSocketV4>>,
+    /// The interface's IPv6 link-local address: the source of IPv6 adverts (RFC 9568 §5.1.2.1).
+    link_local: Option<std::net::Ipv6Addr>,
+    vrrp6: Option<Arc<VrrpSocketV6>>,
     packet: PacketSender,
+}
+
+impl Iface {
+    /// This node's own address of `v6`'s family on the interface: the advert source and
+    /// tie-break key.
+    fn own_addr(&self, v6: bool) -> Option<IpAddr> {
+        if v6 {
+            self.link_local.map(IpAddr::V6)
+        } else {
+            self.primary_v4.map(IpAddr::V4)
+        }
+    }
 }
 
 /// One instance at run time.
@@ -70,6 +85,13 @@ struct Instance {
     malformed: u64,
     /// The heartbeat age after which XDP stops answering for this instance's VIPs.
     max_heartbeat_age: Duration,
+}
+
+impl Instance {
+    /// Whether the instance's VIPs (all of one family) are IPv6.
+    fn is_v6(&self) -> bool {
+        self.spec.vips.iter().any(|v| v.addr.is_ipv6())
+    }
 }
 
 pub struct Node {
@@ -177,13 +199,18 @@ impl Node {
             return Ok(index);
         }
         let link = self.nl.link(name).await?;
-        let primary_v4 = self
-            .nl
-            .addresses(link.index)
-            .await?
-            .into_iter()
+        let addrs = self.nl.addresses(link.index).await?;
+        let primary_v4 = addrs
+            .iter()
             .filter_map(|a| match a.addr {
                 IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
+                _ => None,
+            })
+            .next();
+        let link_local = addrs
+            .iter()
+            .filter_map(|a| match a.addr {
+                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some(v6),
                 _ => None,
             })
             .next();
@@ -199,6 +226,15 @@ impl Node {
                 Some(s)
             }
         };
+        let vrrp6 = match link_local {
+            None => None,
+            Some(_) => {
+                let s = Arc::new(VrrpSocketV6::open(&link.name, link.index)?);
+                let tx = self.adverts_tx.clone().context("set up first")?;
+                rx::spawn_socket_reader_v6(link.index, s.clone(), tx);
+                Some(s)
+            }
+        };
         let packet = PacketSender::open(link.index)?;
         let index = link.index;
         self.ifaces.insert(
@@ -207,6 +243,8 @@ impl Node {
                 link,
                 primary_v4,
                 vrrp4,
+                link_local,
+                vrrp6,
                 packet,
             },
         );
@@ -223,14 +261,15 @@ impl Node {
         let router = match &inst.vrrp {
             None => None,
             Some(v) => {
-                if inst.vips.iter().any(|vip| vip.addr.is_ipv6()) {
-                    bail!(
-                        "instance {}: IPv6 VIPs (VRRPv3 over IPv6) are not supported yet; run \
-                         that instance with keepalived for now",
-                        inst.name
-                    );
-                }
-                let Some(primary) = iface.primary_v4 else {
+                let v6 = inst.vips.iter().any(|vip| vip.addr.is_ipv6());
+                let Some(primary) = iface.own_addr(v6) else {
+                    if v6 {
+                        bail!(
+                            "interface {} has no IPv6 link-local address: VRRP over IPv6 sends \
+                             from it (RFC 9568 §5.1.2.1); is IPv6 disabled on it?",
+                            iface.link.name
+                        );
+                    }
                     bail!(
                         "interface {} has no IPv4 address of its own: VRRP adverts need one as \
                          their source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN \
@@ -242,7 +281,7 @@ impl Node {
                 let mut cfg = RouterConfig::new(
                     v.vrid,
                     v.priority,
-                    IpAddr::V4(primary),
+                    primary,
                     inst.vips.iter().map(|v| v.addr).collect(),
                 );
                 cfg.version = v.version;
@@ -275,7 +314,7 @@ impl Node {
                     Version::V3 => 3,
                 };
                 self.dp.as_mut().context("data plane")?.set_vrid(
-                    vrid_key(ifindex, v.vrid),
+                    vrid_key(ifindex, v.vrid, v6),
                     VridConfig {
                         version,
                         reserved: [0; 3],
@@ -448,15 +487,19 @@ impl Node {
         let inst = self.instances.remove(i);
         let dp = self.dp.as_mut().context("data plane")?;
         for vip in &inst.spec.vips {
-            if let IpAddr::V4(v4) = vip.addr {
-                dp.remove_vip(&VipKey {
+            match vip.addr {
+                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
                     addr: v4.octets(),
                     ifindex: inst.ifindex,
-                })?;
+                })?,
+                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
+                    addr: v6.octets(),
+                    ifindex: inst.ifindex,
+                })?,
             }
         }
         if let Some(v) = &inst.spec.vrrp {
-            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid))?;
+            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid, inst.is_v6()))?;
         }
         Ok(())
     }
@@ -613,20 +656,31 @@ impl Node {
     }
 
     async fn on_advert(&mut self, msg: Incoming) {
-        let Some((vrid, family_v4)) = peek_vrid(&msg.packet) else {
-            return;
+        // A raw IPv6 socket hands over the VRRP message alone; everything else starts at the
+        // IP header.
+        let peeked = match msg.v6 {
+            Some(_) => msg.packet.get(1).map(|vrid| (*vrid, true)),
+            None => peek_vrid(&msg.packet),
         };
+        let Some((vrid, v6)) = peeked else { return };
         let Some(i) = self.instances.iter().position(|inst| {
             inst.ifindex == msg.ifindex
-                && family_v4
+                && inst.is_v6() == v6
                 && inst.spec.vrrp.as_ref().is_some_and(|v| v.vrid == vrid)
         }) else {
             return; // Another router's VRID (passed by XDP to the stack).
         };
         let now = Instant::now();
         let inst = &mut self.instances[i];
-        let rx = match parse_ip_advert(&msg.packet, inst.checksum) {
-            Ok((ip, repr)) => to_rx_advert(ip.src_addr(), ip.hop_limit(), &repr),
+        let parsed = match msg.v6 {
+            Some(meta) => VrrpPacket::new_checked(&msg.packet[..])
+                .and_then(|p| VrrpRepr::parse(&p, meta.src.into(), meta.dst.into(), inst.checksum))
+                .map(|repr| to_rx_advert(meta.src.into(), meta.hop_limit, &repr)),
+            None => parse_ip_advert(&msg.packet, inst.checksum)
+                .map(|(ip, repr)| to_rx_advert(ip.src_addr(), ip.hop_limit(), &repr)),
+        };
+        let rx = match parsed {
+            Ok(rx) => rx,
             Err(e) => {
                 inst.malformed += 1;
                 debug!(instance = %inst.spec.name, "malformed advert: {e}");
@@ -637,12 +691,7 @@ impl Node {
         // the socket path, XDP's record of the router's last advert (VRID_SEEN) does.
         let handled_ns = monotonic_ns();
         let xdp_ts = msg.xdp_ts_ns.or_else(|| {
-            let key = VridKey {
-                ifindex: msg.ifindex,
-                vrid,
-                family: FAMILY_IPV4,
-                reserved: [0; 2],
-            };
+            let key = vrid_key(msg.ifindex, vrid, v6);
             self.dp.as_ref()?.vrid_seen(&key).ok().map(|s| s.ts_ns)
         });
         if let Some(ts) = xdp_ts.filter(|ts| *ts > 0 && *ts <= handled_ns) {
@@ -745,56 +794,43 @@ impl Node {
                 addresses,
             } => {
                 let iface = &self.ifaces[&inst.ifindex];
-                let (Some(sock), Some(primary)) = (&iface.vrrp4, iface.primary_v4) else {
-                    bail!("no IPv4 VRRP socket on {}", iface.link.name);
-                };
                 let v = inst.spec.vrrp.as_ref().expect("VRRP instance");
-                let v4: Vec<Ipv4Addr> = addresses
-                    .iter()
-                    .filter_map(|a| match a {
-                        IpAddr::V4(a) => Some(*a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect();
-                let repr = match v.version {
-                    Version::V2 => VrrpRepr::v2(
-                        v.vrid,
-                        priority,
-                        (max_adver_int.0 / 100) as u8,
-                        v.auth.map_or(VrrpAuth::NONE, |p| VrrpAuth::simple(&p)),
-                        v4,
-                    ),
-                    Version::V3 => {
-                        VrrpRepr::v3(v.vrid, priority, max_adver_int.0, VrrpAddresses::V4(v4))
-                    }
-                };
-                let src = match v.unicast_src {
-                    Some(IpAddr::V4(s)) => s,
-                    _ => primary,
-                };
-                // Multicast to 224.0.0.18, or one copy per unicast peer (keepalived's
+                let own = iface
+                    .own_addr(inst.is_v6())
+                    .context("no address of our own")?;
+                let src = v.unicast_src.unwrap_or(own);
+                let repr = advert_repr(v, priority, max_adver_int, &addresses);
+                // Multicast to the group, or one copy per unicast peer (keepalived's
                 // `unicast_peer`); the v3 checksum covers the destination, so each is built anew.
-                let targets: Vec<Ipv4Addr> = if v.unicast_peers.is_empty() {
-                    vec![VRRP_GROUP_V4]
+                let targets: Vec<IpAddr> = if !v.unicast_peers.is_empty() {
+                    v.unicast_peers.clone()
+                } else if inst.is_v6() {
+                    vec![VRRP_GROUP_V6.into()]
                 } else {
-                    v.unicast_peers
-                        .iter()
-                        .filter_map(|p| match p {
-                            IpAddr::V4(p) => Some(*p),
-                            IpAddr::V6(_) => None,
-                        })
-                        .collect()
+                    vec![VRRP_GROUP_V4.into()]
                 };
                 let mut buf = vec![0u8; repr.buffer_len()];
                 for dst in targets {
                     repr.emit(
                         &mut VrrpPacket::new_unchecked(&mut buf[..]),
-                        src.into(),
-                        dst.into(),
+                        src,
+                        dst,
                         inst.checksum,
                     )?;
+                    let sent = match (src, dst) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => {
+                            let sock = iface.vrrp4.as_ref().context("no IPv4 VRRP socket")?;
+                            sock.send(&buf, d, (src != own).then_some(s))
+                        }
+                        (IpAddr::V6(s), IpAddr::V6(d)) => iface
+                            .vrrp6
+                            .as_ref()
+                            .context("no IPv6 VRRP socket")?
+                            .send(&buf, d, s),
+                        _ => bail!("advert source {src} and destination {dst} differ in family"),
+                    };
                     // A down link makes sends fail until it is back: the election copes.
-                    if let Err(e) = sock.send(&buf, dst, (src != primary).then_some(src)) {
+                    if let Err(e) = sent {
                         debug!(instance = %name, %dst, "advert not sent: {e:#}");
                     }
                 }
@@ -811,8 +847,15 @@ impl Node {
             Action::SendGarp { vips } => {
                 let iface = &self.ifaces[&inst.ifindex];
                 let mac = EthernetAddress(iface.link.mac);
-                info!(instance = %name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP");
+                info!(instance = %name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
                 for vip in vips {
+                    if let IpAddr::V6(v6) = vip {
+                        let frame = NeighborAdvertFrame::unsolicited(mac, v6).to_bytes()?;
+                        iface
+                            .packet
+                            .send(&frame)
+                            .context("sending an unsolicited NA")?;
+                    }
                     if let IpAddr::V4(v4) = vip {
                         let frame = ArpFrame::gratuitous(mac, v4).to_bytes()?;
                         iface
@@ -836,6 +879,20 @@ impl Node {
             if let IpAddr::V4(v4) = vip.addr {
                 let key = VipKey {
                     addr: v4.octets(),
+                    ifindex: inst.ifindex,
+                };
+                let state = VipState {
+                    flags: if owned { VIP_OWNED } else { 0 },
+                    reserved: 0,
+                    mac,
+                    reserved2: [0; 2],
+                    max_heartbeat_age_ns: inst.max_heartbeat_age.as_nanos() as u64,
+                };
+                dp.set_vip(key, state)?;
+            }
+            if let IpAddr::V6(v6) = vip.addr {
+                let key = Vip6Key {
+                    addr: v6.octets(),
                     ifindex: inst.ifindex,
                 };
                 let state = VipState {
@@ -1030,11 +1087,12 @@ fn state_name(s: State) -> &'static str {
 /// Re-reads the configuration the daemon was started with (SIGHUP).
 pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
 
-fn vrid_key(ifindex: u32, vrid: u8) -> VridKey {
+fn vrid_key(ifindex: u32, vrid: u8, v6: bool) -> VridKey {
+    let family = if v6 { FAMILY_IPV6 } else { FAMILY_IPV4 };
     VridKey {
         ifindex,
         vrid,
-        family: FAMILY_IPV4,
+        family,
         reserved: [0; 2],
     }
 }
@@ -1045,16 +1103,53 @@ fn is_vip_anywhere(spec: &DaemonSpec, addr: IpAddr) -> bool {
         .any(|i| i.vips.iter().any(|v: &VipSpec| v.addr == addr))
 }
 
-/// The VRID of an IPv4 VRRP packet (from its IP header on), without parsing all of it.
+/// The VRID of a VRRP packet (from its IP header on) and whether it is IPv6, without parsing
+/// all of it.
 fn peek_vrid(packet: &[u8]) -> Option<(u8, bool)> {
     let first = *packet.first()?;
     match first >> 4 {
         4 => {
             let ihl = usize::from(first & 0x0f) * 4;
-            Some((*packet.get(ihl + 1)?, true))
+            Some((*packet.get(ihl + 1)?, false))
         }
-        6 => Some((*packet.get(40 + 1)?, false)),
+        6 => Some((*packet.get(40 + 1)?, true)),
         _ => None,
+    }
+}
+
+/// The advert a router asks for, in its version and family.
+fn advert_repr(
+    v: &super::spec::VrrpSpec,
+    priority: u8,
+    max_adver_int: Centis,
+    addrs: &[IpAddr],
+) -> VrrpRepr {
+    let v4: Vec<Ipv4Addr> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let v6: Vec<std::net::Ipv6Addr> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V6(a) => Some(*a),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    match v.version {
+        Version::V2 => VrrpRepr::v2(
+            v.vrid,
+            priority,
+            (max_adver_int.0 / 100) as u8,
+            v.auth.map_or(VrrpAuth::NONE, |p| VrrpAuth::simple(&p)),
+            v4,
+        ),
+        Version::V3 if !v6.is_empty() => {
+            VrrpRepr::v3(v.vrid, priority, max_adver_int.0, VrrpAddresses::V6(v6))
+        }
+        Version::V3 => VrrpRepr::v3(v.vrid, priority, max_adver_int.0, VrrpAddresses::V4(v4)),
     }
 }
 

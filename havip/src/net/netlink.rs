@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use futures::TryStreamExt as _;
 use rtnetlink::{
     packet_route::{
-        address::{AddressAttribute, AddressMessage},
+        address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkMessage},
     },
     AddressMessageBuilder, Handle,
@@ -102,6 +102,11 @@ impl Netlink {
         label: Option<&str>,
     ) -> Result<bool> {
         let mut req = self.handle.address().add(index, addr, prefix_len);
+        if addr.is_ipv6() {
+            // No duplicate address detection for a VIP (keepalived does the same): a tentative
+            // address is neither used nor defended for a second or more, which is the failover.
+            req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+        }
         if let Some(label) = label {
             req.message_mut()
                 .attributes

@@ -236,3 +236,225 @@ impl PacketSender {
         check(rc as i32, "sending a frame").map(|_| ())
     }
 }
+
+/// ff02::12, VRRP's IPv6 multicast group.
+pub const VRRP_GROUP_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// What the kernel says about a received IPv6 VRRP message (a raw IPv6 socket strips the
+/// header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V6Meta {
+    pub src: std::net::Ipv6Addr,
+    pub dst: std::net::Ipv6Addr,
+    pub hop_limit: u8,
+}
+
+/// A raw `IPPROTO_VRRP` socket over IPv6 on one interface: hop limit 255 (RFC 9568 §5.1.2.3),
+/// traffic class 0xc0, member of ff02::12, the source chosen per send (the link-local address,
+/// or `unicast_src_ip`), hop limit and destination reported on receive.
+pub struct VrrpSocketV6 {
+    fd: AsyncFd<OwnedFd>,
+    ifindex: u32,
+}
+
+impl VrrpSocketV6 {
+    pub fn open(ifname: &str, ifindex: u32) -> Result<Self> {
+        let fd = new_socket(
+            libc::AF_INET6,
+            libc::SOCK_RAW,
+            IPPROTO_VRRP,
+            "opening a raw IPv6 VRRP socket",
+        )?;
+        let raw = fd.as_raw_fd();
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: a valid NUL-terminated name and its length.
+        check(
+            unsafe {
+                libc::setsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    libc::SO_BINDTODEVICE,
+                    name.as_ptr().cast(),
+                    name.as_bytes_with_nul().len() as u32,
+                )
+            },
+            "SO_BINDTODEVICE",
+        )?;
+        let index = ifindex as libc::c_int;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_IF,
+            &index,
+            "IPV6_MULTICAST_IF",
+        )?;
+        let mreq = libc::ipv6_mreq {
+            ipv6mr_multiaddr: libc::in6_addr {
+                s6_addr: VRRP_GROUP_V6.octets(),
+            },
+            ipv6mr_interface: ifindex,
+        };
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_ADD_MEMBERSHIP,
+            &mreq,
+            "joining ff02::12",
+        )?;
+        let hops: libc::c_int = 255;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            &hops,
+            "IPV6_MULTICAST_HOPS",
+        )?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            &hops,
+            "IPV6_UNICAST_HOPS",
+        )?;
+        let off: libc::c_int = 0;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_LOOP,
+            &off,
+            "IPV6_MULTICAST_LOOP",
+        )?;
+        let tclass: libc::c_int = 0xc0;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_TCLASS,
+            &tclass,
+            "IPV6_TCLASS",
+        )?;
+        let on: libc::c_int = 1;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVHOPLIMIT,
+            &on,
+            "IPV6_RECVHOPLIMIT",
+        )?;
+        setsockopt(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVPKTINFO,
+            &on,
+            "IPV6_RECVPKTINFO",
+        )?;
+        // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
+        Ok(Self { fd, ifindex })
+    }
+
+    /// Sends one VRRP message from `src` (through `IPV6_PKTINFO`) to `dst`.
+    pub fn send(
+        &self,
+        vrrp: &[u8],
+        dst: std::net::Ipv6Addr,
+        src: std::net::Ipv6Addr,
+    ) -> Result<()> {
+        // SAFETY: sockaddr_in6 is plain data; zeroed is a valid start.
+        let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        addr.sin6_family = libc::AF_INET6 as u16;
+        addr.sin6_addr = libc::in6_addr {
+            s6_addr: dst.octets(),
+        };
+        addr.sin6_scope_id = self.ifindex;
+        let mut iov = libc::iovec {
+            iov_base: vrrp.as_ptr() as *mut _,
+            iov_len: vrrp.len(),
+        };
+        let mut control = [0u64; 8];
+        // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_in6).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) } as usize;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: the control buffer holds CMSG_SPACE(in6_pktinfo) bytes, aligned.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::IPPROTO_IPV6;
+            (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
+            libc::CMSG_DATA(cmsg)
+                .cast::<libc::in6_pktinfo>()
+                .write_unaligned(libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                });
+        }
+        // SAFETY: a fully initialised msghdr.
+        let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
+        check(rc as i32, "sending an IPv6 VRRP advert").map(|_| ())
+    }
+
+    /// Receives one VRRP message (no IPv6 header) and what the kernel says of it.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<(usize, V6Meta)> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| recv_v6(fd.as_raw_fd(), buf)) {
+                Ok(result) => return result.context("receiving from the IPv6 VRRP socket"),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+fn recv_v6(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, V6Meta)> {
+    // SAFETY: plain data, filled by recvmsg.
+    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: a fully initialised msghdr with buffers that outlive the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut meta = V6Meta {
+        src: std::net::Ipv6Addr::from(from.sin6_addr.s6_addr),
+        dst: std::net::Ipv6Addr::UNSPECIFIED,
+        hop_limit: 0,
+    };
+    // SAFETY: walking the control messages recvmsg filled in.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_IPV6 {
+                if (*cmsg).cmsg_type == libc::IPV6_HOPLIMIT {
+                    meta.hop_limit =
+                        libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned() as u8;
+                } else if (*cmsg).cmsg_type == libc::IPV6_PKTINFO {
+                    let info = libc::CMSG_DATA(cmsg)
+                        .cast::<libc::in6_pktinfo>()
+                        .read_unaligned();
+                    meta.dst = std::net::Ipv6Addr::from(info.ipi6_addr.s6_addr);
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, meta))
+}
