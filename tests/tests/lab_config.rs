@@ -190,3 +190,42 @@ fn check_config_exit_codes() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The config that produced the keepalived captures (an IPv4 instance with two VIPs and an
+/// IPv6 one) runs unchanged on one node and, with the peer's settings, on the other.
+#[test]
+fn vectors_v3_config_runs_both_families() {
+    const V3: &str = include_str!("../../havip/tests/config/vectors-v3.conf");
+    let mut lab = Lab::new("vec3");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = std::env::temp_dir().join(format!("hv-vec3-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let peer = V3
+        .replace("state MASTER", "state BACKUP")
+        .replace("priority 101", "priority 100");
+    let c1 = write(&dir, "n1.conf", V3);
+    let c2 = write(&dir, "n2.conf", &peer);
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_log("transition", LONG);
+    sleep(Duration::from_secs(3)); // 3 × 0.5 s + skew, twice over
+    let states = |lab: &Lab, host: &Host| -> Vec<String> {
+        let mut v: Vec<String> = stats(lab, host)
+            .daemon
+            .unwrap()
+            .instances
+            .iter()
+            .map(|i| format!("{} {}", i.name, i.state))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(states(&lab, &n1), ["VI_4 MASTER", "VI_6 MASTER"]);
+    assert_eq!(states(&lab, &n2), ["VI_4 BACKUP", "VI_6 BACKUP"]);
+    for vip in ["10.99.0.100", "10.99.0.101", "fd00:99::100"] {
+        assert!(lab.has_addr(&n1, vip) && !lab.has_addr(&n2, vip), "{vip}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
