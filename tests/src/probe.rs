@@ -91,6 +91,35 @@ fn icmp_checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// An AF_PACKET socket bound to `iface` (in the calling thread's namespace) for EtherType
+/// `proto`, and the address it is bound to.
+fn packet_socket(iface: &str, proto: u16) -> (OwnedFd, libc::sockaddr_ll) {
+    let name = std::ffi::CString::new(iface).unwrap();
+    // SAFETY: plain syscalls on a socket this function owns.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert!(ifindex != 0, "no {iface}");
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto.to_be())) };
+    assert!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto.to_be();
+    addr.sll_ifindex = ifindex as i32;
+    let rc = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    (sock, addr)
+}
+
 /// Waits (precisely) until `sock` is readable or `timeout` passes.
 fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
     let mut pfd = libc::pollfd {
@@ -253,35 +282,7 @@ fn probe_loop(
     stop: &AtomicBool,
 ) -> Vec<ArpReply> {
     const ETH_P_ARP: u16 = 0x0806;
-    let name = std::ffi::CString::new(iface).unwrap();
-    // SAFETY: plain syscalls on a socket this function owns.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert!(ifindex != 0, "no {iface}");
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW,
-            i32::from(ETH_P_ARP.to_be()),
-        )
-    };
-    assert!(
-        fd >= 0,
-        "AF_PACKET socket: {}",
-        std::io::Error::last_os_error()
-    );
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_ARP.to_be();
-    addr.sll_ifindex = ifindex as i32;
-    let rc = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&addr as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    let (sock, addr) = packet_socket(iface, ETH_P_ARP);
     let request = crate::frames::arp_request(mac, ip, target);
     let mut next = Instant::now();
     let mut sent = 0u64;
@@ -391,27 +392,10 @@ impl Drop for AdvertCapture {
 
 fn capture_loop(iface: &str, src: [u8; 4], stop: &AtomicBool) -> Vec<u64> {
     const ETH_P_IP: u16 = 0x0800;
-    let name = std::ffi::CString::new(iface).unwrap();
-    // SAFETY: plain syscalls on a socket this function owns.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETH_P_IP.to_be())) };
-    assert!(
-        fd >= 0,
-        "AF_PACKET socket: {}",
-        std::io::Error::last_os_error()
-    );
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = ETH_P_IP.to_be();
-    addr.sll_ifindex = ifindex as i32;
+    let (sock, _) = packet_socket(iface, ETH_P_IP);
     let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int.
     unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&addr as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        );
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,

@@ -875,34 +875,29 @@ impl Node {
         let inst = &self.instances[i];
         let mac = self.ifaces[&inst.ifindex].link.mac;
         let dp = self.dp.as_mut().context("data plane")?;
+        let state = VipState {
+            flags: if owned { VIP_OWNED } else { 0 },
+            reserved: 0,
+            mac,
+            reserved2: [0; 2],
+            max_heartbeat_age_ns: inst.max_heartbeat_age.as_nanos() as u64,
+        };
         for vip in &inst.spec.vips {
-            if let IpAddr::V4(v4) = vip.addr {
-                let key = VipKey {
-                    addr: v4.octets(),
-                    ifindex: inst.ifindex,
-                };
-                let state = VipState {
-                    flags: if owned { VIP_OWNED } else { 0 },
-                    reserved: 0,
-                    mac,
-                    reserved2: [0; 2],
-                    max_heartbeat_age_ns: inst.max_heartbeat_age.as_nanos() as u64,
-                };
-                dp.set_vip(key, state)?;
-            }
-            if let IpAddr::V6(v6) = vip.addr {
-                let key = Vip6Key {
-                    addr: v6.octets(),
-                    ifindex: inst.ifindex,
-                };
-                let state = VipState {
-                    flags: if owned { VIP_OWNED } else { 0 },
-                    reserved: 0,
-                    mac,
-                    reserved2: [0; 2],
-                    max_heartbeat_age_ns: inst.max_heartbeat_age.as_nanos() as u64,
-                };
-                dp.set_vip(key, state)?;
+            match vip.addr {
+                IpAddr::V4(v4) => dp.set_vip(
+                    VipKey {
+                        addr: v4.octets(),
+                        ifindex: inst.ifindex,
+                    },
+                    state,
+                )?,
+                IpAddr::V6(v6) => dp.set_vip(
+                    Vip6Key {
+                        addr: v6.octets(),
+                        ifindex: inst.ifindex,
+                    },
+                    state,
+                )?,
             }
         }
         Ok(())

@@ -37,6 +37,22 @@ fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T, what: &str) -> Res
     check(rc, what).map(|_| ())
 }
 
+/// Binds a socket to one interface (`SO_BINDTODEVICE`): it sends and receives there only.
+fn bind_to_device(fd: RawFd, ifname: &str) -> Result<()> {
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: a valid NUL-terminated name and its length.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.as_bytes_with_nul().len() as u32,
+        )
+    };
+    check(rc, "SO_BINDTODEVICE").map(|_| ())
+}
+
 fn new_socket(domain: i32, ty: i32, proto: i32, what: &str) -> Result<OwnedFd> {
     // SAFETY: plain socket(2); the fd is owned right away.
     let fd = check(
@@ -62,20 +78,7 @@ impl VrrpSocketV4 {
             "opening a raw VRRP socket",
         )?;
         let raw = fd.as_raw_fd();
-        let name = std::ffi::CString::new(ifname)?;
-        // SAFETY: a valid NUL-terminated name and its length.
-        check(
-            unsafe {
-                libc::setsockopt(
-                    raw,
-                    libc::SOL_SOCKET,
-                    libc::SO_BINDTODEVICE,
-                    name.as_ptr().cast(),
-                    name.as_bytes_with_nul().len() as u32,
-                )
-            },
-            "SO_BINDTODEVICE",
-        )?;
+        bind_to_device(raw, ifname)?;
         let mreqn = libc::ip_mreqn {
             imr_multiaddr: libc::in_addr {
                 s_addr: u32::from(VRRP_GROUP_V4).to_be(),
@@ -267,20 +270,7 @@ impl VrrpSocketV6 {
             "opening a raw IPv6 VRRP socket",
         )?;
         let raw = fd.as_raw_fd();
-        let name = std::ffi::CString::new(ifname)?;
-        // SAFETY: a valid NUL-terminated name and its length.
-        check(
-            unsafe {
-                libc::setsockopt(
-                    raw,
-                    libc::SOL_SOCKET,
-                    libc::SO_BINDTODEVICE,
-                    name.as_ptr().cast(),
-                    name.as_bytes_with_nul().len() as u32,
-                )
-            },
-            "SO_BINDTODEVICE",
-        )?;
+        bind_to_device(raw, ifname)?;
         let index = ifindex as libc::c_int;
         setsockopt(
             raw,
