@@ -29,7 +29,8 @@ pub struct DaemonSnapshot {
     /// "ringbuf" or "socket".
     pub advert_path: String,
     pub instances: Vec<InstanceSnapshot>,
-    /// Advert delivery latency, XDP to daemon (ring-buffer path), over the last samples.
+    /// Advert delivery latency, XDP to the election, over the last samples (every ring-buffer
+    /// advert; one socket-path advert in eight).
     pub advert_delivery: Option<LatencySummary>,
     /// Health checks (`vrrp_script`, built-in probes): `None` until the first result.
     #[serde(default)]
