@@ -698,7 +698,7 @@ impl Node {
         let handled_ns = monotonic_ns();
         self.adverts_handled += 1;
         let xdp_ts = msg.xdp_ts_ns.or_else(|| {
-            if self.adverts_handled % DELIVERY_SAMPLE_EVERY != 0 {
+            if !self.adverts_handled.is_multiple_of(DELIVERY_SAMPLE_EVERY) {
                 return None;
             }
             let key = vrid_key(msg.ifindex, vrid, v6);
