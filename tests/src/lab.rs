@@ -440,6 +440,12 @@ impl Drop for Lab {
                 }
                 let _ = fs::remove_dir(&pins);
             }
+            // And its lock file and control socket in /run/havip.
+            if let Some(name) = pins.file_name().and_then(|n| n.to_str()) {
+                for ext in ["lock", "sock"] {
+                    let _ = fs::remove_file(format!("/run/havip/{name}.{ext}"));
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
         let _ = fs::remove_dir_all(&self.dir);
