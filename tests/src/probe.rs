@@ -120,6 +120,25 @@ fn packet_socket(iface: &str, proto: u16) -> (OwnedFd, libc::sockaddr_ll) {
     (sock, addr)
 }
 
+/// One datagram received before `deadline` (the prober's next send), or `None`. ppoll's
+/// timeout is an hrtimer; SO_RCVTIMEO counts in jiffies (4 ms here), which quantised outages to
+/// 4 ms steps.
+fn recv_until(sock: &OwnedFd, deadline: Instant, buf: &mut [u8]) -> Option<usize> {
+    if !wait_readable(sock, deadline.saturating_duration_since(Instant::now())) {
+        return None;
+    }
+    // SAFETY: a valid buffer for its length.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).ok()
+}
+
 /// Waits (precisely) until `sock` is readable or `timeout` passes.
 fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
     let mut pfd = libc::pollfd {
@@ -178,22 +197,12 @@ fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) 
             seq = seq.wrapping_add(1);
             next += interval;
         }
-        // Wait for a reply until the next send is due. ppoll's timeout is an hrtimer;
-        // SO_RCVTIMEO counts in jiffies (4 ms here), which quantised outages to 4 ms steps.
-        if !wait_readable(&sock, next.saturating_duration_since(Instant::now())) {
+        let Some(n) = recv_until(&sock, next, &mut buf) else {
             continue;
-        }
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
         };
         if n >= 28 {
             let ihl = usize::from(buf[0] & 0x0f) * 4;
-            let icmp = &buf[ihl..n as usize];
+            let icmp = &buf[ihl..n];
             // Echo reply (type 0) to our identifier, from the target.
             if icmp.len() >= 8
                 && icmp[0] == 0
@@ -306,19 +315,11 @@ fn probe_loop(
             sent += 1;
             next += interval;
         }
-        if !wait_readable(&sock, next.saturating_duration_since(Instant::now())) {
+        let Some(n) = recv_until(&sock, next, &mut buf) else {
             continue;
-        }
-        let n = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
         };
         if n >= 42 {
-            let f = &buf[..n as usize];
+            let f = &buf[..n];
             // An ARP reply (op 2) from the target address.
             if f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2] && f[28..32] == target {
                 let mut mac = [0u8; 6];

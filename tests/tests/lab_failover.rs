@@ -46,6 +46,18 @@ fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, extra: &[&str]) 
     lab.havip(label, host, &args).wait_log("transition", LONG);
 }
 
+/// The usual lab: n1 (priority 101) and n2 (100) on a LAN with a client, n1 master.
+fn elected(test: &str) -> (Lab, Host, Host, Host) {
+    let mut lab = Lab::new(test);
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 101, &[]);
+    start(&mut lab, "n2", &n2, 100, &[]);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    (lab, n1, n2, client)
+}
+
 /// Distinct MACs that answered ARP for the VIP, over `window`.
 fn arp_responders(lab: &Lab, client: &Host, window: Duration) -> Vec<String> {
     let probe = ArpProbe::start(
@@ -88,13 +100,7 @@ fn rfc9568_6_4_election_converges_on_the_highest_priority() {
 
 #[test]
 fn rfc9568_6_4_2_master_link_down_backup_takes_over_within_master_down_interval() {
-    let mut lab = Lab::new("linkdown");
-    let n1 = lab.host("n1", "10.99.0.11/24");
-    let n2 = lab.host("n2", "10.99.0.12/24");
-    let client = lab.host("c", "10.99.0.50/24");
-    start(&mut lab, "n1", &n1, 101, &[]);
-    start(&mut lab, "n2", &n2, 100, &[]);
-    lab.proc("n1").wait_state("MASTER", LONG);
+    let (mut lab, n1, n2, client) = elected("linkdown");
     let ping = Ping::start(&client.ns, VIP, Duration::from_millis(10));
     sleep(Duration::from_millis(500));
     let lan = lab.lan();
@@ -126,13 +132,7 @@ fn rfc9568_6_4_2_master_link_down_backup_takes_over_within_master_down_interval(
 
 #[test]
 fn rfc9568_6_4_3_graceful_stop_backup_takes_over_within_skew_time() {
-    let mut lab = Lab::new("graceful");
-    let n1 = lab.host("n1", "10.99.0.11/24");
-    let n2 = lab.host("n2", "10.99.0.12/24");
-    let client = lab.host("c", "10.99.0.50/24");
-    start(&mut lab, "n1", &n1, 101, &[]);
-    start(&mut lab, "n2", &n2, 100, &[]);
-    lab.proc("n1").wait_state("MASTER", LONG);
+    let (mut lab, n1, _n2, client) = elected("graceful");
     lab.proc("n2").wait_state("BACKUP", LONG);
     let ping = Ping::start(&client.ns, VIP, Duration::from_millis(10));
     sleep(Duration::from_millis(500));
@@ -194,13 +194,7 @@ fn rfc9568_6_1_nopreempt_higher_priority_stays_backup() {
 
 #[test]
 fn split_brain_heals_to_one_master_which_reannounces() {
-    let mut lab = Lab::new("split");
-    let n1 = lab.host("n1", "10.99.0.11/24");
-    let n2 = lab.host("n2", "10.99.0.12/24");
-    let client = lab.host("c", "10.99.0.50/24");
-    start(&mut lab, "n1", &n1, 101, &[]);
-    start(&mut lab, "n2", &n2, 100, &[]);
-    lab.proc("n1").wait_state("MASTER", LONG);
+    let (mut lab, n1, n2, client) = elected("split");
     sleep(mdi(100)); // n2 has heard n1 by now
     assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
     lab.spawn(
@@ -250,13 +244,7 @@ fn split_brain_heals_to_one_master_which_reannounces() {
 
 #[test]
 fn kill_9_of_the_master_one_responder_never_two() {
-    let mut lab = Lab::new("kill9");
-    let n1 = lab.host("n1", "10.99.0.11/24");
-    let n2 = lab.host("n2", "10.99.0.12/24");
-    let client = lab.host("c", "10.99.0.50/24");
-    start(&mut lab, "n1", &n1, 101, &[]);
-    start(&mut lab, "n2", &n2, 100, &[]);
-    lab.proc("n1").wait_state("MASTER", LONG);
+    let (mut lab, n1, n2, client) = elected("kill9");
     lab.proc("n2").wait_state("BACKUP", LONG);
     let probe = ArpProbe::start(
         &client.ns,
