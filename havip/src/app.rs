@@ -106,16 +106,23 @@ fn check_config(args: &crate::cli::CheckConfigArgs) -> ExitCode {
 }
 
 fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {
-    let pin_dir = crate::dataplane::default_pin_dir()?;
+    use std::io::Write as _;
     loop {
-        let stats = crate::stats::collect(&pin_dir)?;
+        let stats = crate::stats::collect()?;
+        let mut text = String::new();
         if args.watch {
-            print!("\x1b[2J\x1b[H");
+            text.push_str("\x1b[2J\x1b[H");
         }
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&stats)?);
+            text.push_str(&serde_json::to_string_pretty(&stats)?);
+            text.push('\n');
         } else {
-            print!("{}", crate::stats::render(&stats));
+            text.push_str(&crate::stats::render(&stats));
+        }
+        // `havip stats | head` closes the pipe early: that is the reader's choice, not an error.
+        match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r?,
         }
         if !args.watch {
             return Ok(());

@@ -1,6 +1,6 @@
 //! The daemon's control socket (`/run/havip/<ns>.sock`) and the snapshot of its state that it
 //! serves, one JSON document per connection. `havip stats` reads it, and the XDP counters from
-//! the pinned maps (see `stats`).
+//! the attached program's maps (see `stats`).
 
 use std::{
     collections::BTreeMap,
@@ -13,13 +13,22 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-/// The control socket of the daemon whose pins live in `pin_dir` (same `ns<inode>` name).
-pub fn socket_path(pin_dir: &Path) -> PathBuf {
-    let ns = pin_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    PathBuf::from("/run/havip").join(format!("{ns}.sock"))
+/// Where havip keeps its run-time files: the control socket and the lock, per network namespace.
+pub const RUN_DIR: &str = "/run/havip";
+
+/// This network namespace's name in havip's run-time files: `ns<inode of /proc/self/ns/net>`.
+/// Keyed by namespace because /run is shared by every namespace of a host (or of a lab), and
+/// two nodes may well both have an `eth0`.
+pub fn ns_name() -> Result<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let ns = std::fs::metadata("/proc/thread-self/ns/net")
+        .context("reading /proc/thread-self/ns/net")?;
+    Ok(format!("ns{}", ns.ino()))
+}
+
+/// The control socket of the daemon of the namespace called `ns` (see [`ns_name`]).
+pub fn socket_path(ns: &str) -> PathBuf {
+    Path::new(RUN_DIR).join(format!("{ns}.sock"))
 }
 
 /// What the daemon knows that the maps do not: the elections.
@@ -35,6 +44,18 @@ pub struct DaemonSnapshot {
     /// Health checks (`vrrp_script`, built-in probes): `None` until the first result.
     #[serde(default)]
     pub checks: Vec<CheckSnapshot>,
+    /// The XDP attachments and the mode each runs in now.
+    #[serde(default)]
+    pub xdp: Vec<XdpAttachmentSnapshot>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct XdpAttachmentSnapshot {
+    pub iface: String,
+    /// "native" or "skb".
+    pub mode: String,
+    /// Times native mode was found unable to transmit while running and replaced by skb mode.
+    pub fallbacks_to_skb: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

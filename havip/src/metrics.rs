@@ -265,12 +265,36 @@ impl Collector for Snapshot {
                     .filter_map(|c| Some((vec![("check", c.name.clone())], i64::from(c.healthy?))))
                     .collect(),
             )?;
+            gauges(
+                enc,
+                "xdp_attached",
+                "The XDP attachments of the daemon, by interface and mode (native or skb).",
+                d.xdp
+                    .iter()
+                    .map(|x| {
+                        (
+                            vec![("iface", x.iface.clone()), ("mode", x.mode.clone())],
+                            1i64,
+                        )
+                    })
+                    .collect(),
+            )?;
+            counters(
+                enc,
+                "xdp_native_fallbacks",
+                "Times native XDP was found unable to transmit while running and replaced by \
+                 skb mode.",
+                d.xdp
+                    .iter()
+                    .map(|x| (vec![("iface", x.iface.clone())], x.fallbacks_to_skb))
+                    .collect(),
+            )?;
         }
 
         gauges(
             enc,
             "xdp_loaded",
-            "Whether havip's XDP maps are pinned in this network namespace.",
+            "Whether havip's XDP program is loaded and its maps readable in this network namespace.",
             vec![(none.clone(), i64::from(stats.xdp.is_some()))],
         )?;
         let Some(x) = &stats.xdp else {

@@ -1,10 +1,11 @@
 //! `havip stats`: the daemon's snapshot (over its control socket) beside the XDP program's
-//! counters (from the pinned maps, readable even when the daemon is gone).
+//! counters (from the maps of the program attached to this namespace's interfaces, readable even
+//! when the daemon is gone).
 
-use std::{net::Ipv4Addr, path::Path};
+use std::net::Ipv4Addr;
 
-use anyhow::{Context as _, Result};
-use aya::maps::{HashMap, Map, MapData};
+use anyhow::Result;
+use aya::maps::{HashMap, MapData};
 use havip_ebpf::{
     global, map, Vip6Key, VipKey, VipState, VridConfig, VridKey, GLOBAL_COUNTER_NAMES, VIP_OWNED,
 };
@@ -12,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     control::{self, DaemonSnapshot},
-    dataplane::{read_global_counters, read_vip_counters, read_vrid_counters, VipMapKey},
+    dataplane::{
+        attach::havip_on_links_blocking, read_global_counters, read_vip_counters,
+        read_vrid_counters, VipMapKey, XdpMaps,
+    },
 };
 
 /// Everything `havip stats --json` prints.
@@ -20,12 +24,16 @@ use crate::{
 pub struct Stats {
     /// `None` when no daemon answers in this network namespace.
     pub daemon: Option<DaemonSnapshot>,
-    /// `None` when nothing is pinned (no daemon ran, or it stopped cleanly).
+    /// `None` when no havip XDP program is attached here (no daemon ran, or it stopped cleanly).
     pub xdp: Option<XdpStats>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct XdpStats {
+    /// Where the program is attached and in which mode (empty in the daemon's own metrics,
+    /// which do not ask rtnetlink on every scrape).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentStats>,
     pub vips: Vec<VipStats>,
     /// IPv6 VIPs: `arp_requests` counts neighbour solicitations for the VIP, `arp_replies`
     /// those passed to the kernel to answer (XDP answers only ARP itself).
@@ -34,6 +42,14 @@ pub struct XdpStats {
     pub vrids: Vec<VridStats>,
     /// Counters not tied to a VIP or router, by name.
     pub global: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AttachmentStats {
+    pub iface: String,
+    /// "native" or "skb".
+    pub mode: String,
+    pub prog_id: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -62,40 +78,42 @@ pub struct VridStats {
     pub truncated: u64,
 }
 
-/// Collects the stats of the havip whose pins are in `pin_dir`.
-pub fn collect(pin_dir: &Path) -> Result<Stats> {
-    let daemon = control::query(&control::socket_path(pin_dir))?;
-    let xdp = if pin_dir.join(map::VIPS).exists() {
-        Some(read_xdp(pin_dir)?)
-    } else {
-        None
+/// Collects the stats of the havip of this network namespace: its daemon's snapshot, if one
+/// runs, and the counters of the XDP program attached to the namespace's interfaces, if any
+/// (also after the daemon died, however it was started).
+pub fn collect() -> Result<Stats> {
+    let daemon = control::query(&control::socket_path(&control::ns_name()?))?;
+    let attached = havip_on_links_blocking()?;
+    let Some(first) = attached.first() else {
+        return Ok(Stats { daemon, xdp: None });
     };
-    Ok(Stats { daemon, xdp })
+    let mut xdp = read_xdp(&XdpMaps::of_prog(first.prog_id)?)?;
+    xdp.attachments = attached
+        .iter()
+        .map(|a| AttachmentStats {
+            iface: a.ifname.clone(),
+            mode: a.mode.to_string(),
+            prog_id: a.prog_id,
+        })
+        .collect();
+    Ok(Stats {
+        daemon,
+        xdp: Some(xdp),
+    })
 }
 
-/// The daemon's own view (it has its snapshot at hand) beside the XDP counters of its pins;
+/// The daemon's own view (it has its snapshot at hand) beside the counters of its XDP maps;
 /// XDP counters that cannot be read are left out.
-pub fn with_xdp(daemon: Option<DaemonSnapshot>, pin_dir: &Path) -> Stats {
-    let xdp = read_xdp(pin_dir).ok();
+pub fn with_xdp(daemon: Option<DaemonSnapshot>, maps: &XdpMaps) -> Stats {
+    let xdp = read_xdp(maps).ok();
     Stats { daemon, xdp }
 }
 
-fn pinned(pin_dir: &Path, name: &str) -> Result<Map> {
-    let path = pin_dir.join(name);
-    let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Map::from_map_data(data)?)
-}
-
-fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
-    let vips = read_vips::<VipKey>(
-        pin_dir,
-        |k| Ipv4Addr::from(k.addr).to_string(),
-        |k| k.ifindex,
-    )?;
-    // Pins of an older havip may lack the IPv6 maps.
-    let vips6 = if pin_dir.join(map::VIPS6).exists() {
+fn read_xdp(maps: &XdpMaps) -> Result<XdpStats> {
+    let vips = read_vips::<VipKey>(maps, |k| Ipv4Addr::from(k.addr).to_string(), |k| k.ifindex)?;
+    let vips6 = if maps.has(map::VIPS6) {
         read_vips::<Vip6Key>(
-            pin_dir,
+            maps,
             |k| std::net::Ipv6Addr::from(k.addr).to_string(),
             |k| k.ifindex,
         )?
@@ -107,9 +125,8 @@ fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
         vips6,
         ..XdpStats::default()
     };
-    let vrid_counters = pinned(pin_dir, map::VRID_COUNTERS)?;
-    let vrids: HashMap<MapData, VridKey, VridConfig> =
-        HashMap::try_from(pinned(pin_dir, map::VRIDS)?)?;
+    let vrid_counters = maps.open(map::VRID_COUNTERS)?;
+    let vrids: HashMap<MapData, VridKey, VridConfig> = HashMap::try_from(maps.open(map::VRIDS)?)?;
     for item in vrids.iter() {
         let (key, cfg) = item?;
         let c = read_vrid_counters(&vrid_counters, &key).unwrap_or_default();
@@ -133,7 +150,7 @@ fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
         });
     }
     out.vrids.sort_by_key(|v| (v.iface.clone(), v.vrid));
-    let g = read_global_counters(&pinned(pin_dir, map::GLOBAL_COUNTERS)?)?;
+    let g = read_global_counters(&maps.open(map::GLOBAL_COUNTERS)?)?;
     for i in 0..global::COUNT as usize {
         out.global.insert(GLOBAL_COUNTER_NAMES[i].to_string(), g[i]);
     }
@@ -142,12 +159,12 @@ fn read_xdp(pin_dir: &Path) -> Result<XdpStats> {
 
 /// One VIP map (IPv4 or IPv6) with its counters, sorted by interface and address.
 fn read_vips<K: VipMapKey>(
-    pin_dir: &Path,
+    maps: &XdpMaps,
     addr: impl Fn(&K) -> String,
     ifindex: impl Fn(&K) -> u32,
 ) -> Result<Vec<VipStats>> {
-    let counters = pinned(pin_dir, K::COUNTERS)?;
-    let vips: HashMap<MapData, K, VipState> = HashMap::try_from(pinned(pin_dir, K::VIPS)?)?;
+    let counters = maps.open(K::COUNTERS)?;
+    let vips: HashMap<MapData, K, VipState> = HashMap::try_from(maps.open(K::VIPS)?)?;
     let mut out = Vec::new();
     for item in vips.iter() {
         let (key, state) = item?;
@@ -190,6 +207,22 @@ pub fn render(stats: &Stats) -> String {
                     o,
                     "  advert delivery XDP→daemon: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} samples)",
                     l.p50_us, l.p99_us, l.max_us, l.samples
+                );
+            }
+            for x in &d.xdp {
+                let _ = writeln!(
+                    o,
+                    "xdp on {}: {} mode{}",
+                    x.iface,
+                    x.mode,
+                    if x.fallbacks_to_skb > 0 {
+                        format!(
+                            " (native could not transmit: fell back {} time(s))",
+                            x.fallbacks_to_skb
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
             for c in &d.checks {
@@ -238,8 +271,15 @@ pub fn render(stats: &Stats) -> String {
         }
     }
     match &stats.xdp {
-        None => o.push_str("xdp: no pinned maps (no program loaded by havip here)\n"),
+        None => o.push_str("xdp: no havip program attached in this network namespace\n"),
         Some(x) => {
+            for a in &x.attachments {
+                let _ = writeln!(
+                    o,
+                    "xdp attached to {} in {} mode (program id {})",
+                    a.iface, a.mode, a.prog_id
+                );
+            }
             for v in &x.vips {
                 let _ = writeln!(
                     o,

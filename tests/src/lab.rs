@@ -9,7 +9,7 @@ use std::{
     fs::{self, File},
     os::unix::process::CommandExt as _,
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Output, Stdio},
     thread,
     time::{Duration, Instant},
@@ -364,11 +364,16 @@ impl Lab {
         let lan = self.lan.clone().expect("a LAN");
         let port = host.port.clone();
         let dp = in_netns(&lan, move || {
-            let mut dp = Dataplane::load(None).expect("loading the XDP object");
+            let mut dp = Dataplane::load().expect("loading the XDP object");
             dp.attach_pass(&port).expect("attaching the pass program");
             dp
         });
         self.pass_programs.push(dp);
+    }
+
+    /// Detaches every pass-through program [`Lab::pass_on_port`] attached.
+    pub fn remove_pass_programs(&mut self) {
+        self.pass_programs.clear();
     }
 
     /// havip's pin directory for the namespace `ns`.
@@ -527,9 +532,13 @@ fn sh_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Reads a pinned map of havip's under `pin_dir`.
-pub fn pinned_map(pin_dir: &Path, name: &str) -> aya::maps::Map {
-    let data = aya::maps::MapData::from_pin(pin_dir.join(name))
-        .unwrap_or_else(|e| panic!("opening pinned map {name} in {}: {e}", pin_dir.display()));
-    aya::maps::Map::from_map_data(data).expect("map type")
+/// Opens map `name` of the havip XDP program attached in namespace `ns` (found through the
+/// interfaces, as `havip stats` finds it).
+pub fn xdp_map(ns: &str, name: &'static str) -> aya::maps::Map {
+    in_netns(ns, move || {
+        let maps = havip::dataplane::XdpMaps::find()
+            .expect("looking for havip's XDP program")
+            .expect("no havip XDP program attached");
+        maps.open(name).expect("opening the map")
+    })
 }

@@ -233,10 +233,7 @@ impl Pair {
 
     /// `havip stats` of a node, collected inside its namespace.
     pub fn stats(&self, host: &Host) -> havip::stats::Stats {
-        let pins = self.lab.pin_dir(&host.ns);
-        crate::lab::in_netns(&host.ns, move || {
-            havip::stats::collect(&pins).expect("havip stats")
-        })
+        crate::lab::in_netns(&host.ns, || havip::stats::collect().expect("havip stats"))
     }
 
     /// The master's link drops (its bridge port goes down).

@@ -47,7 +47,8 @@ fn start_havip(lab: &mut Lab, label: &str, host: &Host, args: &[String]) {
 }
 
 fn stats(lab: &Lab, host: &Host) -> Stats {
-    collect(&lab.pin_dir(&host.ns)).expect("havip stats")
+    let _ = lab;
+    havip_lab::lab::in_netns(&host.ns, || collect().expect("havip stats"))
 }
 
 fn two_nodes(test: &str) -> (Lab, Host, Host) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use havip::dataplane::read_vip_counters;
 use havip_ebpf::{map, VipKey};
-use havip_lab::lab::{pinned_map, wait_until, Host, Lab};
+use havip_lab::lab::{xdp_map, Host, Lab};
 
 const VIP: &str = "10.99.0.100";
 
@@ -73,12 +73,11 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         "answered with the node's MAC"
     );
 
-    let pins = lab.pin_dir(&node.ns);
     let key = VipKey {
         addr: [10, 99, 0, 100],
         ifindex: ifindex(&lab, &node),
     };
-    let c = read_vip_counters(&pinned_map(&pins, map::VIP_COUNTERS), &key).unwrap();
+    let c = read_vip_counters(&xdp_map(&node.ns, map::VIP_COUNTERS), &key).unwrap();
     assert_eq!(
         (c.requests, c.replies),
         (20, 20),
@@ -115,7 +114,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         (5, 0),
         "answered after kill -9: {r:?}"
     );
-    let c = read_vip_counters(&pinned_map(&pins, map::VIP_COUNTERS), &key).unwrap();
+    let c = read_vip_counters(&xdp_map(&node.ns, map::VIP_COUNTERS), &key).unwrap();
     assert_eq!(
         (c.requests, c.replies, c.dropped_stale),
         (25, 20, 5),
@@ -155,7 +154,10 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
     assert!(havip2.wait_exit(Duration::from_secs(5)).success());
     assert!(!lab.has_addr(&node, VIP), "VIP left after SIGTERM");
     assert_eq!(lab.xdp_on(&node), None, "XDP left attached after SIGTERM");
-    wait_until("pins removed", Duration::from_secs(1), || !pins.exists());
+    assert!(
+        !lab.pin_dir(&node.ns).exists(),
+        "something was pinned under /sys/fs/bpf/havip"
+    );
 }
 
 #[test]

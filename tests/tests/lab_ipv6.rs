@@ -6,7 +6,7 @@ use std::{fs, path::PathBuf, thread::sleep, time::Duration};
 
 use havip::dataplane::read_vip_counters;
 use havip_ebpf::{map, Vip6Key};
-use havip_lab::lab::{pinned_map, Host, Lab};
+use havip_lab::lab::{xdp_map, Host, Lab};
 
 const LONG: Duration = Duration::from_secs(15);
 const VIP6: &str = "fd00:99::100";
@@ -104,7 +104,7 @@ fn ipv6_election_failover_and_kill_9_fail_safe() {
         addr: VIP6.parse::<std::net::Ipv6Addr>().unwrap().octets(),
         ifindex: ifindex(&lab, &n1),
     };
-    let c = read_vip_counters(&pinned_map(&lab.pin_dir(&n1.ns), map::VIP6_COUNTERS), &key).unwrap();
+    let c = read_vip_counters(&xdp_map(&n1.ns, map::VIP6_COUNTERS), &key).unwrap();
     assert!(
         c.dropped_stale >= 1,
         "n1's XDP dropped no solicitation: {c:?}"

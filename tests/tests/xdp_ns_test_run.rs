@@ -31,7 +31,7 @@ fn state(flags: u32) -> VipState {
 #[test]
 fn xdp_neighbour_solicitation_table() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load");
+    let mut dp = Dataplane::load().expect("load");
     let client = [2, 0, 0, 0, 0, 0xcc];
     let from = v6("fe80::cc");
     let owned = Vip6Key {

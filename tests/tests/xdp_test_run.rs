@@ -52,7 +52,7 @@ fn reply_to_client(padding: usize) -> Vec<u8> {
 #[test]
 fn xdp_arp_responder_table() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load the embedded XDP object");
+    let mut dp = Dataplane::load().expect("load the embedded XDP object");
     let lo = lo_ifindex();
     let key = VipKey {
         addr: VIP,
@@ -199,7 +199,7 @@ fn xdp_arp_responder_table() {
 #[test]
 fn xdp_stale_heartbeat_drops_then_fresh_answers_again() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load");
+    let mut dp = Dataplane::load().expect("load");
     let key = VipKey {
         addr: VIP,
         ifindex: lo_ifindex(),
@@ -250,7 +250,7 @@ fn xdp_stale_heartbeat_drops_then_fresh_answers_again() {
 #[test]
 fn xdp_truncated_frames_pass_and_count_as_malformed() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load");
+    let mut dp = Dataplane::load().expect("load");
     let key = VipKey {
         addr: VIP,
         ifindex: lo_ifindex(),

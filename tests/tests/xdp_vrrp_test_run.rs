@@ -42,7 +42,7 @@ fn first(frames: &[Vec<u8>], pred: fn(&[u8]) -> bool) -> Vec<u8> {
 #[test]
 fn xdp_vrrp_table() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load");
+    let mut dp = Dataplane::load().expect("load");
     let mut ring = dp.take_adverts().unwrap();
     let v2 = first(
         &frames::vector("keepalived-v2-pass.pcap"),
@@ -178,7 +178,7 @@ fn xdp_vrrp_table() {
 #[test]
 fn xdp_vrrp_unicast_router_accepts_routed_ttl() {
     require_root();
-    let mut dp = Dataplane::load(None).expect("load");
+    let mut dp = Dataplane::load().expect("load");
     let v2 = first(
         &frames::vector("keepalived-v2-pass.pcap"),
         frames::is_vrrp_v4,

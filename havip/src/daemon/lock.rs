@@ -14,13 +14,9 @@ pub struct NamespaceLock {
     _file: File,
 }
 
-/// Takes the lock for the namespace whose pin directory is `pin_dir` (named after its inode).
-pub fn acquire(pin_dir: &Path) -> Result<NamespaceLock> {
-    let ns = pin_dir
-        .file_name()
-        .context("pin dir has a name")?
-        .to_string_lossy();
-    let dir = Path::new("/run/havip");
+/// Takes the lock for the namespace called `ns` (see `control::ns_name`).
+pub fn acquire(ns: &str) -> Result<NamespaceLock> {
+    let dir = Path::new(crate::control::RUN_DIR);
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{ns}.lock"));
     let mut file = OpenOptions::new()

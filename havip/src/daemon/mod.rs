@@ -12,11 +12,7 @@ mod timer;
 use anyhow::{Context as _, Result};
 use tracing::warn;
 
-use crate::{
-    dataplane::{cleanup_stale, default_pin_dir},
-    net::netlink::Netlink,
-    privs,
-};
+use crate::{dataplane::remove_stale, net::netlink::Netlink, privs};
 pub use node::{Node, Reloader};
 pub use spec::{
     AdvertPath, DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec,
@@ -42,30 +38,31 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     for inst in &spec.instances {
         nl.link(&inst.iface).await?;
     }
-    let pin_dir = default_pin_dir()?;
-    let _lock = lock::acquire(&pin_dir)?;
-    remove_leftovers(&nl, &pin_dir).await?;
+    let ns = crate::control::ns_name()?;
+    let _lock = lock::acquire(&ns)?;
+    remove_leftovers(&nl, &ns).await?;
 
     let mut node = Node::new(nl);
-    if let Err(e) = node.setup(&spec, &pin_dir).await {
+    if let Err(e) = node.setup(&spec).await {
         node.teardown().await;
         return Err(e);
     }
     let result = node
-        .serve(&crate::control::socket_path(&pin_dir), reload.as_ref())
+        .serve(&crate::control::socket_path(&ns), reload.as_ref())
         .await;
     node.teardown().await;
     result
 }
 
-/// What a crashed run left in this namespace: its pinned XDP links (still attached, answering
-/// nothing since its heartbeat stopped) and its VIP addresses.
-async fn remove_leftovers(nl: &Netlink, pin_dir: &std::path::Path) -> Result<()> {
-    let stale = cleanup_stale(pin_dir).context("removing what a previous run left")?;
+/// What a crashed run left in this namespace: its XDP program (still attached, answering
+/// nothing since its heartbeat stopped) and its VIP addresses; also havip 0.1's pins.
+async fn remove_leftovers(nl: &Netlink, ns: &str) -> Result<()> {
+    let old_pins = std::path::Path::new("/sys/fs/bpf/havip").join(ns);
+    let stale = remove_stale(nl, &old_pins)
+        .await
+        .context("removing what a previous run left")?;
     for (addr, ifindex) in stale {
-        if nl.del_address(ifindex, addr).await.unwrap_or(false) {
-            warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
-        }
+        warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
     }
     Ok(())
 }

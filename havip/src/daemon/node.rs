@@ -26,7 +26,10 @@ use super::{
     spec::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec},
 };
 use crate::{
-    control::{AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary},
+    control::{
+        AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary,
+        XdpAttachmentSnapshot,
+    },
     dataplane::{monotonic_ns, Dataplane},
     net::{
         netlink::{Link, Netlink},
@@ -126,9 +129,10 @@ pub struct Node {
     /// STOP hooks still running at exit (they get a second, as in keepalived).
     stop_hooks: Vec<NotifyHandle>,
     metrics_listen: Option<std::net::SocketAddr>,
-    pin_dir: std::path::PathBuf,
 }
 
+/// How often native attachments are checked for a way to transmit.
+const NATIVE_RECHECK: Duration = Duration::from_secs(1);
 /// How many delivery-latency samples the snapshot summarises.
 const DELIVERY_SAMPLES: usize = 4096;
 /// On the socket path, one advert in this many is timed (it costs a map read).
@@ -168,25 +172,23 @@ impl Node {
             notifier: Notifier::default(),
             stop_hooks: Vec::new(),
             metrics_listen: None,
-            pin_dir: std::path::PathBuf::new(),
         }
     }
 
     /// Loads the XDP object, then brings up every interface and instance of `spec` (VIPs not
     /// owned yet, except static owners'). On error the caller runs [`Node::teardown`], which
     /// undoes whatever was done.
-    pub async fn setup(&mut self, spec: &DaemonSpec, pin_dir: &Path) -> Result<()> {
+    pub async fn setup(&mut self, spec: &DaemonSpec) -> Result<()> {
         self.advert_path = spec.advert_path;
         self.xdp_mode = spec.xdp_mode;
         self.scripts = spec.scripts.clone();
         self.sync_groups = spec.sync_groups.clone();
         self.notifier.user = spec.script_user.clone();
         self.metrics_listen = spec.metrics_listen;
-        self.pin_dir = pin_dir.to_path_buf();
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         self.adverts_tx = Some(tx.clone());
-        let dp = self.dp.insert(Dataplane::load(Some(pin_dir))?);
+        let dp = self.dp.insert(Dataplane::load()?);
         dp.beat()?;
         if spec.advert_path == AdvertPath::Ringbuf {
             rx::spawn_ringbuf_reader(dp.take_adverts()?, tx);
@@ -220,7 +222,9 @@ impl Node {
             })
             .next();
         let dp = self.dp.as_mut().context("data plane")?;
-        let mode = dp.attach(&link.name, self.xdp_mode)?;
+        let mode = dp
+            .attach(&self.nl, link.index, &link.name, self.xdp_mode)
+            .await?;
         info!(iface = %link.name, %mode, "XDP program attached");
         let vrrp4 = match primary_v4 {
             None => None,
@@ -588,14 +592,18 @@ impl Node {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("--metrics-listen {addr}: cannot listen there"))?;
-            let pin_dir = self.pin_dir.clone();
+            let maps = self.dp.as_ref().context("data plane")?.maps()?;
             tokio::spawn(crate::metrics::serve(listener, move || {
                 let daemon = Some(snapshot_rx.borrow().clone());
-                crate::metrics::render(&crate::stats::with_xdp(daemon, &pin_dir))
+                crate::metrics::render(&crate::stats::with_xdp(daemon, &maps))
             }));
             info!(%addr, "serving Prometheus metrics at /metrics");
         }
         let mut publish = tokio::time::interval(Duration::from_millis(250));
+        // A veth's peer can lose its XDP program at any time, and native XDP_TX then goes
+        // nowhere: checked once a second, replaced by skb mode at once.
+        let mut native_check = tokio::time::interval(NATIVE_RECHECK);
+        native_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let now = Instant::now();
         for i in 0..self.instances.len() {
             self.start_instance(i, now).await;
@@ -642,6 +650,13 @@ impl Node {
                     snapshot_tx.send_replace(self.snapshot());
                 }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
+                _ = native_check.tick(), if self.has_native() => {
+                    if let Some(dp) = &mut self.dp {
+                        if let Err(e) = dp.recheck_native(&self.nl).await {
+                            error!("checking native XDP: {e:#}");
+                        }
+                    }
+                }
             }
         }
         if let Some(t) = self.tracker.take() {
@@ -880,6 +895,14 @@ impl Node {
         Ok(())
     }
 
+    fn has_native(&self) -> bool {
+        self.dp.as_ref().is_some_and(|dp| {
+            dp.attachments()
+                .iter()
+                .any(|a| a.mode == crate::dataplane::Attached::Native)
+        })
+    }
+
     /// Writes instance `i`'s VIPs into the XDP map, owned or not.
     fn declare_vips(&mut self, i: usize, owned: bool) -> Result<()> {
         let inst = &self.instances[i];
@@ -961,7 +984,7 @@ impl Node {
             }
         }
         if let Some(dp) = self.dp.take() {
-            match dp.shutdown() {
+            match dp.shutdown(&self.nl).await {
                 Ok(ifaces) => {
                     for iface in ifaces {
                         info!(%iface, "XDP program detached");
@@ -1008,6 +1031,18 @@ impl Node {
                         Some(Health::Down) => Some(false),
                         _ => None,
                     },
+                })
+                .collect(),
+            xdp: self
+                .dp
+                .as_ref()
+                .map(|dp| dp.attachments())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| XdpAttachmentSnapshot {
+                    iface: a.ifname,
+                    mode: a.mode.to_string(),
+                    fallbacks_to_skb: a.fallbacks_to_skb,
                 })
                 .collect(),
         }

@@ -1,51 +1,45 @@
-//! The data plane: loads the embedded XDP object, attaches it to interfaces, pins what must
-//! outlive a crash, and reads and writes the maps of the ABI in `havip_ebpf`.
+//! The data plane: loads the embedded XDP object, attaches it to interfaces, and reads and
+//! writes the maps of the ABI in `havip_ebpf`.
 //!
-//! Why links are pinned: an XDP program attached through a BPF link is detached when the last
-//! file descriptor of the link closes, i.e. when the daemon dies. Then nothing would stop the
-//! kernel from answering ARP for a VIP that a crashed master left on its interface (keepalived's
-//! failure mode). A pinned link keeps the program attached; its heartbeat check then turns the
-//! answers off within `max_heartbeat_age_ns`. A graceful stop unpins (and so detaches); a new
-//! run removes what a crashed one left (see [`cleanup_stale`]).
+//! The program is attached through rtnetlink, not a BPF link, and nothing is pinned: the
+//! attachment belongs to the interface and outlives the daemon however it was started and however
+//! it died (see [`attach`] for why). After a `kill -9` the program stays, its heartbeat goes
+//! stale and it drops every ARP request for the VIPs, so the kernel cannot answer for an address
+//! the dead daemon left behind. A graceful stop detaches it; a new run finds what a crashed one
+//! left by asking the interfaces ([`remove_stale`]).
 
 use std::{
+    collections::BTreeMap,
     fs,
-    os::unix::fs::MetadataExt as _,
-    path::{Path, PathBuf},
+    net::IpAddr,
+    os::fd::{AsFd as _, BorrowedFd},
+    path::Path,
 };
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
-    programs::{
-        links::FdLink, links::PinnedLink, ProgramError, TestRun, TestRunOptions, Xdp, XdpMode,
-    },
+    programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 use havip_ebpf::{
     global, map, prog, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters, VridKey,
 };
+use tracing::{info, warn};
 
-mod bpffs;
+pub mod attach;
 
-pub use bpffs::ensure_bpffs;
+use crate::net::netlink::Netlink;
 
 /// The XDP object, built by `cargo xtask build-ebpf` and committed (see `havip/bpf/README.md`).
 pub static OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/havip-xdp.o"));
 
-/// Where this network namespace's havip pins its maps and links:
-/// `/sys/fs/bpf/havip/ns<inode of /proc/self/ns/net>`. Keyed by namespace because bpffs is not
-/// per namespace, and two nodes of a lab (or two containers) may both have an `eth0`.
-pub fn default_pin_dir() -> Result<PathBuf> {
-    let ns = fs::metadata("/proc/self/ns/net").context("reading /proc/self/ns/net")?;
-    Ok(PathBuf::from(format!("/sys/fs/bpf/havip/ns{}", ns.ino())))
-}
-
 /// The XDP attach mode asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeChoice {
-    /// Native (driver) mode where the driver supports it, else generic (skb) mode.
+    /// Native (driver) mode where the driver supports it and can transmit XDP_TX frames, else
+    /// generic (skb) mode.
     Auto,
     /// Native (driver) mode only.
     Native,
@@ -70,22 +64,41 @@ impl std::fmt::Display for Attached {
 }
 
 struct Attachment {
+    ifindex: u32,
     ifname: String,
-    link: Option<PinnedLink>,
+    mode: Attached,
+    /// Times native mode stopped transmitting and skb mode replaced it.
+    fallbacks: u64,
+}
+
+/// One attachment as the daemon reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    pub ifindex: u32,
+    pub ifname: String,
+    pub mode: Attached,
+    pub fallbacks_to_skb: u64,
 }
 
 /// A loaded XDP object and its attachments. Dropping it without [`Dataplane::shutdown`] leaves
-/// the pinned links attached: that is the crash behaviour, on purpose.
+/// the program attached: that is the crash behaviour, on purpose.
 pub struct Dataplane {
     ebpf: Ebpf,
-    pin_dir: Option<PathBuf>,
     attachments: Vec<Attachment>,
 }
 
+/// Whether native mode on an interface can deliver `XDP_TX` frames, as far as the kernel says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NativeTx {
+    /// The driver reports it (or reports nothing against it).
+    Works,
+    /// It cannot: why, and what fixes it.
+    Broken { why: String, fix: String },
+}
+
 impl Dataplane {
-    /// Loads the embedded object. With `pin_dir`, its maps are pinned there (the directory is
-    /// created, and bpffs mounted on /sys/fs/bpf when it is not).
-    pub fn load(pin_dir: Option<&Path>) -> Result<Self> {
+    /// Loads the embedded object into the kernel (nothing attached yet).
+    pub fn load() -> Result<Self> {
         let mut ebpf = EbpfLoader::new()
             .load(OBJECT)
             .context("loading the XDP object into the kernel")?;
@@ -98,71 +111,149 @@ impl Dataplane {
                 .load()
                 .with_context(|| format!("the kernel refused program {name}"))?;
         }
-        if let Some(dir) = pin_dir {
-            bpffs::ensure_bpffs(Path::new(bpffs::BPFFS))?;
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            for (name, m) in ebpf.maps() {
-                let path = dir.join(name);
-                m.pin(&path)
-                    .with_context(|| format!("pinning map {name} at {}", path.display()))?;
-            }
-        }
         Ok(Self {
             ebpf,
-            pin_dir: pin_dir.map(Path::to_path_buf),
             attachments: Vec::new(),
         })
     }
 
-    /// Attaches the data-plane program to `ifname`, in the mode asked for, and pins the link
-    /// (when loaded with a pin directory).
-    pub fn attach(&mut self, ifname: &str, mode: ModeChoice) -> Result<Attached> {
-        let tries: &[(XdpMode, Attached)] = match mode {
-            ModeChoice::Auto => &[
-                (XdpMode::Driver, Attached::Native),
-                (XdpMode::Skb, Attached::Skb),
-            ],
-            ModeChoice::Native => &[(XdpMode::Driver, Attached::Native)],
-            ModeChoice::Skb => &[(XdpMode::Skb, Attached::Skb)],
-        };
-        let program: &mut Xdp = self
+    fn prog_fd(&self) -> Result<BorrowedFd<'_>> {
+        let program: &Xdp = self
             .ebpf
-            .program_mut(prog::XDP)
+            .program(prog::XDP)
             .context("program missing")?
             .try_into()?;
+        Ok(program.fd()?.as_fd())
+    }
+
+    /// The kernel's id of the data-plane program (what `ip link` shows as `prog/xdp id N`).
+    pub fn prog_id(&self) -> Result<u32> {
+        let program: &Xdp = self
+            .ebpf
+            .program(prog::XDP)
+            .context("program missing")?
+            .try_into()?;
+        Ok(program.info()?.id())
+    }
+
+    /// Attaches the data-plane program to interface `ifindex` (`ifname`) in the mode asked for.
+    /// `auto` picks native mode only where the kernel says it delivers `XDP_TX` frames
+    /// ([`native_tx`]); an explicit `native` there is refused with the reason and the fix.
+    pub async fn attach(
+        &mut self,
+        nl: &Netlink,
+        ifindex: u32,
+        ifname: &str,
+        mode: ModeChoice,
+    ) -> Result<Attached> {
+        let tx = match mode {
+            ModeChoice::Skb => NativeTx::Works,
+            ModeChoice::Auto | ModeChoice::Native => native_tx(nl, ifindex).await?,
+        };
+        let tries: &[Attached] = match (mode, &tx) {
+            (ModeChoice::Auto, NativeTx::Works) => &[Attached::Native, Attached::Skb],
+            (ModeChoice::Auto, NativeTx::Broken { why, .. }) => {
+                info!(iface = %ifname, "XDP: native mode would drop its replies ({why}); using skb mode");
+                &[Attached::Skb]
+            }
+            (ModeChoice::Native, NativeTx::Works) => &[Attached::Native],
+            (ModeChoice::Native, NativeTx::Broken { why, fix }) => bail!(
+                "--xdp-mode native on {ifname}: XDP_TX would not be delivered ({why}); {fix}, \
+                 or use --xdp-mode skb or auto"
+            ),
+            (ModeChoice::Skb, _) => &[Attached::Skb],
+        };
         let mut errors = Vec::new();
-        for &(xdp_mode, attached) in tries {
-            match program.attach(ifname, xdp_mode) {
-                Ok(id) => {
-                    // Unpinned (tests): the link stays in the program's link table and is
-                    // detached when the `Ebpf` drops.
-                    let link = match &self.pin_dir {
-                        Some(dir) => {
-                            let fd: FdLink = program.take_link(id)?.try_into().context(
-                                "the kernel attached XDP without a BPF link (kernel older than \
-                                 5.9?): havip needs BPF links to pin the attachment",
-                            )?;
-                            let path = dir.join(format!("link-{ifname}"));
-                            Some(fd.pin(&path).with_context(|| {
-                                format!("pinning the XDP link at {}", path.display())
-                            })?)
-                        }
-                        None => None,
-                    };
+        for &attached in tries {
+            match attach::attach(nl, ifindex, self.prog_fd()?, attached).await {
+                Ok(()) => {
                     self.attachments.push(Attachment {
+                        ifindex,
                         ifname: ifname.to_string(),
-                        link,
+                        mode: attached,
+                        fallbacks: 0,
                     });
                     return Ok(attached);
                 }
-                Err(e) => errors.push(format!("{attached} mode: {}", describe_attach_error(&e))),
+                Err(e) => errors.push(format!("{attached} mode: {}", describe_nl_error(&e))),
             }
+        }
+        if let Some(other) = attach::xdp_on_link(nl, ifindex).await.ok().flatten() {
+            let name = attach::prog_name(other.prog_id).unwrap_or_else(|| "?".into());
+            bail!(
+                "could not attach XDP to {ifname}: another XDP program ({name}, id {}) is \
+                 attached in {} mode; havip does not replace it (`ip link show {ifname}`; \
+                 remove it with `ip link set dev {ifname} xdp off`)",
+                other.prog_id,
+                other.mode
+            );
         }
         bail!(
             "could not attach XDP to {ifname} ({}); try --xdp-mode skb, which every interface \
-             supports, or check `ip link show {ifname}` for another XDP program",
+             supports",
             errors.join("; ")
         )
+    }
+
+    /// The attachments, in the order they were made.
+    pub fn attachments(&self) -> Vec<AttachmentInfo> {
+        self.attachments
+            .iter()
+            .map(|a| AttachmentInfo {
+                ifindex: a.ifindex,
+                ifname: a.ifname.clone(),
+                mode: a.mode,
+                fallbacks_to_skb: a.fallbacks,
+            })
+            .collect()
+    }
+
+    /// Checks that every native attachment can still transmit (a veth's peer may have lost its
+    /// XDP program since); one that cannot is replaced by skb mode at once, with one warning.
+    /// Returns how many were replaced.
+    pub async fn recheck_native(&mut self, nl: &Netlink) -> Result<usize> {
+        let mut replaced = 0;
+        for i in 0..self.attachments.len() {
+            if self.attachments[i].mode != Attached::Native {
+                continue;
+            }
+            let ifindex = self.attachments[i].ifindex;
+            let NativeTx::Broken { why, .. } = native_tx(nl, ifindex).await? else {
+                continue;
+            };
+            let ifname = self.attachments[i].ifname.clone();
+            warn!(iface = %ifname, "XDP: native mode can no longer transmit ({why}); switching to skb mode");
+            attach::detach(nl, ifindex, self.prog_fd()?, Attached::Native)
+                .await
+                .with_context(|| format!("detaching native XDP from {ifname}"))?;
+            // Between the two calls the kernel answers for the VIP, which is right for a
+            // master; a backup does not hold the address.
+            attach::attach(nl, ifindex, self.prog_fd()?, Attached::Skb)
+                .await
+                .map_err(|e| anyhow::anyhow!(describe_nl_error(&e)))
+                .with_context(|| format!("attaching XDP to {ifname} in skb mode"))?;
+            let a = &mut self.attachments[i];
+            a.mode = Attached::Skb;
+            a.fallbacks += 1;
+            replaced += 1;
+        }
+        Ok(replaced)
+    }
+
+    /// Detaches the program from one interface (if it is still ours there) and forgets it.
+    pub async fn detach(&mut self, nl: &Netlink, ifindex: u32) -> Result<()> {
+        let Some(pos) = self.attachments.iter().position(|a| a.ifindex == ifindex) else {
+            return Ok(());
+        };
+        let a = self.attachments.remove(pos);
+        attach::detach(nl, a.ifindex, self.prog_fd()?, a.mode)
+            .await
+            .with_context(|| format!("detaching XDP from {}", a.ifname))
+    }
+
+    /// Forgets the attachment to an interface that is gone (the kernel detached it with it).
+    pub fn forget(&mut self, ifindex: u32) {
+        self.attachments.retain(|a| a.ifindex != ifindex);
     }
 
     /// Writes (inserts or replaces) the state of one VIP (IPv4 or IPv6), and makes sure it has
@@ -315,58 +406,183 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Detaches every attachment and removes the pins: the graceful stop. Returns the
-    /// interfaces it detached from.
-    pub fn shutdown(mut self) -> Result<Vec<String>> {
+    /// Detaches every attachment: the graceful stop. Returns the interfaces it detached from;
+    /// the first error is returned after every detach was tried.
+    pub async fn shutdown(mut self, nl: &Netlink) -> Result<Vec<String>> {
         let mut detached = Vec::new();
-        for a in self.attachments.drain(..) {
-            detached.push(a.ifname.clone());
-            if let Some(link) = a.link {
-                link.unpin()
-                    .with_context(|| format!("unpinning the XDP link of {}", a.ifname))?;
+        let mut first_err = None;
+        let attachments = std::mem::take(&mut self.attachments);
+        let fd = self.prog_fd()?;
+        for a in attachments {
+            match attach::detach(nl, a.ifindex, fd, a.mode).await {
+                Ok(()) => detached.push(a.ifname),
+                Err(e) => {
+                    first_err.get_or_insert(e.context(format!("detaching XDP from {}", a.ifname)));
+                }
             }
         }
-        if let Some(dir) = &self.pin_dir {
-            remove_pin_dir(dir)?;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(detached),
         }
-        Ok(detached)
+    }
+
+    /// Where this data plane's maps are, for reading them as `havip stats` does.
+    pub fn maps(&self) -> Result<XdpMaps> {
+        XdpMaps::of_prog(self.prog_id()?)
     }
 }
 
-/// What a crashed run left: links still attached, pinned maps. Detaches and unpins all of it and
-/// returns the VIPs the stale VIP map held, so that the caller can remove leftover addresses.
-/// Returns an empty list when there is nothing stale.
-pub fn cleanup_stale(pin_dir: &Path) -> Result<Vec<(std::net::IpAddr, u32)>> {
-    if !pin_dir.exists() {
-        return Ok(Vec::new());
+/// Whether native XDP on `ifindex` can transmit. A veth hands its `XDP_TX` frames to its
+/// peer's XDP ring, which the kernel sets up only while the peer runs an XDP program of its own
+/// (or has GRO on, but measured on 6.18 that path counted 3 `xdp_tx` and delivered none of them,
+/// while the kernel reported the veth able to transmit); otherwise every reply is dropped and a
+/// MASTER answers nothing. So native mode on a veth needs an XDP program on the peer, which
+/// havip looks up through rtnetlink in the peer's namespace. Other drivers transmit `XDP_TX` on
+/// queues of their own: a native attachment that the kernel accepts works.
+pub async fn native_tx(nl: &Netlink, ifindex: u32) -> Result<NativeTx> {
+    if nl.link_kind(ifindex).await?.as_deref() != Some("veth") {
+        return Ok(NativeTx::Works);
     }
-    let mut vips: Vec<(std::net::IpAddr, u32)> = stale_keys::<VipKey>(pin_dir)?
-        .into_iter()
-        .map(|k| (std::net::Ipv4Addr::from(k.addr).into(), k.ifindex))
-        .collect();
-    vips.extend(
-        stale_keys::<havip_ebpf::Vip6Key>(pin_dir)?
+    Ok(match attach::veth_peer_xdp(nl, ifindex).await {
+        Ok(Some(_)) => NativeTx::Works,
+        Ok(None) => NativeTx::Broken {
+            why: "a veth whose peer runs no XDP program, so the kernel drops XDP_TX frames".into(),
+            fix: "load an XDP program (one that passes everything will do) on the veth's peer"
+                .into(),
+        },
+        Err(e) => NativeTx::Broken {
+            why: format!("a veth whose peer cannot be inspected ({e:#})"),
+            fix: "make sure the peer runs an XDP program".into(),
+        },
+    })
+}
+
+/// Removes what a crashed run left in this network namespace: its program (still attached,
+/// answering nothing since its heartbeat stopped) on every interface, and first the VIP
+/// addresses its VIP maps name, so the kernel never answers for them in between. Also removes
+/// the pins of havip 0.1, which pinned its links under /sys/fs/bpf/havip. Returns the addresses
+/// removed with their interface index.
+pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAddr, u32)>> {
+    let mut removed = Vec::new();
+    let stale = attach::havip_on_links(nl).await?;
+    let mut seen = Vec::new();
+    for x in &stale {
+        if seen.contains(&x.prog_id) {
+            continue;
+        }
+        seen.push(x.prog_id);
+        let maps = match XdpMaps::of_prog(x.prog_id) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(
+                    prog = x.prog_id,
+                    "reading a stale XDP program's maps: {e:#}"
+                );
+                continue;
+            }
+        };
+        for (addr, ifindex) in maps.vip_addrs()? {
+            match nl.del_address(ifindex, addr).await {
+                Ok(true) => removed.push((addr, ifindex)),
+                Ok(false) => {}
+                Err(e) => warn!(%addr, "removing a VIP a previous run left: {e:#}"),
+            }
+        }
+    }
+    for x in &stale {
+        attach::detach_any(nl, x.ifindex, x.mode)
+            .await
+            .with_context(|| {
+                format!(
+                    "detaching the XDP program a previous run left on {} (id {})",
+                    x.ifname, x.prog_id
+                )
+            })?;
+        warn!(iface = %x.ifname, prog = x.prog_id, "detached the XDP program a previous run left");
+    }
+    if old_pin_dir.exists() {
+        remove_pin_dir(old_pin_dir)?;
+    }
+    Ok(removed)
+}
+
+/// The maps of one loaded havip program, found by the kernel's ids (no pins needed).
+#[derive(Clone, Debug, Default)]
+pub struct XdpMaps {
+    ids: BTreeMap<String, u32>,
+}
+
+impl XdpMaps {
+    /// The maps program `prog_id` uses, by name.
+    pub fn of_prog(prog_id: u32) -> Result<Self> {
+        let info = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|p| p.id() == prog_id)
+            .with_context(|| format!("no BPF program with id {prog_id}"))?;
+        let mut ids = BTreeMap::new();
+        for id in info
+            .map_ids()
+            .context("listing the program's maps")?
+            .unwrap_or_default()
+        {
+            let m = MapData::from_id(id).with_context(|| format!("opening BPF map {id}"))?;
+            if let Some(name) = m.info()?.name_as_str() {
+                ids.insert(name.to_string(), id);
+            }
+        }
+        Ok(Self { ids })
+    }
+
+    /// The maps of the havip program attached in the calling thread's network namespace, if
+    /// any (a running daemon's, or a crashed one's).
+    pub fn find() -> Result<Option<Self>> {
+        match attach::havip_on_links_blocking()?.first() {
+            Some(x) => Ok(Some(Self::of_prog(x.prog_id)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.ids.contains_key(name)
+    }
+
+    /// Opens map `name` (names are at most 15 bytes in the kernel; havip's fit).
+    pub fn open(&self, name: &str) -> Result<aya::maps::Map> {
+        let id = self
+            .ids
+            .get(name)
+            .with_context(|| format!("the XDP program has no map {name}"))?;
+        let data = MapData::from_id(*id).with_context(|| format!("opening map {name}"))?;
+        Ok(aya::maps::Map::from_map_data(data)?)
+    }
+
+    /// Every VIP address the program's VIP maps hold, with its interface index.
+    pub fn vip_addrs(&self) -> Result<Vec<(IpAddr, u32)>> {
+        let mut out: Vec<(IpAddr, u32)> = self
+            .keys::<VipKey>()?
             .into_iter()
-            .map(|k| (std::net::Ipv6Addr::from(k.addr).into(), k.ifindex)),
-    );
-    remove_pin_dir(pin_dir)?;
-    Ok(vips)
-}
-
-/// The keys of a crashed run's pinned VIP map (none when it was not pinned).
-fn stale_keys<K: VipMapKey>(pin_dir: &Path) -> Result<Vec<K>> {
-    let pin = pin_dir.join(K::VIPS);
-    if !pin.exists() {
-        return Ok(Vec::new());
+            .map(|k| (std::net::Ipv4Addr::from(k.addr).into(), k.ifindex))
+            .collect();
+        out.extend(
+            self.keys::<havip_ebpf::Vip6Key>()?
+                .into_iter()
+                .map(|k| (std::net::Ipv6Addr::from(k.addr).into(), k.ifindex)),
+        );
+        Ok(out)
     }
-    let data = MapData::from_pin(&pin)
-        .with_context(|| format!("opening the stale map {}", pin.display()))?;
-    let m: HashMap<MapData, K, VipState> = HashMap::try_from(aya::maps::Map::HashMap(data))?;
-    m.keys().map(|k| Ok(k?)).collect()
+
+    fn keys<K: VipMapKey>(&self) -> Result<Vec<K>> {
+        if !self.has(K::VIPS) {
+            return Ok(Vec::new());
+        }
+        let m: HashMap<aya::maps::MapData, K, VipState> = HashMap::try_from(self.open(K::VIPS)?)?;
+        m.keys().map(|k| Ok(k?)).collect()
+    }
 }
 
 /// Removes every pin in `dir` (unpinning a link detaches it once no fd holds it) and the
-/// directory itself.
+/// directory itself: what havip 0.1 left.
 fn remove_pin_dir(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
@@ -449,6 +665,15 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: a valid pointer to a timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn describe_nl_error(e: &rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => {
+            std::io::Error::from_raw_os_error(-m.raw_code()).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn describe_attach_error(e: &ProgramError) -> String {

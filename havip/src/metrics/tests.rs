@@ -207,8 +207,14 @@ fn full_stats() -> Stats {
                     healthy: None,
                 },
             ],
+            xdp: vec![crate::control::XdpAttachmentSnapshot {
+                iface: "eth0".into(),
+                mode: "skb".into(),
+                fallbacks_to_skb: 1,
+            }],
         }),
         xdp: Some(XdpStats {
+            attachments: Vec::new(),
             vips: vec![VipStats {
                 vip: "192.0.2.100".into(),
                 iface: "eth0".into(),
@@ -257,6 +263,18 @@ fn every_stats_number_is_exposed() {
     };
     assert_eq!(get(&s, "havip_daemon_up", &[]), 1.0);
     assert_eq!(get(&s, "havip_check_up", &[("check", "chk_sip")]), 1.0);
+    assert_eq!(
+        get(
+            &s,
+            "havip_xdp_attached",
+            &[("iface", "eth0"), ("mode", "skb")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(&s, "havip_xdp_native_fallbacks_total", &[("iface", "eth0")]),
+        1.0
+    );
     let v6 = [("vip", "fd00:99::100"), ("iface", "eth0")];
     assert_eq!(get(&s, "havip_xdp_vip6_owned", &v6), 0.0);
     assert_eq!(get(&s, "havip_xdp_ns_requests_total", &v6), 12.0);

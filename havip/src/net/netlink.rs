@@ -43,6 +43,29 @@ impl Netlink {
         Ok(Self { handle })
     }
 
+    /// The underlying rtnetlink handle, for requests this type has no method for.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The kind of interface `index` (`veth`, `vlan`, `bond`...), `None` for a plain device.
+    pub async fn link_kind(&self, index: u32) -> Result<Option<String>> {
+        use rtnetlink::packet_route::link::LinkInfo;
+        let mut links = self.handle.link().get().match_index(index).execute();
+        let msg = links
+            .try_next()
+            .await
+            .with_context(|| format!("looking up interface {index}"))?
+            .with_context(|| format!("no interface with index {index}"))?;
+        Ok(msg.attributes.iter().find_map(|a| match a {
+            LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+                LinkInfo::Kind(k) => Some(k.to_string()),
+                _ => None,
+            }),
+            _ => None,
+        }))
+    }
+
     /// The interface called `name` in this network namespace.
     pub async fn link(&self, name: &str) -> Result<Link> {
         let mut links = self
