@@ -587,7 +587,12 @@ fn the_doc_lists_every_keyword() {
 /// accept that traffic silently. On the address owner keepalived installs nothing: a warning.
 #[test]
 fn no_accept_is_refused_unless_the_router_owns_the_address() {
-    let with = |lines: &str| GOOD.replace("virtual_router_id 51", &format!("virtual_router_id 51\n{lines}"));
+    let with = |lines: &str| {
+        GOOD.replace(
+            "virtual_router_id 51",
+            &format!("virtual_router_id 51\n{lines}"),
+        )
+    };
     let errs = errors(load_k(&with("    no_accept")));
     assert_error(
         &errs,
