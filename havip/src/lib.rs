@@ -3,6 +3,8 @@
 //! Layers, from the wire up (see ARCHITECTURE.md):
 //! - [`wire`]: packet views and validated representations (Ethernet, ARP, IPv4/IPv6, VRRP v2/v3).
 //! - [`vrrp`]: the election as a deterministic, sans-IO state machine.
+//! - (Both are the `havip-proto` crate, which has no dependencies — no tokio, no clock, no
+//!   sockets — re-exported so `havip::wire` and `havip::vrrp` keep their paths.)
 //! - [`dataplane`]: the embedded XDP object, its attachments and maps.
 //! - [`net`]: rtnetlink and raw sockets.
 //! - [`config`]: keepalived.conf and havip's TOML format, read into the daemon's spec.
@@ -22,5 +24,5 @@ pub mod notify;
 pub mod privs;
 pub mod stats;
 pub mod track;
-pub mod vrrp;
-pub mod wire;
+
+pub use havip_proto::{vrrp, wire};

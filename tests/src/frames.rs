@@ -55,7 +55,7 @@ pub fn ipv4_udp(eth_src: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
 }
 
 /// The frames of a classic little-endian pcap file (Ethernet link type), such as the keepalived
-/// captures in `havip/tests/data/`.
+/// captures in `havip-proto/tests/data/`.
 pub fn pcap_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     assert_eq!(
@@ -74,11 +74,11 @@ pub fn pcap_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
     frames
 }
 
-/// A keepalived capture from `havip/tests/data/`.
+/// A keepalived capture from `havip-proto/tests/data/`.
 pub fn vector(name: &str) -> Vec<Vec<u8>> {
     pcap_frames(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../havip/tests/data")
+            .join("../havip-proto/tests/data")
             .join(name),
     )
 }

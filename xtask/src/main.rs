@@ -2,6 +2,7 @@
 //! what a fresh machine lacks, the test tiers, the lab demo and the benchmarks.
 
 mod ebpf;
+mod proto;
 mod setup;
 mod util;
 
@@ -25,8 +26,8 @@ enum Command {
     },
     /// Install what the project needs on this machine (Debian packages, bpf-linker).
     Setup,
-    /// Set up, then run every tier: format, lints, unit tests, the eBPF staleness check and the
-    /// root tier (BPF_PROG_TEST_RUN and network-namespace labs).
+    /// Set up, then run every tier: format, lints, havip-proto's dependency guard, unit tests,
+    /// the eBPF staleness check and the root tier (BPF_PROG_TEST_RUN and network-namespace labs).
     Test {
         /// Only the unit tier (no root needed, no set-up).
         #[arg(long)]
@@ -74,7 +75,18 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "-p", "havip", "-p", "havip-ebpf", "-p", "xtask"])?;
+    proto::check()?;
+    cargo(&[
+        "test",
+        "-p",
+        "havip",
+        "-p",
+        "havip-proto",
+        "-p",
+        "havip-ebpf",
+        "-p",
+        "xtask",
+    ])?;
     if unit_only {
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! Checks common to both formats, on the instances as read: each virtual router against
-//! [`RouterConfig::validate`] (the election's own rules, not repeated here), and the instances
+//! [`RouterConfig::validate`](crate::vrrp::RouterConfig::validate) (the election's own rules, not
+//! repeated here) on the config the daemon would build, Accept_Mode, and the instances
 //! against each other (names, VRIDs per interface, VIPs, scripts and sync groups named).
 
 use std::collections::HashMap;
@@ -7,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    daemon::{DaemonSpec, InstanceSpec},
-    vrrp::{ConfigError, RouterConfig},
+    daemon::{DaemonSpec, InstanceSpec, VipSpec},
+    vrrp::{ConfigError, PRIORITY_OWNER},
 };
 
 /// An instance as read, with where its parts were written.
@@ -23,6 +24,10 @@ pub struct Draft {
     pub vip_at: Vec<Location>,
     /// Parallel to `spec.vrrp.track_scripts`.
     pub track_script_at: Vec<Location>,
+    pub unicast_src_at: Option<Location>,
+    /// Where Accept_Mode was turned off (keepalived `no_accept`, TOML `accept = false`), and
+    /// how it was spelled.
+    pub no_accept_at: Option<(Location, &'static str)>,
 }
 
 /// Where the named parts of a sync group were written.
@@ -148,8 +153,9 @@ pub fn finish(
     spec
 }
 
-/// The election's own rules: a [`RouterConfig`] with a stand-in primary address of the VIPs'
-/// family (the real one is found at run time).
+/// The election's own rules, on the [`RouterConfig`] the daemon would build
+/// ([`VrrpSpec::router_config`](crate::daemon::VrrpSpec::router_config)) with a stand-in primary
+/// address of the VIPs' family (the real one is found at run time); and Accept_Mode.
 fn check_router(d: &Draft, diags: &mut Diags) {
     let Some(v) = &d.spec.vrrp else {
         if d.spec.vips.is_empty() {
@@ -163,27 +169,25 @@ fn check_router(d: &Draft, diags: &mut Diags) {
         }
         return;
     };
-    let primary = match d.spec.vips.first() {
-        Some(vip) if vip.addr.is_ipv6() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    };
-    let mut cfg = RouterConfig::new(
-        v.vrid,
-        v.priority,
-        primary,
-        d.spec.vips.iter().map(|v| v.addr).collect(),
-    );
-    cfg.version = v.version;
-    cfg.advert_interval = v.advert_interval;
-    cfg.auth = v.auth;
-    cfg.preempt = v.preempt;
-    cfg.preempt_delay = v.preempt_delay;
-    cfg.start_as = v.start_as;
-    cfg.garp = v.garp.clone();
-    cfg.accept_mode = v.accept;
+    check_accept(d, v.priority, diags);
+    let cfg = v.router_config(&d.spec.vips, stand_in_primary(&d.spec.vips));
     let Err(e) = cfg.validate() else {
         return;
     };
+    let from_unicast_src = matches!(
+        e,
+        ConfigError::MixedFamilies { .. } | ConfigError::PrimaryIsVip { .. }
+    ) && v.unicast_src.is_some();
+    if from_unicast_src {
+        diags.push(
+            Diagnostic::error(
+                d.unicast_src_at.clone().or_else(|| Some(d.at.clone())),
+                format!("instance {}: {e}", d.spec.name),
+            )
+            .hint("the unicast source address stands for the primary address (the adverts' source and the tie-break): give an address of this host in the VIPs' family that is not a VIP"),
+        );
+        return;
+    }
     let at = match &e {
         ConfigError::DuplicateVip(addr) => d
             .spec
@@ -209,4 +213,44 @@ fn check_router(d: &Draft, diags: &mut Diags) {
         Some(at),
         format!("instance {}: {e}", d.spec.name),
     ));
+}
+
+/// What `check-config` passes for the primary address, which only the running daemon knows: the
+/// unspecified address of the VIPs' family.
+fn stand_in_primary(vips: &[VipSpec]) -> IpAddr {
+    match vips.first() {
+        Some(vip) if vip.addr.is_ipv6() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// Accept_Mode off is refused unless it changes nothing. keepalived 2.2.7 (Debian's build, with
+/// nftables) makes a master that is not the address owner drop all traffic to its VIPs (an
+/// nftables table `keepalived`, set up by `vrrp_complete_instance()` and filled by
+/// `vrrp_handle_accept_mode()` on becoming master); havip installs no firewall rules, so its
+/// master would answer where keepalived's drops: a silent difference on the addresses. For the
+/// address owner keepalived installs nothing (`vrrp_handle_accept_mode()` returns at priority
+/// 255), so there it is only a warning.
+fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
+    let Some((at, spelled)) = &d.no_accept_at else {
+        return;
+    };
+    let name = &d.spec.name;
+    if priority == PRIORITY_OWNER {
+        diags.push(
+            Diagnostic::warning(
+                Some(at.clone()),
+                format!("instance {name}: {spelled} has no effect on the address owner (priority 255), as in keepalived"),
+            )
+            .hint(format!("remove {spelled}")),
+        );
+        return;
+    }
+    diags.push(
+        Diagnostic::error(
+            Some(at.clone()),
+            format!("instance {name}: {spelled} (Accept_Mode off) is not supported: keepalived then drops traffic to the VIPs while master (it installs nftables rules); havip has no such filter and would accept it"),
+        )
+        .hint(format!("remove {spelled}: havip's master accepts traffic to its VIPs, as keepalived does by default; to drop it, add firewall rules of your own")),
+    );
 }

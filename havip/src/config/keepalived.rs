@@ -463,7 +463,8 @@ struct RawInstance {
     track_interfaces: Vec<(String, i32, Location)>,
     track_scripts: Vec<(String, Option<i32>, Location)>,
     notify: NotifySpec,
-    accept: bool,
+    /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
+    no_accept: Option<Location>,
 }
 
 struct Cx<'d> {
@@ -969,7 +970,7 @@ impl Cx<'_> {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             notify: NotifySpec::default(),
-            accept: true,
+            no_accept: None,
         };
         let sib = INSTANCE_HANDLED;
         for s in body {
@@ -1128,11 +1129,11 @@ impl Cx<'_> {
                 }
                 "accept" => {
                     self.flag(s, sib);
-                    r.accept = true;
+                    r.no_accept = None;
                 }
                 "no_accept" => {
                     self.flag(s, sib);
-                    r.accept = false;
+                    r.no_accept = loc(s.keyword());
                 }
                 "native_ipv6" => {
                     self.flag(s, sib);
@@ -2084,7 +2085,6 @@ impl Cx<'_> {
             preempt_delay,
             start_as,
             garp,
-            accept: r.accept,
             unicast_src: r.unicast_src.as_ref().map(|u| u.0),
             unicast_peers: r.unicast_peers.iter().map(|p| p.0).collect(),
             track_interfaces: r
@@ -2108,6 +2108,8 @@ impl Cx<'_> {
             advert_at,
             vip_at: r.vips.iter().map(|v| v.1.clone()).collect(),
             track_script_at: r.track_scripts.iter().map(|t| t.2.clone()).collect(),
+            unicast_src_at: r.unicast_src.as_ref().map(|u| u.1.clone()),
+            no_accept_at: r.no_accept.clone().map(|at| (at, "no_accept")),
         })
     }
 

@@ -50,7 +50,6 @@ pub fn render(spec: &DaemonSpec) -> String {
         let _ = writeln!(o, "  start_as: {:?}", r.start_as);
         let _ = writeln!(o, "  preempt: {}", r.preempt);
         let _ = writeln!(o, "  preempt_delay: {:?}", r.preempt_delay);
-        let _ = writeln!(o, "  accept: {}", r.accept);
         let _ = writeln!(o, "  checksum: {:?}", r.checksum);
         let g = &r.garp;
         let _ = writeln!(

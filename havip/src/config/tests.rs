@@ -581,3 +581,100 @@ fn the_doc_lists_every_keyword() {
         "docs/config.md does not list {missing:?}"
     );
 }
+
+/// keepalived 2.2.7 (Debian's build, with nftables) makes a non-owner master with `no_accept`
+/// drop traffic to its VIPs; havip has no such filter, so it refuses the keyword rather than
+/// accept that traffic silently. On the address owner keepalived installs nothing: a warning.
+#[test]
+fn no_accept_is_refused_unless_the_router_owns_the_address() {
+    let with = |lines: &str| {
+        GOOD.replace(
+            "virtual_router_id 51",
+            &format!("virtual_router_id 51\n{lines}"),
+        )
+    };
+    let errs = errors(load_k(&with("    no_accept")));
+    assert_error(
+        &errs,
+        "k.conf:4:5: error: instance VI_1: no_accept (Accept_Mode off) is not supported",
+        &["nftables", "hint: remove no_accept"],
+    );
+    // The last of accept / no_accept wins, as in keepalived.
+    let errs = errors(load_k(&with("    accept\n    no_accept")));
+    assert_error(&errs, "k.conf:5:5: error: instance VI_1: no_accept", &[]);
+    let l = load_k(&with("    no_accept\n    accept")).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = load_k(&with("    priority 255\n    no_accept")).unwrap();
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "k.conf:5:5: warning: instance VI_1: no_accept has no effect on the address owner"
+        )),
+        "{w:?}"
+    );
+
+    let toml = |accept: &str| {
+        format!("[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\n{accept}vips = [\"10.0.0.1/24\"]\n")
+    };
+    let errs = errors(load_t(&toml("accept = false\n")));
+    assert_error(
+        &errs,
+        "h.toml:5:10: error: instance a: accept = false (Accept_Mode off) is not supported",
+        &["hint: remove accept = false"],
+    );
+    let l = load_t(&toml("accept = true\n")).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = load_t(&toml("priority = 255\naccept = false\n")).unwrap();
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .starts_with("h.toml:6:10: warning: instance a: accept = false has no effect"),
+        "{:?}",
+        l.warnings
+    );
+}
+
+/// `check-config` validates the [`RouterConfig`](crate::vrrp::RouterConfig) the daemon builds
+/// (`VrrpSpec::router_config`, one function for both), `unicast_src` and `check_ttl` included:
+/// what the daemon would refuse at start, the check refuses first, with the same words.
+#[test]
+fn check_config_refuses_what_the_daemon_would() {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use crate::vrrp::VirtualRouter;
+
+    let text = GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    unicast_src_ip 10.0.0.2\n    unicast_peer {\n        10.0.0.3\n    }",
+    );
+    let l = load_k(&text).unwrap();
+    let inst = &l.spec.instances[0];
+    let v = inst.vrrp.as_ref().unwrap();
+    // The daemon passes the interface's own address; unicast_src_ip replaces it.
+    let iface_addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+    let cfg = v.router_config(&inst.vips, iface_addr);
+    assert_eq!(cfg.primary_addr, "10.0.0.2".parse::<IpAddr>().unwrap());
+    assert!(!cfg.check_ttl, "unicast adverts may be routed");
+    assert!(VirtualRouter::new(cfg).is_ok());
+
+    // A unicast source that is a VIP of a non-owner, or (TOML; keepalived's reader takes the
+    // family from it) of the other family: the daemon refuses both, whatever the interface's
+    // address; check-config used to pass them.
+    let bad_k = text.replace("unicast_src_ip 10.0.0.2", "unicast_src_ip 10.0.0.100");
+    let bad_t = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nunicast_src = \"fd00::2\"\nvips = [\"10.0.0.100/24\"]\n";
+    for (src, errs, at) in [
+        ("10.0.0.100", errors(load_k(&bad_k)), "k.conf:4:20"),
+        ("fd00::2", errors(load_t(bad_t)), "h.toml:5:15"),
+    ] {
+        let mut spec = v.clone();
+        spec.unicast_src = Some(src.parse().unwrap());
+        let daemon = VirtualRouter::new(spec.router_config(&inst.vips, iface_addr))
+            .err()
+            .unwrap_or_else(|| panic!("the daemon refuses unicast_src {src}"));
+        assert_error(
+            &errs,
+            &format!("{at}: error: instance VI_1: {daemon}"),
+            &["hint: the unicast source address stands for the primary address"],
+        );
+    }
+}

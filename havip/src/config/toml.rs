@@ -64,8 +64,8 @@ struct Instance {
     #[serde(default = "yes")]
     preempt: bool,
     preempt_delay: Option<Spanned<Secs>>,
-    #[serde(default = "yes")]
-    accept: bool,
+    /// Accept_Mode: only `true` (the default) is supported; `false` is refused by the checks.
+    accept: Option<Spanned<bool>>,
     auth_pass: Option<Spanned<String>>,
     #[serde(default)]
     v3_checksum_as_v2: bool,
@@ -390,6 +390,12 @@ impl Cx<'_> {
             advert_at: i.advert_interval.as_ref().map(|v| self.at(v)),
             vip_at: vips.iter().map(|v| v.1.clone()).collect(),
             track_script_at: Vec::new(),
+            unicast_src_at: i.unicast_src.as_ref().map(|s| self.at(s)),
+            no_accept_at: i
+                .accept
+                .as_ref()
+                .filter(|a| !*a.get_ref())
+                .map(|a| (self.at(a), "accept = false")),
         };
         if i.static_owner {
             if let Some(v) = &i.vrid {
@@ -487,7 +493,6 @@ impl Cx<'_> {
             } else {
                 ChecksumMode::PseudoHeader
             },
-            accept: i.accept,
             unicast_src,
             unicast_peers,
             track_interfaces: i

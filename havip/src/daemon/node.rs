@@ -35,10 +35,7 @@ use crate::{
         netlink::{Link, Netlink},
         sockets::{PacketSender, VrrpSocketV4, VrrpSocketV6, VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
-    vrrp::{
-        Action, AdvertAuth, Centis, DropReason, RouterConfig, RxAdvert, State, Version,
-        VirtualRouter,
-    },
+    vrrp::{Action, AdvertAuth, Centis, DropReason, RxAdvert, State, Version, VirtualRouter},
     wire::{
         parse_ip_advert, ArpFrame, ChecksumMode, EthernetAddress, NeighborAdvertFrame,
         VrrpAddresses, VrrpAuth, VrrpAuthType, VrrpPacket, VrrpRepr, VrrpVersion,
@@ -141,11 +138,7 @@ const DELIVERY_SAMPLE_EVERY: u64 = 8;
 /// Master_Down_Interval for `priority` at `interval` (RFC 9568 §6.1; v2 has the same shape in
 /// seconds): how long a backup waits before it takes over.
 fn master_down_interval(version: Version, interval: Centis, priority: u8) -> Duration {
-    let skew = match version {
-        Version::V3 => interval.duration() * u32::from(256 - u16::from(priority)) / 256,
-        Version::V2 => Duration::from_secs(1) * u32::from(256 - u16::from(priority)) / 256,
-    };
-    interval.duration() * 3 + skew
+    crate::vrrp::master_down_interval(version, interval, priority)
 }
 
 impl Node {
@@ -287,25 +280,7 @@ impl Node {
                         iface.link.name
                     );
                 };
-                let mut cfg = RouterConfig::new(
-                    v.vrid,
-                    v.priority,
-                    primary,
-                    inst.vips.iter().map(|v| v.addr).collect(),
-                );
-                cfg.version = v.version;
-                cfg.advert_interval = v.advert_interval;
-                cfg.auth = v.auth;
-                cfg.preempt = v.preempt;
-                cfg.preempt_delay = v.preempt_delay;
-                cfg.start_as = v.start_as;
-                cfg.garp = v.garp.clone();
-                cfg.accept_mode = v.accept;
-                if let Some(src) = v.unicast_src {
-                    cfg.primary_addr = src;
-                }
-                cfg.check_ttl = v.unicast_peers.is_empty();
-                let router = VirtualRouter::new(cfg)
+                let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
                 // Answers stop three quarters of a Master_Down_Interval after the daemon
                 // dies: before the backup takes over, so never two responders.

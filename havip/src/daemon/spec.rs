@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::{
     dataplane::ModeChoice,
-    vrrp::{Centis, GarpConfig, StartState, Version},
+    vrrp::{Centis, GarpConfig, RouterConfig, StartState, Version},
     wire::ChecksumMode,
 };
 
@@ -103,8 +103,6 @@ pub struct VrrpSpec {
     pub garp: GarpConfig,
     /// VRRPv3 over IPv4: checksum with the pseudo-header (RFC, keepalived 2.2.7) or without.
     pub checksum: ChecksumMode,
-    /// RFC 9568 Accept_Mode (keepalived `accept` / `no_accept`).
-    pub accept: bool,
     /// keepalived `unicast_src_ip`: the source of unicast adverts (default: primary address).
     pub unicast_src: Option<IpAddr>,
     /// keepalived `unicast_peer { ... }`: send adverts to each of these instead of multicast.
@@ -168,7 +166,6 @@ impl VrrpSpec {
             start_as: StartState::Backup,
             garp: GarpConfig::default(),
             checksum: ChecksumMode::PseudoHeader,
-            accept: false,
             unicast_src: None,
             unicast_peers: Vec::new(),
             use_vmac: false,
@@ -176,5 +173,128 @@ impl VrrpSpec {
             track_scripts: Vec::new(),
             notify: NotifySpec::default(),
         }
+    }
+
+    /// The election's configuration for this instance: the one mapping from the spec to
+    /// [`RouterConfig`], used by the daemon and by `check-config`, so what the check validates is
+    /// what the daemon runs.
+    ///
+    /// `primary` is the interface's own address of the VIPs' family (the daemon's), or a stand-in
+    /// of that family (`check-config`, which has no interface); `unicast_src`, when given,
+    /// replaces it as the adverts' source and the tie-break address. Adverts from unicast peers
+    /// may be routed, so their TTL is not checked (as keepalived).
+    pub fn router_config(&self, vips: &[VipSpec], primary: IpAddr) -> RouterConfig {
+        // Both sides spelled out: a field added to either struct must be decided on here.
+        let VrrpSpec {
+            vrid,
+            priority,
+            version,
+            advert_interval,
+            auth,
+            preempt,
+            preempt_delay,
+            start_as,
+            garp,
+            unicast_src,
+            unicast_peers,
+            // Not the election's: the wire (checksum), the data plane (use_vmac), health and
+            // hooks.
+            checksum: _,
+            use_vmac: _,
+            track_interfaces: _,
+            track_scripts: _,
+            notify: _,
+        } = self;
+        RouterConfig {
+            vrid: *vrid,
+            priority: *priority,
+            version: *version,
+            advert_interval: *advert_interval,
+            primary_addr: unicast_src.unwrap_or(primary),
+            vips: vips.iter().map(|v| v.addr).collect(),
+            preempt: *preempt,
+            preempt_delay: *preempt_delay,
+            auth: *auth,
+            start_as: *start_as,
+            garp: garp.clone(),
+            check_ttl: unicast_peers.is_empty(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn vip(last: u8) -> VipSpec {
+        VipSpec {
+            addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+            prefix_len: 24,
+            label: None,
+        }
+    }
+
+    /// Every election field of the spec reaches the router's config; the interface's address is
+    /// the primary unless `unicast_src` says otherwise.
+    #[test]
+    fn router_config_maps_every_election_field() {
+        let garp = GarpConfig {
+            delay: Duration::from_secs(2),
+            repeat: 3,
+            refresh: Some(Duration::from_secs(60)),
+            refresh_repeat: 2,
+            interval: Duration::from_millis(10),
+        };
+        let v = VrrpSpec {
+            version: Version::V2,
+            advert_interval: Centis(200),
+            auth: Some(*b"secret\0\0"),
+            preempt: true,
+            preempt_delay: Duration::from_secs(7),
+            start_as: StartState::Backup,
+            garp: garp.clone(),
+            ..VrrpSpec::new(42, 150)
+        };
+        let primary = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let cfg = v.router_config(&[vip(100), vip(101)], primary);
+        assert_eq!(
+            cfg,
+            RouterConfig {
+                vrid: 42,
+                priority: 150,
+                version: Version::V2,
+                advert_interval: Centis(200),
+                primary_addr: primary,
+                vips: vec![vip(100).addr, vip(101).addr],
+                preempt: true,
+                preempt_delay: Duration::from_secs(7),
+                auth: Some(*b"secret\0\0"),
+                start_as: StartState::Backup,
+                garp,
+                check_ttl: true,
+            }
+        );
+        assert_eq!(cfg.validate(), Ok(()));
+    }
+
+    /// keepalived `unicast_src_ip` is the adverts' source (and so the tie-break address); adverts
+    /// from unicast peers may be routed, so their TTL is not checked.
+    #[test]
+    fn unicast_src_is_the_primary_and_unicast_peers_skip_the_ttl_check() {
+        let src = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1));
+        let v = VrrpSpec {
+            unicast_src: Some(src),
+            unicast_peers: vec![IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2))],
+            ..VrrpSpec::new(1, 100)
+        };
+        let cfg = v.router_config(&[vip(100)], IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(cfg.primary_addr, src);
+        assert!(!cfg.check_ttl);
+        let multicast = VrrpSpec::new(1, 100)
+            .router_config(&[vip(100)], IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert!(multicast.check_ttl);
     }
 }

@@ -11,10 +11,12 @@ use std::{
 use anyhow::{Context as _, Result};
 use tokio::io::{unix::AsyncFd, Interest};
 
+use crate::wire::vrrp::{HOP_LIMIT, TOS};
+/// VRRP's multicast groups (224.0.0.18, ff02::12), under the names the daemon imports.
+pub use crate::wire::vrrp::{MULTICAST_V4 as VRRP_GROUP_V4, MULTICAST_V6 as VRRP_GROUP_V6};
+
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: i32 = 112;
-/// 224.0.0.18, VRRP's IPv4 multicast group.
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
 fn check(rc: libc::c_int, what: &str) -> Result<libc::c_int> {
     if rc < 0 {
@@ -102,7 +104,7 @@ impl VrrpSocketV4 {
             &mreqn,
             "joining 224.0.0.18",
         )?;
-        let ttl: libc::c_int = 255;
+        let ttl = libc::c_int::from(HOP_LIMIT);
         setsockopt(
             raw,
             libc::IPPROTO_IP,
@@ -119,7 +121,7 @@ impl VrrpSocketV4 {
             &off,
             "IP_MULTICAST_LOOP",
         )?;
-        let tos: libc::c_int = 0xc0;
+        let tos = libc::c_int::from(TOS);
         setsockopt(raw, libc::IPPROTO_IP, libc::IP_TOS, &tos, "IP_TOS")?;
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
@@ -240,10 +242,6 @@ impl PacketSender {
     }
 }
 
-/// ff02::12, VRRP's IPv6 multicast group.
-pub const VRRP_GROUP_V6: std::net::Ipv6Addr =
-    std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-
 /// What the kernel says about a received IPv6 VRRP message (a raw IPv6 socket strips the
 /// header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,7 +290,7 @@ impl VrrpSocketV6 {
             &mreq,
             "joining ff02::12",
         )?;
-        let hops: libc::c_int = 255;
+        let hops = libc::c_int::from(HOP_LIMIT);
         setsockopt(
             raw,
             libc::IPPROTO_IPV6,
@@ -315,7 +313,7 @@ impl VrrpSocketV6 {
             &off,
             "IPV6_MULTICAST_LOOP",
         )?;
-        let tclass: libc::c_int = 0xc0;
+        let tclass = libc::c_int::from(TOS);
         setsockopt(
             raw,
             libc::IPPROTO_IPV6,

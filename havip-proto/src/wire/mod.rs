@@ -30,10 +30,9 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod pcap;
 pub mod vrrp;
 
-#[cfg(test)]
-mod pcap;
 #[cfg(test)]
 mod vector_tests;
 

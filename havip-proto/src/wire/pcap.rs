@@ -1,5 +1,7 @@
 //! A tiny reader for classic pcap files (not pcapng), for tests against captured traffic: either
-//! byte order, micro- or nanosecond timestamps, Ethernet link type only.
+//! byte order, micro- or nanosecond timestamps, Ethernet link type only. It reads bytes the caller
+//! loaded (`include_bytes!`, `std::fs::read`), so the unit tests and the root-tier labs can share
+//! it.
 
 /// One captured frame.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use super::sim::Lan;
+use super::sim::{epoch, Lan};
 use super::*;
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
@@ -80,7 +80,7 @@ fn send_advert(priority: u8, config: &RouterConfig) -> Action {
 /// A backup router (v3, priority 100, 10.0.0.2) started at the returned instant.
 fn started_backup() -> (VirtualRouter, Instant) {
     let mut r = router(v3(100, 2));
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     drain(&mut r);
     (r, t0)
@@ -89,7 +89,7 @@ fn started_backup() -> (VirtualRouter, Instant) {
 /// An owner (v3, priority 255, 10.0.0.1) that became master at the returned instant.
 fn started_owner() -> (VirtualRouter, Instant) {
     let mut r = router(v3(255, 1));
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     drain(&mut r);
     (r, t0)
@@ -102,7 +102,7 @@ fn started_owner() -> (VirtualRouter, Instant) {
 fn rfc9568_6_4_1_owner_becomes_master_at_startup_with_advert_vips_and_garp() {
     let config = v3(255, 1);
     let mut r = router(config.clone());
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     assert_eq!(
         drain(&mut r),
@@ -134,7 +134,7 @@ fn rfc3768_6_1_v2_skew_time_is_in_256ths_of_a_second() {
     let mut c = v2(100, 2);
     c.advert_interval = Centis::from_secs(2);
     let mut r = router(c);
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     assert_eq!(r.poll_timeout(), Some(t0 + us(6_609_375)));
 }
@@ -146,7 +146,7 @@ fn keepalived_state_master_starts_backup_with_one_interval_down_timer() {
     c.advert_interval = Centis(50);
     c.start_as = StartState::Master;
     let mut r = router(c);
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     assert_eq!(
         drain(&mut r),
@@ -207,7 +207,7 @@ fn keepalived_state_master_yields_to_a_higher_master_and_preempts_a_lower_one() 
 #[test]
 fn startup_while_faulted_enters_fault_and_leaving_it_goes_backup() {
     let mut r = router(v3(100, 2));
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.enter_fault(t0);
     assert!(
         drain(&mut r).is_empty(),
@@ -480,7 +480,7 @@ fn rfc9568_6_4_3_master_yields_to_higher_priority_and_learns_its_interval() {
     let mut c = v3(100, 2);
     c.start_as = StartState::Master;
     let mut r = router(c);
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     r.handle_timeout(t0 + ns(1_003_906_250));
     assert_eq!(r.state(), State::Master);
@@ -632,7 +632,7 @@ fn rfc3768_7_1_auth_mismatch_is_dropped_and_counted() {
     let mut ours = v2(100, 2);
     ours.auth = Some(*b"1111\0\0\0\0");
     let mut r = router(ours.clone());
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     let mut adv = advert_from(&v2(200, 1), 200);
     for auth in [
@@ -672,7 +672,7 @@ fn rfc3768_7_1_auth_mismatch_is_dropped_and_counted() {
 
 #[test]
 fn rfc3768_7_1_interval_mismatch_is_dropped() {
-    let (mut r, t0) = (router(v2(100, 2)), Instant::now());
+    let (mut r, t0) = (router(v2(100, 2)), epoch());
     r.startup(t0);
     let before = r.poll_timeout();
     let mut other = v2(200, 1);
@@ -719,7 +719,7 @@ fn rfc9568_7_1_v3_address_list_mismatch_is_accepted_and_counted() {
 
 #[test]
 fn rfc3768_7_1_v2_address_list_mismatch_is_dropped_unless_from_owner() {
-    let (mut r, t0) = (router(v2(100, 2)), Instant::now());
+    let (mut r, t0) = (router(v2(100, 2)), epoch());
     r.startup(t0);
     let mut adv = advert_from(&v2(200, 1), 200);
     adv.addresses = vec![VIP2];
@@ -834,7 +834,7 @@ fn owner_with(garp: GarpConfig) -> (VirtualRouter, Instant) {
     c.vips = vec![VIP, VIP2];
     c.garp = garp;
     let mut r = router(c);
-    let t0 = Instant::now();
+    let t0 = epoch();
     r.startup(t0);
     (r, t0)
 }

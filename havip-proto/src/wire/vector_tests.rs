@@ -1,5 +1,5 @@
-//! Tests against real traffic: the keepalived 2.2.7 captures in `havip/tests/data/` (copied from
-//! the lab's shared vectors; see their README there). Every frame must parse, and emitting what
+//! Tests against real traffic: the keepalived 2.2.7 captures in `havip-proto/tests/data/` (made
+//! with the configs `havip/tests/config/vectors-*.conf`). Every frame must parse, and emitting what
 //! was parsed must give the captured bytes back; counts per kind catch a frame silently skipped.
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -93,6 +93,10 @@ impl Default for GarpConfig {
 }
 
 /// Everything that defines one virtual router on one interface.
+///
+/// RFC 9568's Accept_Mode is not here: it decides what the host does with traffic to the VIPs,
+/// not how the election runs, and havip's masters always accept it (keepalived's default; the
+/// config readers refuse `no_accept`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterConfig {
     /// Virtual router id, 1..=255.
@@ -114,9 +118,6 @@ pub struct RouterConfig {
     /// keepalived `preempt_delay`: how long after first seeing a lower-priority master a backup
     /// keeps treating its adverts as valid before it preempts. Zero: preempt at once.
     pub preempt_delay: Duration,
-    /// Accept_Mode (RFC 9568 §6.1): a non-owner master accepts packets addressed to the VIPs.
-    /// Not used by the election; carried here for the data plane.
-    pub accept_mode: bool,
     /// VRRPv2 simple password (`auth_type PASS`), compared bytewise with the advert's 8 bytes;
     /// keepalived pads shorter passwords with zero bytes.
     pub auth: Option<[u8; 8]>,
@@ -131,7 +132,7 @@ pub struct RouterConfig {
 
 impl RouterConfig {
     /// A config with keepalived's defaults: VRRPv2, 1 s adverts, preempt on, no delay, no auth,
-    /// `state BACKUP`, default GARP schedule, Accept_Mode off (RFC default).
+    /// `state BACKUP`, default GARP schedule.
     pub fn new(vrid: u8, priority: u8, primary_addr: IpAddr, vips: Vec<IpAddr>) -> Self {
         RouterConfig {
             vrid,
@@ -142,7 +143,6 @@ impl RouterConfig {
             vips,
             preempt: true,
             preempt_delay: Duration::ZERO,
-            accept_mode: false,
             auth: None,
             start_as: StartState::Backup,
             garp: GarpConfig::default(),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{Centis, ConfigError, RouterConfig, StartState, Version, PRIORITY_OWNER};
 use super::timer::{Timer, TimerTable};
+use super::timing;
 
 /// The protocol state (RFC 9568 §6.4, plus keepalived's FAULT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -538,7 +539,8 @@ impl VirtualRouter {
         self.master_adver_int = self.config.advert_interval;
         let down = if reason == Reason::Startup && self.config.start_as == StartState::Master {
             // keepalived vrrp_init_state(): master_adver_int + VRRP_TIMER_SKEW_MIN.
-            self.master_adver_int.duration() + self.skew(1)
+            self.master_adver_int.duration()
+                + timing::skew(self.config.version, self.master_adver_int, 1)
         } else {
             self.master_down_interval()
         };
@@ -659,23 +661,13 @@ impl VirtualRouter {
         self.actions.push_back(Action::SendGarp { vips });
     }
 
-    /// `units`/256 of the skew base: Master_Adver_Interval in v3 (RFC 9568 §6.1), one second in
-    /// v2 (RFC 3768 §6.1). Exact to the nanosecond; keepalived truncates to the microsecond.
-    fn skew(&self, units: u32) -> Duration {
-        let base = match self.config.version {
-            Version::V3 => self.master_adver_int.duration(),
-            Version::V2 => Duration::from_secs(1),
-        };
-        base * units / 256
-    }
-
-    /// Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256 (v3), (256 − Priority)/256 s (v2).
+    /// Skew_Time at our current priority and Master_Adver_Interval.
     fn skew_time(&self) -> Duration {
-        self.skew(256 - u32::from(self.priority))
+        timing::skew_time(self.config.version, self.master_adver_int, self.priority)
     }
 
-    /// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval at our current priority and Master_Adver_Interval.
     fn master_down_interval(&self) -> Duration {
-        self.master_adver_int.duration() * 3 + self.skew_time()
+        timing::master_down_interval(self.config.version, self.master_adver_int, self.priority)
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! # Timing
 //! - Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256 in v3, (256 − Priority) / 256 s
-//!   in v2; Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time.
+//!   in v2; Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time: [`skew_time`] and
+//!   [`master_down_interval`], the one place these are computed (the daemon uses them too).
 //! - A v3 backup learns Master_Adver_Interval from every advert it honours, and a master that
 //!   yields learns it from the winner; v2 drops adverts whose interval differs from ours
 //!   (RFC 3768 §7.1), so v2 always uses its own.
@@ -70,6 +71,7 @@
 mod config;
 mod router;
 mod timer;
+mod timing;
 
 #[cfg(test)]
 mod sim;
@@ -83,3 +85,4 @@ pub use router::{
     Action, AdvertAuth, AdvertOutcome, Counters, DropReason, Reason, Rejected, RxAdvert, State,
     VirtualRouter,
 };
+pub use timing::{master_down_interval, skew_time};
