@@ -184,14 +184,14 @@ fn read_vips<K: VipMapKey>(
 }
 
 fn ifname(index: u32) -> String {
-    let mut buf = [0u8; libc::IF_NAMESIZE];
-    // SAFETY: a buffer of IF_NAMESIZE bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
-    if p.is_null() {
-        return format!("if{index}");
-    }
-    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..len]).into_owned()
+    // if_indextoname(3) asks through any socket: a UDP one is the cheapest to open.
+    rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .and_then(|fd| rustix::net::netdevice::index_to_name(fd, index))
+    .unwrap_or_else(|_| format!("if{index}"))
 }
 
 /// The human-readable form.

@@ -3,7 +3,6 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{Read as _, Seek as _, Write as _},
-    os::fd::AsRawFd as _,
     path::Path,
 };
 
@@ -26,15 +25,20 @@ pub fn acquire(ns: &str) -> Result<NamespaceLock> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    // SAFETY: flock on a valid fd.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut pid = String::new();
-        let _ = file.read_to_string(&mut pid);
-        bail!(
-            "another havip (pid {}) already runs in this network namespace ({}): stop it first",
-            pid.trim(),
-            path.display()
-        );
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            bail!(
+                "another havip (pid {}) already runs in this network namespace ({}): stop it first",
+                pid.trim(),
+                path.display()
+            );
+        }
     }
     file.set_len(0)?;
     file.rewind()?;

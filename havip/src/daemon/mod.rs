@@ -85,11 +85,9 @@ fn realtime(spec: &DaemonSpec) -> Result<()> {
         tracing::info!(priority = prio, "real-time scheduling (SCHED_FIFO)");
     }
     if spec.mlock {
-        // SAFETY: mlockall has no memory-safety preconditions.
-        if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .context("locking memory (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)");
-        }
+        use rustix::mm::{mlockall, MlockAllFlags};
+        mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE)
+            .context("locking memory (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)")?;
         tracing::info!("memory locked");
     }
     Ok(())

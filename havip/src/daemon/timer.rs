@@ -2,36 +2,30 @@
 //! and fires up to a millisecond late, which at 10 ms adverts is 10 % jitter; a timerfd armed
 //! with an absolute `CLOCK_MONOTONIC` deadline fires within microseconds.
 
-use std::{
-    io,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-    time::Instant,
-};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use rustix::time::{
+    timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
+    Timespec,
+};
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::dataplane::monotonic_ns;
 
 pub struct Timer {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<std::os::fd::OwnedFd>,
 }
 
 impl Timer {
     pub fn new() -> Result<Timer> {
-        // SAFETY: plain timerfd_create; the fd is owned right away.
-        let raw = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error()).context("timerfd_create");
-        }
-        // SAFETY: a fresh fd nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: the fd is moved in and never replaced or closed while registered.
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .context("timerfd_create")?;
+        // SAFETY: the fd is moved in and never replaced or closed while registered (tokio's
+        // safe constructor is deprecated as unsound; this is its replacement).
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         Ok(Timer { fd })
     }
@@ -39,7 +33,7 @@ impl Timer {
     /// Arms the timer for `deadline` (a past one fires at once), or disarms it.
     pub fn arm(&self, deadline: Option<Instant>) -> Result<()> {
         let value = match deadline {
-            None => libc::timespec {
+            None => Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
@@ -53,31 +47,21 @@ impl Timer {
                 };
                 // A zero it_value disarms: never pass zero for a real deadline.
                 let at = at.max(1);
-                libc::timespec {
-                    tv_sec: (at / 1_000_000_000) as libc::time_t,
-                    tv_nsec: (at % 1_000_000_000) as libc::c_long,
+                Timespec {
+                    tv_sec: (at / 1_000_000_000) as i64,
+                    tv_nsec: (at % 1_000_000_000) as _,
                 }
             }
         };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
+        let spec = Itimerspec {
+            it_interval: Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
             it_value: value,
         };
-        // SAFETY: a valid itimerspec; the old value is not wanted.
-        let rc = unsafe {
-            libc::timerfd_settime(
-                self.fd.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error()).context("timerfd_settime");
-        }
+        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec)
+            .context("timerfd_settime")?;
         Ok(())
     }
 
@@ -88,9 +72,7 @@ impl Timer {
                 return std::future::pending().await;
             };
             let mut expirations = [0u8; 8];
-            // SAFETY: reading 8 bytes into an 8-byte buffer.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
-            if n == 8 {
+            if rustix::io::read(self.fd.get_ref(), &mut expirations) == Ok(8) {
                 return;
             }
             guard.clear_ready();

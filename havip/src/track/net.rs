@@ -277,17 +277,18 @@ fn sip_uri(a: SocketAddr) -> String {
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    // SAFETY: writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != buf.len() as isize {
-        // getrandom cannot fail for small requests on Linux ≥ 3.17; fall back to the clock.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (t >> ((i % 16) * 8)) as u8 ^ (std::process::id() as u8);
-        }
+    if rustix::rand::getrandom(&mut buf[..], rustix::rand::GetRandomFlags::empty())
+        .is_ok_and(|n| n == bytes)
+    {
+        return buf.iter().map(|b| format!("{b:02x}")).collect();
+    }
+    // getrandom cannot fail for small requests on Linux ≥ 3.17; fall back to the clock.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (t >> ((i % 16) * 8)) as u8 ^ (std::process::id() as u8);
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
