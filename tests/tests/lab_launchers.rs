@@ -21,6 +21,8 @@ const VIP: &str = "10.99.0.100";
 const VIP_B: [u8; 4] = [10, 99, 0, 100];
 const ADVERT: Duration = Duration::from_millis(10);
 const LONG: Duration = Duration::from_secs(10);
+/// How late the client's ARP prober may stamp a reply it received.
+const RECV_SLACK: Duration = Duration::from_millis(15);
 
 /// Master_Down_Interval at 10 ms adverts (RFC 9568 §6.1: 3 × interval + skew).
 fn mdi(priority: u32) -> Duration {
@@ -146,7 +148,10 @@ fn kill_9_of_the_master_leaves_only_the_backup_answering(launcher: Launcher, nam
 
     let (m1, m2) = (mac(&n1.mac), mac(&n2.mac));
     let kill_at = killed_at - probe_started;
-    let settled = kill_at + mdi(100);
+    // The prober stamps a reply when its thread wakes up, late by a few ms when the machine is
+    // busy: it gets RECV_SLACK. The capture on n1's bridge port (kernel timestamps) below
+    // checks the exact bound.
+    let settled = kill_at + mdi(100) + RECV_SLACK;
     let late: Vec<String> = replies
         .iter()
         .filter(|r| r.at >= settled && r.mac != m2)
@@ -155,8 +160,9 @@ fn kill_9_of_the_master_leaves_only_the_backup_answering(launcher: Launcher, nam
     check(
         late.is_empty(),
         format!(
-            "{} ARP replies for the VIP not from the backup ({}) from one Master_Down_Interval \
-             ({:?}) after the kill on; n1 is {}; first: {:?}",
+            "the client got {} ARP replies for the VIP not from the backup ({}) from one \
+             Master_Down_Interval ({:?}, + {RECV_SLACK:?}) after the kill on; n1 is {}; first: \
+             {:?}",
             late.len(),
             n2.mac,
             mdi(100),
@@ -204,7 +210,8 @@ fn kill_9_of_the_master_leaves_only_the_backup_answering(launcher: Launcher, nam
     check(
         from_n1.is_empty(),
         format!(
-            "n1 sent {} ARP replies for the VIP onto the LAN after the kill: {:?}",
+            "n1 sent {} ARP replies for the VIP onto the LAN from one Master_Down_Interval after \
+             the kill on: {:?}",
             from_n1.len(),
             &from_n1[..from_n1.len().min(3)]
         ),
