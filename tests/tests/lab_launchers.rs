@@ -5,15 +5,18 @@
 //! VIP, the dead node may send no ARP reply for it (its kernel still holds the VIP: the attack),
 //! and `havip stats --json` in the dead node's namespace still shows its XDP counters.
 //!
-//! Every check is collected before the test fails, so one run shows all that broke.
+//! Every check is collected before the test fails, so one run shows all that broke. A first
+//! test checks, from the kernel's side, that each launcher gives what it claims.
 
 use std::{
+    fs,
+    os::unix::fs::MetadataExt as _,
     thread::sleep,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use havip_lab::{
-    lab::{Host, Lab, Launcher},
+    lab::{wait_until, Host, Lab, Launcher},
     probe::{mac, mac_str, ArpProbe},
 };
 
@@ -278,4 +281,80 @@ fn kill_9_own_mount_namespace() {
 #[test]
 fn kill_9_no_bpffs() {
     kill_9_of_the_master_leaves_only_the_backup_answering(Launcher::NoBpffs, "k9-nobpffs");
+}
+
+/// Mount points of bpffs instances in a mountinfo text (fstype after the ` - ` separator).
+fn bpffs_mounts(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next() == Some("bpf"))
+                .then(|| left.split_whitespace().nth(4).unwrap_or("?").to_string())
+        })
+        .collect()
+}
+
+/// The launchers do what they claim, read from the kernel: the lab's network namespace; the
+/// test's mount namespace or one of the process's own; no bpffs on /sys/fs/bpf under
+/// `ip netns exec`, none at all under `NoBpffs`; and no wrapper process (the pid a lab signals
+/// is the program's own).
+#[test]
+fn launchers_give_the_namespaces_they_claim() {
+    let mut lab = Lab::new("launchers");
+    let host = lab.host("n1", "10.99.0.11/24");
+    let netns = fs::metadata(format!("/run/netns/{}", host.ns))
+        .unwrap()
+        .ino();
+    let own_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    for launcher in Launcher::ALL {
+        let out = lab.exec_with(
+            launcher,
+            &host.ns,
+            &[
+                "sh",
+                "-c",
+                "stat -L -c %i /proc/self/ns/net; readlink /proc/self/ns/mnt; cat /proc/self/mountinfo",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{launcher:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let net: u64 = lines.next().unwrap().trim().parse().unwrap();
+        let mnt = lines.next().unwrap().trim().to_string();
+        let bpffs = bpffs_mounts(&lines.collect::<Vec<_>>().join("\n"));
+        assert_eq!(
+            net, netns,
+            "{launcher:?} is not in the lab's network namespace"
+        );
+        let same_mnt = mnt == own_mnt.to_string_lossy();
+        assert_eq!(
+            same_mnt,
+            launcher == Launcher::NsenterNet,
+            "{launcher:?}: mount namespace {mnt} (the test's: {own_mnt:?})"
+        );
+        match launcher {
+            Launcher::IpNetnsExec => assert!(
+                !bpffs.iter().any(|m| m == "/sys/fs/bpf"),
+                "ip netns exec kept a bpffs on /sys/fs/bpf: {bpffs:?}"
+            ),
+            Launcher::NoBpffs => assert!(bpffs.is_empty(), "bpffs still mounted: {bpffs:?}"),
+            Launcher::NsenterNet | Launcher::UnshareMount => {}
+        }
+
+        let label = format!("sleep-{launcher:?}");
+        let pid = lab
+            .spawn_with(launcher, &label, &host.ns, &["sleep", "30"])
+            .pid();
+        wait_until(&format!("{label} to exec sleep"), LONG, || {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        });
+        let p = lab.proc(&label);
+        p.signal(libc::SIGKILL);
+        p.wait_exit(LONG);
+    }
 }
