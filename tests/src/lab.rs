@@ -89,30 +89,20 @@ impl Launcher {
 
     /// The command that runs `argv` in network namespace `ns` this way.
     pub fn command(self, ns: &str, argv: &[&str]) -> Command {
-        let nsenter = |cmd: &mut Command| {
-            cmd.arg(format!("--net=/run/netns/{ns}"));
+        let mut cmd = if self == Launcher::IpNetnsExec {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]);
+            c
+        } else {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}"));
+            c
         };
-        let mut cmd;
-        match self {
-            Launcher::NsenterNet => {
-                cmd = Command::new("nsenter");
-                nsenter(&mut cmd);
-            }
-            Launcher::IpNetnsExec => {
-                cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns]);
-            }
-            Launcher::UnshareMount => {
-                cmd = Command::new("nsenter");
-                nsenter(&mut cmd);
-                cmd.args(["unshare", "--mount", "--propagation", "private"]);
-            }
-            Launcher::NoBpffs => {
-                cmd = Command::new("nsenter");
-                nsenter(&mut cmd);
-                cmd.args(["unshare", "--mount", "--propagation", "private"]);
-                cmd.args(["sh", "-c", NO_BPFFS_SCRIPT, "sh"]);
-            }
+        if matches!(self, Launcher::UnshareMount | Launcher::NoBpffs) {
+            cmd.args(["unshare", "--mount", "--propagation", "private"]);
+        }
+        if self == Launcher::NoBpffs {
+            cmd.args(["sh", "-c", NO_BPFFS_SCRIPT, "sh"]);
         }
         cmd.args(argv);
         cmd
