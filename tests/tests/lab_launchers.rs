@@ -66,7 +66,7 @@ fn epoch_secs(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
-/// ARP replies for the VIP in a `tcpdump -tt -e -nn` log, as (time, line), from `since` on.
+/// The lines of ARP replies for the VIP in a `tcpdump -tt -e -nn` log stamped `since` or later.
 fn vip_replies(log: &str, since: f64) -> Vec<String> {
     let needle = format!("Reply {VIP} is-at");
     log.lines()
