@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use havip::dataplane::Dataplane;
+use havip::{
+    dataplane::Dataplane,
+    stats::{Stats, VipStats},
+};
 
 use crate::require_root;
 
@@ -38,6 +41,72 @@ pub fn havip_exe() -> PathBuf {
                 exe.display()
             )
         })
+}
+
+/// How a lab starts a process in a host's network namespace. They differ in the mount
+/// namespace the process gets, which decides where /sys/fs/bpf points (and so whether pins in it
+/// outlive the process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launcher {
+    /// `nsenter --net=/run/netns/NS CMD`: the test's own mount namespace, the host's bpffs.
+    /// The labs' default.
+    NsenterNet,
+    /// `ip netns exec NS CMD`, what users type: a private mount namespace with a fresh /sys, so
+    /// no bpffs on /sys/fs/bpf, and whatever the process mounts there dies with it.
+    IpNetnsExec,
+    /// `nsenter --net=... unshare --mount --propagation private CMD`: a mount namespace of the
+    /// process's own (as in a container or a unit with `PrivateMounts=`), copied from the host's.
+    UnshareMount,
+    /// As [`Launcher::UnshareMount`], with every bpffs unmounted before the exec: a host where
+    /// /sys/fs/bpf is not mounted. The launcher checks the mount table and logs
+    /// [`NO_BPFFS_MARK`] (or exits 97 when a bpffs is still there).
+    NoBpffs,
+}
+
+/// What [`Launcher::NoBpffs`] logs once /proc/self/mountinfo lists no bpffs.
+pub const NO_BPFFS_MARK: &str = "havip-lab: no bpffs mounted in this mount namespace";
+
+/// Unmounts every bpffs (fstype `bpf`, after the ` - ` separator of mountinfo), then checks the
+/// mount table really has none left, then execs the command ("$@").
+const NO_BPFFS_SCRIPT: &str = r#"
+bpf_mounts() { awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "bpf") print $5; break } }' /proc/self/mountinfo; }
+for i in 1 2 3 4 5 6 7 8; do
+    for m in $(bpf_mounts); do umount -l "$m" 2>/dev/null; done
+done
+left=$(bpf_mounts)
+if [ -n "$left" ]; then echo "havip-lab: bpffs still mounted on $left" >&2; exit 97; fi
+echo "havip-lab: no bpffs mounted in this mount namespace" >&2
+exec "$@"
+"#;
+
+impl Launcher {
+    pub const ALL: [Launcher; 4] = [
+        Launcher::NsenterNet,
+        Launcher::IpNetnsExec,
+        Launcher::UnshareMount,
+        Launcher::NoBpffs,
+    ];
+
+    /// The command that runs `argv` in network namespace `ns` this way.
+    pub fn command(self, ns: &str, argv: &[&str]) -> Command {
+        let mut cmd = if self == Launcher::IpNetnsExec {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]);
+            c
+        } else {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{ns}"));
+            c
+        };
+        if matches!(self, Launcher::UnshareMount | Launcher::NoBpffs) {
+            cmd.args(["unshare", "--mount", "--propagation", "private"]);
+        }
+        if self == Launcher::NoBpffs {
+            cmd.args(["sh", "-c", NO_BPFFS_SCRIPT, "sh"]);
+        }
+        cmd.args(argv);
+        cmd
+    }
 }
 
 /// A running process in a lab namespace; killed when the lab drops (or by the test).
@@ -276,27 +345,42 @@ impl Lab {
 
     /// Runs a command in `ns` and returns its output, whatever its exit status.
     pub fn exec(&self, ns: &str, argv: &[&str]) -> Output {
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .args(argv)
-            .output()
-            .unwrap_or_else(|e| panic!("running {argv:?} in {ns}: {e}"))
+        self.exec_with(Launcher::NsenterNet, ns, argv)
     }
 
-    /// Starts `argv` in `ns` with stdout and stderr to a log file. Uses `nsenter --net` rather
-    /// than `ip netns exec`, which remounts /sys and so would hide /sys/fs/bpf.
+    /// As [`Lab::exec`], started by `launcher`.
+    pub fn exec_with(&self, launcher: Launcher, ns: &str, argv: &[&str]) -> Output {
+        launcher
+            .command(ns, argv)
+            .output()
+            .unwrap_or_else(|e| panic!("running {argv:?} in {ns} ({launcher:?}): {e}"))
+    }
+
+    /// Starts `argv` in `ns` with stdout and stderr to a log file, with the lab's default
+    /// launcher ([`Launcher::NsenterNet`]).
     pub fn spawn(&mut self, label: &str, ns: &str, argv: &[&str]) -> &mut Proc {
+        self.spawn_with(Launcher::NsenterNet, label, ns, argv)
+    }
+
+    /// As [`Lab::spawn`], started by `launcher`. The launchers exec (none forks), so the
+    /// process's pid is the program's own: `kill -9` reaches it, not a wrapper.
+    pub fn spawn_with(
+        &mut self,
+        launcher: Launcher,
+        label: &str,
+        ns: &str,
+        argv: &[&str],
+    ) -> &mut Proc {
         let log = self.dir.join(format!("{label}.log"));
         let file = File::create(&log).expect("log file");
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .args(argv)
+        let child = launcher
+            .command(ns, argv)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {argv:?} in {ns}: {e}"));
+            .unwrap_or_else(|e| panic!("starting {argv:?} in {ns} ({launcher:?}): {e}"));
         self.procs.push(Proc {
             label: label.into(),
             child,
@@ -305,13 +389,72 @@ impl Lab {
         self.procs.last_mut().unwrap()
     }
 
-    /// Starts `havip ARGS` on `host`.
+    /// Starts `havip ARGS` on `host` with the lab's default launcher.
     pub fn havip(&mut self, label: &str, host: &Host, args: &[&str]) -> &mut Proc {
+        self.havip_with(Launcher::NsenterNet, label, host, args)
+    }
+
+    /// Starts `havip ARGS` on `host` the way `launcher` does. With [`Launcher::NoBpffs`] it
+    /// first waits (briefly) for the launcher's check that no bpffs is mounted.
+    pub fn havip_with(
+        &mut self,
+        launcher: Launcher,
+        label: &str,
+        host: &Host,
+        args: &[&str],
+    ) -> &mut Proc {
         let exe = havip_exe();
         let mut argv = vec![exe.to_str().expect("UTF-8 path")];
         argv.extend_from_slice(args);
         let ns = host.ns.clone();
-        self.spawn(label, &ns, &argv)
+        let p = self.spawn_with(launcher, label, &ns, &argv);
+        if launcher == Launcher::NoBpffs {
+            p.wait_log(NO_BPFFS_MARK, Duration::from_secs(5));
+        }
+        p
+    }
+
+    /// `havip stats --json` in `host`'s namespace, started as a user would
+    /// (`ip netns exec NS havip stats --json`), parsed.
+    pub fn stats(&self, host: &Host) -> Stats {
+        self.stats_with(Launcher::IpNetnsExec, host)
+    }
+
+    /// As [`Lab::stats`], started by `launcher`.
+    pub fn stats_with(&self, launcher: Launcher, host: &Host) -> Stats {
+        let exe = havip_exe();
+        let out = self.exec_with(
+            launcher,
+            &host.ns,
+            &[exe.to_str().expect("UTF-8 path"), "stats", "--json"],
+        );
+        assert!(
+            out.status.success(),
+            "`havip stats --json` in {} ({launcher:?}) failed: {}",
+            host.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`havip stats --json` printed no Stats ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// The XDP counters of IPv4 VIP `vip` on `host`'s eth0, as `havip stats --json` reports
+    /// them; panics (with the whole report) when they are missing.
+    pub fn vip_stats(&self, host: &Host, vip: &str) -> VipStats {
+        let s = self.stats(host);
+        find_vip(s.xdp.as_ref().map(|x| &x.vips), vip, &host.iface)
+            .unwrap_or_else(|| panic!("no XDP counters for {vip} in `havip stats`: {s:#?}"))
+    }
+
+    /// As [`Lab::vip_stats`] for an IPv6 VIP.
+    pub fn vip6_stats(&self, host: &Host, vip: &str) -> VipStats {
+        let s = self.stats(host);
+        find_vip(s.xdp.as_ref().map(|x| &x.vips6), vip, &host.iface)
+            .unwrap_or_else(|| panic!("no XDP counters for {vip} in `havip stats`: {s:#?}"))
     }
 
     /// Starts keepalived 2.2.7 (VRRP only, foreground, console log) on `host` with `config`.
@@ -532,13 +675,10 @@ fn sh_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Opens map `name` of the havip XDP program attached in namespace `ns` (found through the
-/// interfaces, as `havip stats` finds it).
-pub fn xdp_map(ns: &str, name: &'static str) -> aya::maps::Map {
-    in_netns(ns, move || {
-        let maps = havip::dataplane::XdpMaps::find()
-            .expect("looking for havip's XDP program")
-            .expect("no havip XDP program attached");
-        maps.open(name).expect("opening the map")
-    })
+/// The entry for `vip` on `iface` among `vips`, cloned.
+fn find_vip(vips: Option<&Vec<VipStats>>, vip: &str, iface: &str) -> Option<VipStats> {
+    vips?
+        .iter()
+        .find(|v| v.vip == vip && v.iface == iface)
+        .cloned()
 }

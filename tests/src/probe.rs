@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::lab::in_netns_spawn;
+use crate::lab::{in_netns_spawn, Host, Lab};
 
 /// An ICMP echo prober in a namespace: one request every `interval` (a raw socket of its own,
 /// so the interval holds during an outage; iputils ping slows down to 10 ms when replies stop,
@@ -513,5 +513,98 @@ impl Drop for SipResponder {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// trafgen's description of an ARP request for `target` from the client's fixed MAC and
+/// 10.99.0.50, or with `random_sources` from a random MAC and a random IP in 10.99.0.0/16 per
+/// frame (what a large L2 segment or an ARP flood looks like).
+pub fn trafgen_arp_request(target: [u8; 4], random_sources: bool) -> String {
+    let sender = if random_sources {
+        "0x02, drnd(5)"
+    } else {
+        "0x02, 0x00, 0x00, 0x00, 0x00, 0x50"
+    };
+    let spa = if random_sources {
+        "10, 99, drnd(2)"
+    } else {
+        "10, 99, 0, 50"
+    };
+    let [a, b, c, d] = target;
+    format!(
+        "{{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, {sender}, c16(0x0806), c16(1), c16(0x0800), \
+         c8(6), c8(4), c16(1), {sender}, {spa}, 0, 0, 0, 0, 0, 0, {a}, {b}, {c}, {d} }}"
+    )
+}
+
+/// Packets received on `host`'s eth0 so far (`ip -s -j link`); a veth counts every frame its
+/// peer delivered, whatever its destination MAC.
+pub fn rx_packets(lab: &Lab, host: &Host) -> u64 {
+    let out = lab.ip(&host.ns, "-s -j link show dev eth0");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap_or(0)
+}
+
+/// What an ARP flood got: frames that reached the responder, replies that reached the sender.
+#[derive(Clone, Copy, Debug)]
+pub struct Flood {
+    pub offered: u64,
+    pub answered: u64,
+    pub seconds: f64,
+}
+
+impl Flood {
+    pub fn answered_pct(&self) -> f64 {
+        100.0 * self.answered as f64 / self.offered.max(1) as f64
+    }
+}
+
+/// Floods `count` ARP requests for `target` from `from` (trafgen, one CPU) at `responder`,
+/// and counts what reached each side.
+pub fn arp_flood(
+    lab: &Lab,
+    from: &Host,
+    responder: &Host,
+    target: [u8; 4],
+    random_sources: bool,
+    count: u64,
+) -> Flood {
+    let cfg_path = std::env::temp_dir().join(format!(
+        "havip-arp-flood-{}-{}.cfg",
+        std::process::id(),
+        from.ns
+    ));
+    std::fs::write(&cfg_path, trafgen_arp_request(target, random_sources))
+        .expect("writing the trafgen config");
+    let offered0 = rx_packets(lab, responder);
+    let answered0 = rx_packets(lab, from);
+    let start = Instant::now();
+    let out = lab.exec(
+        &from.ns,
+        &[
+            "trafgen",
+            "-o",
+            &from.iface,
+            "-i",
+            cfg_path.to_str().unwrap(),
+            "-n",
+            &count.to_string(),
+            "-P",
+            "1",
+            "-q",
+        ],
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&cfg_path);
+    assert!(
+        out.status.success(),
+        "trafgen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(200)); // let the last replies land
+    Flood {
+        offered: rx_packets(lab, responder) - offered0,
+        answered: rx_packets(lab, from) - answered0,
+        seconds,
     }
 }

@@ -151,6 +151,8 @@ impl Pair {
         let n2 = lab.host("n2", "10.99.0.12/24");
         let client = lab.host("c", "10.99.0.50/24");
         if xdp_mode == "native" {
+            // Only the benchmark's native-mode figures ask for this: native XDP_TX on a veth
+            // needs an XDP program on the peer. Tests and the demo use `auto`, as users do.
             lab.pass_on_port(&n1);
             lab.pass_on_port(&n2);
         }
@@ -231,9 +233,9 @@ impl Pair {
         result.longest_gap()
     }
 
-    /// `havip stats` of a node, collected inside its namespace.
+    /// `havip stats --json` of a node, run in its namespace as a user would.
     pub fn stats(&self, host: &Host) -> havip::stats::Stats {
-        crate::lab::in_netns(&host.ns, || havip::stats::collect().expect("havip stats"))
+        self.lab.stats(host)
     }
 
     /// The master's link drops (its bridge port goes down).

@@ -4,7 +4,6 @@
 
 use std::{thread::sleep, time::Duration};
 
-use havip::stats::{collect, Stats};
 use havip_lab::{
     lab::{Host, Lab},
     scenario::{self, Vrrp},
@@ -44,11 +43,6 @@ fn havip_args(
 fn start_havip(lab: &mut Lab, label: &str, host: &Host, args: &[String]) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     lab.havip(label, host, &args).wait_log("transition", LONG);
-}
-
-fn stats(lab: &Lab, host: &Host) -> Stats {
-    let _ = lab;
-    havip_lab::lab::in_netns(&host.ns, || collect().expect("havip stats"))
 }
 
 fn two_nodes(test: &str) -> (Lab, Host, Host) {
@@ -107,7 +101,7 @@ fn interop_v2_pass_keepalived_master_havip_backup() {
     );
     sleep(Duration::from_secs(5));
     assert_eq!(lab.proc("havip").vrrp_state().as_deref(), Some("BACKUP"));
-    let s = stats(&lab, &n2);
+    let s = lab.stats(&n2);
     let inst = &s.daemon.expect("daemon").instances[0];
     assert_eq!(inst.master.as_deref(), Some("10.99.0.11"));
     assert!(inst.adverts.received >= 4, "{:?}", inst.adverts);
@@ -150,7 +144,7 @@ fn interop_v3_both_roles() {
     start_havip(&mut lab, "havip2", &n1, &havip_args(99, 3, "0.1", None));
     sleep(Duration::from_secs(1));
     assert_eq!(lab.proc("havip2").vrrp_state().as_deref(), Some("BACKUP"));
-    let s = stats(&lab, &n1);
+    let s = lab.stats(&n1);
     let inst = &s.daemon.expect("daemon").instances[0];
     assert_eq!(inst.master.as_deref(), Some("10.99.0.12"));
     assert!(inst.adverts.received >= 5, "{:?}", inst.adverts);
@@ -180,7 +174,7 @@ fn keepalived_with_another_auth_pass_is_ignored_and_counted() {
     lab.proc("havip")
         .wait_state("MASTER", Duration::from_secs(6));
     sleep(Duration::from_secs(1));
-    let s = stats(&lab, &n2);
+    let s = lab.stats(&n2);
     let inst = &s.daemon.expect("daemon").instances[0];
     let auth = inst.adverts.rejected.get("auth").copied().unwrap_or(0);
     assert!(auth >= 3, "auth rejections not counted: {:?}", inst.adverts);

@@ -1,24 +1,16 @@
 //! Lab: one node running havip, one client, a bridge. The client's `arping` must be answered by
 //! the node's XDP program (its counters match, the node's kernel sends no ARP reply and learns no
-//! neighbour), and after `kill -9` of havip the node must answer no more.
+//! neighbour), and after `kill -9` of havip the node must answer no more. The counters are read
+//! the product's way, `havip stats --json` under `ip netns exec`.
 
 use std::time::Duration;
 
-use havip::dataplane::read_vip_counters;
-use havip_ebpf::{map, VipKey};
-use havip_lab::lab::{xdp_map, Host, Lab};
+use havip_lab::{
+    lab::{Lab, Launcher},
+    probe::arp_flood,
+};
 
 const VIP: &str = "10.99.0.100";
-
-fn ifindex(lab: &Lab, host: &Host) -> u32 {
-    let out = lab.ip(&host.ns, "-o link show dev eth0");
-    out.split(':')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("ifindex")
-}
 
 fn kernel_arp_replies(capture_log: &str) -> usize {
     capture_log
@@ -27,11 +19,13 @@ fn kernel_arp_replies(capture_log: &str) -> usize {
         .count()
 }
 
-fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
+fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str, launcher: Launcher) {
     let mut lab = Lab::new(&format!("arp-{mode}"));
     let node = lab.host("n1", "10.99.0.11/24");
     let client = lab.host("c", "10.99.0.50/24");
     if mode == "native" {
+        // The one lab about native mode with an XDP peer: native XDP_TX on a veth is delivered
+        // only when the peer runs an XDP program.
         lab.pass_on_port(&node);
     }
     // The node kernel's own ARP output: XDP_TX frames bypass packet taps, kernel replies don't.
@@ -41,7 +35,8 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         &["tcpdump", "-i", "eth0", "-nn", "-l", "-Q", "out", "arp"],
     )
     .wait_log("listening on", Duration::from_secs(5));
-    lab.havip(
+    lab.havip_with(
+        launcher,
         "havip",
         &node,
         &[
@@ -73,17 +68,14 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         "answered with the node's MAC"
     );
 
-    let key = VipKey {
-        addr: [10, 99, 0, 100],
-        ifindex: ifindex(&lab, &node),
-    };
-    let c = read_vip_counters(&xdp_map(&node.ns, map::VIP_COUNTERS), &key).unwrap();
+    let c = lab.vip_stats(&node, VIP);
     assert_eq!(
-        (c.requests, c.replies),
+        (c.arp_requests, c.arp_replies),
         (20, 20),
         "XDP counters match the requests: {c:?}"
     );
-    assert_eq!((c.dropped_not_owned, c.dropped_stale), (0, 0));
+    assert_eq!((c.dropped_not_owned, c.dropped_stale_heartbeat), (0, 0));
+    assert!(c.owned, "{c:?}");
     assert_eq!(
         kernel_arp_replies(&lab.proc("capture").log_text()),
         0,
@@ -95,7 +87,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         "the node's kernel learnt the client: {neigh}"
     );
 
-    // kill -9: the address and the (pinned) program stay, the answers stop.
+    // kill -9: the address and the program stay, the answers stop.
     let havip = lab.proc("havip");
     havip.signal(libc::SIGKILL);
     havip.wait_exit(Duration::from_secs(5));
@@ -105,7 +97,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
     );
     assert!(
         lab.xdp_on(&node).is_some(),
-        "the pinned link keeps the program attached"
+        "the program stays attached after kill -9"
     );
     std::thread::sleep(Duration::from_millis(1100)); // heartbeat max age: 1 s without VRRP
     let r = lab.arping(&client, VIP, 5, 0.05);
@@ -114,9 +106,9 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
         (5, 0),
         "answered after kill -9: {r:?}"
     );
-    let c = read_vip_counters(&xdp_map(&node.ns, map::VIP_COUNTERS), &key).unwrap();
+    let c = lab.vip_stats(&node, VIP);
     assert_eq!(
-        (c.requests, c.replies, c.dropped_stale),
+        (c.arp_requests, c.arp_replies, c.dropped_stale_heartbeat),
         (25, 20, 5),
         "{c:?}"
     );
@@ -127,7 +119,8 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
     );
 
     // A new run removes what the crashed one left, and serves again.
-    lab.havip(
+    lab.havip_with(
+        launcher,
         "havip2",
         &node,
         &[
@@ -148,24 +141,87 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str) {
     let r = lab.arping(&client, VIP, 3, 0.02);
     assert_eq!(r.received, 3, "{r:?}");
 
-    // SIGTERM: VIP removed, program detached, pins gone, exit 0.
+    // SIGTERM: VIP removed, program detached (so no XDP counters to report), exit 0.
     let havip2 = lab.proc("havip2");
     havip2.signal(libc::SIGTERM);
     assert!(havip2.wait_exit(Duration::from_secs(5)).success());
     assert!(!lab.has_addr(&node, VIP), "VIP left after SIGTERM");
     assert_eq!(lab.xdp_on(&node), None, "XDP left attached after SIGTERM");
-    assert!(
-        !lab.pin_dir(&node.ns).exists(),
-        "something was pinned under /sys/fs/bpf/havip"
-    );
+    let s = lab.stats(&node);
+    assert!(s.xdp.is_none(), "XDP counters left after SIGTERM: {s:#?}");
 }
 
+/// Started as users do, `ip netns exec NS havip run ...`: the fail-safe must not depend on it.
 #[test]
 fn lab_arp_skb_mode() {
-    arp_answered_by_xdp_then_silenced_by_kill_9("skb");
+    arp_answered_by_xdp_then_silenced_by_kill_9("skb", Launcher::IpNetnsExec);
 }
 
 #[test]
 fn lab_arp_native_mode() {
-    arp_answered_by_xdp_then_silenced_by_kill_9("native");
+    arp_answered_by_xdp_then_silenced_by_kill_9("native", Launcher::NsenterNet);
+}
+
+/// `--xdp-mode auto`, what users type, on plain veth ports of a bridge with no XDP program
+/// anywhere else (a veth drops native XDP_TX frames unless its peer runs XDP): every arping
+/// request is answered, and so is a flood from random sources, started with `ip netns exec`.
+#[test]
+fn auto_mode_on_plain_bridge_ports() {
+    let mut lab = Lab::new("arp-auto");
+    let node = lab.host("n1", "10.99.0.11/16");
+    let client = lab.host("c", "10.99.0.50/16");
+    lab.havip_with(
+        Launcher::IpNetnsExec,
+        "havip",
+        &node,
+        &[
+            "run",
+            "--iface",
+            "eth0",
+            "--vip",
+            "10.99.0.100/16",
+            "--xdp-mode",
+            "auto",
+        ],
+    )
+    .wait_log("VIP added", Duration::from_secs(10));
+    let attached = lab
+        .xdp_on(&node)
+        .expect("an XDP program on the node's eth0");
+    assert!(attached.contains("havip_xdp"), "{attached}");
+    // No XDP anywhere else: not on the bridge's ports, not on the client.
+    let lan = lab.lan();
+    let ports = lab.ip(&lan, "link show");
+    assert!(!ports.contains("xdp"), "XDP on the LAN side: {ports}");
+    assert_eq!(lab.xdp_on(&client), None);
+
+    // Both measured before either is judged, so a failure shows both figures.
+    let r = lab.arping(&client, VIP, 20, 0.02);
+    let f = arp_flood(&lab, &client, &node, [10, 99, 0, 100], true, 20_000);
+    eprintln!(
+        "auto mode ({attached}): arping {} of {} answered; flood of 20000 random-source \
+         requests: {} offered, {} answered ({:.1} %) in {:.2} s",
+        r.received,
+        r.sent,
+        f.offered,
+        f.answered,
+        f.answered_pct(),
+        f.seconds
+    );
+    assert!(
+        (r.sent, r.received) == (20, 20) && f.offered >= 19_000 && f.answered_pct() >= 99.0,
+        "auto mode ({attached}) on plain bridge ports: arping {r:?}, flood {f:?} ({:.1} % \
+         answered)\n{}",
+        f.answered_pct(),
+        lab.proc("havip").log_text()
+    );
+    assert_eq!(r.macs.iter().collect::<Vec<_>>(), vec![&node.mac]);
+    // XDP saw every request (a few other frames may have reached the node too) and answered
+    // each: `havip stats` agrees with the wire.
+    let c = lab.vip_stats(&node, VIP);
+    assert!(
+        c.arp_requests + 50 >= 20 + f.offered && c.arp_requests <= 20 + f.offered,
+        "{c:?} {f:?}"
+    );
+    assert_eq!(c.arp_replies, c.arp_requests, "{c:?}");
 }

@@ -5,17 +5,12 @@
 use std::{fs, path::Path, thread::sleep, time::Duration};
 
 use havip_lab::{
-    lab::{havip_exe, in_netns, Host, Lab},
+    lab::{havip_exe, Host, Lab},
     probe::{mac, mac_str, ArpProbe},
 };
 
 const LONG: Duration = Duration::from_secs(15);
 const SEED: &str = include_str!("../../havip/tests/config/seed.conf");
-
-fn stats(lab: &Lab, host: &Host) -> havip::stats::Stats {
-    let _ = lab;
-    in_netns(&host.ns, || havip::stats::collect().expect("stats"))
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -52,7 +47,7 @@ fn seed_config_runs_unchanged_and_elects() {
         lab.proc("n1").log_text().contains("authentication"),
         "no warning about the auth block"
     );
-    let s = stats(&lab, &n2);
+    let s = lab.stats(&n2);
     let inst = &s.daemon.expect("daemon").instances[0];
     assert_eq!((inst.name.as_str(), inst.vrid), ("VI_1", Some(51)));
     assert!(inst.adverts.received >= 3 && inst.adverts.rejected.values().sum::<u64>() == 0);
@@ -78,9 +73,7 @@ fn sighup_reload_keeps_unchanged_instances_and_refuses_a_bad_file() {
         .wait_log("transition", LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(Duration::from_millis(300));
-    let before = stats(&lab, &n1).daemon.unwrap().instances[0]
-        .adverts
-        .clone();
+    let before = lab.stats(&n1).daemon.unwrap().instances[0].adverts.clone();
 
     // Add VI_2 and reload while a client watches VI_1's VIP answer every 10 ms.
     let probe = ArpProbe::start(
@@ -97,7 +90,7 @@ fn sighup_reload_keeps_unchanged_instances_and_refuses_a_bad_file() {
     lab.proc("n1").wait_log("reload done", LONG);
     sleep(Duration::from_secs(1));
     let replies = probe.stop();
-    let after = stats(&lab, &n1).daemon.unwrap();
+    let after = lab.stats(&n1).daemon.unwrap();
     let vi1_after = after
         .instances
         .iter()
@@ -146,7 +139,7 @@ fn sighup_reload_keeps_unchanged_instances_and_refuses_a_bad_file() {
         log.contains("havip.conf:"),
         "the refusal names the file and line: {log}"
     );
-    let still = stats(&lab, &n1).daemon.unwrap();
+    let still = lab.stats(&n1).daemon.unwrap();
     assert_eq!(still.instances.len(), 2);
     assert!(lab.has_addr(&n1, "10.99.0.100"));
     let _ = fs::remove_dir_all(&dir);
@@ -210,7 +203,8 @@ fn vectors_v3_config_runs_both_families() {
         .wait_log("transition", LONG);
     sleep(Duration::from_secs(3)); // 3 × 0.5 s + skew, twice over
     let states = |lab: &Lab, host: &Host| -> Vec<String> {
-        let mut v: Vec<String> = stats(lab, host)
+        let mut v: Vec<String> = lab
+            .stats(host)
             .daemon
             .unwrap()
             .instances

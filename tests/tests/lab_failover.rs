@@ -349,7 +349,7 @@ fn unicast_peers_elect_with_multicast_blocked() {
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(mdi(100) * 2);
     assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
-    let stats = havip_lab::lab::in_netns(&n2.ns, || havip::stats::collect().unwrap());
+    let stats = lab.stats(&n2);
     let inst = &stats.daemon.expect("daemon").instances[0];
     assert!(inst.adverts.received >= 5, "{:?}", inst.adverts);
     assert_eq!(inst.master.as_deref(), Some("10.99.0.11"));

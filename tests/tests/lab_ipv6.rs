@@ -4,9 +4,7 @@
 
 use std::{fs, path::PathBuf, thread::sleep, time::Duration};
 
-use havip::dataplane::read_vip_counters;
-use havip_ebpf::{map, Vip6Key};
-use havip_lab::lab::{xdp_map, Host, Lab};
+use havip_lab::lab::{Host, Lab};
 
 const LONG: Duration = Duration::from_secs(15);
 const VIP6: &str = "fd00:99::100";
@@ -29,11 +27,6 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn ifindex(lab: &Lab, host: &Host) -> u32 {
-    let out = lab.ip(&host.ns, "-o link show dev eth0");
-    out.split(':').next().unwrap().trim().parse().unwrap()
 }
 
 /// Who answers the client for the VIP now: ping it once (after forgetting what the client
@@ -100,13 +93,9 @@ fn ipv6_election_failover_and_kill_9_fail_safe() {
         Some(n2.mac.clone()),
         "only n2 answers"
     );
-    let key = Vip6Key {
-        addr: VIP6.parse::<std::net::Ipv6Addr>().unwrap().octets(),
-        ifindex: ifindex(&lab, &n1),
-    };
-    let c = read_vip_counters(&xdp_map(&n1.ns, map::VIP6_COUNTERS), &key).unwrap();
+    let c = lab.vip6_stats(&n1, VIP6);
     assert!(
-        c.dropped_stale >= 1,
+        c.dropped_stale_heartbeat >= 1,
         "n1's XDP dropped no solicitation: {c:?}"
     );
     let _ = fs::remove_dir_all(&dir);

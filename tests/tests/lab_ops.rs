@@ -13,7 +13,7 @@ use std::{
 
 use havip_lab::{
     frames,
-    lab::{havip_exe, in_netns, Host, Lab},
+    lab::{havip_exe, in_netns, Lab, Launcher},
     probe::SipResponder,
 };
 
@@ -37,11 +37,6 @@ fn instance(priority: u8, track: &str) -> String {
         "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {priority}\n  \
          advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n{track}}}\n"
     )
-}
-
-fn stats(lab: &Lab, host: &Host) -> havip::stats::Stats {
-    let _ = lab;
-    in_netns(&host.ns, || havip::stats::collect().expect("stats"))
 }
 
 /// The first user's case: the SIP gateway on the master stops answering OPTIONS; the VIP moves
@@ -83,7 +78,7 @@ fn sip_gateway_down_moves_the_vip_and_back() {
     let bound = Duration::from_millis(2 * 200 + 100 + 361 + 300);
     eprintln!("SIP down -> VIP moved in {took:?} (bound {bound:?})");
     assert!(took <= bound, "the VIP moved after {took:?} > {bound:?}");
-    let s = stats(&lab, &n1).daemon.unwrap();
+    let s = lab.stats(&n1).daemon.unwrap();
     assert_eq!(
         s.instances[0].effective_priority,
         Some(71),
@@ -158,7 +153,12 @@ fn stats_and_metrics_count_exactly_the_packets_sent() {
     in_netns(&ns, move || frames::send_raw("eth0", &routed, 5));
     sleep(Duration::from_millis(600)); // the metrics snapshot refreshes every 250 ms
 
-    let out = lab.exec(&n1.ns, &[havip_exe().to_str().unwrap(), "stats", "--json"]);
+    // `havip stats --json` as a user runs it: `ip netns exec NS havip stats --json`.
+    let out = lab.exec_with(
+        Launcher::IpNetnsExec,
+        &n1.ns,
+        &[havip_exe().to_str().unwrap(), "stats", "--json"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -286,7 +286,8 @@ fn tracked_process_faults_the_whole_sync_group() {
     lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
         .wait_log("transition", LONG);
     let states = |lab: &Lab| -> Vec<String> {
-        let mut v: Vec<_> = stats(lab, &n1)
+        let mut v: Vec<_> = lab
+            .stats(&n1)
             .daemon
             .unwrap()
             .instances

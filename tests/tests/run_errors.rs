@@ -1,5 +1,5 @@
 //! `havip run` refuses bad input and missing privileges with an error that names the problem
-//! and the fix, and leaves nothing behind (no XDP program, no VIP, no pins).
+//! and the fix, and leaves nothing behind (no XDP program attached, no VIP, no pins).
 
 use std::process::Command;
 
@@ -29,6 +29,8 @@ fn unknown_interface_is_named() {
     assert!(!ok);
     assert!(err.contains("no interface named \"eth9\""), "{err}");
     assert!(err.contains("ip link"), "the fix is missing: {err}");
+    let links = lab.ip(&ns, "link show");
+    assert!(!links.contains("xdp"), "XDP left attached: {links}");
     assert!(!lab.pin_dir(&ns).exists(), "pins left behind");
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use havip_lab::{
     lab::{Host, Lab},
-    probe::AdvertCapture,
+    probe::{rx_packets, trafgen_arp_request, AdvertCapture},
     scenario::{median_p95, Daemon, Pair, Vrrp},
 };
 
@@ -212,12 +212,6 @@ fn cpu_ticks() -> (u64, u64) {
     (v.get(6).copied().unwrap_or(0), v.iter().sum())
 }
 
-fn rx_packets(lab: &Lab, host: &Host) -> u64 {
-    let out = lab.ip(&host.ns, "-s -j link show dev eth0");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
-    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap_or(0)
-}
-
 /// One run: `responder` is "kernel", "skb" or "native"; `many` randomises the requester per
 /// frame (sender MAC and IP in 10.99.0.0/16).
 fn arp_run(responder: &str, many: bool, seconds: u64) -> ArpRun {
@@ -251,20 +245,7 @@ fn arp_run(responder: &str, many: bool, seconds: u64) -> ArpRun {
             .wait_log("VIP added", Duration::from_secs(10));
         }
     }
-    let sender = if many {
-        "0x02, drnd(5)"
-    } else {
-        "0x02, 0x00, 0x00, 0x00, 0x00, 0x50"
-    };
-    let spa = if many {
-        "10, 99, drnd(2)"
-    } else {
-        "10, 99, 0, 50"
-    };
-    let cfg = format!(
-        "{{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, {sender}, c16(0x0806), c16(1), c16(0x0800), \
-         c8(6), c8(4), c16(1), {sender}, {spa}, 0, 0, 0, 0, 0, 0, 10, 99, 0, 100 }}"
-    );
+    let cfg = trafgen_arp_request([10, 99, 0, 100], many);
     let cfg_path = std::env::temp_dir().join(format!("havip-bench-arp-{}.cfg", std::process::id()));
     std::fs::write(&cfg_path, cfg).unwrap();
     let _ = lab.ip(&node.ns, "neigh flush all");

@@ -15,8 +15,10 @@ fn main() {
     println!(
         "  n1 10.99.0.11 priority 101, n2 10.99.0.12 priority 100, VRRPv3 adverts every 10 ms,"
     );
-    println!("  XDP in native mode; a client (10.99.0.50) pings the VIP every 1 ms.\n");
-    let mut pair = Pair::start("demo", Daemon::Havip, vrrp, "native");
+    println!(
+        "  XDP mode auto (as users type it); a client (10.99.0.50) pings the VIP every 1 ms.\n"
+    );
+    let mut pair = Pair::start("demo", Daemon::Havip, vrrp, "auto");
     println!("== n1 after the election ==");
     print!("{}", render(&pair.stats(&pair.n1)));
     println!("\n== n2 ==");
