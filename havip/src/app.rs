@@ -44,7 +44,7 @@ fn run(args: crate::cli::RunArgs) -> anyhow::Result<()> {
 }
 
 /// What `havip run` runs: the instance flags, or the `--config` file with the run flags.
-fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::daemon::DaemonSpec> {
+fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::model::DaemonSpec> {
     let Some(path) = &args.config else {
         return args.to_spec().map_err(|e| anyhow::anyhow!(e));
     };

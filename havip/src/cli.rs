@@ -7,8 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::Format,
-    daemon::{AdvertPath, DaemonSpec, InstanceSpec, VipSpec, VrrpSpec},
-    dataplane::ModeChoice,
+    model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
 };

@@ -19,10 +19,13 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod metrics;
+pub mod model;
 pub mod net;
 pub mod notify;
 pub mod privs;
 pub mod stats;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod track;
 
 pub use havip_proto::{vrrp, wire};

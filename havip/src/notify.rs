@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::{
-    daemon::NotifySpec,
+    model::NotifySpec,
     track::{
         command::{self, RunAs},
         Outcome,
@@ -258,7 +258,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::track::testutil::{pid_alive, TempDir};
+    use crate::testutil::{pid_alive, TempDir};
 
     /// A hook script that records its name and arguments, `|`-separated, in a file of its own
     /// under `out` (hooks of one transition run concurrently: one file each keeps their

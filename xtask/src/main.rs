@@ -2,6 +2,7 @@
 //! what a fresh machine lacks, the test tiers, the lab demo and the benchmarks.
 
 mod ebpf;
+mod layers;
 mod proto;
 mod setup;
 mod util;
@@ -76,6 +77,7 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
         "warnings",
     ])?;
     proto::check()?;
+    layers::check(&util::root().join("havip/src"))?;
     cargo(&[
         "test",
         "-p",

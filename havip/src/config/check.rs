@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    daemon::{DaemonSpec, InstanceSpec, VipSpec},
+    model::{DaemonSpec, InstanceSpec, VipSpec},
     vrrp::{ConfigError, PRIORITY_OWNER},
 };
 
@@ -154,7 +154,7 @@ pub fn finish(
 }
 
 /// The election's own rules, on the [`RouterConfig`] the daemon would build
-/// ([`VrrpSpec::router_config`](crate::daemon::VrrpSpec::router_config)) with a stand-in primary
+/// ([`VrrpSpec::router_config`](crate::model::VrrpSpec::router_config)) with a stand-in primary
 /// address of the VIPs' family (the real one is found at run time); and Accept_Mode.
 fn check_router(d: &Draft, diags: &mut Diags) {
     let Some(v) = &d.spec.vrrp else {

@@ -36,7 +36,7 @@ use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use super::syntax::{self, ReadOptions, Stmt, Word};
 use crate::{
-    daemon::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
+    model::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
     vrrp::{Centis, GarpConfig, StartState, Version},
 };
 

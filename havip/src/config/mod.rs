@@ -35,7 +35,7 @@ pub use diag::{Diagnostic, LoadError, Location, Severity};
 pub use render::render;
 pub use syntax::ReadOptions;
 
-use crate::daemon::DaemonSpec;
+use crate::model::DaemonSpec;
 use diag::Diags;
 
 /// The syntax of a config file.

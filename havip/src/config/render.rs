@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::daemon::{DaemonSpec, NotifySpec};
+use crate::model::{DaemonSpec, NotifySpec};
 
 /// Every field of the spec that a config file sets, one per line.
 pub fn render(spec: &DaemonSpec) -> String {

@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    daemon::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
+    model::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
 };

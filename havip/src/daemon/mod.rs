@@ -6,17 +6,13 @@
 mod lock;
 mod node;
 mod rx;
-pub mod spec;
 mod timer;
 
 use anyhow::{Context as _, Result};
 use tracing::warn;
 
-use crate::{dataplane::remove_stale, net::netlink::Netlink, privs};
+use crate::{dataplane::remove_stale, model::DaemonSpec, net::netlink::Netlink, privs};
 pub use node::{Node, Reloader};
-pub use spec::{
-    AdvertPath, DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec,
-};
 
 pub fn run(spec: DaemonSpec) -> Result<()> {
     run_with_reload(spec, None)

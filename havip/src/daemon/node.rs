@@ -21,10 +21,8 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::{
-    rx::{self, Incoming},
-    spec::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec},
-};
+use super::rx::{self, Incoming};
+use crate::model::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec};
 use crate::{
     control::{
         AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary,
@@ -100,7 +98,7 @@ pub struct Node {
     ifaces: BTreeMap<u32, Iface>,
     instances: Vec<Instance>,
     advert_path: AdvertPath,
-    xdp_mode: crate::dataplane::ModeChoice,
+    xdp_mode: crate::model::ModeChoice,
     /// Where the advert readers send what they receive.
     adverts_tx: Option<mpsc::UnboundedSender<Incoming>>,
     beat_every: Duration,
@@ -114,7 +112,7 @@ pub struct Node {
     /// keepalived `vrrp_script` blocks, for the instances' `track_script`.
     scripts: Vec<ScriptSpec>,
     /// keepalived `vrrp_sync_group` blocks: their members share FAULT.
-    sync_groups: Vec<crate::daemon::SyncGroupSpec>,
+    sync_groups: Vec<crate::model::SyncGroupSpec>,
     tracker: Option<Tracker>,
     /// Where the current tracker's events go (the driver loop's end lives in `serve`).
     track_tx: Option<mpsc::UnboundedSender<TrackEvent>>,
@@ -149,7 +147,7 @@ impl Node {
             ifaces: BTreeMap::new(),
             instances: Vec::new(),
             advert_path: AdvertPath::Socket,
-            xdp_mode: crate::dataplane::ModeChoice::Auto,
+            xdp_mode: crate::model::ModeChoice::Auto,
             adverts_tx: None,
             beat_every: Duration::from_millis(100),
             rx: None,
@@ -1134,7 +1132,7 @@ fn peek_vrid(packet: &[u8]) -> Option<(u8, bool)> {
 
 /// The advert a router asks for, in its version and family.
 fn advert_repr(
-    v: &super::spec::VrrpSpec,
+    v: &crate::model::VrrpSpec,
     priority: u8,
     max_adver_int: Centis,
     addrs: &[IpAddr],

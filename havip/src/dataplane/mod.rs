@@ -29,23 +29,11 @@ use tracing::{info, warn};
 
 pub mod attach;
 
-use crate::net::netlink::Netlink;
+use crate::{model::ModeChoice, net::netlink::Netlink};
 
 /// The XDP object, built by `cargo xtask build-ebpf` and committed (see `havip/bpf/README.md`).
 pub static OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/havip-xdp.o"));
-
-/// The XDP attach mode asked for on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModeChoice {
-    /// Native (driver) mode where the driver supports it and can transmit XDP_TX frames, else
-    /// generic (skb) mode.
-    Auto,
-    /// Native (driver) mode only.
-    Native,
-    /// Generic (skb) mode: works on every interface, slower.
-    Skb,
-}
 
 /// The mode an attachment ended up in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

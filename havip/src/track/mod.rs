@@ -39,8 +39,6 @@ mod net;
 mod priority;
 mod process;
 mod scheduler;
-#[cfg(test)]
-pub(crate) mod testutil;
 
 use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 

@@ -14,7 +14,7 @@
 //! [`effective_priority`] computes this from the current health, so the daemon needs no running
 //! total; a property test checks it against keepalived's incremental algorithm.
 
-use crate::daemon::{ScriptSpec, VrrpSpec};
+use crate::model::{ScriptSpec, VrrpSpec};
 
 /// What is known of a tracked check (or interface).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

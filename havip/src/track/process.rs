@@ -91,7 +91,7 @@ fn parse_stat(stat: &[u8]) -> Option<(&[u8], u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::testutil::{which, TempDir};
+    use crate::testutil::{which, TempDir};
 
     #[test]
     fn parses_stat_lines() {

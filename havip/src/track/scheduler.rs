@@ -18,7 +18,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 use super::{probe, Check, Health};
-use crate::daemon::ScriptSpec;
+use crate::model::ScriptSpec;
 
 /// A check with its schedule: keepalived's `vrrp_script` block, or a built-in probe with the
 /// same knobs.

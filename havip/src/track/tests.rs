@@ -12,7 +12,8 @@ use tokio::{
     sync::mpsc,
 };
 
-use super::{testutil::*, *};
+use super::*;
+use crate::testutil::*;
 
 fn script(command: &str) -> Check {
     Check::Script {

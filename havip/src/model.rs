@@ -1,13 +1,26 @@
-//! What the daemon runs, whatever it was read from (command line today, config files later):
-//! virtual routers ("instances") on interfaces, each with its VIPs.
+//! The model: what the daemon runs, whatever it was read from (the command line, keepalived.conf,
+//! TOML): virtual routers ("instances") on interfaces, each with its VIPs, checks and hooks.
+//! It sits below everything that reads or acts on it (config, CLI, daemon, track, notify) and
+//! depends only on the protocol crate.
 
 use std::net::IpAddr;
 
 use crate::{
-    dataplane::ModeChoice,
     vrrp::{Centis, GarpConfig, RouterConfig, StartState, Version},
     wire::ChecksumMode,
 };
+
+/// The XDP attach mode asked for on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeChoice {
+    /// Native (driver) mode where the driver supports it and can transmit XDP_TX frames, else
+    /// generic (skb) mode.
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode: works on every interface, slower.
+    Skb,
+}
 
 /// Everything `havip run` was asked to do.
 #[derive(Clone, Debug)]
