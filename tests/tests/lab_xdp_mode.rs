@@ -101,3 +101,87 @@ fn native_falls_back_to_skb_when_the_peer_loses_its_xdp_program() {
         "not in generic mode"
     );
 }
+
+/// A node whose LAN interface is `bond0` (active-backup) over two veths on the lab's bridge.
+fn bonded_node(lab: &mut Lab) -> String {
+    let lan = lab.lan();
+    let ns = lab.add_ns("nb");
+    lab.ip(
+        &ns,
+        "link add bond0 type bond mode active-backup miimon 100",
+    );
+    for (slave, port) in [("eth0", "p-nb0"), ("eth1", "p-nb1")] {
+        lab.ip(
+            &ns,
+            &format!("link add {slave} type veth peer name {port} netns {lan}"),
+        );
+        lab.ip(&lan, &format!("link set {port} master br0 up"));
+        lab.ip(&ns, &format!("link set {slave} master bond0"));
+    }
+    lab.ip(&ns, "addr add 10.99.0.11/24 dev bond0");
+    lab.ip(&ns, "link set bond0 up");
+    ns
+}
+
+#[test]
+fn a_bond_over_plain_veths_takes_skb_mode_and_answers() {
+    // Kernel gate: the lab machines' kernel is built without CONFIG_BONDING (and without
+    // 802.1Q VLANs); where the driver exists, this runs.
+    if !std::path::Path::new("/sys/class/net/bonding_masters").exists() {
+        eprintln!("skipped: this kernel has no bonding driver (CONFIG_BONDING is not set)");
+        return;
+    }
+    let mut lab = Lab::new("mode-bond");
+    let ns = bonded_node(&mut lab);
+    let client = lab.host("c", "10.99.0.50/24");
+    let exe = havip_lab::lab::havip_exe();
+    // Native on the bond would transmit through veths whose peers run no XDP program.
+    let out = lab.exec(
+        &ns,
+        &[
+            exe.to_str().unwrap(),
+            "run",
+            "--iface",
+            "bond0",
+            "--vip",
+            "10.99.0.100/24",
+            "--xdp-mode",
+            "native",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "native on the bond ran: {err}");
+    assert!(
+        err.contains("a bond that transmits XDP_TX through eth") && err.contains("peer"),
+        "the reason is missing: {err}"
+    );
+    let link = lab.ip(&ns, "link show dev bond0");
+    assert!(!link.contains("xdp"), "XDP left attached: {link}");
+
+    lab.spawn(
+        "havip",
+        &ns,
+        &[
+            exe.to_str().unwrap(),
+            "run",
+            "--iface",
+            "bond0",
+            "--vip",
+            "10.99.0.100/24",
+        ],
+    )
+    .wait_log("VIP added", Duration::from_secs(10));
+    let stats = in_netns(&ns, || havip::stats::collect().expect("havip stats"));
+    let d = stats.daemon.expect("a daemon");
+    assert_eq!(d.xdp.len(), 1, "{:?}", d.xdp);
+    assert_eq!(
+        (d.xdp[0].iface.as_str(), d.xdp[0].mode.as_str()),
+        ("bond0", "skb")
+    );
+    let r = lab.arping(&client, VIP, 10, 0.02);
+    assert_eq!(
+        (r.sent, r.received),
+        (10, 10),
+        "the bond's VIP answers: {r:?}"
+    );
+}

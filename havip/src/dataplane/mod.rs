@@ -426,24 +426,45 @@ impl Dataplane {
 /// (or has GRO on, but measured on 6.18 that path counted 3 `xdp_tx` and delivered none of them,
 /// while the kernel reported the veth able to transmit); otherwise every reply is dropped and a
 /// MASTER answers nothing. So native mode on a veth needs an XDP program on the peer, which
-/// havip looks up through rtnetlink in the peer's namespace. Other drivers transmit `XDP_TX` on
-/// queues of their own: a native attachment that the kernel accepts works.
+/// havip looks up through rtnetlink in the peer's namespace. A bond transmits `XDP_TX` through
+/// its slaves, so each slave must be able to. Other drivers transmit `XDP_TX` on queues of their
+/// own: a native attachment that the kernel accepts works.
 pub async fn native_tx(nl: &Netlink, ifindex: u32) -> Result<NativeTx> {
-    if nl.link_kind(ifindex).await?.as_deref() != Some("veth") {
-        return Ok(NativeTx::Works);
+    // A bond of bonds is possible; a few levels are plenty.
+    native_tx_at(nl, ifindex, 4).await
+}
+
+async fn native_tx_at(nl: &Netlink, ifindex: u32, depth: u8) -> Result<NativeTx> {
+    match nl.link_kind(ifindex).await?.as_deref() {
+        Some("veth") => Ok(match attach::veth_peer_xdp(nl, ifindex).await {
+            Ok(Some(_)) => NativeTx::Works,
+            Ok(None) => NativeTx::Broken {
+                why: "a veth whose peer runs no XDP program, so the kernel drops XDP_TX frames"
+                    .into(),
+                fix: "load an XDP program (one that passes everything will do) on the veth's \
+                      peer"
+                    .into(),
+            },
+            Err(e) => NativeTx::Broken {
+                why: format!("a veth whose peer cannot be inspected ({e:#})"),
+                fix: "make sure the peer runs an XDP program".into(),
+            },
+        }),
+        Some("bond") if depth > 0 => {
+            for (slave, name) in nl.slaves(ifindex).await? {
+                if let NativeTx::Broken { why, fix } =
+                    Box::pin(native_tx_at(nl, slave, depth - 1)).await?
+                {
+                    return Ok(NativeTx::Broken {
+                        why: format!("a bond that transmits XDP_TX through {name}, {why}"),
+                        fix,
+                    });
+                }
+            }
+            Ok(NativeTx::Works)
+        }
+        _ => Ok(NativeTx::Works),
     }
-    Ok(match attach::veth_peer_xdp(nl, ifindex).await {
-        Ok(Some(_)) => NativeTx::Works,
-        Ok(None) => NativeTx::Broken {
-            why: "a veth whose peer runs no XDP program, so the kernel drops XDP_TX frames".into(),
-            fix: "load an XDP program (one that passes everything will do) on the veth's peer"
-                .into(),
-        },
-        Err(e) => NativeTx::Broken {
-            why: format!("a veth whose peer cannot be inspected ({e:#})"),
-            fix: "make sure the peer runs an XDP program".into(),
-        },
-    })
 }
 
 /// Removes what a crashed run left in this network namespace: its program (still attached,

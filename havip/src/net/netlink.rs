@@ -66,6 +66,27 @@ impl Netlink {
         }))
     }
 
+    /// The interfaces enslaved to `index` (a bond's or a bridge's ports): index and name.
+    pub async fn slaves(&self, index: u32) -> Result<Vec<(u32, String)>> {
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(msg) = links.try_next().await.context("listing interfaces")? {
+            let mut master = None;
+            let mut name = String::new();
+            for a in &msg.attributes {
+                match a {
+                    LinkAttribute::Controller(m) => master = Some(*m),
+                    LinkAttribute::IfName(n) => name = n.clone(),
+                    _ => {}
+                }
+            }
+            if master == Some(index) {
+                out.push((msg.header.index, name));
+            }
+        }
+        Ok(out)
+    }
+
     /// The interface called `name` in this network namespace.
     pub async fn link(&self, name: &str) -> Result<Link> {
         let mut links = self
