@@ -200,6 +200,33 @@ pub fn render(stats: &Stats) -> String {
                 };
                 let _ = writeln!(o, "check {}: {state}", c.name);
             }
+            for f in &d.interfaces {
+                let changes: Vec<String> = f
+                    .changes
+                    .named()
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "interface {} (index {}, configured as {}): {}  MAC {}  sources {} {}  host changes [{}]",
+                    f.name,
+                    f.ifindex,
+                    f.configured,
+                    if !f.present {
+                        "gone"
+                    } else if f.up {
+                        "up"
+                    } else {
+                        "down"
+                    },
+                    f.mac,
+                    f.source_v4.as_deref().unwrap_or("-"),
+                    f.source_v6.as_deref().unwrap_or("-"),
+                    changes.join(" ")
+                );
+            }
             for i in &d.instances {
                 let vrid = i.vrid.map_or("-".into(), |v| v.to_string());
                 let _ = writeln!(
@@ -216,6 +243,9 @@ pub fn render(stats: &Stats) -> String {
                     i.vips.join(" "),
                     if i.owned { "owned" } else { "not owned" },
                 );
+                if let Some(why) = &i.host_fault {
+                    let _ = writeln!(o, "  held in FAULT: {why}");
+                }
                 let a = &i.adverts;
                 let rejected: Vec<String> = a
                     .rejected

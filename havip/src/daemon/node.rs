@@ -3,8 +3,8 @@
 //! carries out their actions (adverts, VIP ownership, addresses, GARPs).
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    net::{IpAddr, Ipv4Addr},
+    collections::{BTreeMap, HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
@@ -26,10 +26,13 @@ use super::{
     spec::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec},
 };
 use crate::{
-    control::{AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary},
-    dataplane::{monotonic_ns, Dataplane},
+    control::{
+        AdvertCounters, CheckSnapshot, DaemonSnapshot, HostChanges, IfaceSnapshot,
+        InstanceSnapshot, LatencySummary,
+    },
+    dataplane::{monotonic_ns, Attached, Dataplane},
     net::{
-        netlink::{Link, Netlink},
+        netlink::{HostEvent, IfAddr, Link, Netlink},
         sockets::{PacketSender, VrrpSocketV4, VrrpSocketV6, VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
     vrrp::{
@@ -51,17 +54,42 @@ use crate::{
 
 /// An interface the node works on.
 struct Iface {
+    /// As the kernel last described it (name and MAC follow renames and MAC changes).
     link: Link,
+    /// The name the configuration gave it: what a re-created interface must be called.
+    configured: String,
+    /// The name XDP was attached under (the data plane knows the attachment by it).
+    attached_as: String,
+    /// False from its deletion until an interface of the configured name appears again.
+    present: bool,
     /// The interface's own IPv4 address: the source of adverts (RFC 9568 §5.1.1.1).
     primary_v4: Option<Ipv4Addr>,
     vrrp4: Option<Arc<VrrpSocketV4>>,
     /// The interface's IPv6 link-local address: the source of IPv6 adverts (RFC 9568 §5.1.2.1).
-    link_local: Option<std::net::Ipv6Addr>,
+    link_local: Option<Ipv6Addr>,
     vrrp6: Option<Arc<VrrpSocketV6>>,
+    /// The tasks reading `vrrp4` and `vrrp6`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     packet: PacketSender,
+    changes: HostChanges,
+}
+
+impl Drop for Iface {
+    fn drop(&mut self) {
+        self.close_sockets();
+    }
 }
 
 impl Iface {
+    /// Closes the VRRP sockets (their readers stop): the interface is gone.
+    fn close_sockets(&mut self) {
+        for r in self.readers.drain(..) {
+            r.abort();
+        }
+        self.vrrp4 = None;
+        self.vrrp6 = None;
+    }
+
     /// This node's own address of `v6`'s family on the interface: the advert source and
     /// tie-break key.
     fn own_addr(&self, v6: bool) -> Option<IpAddr> {
@@ -85,6 +113,9 @@ struct Instance {
     malformed: u64,
     /// The heartbeat age after which XDP stops answering for this instance's VIPs.
     max_heartbeat_age: Duration,
+    /// A VIP that could not be added (back): the instance stays in FAULT until the interface
+    /// changes again (link, address, re-creation) or a reload.
+    vip_fault: Option<String>,
 }
 
 impl Instance {
@@ -127,6 +158,8 @@ pub struct Node {
     stop_hooks: Vec<NotifyHandle>,
     metrics_listen: Option<std::net::SocketAddr>,
     pin_dir: std::path::PathBuf,
+    /// Every VIP of the configuration: never taken for an interface's own address.
+    vip_addrs: HashSet<IpAddr>,
 }
 
 /// How many delivery-latency samples the snapshot summarises.
@@ -169,6 +202,7 @@ impl Node {
             stop_hooks: Vec::new(),
             metrics_listen: None,
             pin_dir: std::path::PathBuf::new(),
+            vip_addrs: HashSet::new(),
         }
     }
 
@@ -183,6 +217,7 @@ impl Node {
         self.notifier.user = spec.script_user.clone();
         self.metrics_listen = spec.metrics_listen;
         self.pin_dir = pin_dir.to_path_buf();
+        self.vip_addrs = all_vips(spec);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         self.adverts_tx = Some(tx.clone());
@@ -192,75 +227,86 @@ impl Node {
             rx::spawn_ringbuf_reader(dp.take_adverts()?, tx);
         }
         for inst in &spec.instances {
-            self.add_instance(inst, spec).await?;
+            self.add_instance(inst).await?;
         }
         self.recompute_beat();
         Ok(())
     }
 
     /// The interface called `name`, attached and with its sockets open (done once).
-    async fn ensure_iface(&mut self, name: &str, spec: &DaemonSpec) -> Result<u32> {
-        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| i.link.name == name) {
+    async fn ensure_iface(&mut self, name: &str) -> Result<u32> {
+        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| i.configured == name) {
             return Ok(index);
         }
         let link = self.nl.link(name).await?;
-        let addrs = self.nl.addresses(link.index).await?;
-        let primary_v4 = addrs
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
-                _ => None,
-            })
-            .next();
-        let link_local = addrs
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some(v6),
-                _ => None,
-            })
-            .next();
-        let dp = self.dp.as_mut().context("data plane")?;
-        let mode = dp.attach(&link.name, self.xdp_mode)?;
+        let mode = self.attach_xdp(&link.name)?;
         info!(iface = %link.name, %mode, "XDP program attached");
-        let vrrp4 = match primary_v4 {
-            None => None,
-            Some(src) => {
-                let s = Arc::new(VrrpSocketV4::open(&link.name, link.index, src)?);
-                let tx = self.adverts_tx.clone().context("set up first")?;
-                rx::spawn_socket_reader(link.index, s.clone(), tx);
-                Some(s)
-            }
-        };
-        let vrrp6 = match link_local {
-            None => None,
-            Some(_) => {
-                let s = Arc::new(VrrpSocketV6::open(&link.name, link.index)?);
-                let tx = self.adverts_tx.clone().context("set up first")?;
-                rx::spawn_socket_reader_v6(link.index, s.clone(), tx);
-                Some(s)
-            }
-        };
-        let packet = PacketSender::open(link.index)?;
         let index = link.index;
+        let packet = PacketSender::open(index)?;
         self.ifaces.insert(
             index,
             Iface {
+                configured: name.to_string(),
+                attached_as: link.name.clone(),
                 link,
-                primary_v4,
-                vrrp4,
-                link_local,
-                vrrp6,
+                present: true,
+                primary_v4: None,
+                vrrp4: None,
+                link_local: None,
+                vrrp6: None,
+                readers: Vec::new(),
                 packet,
+                changes: HostChanges::default(),
             },
         );
+        let addrs = self.nl.addresses(index).await?;
+        let iface = self.ifaces.get_mut(&index).expect("just inserted");
+        (iface.primary_v4, iface.link_local) = own_addresses(&addrs, &self.vip_addrs, None, None);
+        self.open_sockets(index)?;
         Ok(index)
+    }
+
+    /// Attaches the XDP program to `ifname` in the configured mode: the one place that knows
+    /// how the program is attached.
+    fn attach_xdp(&mut self, ifname: &str) -> Result<Attached> {
+        let mode = self.xdp_mode;
+        self.dp.as_mut().context("data plane")?.attach(ifname, mode)
+    }
+
+    /// Forgets the attachment made under `ifname` (an interface that was deleted: the kernel
+    /// detached the program with it), so that its successor can be attached.
+    fn forget_xdp(&mut self, ifname: &str) -> Result<()> {
+        self.dp.as_mut().context("data plane")?.detach(ifname)?;
+        Ok(())
+    }
+
+    /// Opens the VRRP sockets interface `index` lacks, for each family it has an address of
+    /// its own in, and starts their readers.
+    fn open_sockets(&mut self, index: u32) -> Result<()> {
+        let tx = self.adverts_tx.clone().context("set up first")?;
+        let iface = self.ifaces.get_mut(&index).context("no such interface")?;
+        if let (Some(src), None) = (iface.primary_v4, &iface.vrrp4) {
+            let s = Arc::new(VrrpSocketV4::open(&iface.link.name, index, src)?);
+            iface
+                .readers
+                .push(rx::spawn_socket_reader(index, s.clone(), tx.clone()));
+            iface.vrrp4 = Some(s);
+        }
+        if let (Some(_), None) = (iface.link_local, &iface.vrrp6) {
+            let s = Arc::new(VrrpSocketV6::open(&iface.link.name, index)?);
+            iface
+                .readers
+                .push(rx::spawn_socket_reader_v6(index, s.clone(), tx));
+            iface.vrrp6 = Some(s);
+        }
+        Ok(())
     }
 
     /// Brings up one instance: its interface, its router (not started), its VRID and VIP
     /// entries in XDP (not owned), and no VIP left on the interface; a static owner takes its
     /// VIPs at once.
-    async fn add_instance(&mut self, inst: &InstanceSpec, spec: &DaemonSpec) -> Result<()> {
-        let ifindex = self.ensure_iface(&inst.iface, spec).await?;
+    async fn add_instance(&mut self, inst: &InstanceSpec) -> Result<()> {
+        let ifindex = self.ensure_iface(&inst.iface).await?;
         let iface = &self.ifaces[&ifindex];
         let mut max_heartbeat_age = Duration::from_secs(1);
         let router = match &inst.vrrp {
@@ -307,25 +353,11 @@ impl Node {
                 // dies: before the backup takes over, so never two responders.
                 max_heartbeat_age =
                     master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
-                let mut flags = match self.advert_path {
-                    AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
-                    AdvertPath::Socket => 0,
-                };
-                if !v.unicast_peers.is_empty() {
-                    flags |= VRID_UNICAST;
-                }
-                let version = match v.version {
-                    Version::V2 => 2,
-                    Version::V3 => 3,
-                };
-                self.dp.as_mut().context("data plane")?.set_vrid(
-                    vrid_key(ifindex, v.vrid, v6),
-                    VridConfig {
-                        version,
-                        reserved: [0; 3],
-                        flags,
-                    },
-                )?;
+                let config = vrid_config(v, self.advert_path);
+                self.dp
+                    .as_mut()
+                    .context("data plane")?
+                    .set_vrid(vrid_key(ifindex, v.vrid, v6), config)?;
                 Some(router)
             }
         };
@@ -345,6 +377,7 @@ impl Node {
             owned: false,
             malformed: 0,
             max_heartbeat_age,
+            vip_fault: None,
         });
         let i = self.instances.len() - 1;
         self.declare_vips(i, false)?;
@@ -414,12 +447,38 @@ impl Node {
         }
     }
 
-    /// Instance `i`'s own verdict: FAULT when its interface is down, else what its tracked
+    /// Why a host change holds VRRP instance `i` in FAULT: its interface is gone, has no
+    /// address to send adverts from, or a VIP could not be added.
+    fn host_fault(&self, i: usize) -> Option<String> {
+        let inst = &self.instances[i];
+        inst.spec.vrrp.as_ref()?;
+        let iface = &self.ifaces[&inst.ifindex];
+        if !iface.present {
+            return Some(format!(
+                "interface {} is gone; waiting for it to come back",
+                iface.configured
+            ));
+        }
+        if iface.own_addr(inst.is_v6()).is_none() {
+            let what = if inst.is_v6() {
+                "IPv6 link-local"
+            } else {
+                "IPv4"
+            };
+            return Some(format!(
+                "interface {} has no {what} address to send adverts from",
+                iface.link.name
+            ));
+        }
+        inst.vip_fault.clone()
+    }
+
+    /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it, else what its tracked
     /// interfaces and scripts say (keepalived's weights). `None` for a static owner.
     fn own_verdict(&self, i: usize) -> Option<Verdict> {
         let inst = &self.instances[i];
         let v = inst.spec.vrrp.as_ref()?;
-        if !self.ifaces[&inst.ifindex].link.up {
+        if !self.ifaces[&inst.ifindex].link.up || self.host_fault(i).is_some() {
             return Some(Verdict::Fault);
         }
         let check = |name: &str| {
@@ -489,23 +548,8 @@ impl Node {
         }
         self.drain(i).await;
         self.disown(i).await?;
-        let inst = self.instances.remove(i);
-        let dp = self.dp.as_mut().context("data plane")?;
-        for vip in &inst.spec.vips {
-            match vip.addr {
-                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
-                    addr: v4.octets(),
-                    ifindex: inst.ifindex,
-                })?,
-                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
-                    addr: v6.octets(),
-                    ifindex: inst.ifindex,
-                })?,
-            }
-        }
-        if let Some(v) = &inst.spec.vrrp {
-            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid, inst.is_v6()))?;
-        }
+        self.forget_entries(i)?;
+        self.instances.remove(i);
         Ok(())
     }
 
@@ -528,6 +572,7 @@ impl Node {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
         self.sync_groups = new.sync_groups.clone();
+        self.vip_addrs = all_vips(new);
         if new.scripts != self.scripts {
             // Checks restart from no result: instances tracking them keep their state until the
             // first results (keepalived restarts its scripts on reload too).
@@ -556,7 +601,7 @@ impl Node {
                 continue;
             }
             info!(instance = %inst.name, "reload: starting");
-            self.add_instance(inst, new).await?;
+            self.add_instance(inst).await?;
             let i = self.instances.len() - 1;
             self.start_instance(i, now).await;
         }
@@ -577,8 +622,8 @@ impl Node {
         let mut rx = self.rx.take().context("set up first")?;
         let mut beat = tokio::time::interval(self.beat_every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (link_tx, mut links) = mpsc::unbounded_channel();
-        crate::net::netlink::watch_links(link_tx)?;
+        let (host_tx, mut host_events) = mpsc::unbounded_channel();
+        crate::net::netlink::watch_host(host_tx)?;
         let mut sighup = signal(SignalKind::hangup())?;
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.track_tx = Some(track_tx);
@@ -636,7 +681,7 @@ impl Node {
                     }
                 }
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
-                Some(change) = links.recv() => self.on_link(change).await,
+                Some(ev) = host_events.recv() => self.on_host(ev).await,
                 Some(ev) = track_events.recv() => self.on_track(ev).await,
                 _ = publish.tick(), if self.metrics_listen.is_some() => {
                     snapshot_tx.send_replace(self.snapshot());
@@ -734,36 +779,325 @@ impl Node {
         }
     }
 
-    /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
-    /// back (they leave FAULT as backups), as keepalived does for the instance's interface.
-    async fn on_link(&mut self, change: crate::net::netlink::LinkChange) {
-        let mut changed = false;
-        if let Some((name, up)) = self.tracked_links.get_mut(&change.index) {
-            if *up != change.up {
-                *up = change.up;
-                changed = true;
-                info!(iface = %name, up = change.up, "tracked interface changed");
-            }
-        }
-        if let Some(iface) = self.ifaces.get_mut(&change.index) {
-            if iface.link.up != change.up {
-                iface.link.up = change.up;
-                changed = true;
-                if change.up {
-                    info!(iface = %iface.link.name, "link up: instances leave FAULT");
-                } else {
-                    warn!(iface = %iface.link.name, "link down: instances enter FAULT");
+    /// A change on the host, from rtnetlink (see ARCHITECTURE.md, "The host changing").
+    async fn on_host(&mut self, ev: HostEvent) {
+        match ev {
+            HostEvent::Link(link) => self.on_link(link).await,
+            HostEvent::LinkGone { index } => self.on_link_gone(index).await,
+            HostEvent::Address { index, .. } => {
+                if self.ifaces.get(&index).is_some_and(|i| i.present) {
+                    self.resync_addresses(index).await;
                 }
             }
         }
-        if !changed {
-            return;
-        }
+    }
+
+    /// Re-applies the health of every instance and carries out what follows.
+    async fn apply_health_all(&mut self) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
             self.apply_health(i, now);
             self.drain(i).await;
         }
+    }
+
+    /// The indices of the instances on interface `index`.
+    fn instances_on(&self, index: u32) -> Vec<usize> {
+        (0..self.instances.len())
+            .filter(|&i| self.instances[i].ifindex == index)
+            .collect()
+    }
+
+    /// An interface appeared or changed: link up or down (its instances enter FAULT: VIPs
+    /// released, no adverts; or leave it as backups, as keepalived does), a new MAC (XDP's
+    /// answers and the GARPs carry it from now on), a new name (followed by index), or the
+    /// return of a deleted interface under its configured name (re-attached).
+    async fn on_link(&mut self, link: Link) {
+        let mut changed = false;
+        if let Some((name, up)) = self.tracked_links.get_mut(&link.index) {
+            if *up != link.up {
+                *up = link.up;
+                changed = true;
+                info!(iface = %name, up = link.up, "tracked interface changed");
+            }
+        }
+        let returned = self
+            .ifaces
+            .iter()
+            .find(|(_, i)| !i.present && i.configured == link.name)
+            .map(|(&index, _)| index);
+        if let Some(old) = returned {
+            self.reattach(old, link).await;
+            return;
+        }
+        let Some(iface) = self.ifaces.get_mut(&link.index).filter(|i| i.present) else {
+            if changed {
+                self.apply_health_all().await;
+            }
+            return;
+        };
+        if iface.link.name != link.name {
+            info!(from = %iface.link.name, to = %link.name, "interface renamed: havip follows it by its index");
+            iface.changes.renamed += 1;
+            iface.link.name = link.name.clone();
+        }
+        let mac_changed = link.mac != [0; 6] && iface.link.mac != link.mac;
+        if mac_changed {
+            warn!(
+                iface = %iface.link.name,
+                from = %EthernetAddress(iface.link.mac),
+                to = %EthernetAddress(link.mac),
+                "MAC address changed: XDP answers with the new one, and owned VIPs are announced again"
+            );
+            iface.changes.mac_changed += 1;
+            iface.link.mac = link.mac;
+        }
+        if iface.link.up != link.up {
+            iface.link.up = link.up;
+            changed = true;
+            if link.up {
+                info!(iface = %iface.link.name, "link up: instances leave FAULT");
+            } else {
+                warn!(iface = %iface.link.name, "link down: instances enter FAULT");
+            }
+        }
+        if link.up && changed {
+            // The host changed: a VIP that could not be added may be addable now.
+            for i in self.instances_on(link.index) {
+                self.instances[i].vip_fault = None;
+            }
+        }
+        if mac_changed {
+            for i in self.instances_on(link.index) {
+                let owned = self.instances[i].owned;
+                if let Err(e) = self.declare_vips(i, owned) {
+                    error!(instance = %self.instances[i].spec.name, "writing the new MAC into XDP: {e:#}");
+                }
+                if owned {
+                    let vips: Vec<IpAddr> =
+                        self.instances[i].spec.vips.iter().map(|v| v.addr).collect();
+                    if let Err(e) = self.send_garps(i, &vips) {
+                        warn!(instance = %self.instances[i].spec.name, "announcing the new MAC: {e:#}");
+                    }
+                }
+            }
+        }
+        if changed {
+            self.apply_health_all().await;
+        }
+    }
+
+    /// An interface was deleted (or moved to another namespace): its instances enter FAULT
+    /// (the backup takes over), its sockets close, and XDP forgets it, until an interface of
+    /// the configured name appears.
+    async fn on_link_gone(&mut self, index: u32) {
+        if let Some((name, up)) = self.tracked_links.get_mut(&index) {
+            if *up {
+                *up = false;
+                info!(iface = %name, up = false, "tracked interface changed");
+            }
+        }
+        let Some(iface) = self.ifaces.get_mut(&index).filter(|i| i.present) else {
+            self.apply_health_all().await;
+            return;
+        };
+        warn!(
+            iface = %iface.link.name,
+            index,
+            "interface deleted: its instances enter FAULT; havip re-attaches when an interface named {} appears",
+            iface.configured
+        );
+        iface.present = false;
+        iface.link.up = false;
+        iface.changes.deleted += 1;
+        iface.close_sockets();
+        let attached_as = iface.attached_as.clone();
+        self.apply_health_all().await;
+        if let Err(e) = self.forget_xdp(&attached_as) {
+            warn!(iface = %attached_as, "forgetting the XDP attachment: {e:#}");
+        }
+        for i in self.instances_on(index) {
+            if let Err(e) = self.forget_entries(i) {
+                warn!(instance = %self.instances[i].spec.name, "removing XDP entries: {e:#}");
+            }
+        }
+    }
+
+    /// Interface `old` was deleted and `link` has its configured name: attach XDP to it, open
+    /// its sockets, declare the instances' routers and VIPs under its index; the instances
+    /// leave FAULT once it is up with an address.
+    async fn reattach(&mut self, old: u32, link: Link) {
+        let index = link.index;
+        let mode = match self.attach_xdp(&link.name) {
+            Ok(mode) => mode,
+            Err(e) => {
+                error!(iface = %link.name, "interface is back but XDP cannot be attached: {e:#}; its instances stay in FAULT");
+                return;
+            }
+        };
+        let packet = match PacketSender::open(index) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(iface = %link.name, "interface is back but: {e:#}; its instances stay in FAULT");
+                let _ = self.forget_xdp(&link.name);
+                return;
+            }
+        };
+        let mut iface = self.ifaces.remove(&old).expect("a known interface");
+        info!(iface = %link.name, old_index = old, index, %mode, "interface is back: XDP re-attached, resuming");
+        iface.attached_as = link.name.clone();
+        iface.packet = packet;
+        iface.link = link;
+        iface.present = true;
+        iface.changes.reattached += 1;
+        self.ifaces.insert(index, iface);
+        let advert_path = self.advert_path;
+        for i in self.instances_on(old) {
+            self.instances[i].ifindex = index;
+            self.instances[i].vip_fault = None;
+            let inst = &self.instances[i];
+            if let Some(v) = &inst.spec.vrrp {
+                let key = vrid_key(index, v.vrid, inst.is_v6());
+                let config = vrid_config(v, advert_path);
+                if let Some(Err(e)) = self.dp.as_mut().map(|dp| dp.set_vrid(key, config)) {
+                    error!(instance = %inst.spec.name, "declaring the router to XDP: {e:#}");
+                }
+            }
+            // Not owned, but for a static owner (no election), which resumes at once.
+            let owned = self.instances[i].owned;
+            if let Err(e) = self.declare_vips(i, owned) {
+                error!(instance = %self.instances[i].spec.name, "declaring the VIPs to XDP: {e:#}");
+            }
+        }
+        self.resync_addresses(index).await;
+        self.apply_health_all().await;
+    }
+
+    /// Removes instance `i`'s VIP and router entries from the XDP maps.
+    fn forget_entries(&mut self, i: usize) -> Result<()> {
+        let inst = &self.instances[i];
+        let dp = self.dp.as_mut().context("data plane")?;
+        for vip in &inst.spec.vips {
+            match vip.addr {
+                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
+                    addr: v4.octets(),
+                    ifindex: inst.ifindex,
+                })?,
+                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
+                    addr: v6.octets(),
+                    ifindex: inst.ifindex,
+                })?,
+            }
+        }
+        if let Some(v) = &inst.spec.vrrp {
+            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid, inst.is_v6()))?;
+        }
+        Ok(())
+    }
+
+    /// An address of interface `index` changed: compares what is there now with what havip
+    /// needs. The interface's own address gone: its instances enter FAULT until one returns
+    /// (adverts need it as their source); back: they leave FAULT. An owned VIP gone (another
+    /// agent removed it): added back at once and announced, or FAULT if it cannot be. Reading
+    /// the addresses rather than the event's one makes havip's own removals (already
+    /// disowned) and stale events harmless.
+    async fn resync_addresses(&mut self, index: u32) {
+        let addrs = match self.nl.addresses(index).await {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(index, "listing addresses: {e:#}");
+                return;
+            }
+        };
+        let on_iface = self.instances_on(index);
+        let uses_v4 = on_iface.iter().any(|&i| !self.instances[i].is_v6());
+        let uses_v6 = on_iface.iter().any(|&i| self.instances[i].is_v6());
+        let Some(iface) = self.ifaces.get_mut(&index) else {
+            return;
+        };
+        let (v4, ll) = own_addresses(&addrs, &self.vip_addrs, iface.primary_v4, iface.link_local);
+        let name = iface.link.name.clone();
+        let mut health = false;
+        if v4 != iface.primary_v4 {
+            if uses_v4 {
+                log_source_change(&name, iface.primary_v4.map(IpAddr::V4), v4.map(IpAddr::V4));
+                count_source_change(&mut iface.changes, iface.primary_v4.is_some(), v4.is_some());
+            }
+            iface.primary_v4 = v4;
+            health = true;
+        }
+        if ll != iface.link_local {
+            if uses_v6 {
+                log_source_change(&name, iface.link_local.map(IpAddr::V6), ll.map(IpAddr::V6));
+                count_source_change(&mut iface.changes, iface.link_local.is_some(), ll.is_some());
+            }
+            iface.link_local = ll;
+            health = true;
+        }
+        if health {
+            if let Err(e) = self.open_sockets(index) {
+                error!(iface = %name, "opening the VRRP sockets: {e:#}");
+            }
+            for &i in &on_iface {
+                let own = self.ifaces[&index].own_addr(self.instances[i].is_v6());
+                let inst = &mut self.instances[i];
+                inst.vip_fault = None;
+                let unicast_src = inst.spec.vrrp.as_ref().and_then(|v| v.unicast_src);
+                if let (Some(r), Some(own), None) = (&mut inst.router, own, unicast_src) {
+                    r.set_primary_addr(own);
+                }
+            }
+        }
+        for &i in &on_iface {
+            if !self.instances[i].owned || self.host_fault(i).is_some() {
+                continue;
+            }
+            let primary = self.ifaces[&index].primary_v4.map(IpAddr::V4);
+            let missing: Vec<VipSpec> = self.instances[i]
+                .spec
+                .vips
+                .iter()
+                .filter(|v| Some(v.addr) != primary && !addrs.iter().any(|a| a.addr == v.addr))
+                .cloned()
+                .collect();
+            let mut readded = Vec::new();
+            for vip in missing {
+                let name = self.instances[i].spec.name.clone();
+                match self
+                    .nl
+                    .add_address(index, vip.addr, vip.prefix_len, vip.label.as_deref())
+                    .await
+                {
+                    Ok(added) => {
+                        if added {
+                            warn!(instance = %name, %vip, "VIP removed by another agent: added back and announced");
+                            self.iface_mut(index).changes.vip_readded += 1;
+                            readded.push(vip.addr);
+                        }
+                    }
+                    Err(e) => {
+                        error!(instance = %name, %vip, "VIP removed by another agent and cannot be added back: {e:#}; the instance enters FAULT so the backup takes over");
+                        self.iface_mut(index).changes.vip_readd_failed += 1;
+                        self.instances[i].vip_fault =
+                            Some(format!("VIP {vip} cannot be added back: {e:#}"));
+                        health = true;
+                        break;
+                    }
+                }
+            }
+            if !readded.is_empty() {
+                if let Err(e) = self.send_garps(i, &readded) {
+                    warn!(instance = %self.instances[i].spec.name, "announcing the VIPs again: {e:#}");
+                }
+            }
+        }
+        if health {
+            self.apply_health_all().await;
+        }
+    }
+
+    fn iface_mut(&mut self, index: u32) -> &mut Iface {
+        self.ifaces.get_mut(&index).expect("a known interface")
     }
 
     /// Carries out instance `i`'s pending actions, in order.
@@ -852,30 +1186,45 @@ impl Node {
                 info!(instance = %name, state = "BACKUP", ?reason, "transition");
             }
             Action::EnterFault => info!(instance = %name, state = "FAULT", "transition"),
-            Action::AddVips(_) => self.own(i).await?,
-            Action::RemoveVips(_) => self.disown(i).await?,
-            Action::SendGarp { vips } => {
-                let iface = &self.ifaces[&inst.ifindex];
-                let mac = EthernetAddress(iface.link.mac);
-                info!(instance = %name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
-                for vip in vips {
-                    if let IpAddr::V6(v6) = vip {
-                        let frame = NeighborAdvertFrame::unsolicited(mac, v6).to_bytes()?;
-                        iface
-                            .packet
-                            .send(&frame)
-                            .context("sending an unsolicited NA")?;
-                    }
-                    if let IpAddr::V4(v4) = vip {
-                        let frame = ArpFrame::gratuitous(mac, v4).to_bytes()?;
-                        iface
-                            .packet
-                            .send(&frame)
-                            .context("sending gratuitous ARP")?;
-                    }
+            Action::AddVips(_) => {
+                if let Err(e) = self.own(i).await {
+                    // A master without its VIPs answers nothing: FAULT, so the backup takes over.
+                    self.instances[i].vip_fault = Some(format!("{e:#}"));
+                    self.apply_health(i, Instant::now());
+                    return Err(e.context("the instance enters FAULT"));
                 }
             }
+            Action::RemoveVips(_) => self.disown(i).await?,
+            Action::SendGarp { vips } => self.send_garps(i, &vips)?,
             Action::Stopped => debug!(instance = %name, "stopped"),
+        }
+        Ok(())
+    }
+
+    /// One gratuitous ARP (IPv6: unsolicited NA) per entry of `vips`, from instance `i`'s
+    /// interface, with its MAC now.
+    fn send_garps(&self, i: usize, vips: &[IpAddr]) -> Result<()> {
+        let inst = &self.instances[i];
+        let iface = &self.ifaces[&inst.ifindex];
+        let mac = EthernetAddress(iface.link.mac);
+        info!(instance = %inst.spec.name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
+        for vip in vips {
+            match vip {
+                IpAddr::V6(v6) => {
+                    let frame = NeighborAdvertFrame::unsolicited(mac, *v6).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending an unsolicited NA")?;
+                }
+                IpAddr::V4(v4) => {
+                    let frame = ArpFrame::gratuitous(mac, *v4).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending gratuitous ARP")?;
+                }
+            }
         }
         Ok(())
     }
@@ -937,6 +1286,9 @@ impl Node {
         self.declare_vips(i, false)?;
         self.instances[i].owned = false;
         let inst = &self.instances[i];
+        if !self.ifaces[&inst.ifindex].present {
+            return Ok(()); // The addresses went with the interface.
+        }
         let primary = self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4);
         for vip in &inst.spec.vips {
             if Some(vip.addr) == primary {
@@ -992,9 +1344,7 @@ impl Node {
                 AdvertPath::Ringbuf => "ringbuf".into(),
                 AdvertPath::Socket => "socket".into(),
             },
-            instances: self
-                .instances
-                .iter()
+            instances: (0..self.instances.len())
                 .map(|i| self.instance_snapshot(i))
                 .collect(),
             advert_delivery: LatencySummary::from_ns(&samples),
@@ -1010,10 +1360,27 @@ impl Node {
                     },
                 })
                 .collect(),
+            interfaces: self
+                .ifaces
+                .iter()
+                .map(|(&index, i)| IfaceSnapshot {
+                    name: i.link.name.clone(),
+                    configured: i.configured.clone(),
+                    ifindex: index,
+                    mac: EthernetAddress(i.link.mac).to_string(),
+                    present: i.present,
+                    up: i.link.up,
+                    source_v4: i.primary_v4.map(|a| a.to_string()),
+                    source_v6: i.link_local.map(|a| a.to_string()),
+                    changes: i.changes.clone(),
+                })
+                .collect(),
         }
     }
 
-    fn instance_snapshot(&self, inst: &Instance) -> InstanceSnapshot {
+    fn instance_snapshot(&self, i: usize) -> InstanceSnapshot {
+        let inst = &self.instances[i];
+        let host_fault = self.host_fault(i);
         let iface = self.ifaces[&inst.ifindex].link.name.clone();
         let vips = inst.spec.vips.iter().map(ToString::to_string).collect();
         let Some(r) = &inst.router else {
@@ -1023,6 +1390,7 @@ impl Node {
                 state: "STATIC".into(),
                 vips,
                 owned: inst.owned,
+                host_fault,
                 adverts: AdvertCounters {
                     malformed: inst.malformed,
                     ..Default::default()
@@ -1051,6 +1419,7 @@ impl Node {
             master: r.master_addr().map(|a| a.to_string()),
             vips,
             owned: inst.owned,
+            host_fault,
             adverts: AdvertCounters {
                 sent: c.adverts_sent,
                 priority_zero_sent: c.priority_zero_sent,
@@ -1064,6 +1433,32 @@ impl Node {
                 garps_sent: c.garps_sent,
             },
         }
+    }
+}
+
+/// Logs, once, that an interface's own address of one family (an advert source) went, came
+/// back, or changed.
+fn log_source_change(iface: &str, old: Option<IpAddr>, new: Option<IpAddr>) {
+    match (old, new) {
+        (Some(old), None) => warn!(
+            %iface, %old,
+            "the interface lost its own address: its instances of that family enter FAULT \
+             until one returns (adverts need it as their source)"
+        ),
+        (None, Some(new)) => {
+            info!(%iface, %new, "the interface has an address of its own again: its instances leave FAULT")
+        }
+        (old, new) => {
+            info!(%iface, ?old, ?new, "the interface's own address changed: adverts go from the new one")
+        }
+    }
+}
+
+fn count_source_change(c: &mut HostChanges, had: bool, has: bool) {
+    if had && !has {
+        c.source_lost += 1;
+    } else if has {
+        c.source_returned += 1;
     }
 }
 
@@ -1102,10 +1497,57 @@ fn vrid_key(ifindex: u32, vrid: u8, v6: bool) -> VridKey {
     }
 }
 
-fn is_vip_anywhere(spec: &DaemonSpec, addr: IpAddr) -> bool {
+/// Every VIP address of `spec`.
+fn all_vips(spec: &DaemonSpec) -> HashSet<IpAddr> {
     spec.instances
         .iter()
-        .any(|i| i.vips.iter().any(|v: &VipSpec| v.addr == addr))
+        .flat_map(|i| i.vips.iter().map(|v: &VipSpec| v.addr))
+        .collect()
+}
+
+/// An interface's own addresses among `addrs`: its IPv4 address that is no VIP, and its IPv6
+/// link-local address. The current ones (`v4`, `ll`) are kept while they are still there, so
+/// that adding a second address does not move the advert source.
+fn own_addresses(
+    addrs: &[IfAddr],
+    vips: &HashSet<IpAddr>,
+    v4: Option<Ipv4Addr>,
+    ll: Option<Ipv6Addr>,
+) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let has = |a: IpAddr| addrs.iter().any(|x| x.addr == a);
+    let v4 = v4.filter(|a| has(IpAddr::V4(*a))).or_else(|| {
+        addrs.iter().find_map(|a| match a.addr {
+            IpAddr::V4(v4) if !vips.contains(&a.addr) => Some(v4),
+            _ => None,
+        })
+    });
+    let ll = ll.filter(|a| has(IpAddr::V6(*a))).or_else(|| {
+        addrs.iter().find_map(|a| match a.addr {
+            IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some(v6),
+            _ => None,
+        })
+    });
+    (v4, ll)
+}
+
+/// What XDP must know of a virtual router.
+fn vrid_config(v: &super::spec::VrrpSpec, path: AdvertPath) -> VridConfig {
+    let mut flags = match path {
+        AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
+        AdvertPath::Socket => 0,
+    };
+    if !v.unicast_peers.is_empty() {
+        flags |= VRID_UNICAST;
+    }
+    let version = match v.version {
+        Version::V2 => 2,
+        Version::V3 => 3,
+    };
+    VridConfig {
+        version,
+        reserved: [0; 3],
+        flags,
+    }
 }
 
 /// The VRID of a VRRP packet (from its IP header on) and whether it is IPv6, without parsing

@@ -315,6 +315,22 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Forgets the attachment made to `ifname` (the name it had then): its pin goes, which
+    /// detaches the program if the interface still exists. For an interface that was deleted
+    /// (its attachment went with it) before attaching to its successor. False when there was
+    /// none.
+    pub fn detach(&mut self, ifname: &str) -> Result<bool> {
+        let Some(at) = self.attachments.iter().position(|a| a.ifname == ifname) else {
+            return Ok(false);
+        };
+        let a = self.attachments.remove(at);
+        if let Some(link) = a.link {
+            link.unpin()
+                .with_context(|| format!("unpinning the XDP link of {ifname}"))?;
+        }
+        Ok(true)
+    }
+
     /// Detaches every attachment and removes the pins: the graceful stop. Returns the
     /// interfaces it detached from.
     pub fn shutdown(mut self) -> Result<Vec<String>> {
