@@ -1139,9 +1139,12 @@ impl Node {
             } => {
                 let iface = &self.ifaces[&inst.ifindex];
                 let v = inst.spec.vrrp.as_ref().expect("VRRP instance");
-                let own = iface
-                    .own_addr(inst.is_v6())
-                    .context("no address of our own")?;
+                let Some(own) = iface.own_addr(inst.is_v6()) else {
+                    // The address went (a flush): the priority-0 advert of a master entering
+                    // FAULT cannot go; the backup takes over a Master_Down_Interval later.
+                    debug!(instance = %name, "advert not sent: the interface has no address of its own");
+                    return Ok(());
+                };
                 let src = v.unicast_src.unwrap_or(own);
                 let repr = advert_repr(v, priority, max_adver_int, &addresses);
                 // Multicast to the group, or one copy per unicast peer (keepalived's
