@@ -158,6 +158,7 @@ fn full_stats() -> Stats {
         master: Some("192.0.2.1".into()),
         vips: vec!["192.0.2.100/24".into()],
         owned: true,
+        host_fault: None,
         adverts: AdvertCounters {
             sent: 1000,
             priority_zero_sent: 1,
