@@ -193,6 +193,10 @@ fn address_flush_faults_until_the_address_returns() {
     );
     let s = stats(&lab, &n1);
     assert_eq!(change(&s, "eth0", "source_returned"), 1, "{s:#}");
+    // n2 removed the VIP itself when it yielded: its own removal, not someone else's.
+    let s = stats(&lab, &n2);
+    assert_eq!(change(&s, "eth0", "vip_readded"), 0, "{s:#}");
+    assert!(!has_addr(&lab, &n2, "eth0", VIP));
 }
 
 #[test]

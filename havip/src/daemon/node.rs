@@ -814,6 +814,18 @@ impl Node {
     /// return of a deleted interface under its configured name (re-attached).
     async fn on_link(&mut self, link: Link) {
         let mut changed = false;
+        // A tracked interface is tracked by name (as keepalived): one re-created under its
+        // name is followed at its new index.
+        if !self.tracked_links.contains_key(&link.index) {
+            let old = self
+                .tracked_links
+                .iter()
+                .find(|(_, (n, _))| *n == link.name)
+                .map(|(&i, _)| i);
+            if let Some(entry) = old.and_then(|i| self.tracked_links.remove(&i)) {
+                self.tracked_links.insert(link.index, entry);
+            }
+        }
         if let Some((name, up)) = self.tracked_links.get_mut(&link.index) {
             if *up != link.up {
                 *up = link.up;
