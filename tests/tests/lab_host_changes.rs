@@ -12,7 +12,7 @@ use std::{
 };
 
 use havip_lab::{
-    lab::{havip_exe, Host, Lab},
+    lab::{havip_exe, wait_until, Host, Lab},
     probe::{Ping, PingResult},
 };
 use serde_json::Value;
@@ -141,6 +141,24 @@ fn mac_of(lab: &Lab, ns: &str, dev: &str) -> String {
         .to_string()
 }
 
+/// A directory for config files, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("hv-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn vip_deleted_by_another_agent_is_readded_at_once() {
     let (lab, n1, n2, client) = elected("hc-vipdel");
@@ -156,6 +174,54 @@ fn vip_deleted_by_another_agent_is_readded_at_once() {
     assert_eq!(change(&s, "eth0", "vip_readded"), 1, "{s:#}");
     // Our own removals are not someone else's: a graceful stop removes the VIP, no re-add.
     assert_eq!(change(&s, "eth0", "vip_readd_failed"), 0);
+}
+
+#[test]
+fn ipv6_vip_deleted_by_another_agent_is_readded_at_once() {
+    let mut lab = Lab::new("hc-vipdel6");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    lab.ip(&client.ns, "-6 addr add fd00:99::50/64 dev eth0 nodad");
+    // The command line takes IPv4 VIPs only: a keepalived.conf for the IPv6 one.
+    let dir = TempDir::new("hc-vipdel6");
+    for (label, host, prio) in [("n1", &n1, 101), ("n2", &n2, 100)] {
+        let conf = dir.0.join(format!("{label}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    \
+                 virtual_router_id 52\n    priority {prio}\n    advert_int 0.1\n    \
+                 virtual_ipaddress {{\n        fd00:99::100/64\n    }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let args = [
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--xdp-mode",
+            "skb",
+        ];
+        lab.havip(label, host, &args).wait_log("transition", LONG);
+    }
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(mdi(100));
+    assert_eq!(state(&lab, &n2), "BACKUP");
+    let vip6 = "fd00:99::100";
+    assert!(has_addr(&lab, &n1, "eth0", vip6));
+    let at = Instant::now();
+    lab.ip(&n1.ns, "-6 addr del fd00:99::100/64 dev eth0");
+    wait_until("the IPv6 VIP back on n1", REPAIR_BOUND, || {
+        has_addr(&lab, &n1, "eth0", vip6)
+    });
+    let back = at.elapsed();
+    let out = lab.exec(&client.ns, &["ping", "-6", "-c", "1", "-W", "1", vip6]);
+    eprintln!("RESULT vip6-deleted: VIP back on n1 after {back:?}");
+    assert!(out.status.success(), "the client cannot reach the IPv6 VIP");
+    assert_eq!(state(&lab, &n1), "MASTER");
+    let s = stats(&lab, &n1);
+    assert_eq!(change(&s, "eth0", "vip_readded"), 1, "{s:#}");
 }
 
 #[test]
