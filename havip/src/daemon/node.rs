@@ -933,6 +933,12 @@ impl Node {
                 warn!(instance = %self.instances[i].spec.name, "removing XDP entries: {e:#}");
             }
         }
+        // A renamed interface was deleted while another took its configured name meanwhile:
+        // no event will announce that one, so look.
+        let configured = self.ifaces[&index].configured.clone();
+        if let Ok(link) = self.nl.link(&configured).await {
+            self.reattach(index, link).await;
+        }
     }
 
     /// Interface `old` was deleted and `link` has its configured name: attach XDP to it, open
