@@ -1035,6 +1035,14 @@ impl Node {
         };
         let (v4, ll) = own_addresses(&addrs, &self.vip_addrs, iface.primary_v4, iface.link_local);
         let name = iface.link.name.clone();
+        let lost = (iface.primary_v4.is_some() && v4.is_none())
+            || (iface.link_local.is_some() && ll.is_none());
+        if lost && self.nl.link(&name).await.is_err() {
+            return; // Being deleted: its RTM_DELLINK follows, and says it all.
+        }
+        let Some(iface) = self.ifaces.get_mut(&index) else {
+            return;
+        };
         let mut health = false;
         if v4 != iface.primary_v4 {
             if uses_v4 {
