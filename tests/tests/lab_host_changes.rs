@@ -176,6 +176,47 @@ fn vip_deleted_by_another_agent_is_readded_at_once() {
     assert_eq!(change(&s, "eth0", "vip_readd_failed"), 0);
 }
 
+/// An agent that keeps removing the VIP (a network manager reconciling its own config) is not
+/// fought forever: at the fifth removal within 10 s the master gives up, FAULT, and the backup
+/// takes over.
+#[test]
+fn vip_removed_again_and_again_faults_so_the_backup_takes_over() {
+    let (mut lab, n1, n2, client) = elected("hc-vipfight");
+    for _ in 0..4 {
+        lab.ip(&n1.ns, "addr del 10.99.0.100/24 dev eth0");
+        wait_until("the VIP back on n1", REPAIR_BOUND, || {
+            has_addr(&lab, &n1, "eth0", VIP)
+        });
+    }
+    assert_eq!(state(&lab, &n1), "MASTER");
+    let lost = ping_through(&client, Duration::from_millis(800), || {
+        lab.ip(&n1.ns, "addr del 10.99.0.100/24 dev eth0");
+    });
+    let bound = mdi(100) + Duration::from_millis(100);
+    eprintln!("RESULT vip-fight: client outage {lost:?} after the fifth removal (bound {bound:?})");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    let s = stats(&lab, &n1);
+    let inst = &s["daemon"]["instances"][0];
+    assert_eq!(inst["state"], "FAULT", "{s:#}");
+    assert!(
+        inst["host_fault"]
+            .as_str()
+            .is_some_and(|w| w.contains("keeps removing")),
+        "{s:#}"
+    );
+    assert_eq!(change(&s, "eth0", "vip_readded"), 5, "{s:#}");
+    assert!(
+        !has_addr(&lab, &n1, "eth0", VIP),
+        "n1 holds the VIP in FAULT"
+    );
+    assert!(lost <= bound, "client outage {lost:?} > {bound:?}");
+    // The operator's link flap (or a reload) is a new start: n1 takes the VIP back.
+    lab.ip(&n1.ns, "link set eth0 down");
+    lab.ip(&n1.ns, "link set eth0 up");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+}
+
 #[test]
 fn ipv6_vip_deleted_by_another_agent_is_readded_at_once() {
     let mut lab = Lab::new("hc-vipdel6");

@@ -116,6 +116,8 @@ struct Instance {
     /// A VIP that could not be added (back): the instance stays in FAULT until the interface
     /// changes again (link, address, re-creation) or a reload.
     vip_fault: Option<String>,
+    /// When VIPs of this instance were last added back after another agent removed them.
+    readds: std::collections::VecDeque<Instant>,
 }
 
 impl Instance {
@@ -161,6 +163,12 @@ pub struct Node {
     /// Every VIP of the configuration: never taken for an interface's own address.
     vip_addrs: HashSet<IpAddr>,
 }
+
+/// Another agent that removes the VIPs this often (`READD_LIMIT` re-adds within
+/// `READD_WINDOW`) is fighting havip (e.g. a network manager reconciling its own config): the
+/// instance gives up and enters FAULT rather than flap the VIP forever.
+const READD_LIMIT: usize = 5;
+const READD_WINDOW: Duration = Duration::from_secs(10);
 
 /// How many delivery-latency samples the snapshot summarises.
 const DELIVERY_SAMPLES: usize = 4096;
@@ -378,6 +386,7 @@ impl Node {
             malformed: 0,
             max_heartbeat_age,
             vip_fault: None,
+            readds: std::collections::VecDeque::new(),
         });
         let i = self.instances.len() - 1;
         self.declare_vips(i, false)?;
@@ -573,6 +582,10 @@ impl Node {
         }
         self.sync_groups = new.sync_groups.clone();
         self.vip_addrs = all_vips(new);
+        // A reload is the operator's "try again" for VIPs that could not be held.
+        for inst in &mut self.instances {
+            inst.vip_fault = None;
+        }
         if new.scripts != self.scripts {
             // Checks restart from no result: instances tracking them keep their state until the
             // first results (keepalived restarts its scripts on reload too).
@@ -605,6 +618,7 @@ impl Node {
             let i = self.instances.len() - 1;
             self.start_instance(i, now).await;
         }
+        self.apply_health_all().await;
         self.recompute_beat();
         info!(instances = self.instances.len(), "reload done");
         Ok(())
@@ -1094,11 +1108,33 @@ impl Node {
                     .add_address(index, vip.addr, vip.prefix_len, vip.label.as_deref())
                     .await
                 {
-                    Ok(added) => {
-                        if added {
-                            warn!(instance = %name, %vip, "VIP removed by another agent: added back and announced");
-                            self.iface_mut(index).changes.vip_readded += 1;
-                            readded.push(vip.addr);
+                    Ok(false) => {}
+                    Ok(true) => {
+                        warn!(instance = %name, %vip, "VIP removed by another agent: added back and announced");
+                        self.iface_mut(index).changes.vip_readded += 1;
+                        readded.push(vip.addr);
+                        let now = Instant::now();
+                        let readds = &mut self.instances[i].readds;
+                        readds.push_back(now);
+                        while readds.front().is_some_and(|t| now - *t > READD_WINDOW) {
+                            readds.pop_front();
+                        }
+                        if readds.len() >= READD_LIMIT {
+                            readds.clear();
+                            error!(
+                                instance = %name, %vip,
+                                "another agent keeps removing the VIPs ({READD_LIMIT} times in \
+                                 {READD_WINDOW:?}): the instance enters FAULT so the backup takes \
+                                 over; tell that agent to leave them alone (systemd-networkd: \
+                                 KeepConfiguration=yes; NetworkManager: unmanage the interface), \
+                                 then reload havip"
+                            );
+                            self.instances[i].vip_fault = Some(format!(
+                                "another agent keeps removing the VIPs ({READD_LIMIT} times in \
+                                 {READD_WINDOW:?})"
+                            ));
+                            health = true;
+                            break;
                         }
                     }
                     Err(e) => {
