@@ -996,9 +996,13 @@ impl Node {
                 }
             }
             // Not owned, but for a static owner (no election), which resumes at once.
-            let owned = self.instances[i].owned;
-            if let Err(e) = self.declare_vips(i, owned) {
-                error!(instance = %self.instances[i].spec.name, "declaring the VIPs to XDP: {e:#}");
+            let declared = if self.instances[i].owned {
+                self.own(i).await
+            } else {
+                self.declare_vips(i, false)
+            };
+            if let Err(e) = declared {
+                error!(instance = %self.instances[i].spec.name, "declaring the VIPs: {e:#}");
             }
         }
         self.resync_addresses(index).await;
