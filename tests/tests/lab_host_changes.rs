@@ -330,7 +330,22 @@ fn mac_change_is_followed_by_xdp_and_announced() {
 
 #[test]
 fn interface_deleted_faults_then_reattaches_when_it_returns() {
-    let (mut lab, n1, n2, client) = elected("hc-recreate");
+    deleted_then_recreated(false);
+}
+
+/// As above, with havip stopped (SIGSTOP) while the interface is re-created, addressed and
+/// brought up: it reads the finished interface at once, with its events queued behind.
+#[test]
+fn interface_recreated_while_havip_was_not_looking_is_reattached() {
+    deleted_then_recreated(true);
+}
+
+fn deleted_then_recreated(frozen: bool) {
+    let (mut lab, n1, n2, client) = elected(if frozen {
+        "hc-recreate-frozen"
+    } else {
+        "hc-recreate"
+    });
     let old_index = lab.ip(&n1.ns, "-o link show dev eth0");
     let lost = ping_through(&client, Duration::from_millis(800), || {
         lab.ip(&n1.ns, "link del eth0");
@@ -346,7 +361,12 @@ fn interface_deleted_faults_then_reattaches_when_it_returns() {
 
     // The same name comes back: a new ifindex and a new MAC.
     let lan = lab.lan();
+    let pid = lab.proc("n1").pid() as i32;
     let back = ping_through(&client, Duration::from_millis(1500), || {
+        if frozen {
+            // SAFETY: kill(2) on the havip this lab started.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
         lab.ip(
             &n1.ns,
             &format!("link add eth0 type veth peer name {} netns {lan}", n1.port),
@@ -354,6 +374,11 @@ fn interface_deleted_faults_then_reattaches_when_it_returns() {
         lab.ip(&lan, &format!("link set {} master br0 up", n1.port));
         lab.ip(&n1.ns, "addr add 10.99.0.11/24 dev eth0");
         lab.ip(&n1.ns, "link set eth0 up");
+        if frozen {
+            sleep(Duration::from_millis(100));
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
     });
     eprintln!("RESULT iface-recreated: client outage {back:?} while n1 took the VIP back");
     lab.proc("n1").wait_state("MASTER", LONG);
@@ -377,6 +402,9 @@ fn interface_deleted_faults_then_reattaches_when_it_returns() {
     let s = stats(&lab, &n1);
     assert_eq!(change(&s, "eth0", "deleted"), 1, "{s:#}");
     assert_eq!(change(&s, "eth0", "reattached"), 1, "{s:#}");
+    // Its addresses went with it (no "lost" reported) and came back with the new one.
+    assert_eq!(change(&s, "eth0", "source_lost"), 0, "{s:#}");
+    assert_eq!(change(&s, "eth0", "source_returned"), 1, "{s:#}");
     let xdp_vips = s["xdp"]["vips"].as_array().expect("xdp vips");
     assert_eq!(xdp_vips.len(), 1, "the old ifindex's entry is left: {s:#}");
     assert_eq!(xdp_vips[0]["iface"], "eth0");

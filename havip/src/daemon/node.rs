@@ -243,7 +243,9 @@ impl Node {
 
     /// The interface called `name`, attached and with its sockets open (done once).
     async fn ensure_iface(&mut self, name: &str) -> Result<u32> {
-        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| i.configured == name) {
+        // By the configured name, or the name now (a reload after a rename names the new one).
+        let known = |i: &Iface| i.configured == name || (i.present && i.link.name == name);
+        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| known(i)) {
             return Ok(index);
         }
         let link = self.nl.link(name).await?;
@@ -482,8 +484,9 @@ impl Node {
         inst.vip_fault.clone()
     }
 
-    /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it, else what its tracked
-    /// interfaces and scripts say (keepalived's weights). `None` for a static owner.
+    /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it,
+    /// else what its tracked interfaces and scripts say (keepalived's weights). `None` for a
+    /// static owner.
     fn own_verdict(&self, i: usize) -> Option<Verdict> {
         let inst = &self.instances[i];
         let v = inst.spec.vrrp.as_ref()?;
@@ -937,6 +940,9 @@ impl Node {
         iface.link.up = false;
         iface.changes.deleted += 1;
         iface.close_sockets();
+        // Its addresses went with it; a successor's are read when it appears.
+        iface.primary_v4 = None;
+        iface.link_local = None;
         let attached_as = iface.attached_as.clone();
         self.apply_health_all().await;
         if let Err(e) = self.forget_xdp(&attached_as) {
@@ -1078,10 +1084,10 @@ impl Node {
             iface.link_local = ll;
             health = true;
         }
+        if let Err(e) = self.open_sockets(index) {
+            error!(iface = %name, "opening the VRRP sockets: {e:#}");
+        }
         if health {
-            if let Err(e) = self.open_sockets(index) {
-                error!(iface = %name, "opening the VRRP sockets: {e:#}");
-            }
             for &i in &on_iface {
                 let own = self.ifaces[&index].own_addr(self.instances[i].is_v6());
                 let inst = &mut self.instances[i];
