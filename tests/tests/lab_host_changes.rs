@@ -195,6 +195,10 @@ fn vip_removed_again_and_again_faults_so_the_backup_takes_over() {
     let bound = mdi(100) + Duration::from_millis(100);
     eprintln!("RESULT vip-fight: client outage {lost:?} after the fifth removal (bound {bound:?})");
     lab.proc("n2").wait_state("MASTER", LONG);
+    assert!(
+        has_addr(&lab, &n2, "eth0", VIP),
+        "n2 took over without the VIP"
+    );
     let s = stats(&lab, &n1);
     let inst = &s["daemon"]["instances"][0];
     assert_eq!(inst["state"], "FAULT", "{s:#}");
