@@ -464,6 +464,49 @@ fn renamed_interface_is_followed_by_index() {
 
 /// Two nodes and a client on VLAN 100 over their veths: XDP (skb mode) on `eth0.100` answers
 /// ARP for the VIP with the VLAN device's MAC, and failover works.
+/// keepalived's `track_interface` names an interface: deleted, it faults the instance;
+/// re-created under that name (a new index), it is followed again.
+#[test]
+fn tracked_interface_recreated_is_followed_by_name() {
+    let mut lab = Lab::new("hc-track");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let _client = lab.host("c", "10.99.0.50/24");
+    let uplink = |lab: &Lab| {
+        lab.ip(&n1.ns, "link add eth1 type veth peer name eth1p");
+        lab.ip(&n1.ns, "link set eth1p up");
+        lab.ip(&n1.ns, "link set eth1 up");
+    };
+    uplink(&lab);
+    let dir = TempDir::new("hc-track");
+    let conf = dir.0.join("n1.conf");
+    std::fs::write(
+        &conf,
+        "global_defs {\n    vrrp_version 3\n}\nvrrp_instance VI_1 {\n    state BACKUP\n    \
+         interface eth0\n    virtual_router_id 51\n    priority 101\n    advert_int 0.1\n    \
+         track_interface {\n        eth1\n    }\n    virtual_ipaddress {\n        \
+         10.99.0.100/24\n    }\n}\n",
+    )
+    .unwrap();
+    let args = [
+        "run",
+        "--config",
+        conf.to_str().unwrap(),
+        "--xdp-mode",
+        "skb",
+    ];
+    lab.havip("n1", &n1, &args).wait_log("transition", LONG);
+    start(&mut lab, "n2", &n2, 100, "10.99.0.100/24");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.ip(&n1.ns, "link del eth1");
+    lab.proc("n1").wait_state("FAULT", LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    uplink(&lab);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert!(has_addr(&lab, &n1, "eth0", VIP));
+}
+
 /// Whether this kernel can create links of `kind` (VLAN and bonding may be modules, or missing
 /// from a minimal VM kernel). Says so when it cannot.
 fn kernel_has(lab: &mut Lab, kind: &str, args: &str) -> bool {
