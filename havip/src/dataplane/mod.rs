@@ -318,7 +318,7 @@ impl Dataplane {
     /// Forgets the attachment made to `ifname` (the name it had then): its pin goes, which
     /// detaches the program if the interface still exists. For an interface that was deleted
     /// (its attachment went with it) before attaching to its successor. False when there was
-    /// none.
+    /// none. Unpinned (tests), the link stays in the program's table until the `Ebpf` drops.
     pub fn detach(&mut self, ifname: &str) -> Result<bool> {
         let Some(at) = self.attachments.iter().position(|a| a.ifname == ifname) else {
             return Ok(false);
