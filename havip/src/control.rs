@@ -47,6 +47,9 @@ pub struct DaemonSnapshot {
     /// The XDP attachments and the mode each runs in now.
     #[serde(default)]
     pub xdp: Vec<XdpAttachmentSnapshot>,
+    /// The interfaces instances run on, and what changed under them.
+    #[serde(default)]
+    pub interfaces: Vec<IfaceSnapshot>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,6 +59,60 @@ pub struct XdpAttachmentSnapshot {
     pub mode: String,
     /// Times native mode was found unable to transmit while running and replaced by skb mode.
     pub fallbacks_to_skb: u64,
+}
+
+/// An interface the daemon works on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IfaceSnapshot {
+    /// Its name now (havip follows a renamed interface by index).
+    pub name: String,
+    /// The name it was configured with (what a re-created interface must be called).
+    pub configured: String,
+    pub ifindex: u32,
+    pub mac: String,
+    /// False once deleted, until an interface of the configured name appears again.
+    pub present: bool,
+    /// Administratively up and with carrier.
+    pub up: bool,
+    /// The advert sources: its own IPv4 address and its IPv6 link-local address, when it has them.
+    pub source_v4: Option<String>,
+    pub source_v6: Option<String>,
+    pub changes: HostChanges,
+}
+
+/// Host changes seen on one interface, each also logged once when it happens.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostChanges {
+    /// Owned VIPs that another agent removed and havip added back.
+    pub vip_readded: u64,
+    /// VIPs that could not be added back (their instance went to FAULT).
+    pub vip_readd_failed: u64,
+    /// The interface lost its own address of a family in use (instances went to FAULT).
+    pub source_lost: u64,
+    /// An address to send adverts from came back (or changed).
+    pub source_returned: u64,
+    pub mac_changed: u64,
+    pub renamed: u64,
+    /// Deleted (or moved to another network namespace).
+    pub deleted: u64,
+    /// An interface of the configured name appeared again and havip re-attached to it.
+    pub reattached: u64,
+}
+
+impl HostChanges {
+    /// Each counter with its name, in a fixed order (for `havip stats` and the metrics).
+    pub fn named(&self) -> [(&'static str, u64); 8] {
+        [
+            ("vip_readded", self.vip_readded),
+            ("vip_readd_failed", self.vip_readd_failed),
+            ("source_lost", self.source_lost),
+            ("source_returned", self.source_returned),
+            ("mac_changed", self.mac_changed),
+            ("renamed", self.renamed),
+            ("deleted", self.deleted),
+            ("reattached", self.reattached),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -80,6 +137,10 @@ pub struct InstanceSnapshot {
     pub vips: Vec<String>,
     /// Whether this node holds the VIPs now.
     pub owned: bool,
+    /// Why the instance is held in FAULT by a host change (no advert source, interface gone,
+    /// a VIP that cannot be added), if it is.
+    #[serde(default)]
+    pub host_fault: Option<String>,
     pub adverts: AdvertCounters,
 }
 

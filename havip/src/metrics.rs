@@ -235,6 +235,38 @@ impl Collector for Snapshot {
                 "Gratuitous ARPs sent for the instance's VIPs.",
                 each(&|i| Some(i.adverts.garps_sent)),
             )?;
+            let mut ifaces = Vec::new();
+            let mut changes = Vec::new();
+            for f in &d.interfaces {
+                ifaces.push((
+                    vec![
+                        ("iface", f.name.clone()),
+                        ("configured", f.configured.clone()),
+                    ],
+                    i64::from(f.present),
+                ));
+                for (change, n) in f.changes.named() {
+                    changes.push((
+                        vec![("iface", f.name.clone()), ("change", change.to_string())],
+                        n,
+                    ));
+                }
+            }
+            gauges(
+                enc,
+                "iface_present",
+                "1 while the interface exists; 0 once deleted, until one of its configured name \
+                 appears again.",
+                ifaces,
+            )?;
+            counters(
+                enc,
+                "host_changes",
+                "Changes to the host under havip, by interface and kind (vip_readded, \
+                 vip_readd_failed, source_lost, source_returned, mac_changed, renamed, deleted, \
+                 reattached).",
+                changes,
+            )?;
             if let Some(lat) = &d.advert_delivery {
                 let q = |q: &str, us: f64| (vec![("quantile", q.to_string())], us / 1e6);
                 gauges(

@@ -233,6 +233,33 @@ pub fn render(stats: &Stats) -> String {
                 };
                 let _ = writeln!(o, "check {}: {state}", c.name);
             }
+            for f in &d.interfaces {
+                let changes: Vec<String> = f
+                    .changes
+                    .named()
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "interface {} (index {}, configured as {}): {}  MAC {}  sources {} {}  host changes [{}]",
+                    f.name,
+                    f.ifindex,
+                    f.configured,
+                    if !f.present {
+                        "gone"
+                    } else if f.up {
+                        "up"
+                    } else {
+                        "down"
+                    },
+                    f.mac,
+                    f.source_v4.as_deref().unwrap_or("-"),
+                    f.source_v6.as_deref().unwrap_or("-"),
+                    changes.join(" ")
+                );
+            }
             for i in &d.instances {
                 let vrid = i.vrid.map_or("-".into(), |v| v.to_string());
                 let _ = writeln!(
@@ -249,6 +276,9 @@ pub fn render(stats: &Stats) -> String {
                     i.vips.join(" "),
                     if i.owned { "owned" } else { "not owned" },
                 );
+                if let Some(why) = &i.host_fault {
+                    let _ = writeln!(o, "  held in FAULT: {why}");
+                }
                 let a = &i.adverts;
                 let rejected: Vec<String> = a
                     .rejected
@@ -319,4 +349,60 @@ pub fn render(stats: &Stats) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{HostChanges, IfaceSnapshot, InstanceSnapshot};
+
+    #[test]
+    fn host_changes_and_faults_are_shown() {
+        let stats = Stats {
+            daemon: Some(DaemonSnapshot {
+                pid: 7,
+                advert_path: "socket".into(),
+                instances: vec![InstanceSnapshot {
+                    name: "VI_1".into(),
+                    iface: "lan0".into(),
+                    state: "FAULT".into(),
+                    host_fault: Some(
+                        "interface lan0 has no IPv4 address to send adverts from".into(),
+                    ),
+                    ..InstanceSnapshot::default()
+                }],
+                interfaces: vec![IfaceSnapshot {
+                    name: "lan0".into(),
+                    configured: "eth0".into(),
+                    ifindex: 3,
+                    mac: "02:00:00:00:00:01".into(),
+                    present: true,
+                    up: true,
+                    source_v4: None,
+                    source_v6: Some("fe80::1".into()),
+                    changes: HostChanges {
+                        renamed: 1,
+                        source_lost: 2,
+                        ..HostChanges::default()
+                    },
+                }],
+                ..DaemonSnapshot::default()
+            }),
+            xdp: None,
+        };
+        let text = render(&stats);
+        assert!(
+            text.contains(
+                "interface lan0 (index 3, configured as eth0): up  MAC 02:00:00:00:00:01  \
+                 sources - fe80::1  host changes [source_lost=2 renamed=1]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  held in FAULT: interface lan0 has no IPv4 address to send adverts from\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -337,6 +337,14 @@ impl VirtualRouter {
         }
     }
 
+    /// The interface's own address changed (removed, and another one came): adverts go from
+    /// `addr`, and ties are broken with it. Ignored for another address family.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        if addr.is_ipv4() == self.config.primary_addr.is_ipv4() {
+            self.config.primary_addr = addr;
+        }
+    }
+
     /// Health tracking changed the priority to advertise. Clamped to 1..=254 (only the configured
     /// owner advertises 255); ignored for an owner, whose priority stays 255 as keepalived
     /// ignores track weights there. Takes effect at the next advert sent or received: a master

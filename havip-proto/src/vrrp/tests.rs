@@ -1134,3 +1134,37 @@ fn rfc9568_6_4_3_adver_timer_keeps_its_period_when_the_driver_wakes_late() {
     assert_eq!(adverts.count(), 1, "no burst after a stall");
     assert_eq!(r.poll_timeout(), Some(late + secs(1)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The host changing: the interface's own address replaced
+
+#[test]
+fn a_new_primary_address_is_the_tie_break_and_the_own_advert_filter() {
+    // Master 10.0.0.1 at priority 100 meets an equal-priority advert from 10.0.0.2: it yields.
+    // After its address became 10.0.0.3 (flushed, another added), it keeps the VIP instead.
+    let lower_addr = advert_from(&v3(100, 2), 100);
+    for (primary, yields) in [(None, true), (Some(addr(3)), false)] {
+        let mut r = router(v3(100, 1));
+        let t0 = crate::vrrp::sim::epoch();
+        r.startup(t0);
+        r.handle_timeout(t0 + secs(4)); // Master_Down_Interval: master
+        if let Some(p) = primary {
+            r.set_primary_addr(p);
+        }
+        drain(&mut r);
+        r.handle_advert(t0 + secs(5), &lower_addr);
+        assert_eq!(r.state() == State::Backup, yields, "primary {primary:?}");
+    }
+    // Adverts from the new address are our own; another family's address is ignored.
+    let mut r = router(v3(100, 1));
+    r.set_primary_addr(addr(3));
+    r.set_primary_addr("fe80::1".parse().unwrap());
+    assert_eq!(r.config().primary_addr, addr(3));
+    let t0 = crate::vrrp::sim::epoch();
+    r.startup(t0);
+    let own = advert_from(&v3(100, 3), 100);
+    assert_eq!(
+        r.handle_advert(t0, &own),
+        AdvertOutcome::Dropped(DropReason::OwnAdvert)
+    );
+}

@@ -3,8 +3,8 @@
 //! carries out their actions (adverts, VIP ownership, addresses, GARPs).
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    net::{IpAddr, Ipv4Addr},
+    collections::{BTreeMap, HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
@@ -25,10 +25,10 @@ use super::rx::{self, Incoming};
 use crate::model::{AdvertPath, DaemonSpec, InstanceSpec, ScriptSpec, VipSpec};
 use crate::{
     control::{
-        AdvertCounters, CheckSnapshot, DaemonSnapshot, InstanceSnapshot, LatencySummary,
-        XdpAttachmentSnapshot,
+        AdvertCounters, CheckSnapshot, DaemonSnapshot, HostChanges, IfaceSnapshot,
+        InstanceSnapshot, LatencySummary, XdpAttachmentSnapshot,
     },
-    dataplane::{monotonic_ns, Dataplane},
+    dataplane::{monotonic_ns, Attached, Dataplane},
     net::{
         netlink::{Link, Netlink},
         sockets::{PacketSender, VrrpSocketV4, VrrpSocketV6, VRRP_GROUP_V4, VRRP_GROUP_V6},
@@ -47,19 +47,48 @@ use crate::{
     },
 };
 
+mod host;
+
+use host::own_addresses;
+
 /// An interface the node works on.
 struct Iface {
+    /// As the kernel last described it (name and MAC follow renames and MAC changes).
     link: Link,
+    /// The name the configuration gave it: what a re-created interface must be called.
+    configured: String,
+    /// The name XDP was attached under (the data plane knows the attachment by it).
+    attached_as: String,
+    /// False from its deletion until an interface of the configured name appears again.
+    present: bool,
     /// The interface's own IPv4 address: the source of adverts (RFC 9568 §5.1.1.1).
     primary_v4: Option<Ipv4Addr>,
     vrrp4: Option<Arc<VrrpSocketV4>>,
     /// The interface's IPv6 link-local address: the source of IPv6 adverts (RFC 9568 §5.1.2.1).
-    link_local: Option<std::net::Ipv6Addr>,
+    link_local: Option<Ipv6Addr>,
     vrrp6: Option<Arc<VrrpSocketV6>>,
+    /// The tasks reading `vrrp4` and `vrrp6`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     packet: PacketSender,
+    changes: HostChanges,
+}
+
+impl Drop for Iface {
+    fn drop(&mut self) {
+        self.close_sockets();
+    }
 }
 
 impl Iface {
+    /// Closes the VRRP sockets (their readers stop): the interface is gone.
+    fn close_sockets(&mut self) {
+        for r in self.readers.drain(..) {
+            r.abort();
+        }
+        self.vrrp4 = None;
+        self.vrrp6 = None;
+    }
+
     /// This node's own address of `v6`'s family on the interface: the advert source and
     /// tie-break key.
     fn own_addr(&self, v6: bool) -> Option<IpAddr> {
@@ -83,6 +112,11 @@ struct Instance {
     malformed: u64,
     /// The heartbeat age after which XDP stops answering for this instance's VIPs.
     max_heartbeat_age: Duration,
+    /// A VIP that could not be added (back): the instance stays in FAULT until the interface
+    /// changes again (link, address, re-creation) or a reload.
+    vip_fault: Option<String>,
+    /// When VIPs of this instance were last added back after another agent removed them.
+    readds: std::collections::VecDeque<Instant>,
 }
 
 impl Instance {
@@ -124,6 +158,8 @@ pub struct Node {
     /// STOP hooks still running at exit (they get a second, as in keepalived).
     stop_hooks: Vec<NotifyHandle>,
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Every VIP of the configuration: never taken for an interface's own address.
+    vip_addrs: HashSet<IpAddr>,
 }
 
 /// How often native attachments are checked for a way to transmit.
@@ -163,6 +199,7 @@ impl Node {
             notifier: Notifier::default(),
             stop_hooks: Vec::new(),
             metrics_listen: None,
+            vip_addrs: HashSet::new(),
         }
     }
 
@@ -176,6 +213,7 @@ impl Node {
         self.sync_groups = spec.sync_groups.clone();
         self.notifier.user = spec.script_user.clone();
         self.metrics_listen = spec.metrics_listen;
+        self.vip_addrs = all_vips(spec);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         self.adverts_tx = Some(tx.clone());
@@ -185,77 +223,95 @@ impl Node {
             rx::spawn_ringbuf_reader(dp.take_adverts()?, tx);
         }
         for inst in &spec.instances {
-            self.add_instance(inst, spec).await?;
+            self.add_instance(inst).await?;
         }
         self.recompute_beat();
         Ok(())
     }
 
     /// The interface called `name`, attached and with its sockets open (done once).
-    async fn ensure_iface(&mut self, name: &str, spec: &DaemonSpec) -> Result<u32> {
-        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| i.link.name == name) {
+    async fn ensure_iface(&mut self, name: &str) -> Result<u32> {
+        // By the configured name, or the name now (a reload after a rename names the new one).
+        let known = |i: &Iface| i.configured == name || (i.present && i.link.name == name);
+        if let Some((&index, _)) = self.ifaces.iter().find(|(_, i)| known(i)) {
             return Ok(index);
         }
         let link = self.nl.link(name).await?;
-        let addrs = self.nl.addresses(link.index).await?;
-        let primary_v4 = addrs
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V4(v4) if !is_vip_anywhere(spec, IpAddr::V4(v4)) => Some(v4),
-                _ => None,
-            })
-            .next();
-        let link_local = addrs
-            .iter()
-            .filter_map(|a| match a.addr {
-                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some(v6),
-                _ => None,
-            })
-            .next();
-        let dp = self.dp.as_mut().context("data plane")?;
-        let mode = dp
-            .attach(&self.nl, link.index, &link.name, self.xdp_mode)
-            .await?;
+        let mode = self.attach_xdp(link.index, &link.name).await?;
         info!(iface = %link.name, %mode, "XDP program attached");
-        let vrrp4 = match primary_v4 {
-            None => None,
-            Some(src) => {
-                let s = Arc::new(VrrpSocketV4::open(&link.name, link.index, src)?);
-                let tx = self.adverts_tx.clone().context("set up first")?;
-                rx::spawn_socket_reader(link.index, s.clone(), tx);
-                Some(s)
-            }
-        };
-        let vrrp6 = match link_local {
-            None => None,
-            Some(_) => {
-                let s = Arc::new(VrrpSocketV6::open(&link.name, link.index)?);
-                let tx = self.adverts_tx.clone().context("set up first")?;
-                rx::spawn_socket_reader_v6(link.index, s.clone(), tx);
-                Some(s)
-            }
-        };
-        let packet = PacketSender::open(link.index)?;
         let index = link.index;
+        let packet = PacketSender::open(index)?;
         self.ifaces.insert(
             index,
             Iface {
+                configured: name.to_string(),
+                attached_as: link.name.clone(),
                 link,
-                primary_v4,
-                vrrp4,
-                link_local,
-                vrrp6,
+                present: true,
+                primary_v4: None,
+                vrrp4: None,
+                link_local: None,
+                vrrp6: None,
+                readers: Vec::new(),
                 packet,
+                changes: HostChanges::default(),
             },
         );
+        let addrs = self.nl.addresses(index).await?;
+        let iface = self.ifaces.get_mut(&index).expect("just inserted");
+        (iface.primary_v4, iface.link_local) = own_addresses(&addrs, &self.vip_addrs, None, None);
+        self.open_sockets(index)?;
         Ok(index)
+    }
+
+    /// Attaches XDP to interface `ifindex` (`ifname`) in the configured mode: the one place
+    /// the daemon attaches, at start-up and when a deleted interface comes back.
+    async fn attach_xdp(&mut self, ifindex: u32, ifname: &str) -> Result<Attached> {
+        let mode = self.xdp_mode;
+        let dp = self.dp.as_mut().context("data plane")?;
+        dp.attach(&self.nl, ifindex, ifname, mode).await
+    }
+
+    /// Forgets the attachment to interface `ifindex`, which was deleted (the kernel detached
+    /// the program with it), so that its successor can be attached.
+    fn forget_xdp(&mut self, ifindex: u32) -> Result<()> {
+        self.dp.as_mut().context("data plane")?.forget(ifindex);
+        Ok(())
+    }
+
+    /// Detaches XDP from interface `ifindex` (a re-attachment that could not be completed).
+    async fn detach_xdp(&mut self, ifindex: u32) -> Result<()> {
+        let dp = self.dp.as_mut().context("data plane")?;
+        dp.detach(&self.nl, ifindex).await
+    }
+
+    /// Opens the VRRP sockets interface `index` lacks, for each family it has an address of
+    /// its own in, and starts their readers.
+    fn open_sockets(&mut self, index: u32) -> Result<()> {
+        let tx = self.adverts_tx.clone().context("set up first")?;
+        let iface = self.ifaces.get_mut(&index).context("no such interface")?;
+        if let (Some(src), None) = (iface.primary_v4, &iface.vrrp4) {
+            let s = Arc::new(VrrpSocketV4::open(&iface.link.name, index, src)?);
+            iface
+                .readers
+                .push(rx::spawn_socket_reader(index, s.clone(), tx.clone()));
+            iface.vrrp4 = Some(s);
+        }
+        if let (Some(_), None) = (iface.link_local, &iface.vrrp6) {
+            let s = Arc::new(VrrpSocketV6::open(&iface.link.name, index)?);
+            iface
+                .readers
+                .push(rx::spawn_socket_reader_v6(index, s.clone(), tx));
+            iface.vrrp6 = Some(s);
+        }
+        Ok(())
     }
 
     /// Brings up one instance: its interface, its router (not started), its VRID and VIP
     /// entries in XDP (not owned), and no VIP left on the interface; a static owner takes its
     /// VIPs at once.
-    async fn add_instance(&mut self, inst: &InstanceSpec, spec: &DaemonSpec) -> Result<()> {
-        let ifindex = self.ensure_iface(&inst.iface, spec).await?;
+    async fn add_instance(&mut self, inst: &InstanceSpec) -> Result<()> {
+        let ifindex = self.ensure_iface(&inst.iface).await?;
         let iface = &self.ifaces[&ifindex];
         let mut max_heartbeat_age = Duration::from_secs(1);
         let router = match &inst.vrrp {
@@ -284,25 +340,11 @@ impl Node {
                 // dies: before the backup takes over, so never two responders.
                 max_heartbeat_age =
                     master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
-                let mut flags = match self.advert_path {
-                    AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
-                    AdvertPath::Socket => 0,
-                };
-                if !v.unicast_peers.is_empty() {
-                    flags |= VRID_UNICAST;
-                }
-                let version = match v.version {
-                    Version::V2 => 2,
-                    Version::V3 => 3,
-                };
-                self.dp.as_mut().context("data plane")?.set_vrid(
-                    vrid_key(ifindex, v.vrid, v6),
-                    VridConfig {
-                        version,
-                        reserved: [0; 3],
-                        flags,
-                    },
-                )?;
+                let config = vrid_config(v, self.advert_path);
+                self.dp
+                    .as_mut()
+                    .context("data plane")?
+                    .set_vrid(vrid_key(ifindex, v.vrid, v6), config)?;
                 Some(router)
             }
         };
@@ -322,6 +364,8 @@ impl Node {
             owned: false,
             malformed: 0,
             max_heartbeat_age,
+            vip_fault: None,
+            readds: std::collections::VecDeque::new(),
         });
         let i = self.instances.len() - 1;
         self.declare_vips(i, false)?;
@@ -391,12 +435,13 @@ impl Node {
         }
     }
 
-    /// Instance `i`'s own verdict: FAULT when its interface is down, else what its tracked
-    /// interfaces and scripts say (keepalived's weights). `None` for a static owner.
+    /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it,
+    /// else what its tracked interfaces and scripts say (keepalived's weights). `None` for a
+    /// static owner.
     fn own_verdict(&self, i: usize) -> Option<Verdict> {
         let inst = &self.instances[i];
         let v = inst.spec.vrrp.as_ref()?;
-        if !self.ifaces[&inst.ifindex].link.up {
+        if !self.ifaces[&inst.ifindex].link.up || self.host_fault(i).is_some() {
             return Some(Verdict::Fault);
         }
         let check = |name: &str| {
@@ -466,23 +511,8 @@ impl Node {
         }
         self.drain(i).await;
         self.disown(i).await?;
-        let inst = self.instances.remove(i);
-        let dp = self.dp.as_mut().context("data plane")?;
-        for vip in &inst.spec.vips {
-            match vip.addr {
-                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
-                    addr: v4.octets(),
-                    ifindex: inst.ifindex,
-                })?,
-                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
-                    addr: v6.octets(),
-                    ifindex: inst.ifindex,
-                })?,
-            }
-        }
-        if let Some(v) = &inst.spec.vrrp {
-            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid, inst.is_v6()))?;
-        }
+        self.forget_entries(i)?;
+        self.instances.remove(i);
         Ok(())
     }
 
@@ -505,6 +535,11 @@ impl Node {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
         self.sync_groups = new.sync_groups.clone();
+        self.vip_addrs = all_vips(new);
+        // A reload is the operator's "try again" for VIPs that could not be held.
+        for inst in &mut self.instances {
+            inst.vip_fault = None;
+        }
         if new.scripts != self.scripts {
             // Checks restart from no result: instances tracking them keep their state until the
             // first results (keepalived restarts its scripts on reload too).
@@ -533,10 +568,11 @@ impl Node {
                 continue;
             }
             info!(instance = %inst.name, "reload: starting");
-            self.add_instance(inst, new).await?;
+            self.add_instance(inst).await?;
             let i = self.instances.len() - 1;
             self.start_instance(i, now).await;
         }
+        self.apply_health_all().await;
         self.recompute_beat();
         info!(instances = self.instances.len(), "reload done");
         Ok(())
@@ -554,8 +590,8 @@ impl Node {
         let mut rx = self.rx.take().context("set up first")?;
         let mut beat = tokio::time::interval(self.beat_every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (link_tx, mut links) = mpsc::unbounded_channel();
-        crate::net::netlink::watch_links(link_tx)?;
+        let (host_tx, mut host_events) = mpsc::unbounded_channel();
+        crate::net::netlink::watch_host(host_tx)?;
         let mut sighup = signal(SignalKind::hangup())?;
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.track_tx = Some(track_tx);
@@ -617,7 +653,7 @@ impl Node {
                     }
                 }
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
-                Some(change) = links.recv() => self.on_link(change).await,
+                Some(ev) = host_events.recv() => self.on_host(ev).await,
                 Some(ev) = track_events.recv() => self.on_track(ev).await,
                 _ = publish.tick(), if self.metrics_listen.is_some() => {
                     snapshot_tx.send_replace(self.snapshot());
@@ -722,36 +758,35 @@ impl Node {
         }
     }
 
-    /// An interface went down (its instances enter FAULT: VIPs released, no adverts) or came
-    /// back (they leave FAULT as backups), as keepalived does for the instance's interface.
-    async fn on_link(&mut self, change: crate::net::netlink::LinkChange) {
-        let mut changed = false;
-        if let Some((name, up)) = self.tracked_links.get_mut(&change.index) {
-            if *up != change.up {
-                *up = change.up;
-                changed = true;
-                info!(iface = %name, up = change.up, "tracked interface changed");
-            }
-        }
-        if let Some(iface) = self.ifaces.get_mut(&change.index) {
-            if iface.link.up != change.up {
-                iface.link.up = change.up;
-                changed = true;
-                if change.up {
-                    info!(iface = %iface.link.name, "link up: instances leave FAULT");
-                } else {
-                    warn!(iface = %iface.link.name, "link down: instances enter FAULT");
-                }
-            }
-        }
-        if !changed {
-            return;
-        }
+    /// Re-applies the health of every instance and carries out what follows.
+    async fn apply_health_all(&mut self) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
             self.apply_health(i, now);
             self.drain(i).await;
         }
+    }
+
+    /// Removes instance `i`'s VIP and router entries from the XDP maps.
+    fn forget_entries(&mut self, i: usize) -> Result<()> {
+        let inst = &self.instances[i];
+        let dp = self.dp.as_mut().context("data plane")?;
+        for vip in &inst.spec.vips {
+            match vip.addr {
+                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
+                    addr: v4.octets(),
+                    ifindex: inst.ifindex,
+                })?,
+                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
+                    addr: v6.octets(),
+                    ifindex: inst.ifindex,
+                })?,
+            }
+        }
+        if let Some(v) = &inst.spec.vrrp {
+            dp.remove_vrid(&vrid_key(inst.ifindex, v.vrid, inst.is_v6()))?;
+        }
+        Ok(())
     }
 
     /// Carries out instance `i`'s pending actions, in order.
@@ -793,9 +828,12 @@ impl Node {
             } => {
                 let iface = &self.ifaces[&inst.ifindex];
                 let v = inst.spec.vrrp.as_ref().expect("VRRP instance");
-                let own = iface
-                    .own_addr(inst.is_v6())
-                    .context("no address of our own")?;
+                let Some(own) = iface.own_addr(inst.is_v6()) else {
+                    // The address went (a flush): the priority-0 advert of a master entering
+                    // FAULT cannot go; the backup takes over a Master_Down_Interval later.
+                    debug!(instance = %name, "advert not sent: the interface has no address of its own");
+                    return Ok(());
+                };
                 let src = v.unicast_src.unwrap_or(own);
                 let repr = advert_repr(v, priority, max_adver_int, &addresses);
                 // Multicast to the group, or one copy per unicast peer (keepalived's
@@ -840,29 +878,16 @@ impl Node {
                 info!(instance = %name, state = "BACKUP", ?reason, "transition");
             }
             Action::EnterFault => info!(instance = %name, state = "FAULT", "transition"),
-            Action::AddVips(_) => self.own(i).await?,
-            Action::RemoveVips(_) => self.disown(i).await?,
-            Action::SendGarp { vips } => {
-                let iface = &self.ifaces[&inst.ifindex];
-                let mac = EthernetAddress(iface.link.mac);
-                info!(instance = %name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
-                for vip in vips {
-                    if let IpAddr::V6(v6) = vip {
-                        let frame = NeighborAdvertFrame::unsolicited(mac, v6).to_bytes()?;
-                        iface
-                            .packet
-                            .send(&frame)
-                            .context("sending an unsolicited NA")?;
-                    }
-                    if let IpAddr::V4(v4) = vip {
-                        let frame = ArpFrame::gratuitous(mac, v4).to_bytes()?;
-                        iface
-                            .packet
-                            .send(&frame)
-                            .context("sending gratuitous ARP")?;
-                    }
+            Action::AddVips(_) => {
+                if let Err(e) = self.own(i).await {
+                    // A master without its VIPs answers nothing: FAULT, so the backup takes over.
+                    self.instances[i].vip_fault = Some(format!("{e:#}"));
+                    self.apply_health(i, Instant::now());
+                    return Err(e.context("the instance enters FAULT"));
                 }
             }
+            Action::RemoveVips(_) => self.disown(i).await?,
+            Action::SendGarp { vips } => self.send_garps(i, &vips)?,
             Action::Stopped => debug!(instance = %name, "stopped"),
         }
         Ok(())
@@ -874,6 +899,34 @@ impl Node {
                 .iter()
                 .any(|a| a.mode == crate::dataplane::Attached::Native)
         })
+    }
+
+    /// One gratuitous ARP (IPv6: unsolicited NA) per entry of `vips`, from instance `i`'s
+    /// interface, with its MAC now.
+    fn send_garps(&self, i: usize, vips: &[IpAddr]) -> Result<()> {
+        let inst = &self.instances[i];
+        let iface = &self.ifaces[&inst.ifindex];
+        let mac = EthernetAddress(iface.link.mac);
+        info!(instance = %inst.spec.name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
+        for vip in vips {
+            match vip {
+                IpAddr::V6(v6) => {
+                    let frame = NeighborAdvertFrame::unsolicited(mac, *v6).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending an unsolicited NA")?;
+                }
+                IpAddr::V4(v4) => {
+                    let frame = ArpFrame::gratuitous(mac, *v4).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending gratuitous ARP")?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes instance `i`'s VIPs into the XDP map, owned or not.
@@ -933,6 +986,9 @@ impl Node {
         self.declare_vips(i, false)?;
         self.instances[i].owned = false;
         let inst = &self.instances[i];
+        if !self.ifaces[&inst.ifindex].present {
+            return Ok(()); // The addresses went with the interface.
+        }
         let primary = self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4);
         for vip in &inst.spec.vips {
             if Some(vip.addr) == primary {
@@ -988,9 +1044,7 @@ impl Node {
                 AdvertPath::Ringbuf => "ringbuf".into(),
                 AdvertPath::Socket => "socket".into(),
             },
-            instances: self
-                .instances
-                .iter()
+            instances: (0..self.instances.len())
                 .map(|i| self.instance_snapshot(i))
                 .collect(),
             advert_delivery: LatencySummary::from_ns(&samples),
@@ -1018,10 +1072,27 @@ impl Node {
                     fallbacks_to_skb: a.fallbacks_to_skb,
                 })
                 .collect(),
+            interfaces: self
+                .ifaces
+                .iter()
+                .map(|(&index, i)| IfaceSnapshot {
+                    name: i.link.name.clone(),
+                    configured: i.configured.clone(),
+                    ifindex: index,
+                    mac: EthernetAddress(i.link.mac).to_string(),
+                    present: i.present,
+                    up: i.link.up,
+                    source_v4: i.primary_v4.map(|a| a.to_string()),
+                    source_v6: i.link_local.map(|a| a.to_string()),
+                    changes: i.changes.clone(),
+                })
+                .collect(),
         }
     }
 
-    fn instance_snapshot(&self, inst: &Instance) -> InstanceSnapshot {
+    fn instance_snapshot(&self, i: usize) -> InstanceSnapshot {
+        let inst = &self.instances[i];
+        let host_fault = self.host_fault(i);
         let iface = self.ifaces[&inst.ifindex].link.name.clone();
         let vips = inst.spec.vips.iter().map(ToString::to_string).collect();
         let Some(r) = &inst.router else {
@@ -1031,6 +1102,7 @@ impl Node {
                 state: "STATIC".into(),
                 vips,
                 owned: inst.owned,
+                host_fault,
                 adverts: AdvertCounters {
                     malformed: inst.malformed,
                     ..Default::default()
@@ -1059,6 +1131,7 @@ impl Node {
             master: r.master_addr().map(|a| a.to_string()),
             vips,
             owned: inst.owned,
+            host_fault,
             adverts: AdvertCounters {
                 sent: c.adverts_sent,
                 priority_zero_sent: c.priority_zero_sent,
@@ -1110,10 +1183,32 @@ fn vrid_key(ifindex: u32, vrid: u8, v6: bool) -> VridKey {
     }
 }
 
-fn is_vip_anywhere(spec: &DaemonSpec, addr: IpAddr) -> bool {
+/// Every VIP address of `spec`.
+fn all_vips(spec: &DaemonSpec) -> HashSet<IpAddr> {
     spec.instances
         .iter()
-        .any(|i| i.vips.iter().any(|v: &VipSpec| v.addr == addr))
+        .flat_map(|i| i.vips.iter().map(|v: &VipSpec| v.addr))
+        .collect()
+}
+
+/// What XDP must know of a virtual router.
+fn vrid_config(v: &crate::model::VrrpSpec, path: AdvertPath) -> VridConfig {
+    let mut flags = match path {
+        AdvertPath::Ringbuf => VRID_DELIVER_RINGBUF,
+        AdvertPath::Socket => 0,
+    };
+    if !v.unicast_peers.is_empty() {
+        flags |= VRID_UNICAST;
+    }
+    let version = match v.version {
+        Version::V2 => 2,
+        Version::V3 => 3,
+    };
+    VridConfig {
+        version,
+        reserved: [0; 3],
+        flags,
+    }
 }
 
 /// The VRID of a VRRP packet (from its IP header on) and whether it is IPv6, without parsing

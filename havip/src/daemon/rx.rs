@@ -60,12 +60,12 @@ pub fn spawn_ringbuf_reader(ring: RingBuf<MapData>, tx: mpsc::UnboundedSender<In
     });
 }
 
-/// Reads a raw VRRP socket (adverts XDP passed to the stack).
+/// Reads a raw VRRP socket (adverts XDP passed to the stack) until aborted.
 pub fn spawn_socket_reader(
     ifindex: u32,
     socket: Arc<VrrpSocketV4>,
     tx: mpsc::UnboundedSender<Incoming>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         loop {
@@ -87,15 +87,15 @@ pub fn spawn_socket_reader(
                 }
             }
         }
-    });
+    })
 }
 
-/// Reads a raw IPv6 VRRP socket (adverts XDP passed to the stack).
+/// Reads a raw IPv6 VRRP socket (adverts XDP passed to the stack) until aborted.
 pub fn spawn_socket_reader_v6(
     ifindex: u32,
     socket: Arc<VrrpSocketV6>,
     tx: mpsc::UnboundedSender<Incoming>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         loop {
@@ -117,5 +117,5 @@ pub fn spawn_socket_reader_v6(
                 }
             }
         }
-    });
+    })
 }

@@ -158,6 +158,7 @@ fn full_stats() -> Stats {
         master: Some("192.0.2.1".into()),
         vips: vec!["192.0.2.100/24".into()],
         owned: true,
+        host_fault: None,
         adverts: AdvertCounters {
             sent: 1000,
             priority_zero_sent: 1,
@@ -211,6 +212,26 @@ fn full_stats() -> Stats {
                 iface: "eth0".into(),
                 mode: "skb".into(),
                 fallbacks_to_skb: 1,
+            }],
+            interfaces: vec![crate::control::IfaceSnapshot {
+                name: "lan0".into(),
+                configured: "eth0".into(),
+                ifindex: 7,
+                mac: "02:00:00:00:00:01".into(),
+                present: true,
+                up: true,
+                source_v4: Some("192.0.2.1".into()),
+                source_v6: None,
+                changes: crate::control::HostChanges {
+                    vip_readded: 2,
+                    vip_readd_failed: 1,
+                    source_lost: 3,
+                    source_returned: 4,
+                    mac_changed: 5,
+                    renamed: 6,
+                    deleted: 7,
+                    reattached: 8,
+                },
             }],
         }),
         xdp: Some(XdpStats {
@@ -416,6 +437,36 @@ fn every_stats_number_is_exposed() {
         ),
         9.0
     );
+
+    assert_eq!(
+        get(
+            &s,
+            "havip_iface_present",
+            &[("iface", "lan0"), ("configured", "eth0")]
+        ),
+        1.0
+    );
+    for (change, n) in [
+        ("vip_readded", 2.0),
+        ("vip_readd_failed", 1.0),
+        ("source_lost", 3.0),
+        ("source_returned", 4.0),
+        ("mac_changed", 5.0),
+        ("renamed", 6.0),
+        ("deleted", 7.0),
+        ("reattached", 8.0),
+    ] {
+        assert_eq!(
+            get(
+                &s,
+                "havip_host_changes_total",
+                &[("iface", "lan0"), ("change", change)]
+            ),
+            n,
+            "{change}"
+        );
+    }
+    assert_eq!(types["havip_host_changes_total"], "counter");
 
     assert_eq!(types["havip_adverts_sent_total"], "counter");
     assert_eq!(types["havip_instance_effective_priority"], "gauge");

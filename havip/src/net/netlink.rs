@@ -1,4 +1,5 @@
-//! rtnetlink: look up interfaces, and add or remove VIP addresses.
+//! rtnetlink: look up interfaces, add or remove VIP addresses, and follow the host's link and
+//! address changes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -113,20 +114,11 @@ impl Netlink {
             .set_link_index_filter(index)
             .execute();
         while let Some(msg) = msgs.try_next().await.context("listing addresses")? {
-            let mut addr = None;
-            let mut local = None;
-            let mut label = None;
-            for a in &msg.attributes {
-                match a {
-                    AddressAttribute::Address(ip) => addr = Some(*ip),
-                    AddressAttribute::Local(ip) => local = Some(*ip),
-                    AddressAttribute::Label(l) => label = Some(l.clone()),
-                    _ => {}
-                }
-            }
-            // For IPv4, IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
-            // point-to-point links).
-            if let Some(addr) = local.or(addr) {
+            let label = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Label(l) => Some(l.clone()),
+                _ => None,
+            });
+            if let Some(addr) = address_of(&msg) {
                 out.push(IfAddr {
                     addr,
                     prefix_len: msg.header.prefix_len,
@@ -228,44 +220,104 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// A change of an interface's state, from the kernel's link notifications.
+/// A change on the host, from the kernel's rtnetlink notifications.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkChange {
-    pub index: u32,
-    /// Up and with carrier; false as well when the interface was deleted.
-    pub up: bool,
+pub enum HostEvent {
+    /// RTM_NEWLINK: an interface appeared, or its state, name or MAC changed. `link.mac` is
+    /// all zeroes for an interface without an Ethernet address.
+    Link(Link),
+    /// RTM_DELLINK: the interface is gone (deleted, or moved to another namespace).
+    LinkGone { index: u32 },
+    /// RTM_NEWADDR / RTM_DELADDR: an address was added to or removed from interface `index`.
+    Address {
+        index: u32,
+        addr: IpAddr,
+        added: bool,
+    },
 }
 
-/// Forwards the kernel's link notifications (RTNLGRP_LINK) for every interface as
-/// [`LinkChange`]s, on a task of its own. Ends when the receiver is dropped.
-pub fn watch_links(tx: tokio::sync::mpsc::UnboundedSender<LinkChange>) -> Result<()> {
+/// Forwards the kernel's link and address notifications (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+/// RTNLGRP_IPV6_IFADDR) for every interface as [`HostEvent`]s, on a task of its own. Ends when
+/// the receiver is dropped.
+pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Result<()> {
     use futures::StreamExt as _;
     use rtnetlink::packet_core::NetlinkPayload;
     use rtnetlink::packet_route::RouteNetlinkMessage;
-    let (conn, _handle, mut messages) =
-        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])
-            .context("subscribing to link notifications")?;
+    use rtnetlink::MulticastGroup;
+    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+    ])
+    .context("subscribing to link and address notifications")?;
     tokio::spawn(conn);
     tokio::spawn(async move {
         while let Some((msg, _)) = messages.next().await {
-            let change = match msg.payload {
+            let event = match msg.payload {
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                    let flags = link.header.flags;
-                    LinkChange {
+                    HostEvent::Link(link_from_message(&link).unwrap_or_else(|_| {
+                        let flags = link.header.flags;
+                        Link {
+                            name: link
+                                .attributes
+                                .iter()
+                                .find_map(|a| match a {
+                                    LinkAttribute::IfName(n) => Some(n.clone()),
+                                    _ => None,
+                                })
+                                .unwrap_or_default(),
+                            index: link.header.index,
+                            mac: [0; 6],
+                            up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp),
+                        }
+                    }))
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                    HostEvent::LinkGone {
                         index: link.header.index,
-                        up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::LowerUp),
                     }
                 }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => LinkChange {
-                    index: link.header.index,
-                    up: false,
-                },
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(a)) => {
+                    match address_of(&a) {
+                        Some(addr) => HostEvent::Address {
+                            index: a.header.index,
+                            addr,
+                            added: true,
+                        },
+                        None => continue,
+                    }
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(a)) => {
+                    match address_of(&a) {
+                        Some(addr) => HostEvent::Address {
+                            index: a.header.index,
+                            addr,
+                            added: false,
+                        },
+                        None => continue,
+                    }
+                }
                 _ => continue,
             };
-            if tx.send(change).is_err() {
+            if tx.send(event).is_err() {
                 return;
             }
         }
     });
     Ok(())
+}
+
+/// The interface's own address of an address message: IFA_LOCAL for IPv4 (IFA_ADDRESS is the
+/// peer's on point-to-point links), else IFA_ADDRESS.
+fn address_of(msg: &AddressMessage) -> Option<IpAddr> {
+    let mut addr = None;
+    let mut local = None;
+    for a in &msg.attributes {
+        match a {
+            AddressAttribute::Address(ip) => addr = Some(*ip),
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            _ => {}
+        }
+    }
+    local.or(addr)
 }
