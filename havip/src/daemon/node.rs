@@ -1067,7 +1067,11 @@ impl Node {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|a| XdpAttachmentSnapshot {
-                    iface: a.ifname,
+                    // The name now: havip follows a renamed interface by index.
+                    iface: self
+                        .ifaces
+                        .get(&a.ifindex)
+                        .map_or(a.ifname, |i| i.link.name.clone()),
                     mode: a.mode.to_string(),
                     fallbacks_to_skb: a.fallbacks_to_skb,
                 })
