@@ -376,6 +376,58 @@ mod tests {
     }
 
     #[test]
+    fn signals_are_named_and_unnamed_ones_numbered() {
+        assert_eq!(signal_name(9), "9 (SIGKILL)");
+        assert_eq!(signal_name(15), "15 (SIGTERM)");
+        assert_eq!(
+            signal_name(libc::SIGRTMIN() + 1),
+            (libc::SIGRTMIN() + 1).to_string()
+        );
+    }
+
+    /// The child takes the user's ids and exactly its supplementary groups: none of root's
+    /// stay behind (std's own `uid`/`gid` would clear them; `setgroups` after `setuid` fails).
+    #[tokio::test]
+    async fn child_runs_with_the_users_ids_and_groups_only() {
+        if !can_switch_user() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let Ok(nobody) = RunAs::resolve("nobody") else {
+            eprintln!("skipped: no user nobody");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("havip-runas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.join("status");
+        let argv = split_command(&format!(
+            "/bin/sh -c 'grep -E \"^(Uid|Gid|Groups):\" /proc/self/status > {}'",
+            out.display()
+        ))
+        .unwrap();
+        let exit = run(&argv, Some(&nobody), Duration::from_secs(5)).await;
+        let status = std::fs::read_to_string(&out);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(exit.success(), "{exit:?}");
+        let status = status.unwrap();
+        let field = |name: &str| -> Vec<u32> {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            line[name.len()..]
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect()
+        };
+        assert_eq!(field("Uid:"), [nobody.uid; 4], "{status}");
+        assert_eq!(field("Gid:"), [nobody.gid; 4], "{status}");
+        let mut want = nobody.groups.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(field("Groups:"), want, "{status}");
+    }
+
+    #[test]
     fn resolves_root() {
         let root = RunAs::resolve("root").unwrap();
         assert_eq!((root.uid, root.gid), (0, 0));
