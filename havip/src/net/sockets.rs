@@ -1,68 +1,70 @@
 //! The daemon's raw sockets: VRRP over IPv4 (send adverts, and receive those XDP passes to the
-//! stack) and AF_PACKET (gratuitous ARP, whole frames).
+//! stack), VRRP over IPv6, and AF_PACKET (gratuitous ARP and neighbour adverts, whole frames).
+//!
+//! rustix creates the sockets and sets the options it knows; nix sets the three it alone has
+//! (`SO_BINDTODEVICE`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVPKTINFO`) and carries the control messages
+//! (`IP_PKTINFO`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`). Both crates' errors become `io::Error`, so a
+//! failure reads "IP_TTL: Operation not permitted (os error 1)".
 
 use std::{
-    io,
+    ffi::OsString,
+    io::{self, IoSlice, IoSliceMut},
     mem::size_of,
-    net::Ipv4Addr,
-    os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
 };
 
 use anyhow::{Context as _, Result};
+use nix::sys::socket::{
+    recv, recvmsg, sendmsg, sendto, setsockopt, sockopt, ControlMessage, ControlMessageOwned,
+    LinkAddr, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrLike as _,
+};
+use rustix::net::{
+    socket_with, sockopt as rsockopt, AddressFamily, Protocol, RawProtocol, SocketFlags, SocketType,
+};
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::wire::vrrp::{HOP_LIMIT, TOS};
 /// VRRP's multicast groups (224.0.0.18, ff02::12), under the names the daemon imports.
 pub use crate::wire::vrrp::{MULTICAST_V4 as VRRP_GROUP_V4, MULTICAST_V6 as VRRP_GROUP_V6};
 
-/// IANA protocol number of VRRP.
-pub const IPPROTO_VRRP: i32 = 112;
+/// VRRP's IP protocol number (`wire::IpProtocol::Vrrp`; a test keeps the two equal).
+const IPPROTO_VRRP: Protocol = Protocol::from_raw(RawProtocol::new(112).unwrap());
 
-fn check(rc: libc::c_int, what: &str) -> Result<libc::c_int> {
-    if rc < 0 {
-        return Err(io::Error::last_os_error()).context(what.to_string());
-    }
-    Ok(rc)
+/// A failed system call as an error that says what was being done.
+fn os<T, E: Into<io::Error>>(r: Result<T, E>, what: &'static str) -> Result<T> {
+    r.map_err(Into::into).context(what)
 }
 
-fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T, what: &str) -> Result<()> {
-    // SAFETY: `value` is a valid T for the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as u32,
-        )
-    };
-    check(rc, what).map(|_| ())
+/// A non-blocking, close-on-exec raw socket.
+fn raw_socket(
+    family: AddressFamily,
+    protocol: Option<Protocol>,
+    what: &'static str,
+) -> Result<OwnedFd> {
+    os(
+        socket_with(
+            family,
+            SocketType::RAW,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            protocol,
+        ),
+        what,
+    )
 }
 
 /// Binds a socket to one interface (`SO_BINDTODEVICE`): it sends and receives there only.
-fn bind_to_device(fd: RawFd, ifname: &str) -> Result<()> {
-    let name = std::ffi::CString::new(ifname)?;
-    // SAFETY: a valid NUL-terminated name and its length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            name.as_ptr().cast(),
-            name.as_bytes_with_nul().len() as u32,
-        )
-    };
-    check(rc, "SO_BINDTODEVICE").map(|_| ())
+fn bind_to_device(fd: &OwnedFd, ifname: &str) -> Result<()> {
+    os(
+        setsockopt(fd, sockopt::BindToDevice, &OsString::from(ifname)),
+        "SO_BINDTODEVICE",
+    )
 }
 
-fn new_socket(domain: i32, ty: i32, proto: i32, what: &str) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = check(
-        unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) },
-        what,
-    )?;
-    // SAFETY: a fresh fd nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn in_addr(addr: Ipv4Addr) -> libc::in_addr {
+    libc::in_addr {
+        s_addr: u32::from(addr).to_be(),
+    }
 }
 
 /// A raw `IPPROTO_VRRP` socket on one interface: multicast TTL 255 (RFC 9568 §5.1.1.3), TOS
@@ -73,56 +75,30 @@ pub struct VrrpSocketV4 {
 
 impl VrrpSocketV4 {
     pub fn open(ifname: &str, ifindex: u32, src: Ipv4Addr) -> Result<Self> {
-        let fd = new_socket(
-            libc::AF_INET,
-            libc::SOCK_RAW,
-            IPPROTO_VRRP,
+        let fd = raw_socket(
+            AddressFamily::INET,
+            Some(IPPROTO_VRRP),
             "opening a raw VRRP socket",
         )?;
-        let raw = fd.as_raw_fd();
-        bind_to_device(raw, ifname)?;
-        let mreqn = libc::ip_mreqn {
-            imr_multiaddr: libc::in_addr {
-                s_addr: u32::from(VRRP_GROUP_V4).to_be(),
-            },
-            imr_address: libc::in_addr {
-                s_addr: u32::from(src).to_be(),
-            },
-            imr_ifindex: ifindex as i32,
-        };
-        setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_IF,
-            &mreqn,
+        bind_to_device(&fd, ifname)?;
+        // An `ip_mreqn` with both the interface and `src`: the kernel then also takes `src` as
+        // the source of multicast sends that name none (`inet->mc_addr`).
+        os(
+            rsockopt::set_ip_multicast_if_with_ifindex(&fd, &VRRP_GROUP_V4, &src, ifindex),
             "IP_MULTICAST_IF",
         )?;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_ADD_MEMBERSHIP,
-            &mreqn,
+        os(
+            rsockopt::set_ip_add_membership_with_ifindex(&fd, &VRRP_GROUP_V4, &src, ifindex),
             "joining 224.0.0.18",
         )?;
-        let ttl = libc::c_int::from(HOP_LIMIT);
-        setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_TTL,
-            &ttl,
-            "IP_MULTICAST_TTL",
-        )?;
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_TTL, &ttl, "IP_TTL")?;
-        let off: libc::c_int = 0;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_LOOP,
-            &off,
+        let ttl = u32::from(HOP_LIMIT);
+        os(rsockopt::set_ip_multicast_ttl(&fd, ttl), "IP_MULTICAST_TTL")?;
+        os(rsockopt::set_ip_ttl(&fd, ttl), "IP_TTL")?;
+        os(
+            rsockopt::set_ip_multicast_loop(&fd, false),
             "IP_MULTICAST_LOOP",
         )?;
-        let tos = libc::c_int::from(TOS);
-        setsockopt(raw, libc::IPPROTO_IP, libc::IP_TOS, &tos, "IP_TOS")?;
+        os(rsockopt::set_ip_tos(&fd, TOS), "IP_TOS")?;
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         Ok(Self { fd })
@@ -131,58 +107,31 @@ impl VrrpSocketV4 {
     /// Sends one VRRP message (no IP header: the kernel adds it) to `dst`, from `src` (through
     /// `IP_PKTINFO`) or from the address the kernel picks.
     pub fn send(&self, vrrp: &[u8], dst: Ipv4Addr, src: Option<Ipv4Addr>) -> Result<()> {
-        let mut addr = sockaddr_in(dst);
-        let mut iov = libc::iovec {
-            iov_base: vrrp.as_ptr() as *mut _,
-            iov_len: vrrp.len(),
-        };
-        // u64 storage keeps the control buffer aligned for cmsghdr.
-        let mut control = [0u64; 8];
-        // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(src) = src {
-            let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) } as usize;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = space;
-            // SAFETY: the control buffer holds CMSG_SPACE(in_pktinfo) bytes, aligned.
-            unsafe {
-                let cmsg = libc::CMSG_FIRSTHDR(&msg);
-                (*cmsg).cmsg_level = libc::IPPROTO_IP;
-                (*cmsg).cmsg_type = libc::IP_PKTINFO;
-                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as usize;
-                let info = libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>();
-                info.write_unaligned(libc::in_pktinfo {
-                    ipi_ifindex: 0,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(src).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                });
-            }
-        }
-        // SAFETY: a fully initialised msghdr.
-        let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
-        check(rc as i32, "sending a VRRP advert").map(|_| ())
+        let info = src.map(|src| libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: in_addr(src),
+            ipi_addr: in_addr(Ipv4Addr::UNSPECIFIED),
+        });
+        let cmsg = info.as_ref().map(ControlMessage::Ipv4PacketInfo);
+        let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
+        os(
+            sendmsg(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(vrrp)],
+                cmsg.as_slice(),
+                MsgFlags::empty(),
+                Some(&to),
+            ),
+            "sending a VRRP advert",
+        )
+        .map(drop)
     }
 
     /// Receives one IP packet (IPv4 header included), waiting for it.
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| {
-                // SAFETY: valid buffer for its length.
-                let n =
-                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            }) {
+            match guard.try_io(|fd| Ok(recv(fd.as_raw_fd(), buf, MsgFlags::empty())?)) {
                 Ok(result) => return result.context("receiving from the VRRP socket"),
                 Err(_would_block) => continue,
             }
@@ -190,55 +139,46 @@ impl VrrpSocketV4 {
     }
 }
 
-fn sockaddr_in(addr: Ipv4Addr) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(addr).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
 /// An AF_PACKET socket that only sends whole Ethernet frames out of one interface.
 pub struct PacketSender {
     fd: OwnedFd,
-    ifindex: u32,
+    to: LinkAddr,
 }
 
 impl PacketSender {
     pub fn open(ifindex: u32) -> Result<Self> {
         // Protocol 0: receives nothing, so it costs nothing on the receive path.
-        let fd = new_socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW,
-            0,
-            "opening an AF_PACKET socket",
-        )?;
-        Ok(Self { fd, ifindex })
+        let fd = raw_socket(AddressFamily::PACKET, None, "opening an AF_PACKET socket")?;
+        // A SOCK_RAW packet socket sends the frame as given: of the address the kernel reads
+        // the family, protocol and interface only (`packet_snd()`), so one serves every frame.
+        let ll = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: 0,
+            sll_ifindex: ifindex as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 0,
+            sll_addr: [0; 8],
+        };
+        // SAFETY: `ll` is a whole, initialised sockaddr_ll and the length is its size. Neither
+        // nix nor rustix builds a link-layer address safely.
+        let to = unsafe {
+            LinkAddr::from_raw(
+                (&ll as *const libc::sockaddr_ll).cast(),
+                Some(size_of::<libc::sockaddr_ll>() as u32),
+            )
+        }
+        .context("building the AF_PACKET address")?;
+        Ok(Self { fd, to })
     }
 
     /// Sends `frame` (Ethernet header included) as is.
     pub fn send(&self, frame: &[u8]) -> Result<()> {
-        // SAFETY: sockaddr_ll is plain data; zeroed is a valid start.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = self.ifindex as i32;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&frame[..6]);
-        // SAFETY: valid buffer and address for their lengths.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        check(rc as i32, "sending a frame").map(|_| ())
+        os(
+            sendto(self.fd.as_raw_fd(), frame, &self.to, MsgFlags::empty()),
+            "sending a frame",
+        )
+        .map(drop)
     }
 }
 
@@ -246,8 +186,8 @@ impl PacketSender {
 /// header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct V6Meta {
-    pub src: std::net::Ipv6Addr,
-    pub dst: std::net::Ipv6Addr,
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
     pub hop_limit: u8,
 }
 
@@ -261,79 +201,42 @@ pub struct VrrpSocketV6 {
 
 impl VrrpSocketV6 {
     pub fn open(ifname: &str, ifindex: u32) -> Result<Self> {
-        let fd = new_socket(
-            libc::AF_INET6,
-            libc::SOCK_RAW,
-            IPPROTO_VRRP,
+        let fd = raw_socket(
+            AddressFamily::INET6,
+            Some(IPPROTO_VRRP),
             "opening a raw IPv6 VRRP socket",
         )?;
-        let raw = fd.as_raw_fd();
-        bind_to_device(raw, ifname)?;
-        let index = ifindex as libc::c_int;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_IF,
-            &index,
+        bind_to_device(&fd, ifname)?;
+        os(
+            rsockopt::set_ipv6_multicast_if(&fd, ifindex),
             "IPV6_MULTICAST_IF",
         )?;
-        let mreq = libc::ipv6_mreq {
-            ipv6mr_multiaddr: libc::in6_addr {
-                s6_addr: VRRP_GROUP_V6.octets(),
-            },
-            ipv6mr_interface: ifindex,
-        };
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_ADD_MEMBERSHIP,
-            &mreq,
+        os(
+            rsockopt::set_ipv6_add_membership(&fd, &VRRP_GROUP_V6, ifindex),
             "joining ff02::12",
         )?;
-        let hops = libc::c_int::from(HOP_LIMIT);
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_HOPS,
-            &hops,
+        os(
+            rsockopt::set_ipv6_multicast_hops(&fd, u32::from(HOP_LIMIT)),
             "IPV6_MULTICAST_HOPS",
         )?;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_UNICAST_HOPS,
-            &hops,
+        os(
+            rsockopt::set_ipv6_unicast_hops(&fd, Some(HOP_LIMIT)),
             "IPV6_UNICAST_HOPS",
         )?;
-        let off: libc::c_int = 0;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_LOOP,
-            &off,
+        os(
+            rsockopt::set_ipv6_multicast_loop(&fd, false),
             "IPV6_MULTICAST_LOOP",
         )?;
-        let tclass = libc::c_int::from(TOS);
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_TCLASS,
-            &tclass,
+        os(
+            rsockopt::set_ipv6_tclass(&fd, u32::from(TOS)),
             "IPV6_TCLASS",
         )?;
-        let on: libc::c_int = 1;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_RECVHOPLIMIT,
-            &on,
+        os(
+            setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true),
             "IPV6_RECVHOPLIMIT",
         )?;
-        setsockopt(
-            raw,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_RECVPKTINFO,
-            &on,
+        os(
+            setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true),
             "IPV6_RECVPKTINFO",
         )?;
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
@@ -342,51 +245,25 @@ impl VrrpSocketV6 {
     }
 
     /// Sends one VRRP message from `src` (through `IPV6_PKTINFO`) to `dst`.
-    pub fn send(
-        &self,
-        vrrp: &[u8],
-        dst: std::net::Ipv6Addr,
-        src: std::net::Ipv6Addr,
-    ) -> Result<()> {
-        // SAFETY: sockaddr_in6 is plain data; zeroed is a valid start.
-        let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-        addr.sin6_family = libc::AF_INET6 as u16;
-        addr.sin6_addr = libc::in6_addr {
-            s6_addr: dst.octets(),
+    pub fn send(&self, vrrp: &[u8], dst: Ipv6Addr, src: Ipv6Addr) -> Result<()> {
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
         };
-        addr.sin6_scope_id = self.ifindex;
-        let mut iov = libc::iovec {
-            iov_base: vrrp.as_ptr() as *mut _,
-            iov_len: vrrp.len(),
-        };
-        let mut control = [0u64; 8];
-        // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut addr as *mut libc::sockaddr_in6).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) } as usize;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space;
-        // SAFETY: the control buffer holds CMSG_SPACE(in6_pktinfo) bytes, aligned.
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::IPPROTO_IPV6;
-            (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
-            libc::CMSG_DATA(cmsg)
-                .cast::<libc::in6_pktinfo>()
-                .write_unaligned(libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: src.octets(),
-                    },
-                    ipi6_ifindex: self.ifindex,
-                });
-        }
-        // SAFETY: a fully initialised msghdr.
-        let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
-        check(rc as i32, "sending an IPv6 VRRP advert").map(|_| ())
+        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, self.ifindex));
+        os(
+            sendmsg(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(vrrp)],
+                &[ControlMessage::Ipv6PacketInfo(&info)],
+                MsgFlags::empty(),
+                Some(&to),
+            ),
+            "sending an IPv6 VRRP advert",
+        )
+        .map(drop)
     }
 
     /// Receives one VRRP message (no IPv6 header) and what the kernel says of it.
@@ -401,48 +278,46 @@ impl VrrpSocketV6 {
     }
 }
 
+/// Room for the `IPV6_PKTINFO` and `IPV6_HOPLIMIT` control messages (64 bytes), aligned as a
+/// `cmsghdr` must be.
+#[repr(C, align(8))]
+struct ControlBuf([u8; 128]);
+
 fn recv_v6(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, V6Meta)> {
-    // SAFETY: plain data, filled by recvmsg.
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 16];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: a fully initialised msghdr with buffers that outlive the call.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut control = ControlBuf([0; 128]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut control.0), MsgFlags::empty())?;
     let mut meta = V6Meta {
-        src: std::net::Ipv6Addr::from(from.sin6_addr.s6_addr),
-        dst: std::net::Ipv6Addr::UNSPECIFIED,
+        src: msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip()),
+        dst: Ipv6Addr::UNSPECIFIED,
         hop_limit: 0,
     };
-    // SAFETY: walking the control messages recvmsg filled in.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::IPPROTO_IPV6 {
-                if (*cmsg).cmsg_type == libc::IPV6_HOPLIMIT {
-                    meta.hop_limit =
-                        libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned() as u8;
-                } else if (*cmsg).cmsg_type == libc::IPV6_PKTINFO {
-                    let info = libc::CMSG_DATA(cmsg)
-                        .cast::<libc::in6_pktinfo>()
-                        .read_unaligned();
-                    meta.dst = std::net::Ipv6Addr::from(info.ipi6_addr.s6_addr);
+    // Were the control messages cut short (they cannot be: the buffer holds both), the advert
+    // goes on with hop limit 0, which the receive checks drop.
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for cmsg in cmsgs {
+            match cmsg {
+                ControlMessageOwned::Ipv6HopLimit(hops) => meta.hop_limit = hops as u8,
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    meta.dst = Ipv6Addr::from(info.ipi6_addr.s6_addr)
                 }
+                _ => {}
             }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    Ok((n as usize, meta))
+    Ok((msg.bytes, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::IpProtocol;
+
+    #[test]
+    fn vrrp_protocol_number_is_the_wire_one() {
+        assert_eq!(
+            IPPROTO_VRRP.as_raw().get(),
+            u32::from(u8::from(IpProtocol::Vrrp))
+        );
+    }
 }

@@ -11,13 +11,17 @@
 //! next run must not overlap it.
 
 use std::{
-    ffi::{CStr, CString, OsString},
+    ffi::{CString, OsString},
     os::unix::{ffi::OsStringExt as _, process::ExitStatusExt as _},
     process::{ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
+use nix::{
+    sys::signal::{killpg, Signal},
+    unistd::{geteuid, getgrouplist, setgid, setgroups, setuid, Gid, Group, Pid, Uid, User},
+};
 
 use super::Outcome;
 
@@ -148,82 +152,37 @@ impl RunAs {
 }
 
 fn lookup_user(name: &str) -> Result<(libc::uid_t, libc::gid_t)> {
-    let cname = CString::new(name).context("a user name with a NUL byte")?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids).
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: the buffers outlive the call and their lengths are passed; `out` is checked below.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut out,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc))
-            .with_context(|| format!("looking up user {name}"));
-    }
-    if out.is_null() {
+    let user = User::from_name(name)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("looking up user {name}"))?;
+    let Some(user) = user else {
         bail!("no user named {name} (check the `user` of the script, or create the user)");
-    }
-    Ok((pwd.pw_uid, pwd.pw_gid))
+    };
+    Ok((user.uid.as_raw(), user.gid.as_raw()))
 }
 
 fn lookup_group(name: &str) -> Result<libc::gid_t> {
-    let cname = CString::new(name).context("a group name with a NUL byte")?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: all-zero is a valid `group`.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: as in `lookup_user`.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            cname.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut out,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc))
-            .with_context(|| format!("looking up group {name}"));
-    }
-    if out.is_null() {
+    let group = Group::from_name(name)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("looking up group {name}"))?;
+    let Some(group) = group else {
         bail!("no group named {name}");
-    }
-    Ok(grp.gr_gid)
+    };
+    Ok(group.gid.as_raw())
 }
 
 fn group_list(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>> {
     let cname = CString::new(user).context("a user name with a NUL byte")?;
-    let mut n: libc::c_int = 32;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; n as usize];
-        let asked = n;
-        // SAFETY: `groups` holds `n` entries; getgrouplist writes at most that many and sets `n`.
-        let rc = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-        if rc >= 0 {
-            groups.truncate(n as usize);
-            return Ok(groups);
-        }
-        if n <= asked {
-            n = asked * 2;
-        }
-        if n > 65536 {
-            bail!("user {user} is in too many groups");
-        }
-    }
+    // nix grows the list up to NGROUPS_MAX and fails with EINVAL past it.
+    let groups = getgrouplist(&cname, Gid::from_raw(gid))
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("listing the groups of user {user}"))?;
+    Ok(groups.into_iter().map(Gid::as_raw).collect())
 }
 
 /// Whether this process may switch users (keepalived runs scripts as another user only as root).
 pub fn can_switch_user() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    geteuid().is_root()
 }
 
 /// How a command ended.
@@ -258,10 +217,8 @@ impl Drop for GroupGuard {
 }
 
 fn kill_group(pgid: i32) {
-    // SAFETY: plain syscall; ESRCH (the group is gone) is fine.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
+    // ESRCH (the group is gone) is fine.
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
 /// Runs `argv` to completion or until `timeout`, as `user` when given and we are root.
@@ -282,26 +239,33 @@ pub async fn run(argv: &[OsString], user: Option<&RunAs>, timeout: Duration) -> 
         .env_remove("LD_PRELOAD")
         .env_remove("LD_LIBRARY_PATH")
         .process_group(0);
-    let ids = user
-        .filter(|_| can_switch_user())
-        .map(|u| (u.uid, u.gid, u.groups.clone()));
-    // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
-    // the fork. std's own uid/gid run before pre_exec closures and would drop the
-    // supplementary groups first, so all three are set here, groups before ids.
+    let ids = user.filter(|_| can_switch_user()).map(|u| {
+        (
+            Uid::from_raw(u.uid),
+            Gid::from_raw(u.gid),
+            u.groups
+                .iter()
+                .copied()
+                .map(Gid::from_raw)
+                .collect::<Vec<_>>(),
+        )
+    });
+    // std's `CommandExt::{uid, gid}` run before pre_exec closures and, without the unstable
+    // `groups`, drop the supplementary groups; so all three are set here, groups before ids.
+    // SAFETY: between fork and exec the closure makes only async-signal-safe system calls
+    // (sched_setscheduler, setgroups, setgid, setuid) on data prepared before the fork, and
+    // allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             // A daemon running SCHED_FIFO (`--rt-priority`) must not hand real-time scheduling
             // to its scripts: keepalived's reset_process_priorities() does the same. Lowering
-            // the policy needs no privilege.
+            // the policy needs no privilege. Neither nix nor rustix wraps sched_setscheduler.
             let param = libc::sched_param { sched_priority: 0 };
             libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
             if let Some((uid, gid, groups)) = &ids {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
+                setgroups(groups)?;
+                setgid(*gid)?;
+                setuid(*uid)?;
             }
             Ok(())
         });
@@ -347,15 +311,12 @@ pub(crate) fn outcome(exit: &Exit, timeout: Duration, started: Instant) -> Outco
     }
 }
 
+/// "9 (SIGKILL)"; the bare number for a signal nix does not name (real-time signals).
 fn signal_name(sig: i32) -> String {
-    // SAFETY: strsignal returns a pointer to a static or thread-local string (or null).
-    let p = unsafe { libc::strsignal(sig) };
-    if p.is_null() {
-        return sig.to_string();
+    match Signal::try_from(sig) {
+        Ok(s) => format!("{sig} ({s})"),
+        Err(_) => sig.to_string(),
     }
-    // SAFETY: non-null, NUL-terminated.
-    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy();
-    format!("{sig} ({s})")
 }
 
 /// The words of a command line for logs.
@@ -412,6 +373,58 @@ mod tests {
         assert!(split_command("a 'b").is_err());
         assert!(split_command("a \"b").is_err());
         assert!(split_command(r"a\").is_err());
+    }
+
+    #[test]
+    fn signals_are_named_and_unnamed_ones_numbered() {
+        assert_eq!(signal_name(9), "9 (SIGKILL)");
+        assert_eq!(signal_name(15), "15 (SIGTERM)");
+        assert_eq!(
+            signal_name(libc::SIGRTMIN() + 1),
+            (libc::SIGRTMIN() + 1).to_string()
+        );
+    }
+
+    /// The child takes the user's ids and exactly its supplementary groups: none of root's
+    /// stay behind (std's own `uid`/`gid` would clear them; `setgroups` after `setuid` fails).
+    #[tokio::test]
+    async fn child_runs_with_the_users_ids_and_groups_only() {
+        if !can_switch_user() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let Ok(nobody) = RunAs::resolve("nobody") else {
+            eprintln!("skipped: no user nobody");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("havip-runas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.join("status");
+        let argv = split_command(&format!(
+            "/bin/sh -c 'grep -E \"^(Uid|Gid|Groups):\" /proc/self/status > {}'",
+            out.display()
+        ))
+        .unwrap();
+        let exit = run(&argv, Some(&nobody), Duration::from_secs(5)).await;
+        let status = std::fs::read_to_string(&out);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(exit.success(), "{exit:?}");
+        let status = status.unwrap();
+        let field = |name: &str| -> Vec<u32> {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            line[name.len()..]
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect()
+        };
+        assert_eq!(field("Uid:"), [nobody.uid; 4], "{status}");
+        assert_eq!(field("Gid:"), [nobody.gid; 4], "{status}");
+        let mut want = nobody.groups.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(field("Groups:"), want, "{status}");
     }
 
     #[test]
