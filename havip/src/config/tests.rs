@@ -710,7 +710,7 @@ fn the_doc_lists_every_keyword() {
         }
     }
     for (block, _) in &acts_on {
-        if !listings.iter().any(|l| &l.block == block) {
+        if !listings.iter().any(|l| l.block == block) {
             problems.push(format!(
                 "\"Keywords havip acts on\" lists {block}, which has no table"
             ));

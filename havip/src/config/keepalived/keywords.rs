@@ -136,7 +136,7 @@ impl Cx<'_> {
     ) {
         for s in body {
             let kw = &s.keyword().text;
-            match table.keywords.iter().find(|k| &k.name == kw) {
+            match table.keywords.iter().find(|k| k.name == kw) {
                 Some(Keyword {
                     handling: Handled(f),
                     ..
