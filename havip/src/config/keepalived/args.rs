@@ -282,6 +282,41 @@ impl Cx<'_> {
         }
     }
 
+    /// `vrrp_mcast_group4`/`6` and `mcast_dst_ip`: accepted with the RFC's group only.
+    pub(super) fn rfc_group_only(&mut self, s: &Stmt, default: &str, siblings: &dyn Siblings) {
+        if let Some(w) = self.arg(s, "a multicast address", siblings) {
+            self.default_only(
+                w,
+                &s.keyword().text,
+                default,
+                "havip sends and listens on the RFC's group only",
+            );
+        }
+    }
+
+    /// `[vrrp_]down_timer_adverts`: accepted with the RFC's 3 only.
+    pub(super) fn rfc_down_timer_only(&mut self, s: &Stmt, siblings: &dyn Siblings) {
+        if let Some(w) = self.arg(s, "a count", siblings) {
+            self.default_only(
+                w,
+                &s.keyword().text,
+                "3",
+                "the Master_Down_Interval is the RFC's 3 adverts plus skew",
+            );
+        }
+    }
+
+    /// `[vrrp_]lower_prio_no_advert`: accepted when off.
+    pub(super) fn lower_prio_adverts_only(&mut self, s: &Stmt, siblings: &dyn Siblings) {
+        if let Some(false) | None = self.bool_arg(s, siblings) {
+        } else {
+            self.refuse_value(
+                s,
+                "a master answers a lower-priority advert with an advert of its own (RFC 9568 §6.4.3)",
+            );
+        }
+    }
+
     pub(super) fn refuse_value(&mut self, s: &Stmt, why: &str) {
         self.err(
             Diagnostic::error(

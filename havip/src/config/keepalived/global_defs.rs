@@ -44,10 +44,18 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("vrrp_rt_priority", rt_priority),
         handled("vrrp_no_swap", no_swap),
         // Accepted only with keepalived's default value.
-        handled("vrrp_mcast_group4", mcast_group),
-        handled("vrrp_mcast_group6", mcast_group),
-        handled("vrrp_down_timer_adverts", down_timer_adverts),
-        handled("vrrp_lower_prio_no_advert", lower_prio_no_advert),
+        handled("vrrp_mcast_group4", |cx, _, s| {
+            cx.rfc_group_only(s, "224.0.0.18", &GLOBAL_DEFS)
+        }),
+        handled("vrrp_mcast_group6", |cx, _, s| {
+            cx.rfc_group_only(s, "ff02::12", &GLOBAL_DEFS)
+        }),
+        handled("vrrp_down_timer_adverts", |cx, _, s| {
+            cx.rfc_down_timer_only(s, &GLOBAL_DEFS)
+        }),
+        handled("vrrp_lower_prio_no_advert", |cx, _, s| {
+            cx.lower_prio_adverts_only(s, &GLOBAL_DEFS)
+        }),
         handled("vrrp_startup_delay", startup_delay),
         ignored("notification_email", "e-mail alerts are not implemented"),
         ignored("notification_email_from", "e-mail alerts are not implemented"),
@@ -215,45 +223,6 @@ fn script_user(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
                 .found(joined(s.args()))
                 .hint("scripts run with the user's own group; drop the group name"),
         ),
-    }
-}
-
-/// `vrrp_mcast_group4` and `vrrp_mcast_group6`.
-fn mcast_group(cx: &mut Cx<'_>, _: &mut Globals, s: &Stmt) {
-    let kw = s.keyword().text.as_str();
-    let default = if kw.ends_with('4') {
-        "224.0.0.18"
-    } else {
-        "ff02::12"
-    };
-    if let Some(w) = cx.arg(s, "a multicast address", &GLOBAL_DEFS) {
-        cx.default_only(
-            w,
-            kw,
-            default,
-            "havip sends and listens on the RFC's group only",
-        );
-    }
-}
-
-fn down_timer_adverts(cx: &mut Cx<'_>, _: &mut Globals, s: &Stmt) {
-    if let Some(w) = cx.arg(s, "a count", &GLOBAL_DEFS) {
-        cx.default_only(
-            w,
-            &s.keyword().text,
-            "3",
-            "the Master_Down_Interval is the RFC's 3 adverts plus skew",
-        );
-    }
-}
-
-fn lower_prio_no_advert(cx: &mut Cx<'_>, _: &mut Globals, s: &Stmt) {
-    if let Some(false) | None = cx.bool_arg(s, &GLOBAL_DEFS) {
-    } else {
-        cx.refuse_value(
-            s,
-            "a master answers a lower-priority advert with an advert of its own (RFC 9568 §6.4.3)",
-        );
     }
 }
 

@@ -118,9 +118,20 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("native_ipv6", native_ipv6),
         // Accepted only with keepalived's default value.
         handled("strict_mode", strict_mode),
-        handled("mcast_dst_ip", mcast_dst_ip),
-        handled("down_timer_adverts", down_timer_adverts),
-        handled("lower_prio_no_advert", lower_prio_no_advert),
+        handled("mcast_dst_ip", |cx, r, s| {
+            let default = if r.v6 == Some(true) {
+                "ff02::12"
+            } else {
+                "224.0.0.18"
+            };
+            cx.rfc_group_only(s, default, &INSTANCE)
+        }),
+        handled("down_timer_adverts", |cx, _, s| {
+            cx.rfc_down_timer_only(s, &INSTANCE)
+        }),
+        handled("lower_prio_no_advert", |cx, _, s| {
+            cx.lower_prio_adverts_only(s, &INSTANCE)
+        }),
         ignored("smtp_alert", "e-mail alerts are not implemented"),
         ignored("debug", "keepalived does not implement it either"),
         ignored("promote_secondaries", "havip does not change interface sysctls"),
@@ -371,43 +382,6 @@ fn strict_mode(cx: &mut Cx<'_>, _: &mut RawInstance, s: &Stmt) {
         cx.refuse_value(
             s,
             "strict mode installs firewall rules that drop traffic to the VIPs; havip does not",
-        );
-    }
-}
-
-fn mcast_dst_ip(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
-    if let Some(w) = cx.arg(s, "a multicast address", &INSTANCE) {
-        let default = if r.v6 == Some(true) {
-            "ff02::12"
-        } else {
-            "224.0.0.18"
-        };
-        cx.default_only(
-            w,
-            &s.keyword().text,
-            default,
-            "havip sends and listens on the RFC's group only",
-        );
-    }
-}
-
-fn down_timer_adverts(cx: &mut Cx<'_>, _: &mut RawInstance, s: &Stmt) {
-    if let Some(w) = cx.arg(s, "a count", &INSTANCE) {
-        cx.default_only(
-            w,
-            &s.keyword().text,
-            "3",
-            "the Master_Down_Interval is the RFC's 3 adverts plus skew",
-        );
-    }
-}
-
-fn lower_prio_no_advert(cx: &mut Cx<'_>, _: &mut RawInstance, s: &Stmt) {
-    if let Some(false) | None = cx.bool_arg(s, &INSTANCE) {
-    } else {
-        cx.refuse_value(
-            s,
-            "a master answers a lower-priority advert with an advert of its own (RFC 9568 §6.4.3)",
         );
     }
 }
