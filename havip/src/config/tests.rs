@@ -555,9 +555,7 @@ fn unreadable_files_are_read_errors() {
 /// The TOML example in docs/config.md is tests/config/full.toml, which the golden test parses.
 #[test]
 fn the_doc_example_is_the_tested_file() {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
-            .expect("docs/config.md");
+    let doc = config_doc();
     let example = std::fs::read_to_string(data_dir().join("full.toml")).unwrap();
     let block = doc
         .split("```toml\n")

@@ -90,9 +90,7 @@ pub(super) trait Siblings {
 impl<T> Siblings for Table<T> {
     /// Only the keywords havip reads: those are the ones whose loss the user must hear of.
     fn has(&self, word: &str) -> bool {
-        self.keywords
-            .iter()
-            .any(|k| k.name == word && matches!(k.handling, Handled(_)))
+        self.handled_names().any(|k| k == word)
     }
 }
 

@@ -26,14 +26,16 @@
 //! `virtual_ipaddress { 10.0.0.1/24 10.0.0.2/24 }` one VIP (the second address is an unknown
 //! option of the first), `unicast_peer { a b }` one peer and `track_interface { eth1 eth2 }` one
 //! interface; each gets a warning. `group { VI_1 VI_2 }` in a sync group reads every word, so it
+//! works on one line.
 //!
 //! # Rooms
-//! - `keywords`: the keyword table type, the dispatch through it, and [`listings`] for the docs;
-//!   each block's table sits at the top of its room, beside the handlers it names.
-//! - `args`: [`Cx`](args::Cx), the reading context, and the argument helpers.
-//! - here: the top level; `global_defs`, `instance` (with `authentication`), `scripts`
-//!   (`vrrp_script`, `vrrp_track_process`), `sync_group`: one block each.
-//! - `complete`: keepalived's completion of each instance, then the whole [`DaemonSpec`].
+//! - `keywords`: the keyword table of a block (each keyword with the handler that reads it, or
+//!   why it is ignored or refused), the dispatch through it, and [`listings`], which the docs
+//!   test compares with docs/config.md. Each block's table opens its room, above its handlers.
+//! - `args`: `Cx`, what the reading carries from block to block, and the argument helpers.
+//! - One room a block: the top level here, `global_defs`, `instance` (with `authentication`),
+//!   `scripts` (`vrrp_script`, `vrrp_track_process`) and `sync_group`.
+//! - `complete`: keepalived's completion of each instance, then the [`DaemonSpec`].
 
 mod args;
 mod complete;
