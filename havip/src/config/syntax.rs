@@ -18,7 +18,7 @@
 //!   host name up to the first dot); `@^ID rest` only when it is not.
 //!
 //! The first word of a line is its keyword and the others are its arguments, whatever they are:
-//! that is why keepalived reads a one-line block wrongly (see `keepalived.rs`). The lines are
+//! that is why keepalived reads a one-line block wrongly (see `keepalived/mod.rs`). The lines are
 //! then grouped into a tree: a line followed by a `{` line owns the lines up to the matching `}`.
 
 use std::path::{Path, PathBuf};

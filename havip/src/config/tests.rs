@@ -262,6 +262,34 @@ fn unknown_keywords_and_blocks() {
         "k.conf:3:5: error: havip does not support use_vmac",
         &["hint: remove use_vmac"],
     );
+    // The reader expands `include PATTERN`; keepalived knows no other include either.
+    let errs = errors(load_k(&format!("include a.conf b.conf\n{GOOD}")));
+    assert_error(
+        &errs,
+        "k.conf:1:1: error: unknown keyword include at the top level",
+        &["spelling"],
+    );
+    // Authentication names its keywords.
+    let errs = errors(load_k(&GOOD.replace(
+        "interface eth0",
+        "interface eth0\n    authentication {\n        auth_typ PASS\n    }",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:4:9: error: unknown keyword auth_typ in authentication (expected auth_type or auth_pass)",
+        &[],
+    );
+    // vrrp_track_process words its ignored keywords its own way.
+    let w = load_k(&format!(
+        "vrrp_track_process P {{\n    process nginx\n    delay 2\n}}\n{GOOD}"
+    ))
+    .unwrap()
+    .warnings;
+    assert!(
+        w.iter().any(|d| d.to_string()
+            == "k.conf:3:5: warning: havip ignores delay in vrrp_track_process\n  hint: havip matches the process name (/proc/PID/comm) every 200 ms"),
+        "{w:#?}"
+    );
 }
 
 #[test]
@@ -527,9 +555,7 @@ fn unreadable_files_are_read_errors() {
 /// The TOML example in docs/config.md is tests/config/full.toml, which the golden test parses.
 #[test]
 fn the_doc_example_is_the_tested_file() {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
-            .expect("docs/config.md");
+    let doc = config_doc();
     let example = std::fs::read_to_string(data_dir().join("full.toml")).unwrap();
     let block = doc
         .split("```toml\n")
@@ -543,43 +569,278 @@ fn the_doc_example_is_the_tested_file() {
     assert!(load_t(&example).is_ok());
 }
 
-/// Every keyword of the keepalived tables is in the docs' keyword table.
+fn config_doc() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
+        .expect("docs/config.md")
+}
+
+/// The lines of `doc` from the heading `start` to the next heading of its level.
+fn doc_section<'d>(doc: &'d str, start: &str) -> Vec<&'d str> {
+    let level = start.split(' ').next().unwrap_or_default();
+    doc.lines()
+        .skip_while(|l| *l != start)
+        .skip(1)
+        .take_while(|l| !(l.starts_with(level) && l.as_bytes().get(level.len()) == Some(&b' ')))
+        .collect()
+}
+
+/// The body rows of the markdown tables in `lines` (not the header or the separator).
+fn table_rows<'d>(lines: &[&'d str]) -> Vec<&'d str> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            l.starts_with('|')
+                && !l.starts_with("|---")
+                && lines.get(i + 1).is_none_or(|n| !n.starts_with("|---"))
+        })
+        .map(|(_, l)| *l)
+        .collect()
+}
+
+/// The text of `s` outside parentheses.
+fn outside_parens(s: &str) -> String {
+    let mut depth = 0usize;
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// docs/config.md and the keyword tables the reader dispatches through say the same: every
+/// keyword havip reads is in its block's row of "Keywords havip acts on", and every keyword
+/// named there (outside parentheses) is one it reads; the rows of each block under "Keywords
+/// havip does not act on" are exactly the table's ignored and refused keywords, with the same
+/// handling and reason, in the same order.
 #[test]
 fn the_doc_lists_every_keyword() {
-    use keepalived::*;
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
-            .expect("docs/config.md");
-    let mut missing = Vec::new();
-    let handled = [
-        TOP_HANDLED,
-        GLOBAL_HANDLED,
-        INSTANCE_HANDLED,
-        AUTH_HANDLED,
-        SCRIPT_HANDLED,
-        SYNC_GROUP_HANDLED,
-    ];
-    let unsupported = [
-        TOP_UNSUPPORTED,
-        GLOBAL_UNSUPPORTED,
-        INSTANCE_UNSUPPORTED,
-        SCRIPT_UNSUPPORTED,
-        SYNC_GROUP_UNSUPPORTED,
-    ];
-    let names = handled
+    use keepalived::{listings, Kind};
+    let doc = config_doc();
+    let listings = listings();
+    let acts_on = doc_section(&doc, "### Keywords havip acts on");
+    let acts_on: Vec<(String, &str)> = table_rows(&acts_on)
+        .into_iter()
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let block = cells[0].trim_start_matches("| ").replace('`', "");
+            let block = block.split(" (").next().unwrap_or_default().to_string();
+            (block, cells[1])
+        })
+        .collect();
+    let not_acted_on = doc_section(&doc, "### Keywords havip does not act on");
+    let subsections: Vec<String> = not_acted_on
         .iter()
-        .flat_map(|t| t.iter().copied())
-        .chain(unsupported.iter().flat_map(|t| t.iter().map(|(k, _)| *k)))
-        .chain(GLOBAL_IGNORED_PREFIXES.iter().map(|(p, _)| *p));
-    for k in names {
-        if !doc.contains(&format!("`{k}")) {
-            missing.push(k);
+        .filter_map(|l| l.strip_prefix("#### "))
+        .map(str::to_lowercase)
+        .collect();
+    let mut problems = Vec::new();
+    for l in &listings {
+        let handled: Vec<&str> = l
+            .keywords
+            .iter()
+            .filter(|(_, k)| *k == Kind::Handled)
+            .map(|(n, _)| *n)
+            .collect();
+        let row = acts_on.iter().find(|(b, _)| b == l.block).map(|(_, r)| *r);
+        match row {
+            None if !handled.is_empty() => problems.push(format!(
+                "\"Keywords havip acts on\" has no row for {}",
+                l.block
+            )),
+            None => {}
+            Some(row) => {
+                for k in &handled {
+                    if !row.contains(&format!("`{k}`")) && !row.contains(&format!("`{k} ")) {
+                        problems.push(format!("{} row does not name {k}", l.block));
+                    }
+                }
+                for named in outside_parens(row).split('`').skip(1).step_by(2) {
+                    let k = named.split(' ').next().unwrap_or_default();
+                    if !handled.contains(&k) {
+                        problems.push(format!(
+                            "{} row names {named:?}, which havip does not read there",
+                            l.block
+                        ));
+                    }
+                }
+            }
+        }
+        let mut expected: Vec<String> = l
+            .keywords
+            .iter()
+            .filter_map(|(k, kind)| match kind {
+                Kind::Handled => None,
+                Kind::Ignored(why) => Some(format!("| `{k}` | warning, ignored | {why} |")),
+                Kind::Refused(why) => Some(format!("| `{k}` | **error** | {why} |")),
+            })
+            .collect();
+        expected.extend(
+            l.ignored_prefixes
+                .iter()
+                .map(|(p, why)| format!("| `{p}*` | warning, ignored | {why} |")),
+        );
+        let heading = format!("#### {}", l.block);
+        let documented: Vec<String> = not_acted_on
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(&heading))
+            .map(|at| {
+                let section: Vec<&str> = not_acted_on[at + 1..]
+                    .iter()
+                    .take_while(|l| !l.starts_with("#### "))
+                    .copied()
+                    .collect();
+                table_rows(&section).iter().map(|r| r.to_string()).collect()
+            })
+            .unwrap_or_default();
+        if documented != expected {
+            problems.push(format!(
+                "\"Keywords havip does not act on\", {}: the doc has\n{}\nthe table has\n{}",
+                l.block,
+                documented.join("\n"),
+                expected.join("\n")
+            ));
+        }
+    }
+    for (block, _) in &acts_on {
+        if !listings.iter().any(|l| l.block == block) {
+            problems.push(format!(
+                "\"Keywords havip acts on\" lists {block}, which has no table"
+            ));
+        }
+    }
+    for s in &subsections {
+        if !listings.iter().any(|l| l.block == s) {
+            problems.push(format!(
+                "\"Keywords havip does not act on\" lists {s}, which has no table"
+            ));
         }
     }
     assert!(
-        missing.is_empty(),
-        "docs/config.md does not list {missing:?}"
+        problems.is_empty(),
+        "docs/config.md and the keyword tables disagree:\n{}",
+        problems.join("\n")
     );
+}
+
+/// Within a block a keyword has one handling, and no keyword falls under one of the block's
+/// ignored prefixes: the order of the lookup cannot matter.
+#[test]
+fn each_keyword_has_one_handling() {
+    for l in keepalived::listings() {
+        for (i, (k, _)) in l.keywords.iter().enumerate() {
+            assert!(
+                !l.keywords[..i].iter().any(|(o, _)| o == k),
+                "{k} is twice in the {} table",
+                l.block
+            );
+            assert!(
+                !l.ignored_prefixes.iter().any(|(p, _)| k.starts_with(p)),
+                "{k} in the {} table is also under an ignored prefix",
+                l.block
+            );
+        }
+    }
+}
+
+/// `line` inside the block `block` of a keepalived.conf, and the line number it is on.
+fn in_block(block: &str, line: &str) -> (String, u32) {
+    match block {
+        "top level" => (format!("{line}\n"), 1),
+        "authentication" => (
+            format!("vrrp_instance VI {{\nauthentication {{\n{line}\n}}\n}}\n"),
+            3,
+        ),
+        "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group" => {
+            (format!("{block} NAME {{\n{line}\n}}\n"), 2)
+        }
+        "global_defs" => (format!("global_defs {{\n{line}\n}}\n"), 2),
+        other => panic!("no test config for a {other} block: add it to in_block"),
+    }
+}
+
+/// What a file does with each keyword is what its table (and so the doc) says: written in its
+/// block, an ignored keyword gets a warning with the table's reason, a refused one an error with
+/// it, a handled one is read (its value may be wrong, but it is no unknown keyword), and a
+/// keyword in no table is unknown.
+#[test]
+fn each_keyword_does_what_its_table_says() {
+    use keepalived::{listings, Kind};
+    let at_line = |block: &str, line: &str| -> Vec<Diagnostic> {
+        let (text, n) = in_block(block, line);
+        let diags = match load_k(&text) {
+            Ok(l) => l.warnings,
+            Err(e) => e.diagnostics().to_vec(),
+        };
+        diags
+            .into_iter()
+            .filter(|d| d.location.as_ref().is_some_and(|l| l.line == n))
+            .collect()
+    };
+    for l in listings() {
+        let mut cases: Vec<(String, Kind)> = l
+            .keywords
+            .iter()
+            .map(|(k, kind)| (k.to_string(), *kind))
+            .collect();
+        cases.extend(
+            l.ignored_prefixes
+                .iter()
+                .map(|(p, why)| (format!("{p}x"), Kind::Ignored(why))),
+        );
+        for (k, kind) in cases {
+            // The reader expands `include PATTERN` before any block sees it.
+            let line = if k == "include" {
+                "include /nonexistent/*.conf".to_string()
+            } else {
+                k.clone()
+            };
+            let d = at_line(l.block, &line);
+            let shown = |d: &[Diagnostic]| {
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            match kind {
+                Kind::Handled => assert!(
+                    !d.iter().any(|d| d.message.starts_with("unknown keyword")),
+                    "{k} in {}: {}",
+                    l.block,
+                    shown(&d)
+                ),
+                Kind::Ignored(why) => assert!(
+                    d.iter().any(|d| {
+                        d.severity == Severity::Warning
+                            && d.message.starts_with(&format!("havip ignores {k}"))
+                            && (d.message.ends_with(why) || d.hint.as_deref() == Some(why))
+                    }),
+                    "{k} in {}: {}",
+                    l.block,
+                    shown(&d)
+                ),
+                Kind::Refused(why) => assert!(
+                    d.iter().any(|d| d.is_error()
+                        && d.message == format!("havip does not support {k}: {why}")),
+                    "{k} in {}: {}",
+                    l.block,
+                    shown(&d)
+                ),
+            }
+        }
+        let d = at_line(l.block, "no_such_keyword");
+        assert!(
+            d.iter()
+                .any(|d| d.is_error() && d.message.starts_with("unknown keyword no_such_keyword")),
+            "no_such_keyword in {}: {d:?}",
+            l.block
+        );
+    }
 }
 
 /// keepalived 2.2.7 (Debian's build, with nftables) makes a non-owner master with `no_accept`

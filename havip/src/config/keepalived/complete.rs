@@ -1,0 +1,324 @@
+//! Completion: keepalived's `vrrp_complete_instance()` — defaults, corrections and their
+//! warnings — turns each [`RawInstance`] into a [`Draft`], and the whole file into the
+//! [`DaemonSpec`] that the checks common to both formats then finish.
+
+use std::time::Duration;
+
+use super::args::{loc, Cx};
+use super::global_defs::Globals;
+use super::instance::RawInstance;
+use super::Top;
+use crate::config::check::{self, Draft, GroupAt};
+use crate::config::diag::{Diagnostic, Location};
+use crate::model::{DaemonSpec, InstanceSpec, SyncGroupSpec, VrrpSpec};
+use crate::vrrp::{Centis, GarpConfig, StartState, Version};
+
+/// What the top level read → the spec; `any_instance` says whether the file wrote a
+/// `vrrp_instance` at all (valid or not), `file` names it for the problems of the whole file.
+pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) -> DaemonSpec {
+    let Top {
+        globals,
+        instances: raws,
+        scripts,
+        groups,
+    } = top;
+    let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
+    for (name, at) in std::mem::take(&mut cx.early_tracks) {
+        if let Some((_, def)) = scripts.iter().find(|(s, _)| s.name == name) {
+            cx.err(
+                Diagnostic::error(Some(at), format!("track_script {name}: vrrp_script {name} is defined below, at {def}"))
+                    .found(name.clone())
+                    .hint(format!(
+                        "keepalived 2.2.7 looks the script up when it reads track_script and ignores it (\"track script {name} not found, ignoring...\"); move vrrp_script {name} above the instance"
+                    )),
+            );
+        }
+    }
+    let drafts: Vec<Draft> = raws
+        .into_iter()
+        .filter_map(|r| cx.complete(r, &globals))
+        .collect();
+    let g = &globals;
+    let mut spec = DaemonSpec::new(Vec::new());
+    spec.router_id = g.router_id.clone();
+    spec.script_security = g.script_security;
+    spec.script_user = g.script_user.clone();
+    spec.rt_priority = g.rt_priority;
+    spec.mlock = g.no_swap;
+    spec.scripts = scripts.into_iter().map(|s| s.0).collect();
+    let (sync_groups, groups_at): (Vec<SyncGroupSpec>, Vec<GroupAt>) = groups.into_iter().unzip();
+    spec.sync_groups = sync_groups;
+    let whole_file = Location {
+        file: file.to_string(),
+        line: 1,
+        col: 1,
+    };
+    check::finish(
+        drafts,
+        spec,
+        &groups_at,
+        &written,
+        (!any_instance).then_some(whole_file),
+        cx.diags,
+    )
+}
+
+impl Cx<'_> {
+    /// keepalived's `vrrp_complete_instance()`: defaults and corrections, then the spec.
+    pub(super) fn complete(&mut self, r: RawInstance, globals: &Globals) -> Option<Draft> {
+        let name = r.name.text.clone();
+        let at = r.name.loc.clone();
+        let iface = match &r.iface {
+            Some(w) => w.text.clone(),
+            None => {
+                self.err(
+                    Diagnostic::error(Some(at.clone()), format!("instance {name} has no interface"))
+                        .expected("interface IFACE")
+                        .hint("name the interface the VIPs live on (keepalived refuses the file too: \"Unknown interface!\")"),
+                );
+                return None;
+            }
+        };
+        let Some((vrid, vrid_at)) = r.vrid.clone() else {
+            if r.vrid_given {
+                // Its value was reported.
+                return None;
+            }
+            self.err(
+                Diagnostic::error(Some(at.clone()), format!("instance {name} has no virtual_router_id"))
+                    .expected("virtual_router_id 1-255")
+                    .hint("every node of this virtual router must use the same id (keepalived refuses the file too)"),
+            );
+            return None;
+        };
+        for (vip, _, dev) in &r.vips {
+            if let Some(d) = dev.as_ref().filter(|d| d.text != iface) {
+                self.err(
+                    Diagnostic::error(loc(d), format!("VIP {} is on {}, not on the instance's interface {iface}", vip.addr, d.text))
+                        .found(format!("dev {}", d.text))
+                        .expected(format!("dev {iface}, or no dev"))
+                        .hint("havip answers ARP for a VIP on the instance's interface only; move the VIP to an instance on that interface"),
+                );
+            }
+        }
+        let v6 = r.v6.unwrap_or(false);
+        let explicit_state = r.state.as_ref().and_then(|s| s.0);
+        if r.state.as_ref().is_some_and(|s| s.0.is_none()) {
+            // Already reported as an error.
+            return None;
+        }
+        // Priority: keepalived's default is 255 with state MASTER, 100 otherwise.
+        let priority = match (&r.priority, explicit_state) {
+            (Some((p, _)), _) => *p,
+            (None, Some(StartState::Master)) => {
+                let (_, sat) = r.state.as_ref().expect("state given");
+                self.err(
+                    Diagnostic::warning(Some(sat.clone()), format!("instance {name}: state MASTER without a priority makes it the address owner (priority 255), as in keepalived"))
+                        .hint("it takes over at once and is never preempted; give a priority (e.g. priority 150) if that is not meant"),
+                );
+                255
+            }
+            (None, _) => 100,
+        };
+        let start_as = match explicit_state {
+            Some(s) => s,
+            None if priority == 255 => StartState::Master,
+            None => StartState::Backup,
+        };
+        let mut preempt = r.nopreempt.is_none();
+        if let Some(np) = &r.nopreempt {
+            if priority == 255 {
+                self.err(
+                    Diagnostic::warning(Some(np.clone()), format!("instance {name}: nopreempt is cleared because the priority is 255, as keepalived does"))
+                        .hint("the address owner always preempts; remove nopreempt or lower the priority"),
+                );
+                preempt = true;
+            } else if start_as == StartState::Master {
+                self.err(
+                    Diagnostic::warning(Some(np.clone()), format!("instance {name}: nopreempt is cleared because of state MASTER, as keepalived does"))
+                        .hint("nopreempt only works with state BACKUP on every node"),
+                );
+                preempt = true;
+            }
+        }
+        let mut preempt_delay = Duration::ZERO;
+        if let Some((us, pat)) = &r.preempt_delay {
+            if !preempt {
+                self.err(
+                    Diagnostic::warning(Some(pat.clone()), format!("instance {name}: preempt_delay is cleared because of nopreempt, as keepalived does"))
+                        .hint("remove one of them"),
+                );
+            } else if start_as == StartState::Master {
+                self.err(
+                    Diagnostic::warning(Some(pat.clone()), format!("instance {name}: preempt_delay is cleared because of state MASTER, as keepalived does"))
+                        .hint("preempt_delay only works with state BACKUP"),
+                );
+            } else {
+                preempt_delay = Duration::from_micros(*us);
+            }
+        }
+        let mut version = r
+            .version
+            .as_ref()
+            .map(|v| v.0)
+            .or(globals.version)
+            .unwrap_or(Version::V2);
+        if v6 && version == Version::V2 {
+            if let Some((_, vat)) = &r.version {
+                // keepalived 2.2.7 runs VRRPv2 over IPv6 here (its extension, not RFC 3768).
+                self.err(
+                    Diagnostic::error(Some(vat.clone()), format!("instance {name} is IPv6 with version 2: VRRPv2 over IPv6 is not supported"))
+                        .expected("version 3 for an IPv6 instance")
+                        .hint("keepalived 2.2.7 runs a non-standard VRRPv2 over IPv6 with this; write version 3 on every node (RFC 9568)"),
+                );
+                return None;
+            }
+            // Without an explicit `version`, keepalived uses VRRPv3 for IPv6.
+            version = Version::V3;
+        }
+        let advert_at = r.advert_us.as_ref().map(|a| a.1.clone());
+        let advert_interval = match &r.advert_us {
+            None => Centis(100),
+            Some((us, aat)) => self.round_interval(&name, version, *us, aat),
+        };
+        let mut auth = None;
+        let auth_at = r
+            .auth_type
+            .clone()
+            .or_else(|| r.auth_pass.as_ref().map(|p| p.1.clone()));
+        match (&r.auth_type, &r.auth_pass) {
+            (Some(_), _) | (None, Some(_)) if version == Version::V3 => {
+                self.err(
+                    Diagnostic::warning(auth_at.clone(), format!("instance {name}: VRRPv3 has no authentication; it is ignored, as keepalived does"))
+                        .hint("remove the authentication block"),
+                );
+            }
+            (Some(tat), None) => {
+                let d = match &r.auth_pass_swallowed {
+                    Some((pass, pat)) => Diagnostic::warning(
+                        Some(pat.clone()),
+                        format!(
+                            "instance {name} runs WITHOUT authentication: on this one-line authentication block keepalived reads `auth_pass {pass}` as extra words of `auth_type`, never sets the password, and sends adverts without authentication (it logs \"Authentication specified but no password given. Ignoring\")"
+                        ),
+                    )
+                    .found(format!("auth_type PASS auth_pass {pass}"))
+                    .hint(format!(
+                        "havip does the same so that it agrees with keepalived peers using this file; to use the password, change the file on every node to\n    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
+                    )),
+                    None => Diagnostic::warning(
+                        Some(tat.clone()),
+                        format!("instance {name}: auth_type PASS without auth_pass: no authentication, as in keepalived"),
+                    )
+                    .hint("add auth_pass on a line of its own, or remove the authentication block"),
+                };
+                self.err(d);
+            }
+            (None, Some(_)) if r.auth_type_given => {}
+            (None, Some((_, pat))) => {
+                self.err(
+                    Diagnostic::warning(Some(pat.clone()), format!("instance {name}: auth_pass without auth_type PASS: no authentication, as in keepalived"))
+                        .hint("add auth_type PASS on a line of its own, or remove the authentication block"),
+                );
+            }
+            (Some(_), Some((pass, pat))) => {
+                let bytes = pass.as_bytes();
+                if bytes.len() > 8 {
+                    self.err(
+                        Diagnostic::warning(Some(pat.clone()), format!("auth_pass is {} bytes long: only the first 8 are used, as in keepalived", bytes.len()))
+                            .found(pass.clone()),
+                    );
+                }
+                let mut a = [0u8; 8];
+                let n = bytes.len().min(8);
+                a[..n].copy_from_slice(&bytes[..n]);
+                auth = Some(a);
+            }
+            (None, None) => {}
+        }
+        let g = globals;
+        let defaults = GarpConfig::default();
+        let garp = GarpConfig {
+            delay: r.garp_delay.or(g.garp_delay).unwrap_or(defaults.delay),
+            repeat: r.garp_repeat.or(g.garp_repeat).unwrap_or(defaults.repeat),
+            refresh: r
+                .garp_refresh
+                .or(g.garp_refresh)
+                .unwrap_or(defaults.refresh),
+            refresh_repeat: r
+                .garp_refresh_repeat
+                .or(g.garp_refresh_repeat)
+                .unwrap_or(defaults.refresh_repeat),
+            interval: g.garp_interval.unwrap_or(defaults.interval),
+        };
+        let vrrp = VrrpSpec {
+            version,
+            advert_interval,
+            auth,
+            preempt,
+            preempt_delay,
+            start_as,
+            garp,
+            unicast_src: r.unicast_src.as_ref().map(|u| u.0),
+            unicast_peers: r.unicast_peers.iter().map(|p| p.0).collect(),
+            track_interfaces: r
+                .track_interfaces
+                .iter()
+                .map(|t| (t.0.clone(), t.1))
+                .collect(),
+            track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
+            notify: r.notify.clone(),
+            ..VrrpSpec::new(vrid, priority)
+        };
+        Some(Draft {
+            spec: InstanceSpec {
+                name,
+                iface,
+                vips: r.vips.iter().map(|v| v.0.clone()).collect(),
+                vrrp: Some(vrrp),
+            },
+            at,
+            vrid_at: Some(vrid_at),
+            advert_at,
+            vip_at: r.vips.iter().map(|v| v.1.clone()).collect(),
+            track_script_at: r.track_scripts.iter().map(|t| t.2.clone()).collect(),
+            unicast_src_at: r.unicast_src.as_ref().map(|u| u.1.clone()),
+            no_accept_at: r.no_accept.clone().map(|at| (at, "no_accept")),
+        })
+    }
+
+    /// keepalived's rounding of `advert_int` (microseconds) for the instance's version.
+    fn round_interval(&mut self, name: &str, version: Version, us: u64, at: &Location) -> Centis {
+        let shown = us as f64 / 1e6;
+        match version {
+            Version::V2 => {
+                if us.is_multiple_of(1_000_000) {
+                    return Centis((us / 10_000) as u16);
+                }
+                let secs = ((us + 500_000) / 1_000_000).max(1);
+                self.err(
+                    Diagnostic::warning(Some(at.clone()), format!("instance {name}: VRRPv2 advert_int {shown} is rounded to {secs} s, as keepalived does"))
+                        .hint("VRRPv2 carries whole seconds; write a whole number, or use version 3 for sub-second adverts"),
+                );
+                Centis((secs * 100) as u16)
+            }
+            Version::V3 => {
+                if us > 4_095_000 * 10 {
+                    self.err(
+                        Diagnostic::warning(Some(at.clone()), format!("instance {name}: VRRPv3 advert_int {shown} is above 40.95 s and set to 40.95 s, as keepalived does"))
+                            .hint("the VRRPv3 field holds at most 40.95 s"),
+                    );
+                    return Centis::V3_MAX;
+                }
+                if us.is_multiple_of(10_000) {
+                    return Centis((us / 10_000) as u16);
+                }
+                let cs = ((us + 5_000) / 10_000).max(1);
+                self.err(
+                    Diagnostic::warning(Some(at.clone()), format!("instance {name}: VRRPv3 advert_int {shown} is rounded to {}, as keepalived does", Centis(cs as u16)))
+                        .hint("VRRPv3 counts centiseconds; write at most two decimals"),
+                );
+                Centis(cs as u16)
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! `global_defs`: the defaults every instance starts from (GARP schedule, VRRP version), the
+//! daemon's own settings (router id, script security, real-time priority, mlockall), and the
+//! keywords havip accepts only with keepalived's default value.
+
+use std::time::Duration;
+
+use super::args::{joined, loc, Cx};
+use super::keywords::{handled, ignored, refused, Table, Wording};
+use crate::config::diag::Diagnostic;
+use crate::config::syntax::Stmt;
+use crate::vrrp::Version;
+
+/// Defaults from `global_defs`.
+#[derive(Default)]
+pub(super) struct Globals {
+    pub(super) router_id: Option<String>,
+    pub(super) version: Option<Version>,
+    pub(super) garp_delay: Option<Duration>,
+    pub(super) garp_repeat: Option<u32>,
+    pub(super) garp_refresh: Option<Option<Duration>>,
+    pub(super) garp_refresh_repeat: Option<u32>,
+    pub(super) garp_interval: Option<Duration>,
+    pub(super) script_security: bool,
+    pub(super) script_user: Option<String>,
+    pub(super) rt_priority: Option<u8>,
+    pub(super) no_swap: bool,
+}
+
+/// `global_defs`: what havip does with each keyword.
+pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
+    block: "global_defs",
+    place: "in global_defs",
+    keywords: &[
+        handled("router_id", router_id),
+        handled("vrrp_version", vrrp_version),
+        handled("vrrp_garp_master_delay", garp_master_delay),
+        handled("vrrp_garp_master_repeat", garp_master_repeat),
+        handled("vrrp_garp_master_refresh", garp_master_refresh),
+        handled("vrrp_garp_master_refresh_repeat", garp_master_refresh_repeat),
+        handled("vrrp_garp_interval", garp_interval),
+        handled("vrrp_min_garp", min_garp),
+        handled("enable_script_security", enable_script_security),
+        handled("script_user", script_user),
+        handled("vrrp_rt_priority", rt_priority),
+        handled("vrrp_no_swap", no_swap),
+        // Accepted only with keepalived's default value.
+        handled("vrrp_mcast_group4", |cx, _, s| {
+            cx.rfc_group_only(s, "224.0.0.18", &GLOBAL_DEFS)
+        }),
+        handled("vrrp_mcast_group6", |cx, _, s| {
+            cx.rfc_group_only(s, "ff02::12", &GLOBAL_DEFS)
+        }),
+        handled("vrrp_down_timer_adverts", |cx, _, s| {
+            cx.rfc_down_timer_only(s, &GLOBAL_DEFS)
+        }),
+        handled("vrrp_lower_prio_no_advert", |cx, _, s| {
+            cx.lower_prio_adverts_only(s, &GLOBAL_DEFS)
+        }),
+        handled("vrrp_startup_delay", startup_delay),
+        ignored("notification_email", "e-mail alerts are not implemented"),
+        ignored("notification_email_from", "e-mail alerts are not implemented"),
+        ignored("no_email_faults", "e-mail alerts are not implemented"),
+        ignored("enable_traps", "SNMP is not implemented"),
+        ignored("snmp_socket", "SNMP is not implemented"),
+        ignored("enable_dbus", "D-Bus is not implemented"),
+        ignored("dbus_service_name", "D-Bus is not implemented"),
+        ignored("vrrp_priority", "process tuning: set the nice value with the service manager"),
+        ignored("vrrp_rlimit_rttime", "process tuning"),
+        ignored("vrrp_cpu_affinity", "process tuning: set CPU affinity with the service manager"),
+        ignored("vrrp_process_name", "havip's process is called havip"),
+        ignored("process_name", "havip's process is called havip"),
+        ignored("process_names", "havip's process is called havip"),
+        ignored("vrrp_rx_bufs_policy", "socket buffer tuning"),
+        ignored("vrrp_rx_bufs_multiplier", "socket buffer tuning"),
+        ignored("max_auto_priority", "process tuning"),
+        ignored("min_auto_priority_delay", "process tuning"),
+        ignored("vrrp_iptables", "havip installs no firewall rules (they only serve no_accept and vrrp_strict, which havip refuses)"),
+        ignored("vrrp_ipsets", "havip installs no firewall rules"),
+        ignored("vrrp_check_unicast_src", "unicast sources are not filtered yet"),
+        ignored("vrrp_skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
+        ignored("vrrp_garp_lower_prio_delay", "a master re-announces on a lower-priority advert with its own GARP schedule"),
+        ignored("vrrp_garp_lower_prio_repeat", "a master re-announces on a lower-priority advert with its own GARP schedule"),
+        ignored("vrrp_gna_interval", "IPv6 neighbour advertisements use vrrp_garp_interval's spacing"),
+        ignored("vrrp_garp_extra_if", "GARPs are sent on the instance's interface only"),
+        ignored("vrrp_higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
+        ignored("vrrp_notify_priority_changes", "priority changes are not notified"),
+        ignored("dynamic_interfaces", "interfaces must exist when havip starts"),
+        ignored("default_interface", "every vrrp_instance must name its interface"),
+        ignored("disable_local_igmp", "havip sends no IGMP of its own"),
+        ignored("log_unknown_vrids", "unknown VRIDs are counted in the XDP counters instead (havip stats)"),
+        ignored("fifo_write_vrrp_states_on_reload", "notify FIFOs are refused"),
+        ignored("rs_init_notifies", "LVS only"),
+        ignored("no_checker_emails", "LVS only"),
+        ignored("config_save_dir", "havip does not save configurations"),
+        ignored("data_use_instance", "havip has no data files"),
+        ignored("tmp_config_directory", "havip does not copy configurations"),
+        ignored("umask", "havip creates no files besides its control socket"),
+        ignored("random_seed", "no $_RANDOM substitution"),
+        ignored("reload_check_config", "reload is handled by the daemon"),
+        ignored("reload_file", "reload is handled by the daemon"),
+        ignored("reload_repeat", "reload is handled by the daemon"),
+        ignored("reload_time_file", "reload is handled by the daemon"),
+        ignored("include_check", "includes are always read as plain includes"),
+        ignored("vmac_prefix", "use_vmac is refused"),
+        ignored("vmac_addr_prefix", "use_vmac is refused"),
+        ignored("linkbeat_use_polling", "havip follows link state through netlink"),
+        ignored("startup_script_timeout", "startup_script is refused"),
+        ignored("shutdown_script_timeout", "shutdown_script is refused"),
+        refused("vrrp_strict", "strict mode installs firewall rules that drop traffic to the VIPs and forbids authentication and unicast; havip does none of this"),
+        refused("vrrp_notify_fifo", "notify FIFOs are not implemented: whatever reads it would never hear of a transition"),
+        refused("vrrp_notify_fifo_script", "notify FIFOs are not implemented"),
+        refused("notify_fifo", "notify FIFOs are not implemented: whatever reads it would never hear of a transition"),
+        refused("notify_fifo_script", "notify FIFOs are not implemented"),
+        refused("startup_script", "keepalived runs it at start-up; havip does not"),
+        refused("shutdown_script", "keepalived runs it at shut-down; havip does not"),
+    ],
+    ignored_prefixes: GLOBAL_IGNORED_PREFIXES,
+    wording: Wording::Common,
+};
+
+/// `global_defs` keyword families that only concern keepalived's other parts or its plumbing.
+const GLOBAL_IGNORED_PREFIXES: &[(&str, &str)] = &[
+    ("smtp_", "e-mail alerts are not implemented"),
+    (
+        "checker_",
+        "LVS health checkers are keepalived's other half",
+    ),
+    ("lvs_", "LVS (IPVS) is keepalived's other half"),
+    ("bfd_", "BFD is not implemented"),
+    ("enable_snmp", "SNMP is not implemented"),
+    ("nftables", "havip installs no firewall rules"),
+    ("vrrp_netlink_", "netlink buffer tuning"),
+    ("process_monitor_", "netlink buffer tuning"),
+];
+
+fn router_id(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a name", &GLOBAL_DEFS) {
+        g.router_id = Some(w.text.clone());
+    }
+}
+
+fn vrrp_version(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "2 or 3", &GLOBAL_DEFS) {
+        g.version = cx.version(w);
+    }
+}
+
+fn garp_master_delay(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 86400) {
+            g.garp_delay = Some(Duration::from_secs(v));
+        }
+    }
+}
+
+fn garp_master_repeat(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 255) {
+            g.garp_repeat = Some(v as u32);
+        }
+    }
+}
+
+fn garp_master_refresh(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 86400) {
+            g.garp_refresh = Some((v > 0).then(|| Duration::from_secs(v)));
+        }
+    }
+}
+
+fn garp_master_refresh_repeat(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 255) {
+            g.garp_refresh_repeat = Some(v as u32);
+        }
+    }
+}
+
+fn garp_interval(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.0, 86400.0) {
+            g.garp_interval = Some(Duration::from_micros(us));
+        }
+    }
+}
+
+fn min_garp(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if cx.bool_arg(s, &GLOBAL_DEFS) == Some(true) {
+        g.garp_delay = Some(Duration::ZERO);
+        g.garp_repeat = Some(1);
+    }
+}
+
+fn enable_script_security(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    cx.flag(s, &GLOBAL_DEFS);
+    g.script_security = true;
+}
+
+fn rt_priority(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a priority 1-99", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 99) {
+            g.rt_priority = Some(v as u8);
+        }
+    }
+}
+
+fn no_swap(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    cx.flag(s, &GLOBAL_DEFS);
+    g.no_swap = true;
+}
+
+fn script_user(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    cx.no_block(s);
+    match s.args() {
+        [user] => g.script_user = Some(user.text.clone()),
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "script_user needs a user name")
+                .expected("script_user USER"),
+        ),
+        [_, group, ..] => cx.err(
+            Diagnostic::error(loc(group), "script_user with a group is not supported")
+                .found(joined(s.args()))
+                .hint("scripts run with the user's own group; drop the group name"),
+        ),
+    }
+}
+
+fn startup_delay(cx: &mut Cx<'_>, _: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if cx
+            .seconds_us(w, &s.keyword().text, 0.0, 3600.0)
+            .is_some_and(|us| us > 0)
+        {
+            cx.refuse_value(s, "havip starts its elections at once");
+        }
+    }
+}

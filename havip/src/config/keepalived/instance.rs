@@ -1,0 +1,769 @@
+//! `vrrp_instance`: one virtual router as written — its election settings, `authentication`,
+//! `virtual_ipaddress`, `unicast_peer`, `track_interface`, `track_script`/`track_process` and
+//! notify hooks — into a [`RawInstance`] that `complete` turns into the spec.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::args::{loc, notify_slot, Cx};
+use super::keywords::{handled, ignored, refused, Table, Wording};
+use crate::config::diag::{Diagnostic, Location};
+use crate::config::syntax::{Stmt, Word};
+use crate::model::{NotifySpec, VipSpec};
+use crate::vrrp::{StartState, Version};
+
+/// A `vrrp_instance` as written, before keepalived's completion.
+pub(super) struct RawInstance {
+    pub(super) name: Word,
+    pub(super) state: Option<(Option<StartState>, Location)>,
+    pub(super) iface: Option<Word>,
+    pub(super) vrid: Option<(u8, Location)>,
+    /// `virtual_router_id` was written, valid or not.
+    pub(super) vrid_given: bool,
+    pub(super) priority: Option<(u8, Location)>,
+    /// keepalived keeps intervals in microseconds.
+    pub(super) advert_us: Option<(u64, Location)>,
+    pub(super) version: Option<(Version, Location)>,
+    pub(super) auth_type: Option<Location>,
+    /// `auth_type` was written, valid or not.
+    pub(super) auth_type_given: bool,
+    pub(super) auth_pass: Option<(String, Location)>,
+    /// `auth_pass ...` swallowed by a one-line `authentication { ... }` block.
+    pub(super) auth_pass_swallowed: Option<(String, Location)>,
+    /// The family of the instance, fixed by the first address that says it.
+    pub(super) v6: Option<bool>,
+    /// Each VIP with where it is and its `dev`, checked against `interface` at the end.
+    pub(super) vips: Vec<(VipSpec, Location, Option<Word>)>,
+    pub(super) nopreempt: Option<Location>,
+    pub(super) preempt_delay: Option<(u64, Location)>,
+    pub(super) garp_delay: Option<Duration>,
+    pub(super) garp_repeat: Option<u32>,
+    pub(super) garp_refresh: Option<Option<Duration>>,
+    pub(super) garp_refresh_repeat: Option<u32>,
+    pub(super) unicast_src: Option<(IpAddr, Location)>,
+    pub(super) unicast_peers: Vec<(IpAddr, Location)>,
+    pub(super) track_interfaces: Vec<(String, i32, Location)>,
+    pub(super) track_scripts: Vec<(String, Option<i32>, Location)>,
+    pub(super) notify: NotifySpec,
+    /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
+    pub(super) no_accept: Option<Location>,
+}
+
+impl RawInstance {
+    pub(super) fn new(name: &Word) -> RawInstance {
+        RawInstance {
+            name: name.clone(),
+            state: None,
+            iface: None,
+            vrid: None,
+            vrid_given: false,
+            priority: None,
+            advert_us: None,
+            version: None,
+            auth_type: None,
+            auth_type_given: false,
+            auth_pass: None,
+            auth_pass_swallowed: None,
+            v6: None,
+            vips: Vec::new(),
+            nopreempt: None,
+            preempt_delay: None,
+            garp_delay: None,
+            garp_repeat: None,
+            garp_refresh: None,
+            garp_refresh_repeat: None,
+            unicast_src: None,
+            unicast_peers: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            notify: NotifySpec::default(),
+            no_accept: None,
+        }
+    }
+}
+
+/// `vrrp_instance`: what havip does with each keyword.
+pub(super) static INSTANCE: Table<RawInstance> = Table {
+    block: "vrrp_instance",
+    place: "in vrrp_instance",
+    keywords: &[
+        handled("state", state),
+        handled("interface", interface),
+        handled("virtual_router_id", virtual_router_id),
+        handled("priority", priority),
+        handled("advert_int", advert_int),
+        handled("authentication", authentication),
+        handled("virtual_ipaddress", virtual_ipaddress),
+        handled("nopreempt", nopreempt),
+        handled("preempt", preempt),
+        handled("preempt_delay", preempt_delay),
+        handled("version", version),
+        handled("garp_master_delay", garp_master_delay),
+        handled("garp_master_repeat", garp_master_repeat),
+        handled("garp_master_refresh", garp_master_refresh),
+        handled("garp_master_refresh_repeat", garp_master_refresh_repeat),
+        handled("unicast_src_ip", unicast_src),
+        handled("mcast_src_ip", unicast_src),
+        handled("unicast_peer", unicast_peer),
+        handled("track_interface", track_interface),
+        handled("track_script", track_script),
+        handled("track_process", track_script),
+        handled("notify_master", notify),
+        handled("notify_backup", notify),
+        handled("notify_fault", notify),
+        handled("notify_stop", notify),
+        handled("notify", notify),
+        // accept/no_accept: no_accept is refused below priority 255 by check::finish.
+        handled("accept", accept),
+        handled("no_accept", no_accept),
+        handled("native_ipv6", native_ipv6),
+        // Accepted only with keepalived's default value.
+        handled("strict_mode", strict_mode),
+        handled("mcast_dst_ip", |cx, r, s| {
+            let default = if r.v6 == Some(true) {
+                "ff02::12"
+            } else {
+                "224.0.0.18"
+            };
+            cx.rfc_group_only(s, default, &INSTANCE)
+        }),
+        handled("down_timer_adverts", |cx, _, s| {
+            cx.rfc_down_timer_only(s, &INSTANCE)
+        }),
+        handled("lower_prio_no_advert", |cx, _, s| {
+            cx.lower_prio_adverts_only(s, &INSTANCE)
+        }),
+        ignored("smtp_alert", "e-mail alerts are not implemented"),
+        ignored("debug", "keepalived does not implement it either"),
+        ignored("promote_secondaries", "havip does not change interface sysctls"),
+        ignored("skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
+        ignored("garp_lower_prio_delay", "a master re-announces on a lower-priority advert with its own GARP schedule"),
+        ignored("garp_lower_prio_repeat", "a master re-announces on a lower-priority advert with its own GARP schedule"),
+        ignored("garp_extra_if", "GARPs are sent on the instance's interface only"),
+        ignored("garp_extra_if_vmac", "use_vmac is refused"),
+        ignored("higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
+        ignored("unicast_ttl", "adverts are always sent with TTL 255"),
+        ignored("check_unicast_src", "unicast sources are not filtered yet"),
+        ignored("track_src_ip", "the source address is not tracked"),
+        ignored("unicast_fault_no_peer", "an instance with unicast keywords but no peer is refused anyway"),
+        ignored("notify_priority_changes", "priority changes are not notified"),
+        ignored("notify_deleted", "havip sends no notification for removed instances"),
+        ignored("kernel_rx_buf_size", "socket buffer tuning"),
+        ignored("linkbeat_use_polling", "havip follows link state through netlink"),
+        ignored("old_unicast_checksum", "checksums follow RFC 9568"),
+        refused("use_vmac", "the virtual MAC (00:00:5e:00:01:VRID) is not implemented in the data plane yet: the VIPs would answer with the interface's MAC"),
+        refused("use_vmac_addr", "the virtual MAC is not implemented yet"),
+        refused("vmac_xmit_base", "the virtual MAC is not implemented yet"),
+        refused("use_ipvlan", "ipvlan interfaces are not implemented"),
+        refused("vrf", "VRFs are not implemented"),
+        refused("dont_track_primary", "havip always goes to FAULT when the instance's interface goes down"),
+        refused("track_file", "tracked files are not implemented: the priority would not move"),
+        refused("track_bfd", "BFD is not implemented: the priority would not move"),
+        refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
+        refused("virtual_routes", "havip does not add or remove routes"),
+        refused("virtual_rules", "havip does not add or remove routing rules"),
+        refused("notify_master_rx_lower_pri", "this notify hook is not implemented"),
+    ],
+    ignored_prefixes: &[],
+    wording: Wording::Common,
+};
+
+/// `authentication` in a `vrrp_instance`.
+pub(super) static AUTHENTICATION: Table<RawInstance> = Table {
+    block: "authentication",
+    place: "in authentication",
+    keywords: &[
+        handled("auth_type", auth_type),
+        handled("auth_pass", auth_pass),
+    ],
+    ignored_prefixes: &[],
+    wording: Wording::ExpectHandled,
+};
+
+fn state(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "MASTER or BACKUP", &INSTANCE) {
+        let st = match w.text.as_str() {
+            "MASTER" => Some(StartState::Master),
+            "BACKUP" => Some(StartState::Backup),
+            _ => {
+                cx.err(
+                    Diagnostic::error(loc(w), format!("state {} is not a state", w.text))
+                        .found(w.text.clone())
+                        .expected("MASTER or BACKUP, in capitals")
+                        .hint("keepalived falls back to BACKUP with a config error; say which you mean"),
+                );
+                None
+            }
+        };
+        r.state = Some((st, w.loc.clone()));
+    }
+}
+
+fn interface(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "an interface name", &INSTANCE) {
+        r.iface = Some(w.clone());
+    }
+}
+
+fn virtual_router_id(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    r.vrid_given = true;
+    if let Some(w) = cx.arg(s, "1-255", &INSTANCE) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 255) {
+            r.vrid = Some((v as u8, w.loc.clone()));
+        } else if let Some(d) = cx.diags.list.last_mut() {
+            d.hint = Some("every node of a virtual router uses the same id, from 1 to 255".into());
+        }
+    }
+}
+
+fn priority(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "1-255", &INSTANCE) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 255) {
+            r.priority = Some((v as u8, w.loc.clone()));
+        } else if let Some(d) = cx.diags.list.last_mut() {
+            d.hint = Some("1-254 for a backup-capable router, 255 for the address owner".into());
+        }
+    }
+}
+
+fn advert_int(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &INSTANCE) {
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.01, 255.0) {
+            r.advert_us = Some((us, w.loc.clone()));
+        }
+    }
+}
+
+fn version(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "2 or 3", &INSTANCE) {
+        if let Some(v) = cx.version(w) {
+            r.version = Some((v, w.loc.clone()));
+        }
+    }
+}
+
+fn authentication(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        cx.dispatch(&AUTHENTICATION, r, body);
+    }
+}
+
+fn virtual_ipaddress(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.vip(r, line);
+        }
+    }
+}
+
+fn nopreempt(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.nopreempt = Some(s.keyword().loc.clone());
+}
+
+fn preempt(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.nopreempt = None;
+}
+
+fn preempt_delay(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &INSTANCE) {
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.0, 1000.0) {
+            r.preempt_delay = Some((us, s.keyword().loc.clone()));
+        }
+    }
+}
+
+fn garp_master_delay(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &INSTANCE) {
+        r.garp_delay = cx
+            .unsigned(w, &s.keyword().text, 0, 86400)
+            .map(Duration::from_secs);
+    }
+}
+
+fn garp_master_repeat(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &INSTANCE) {
+        r.garp_repeat = cx.unsigned(w, &s.keyword().text, 0, 255).map(|v| v as u32);
+    }
+}
+
+fn garp_master_refresh(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &INSTANCE) {
+        r.garp_refresh = cx
+            .unsigned(w, &s.keyword().text, 0, 86400)
+            .map(|v| (v > 0).then(|| Duration::from_secs(v)));
+    }
+}
+
+fn garp_master_refresh_repeat(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &INSTANCE) {
+        r.garp_refresh_repeat = cx.unsigned(w, &s.keyword().text, 1, 255).map(|v| v as u32);
+    }
+}
+
+/// `unicast_src_ip` and `mcast_src_ip`: both set the advert source.
+fn unicast_src(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    let kw = s.keyword().text.as_str();
+    if let Some(w) = cx.arg(s, "an IP address", &INSTANCE) {
+        if let Some(a) = cx.addr(w, kw) {
+            if cx.family(r, a, w, kw) {
+                r.unicast_src = Some((a, w.loc.clone()));
+            }
+        }
+    }
+}
+
+fn unicast_peer(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.peer(r, line);
+        }
+    }
+}
+
+fn track_interface(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.track_interface(r, line);
+        }
+    }
+}
+
+/// `track_script` and `track_process`: scripts and tracked processes are checks of one name
+/// space.
+fn track_script(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.track_script(r, line);
+        }
+    }
+}
+
+/// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop` and `notify`.
+fn notify(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(cmd) = cx.notify(s) {
+        *notify_slot(&mut r.notify, &s.keyword().text) = Some(cmd);
+    }
+}
+
+fn accept(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.no_accept = None;
+}
+
+/// Refused below priority 255 by `check::finish` (havip has no Accept_Mode filter), which
+/// needs to know where it was written.
+fn no_accept(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.no_accept = super::args::loc(s.keyword());
+}
+
+fn native_ipv6(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    if r.v6 == Some(false) {
+        cx.err(
+            Diagnostic::warning(
+                loc(s.keyword()),
+                "native_ipv6 in an IPv4 instance is ignored, as keepalived does",
+            )
+            .hint("remove it; the VIPs decide the family"),
+        );
+    } else {
+        r.v6 = Some(true);
+        r.version = Some((Version::V3, s.keyword().loc.clone()));
+    }
+}
+
+fn strict_mode(cx: &mut Cx<'_>, _: &mut RawInstance, s: &Stmt) {
+    if cx.bool_arg(s, &INSTANCE) == Some(true) {
+        cx.refuse_value(
+            s,
+            "strict mode installs firewall rules that drop traffic to the VIPs; havip does not",
+        );
+    }
+}
+
+fn auth_type(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.no_block(s);
+    let Some(w) = s.args().first() else {
+        cx.err(Diagnostic::error(loc(s.keyword()), "auth_type needs a value").expected("PASS"));
+        return;
+    };
+    r.auth_type_given = true;
+    match w.text.as_str() {
+        "PASS" => r.auth_type = Some(w.loc.clone()),
+        "AH" => cx.err(
+            Diagnostic::error(loc(w), "havip does not support auth_type AH")
+                .found("AH")
+                .expected("PASS, or no authentication")
+                .hint("IPsec AH authentication is obsolete (RFC 3768 removed it) and not implemented; keepalived peers must change too"),
+        ),
+        other => cx.err(
+            Diagnostic::error(loc(w), format!("auth_type {other} is not a type"))
+                .found(other.to_string())
+                .expected("PASS"),
+        ),
+    }
+    // One-line block: `auth_type PASS auth_pass 1111`.
+    let rest = &s.args()[1..];
+    if let Some(i) = rest.iter().position(|w| w.text == "auth_pass" && !w.quoted) {
+        let pass = rest.get(i + 1).map(|w| w.text.clone()).unwrap_or_default();
+        r.auth_pass_swallowed = Some((pass, rest[i].loc.clone()));
+    } else {
+        cx.extra(s, 1, &AUTHENTICATION);
+    }
+}
+
+fn auth_pass(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a password", &AUTHENTICATION) {
+        r.auth_pass = Some((w.text.clone(), w.loc.clone()));
+    }
+}
+
+impl Cx<'_> {
+    /// Sets the instance's family from `a`, or warns that `a` is of the other family.
+    fn family(&mut self, r: &mut RawInstance, a: IpAddr, w: &Word, what: &str) -> bool {
+        match r.v6 {
+            None => {
+                r.v6 = Some(a.is_ipv6());
+                true
+            }
+            Some(v6) if v6 == a.is_ipv6() => true,
+            Some(v6) => {
+                self.err(
+                    Diagnostic::warning(
+                        loc(w),
+                        format!(
+                            "{what} {} is not of the instance's family ({}): ignored, as keepalived does",
+                            w.text,
+                            if v6 { "IPv6" } else { "IPv4" }
+                        ),
+                    )
+                    .found(w.text.clone())
+                    .hint("a virtual router is IPv4 or IPv6; use a second vrrp_instance for the other family"),
+                );
+                false
+            }
+        }
+    }
+
+    fn vip(&mut self, r: &mut RawInstance, line: &Stmt) {
+        self.no_block(line);
+        let w = line.keyword();
+        let (addr_s, len_s) = match w.text.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (w.text.as_str(), None),
+        };
+        let Ok(addr) = addr_s.parse::<IpAddr>() else {
+            self.err(
+                Diagnostic::error(loc(w), format!("VIP {} is not an IP address", w.text))
+                    .found(w.text.clone())
+                    .expected("ADDRESS[/PREFIX] [dev IFACE] [label LABEL] [brd ADDRESS]"),
+            );
+            return;
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match len_s {
+            None => max,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => {
+                    self.err(
+                        Diagnostic::error(
+                            loc(w),
+                            format!("VIP {}: prefix length {l} is out of range", w.text),
+                        )
+                        .found(l.to_string())
+                        .expected(format!("0-{max}")),
+                    );
+                    return;
+                }
+            },
+        };
+        let unicast = match addr {
+            IpAddr::V4(a) => {
+                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+            }
+            IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
+        };
+        if !unicast {
+            self.err(
+                Diagnostic::error(loc(w), format!("{addr} cannot be a VIP"))
+                    .found(w.text.clone())
+                    .expected("a unicast address"),
+            );
+            return;
+        }
+        let mut vip = VipSpec {
+            addr,
+            prefix_len,
+            label: None,
+        };
+        let args = line.args();
+        let mut i = 0;
+        let mut ok = true;
+        let mut dev = None;
+        while i < args.len() {
+            let o = &args[i];
+            let value = args.get(i + 1);
+            let needs_value = |cx: &mut Self| {
+                cx.err(
+                    Diagnostic::error(loc(o), format!("VIP option {} needs a value", o.text))
+                        .found(o.text.clone()),
+                );
+            };
+            match o.text.as_str() {
+                "dev" => match value {
+                    Some(v) => {
+                        dev = Some(v.clone());
+                        i += 2;
+                    }
+                    None => {
+                        needs_value(self);
+                        return;
+                    }
+                },
+                "label" => match value {
+                    Some(v) => {
+                        vip.label = Some(v.text.clone());
+                        i += 2;
+                    }
+                    None => {
+                        needs_value(self);
+                        return;
+                    }
+                },
+                "brd" | "broadcast" | "preferred_lft" | "track_group" => {
+                    match value {
+                        Some(v) => {
+                            self.err(
+                            Diagnostic::warning(loc(o), format!("havip ignores VIP option {} {}", o.text, v.text))
+                                .found(format!("{} {}", o.text, v.text))
+                                .hint("the address is added without it; it does not change the election"),
+                        );
+                            i += 2;
+                        }
+                        None => {
+                            needs_value(self);
+                            return;
+                        }
+                    }
+                }
+                "scope" => match value {
+                    Some(v) => {
+                        if v.text != "global" && v.text != "universe" {
+                            self.err(
+                                Diagnostic::error(
+                                    loc(v),
+                                    format!("VIP {addr}: scope {} is not supported", v.text),
+                                )
+                                .found(v.text.clone())
+                                .expected("scope global (the default)"),
+                            );
+                            ok = false;
+                        }
+                        i += 2;
+                    }
+                    None => {
+                        needs_value(self);
+                        return;
+                    }
+                },
+                "peer" => {
+                    self.err(
+                        Diagnostic::error(
+                            loc(o),
+                            format!("VIP {addr}: peer addresses are not supported"),
+                        )
+                        .found(o.text.clone())
+                        .hint("havip adds VIPs as ordinary addresses"),
+                    );
+                    ok = false;
+                    i += 2;
+                }
+                "use_vmac" => {
+                    self.err(
+                        Diagnostic::error(loc(o), "havip does not support use_vmac on a VIP")
+                            .found(o.text.clone())
+                            .hint("the virtual MAC is not implemented in the data plane yet"),
+                    );
+                    ok = false;
+                    i += 1;
+                }
+                "no_track" | "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute"
+                | "autojoin" => {
+                    self.err(
+                        Diagnostic::warning(loc(o), format!("havip ignores VIP option {}", o.text))
+                            .found(o.text.clone())
+                            .hint("the address is added without it"),
+                    );
+                    i += 1;
+                }
+                other => {
+                    let (msg, hint) = if other
+                        .split('/')
+                        .next()
+                        .is_some_and(|a| a.parse::<IpAddr>().is_ok())
+                    {
+                        (
+                            format!("keepalived takes one VIP per line: {other} is read as an unknown option of {} and is not a VIP", w.text),
+                            "keepalived 2.2.7 ignores it too (\"Unknown configuration entry\"), so havip does the same; to make it a VIP, put it on a line of its own".to_string(),
+                        )
+                    } else {
+                        (
+                            format!("unknown VIP option {other}: ignored, as keepalived does"),
+                            "the options are dev, label, brd, scope; check the spelling"
+                                .to_string(),
+                        )
+                    };
+                    self.err(
+                        Diagnostic::warning(loc(o), msg)
+                            .found(other.to_string())
+                            .hint(hint),
+                    );
+                    i += 1;
+                }
+            }
+        }
+        if ok && self.family(r, addr, w, "VIP") {
+            r.vips.push((vip, w.loc.clone(), dev));
+        }
+    }
+
+    fn peer(&mut self, r: &mut RawInstance, line: &Stmt) {
+        self.no_block(line);
+        let w = line.keyword();
+        let Some(a) = self.addr(w, "unicast peer") else {
+            return;
+        };
+        let args = line.args();
+        let mut i = 0;
+        while i < args.len() {
+            let o = &args[i];
+            match o.text.as_str() {
+                "min_ttl" | "max_ttl" => {
+                    self.err(
+                        Diagnostic::warning(
+                            loc(o),
+                            format!("havip ignores unicast peer option {}", o.text),
+                        )
+                        .hint("received adverts must have TTL 255 whatever their source"),
+                    );
+                    i += 2;
+                }
+                other => {
+                    let msg = if other.parse::<IpAddr>().is_ok() {
+                        format!("keepalived takes one unicast peer per line: {other} is read as an option of {} and is not a peer", w.text)
+                    } else {
+                        format!("unknown unicast peer option {other}: ignored, as keepalived does")
+                    };
+                    self.err(
+                        Diagnostic::warning(loc(o), msg)
+                            .found(other.to_string())
+                            .hint("keepalived 2.2.7 ignores it too, so havip does the same; put each peer on a line of its own"),
+                    );
+                    break;
+                }
+            }
+        }
+        if a.is_ipv6() != r.v6.unwrap_or(false) && r.v6.is_some() {
+            self.err(
+                Diagnostic::error(
+                    loc(w),
+                    format!("unicast peer {a} is not of the instance's family"),
+                )
+                .found(w.text.clone()),
+            );
+            return;
+        }
+        r.unicast_peers.push((a, w.loc.clone()));
+    }
+
+    /// `NAME [weight N [reverse|noreverse]]`: the weight, if any; `Err` when refused.
+    fn weighted(&mut self, line: &Stmt, what: &str, min: i64, max: i64) -> Result<Option<i32>, ()> {
+        let args = line.args();
+        let mut weight = None;
+        let mut i = 0;
+        while i < args.len() {
+            let o = &args[i];
+            match o.text.as_str() {
+                "weight" => {
+                    let Some(v) = args.get(i + 1) else {
+                        self.err(
+                            Diagnostic::error(loc(o), format!("{what}: weight needs a value"))
+                                .expected(format!("{min} to {max}")),
+                        );
+                        return Err(());
+                    };
+                    weight = Some(self.signed(v, "weight", min, max).ok_or(())? as i32);
+                    i += 2;
+                }
+                "reverse" => {
+                    self.err(
+                        Diagnostic::error(loc(o), format!("{what}: reverse weights are not supported"))
+                            .found(o.text.clone())
+                            .hint("give the weight with the opposite sign if that is what you mean; reverse also changes when it applies"),
+                    );
+                    return Err(());
+                }
+                "noreverse" | "no_reverse" => i += 1,
+                other => {
+                    self.err(
+                        Diagnostic::warning(
+                            loc(o),
+                            format!(
+                                "{what} {}: unknown option {other} is ignored, as keepalived does",
+                                line.keyword().text
+                            ),
+                        )
+                        .found(other.to_string())
+                        .hint("keepalived takes one name per line; put each on a line of its own"),
+                    );
+                    i += 1;
+                }
+            }
+        }
+        Ok(weight)
+    }
+
+    fn track_interface(&mut self, r: &mut RawInstance, line: &Stmt) {
+        self.no_block(line);
+        let Ok(weight) = self.weighted(line, "track_interface", -253, 253) else {
+            return;
+        };
+        let name = &line.keyword().text;
+        if r.iface.as_ref().is_some_and(|i| &i.text == name) {
+            self.err(
+                Diagnostic::warning(loc(line.keyword()), format!("track_interface {name} is the instance's own interface: ignored, as keepalived does"))
+                    .hint("the instance's interface is always tracked; remove it"),
+            );
+            return;
+        }
+        r.track_interfaces.push((
+            name.clone(),
+            weight.unwrap_or(0),
+            line.keyword().loc.clone(),
+        ));
+    }
+
+    fn track_script(&mut self, r: &mut RawInstance, line: &Stmt) {
+        self.no_block(line);
+        let Ok(weight) = self.weighted(line, "track_script", -253, 253) else {
+            return;
+        };
+        let name = &line.keyword().text;
+        if !self.scripts_so_far.contains(name) {
+            // Either defined later (an error below) or not at all (an error in `check`).
+            self.early_tracks
+                .push((name.clone(), line.keyword().loc.clone()));
+        }
+        r.track_scripts
+            .push((name.clone(), weight, line.keyword().loc.clone()));
+    }
+}

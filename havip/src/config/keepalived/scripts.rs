@@ -1,0 +1,297 @@
+//! Checks: `vrrp_script` (a command run every interval) and `vrrp_track_process` (a count of
+//! running processes, run as the built-in probe `havip probe process`), both read into a
+//! [`ScriptSpec`]; they share one name space, which the top level checks.
+
+use std::time::Duration;
+
+use super::args::{joined, loc, Cx};
+use super::keywords::{handled, ignored, Table, Wording};
+use crate::config::diag::{Diagnostic, Location};
+use crate::config::syntax::{Stmt, Word};
+use crate::model::ScriptSpec;
+
+/// A `vrrp_script` as written.
+pub(super) struct RawScript {
+    command: Option<String>,
+    interval: Duration,
+    timeout: Option<Duration>,
+    weight: i32,
+    rise: u32,
+    fall: u32,
+    user: Option<String>,
+}
+
+/// `vrrp_script`: what havip does with each keyword.
+pub(super) static SCRIPT: Table<RawScript> = Table {
+    block: "vrrp_script",
+    place: "in vrrp_script",
+    keywords: &[
+        handled("script", script),
+        handled("interval", interval),
+        handled("timeout", timeout),
+        handled("weight", script_weight),
+        handled("rise", rise_fall),
+        handled("fall", rise_fall),
+        handled("user", user),
+        ignored(
+            "init_fail",
+            "scripts start in the state their first run gives",
+        ),
+    ],
+    ignored_prefixes: &[],
+    wording: Wording::Common,
+};
+
+/// A `vrrp_track_process` as written.
+pub(super) struct RawProcess {
+    process: Option<String>,
+    quorum: u64,
+    quorum_max: Option<u64>,
+    weight: i32,
+}
+
+/// The one reason for the keywords of `vrrp_track_process` havip ignores.
+const BY_NAME: &str = "havip matches the process name (/proc/PID/comm) every 200 ms";
+
+/// `vrrp_track_process`: what havip does with each keyword.
+pub(super) static TRACK_PROCESS: Table<RawProcess> = Table {
+    block: "vrrp_track_process",
+    place: "in vrrp_track_process",
+    keywords: &[
+        handled("process", process),
+        handled("quorum", quorum),
+        handled("quorum_max", quorum),
+        handled("weight", process_weight),
+        ignored("delay", BY_NAME),
+        ignored("terminate_delay", BY_NAME),
+        ignored("fork_delay", BY_NAME),
+        ignored("full_command", BY_NAME),
+        ignored("param_match", BY_NAME),
+    ],
+    ignored_prefixes: &[],
+    wording: Wording::ReasonAsHint,
+};
+
+/// `vrrp_script NAME { ... }`: the check, or `None` (reported) without a command.
+pub(super) fn read_script(
+    cx: &mut Cx<'_>,
+    name: &Word,
+    body: &[Stmt],
+) -> Option<(ScriptSpec, Location)> {
+    let mut r = RawScript {
+        command: None,
+        interval: Duration::from_secs(1),
+        timeout: None,
+        weight: 0,
+        rise: 1,
+        fall: 1,
+        user: None,
+    };
+    cx.dispatch(&SCRIPT, &mut r, body);
+    let Some(script) = r.command else {
+        cx.err(
+            Diagnostic::error(
+                loc(name),
+                format!("vrrp_script {} has no script", name.text),
+            )
+            .hint(
+                "add script \"/path/to/check\" (keepalived drops the script with a config error)",
+            ),
+        );
+        return None;
+    };
+    Some((
+        ScriptSpec {
+            name: name.text.clone(),
+            script,
+            interval: r.interval,
+            // keepalived waits for a script without a timeout until its next run.
+            timeout: r.timeout.unwrap_or(r.interval),
+            weight: r.weight,
+            rise: r.rise,
+            fall: r.fall,
+            user: r.user,
+        },
+        name.loc.clone(),
+    ))
+}
+
+fn script(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    cx.no_block(s);
+    match s.args() {
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "script needs a command")
+                .expected("script \"/path/to/check args\""),
+        ),
+        [cmd, rest @ ..] => {
+            r.command = Some(cmd.text.clone());
+            if !rest.is_empty() {
+                cx.err(
+                    Diagnostic::warning(loc(&rest[0]), format!("keepalived runs only {} and ignores {}", cmd.text, joined(rest)))
+                        .found(joined(s.args()))
+                        .hint(format!("havip does the same; to pass arguments, quote the whole command line: script \"{}\"", s.args().iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))),
+                );
+            }
+        }
+    }
+}
+
+fn interval(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &SCRIPT) {
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.001, 86400.0) {
+            r.interval = Duration::from_micros(us);
+        }
+    }
+}
+
+fn timeout(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &SCRIPT) {
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.001, 86400.0) {
+            r.timeout = Some(Duration::from_micros(us));
+        }
+    }
+}
+
+fn script_weight(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    cx.no_block(s);
+    match s.args() {
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "weight needs a value").expected("-253 to 253"),
+        ),
+        [w, rest @ ..] => {
+            if let Some(v) = cx.signed(w, "weight", -253, 253) {
+                r.weight = v as i32;
+            }
+            match rest.first().map(|w| w.text.as_str()) {
+                Some("reverse") => cx.err(
+                    Diagnostic::error(
+                        loc(&rest[0]),
+                        "vrrp_script: reverse weights are not supported",
+                    )
+                    .found("reverse")
+                    .hint("give the weight with the opposite sign if that is what you mean"),
+                ),
+                Some(_) => cx.extra(s, 1, &SCRIPT),
+                None => {}
+            }
+        }
+    }
+}
+
+/// `rise` and `fall`.
+fn rise_fall(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    let kw = s.keyword().text.as_str();
+    if let Some(w) = cx.arg(s, "a count", &SCRIPT) {
+        if let Some(v) = cx.unsigned(w, kw, 1, 1_000_000) {
+            if kw == "rise" {
+                r.rise = v as u32;
+            } else {
+                r.fall = v as u32;
+            }
+        }
+    }
+}
+
+fn user(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    cx.no_block(s);
+    match s.args() {
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "user needs a user name").expected("user USER"),
+        ),
+        [u] => r.user = Some(u.text.clone()),
+        [_, g, ..] => cx.err(
+            Diagnostic::error(loc(g), "vrrp_script user with a group is not supported")
+                .found(joined(s.args()))
+                .hint("the script runs with the user's own group; drop the group name"),
+        ),
+    }
+}
+
+/// `vrrp_track_process NAME { process NAME; quorum N; quorum_max N; weight W }`: a check that
+/// is up while `quorum..=quorum_max` processes of that name run. havip polls /proc every
+/// 200 ms where keepalived listens to the kernel's process events; it runs as the built-in
+/// probe `havip probe process NAME MIN[-MAX]`.
+pub(super) fn read_track_process(
+    cx: &mut Cx<'_>,
+    name: &Word,
+    body: &[Stmt],
+) -> Option<(ScriptSpec, Location)> {
+    let mut r = RawProcess {
+        process: None,
+        quorum: 1,
+        quorum_max: None,
+        weight: 0,
+    };
+    cx.dispatch(&TRACK_PROCESS, &mut r, body);
+    let Some(process) = r.process else {
+        cx.err(
+            Diagnostic::error(
+                loc(name),
+                format!("vrrp_track_process {} has no process", name.text),
+            )
+            .hint("add process NAME"),
+        );
+        return None;
+    };
+    let range = match r.quorum_max {
+        Some(max) => format!("{}-{max}", r.quorum),
+        None => r.quorum.to_string(),
+    };
+    Some((
+        ScriptSpec {
+            name: name.text.clone(),
+            script: format!("havip probe process {process} {range}"),
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+            weight: r.weight,
+            rise: 1,
+            fall: 1,
+            user: None,
+        },
+        name.loc.clone(),
+    ))
+}
+
+fn process(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    cx.no_block(s);
+    match s.args() {
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "process needs a process name")
+                .expected("process NAME"),
+        ),
+        [p] => r.process = Some(p.text.clone()),
+        [p, rest @ ..] => {
+            r.process = Some(p.text.clone());
+            cx.err(
+                Diagnostic::error(
+                    loc(&rest[0]),
+                    "track_process: matching process parameters is not supported",
+                )
+                .found(joined(s.args()))
+                .hint("havip matches the process name only; drop the parameters"),
+            );
+        }
+    }
+}
+
+/// `quorum` and `quorum_max`.
+fn quorum(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    let kw = s.keyword().text.as_str();
+    if let Some(w) = cx.arg(s, "a count", &TRACK_PROCESS) {
+        if let Some(v) = cx.unsigned(w, kw, if kw == "quorum" { 1 } else { 0 }, 65535) {
+            if kw == "quorum" {
+                r.quorum = v;
+            } else {
+                r.quorum_max = Some(v);
+            }
+        }
+    }
+}
+
+fn process_weight(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "-253 to 253", &TRACK_PROCESS) {
+        if let Some(v) = cx.signed(w, "weight", -253, 253) {
+            r.weight = v as i32;
+        }
+    }
+}
