@@ -33,7 +33,8 @@ enum Command {
         /// Only the unit tier (no root needed, no set-up).
         #[arg(long)]
         unit: bool,
-        /// Arguments passed to the root tier's test binaries (e.g. a test name filter).
+        /// Root-tier test binaries (file names under tests/tests, e.g. `lab_config`) and test-name
+        /// filters.
         #[arg(last = true)]
         filter: Vec<String>,
     },
@@ -95,8 +96,17 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
     util::require_root("the root tier (BPF, network namespaces)")?;
     setup::all()?;
     ebpf::build(true)?;
+    // A word naming a root-tier file (`lab_config`) picks that test binary; other words are
+    // test-name filters.
+    let (binaries, names): (Vec<&String>, Vec<&String>) = filter
+        .iter()
+        .partition(|f| util::root().join("tests/tests").join(format!("{f}.rs")).exists());
+    let mut args = vec!["test", "-p", "havip-lab"];
+    for b in &binaries {
+        args.extend(["--test", b.as_str()]);
+    }
     // One test at a time: lab tests measure timing on a 2-core machine.
-    let mut args = vec!["test", "-p", "havip-lab", "--", "--test-threads=1"];
-    args.extend(filter.iter().map(String::as_str));
+    args.extend(["--", "--test-threads=1"]);
+    args.extend(names.iter().map(|s| s.as_str()));
     cargo(&args)
 }

@@ -155,6 +155,15 @@ mod tests {
         assert!(check(&name, ProcessMatch::Comm, 0, Some(0)).ok);
         let mut a = spawn();
         let mut b = spawn();
+        // spawn() returns once the child forked; its comm is the copy's name only after exec.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while count_in(Path::new("/proc"), &name, ProcessMatch::Comm) < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the two children never showed up under their name"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_eq!(count_in(Path::new("/proc"), &name, ProcessMatch::Comm), 2);
         let argv0 = exe.to_str().unwrap();
         assert_eq!(count_in(Path::new("/proc"), argv0, ProcessMatch::Argv0), 2);
