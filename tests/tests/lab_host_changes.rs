@@ -47,7 +47,7 @@ fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, vip: &str) {
         "--priority",
         &prio,
     ];
-    lab.havip(label, host, &args).wait_log("transition", LONG);
+    lab.havip(label, host, &args).wait_started(LONG);
 }
 
 /// n1 (priority 101) master, n2 (100) backup, a client; the backup has heard a few adverts.
@@ -248,7 +248,7 @@ fn ipv6_vip_deleted_by_another_agent_is_readded_at_once() {
             "--xdp-mode",
             "skb",
         ];
-        lab.havip(label, host, &args).wait_log("transition", LONG);
+        lab.havip(label, host, &args).wait_started(LONG);
     }
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(mdi(100));
@@ -495,7 +495,7 @@ fn tracked_interface_recreated_is_followed_by_name() {
         "--xdp-mode",
         "skb",
     ];
-    lab.havip("n1", &n1, &args).wait_log("transition", LONG);
+    lab.havip("n1", &n1, &args).wait_started(LONG);
     start(&mut lab, "n2", &n2, 100, "10.99.0.100/24");
     lab.proc("n1").wait_state("MASTER", LONG);
     lab.ip(&n1.ns, "link del eth1");
