@@ -12,7 +12,7 @@ use std::{
 };
 
 use havip_lab::{
-    lab::{havip_exe, wait_until, Host, Lab},
+    lab::{havip_exe, wait_until, Host, Lab, Launcher},
     probe::{Ping, PingResult},
 };
 use serde_json::Value;
@@ -64,10 +64,14 @@ fn elected(test: &str) -> (Lab, Host, Host, Host) {
     (lab, n1, n2, client)
 }
 
-/// `havip stats --json`, run in `host`'s namespace.
+/// `havip stats --json`, run in `host`'s namespace as a user does (`ip netns exec`).
 fn stats(lab: &Lab, host: &Host) -> Value {
     let exe = havip_exe();
-    let out = lab.exec(&host.ns, &[exe.to_str().unwrap(), "stats", "--json"]);
+    let out = lab.exec_with(
+        Launcher::IpNetnsExec,
+        &host.ns,
+        &[exe.to_str().unwrap(), "stats", "--json"],
+    );
     assert!(
         out.status.success(),
         "havip stats: {}",

@@ -408,7 +408,9 @@ fn times_became_master(pair: &mut Pair) -> usize {
     let p = pair.lab.proc("n2");
     match pair.daemon {
         Daemon::Havip => {
-            let s = p.snapshot().expect("n2's havip answers on its control socket");
+            let s = p
+                .snapshot()
+                .expect("n2's havip answers on its control socket");
             s.instances
                 .iter()
                 .map(|i| i.adverts.became_master as usize)
