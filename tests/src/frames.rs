@@ -54,33 +54,19 @@ pub fn ipv4_udp(eth_src: [u8; 6], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     f
 }
 
-/// The frames of a classic little-endian pcap file (Ethernet link type), such as the keepalived
-/// captures in `havip-proto/tests/data/`.
-pub fn pcap_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(
-        &bytes[..4],
-        &[0xd4, 0xc3, 0xb2, 0xa1],
-        "little-endian classic pcap"
-    );
-    let mut frames = Vec::new();
-    let mut off = 24;
-    while off + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 16;
-        frames.push(bytes[off..off + caplen].to_vec());
-        off += caplen;
-    }
-    frames
-}
-
-/// A keepalived capture from `havip-proto/tests/data/`.
+/// The frames of a keepalived capture from `havip-proto/tests/data/`, read by the crate's own
+/// pcap reader (`havip::wire::pcap`: the file format only; the frames' contents are checked
+/// here byte by byte, not by havip's parsers).
 pub fn vector(name: &str) -> Vec<Vec<u8>> {
-    pcap_frames(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../havip-proto/tests/data")
-            .join(name),
-    )
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../havip-proto/tests/data")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    havip::wire::pcap::records(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
+        .map(|r| r.data.to_vec())
+        .collect()
 }
 
 /// Whether `frame` is an IPv4 VRRP packet (Ethernet, no VLAN).

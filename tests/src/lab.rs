@@ -9,13 +9,14 @@ use std::{
     fs::{self, File},
     os::unix::process::CommandExt as _,
     os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
 use havip::{
+    control::{self, DaemonSnapshot, InstanceSnapshot},
     dataplane::Dataplane,
     stats::{Stats, VipStats},
 };
@@ -114,6 +115,10 @@ pub struct Proc {
     pub label: String,
     pub child: Child,
     pub log: PathBuf,
+    /// The network namespace it runs in.
+    pub ns: String,
+    /// For a havip daemon, the executable it runs: its state is read through `havip stats`.
+    havip: Option<PathBuf>,
 }
 
 impl Proc {
@@ -176,34 +181,119 @@ impl Proc {
         }
     }
 
-    /// The state in the last `transition` line havip logged ("MASTER", "BACKUP", "FAULT").
-    pub fn vrrp_state(&self) -> Option<String> {
-        let log = self.log_text();
-        let line = log.lines().rev().find(|l| l.contains(" transition "))?;
-        let rest = line.split("state=\"").nth(1)?;
-        Some(rest.split('"').next()?.to_string())
+    /// The daemon's snapshot, from its control socket: what `havip stats` reads, asked from the
+    /// test's own thread (a millisecond, no process started), for tight polling. `None` while no
+    /// daemon answers in the namespace, or when the one that answers is not this process.
+    pub fn snapshot(&self) -> Option<DaemonSnapshot> {
+        self.ask().ok().flatten()
     }
 
-    /// Waits until the last transition is to `state`.
-    pub fn wait_state(&mut self, state: &str, timeout: Duration) {
+    /// As [`Proc::snapshot`], saying why there is none when the answer is not a snapshot of
+    /// this process.
+    fn ask(&self) -> Result<Option<DaemonSnapshot>, String> {
+        let _ = self.havip_exe(); // keepalived has no such socket: say so rather than wait
+        let socket = control::socket_path(&format!("ns{}", netns_inode(&self.ns)));
+        match control::query(&socket) {
+            Err(e) => Err(format!("{}: {e:#}", socket.display())),
+            Ok(Some(s)) if s.pid != self.pid() => Err(format!(
+                "the daemon answering in {} is pid {}, not this process ({})",
+                self.ns,
+                s.pid,
+                self.pid()
+            )),
+            Ok(answer) => Ok(answer),
+        }
+    }
+
+    /// `havip stats --json` in the process's namespace, run as a user does
+    /// (`ip netns exec NS havip stats --json`), parsed.
+    pub fn stats(&self) -> Stats {
+        stats_of(Launcher::IpNetnsExec, &self.ns, self.havip_exe())
+    }
+
+    /// The daemon's state as `havip stats --json` reports it ("MASTER", "BACKUP", "FAULT",
+    /// "INIT", "STATIC"), read the way a user reads it: see [`daemon_state`]. `None` when this
+    /// process's daemon does not answer (not started yet, or gone).
+    pub fn vrrp_state(&self) -> Option<String> {
+        let daemon = self.stats().daemon?;
+        (daemon.pid == self.pid()).then(|| daemon_state(&daemon))?
+    }
+
+    /// The daemon's state, from its control socket (see [`Proc::snapshot`], [`daemon_state`]).
+    pub fn state_now(&self) -> Option<String> {
+        daemon_state(&self.snapshot()?)
+    }
+
+    /// Polls the daemon's snapshot every 5 ms until `done` holds for it; panics (with the last
+    /// snapshot and the log) when the process exits first or after `timeout`.
+    pub fn wait_snapshot(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&DaemonSnapshot) -> bool,
+    ) -> DaemonSnapshot {
         let deadline = Instant::now() + timeout;
-        while self.vrrp_state().as_deref() != Some(state) {
+        loop {
+            let answer = self.ask();
+            if let Ok(Some(s)) = &answer {
+                if done(s) {
+                    return s.clone();
+                }
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
-                    "{} exited ({status}) before reaching {state}:\n{}",
+                    "{} exited ({status}) before {what}:\n{}",
                     self.label,
                     self.log_text()
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "{} not {state} within {timeout:?} (is {:?}):\n{}",
+                "{} not {what} within {timeout:?}; its control socket said {answer:#?}\n{}",
                 self.label,
-                self.vrrp_state(),
                 self.log_text()
             );
             thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Waits until the daemon's state (every instance's) is `state`.
+    pub fn wait_state(&mut self, state: &str, timeout: Duration) {
+        self.wait_snapshot(state, timeout, |s| {
+            daemon_state(s).as_deref() == Some(state)
+        });
+    }
+
+    /// Waits until the daemon answers with every instance out of INIT: it is up and has taken
+    /// its first state.
+    pub fn wait_started(&mut self, timeout: Duration) {
+        self.wait_snapshot("started", timeout, |s| {
+            !s.instances.is_empty() && s.instances.iter().all(|i| state_name(i) != "INIT")
+        });
+    }
+
+    /// Waits until every instance of the daemon holds its VIPs (`owned` in `havip stats`).
+    pub fn wait_owned(&mut self, timeout: Duration) {
+        self.wait_snapshot("holding its VIPs", timeout, |s| {
+            !s.instances.is_empty() && s.instances.iter().all(|i| i.owned)
+        });
+    }
+
+    /// Waits until every health check of the daemon reports healthy.
+    pub fn wait_checks_healthy(&mut self, timeout: Duration) {
+        self.wait_snapshot("healthy", timeout, |s| {
+            !s.checks.is_empty() && s.checks.iter().all(|c| c.healthy == Some(true))
+        });
+    }
+
+    /// The havip executable this process runs; panics for a process that is not havip.
+    fn havip_exe(&self) -> &Path {
+        self.havip.as_deref().unwrap_or_else(|| {
+            panic!(
+                "{} is not a havip daemon: no `havip stats` to read",
+                self.label
+            )
+        })
     }
 
     pub fn log_text(&self) -> String {
@@ -385,6 +475,8 @@ impl Lab {
             label: label.into(),
             child,
             log,
+            ns: ns.into(),
+            havip: None,
         });
         self.procs.last_mut().unwrap()
     }
@@ -403,11 +495,23 @@ impl Lab {
         host: &Host,
         args: &[&str],
     ) -> &mut Proc {
+        self.havip_in(launcher, label, &host.ns.clone(), args)
+    }
+
+    /// As [`Lab::havip_with`], in namespace `ns` (a node the lab did not build with
+    /// [`Lab::host`]).
+    pub fn havip_in(
+        &mut self,
+        launcher: Launcher,
+        label: &str,
+        ns: &str,
+        args: &[&str],
+    ) -> &mut Proc {
         let exe = havip_exe();
         let mut argv = vec![exe.to_str().expect("UTF-8 path")];
         argv.extend_from_slice(args);
-        let ns = host.ns.clone();
-        let p = self.spawn_with(launcher, label, &ns, &argv);
+        let p = self.spawn_with(launcher, label, ns, &argv);
+        p.havip = Some(exe.clone());
         if launcher == Launcher::NoBpffs {
             p.wait_log(NO_BPFFS_MARK, Duration::from_secs(5));
         }
@@ -422,24 +526,7 @@ impl Lab {
 
     /// As [`Lab::stats`], started by `launcher`.
     pub fn stats_with(&self, launcher: Launcher, host: &Host) -> Stats {
-        let exe = havip_exe();
-        let out = self.exec_with(
-            launcher,
-            &host.ns,
-            &[exe.to_str().expect("UTF-8 path"), "stats", "--json"],
-        );
-        assert!(
-            out.status.success(),
-            "`havip stats --json` in {} ({launcher:?}) failed: {}",
-            host.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "`havip stats --json` printed no Stats ({e}):\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        stats_of(launcher, &host.ns, &havip_exe())
     }
 
     /// The XDP counters of IPv4 VIP `vip` on `host`'s eth0, as `havip stats --json` reports
@@ -521,10 +608,7 @@ impl Lab {
 
     /// havip's pin directory for the namespace `ns`.
     pub fn pin_dir(&self, ns: &str) -> PathBuf {
-        let ino = fs::metadata(format!("/run/netns/{ns}"))
-            .expect("netns file")
-            .ino();
-        PathBuf::from(format!("/sys/fs/bpf/havip/ns{ino}"))
+        PathBuf::from(format!("/sys/fs/bpf/havip/ns{}", netns_inode(ns)))
     }
 
     /// Whether `host` has address `ip` on its LAN interface.
@@ -673,6 +757,63 @@ fn sh_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The inode of network namespace `ns`: havip names its run-time files (pins, lock, control
+/// socket) `ns<inode>` (see `havip::control::ns_name`).
+fn netns_inode(ns: &str) -> u64 {
+    fs::metadata(format!("/run/netns/{ns}"))
+        .unwrap_or_else(|e| panic!("netns file of {ns}: {e}"))
+        .ino()
+}
+
+/// `EXE stats --json` in `ns`, started by `launcher`, parsed.
+fn stats_of(launcher: Launcher, ns: &str, exe: &Path) -> Stats {
+    let exe = exe.to_str().expect("UTF-8 path");
+    let out = launcher
+        .command(ns, &[exe, "stats", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("running `havip stats --json` in {ns} ({launcher:?}): {e}"));
+    assert!(
+        out.status.success(),
+        "`havip stats --json` in {ns} ({launcher:?}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "`havip stats --json` printed no Stats ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// An instance's state as `havip stats --json` prints it ("MASTER", "BACKUP", ...).
+pub fn state_name(instance: &InstanceSnapshot) -> String {
+    // Through its JSON form, which is what users read and what the labs compare against.
+    match serde_json::to_value(&instance.state) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => panic!("an instance state that is not a string: {other:?}"),
+    }
+}
+
+/// A daemon's state: the one state all its instances are in, or, when they differ, each
+/// instance's ("VI_1 MASTER, VI_2 BACKUP", which no single state equals). `None` with no
+/// instance.
+pub fn daemon_state(daemon: &DaemonSnapshot) -> Option<String> {
+    let states: Vec<String> = daemon.instances.iter().map(state_name).collect();
+    let first = states.first()?;
+    if states.iter().all(|s| s == first) {
+        return Some(first.clone());
+    }
+    Some(
+        daemon
+            .instances
+            .iter()
+            .zip(&states)
+            .map(|(i, s)| format!("{} {s}", i.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// The entry for `vip` on `iface` among `vips`, cloned.

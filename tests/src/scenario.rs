@@ -162,7 +162,7 @@ impl Pair {
                     let args = havip_args(vrrp, prio, xdp_mode);
                     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
                     args.extend_from_slice(extra);
-                    lab.havip(label, host, &args).wait_log("transition", LONG);
+                    lab.havip(label, host, &args).wait_started(LONG);
                 }
                 lab.proc("n1").wait_state("MASTER", LONG);
             }
@@ -193,11 +193,12 @@ impl Pair {
         }
     }
 
-    /// Whether node `label` is master now, by its own log.
+    /// Whether node `label` is master now: havip's by its control socket (what `havip stats`
+    /// reads, a millisecond per look), keepalived's by its log (it has no such interface).
     pub fn is_master(&mut self, label: &str) -> bool {
         let p = self.lab.proc(label);
         let state = match self.daemon {
-            Daemon::Havip => p.vrrp_state(),
+            Daemon::Havip => p.state_now(),
             Daemon::Keepalived => p.keepalived_state(),
         };
         state.as_deref() == Some("MASTER")

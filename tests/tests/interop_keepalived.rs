@@ -42,7 +42,7 @@ fn havip_args(
 
 fn start_havip(lab: &mut Lab, label: &str, host: &Host, args: &[String]) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    lab.havip(label, host, &args).wait_log("transition", LONG);
+    lab.havip(label, host, &args).wait_started(LONG);
 }
 
 fn two_nodes(test: &str) -> (Lab, Host, Host) {
@@ -120,6 +120,12 @@ fn interop_v2_pass_keepalived_master_havip_backup() {
     lab.proc("havip")
         .wait_state("MASTER", Duration::from_secs(2));
     assert!(lab.proc("havip").log_text().contains("PriorityZero"));
+    let s = lab.proc("havip").stats().daemon.expect("havip's daemon");
+    assert!(
+        s.instances[0].adverts.priority_zero_received >= 1,
+        "keepalived's priority-0 advert not counted: {:?}",
+        s.instances[0].adverts
+    );
     assert!(lab.has_addr(&n2, VIP));
 }
 

@@ -49,7 +49,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str, launcher: Launcher) {
             mode,
         ],
     )
-    .wait_log("VIP added", Duration::from_secs(10));
+    .wait_owned(Duration::from_secs(10));
     let attached = lab
         .xdp_on(&node)
         .expect("an XDP program on the node's eth0");
@@ -133,7 +133,7 @@ fn arp_answered_by_xdp_then_silenced_by_kill_9(mode: &str, launcher: Launcher) {
             mode,
         ],
     )
-    .wait_log("VIP added", Duration::from_secs(10));
+    .wait_owned(Duration::from_secs(10));
     assert!(lab
         .proc("havip2")
         .log_text()
@@ -184,7 +184,7 @@ fn auto_mode_on_plain_bridge_ports() {
             "auto",
         ],
     )
-    .wait_log("VIP added", Duration::from_secs(10));
+    .wait_owned(Duration::from_secs(10));
     let attached = lab
         .xdp_on(&node)
         .expect("an XDP program on the node's eth0");

@@ -35,9 +35,9 @@ fn seed_config_runs_unchanged_and_elects() {
     let c1 = write(&dir, "n1.conf", SEED);
     let c2 = write(&dir, "n2.conf", &peer);
     lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(Duration::from_secs(4)); // more than the backup's Master_Down_Interval
     assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
@@ -70,7 +70,7 @@ fn sighup_reload_keeps_unchanged_instances_and_refuses_a_bad_file() {
                advert_int 0.1\n  version 3\n  virtual_ipaddress {\n    10.99.0.101/24\n  }\n}\n";
     let conf = write(&dir, "havip.conf", vi1);
     lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(Duration::from_millis(300));
     let before = lab.stats(&n1).daemon.unwrap().instances[0].adverts.clone();
@@ -198,9 +198,9 @@ fn vectors_v3_config_runs_both_families() {
     let c1 = write(&dir, "n1.conf", V3);
     let c2 = write(&dir, "n2.conf", &peer);
     lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     sleep(Duration::from_secs(3)); // 3 × 0.5 s + skew, twice over
     let states = |lab: &Lab, host: &Host| -> Vec<String> {
         let mut v: Vec<String> = lab

@@ -43,7 +43,7 @@ fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, extra: &[&str]) 
         &prio,
     ];
     args.extend_from_slice(extra);
-    lab.havip(label, host, &args).wait_log("transition", LONG);
+    lab.havip(label, host, &args).wait_started(LONG);
 }
 
 /// The usual lab: n1 (priority 101) and n2 (100) on a LAN with a client, n1 master.
@@ -154,6 +154,12 @@ fn rfc9568_6_4_3_graceful_stop_backup_takes_over_within_skew_time() {
     assert!(
         lab.proc("n2").log_text().contains("PriorityZero"),
         "takeover not caused by priority 0"
+    );
+    let s = lab.proc("n2").stats().daemon.expect("n2's daemon");
+    assert!(
+        s.instances[0].adverts.priority_zero_received >= 1,
+        "n2 counted no priority-0 advert: {:?}",
+        s.instances[0].adverts
     );
 }
 

@@ -12,7 +12,7 @@ use std::{
 };
 
 use havip_lab::{
-    lab::{havip_exe, wait_until, Host, Lab},
+    lab::{havip_exe, wait_until, Host, Lab, Launcher},
     probe::{Ping, PingResult},
 };
 use serde_json::Value;
@@ -47,7 +47,7 @@ fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, vip: &str) {
         "--priority",
         &prio,
     ];
-    lab.havip(label, host, &args).wait_log("transition", LONG);
+    lab.havip(label, host, &args).wait_started(LONG);
 }
 
 /// n1 (priority 101) master, n2 (100) backup, a client; the backup has heard a few adverts.
@@ -64,10 +64,14 @@ fn elected(test: &str) -> (Lab, Host, Host, Host) {
     (lab, n1, n2, client)
 }
 
-/// `havip stats --json`, run in `host`'s namespace.
+/// `havip stats --json`, run in `host`'s namespace as a user does (`ip netns exec`).
 fn stats(lab: &Lab, host: &Host) -> Value {
     let exe = havip_exe();
-    let out = lab.exec(&host.ns, &[exe.to_str().unwrap(), "stats", "--json"]);
+    let out = lab.exec_with(
+        Launcher::IpNetnsExec,
+        &host.ns,
+        &[exe.to_str().unwrap(), "stats", "--json"],
+    );
     assert!(
         out.status.success(),
         "havip stats: {}",
@@ -248,7 +252,7 @@ fn ipv6_vip_deleted_by_another_agent_is_readded_at_once() {
             "--xdp-mode",
             "skb",
         ];
-        lab.havip(label, host, &args).wait_log("transition", LONG);
+        lab.havip(label, host, &args).wait_started(LONG);
     }
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(mdi(100));
@@ -495,7 +499,7 @@ fn tracked_interface_recreated_is_followed_by_name() {
         "--xdp-mode",
         "skb",
     ];
-    lab.havip("n1", &n1, &args).wait_log("transition", LONG);
+    lab.havip("n1", &n1, &args).wait_started(LONG);
     start(&mut lab, "n2", &n2, 100, "10.99.0.100/24");
     lab.proc("n1").wait_state("MASTER", LONG);
     lab.ip(&n1.ns, "link del eth1");

@@ -60,13 +60,13 @@ fn ipv6_election_failover_and_kill_9_fail_safe() {
         &n1,
         &["run", "--config", c1.to_str().unwrap(), "--xdp-mode", "skb"],
     )
-    .wait_log("transition", LONG);
+    .wait_started(LONG);
     lab.havip(
         "n2",
         &n2,
         &["run", "--config", c2.to_str().unwrap(), "--xdp-mode", "skb"],
     )
-    .wait_log("transition", LONG);
+    .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     sleep(Duration::from_millis(800));
     assert_eq!(
@@ -114,7 +114,7 @@ fn ipv6_interop_with_keepalived() {
         &n1,
         &["run", "--config", c1.to_str().unwrap(), "--xdp-mode", "skb"],
     )
-    .wait_log("transition", LONG);
+    .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     lab.keepalived("ka", &n2, &conf("BACKUP", 100));
     lab.proc("ka").wait_keepalived_state("BACKUP", LONG);

@@ -56,7 +56,7 @@ fn start(lab: &mut Lab, launcher: Launcher, label: &str, host: &Host, priority: 
             &prio,
         ],
     )
-    .wait_log("transition", LONG);
+    .wait_started(LONG);
 }
 
 /// Wall-clock seconds, as `tcpdump -tt` prints them.

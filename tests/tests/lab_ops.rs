@@ -61,11 +61,11 @@ fn sip_gateway_down_moves_the_vip_and_back() {
     let c2 = write(&dir, "n2.conf", &instance(100, ""));
     let sip = SipResponder::start(&n1.ns, "127.0.0.1:5060");
     lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
-    lab.proc("n1").wait_log("check succeeded", LONG);
+    lab.proc("n1").wait_checks_healthy(LONG);
     sleep(Duration::from_millis(500));
     assert_eq!(lab.proc("n2").vrrp_state().as_deref(), Some("BACKUP"));
 
@@ -136,7 +136,7 @@ fn stats_and_metrics_count_exactly_the_packets_sent() {
             "127.0.0.1:9150",
         ],
     )
-    .wait_log("transition", LONG);
+    .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
 
     // 37 ARP requests for the VIP, and 5 VRRPv3 adverts for VRID 51 with TTL 64.
@@ -234,7 +234,7 @@ fn notify_hooks_run_with_keepalived_arguments() {
     );
     let conf = write(&dir, "n1.conf", &instance(101, &hooks));
     lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
     let deadline = Instant::now() + LONG;
     while !fs::read_to_string(&log)
@@ -284,7 +284,7 @@ fn tracked_process_faults_the_whole_sync_group() {
     let exe = exe.to_str().unwrap().to_string();
     lab.spawn("gw", &n1.ns, &[&exe, "600"]);
     lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
-        .wait_log("transition", LONG);
+        .wait_started(LONG);
     let states = |lab: &Lab| -> Vec<String> {
         let mut v: Vec<_> = lab
             .stats(&n1)

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use havip_lab::lab::{in_netns, wait_until, Host, Lab};
+use havip_lab::lab::{in_netns, wait_until, Host, Lab, Launcher};
 
 const VIP: &str = "10.99.0.100";
 
@@ -24,7 +24,7 @@ fn start(lab: &mut Lab, node: &Host, mode: &str) {
             mode,
         ],
     )
-    .wait_log("VIP added", Duration::from_secs(10));
+    .wait_owned(Duration::from_secs(10));
 }
 
 /// The mode the daemon reports for its eth0 attachment, and its fallback count.
@@ -158,19 +158,13 @@ fn a_bond_over_plain_veths_takes_skb_mode_and_answers() {
     let link = lab.ip(&ns, "link show dev bond0");
     assert!(!link.contains("xdp"), "XDP left attached: {link}");
 
-    lab.spawn(
+    lab.havip_in(
+        Launcher::NsenterNet,
         "havip",
         &ns,
-        &[
-            exe.to_str().unwrap(),
-            "run",
-            "--iface",
-            "bond0",
-            "--vip",
-            "10.99.0.100/24",
-        ],
+        &["run", "--iface", "bond0", "--vip", "10.99.0.100/24"],
     )
-    .wait_log("VIP added", Duration::from_secs(10));
+    .wait_owned(Duration::from_secs(10));
     let stats = in_netns(&ns, || havip::stats::collect().expect("havip stats"));
     let d = stats.daemon.expect("a daemon");
     assert_eq!(d.xdp.len(), 1, "{:?}", d.xdp);

@@ -129,7 +129,7 @@ fn second_daemon_in_one_namespace_is_refused() {
             "skb",
         ],
     )
-    .wait_log("VIP added", std::time::Duration::from_secs(10));
+    .wait_owned(std::time::Duration::from_secs(10));
     let (ok, err) = run_in(
         &lab,
         &node.ns,

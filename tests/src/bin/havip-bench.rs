@@ -242,7 +242,7 @@ fn arp_run(responder: &str, many: bool, seconds: u64) -> ArpRun {
                     mode,
                 ],
             )
-            .wait_log("VIP added", Duration::from_secs(10));
+            .wait_owned(Duration::from_secs(10));
         }
     }
     let cfg = trafgen_arp_request([10, 99, 0, 100], many);
@@ -372,11 +372,11 @@ fn jitter(seconds: u64) {
             ],
         );
         std::thread::sleep(Duration::from_secs(1));
-        let masters_before = masters_logged(&mut pair);
+        let masters_before = times_became_master(&mut pair);
         let capture = AdvertCapture::start(&client.ns, "eth0", [10, 99, 0, 11]);
         std::thread::sleep(Duration::from_secs(seconds));
         let times = capture.stop();
-        let false_failovers = masters_logged(&mut pair) - masters_before;
+        let false_failovers = times_became_master(&mut pair) - masters_before;
         let mut gaps: Vec<f64> = times
             .windows(2)
             .map(|w| (w[1] - w[0]) as f64 / 1e6)
@@ -402,15 +402,21 @@ fn jitter(seconds: u64) {
     println!("(> 30 ms: gaps that come close to the backup's Master_Down_Interval, 36.1 ms)");
 }
 
-/// How many times node 2 (the backup) logged becoming master.
-fn masters_logged(pair: &mut Pair) -> usize {
-    let log = pair.lab.proc("n2").log_text();
+/// How many times node 2 (the backup) became master: havip's count from its control socket
+/// (`became_master` in `havip stats`), keepalived's from its log.
+fn times_became_master(pair: &mut Pair) -> usize {
+    let p = pair.lab.proc("n2");
     match pair.daemon {
-        Daemon::Havip => log
-            .lines()
-            .filter(|l| l.contains("transition") && l.contains("MASTER"))
-            .count(),
-        Daemon::Keepalived => log.matches("Entering MASTER STATE").count(),
+        Daemon::Havip => {
+            let s = p
+                .snapshot()
+                .expect("n2's havip answers on its control socket");
+            s.instances
+                .iter()
+                .map(|i| i.adverts.became_master as usize)
+                .sum()
+        }
+        Daemon::Keepalived => p.log_text().matches("Entering MASTER STATE").count(),
     }
 }
 
@@ -471,7 +477,7 @@ fn cpu_50(seconds: u64) {
                             "native",
                         ],
                     );
-                    p.wait_log("transition", Duration::from_secs(20));
+                    p.wait_started(Duration::from_secs(20));
                     p.pid()
                 })
                 .collect(),
