@@ -98,9 +98,12 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
     ebpf::build(true)?;
     // A word naming a root-tier file (`lab_config`) picks that test binary; other words are
     // test-name filters.
-    let (binaries, names): (Vec<&String>, Vec<&String>) = filter
-        .iter()
-        .partition(|f| util::root().join("tests/tests").join(format!("{f}.rs")).exists());
+    let (binaries, names): (Vec<&String>, Vec<&String>) = filter.iter().partition(|f| {
+        util::root()
+            .join("tests/tests")
+            .join(format!("{f}.rs"))
+            .exists()
+    });
     let mut args = vec!["test", "-p", "havip-lab"];
     for b in &binaries {
         args.extend(["--test", b.as_str()]);
