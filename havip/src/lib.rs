@@ -13,19 +13,19 @@
 //!   exposition, as building blocks the daemon drives.
 
 pub mod app;
-pub mod cli;
-pub mod config;
+pub(crate) mod cli;
+pub(crate) mod config;
 pub mod control;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod dataplane;
-pub mod metrics;
-pub mod model;
-pub mod net;
-pub mod notify;
-pub mod privs;
+pub(crate) mod metrics;
+pub(crate) mod model;
+pub(crate) mod net;
+pub(crate) mod notify;
+pub(crate) mod privs;
 pub mod stats;
 #[cfg(test)]
 pub(crate) mod testutil;
-pub mod track;
+pub(crate) mod track;
 
 pub use havip_proto::{vrrp, wire};

@@ -22,13 +22,15 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+#[cfg(test)]
+use crate::vrrp::State;
 use crate::{
     model::NotifySpec,
     track::{
         command::{self, RunAs},
         Outcome,
     },
-    vrrp::{Action, State},
+    vrrp::Action,
 };
 
 /// The state a hook announces.
@@ -54,6 +56,7 @@ impl NotifyState {
 
     /// The hook to run for a router entering `state` (none for Initialize: keepalived announces
     /// INIT to nobody).
+    #[cfg(test)]
     pub fn from_state(state: State) -> Option<NotifyState> {
         match state {
             State::Master => Some(NotifyState::Master),
@@ -149,6 +152,7 @@ impl Notifier {
     }
 
     /// Runs the hooks of sync group `name` entering `state` (`notify` gets priority 0).
+    #[cfg(test)]
     pub fn group(&self, spec: &NotifySpec, name: &str, state: NotifyState) -> NotifyHandle {
         self.launch(spec, "GROUP", name, state, 0)
     }

@@ -141,6 +141,7 @@ pub enum LoadError {
 
 impl LoadError {
     /// The errors and warnings of an invalid file (none for a read error).
+    #[cfg(test)]
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             LoadError::Read { .. } => &[],

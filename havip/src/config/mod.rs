@@ -31,7 +31,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use diag::{Diagnostic, LoadError, Location, Severity};
+pub use diag::{Diagnostic, LoadError};
 pub use render::render;
 pub use syntax::ReadOptions;
 
@@ -62,10 +62,10 @@ impl Format {
 pub struct Loaded {
     pub spec: DaemonSpec,
     pub warnings: Vec<Diagnostic>,
-    pub format: Format,
 }
 
 /// Reads the config at `path`, in the format its extension says.
+#[cfg(test)]
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     load_as(path, Format::of_path(path), &ReadOptions::default())
 }
@@ -82,11 +82,12 @@ pub fn load_as(path: &Path, format: Format, opts: &ReadOptions) -> Result<Loaded
         path: path.to_path_buf(),
         error,
     })?;
-    finish(spec, format, diags)
+    finish(spec, diags)
 }
 
 /// Reads a config from `text`, named `name` in diagnostics (keepalived includes are relative to
 /// the current directory).
+#[cfg(test)]
 pub fn load_str(
     name: &str,
     text: &str,
@@ -98,10 +99,10 @@ pub fn load_str(
         Format::Keepalived => keepalived::load_str(name, text, opts, &mut diags),
         Format::Toml => toml::load_str(name, text, &mut diags),
     };
-    finish(spec, format, diags)
+    finish(spec, diags)
 }
 
-fn finish(spec: DaemonSpec, format: Format, mut diags: Diags) -> Result<Loaded, LoadError> {
+fn finish(spec: DaemonSpec, mut diags: Diags) -> Result<Loaded, LoadError> {
     // File order: files as they first appear, then line and column; whole-file ones last.
     let mut files: Vec<String> = Vec::new();
     for d in &diags.list {
@@ -127,7 +128,6 @@ fn finish(spec: DaemonSpec, format: Format, mut diags: Diags) -> Result<Loaded, 
         Ok(Loaded {
             spec,
             warnings: diags.list,
-            format,
         })
     }
 }

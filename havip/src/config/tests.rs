@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::config::diag::Severity;
 use crate::vrrp::{Centis, StartState, Version};
 
 fn data_dir() -> PathBuf {

@@ -197,6 +197,7 @@ pub enum Exit {
 }
 
 impl Exit {
+    #[cfg(test)]
     pub fn success(&self) -> bool {
         matches!(self, Exit::Finished(s) if s.success())
     }

@@ -45,11 +45,9 @@ use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 use anyhow::{bail, Context as _, Result};
 
 pub use net::HttpUrl;
-pub use priority::{
-    effective_priority, tracked_interfaces, tracked_scripts, Health, Tracked, Verdict,
-};
+pub use priority::{effective_priority, tracked_interfaces, tracked_scripts, Health, Verdict};
 pub use process::ProcessMatch;
-pub use scheduler::{CheckSpec, RiseFall, TrackEvent, Tracker};
+pub use scheduler::{CheckSpec, TrackEvent, Tracker};
 
 /// What one attempt of a check found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +186,7 @@ impl Check {
     }
 
     /// An HTTP check that wants a 2xx status.
+    #[cfg(test)]
     pub fn http_get(url: impl Into<String>) -> Check {
         Check::HttpGet {
             url: url.into(),

@@ -62,6 +62,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// The priority to advertise, unless in FAULT.
+    #[cfg(test)]
     pub fn priority(self) -> Option<u8> {
         match self {
             Verdict::Priority(p) | Verdict::Init(p) => Some(p),

@@ -17,7 +17,9 @@ use anyhow::{bail, Context as _, Result};
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{debug, info, warn};
 
-use super::{probe, Check, Health};
+#[cfg(test)]
+use super::Health;
+use super::{probe, Check};
 use crate::model::ScriptSpec;
 
 /// A check with its schedule: keepalived's `vrrp_script` block, or a built-in probe with the
@@ -40,6 +42,7 @@ pub struct CheckSpec {
 
 impl CheckSpec {
     /// keepalived's defaults: every second, timeout = interval, rise 1, fall 1.
+    #[cfg(test)]
     pub fn new(name: impl Into<String>, check: Check) -> CheckSpec {
         CheckSpec {
             name: name.into(),
@@ -115,6 +118,7 @@ impl RiseFall {
     }
 
     /// Current health: `Unknown` until the first report of a check that did not start failed.
+    #[cfg(test)]
     pub fn health(&self) -> Health {
         if self.init {
             Health::Unknown

@@ -14,6 +14,7 @@ use tokio::{
 
 use super::*;
 use crate::testutil::*;
+use crate::track::priority::Tracked;
 
 fn script(command: &str) -> Check {
     Check::Script {

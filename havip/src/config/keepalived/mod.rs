@@ -54,7 +54,8 @@ use args::Cx;
 use global_defs::{Globals, GLOBAL_DEFS};
 use instance::{RawInstance, INSTANCE};
 use keywords::{handled, ignored, refused, Table, Wording};
-pub use keywords::{listings, Kind, Listing};
+#[cfg(test)]
+pub use keywords::{listings, Kind};
 
 /// Reads the keepalived config at `path`; `Err` when the file itself cannot be read.
 pub fn load_file(
@@ -67,6 +68,7 @@ pub fn load_file(
 }
 
 /// Reads a keepalived config from text; includes are relative to the current directory.
+#[cfg(test)]
 pub fn load_str(name: &str, text: &str, opts: &ReadOptions, diags: &mut Diags) -> DaemonSpec {
     let stmts = syntax::parse_str(name, text, Path::new(""), opts, diags);
     interpret(&stmts, name, diags)
