@@ -1,14 +1,6 @@
 //! Config files: keepalived.conf as keepalived 2.2.7 reads it, and havip's own TOML format, both
-//! turned into the [`DaemonSpec`] the daemon runs.
-//!
-//! ```no_run
-//! let loaded = havip::config::load(std::path::Path::new("/etc/keepalived/keepalived.conf"))?;
-//! for w in &loaded.warnings {
-//!     eprintln!("{w}");
-//! }
-//! havip::daemon::run(loaded.spec)?;
-//! # Ok::<(), anyhow::Error>(())
-//! ```
+//! turned into the [`DaemonSpec`] the daemon runs. `havip run --config` and `havip
+//! check-config` both go through [`load_as`]: the warnings are printed, the spec is run.
 //!
 //! - `syntax`: keepalived's lexing (comments, quotes, braces, `include` with globs, `@id`
 //!   lines), every word with its file, line and column.
