@@ -6,10 +6,10 @@
 //! - (Both are the `havip-proto` crate, which has no dependencies — no tokio, no clock, no
 //!   sockets — re-exported so `havip::wire` and `havip::vrrp` keep their paths.)
 //! - [`dataplane`]: the embedded XDP object, its attachments and maps.
-//! - [`net`]: rtnetlink and raw sockets.
-//! - [`config`]: keepalived.conf and havip's TOML format, read into the daemon's spec.
-//! - [`daemon`]: the tokio driver; the only place with signals and clock reads.
-//! - [`track`], [`notify`], [`metrics`]: health checks, notify hooks and the Prometheus
+//! - `net`: rtnetlink and raw sockets.
+//! - `config`: keepalived.conf and havip's TOML format, read into the daemon's spec.
+//! - `daemon`: the tokio driver; the only place with signals and clock reads.
+//! - `track`, `notify`, `metrics`: health checks, notify hooks and the Prometheus
 //!   exposition, as building blocks the daemon drives.
 
 pub mod app;
