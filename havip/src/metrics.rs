@@ -117,7 +117,7 @@ impl Collector for Snapshot {
                 enc,
                 "daemon_info",
                 "The running daemon, by advert delivery path (socket or ringbuf).",
-                vec![(vec![("advert_path", d.advert_path.clone())], 1i64)],
+                vec![(vec![("advert_path", d.advert_path.to_string())], 1i64)],
             )?;
             let inst: Vec<(Labels, &crate::control::InstanceSnapshot)> = d
                 .instances
@@ -137,7 +137,7 @@ impl Collector for Snapshot {
                     states.push((with(l, &[("state", s)]), i64::from(i.state == s)));
                 }
                 if !STATES.contains(&i.state.as_str()) {
-                    states.push((with(l, &[("state", &i.state)]), 1));
+                    states.push((with(l, &[("state", i.state.as_str())]), 1));
                 }
             }
             gauges(
@@ -305,7 +305,7 @@ impl Collector for Snapshot {
                     .iter()
                     .map(|x| {
                         (
-                            vec![("iface", x.iface.clone()), ("mode", x.mode.clone())],
+                            vec![("iface", x.iface.clone()), ("mode", x.mode.to_string())],
                             1i64,
                         )
                     })
