@@ -312,7 +312,10 @@ mod tests {
             (InstanceState::Static, "STATIC"),
         ];
         for (state, name) in names {
-            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{name}\"")
+            );
             assert_eq!(
                 serde_json::from_str::<InstanceState>(&format!("\"{name}\"")).unwrap(),
                 state
@@ -320,13 +323,19 @@ mod tests {
             assert_eq!(InstanceState::from(name), state);
             assert_eq!(state, name);
         }
-        for (path, name) in [(AdvertPath::Ringbuf, "ringbuf"), (AdvertPath::Socket, "socket")] {
+        for (path, name) in [
+            (AdvertPath::Ringbuf, "ringbuf"),
+            (AdvertPath::Socket, "socket"),
+        ] {
             assert_eq!(serde_json::to_string(&path).unwrap(), format!("\"{name}\""));
             assert_eq!(path.to_string(), name);
         }
         for (mode, name) in [(XdpMode::Native, "native"), (XdpMode::Skb, "skb")] {
             assert_eq!(serde_json::to_string(&mode).unwrap(), format!("\"{name}\""));
-            assert_eq!(serde_json::from_str::<XdpMode>(&format!("\"{name}\"")).unwrap(), mode);
+            assert_eq!(
+                serde_json::from_str::<XdpMode>(&format!("\"{name}\"")).unwrap(),
+                mode
+            );
         }
     }
 

@@ -202,8 +202,12 @@ mod tests {
             ..peer
         };
         let repr = advert_repr(&intruder, 200, Centis(100), &[vips[0].addr]);
-        let rx = decode(&ip_packet(src, repr, ChecksumMode::PseudoHeader), None, ChecksumMode::PseudoHeader)
-            .unwrap();
+        let rx = decode(
+            &ip_packet(src, repr, ChecksumMode::PseudoHeader),
+            None,
+            ChecksumMode::PseudoHeader,
+        )
+        .unwrap();
         assert_eq!(
             r.handle_advert(now, &rx),
             AdvertOutcome::Dropped(DropReason::Auth)
@@ -309,7 +313,10 @@ mod tests {
         assert_eq!(peek(&[], Some(&v6_meta())), None);
 
         for len in 0..good.len() {
-            assert!(decode(&good[..len], None, mode).is_err(), "cut to {len} bytes");
+            assert!(
+                decode(&good[..len], None, mode).is_err(),
+                "cut to {len} bytes"
+            );
         }
         let mut flipped = good.clone();
         *flipped.last_mut().unwrap() ^= 1;
@@ -318,7 +325,10 @@ mod tests {
         other_mode[20 + 6] ^= 0xff;
         assert!(decode(&other_mode, None, mode).is_err(), "checksum field");
         assert!(decode(&[0x5f; 64], None, mode).is_err());
-        assert!(decode(&good[20..], Some(&v6_meta()), mode).is_err(), "IPv4 advert as IPv6");
+        assert!(
+            decode(&good[20..], Some(&v6_meta()), mode).is_err(),
+            "IPv4 advert as IPv6"
+        );
 
         // Decodes, but the router refuses it: a routed advert (RFC 9568 §7.1, TTL 255).
         let now = Instant::now();

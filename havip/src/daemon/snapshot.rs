@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::{
     control::{
-        AdvertCounters, AdvertPath, DaemonSnapshot, IfaceSnapshot, InstanceSnapshot,
-        InstanceState, XdpAttachmentSnapshot, XdpMode,
+        AdvertCounters, AdvertPath, DaemonSnapshot, IfaceSnapshot, InstanceSnapshot, InstanceState,
+        XdpAttachmentSnapshot, XdpMode,
     },
     dataplane::Attached,
     model,
