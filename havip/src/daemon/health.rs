@@ -234,3 +234,66 @@ impl Node {
         self.apply_health_all().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(name: &str, index: u32, up: bool) -> Link {
+        Link {
+            name: name.into(),
+            index,
+            mac: [2, 0, 0, 0, 0, 1],
+            up,
+        }
+    }
+
+    /// keepalived tracks `track_interface` by name: a tracked interface deleted and re-created
+    /// under its name is followed at its new index, down while gone, and its return counts.
+    #[test]
+    fn a_tracked_interface_is_followed_by_name_across_re_creation() {
+        let mut h = HealthState::default();
+        h.tracked_links.insert(5, ("uplink".into(), true));
+        let v = VrrpSpec {
+            track_interfaces: vec![("uplink".into(), 0)],
+            ..VrrpSpec::new(1, 100)
+        };
+        assert_eq!(h.verdict(&v), Verdict::Priority(100));
+        assert!(
+            !h.tracked_link_changed(&link("uplink", 5, true)),
+            "no change"
+        );
+        assert!(
+            !h.tracked_link_changed(&link("other", 6, false)),
+            "not tracked"
+        );
+
+        h.tracked_link_gone(5);
+        assert_eq!(h.verdict(&v), Verdict::Fault, "weight 0: down means FAULT");
+        assert!(
+            h.tracked_link_changed(&link("uplink", 9, true)),
+            "back at index 9"
+        );
+        assert_eq!(h.verdict(&v), Verdict::Priority(100));
+        assert!(h.tracked_link_changed(&link("uplink", 9, false)));
+        assert_eq!(h.verdict(&v), Verdict::Fault);
+        assert_eq!(h.tracked_links.len(), 1);
+    }
+
+    /// Sync groups: an instance's peers are the members of every group it is in.
+    #[test]
+    fn sync_peers_are_the_members_of_the_instance_s_groups() {
+        let group = |name: &str, members: &[&str]| SyncGroupSpec {
+            name: name.into(),
+            instances: members.iter().map(|m| m.to_string()).collect(),
+            notify: Default::default(),
+        };
+        let h = HealthState {
+            sync_groups: vec![group("G1", &["a", "b"]), group("G2", &["c", "d"])],
+            ..HealthState::default()
+        };
+        let peers: Vec<&String> = h.sync_peers("b").collect();
+        assert_eq!(peers, ["a", "b"]);
+        assert_eq!(h.sync_peers("e").count(), 0);
+    }
+}
