@@ -31,12 +31,98 @@ pub fn socket_path(ns: &str) -> PathBuf {
     Path::new(RUN_DIR).join(format!("{ns}.sock"))
 }
 
+/// An enum of the daemon's own state that travels as one of a fixed set of names, the same
+/// strings `havip stats --json`, the metrics' labels and the labs have always read. A name this
+/// build does not know (a newer daemon's) is kept as it came in `Other`, so reading never fails
+/// on it nor loses it. `as_str`, `Display`, `From<&str>` and comparison with `&str` go by name.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, default $default:ident,
+     { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+            /// A name this build does not know, as it came.
+            #[serde(untagged)]
+            Other(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::$default
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => Self::$variant,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// An instance's state, as its router reports it; `STATIC` for a static owner (no election).
+    InstanceState, default Init, {
+        Init = "INIT",
+        Backup = "BACKUP",
+        Master = "MASTER",
+        Fault = "FAULT",
+        Static = "STATIC",
+    }
+);
+
+named_enum!(
+    /// How accepted adverts travel from XDP to the daemon (`--advert-path`).
+    AdvertPath, default Socket, {
+        Ringbuf = "ringbuf",
+        Socket = "socket",
+    }
+);
+
+named_enum!(
+    /// The mode an XDP attachment runs in now (what `--xdp-mode auto` picked, or a fallback).
+    XdpMode, default Skb, {
+        Native = "native",
+        Skb = "skb",
+    }
+);
+
 /// What the daemon knows that the maps do not: the elections.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct DaemonSnapshot {
     pub pid: u32,
-    /// "ringbuf" or "socket".
-    pub advert_path: String,
+    pub advert_path: AdvertPath,
     pub instances: Vec<InstanceSnapshot>,
     /// Advert delivery latency, XDP to the election, over the last samples (every ring-buffer
     /// advert; one socket-path advert in eight).
@@ -55,8 +141,7 @@ pub struct DaemonSnapshot {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct XdpAttachmentSnapshot {
     pub iface: String,
-    /// "native" or "skb".
-    pub mode: String,
+    pub mode: XdpMode,
     /// Times native mode was found unable to transmit while running and replaced by skb mode.
     pub fallbacks_to_skb: u64,
 }
@@ -128,8 +213,7 @@ pub struct InstanceSnapshot {
     /// `None` for a static owner (no election).
     pub vrid: Option<u8>,
     pub version: Option<u8>,
-    /// "MASTER", "BACKUP", "FAULT", "INIT", or "STATIC".
-    pub state: String,
+    pub state: InstanceState,
     pub base_priority: Option<u8>,
     pub effective_priority: Option<u8>,
     /// The current master's address as this node knows it.
@@ -210,4 +294,67 @@ pub fn query(socket: &Path) -> Result<Option<DaemonSnapshot>> {
     Ok(Some(
         serde_json::from_str(&body).context("decoding the daemon's answer")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed states travel as the strings `havip stats --json`, the metrics and the labs
+    /// have always read, both ways.
+    #[test]
+    fn states_travel_as_the_same_strings() {
+        let names = [
+            (InstanceState::Init, "INIT"),
+            (InstanceState::Backup, "BACKUP"),
+            (InstanceState::Master, "MASTER"),
+            (InstanceState::Fault, "FAULT"),
+            (InstanceState::Static, "STATIC"),
+        ];
+        for (state, name) in names {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{name}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<InstanceState>(&format!("\"{name}\"")).unwrap(),
+                state
+            );
+            assert_eq!(InstanceState::from(name), state);
+            assert_eq!(state, name);
+        }
+        for (path, name) in [
+            (AdvertPath::Ringbuf, "ringbuf"),
+            (AdvertPath::Socket, "socket"),
+        ] {
+            assert_eq!(serde_json::to_string(&path).unwrap(), format!("\"{name}\""));
+            assert_eq!(path.to_string(), name);
+        }
+        for (mode, name) in [(XdpMode::Native, "native"), (XdpMode::Skb, "skb")] {
+            assert_eq!(serde_json::to_string(&mode).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<XdpMode>(&format!("\"{name}\"")).unwrap(),
+                mode
+            );
+        }
+    }
+
+    /// A name from a newer daemon is kept, not refused: `havip stats` still reads the rest.
+    #[test]
+    fn an_unknown_name_is_kept_as_it_came() {
+        let s: InstanceState = serde_json::from_str("\"BACKUP_PENDING\"").unwrap();
+        assert_eq!(s, InstanceState::Other("BACKUP_PENDING".into()));
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"BACKUP_PENDING\"");
+        assert_eq!(format!("[{s:>16}]"), "[  BACKUP_PENDING]");
+        let snap = InstanceSnapshot {
+            state: "MASTER".into(),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&snap).unwrap();
+        assert_eq!(json["state"], "MASTER");
+        assert_eq!(
+            serde_json::from_value::<InstanceSnapshot>(json).unwrap(),
+            snap
+        );
+    }
 }

@@ -8,11 +8,11 @@
 //! `instance`, `iface`, `vrid` (empty for a static owner), `vip`, `reason`... Families with no
 //! sample are left out. The list is in `docs/metrics.md`.
 //!
-//! Wiring (the daemon): bind a `TcpListener` where the operator asked, and
-//! `tokio::spawn(metrics::serve(listener, move || metrics::render(&latest())))`, where
-//! `latest()` is cheap and thread-safe, e.g. a `tokio::sync::watch::Receiver<Stats>` that the
-//! driver loop updates (its [`DaemonSnapshot`](crate::control::DaemonSnapshot) plus the XDP
-//! counters from `stats::collect`).
+//! Wiring (the daemon, `daemon/scrape.rs`): a thread of its own, with its own current-thread
+//! runtime, runs `metrics::serve(listener, move || metrics::render(&latest()))`, where
+//! `latest()` is the driver loop's last [`DaemonSnapshot`](crate::control::DaemonSnapshot)
+//! (a `tokio::sync::watch` channel) beside the XDP counters (`stats::with_xdp`): map reads and
+//! encoding never run on the election's thread.
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -117,7 +117,7 @@ impl Collector for Snapshot {
                 enc,
                 "daemon_info",
                 "The running daemon, by advert delivery path (socket or ringbuf).",
-                vec![(vec![("advert_path", d.advert_path.clone())], 1i64)],
+                vec![(vec![("advert_path", d.advert_path.to_string())], 1i64)],
             )?;
             let inst: Vec<(Labels, &crate::control::InstanceSnapshot)> = d
                 .instances
@@ -137,7 +137,7 @@ impl Collector for Snapshot {
                     states.push((with(l, &[("state", s)]), i64::from(i.state == s)));
                 }
                 if !STATES.contains(&i.state.as_str()) {
-                    states.push((with(l, &[("state", &i.state)]), 1));
+                    states.push((with(l, &[("state", i.state.as_str())]), 1));
                 }
             }
             gauges(
@@ -305,7 +305,7 @@ impl Collector for Snapshot {
                     .iter()
                     .map(|x| {
                         (
-                            vec![("iface", x.iface.clone()), ("mode", x.mode.clone())],
+                            vec![("iface", x.iface.clone()), ("mode", x.mode.to_string())],
                             1i64,
                         )
                     })

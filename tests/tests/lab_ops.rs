@@ -209,6 +209,17 @@ fn stats_and_metrics_count_exactly_the_packets_sent() {
         ),
         1.0
     );
+    // The scrape is served off the election's thread: by a thread of its own.
+    let pid = lab.proc("n1").pid();
+    let threads: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default())
+        .map(|comm| comm.trim().to_string())
+        .collect();
+    assert!(
+        threads.iter().any(|t| t == "havip-metrics"),
+        "no metrics thread in {threads:?}"
+    );
     let _ = fs::remove_dir_all(&dir);
 }
 

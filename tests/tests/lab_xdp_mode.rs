@@ -32,7 +32,7 @@ fn daemon_mode(node: &Host) -> (String, u64) {
     let stats = in_netns(&node.ns, || havip::stats::collect().expect("havip stats"));
     let d = stats.daemon.expect("a daemon");
     let a = d.xdp.iter().find(|a| a.iface == "eth0").expect("eth0");
-    (a.mode.clone(), a.fallbacks_to_skb)
+    (a.mode.to_string(), a.fallbacks_to_skb)
 }
 
 #[test]

@@ -3,16 +3,26 @@
 //! down on SIGINT/SIGTERM, or on an error half-way through set-up, so that no VIP or XDP program
 //! is left by mistake.
 
+mod advert;
+mod driver;
+mod health;
+mod host;
+mod ifaces;
+mod instance;
 mod lock;
 mod node;
+mod reload;
 mod rx;
+mod scrape;
+mod snapshot;
 mod timer;
 
 use anyhow::{Context as _, Result};
 use tracing::warn;
 
 use crate::{dataplane::remove_stale, model::DaemonSpec, net::netlink::Netlink, privs};
-pub use node::{Node, Reloader};
+pub use node::Node;
+pub use reload::Reloader;
 
 pub fn run(spec: DaemonSpec) -> Result<()> {
     run_with_reload(spec, None)

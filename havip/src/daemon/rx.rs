@@ -1,16 +1,24 @@
-//! Reader tasks: adverts from the XDP ring buffer and from raw VRRP sockets, forwarded to the
-//! driver loop over one channel.
+//! Adverts coming in: reader tasks (the XDP ring buffer, raw VRRP sockets) forward them to
+//! the driver loop over one channel; there each goes to the instance it is for, decoded
+//! (`advert.rs`), timed (XDP to the election), and handed to its router.
 
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc, time::Instant};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::mpsc};
-use tracing::warn;
+use tracing::{debug, warn};
 
+use super::{advert, instance::vrid_key, Node};
 use crate::{
-    dataplane::decode_advert_event,
+    control::LatencySummary,
+    dataplane::{decode_advert_event, monotonic_ns},
     net::sockets::{V6Meta, VrrpSocketV4, VrrpSocketV6},
 };
+
+/// How many delivery-latency samples the snapshot summarises.
+const DELIVERY_SAMPLES: usize = 4096;
+/// On the socket path, one advert in this many is timed (it costs a map read).
+const DELIVERY_SAMPLE_EVERY: u64 = 8;
 
 /// A received advert, from its IP header on.
 #[derive(Debug)]
@@ -118,4 +126,80 @@ pub fn spawn_socket_reader_v6(
             }
         }
     })
+}
+
+/// Advert delivery latency, XDP to the election: the last [`DELIVERY_SAMPLES`] samples.
+#[derive(Default)]
+pub(super) struct Delivery {
+    /// Recent delivery latencies, nanoseconds.
+    samples_ns: VecDeque<u64>,
+    /// Adverts handled so far (for sampling on the socket path).
+    handled: u64,
+}
+
+impl Delivery {
+    /// Counts one advert; whether this one is to be timed when XDP's time is not in hand.
+    fn count_and_pick(&mut self) -> bool {
+        self.handled += 1;
+        self.handled.is_multiple_of(DELIVERY_SAMPLE_EVERY)
+    }
+
+    fn record(&mut self, ns: u64) {
+        if self.samples_ns.len() == DELIVERY_SAMPLES {
+            self.samples_ns.pop_front();
+        }
+        self.samples_ns.push_back(ns);
+    }
+
+    pub fn summary(&self) -> Option<LatencySummary> {
+        let samples: Vec<u64> = self.samples_ns.iter().copied().collect();
+        LatencySummary::from_ns(&samples)
+    }
+}
+
+impl Node {
+    /// An advert from a reader: to the instance it is for (by interface, family and VRID),
+    /// decoded, timed, and handed to its router; the router's actions follow.
+    pub(super) async fn on_advert(&mut self, msg: Incoming) {
+        let Some((vrid, v6)) = advert::peek(&msg.packet, msg.v6.as_ref()) else {
+            return;
+        };
+        let Some(i) = self.instances.iter().position(|inst| {
+            inst.ifindex == msg.ifindex
+                && inst.is_v6() == v6
+                && inst.spec.vrrp.as_ref().is_some_and(|v| v.vrid == vrid)
+        }) else {
+            return; // Another router's VRID (passed by XDP to the stack).
+        };
+        let now = Instant::now();
+        let inst = &mut self.instances[i];
+        let rx = match advert::decode(&msg.packet, msg.v6.as_ref(), inst.checksum) {
+            Ok(rx) => rx,
+            Err(e) => {
+                inst.malformed += 1;
+                debug!(instance = %inst.spec.name, "malformed advert: {e}");
+                return;
+            }
+        };
+        // Delivery latency, XDP to the election: the ring-buffer event carries XDP's time; for
+        // the socket path, XDP's record of the router's last advert (VRID_SEEN) does, at the
+        // price of a map read: done for one advert in DELIVERY_SAMPLE_EVERY.
+        let handled_ns = monotonic_ns();
+        let pick = self.delivery.count_and_pick();
+        let xdp_ts = msg.xdp_ts_ns.or_else(|| {
+            if !pick {
+                return None;
+            }
+            let key = vrid_key(msg.ifindex, vrid, v6);
+            self.dp.as_ref()?.vrid_seen(&key).ok().map(|s| s.ts_ns)
+        });
+        if let Some(ts) = xdp_ts.filter(|ts| *ts > 0 && *ts <= handled_ns) {
+            self.delivery.record(handled_ns - ts);
+        }
+        let inst = &mut self.instances[i];
+        let router = inst.router.as_mut().expect("VRRP instance");
+        let outcome = router.handle_advert(now, &rx);
+        debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
+        self.drain(i).await;
+    }
 }

@@ -13,7 +13,7 @@ use std::{
 
 use tracing::{debug, error, info, warn};
 
-use super::{vrid_config, vrid_key, Iface, Node};
+use super::{ifaces::Iface, instance::vrid_key, node::vrid_config, Node};
 use crate::{
     control::HostChanges,
     model::VipSpec,
@@ -82,26 +82,7 @@ impl Node {
     /// answers and the GARPs carry it from now on), a new name (followed by index), or the
     /// return of a deleted interface under its configured name (re-attached).
     async fn on_link(&mut self, link: Link) {
-        let mut changed = false;
-        // A tracked interface is tracked by name (as keepalived): one re-created under its
-        // name is followed at its new index.
-        if !self.tracked_links.contains_key(&link.index) {
-            let old = self
-                .tracked_links
-                .iter()
-                .find(|(_, (n, _))| *n == link.name)
-                .map(|(&i, _)| i);
-            if let Some(entry) = old.and_then(|i| self.tracked_links.remove(&i)) {
-                self.tracked_links.insert(link.index, entry);
-            }
-        }
-        if let Some((name, up)) = self.tracked_links.get_mut(&link.index) {
-            if *up != link.up {
-                *up = link.up;
-                changed = true;
-                info!(iface = %name, up = link.up, "tracked interface changed");
-            }
-        }
+        let mut changed = self.health.tracked_link_changed(&link);
         let returned = self
             .ifaces
             .iter()
@@ -172,12 +153,7 @@ impl Node {
     /// (the backup takes over), its sockets close, and XDP forgets it, until an interface of
     /// the configured name appears.
     async fn on_link_gone(&mut self, index: u32) {
-        if let Some((name, up)) = self.tracked_links.get_mut(&index) {
-            if *up {
-                *up = false;
-                info!(iface = %name, up = false, "tracked interface changed");
-            }
-        }
+        self.health.tracked_link_gone(index);
         let Some(iface) = self.ifaces.get_mut(&index).filter(|i| i.present) else {
             self.apply_health_all().await;
             return;
@@ -284,10 +260,15 @@ impl Node {
         let on_iface = self.instances_on(index);
         let uses_v4 = on_iface.iter().any(|&i| !self.instances[i].is_v6());
         let uses_v6 = on_iface.iter().any(|&i| self.instances[i].is_v6());
-        let Some(iface) = self.ifaces.get_mut(&index) else {
+        let Some(iface) = self.ifaces.get(&index) else {
             return;
         };
-        let (v4, ll) = own_addresses(&addrs, &self.vip_addrs, iface.primary_v4, iface.link_local);
+        let (v4, ll) = own_addresses(
+            &addrs,
+            &self.ifaces.vip_addrs,
+            iface.primary_v4,
+            iface.link_local,
+        );
         let name = iface.link.name.clone();
         let lost = (iface.primary_v4.is_some() && v4.is_none())
             || (iface.link_local.is_some() && ll.is_none());
@@ -314,7 +295,7 @@ impl Node {
             iface.link_local = ll;
             health = true;
         }
-        if let Err(e) = self.open_sockets(index) {
+        if let Err(e) = self.ifaces.open_sockets(index) {
             error!(iface = %name, "opening the VRRP sockets: {e:#}");
         }
         if health {

@@ -1,0 +1,299 @@
+//! Health: what the checks (`vrrp_script`, probes) and the tracked interfaces
+//! (`track_interface`) last said, each instance's verdict from them and from its own
+//! interface (keepalived's weights: a priority change, or FAULT), sync groups sharing FAULT,
+//! and the verdict applied to the router with its idempotent `set_priority` / `enter_fault` /
+//! `leave_fault`.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Instant,
+};
+
+use anyhow::{Context as _, Result};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::Node;
+use crate::{
+    control::CheckSnapshot,
+    model::{ScriptSpec, SyncGroupSpec, VrrpSpec},
+    net::netlink::{Link, Netlink},
+    track::{
+        effective_priority, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent,
+        Tracker, Verdict,
+    },
+};
+
+/// The checks, the tracked links, and the sync groups.
+#[derive(Default)]
+pub(super) struct HealthState {
+    /// keepalived `vrrp_script` blocks, for the instances' `track_script`.
+    pub scripts: Vec<ScriptSpec>,
+    /// keepalived `vrrp_sync_group` blocks: their members share FAULT.
+    pub sync_groups: Vec<SyncGroupSpec>,
+    tracker: Option<Tracker>,
+    /// Where the current tracker's events go (the driver loop holds the other end).
+    track_tx: Option<mpsc::UnboundedSender<TrackEvent>>,
+    /// Health of each check, by name, as the tracker last reported it.
+    checks: HashMap<String, Health>,
+    /// Link state of the interfaces instances track (`track_interface`), by index.
+    tracked_links: BTreeMap<u32, (String, bool)>,
+}
+
+impl HealthState {
+    /// Check events go to `tx` from now on, from this tracker and its successors.
+    pub fn set_track_tx(&mut self, tx: mpsc::UnboundedSender<TrackEvent>) {
+        self.track_tx = Some(tx);
+    }
+
+    /// (Re)starts the health checks of `self.scripts`; their events reach the driver loop
+    /// through `track_tx`, which outlives any one tracker.
+    pub async fn start_tracker(&mut self) -> Result<()> {
+        self.stop_tracker().await;
+        let checks = self
+            .scripts
+            .iter()
+            .map(CheckSpec::from_script)
+            .collect::<Result<Vec<_>>>()?;
+        let (tracker, mut events) = Tracker::spawn(checks)?;
+        let tx = self
+            .track_tx
+            .clone()
+            .context("the driver loop is not running")?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        self.tracker = Some(tracker);
+        Ok(())
+    }
+
+    pub async fn stop_tracker(&mut self) {
+        if let Some(old) = self.tracker.take() {
+            old.stop().await;
+        }
+    }
+
+    /// Moves to `scripts`: checks restart from no result (keepalived restarts its scripts on
+    /// reload too); results of checks that stay are kept until the first new ones.
+    pub async fn replace_scripts(&mut self, scripts: &[ScriptSpec]) -> Result<()> {
+        self.scripts = scripts.to_vec();
+        self.checks
+            .retain(|name, _| scripts.iter().any(|s| &s.name == name));
+        self.start_tracker().await
+    }
+
+    /// Starts following `name`'s link state for `track_interface` (once per interface). A
+    /// missing interface counts as down.
+    pub async fn track_link(&mut self, nl: &Netlink, name: &str) {
+        if self.tracked_links.values().any(|(n, _)| n == name) {
+            return;
+        }
+        match nl.link(name).await {
+            Ok(link) => {
+                self.tracked_links.insert(link.index, (link.name, link.up));
+            }
+            Err(e) => warn!(iface = %name, "track_interface: {e:#}; counted as down"),
+        }
+    }
+
+    /// A link event: whether it changed the state of a tracked interface. A tracked interface
+    /// is tracked by name (as keepalived): one re-created under its name is followed at its
+    /// new index.
+    pub fn tracked_link_changed(&mut self, link: &Link) -> bool {
+        if !self.tracked_links.contains_key(&link.index) {
+            let old = self
+                .tracked_links
+                .iter()
+                .find(|(_, (n, _))| *n == link.name)
+                .map(|(&i, _)| i);
+            if let Some(entry) = old.and_then(|i| self.tracked_links.remove(&i)) {
+                self.tracked_links.insert(link.index, entry);
+            }
+        }
+        if let Some((name, up)) = self.tracked_links.get_mut(&link.index) {
+            if *up != link.up {
+                *up = link.up;
+                info!(iface = %name, up = link.up, "tracked interface changed");
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Interface `index` was deleted: a tracked one is down.
+    pub fn tracked_link_gone(&mut self, index: u32) {
+        if let Some((name, up)) = self.tracked_links.get_mut(&index) {
+            if *up {
+                *up = false;
+                info!(iface = %name, up = false, "tracked interface changed");
+            }
+        }
+    }
+
+    /// Records a check's new result.
+    pub fn record(&mut self, ev: TrackEvent) {
+        let level = if ev.healthy { "up" } else { "down" };
+        debug!(check = %ev.check, state = level, detail = %ev.detail, "check");
+        self.checks.insert(ev.check, Health::from(ev.healthy));
+    }
+
+    /// What router `v`'s tracked scripts and interfaces say: its priority, or FAULT.
+    pub fn verdict(&self, v: &VrrpSpec) -> Verdict {
+        let check = |name: &str| self.checks.get(name).copied().unwrap_or(Health::Unknown);
+        let link = |name: &str| {
+            self.tracked_links
+                .values()
+                .find(|(n, _)| n == name)
+                .map_or(Health::Down, |(_, up)| Health::from(*up))
+        };
+        let mut tracked = tracked_scripts(v, &self.scripts, check);
+        tracked.extend(tracked_interfaces(v, link));
+        effective_priority(v.priority, &tracked)
+    }
+
+    /// The names of the instances sharing a sync group with `name` (itself included).
+    pub fn sync_peers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.sync_groups
+            .iter()
+            .filter(move |g| g.instances.iter().any(|m| m == name))
+            .flat_map(|g| g.instances.iter())
+    }
+
+    /// The checks for the snapshot: `None` until the first result.
+    pub fn check_snapshots(&self) -> Vec<CheckSnapshot> {
+        self.scripts
+            .iter()
+            .map(|s| CheckSnapshot {
+                name: s.name.clone(),
+                healthy: match self.checks.get(&s.name) {
+                    Some(Health::Up) => Some(true),
+                    Some(Health::Down) => Some(false),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+}
+
+impl Node {
+    /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it,
+    /// else what its tracked interfaces and scripts say (keepalived's weights). `None` for a
+    /// static owner.
+    fn own_verdict(&self, i: usize) -> Option<Verdict> {
+        let inst = &self.instances[i];
+        let v = inst.spec.vrrp.as_ref()?;
+        if !self.ifaces[&inst.ifindex].link.up || self.host_fault(i).is_some() {
+            return Some(Verdict::Fault);
+        }
+        Some(self.health.verdict(v))
+    }
+
+    /// Applies instance `i`'s health to its router (idempotent). Members of a
+    /// `vrrp_sync_group` share FAULT: when one is in FAULT, all are (keepalived's rule, so a
+    /// group's VIPs never end up split across nodes by a failed link or check).
+    pub(super) fn apply_health(&mut self, i: usize, now: Instant) {
+        let Some(mut verdict) = self.own_verdict(i) else {
+            return;
+        };
+        let group_faulted = self
+            .health
+            .sync_peers(&self.instances[i].spec.name)
+            .filter_map(|member| self.instances.iter().position(|x| &x.spec.name == member))
+            .any(|j| j != i && self.own_verdict(j) == Some(Verdict::Fault));
+        if group_faulted {
+            verdict = Verdict::Fault;
+        }
+        let Some(r) = &mut self.instances[i].router else {
+            return;
+        };
+        match verdict {
+            Verdict::Fault => r.enter_fault(now),
+            Verdict::Priority(p) | Verdict::Init(p) => {
+                r.set_priority(now, p);
+                r.leave_fault(now);
+            }
+        }
+    }
+
+    /// Re-applies the health of every instance and carries out what follows.
+    pub(super) async fn apply_health_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            self.apply_health(i, now);
+            self.drain(i).await;
+        }
+    }
+
+    /// A check changed state: every instance's health is re-applied.
+    pub(super) async fn on_track(&mut self, ev: TrackEvent) {
+        self.health.record(ev);
+        self.apply_health_all().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(name: &str, index: u32, up: bool) -> Link {
+        Link {
+            name: name.into(),
+            index,
+            mac: [2, 0, 0, 0, 0, 1],
+            up,
+        }
+    }
+
+    /// keepalived tracks `track_interface` by name: a tracked interface deleted and re-created
+    /// under its name is followed at its new index, down while gone, and its return counts.
+    #[test]
+    fn a_tracked_interface_is_followed_by_name_across_re_creation() {
+        let mut h = HealthState::default();
+        h.tracked_links.insert(5, ("uplink".into(), true));
+        let v = VrrpSpec {
+            track_interfaces: vec![("uplink".into(), 0)],
+            ..VrrpSpec::new(1, 100)
+        };
+        assert_eq!(h.verdict(&v), Verdict::Priority(100));
+        assert!(
+            !h.tracked_link_changed(&link("uplink", 5, true)),
+            "no change"
+        );
+        assert!(
+            !h.tracked_link_changed(&link("other", 6, false)),
+            "not tracked"
+        );
+
+        h.tracked_link_gone(5);
+        assert_eq!(h.verdict(&v), Verdict::Fault, "weight 0: down means FAULT");
+        assert!(
+            h.tracked_link_changed(&link("uplink", 9, true)),
+            "back at index 9"
+        );
+        assert_eq!(h.verdict(&v), Verdict::Priority(100));
+        assert!(h.tracked_link_changed(&link("uplink", 9, false)));
+        assert_eq!(h.verdict(&v), Verdict::Fault);
+        assert_eq!(h.tracked_links.len(), 1);
+    }
+
+    /// Sync groups: an instance's peers are the members of every group it is in.
+    #[test]
+    fn sync_peers_are_the_members_of_the_instance_s_groups() {
+        let group = |name: &str, members: &[&str]| SyncGroupSpec {
+            name: name.into(),
+            instances: members.iter().map(|m| m.to_string()).collect(),
+            notify: Default::default(),
+        };
+        let h = HealthState {
+            sync_groups: vec![group("G1", &["a", "b"]), group("G2", &["c", "d"])],
+            ..HealthState::default()
+        };
+        let peers: Vec<&String> = h.sync_peers("b").collect();
+        assert_eq!(peers, ["a", "b"]);
+        assert_eq!(h.sync_peers("e").count(), 0);
+    }
+}

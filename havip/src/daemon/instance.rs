@@ -1,0 +1,378 @@
+//! One instance at run time: its router, whether it holds its VIPs, and the carrying out of
+//! the router's actions (adverts sent, VIPs owned and released in XDP and on the interface,
+//! GARPs), then its notify hooks. The order is the fail-safe's: XDP answers before the address
+//! is added, and stops before it is removed.
+
+use std::{
+    collections::VecDeque,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use havip_ebpf::{Vip6Key, VipKey, VipState, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_OWNED};
+use tracing::{debug, error, info};
+
+use super::{advert::advert_repr, ifaces::Iface, Node};
+use crate::{
+    dataplane::Dataplane,
+    model::InstanceSpec,
+    net::{
+        netlink::Netlink,
+        sockets::{VRRP_GROUP_V4, VRRP_GROUP_V6},
+    },
+    notify::{Notifier, NotifyHandle, NotifyState},
+    vrrp::{Action, Centis, VirtualRouter},
+    wire::{ArpFrame, ChecksumMode, EthernetAddress, NeighborAdvertFrame, VrrpPacket},
+};
+
+/// One instance at run time.
+pub(super) struct Instance {
+    pub spec: InstanceSpec,
+    pub ifindex: u32,
+    /// `None` for a static owner (no election).
+    pub router: Option<VirtualRouter>,
+    pub checksum: ChecksumMode,
+    /// Whether the VIPs are owned (in the XDP map and on the interface).
+    pub owned: bool,
+    /// Adverts for this instance that failed to parse (bad checksum, bad lengths...).
+    pub malformed: u64,
+    /// The heartbeat age after which XDP stops answering for this instance's VIPs.
+    pub max_heartbeat_age: Duration,
+    /// A VIP that could not be added (back): the instance stays in FAULT until the interface
+    /// changes again (link, address, re-creation) or a reload.
+    pub vip_fault: Option<String>,
+    /// When VIPs of this instance were last added back after another agent removed them.
+    pub readds: VecDeque<Instant>,
+}
+
+impl Instance {
+    pub fn new(
+        spec: &InstanceSpec,
+        ifindex: u32,
+        router: Option<VirtualRouter>,
+        max_heartbeat_age: Duration,
+    ) -> Self {
+        Instance {
+            spec: spec.clone(),
+            ifindex,
+            router,
+            checksum: spec
+                .vrrp
+                .as_ref()
+                .map_or(ChecksumMode::PseudoHeader, |v| v.checksum),
+            owned: false,
+            malformed: 0,
+            max_heartbeat_age,
+            vip_fault: None,
+            readds: VecDeque::new(),
+        }
+    }
+
+    /// Whether the instance's VIPs (all of one family) are IPv6.
+    pub fn is_v6(&self) -> bool {
+        self.spec.vips.iter().any(|v| v.addr.is_ipv6())
+    }
+
+    /// The router's key in XDP's VRIDS map; `None` for a static owner.
+    pub fn vrid_key(&self) -> Option<VridKey> {
+        let v = self.spec.vrrp.as_ref()?;
+        Some(vrid_key(self.ifindex, v.vrid, self.is_v6()))
+    }
+
+    /// Writes the VIPs into the XDP map, owned or not, answering with `mac`.
+    pub fn declare_vips(&self, dp: &mut Dataplane, mac: [u8; 6], owned: bool) -> Result<()> {
+        let state = VipState {
+            flags: if owned { VIP_OWNED } else { 0 },
+            reserved: 0,
+            mac,
+            reserved2: [0; 2],
+            max_heartbeat_age_ns: self.max_heartbeat_age.as_nanos() as u64,
+        };
+        for vip in &self.spec.vips {
+            match vip.addr {
+                IpAddr::V4(v4) => dp.set_vip(
+                    VipKey {
+                        addr: v4.octets(),
+                        ifindex: self.ifindex,
+                    },
+                    state,
+                )?,
+                IpAddr::V6(v6) => dp.set_vip(
+                    Vip6Key {
+                        addr: v6.octets(),
+                        ifindex: self.ifindex,
+                    },
+                    state,
+                )?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the VIP and router entries from the XDP maps.
+    pub fn forget_entries(&self, dp: &mut Dataplane) -> Result<()> {
+        for vip in &self.spec.vips {
+            match vip.addr {
+                IpAddr::V4(v4) => dp.remove_vip(&VipKey {
+                    addr: v4.octets(),
+                    ifindex: self.ifindex,
+                })?,
+                IpAddr::V6(v6) => dp.remove_vip(&Vip6Key {
+                    addr: v6.octets(),
+                    ifindex: self.ifindex,
+                })?,
+            }
+        }
+        if let Some(key) = self.vrid_key() {
+            dp.remove_vrid(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the VIPs: XDP answers first (it is the fast path), then the addresses.
+    pub async fn own(&mut self, iface: &Iface, dp: &mut Dataplane, nl: &Netlink) -> Result<()> {
+        self.declare_vips(dp, iface.link.mac, true)?;
+        self.owned = true;
+        let primary = iface.primary_v4.map(IpAddr::V4);
+        for vip in &self.spec.vips {
+            if Some(vip.addr) == primary {
+                continue; // An owner's own address (priority 255).
+            }
+            nl.add_address(self.ifindex, vip.addr, vip.prefix_len, vip.label.as_deref())
+                .await
+                .with_context(|| format!("adding VIP {vip}"))?;
+            info!(instance = %self.spec.name, %vip, "VIP added");
+        }
+        Ok(())
+    }
+
+    /// Gives up the VIPs: XDP drops first, then the addresses go.
+    pub async fn disown(&mut self, iface: &Iface, dp: &mut Dataplane, nl: &Netlink) -> Result<()> {
+        self.declare_vips(dp, iface.link.mac, false)?;
+        self.owned = false;
+        if !iface.present {
+            return Ok(()); // The addresses went with the interface.
+        }
+        let primary = iface.primary_v4.map(IpAddr::V4);
+        for vip in &self.spec.vips {
+            if Some(vip.addr) == primary {
+                continue;
+            }
+            if nl.del_address(self.ifindex, vip.addr).await? {
+                info!(instance = %self.spec.name, %vip, "VIP removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// One gratuitous ARP (IPv6: unsolicited NA) per entry of `vips`, from `iface`, with its
+    /// MAC now.
+    pub fn send_garps(&self, iface: &Iface, vips: &[IpAddr]) -> Result<()> {
+        let mac = EthernetAddress(iface.link.mac);
+        info!(instance = %self.spec.name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
+        for vip in vips {
+            match vip {
+                IpAddr::V6(v6) => {
+                    let frame = NeighborAdvertFrame::unsolicited(mac, *v6).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending an unsolicited NA")?;
+                }
+                IpAddr::V4(v4) => {
+                    let frame = ArpFrame::gratuitous(mac, *v4).to_bytes()?;
+                    iface
+                        .packet
+                        .send(&frame)
+                        .context("sending gratuitous ARP")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the advert the router asked for from `iface`: multicast to the group, or one copy
+    /// per unicast peer (keepalived's `unicast_peer`).
+    pub fn send_advert(
+        &self,
+        iface: &Iface,
+        priority: u8,
+        max_adver_int: Centis,
+        addresses: &[IpAddr],
+    ) -> Result<()> {
+        let name = &self.spec.name;
+        let v = self.spec.vrrp.as_ref().expect("VRRP instance");
+        let Some(own) = iface.own_addr(self.is_v6()) else {
+            // The address went (a flush): the priority-0 advert of a master entering
+            // FAULT cannot go; the backup takes over a Master_Down_Interval later.
+            debug!(instance = %name, "advert not sent: the interface has no address of its own");
+            return Ok(());
+        };
+        let src = v.unicast_src.unwrap_or(own);
+        let repr = advert_repr(v, priority, max_adver_int, addresses);
+        // The v3 checksum covers the destination, so each copy is built anew.
+        let targets: Vec<IpAddr> = if !v.unicast_peers.is_empty() {
+            v.unicast_peers.clone()
+        } else if self.is_v6() {
+            vec![VRRP_GROUP_V6.into()]
+        } else {
+            vec![VRRP_GROUP_V4.into()]
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        for dst in targets {
+            repr.emit(
+                &mut VrrpPacket::new_unchecked(&mut buf[..]),
+                src,
+                dst,
+                self.checksum,
+            )?;
+            let sent = match (src, dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    let sock = iface.vrrp4.as_ref().context("no IPv4 VRRP socket")?;
+                    sock.send(&buf, d, (src != own).then_some(s))
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => iface
+                    .vrrp6
+                    .as_ref()
+                    .context("no IPv6 VRRP socket")?
+                    .send(&buf, d, s),
+                _ => bail!("advert source {src} and destination {dst} differ in family"),
+            };
+            // A down link makes sends fail until it is back: the election copes.
+            if let Err(e) = sent {
+                debug!(instance = %name, %dst, "advert not sent: {e:#}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key of router `vrid` of `v6`'s family on interface `ifindex` in XDP's VRIDS map.
+pub(super) fn vrid_key(ifindex: u32, vrid: u8, v6: bool) -> VridKey {
+    let family = if v6 { FAMILY_IPV6 } else { FAMILY_IPV4 };
+    VridKey {
+        ifindex,
+        vrid,
+        family,
+        reserved: [0; 2],
+    }
+}
+
+/// The notify hooks: launched after each batch of actions; STOP hooks are waited for at exit.
+#[derive(Default)]
+pub(super) struct Hooks {
+    pub notifier: Notifier,
+    /// STOP hooks still running at exit (they get a second, as in keepalived).
+    stop: Vec<NotifyHandle>,
+}
+
+impl Hooks {
+    /// Waits for the STOP hooks still running.
+    pub async fn wait_for_stops(&mut self) {
+        for h in std::mem::take(&mut self.stop) {
+            h.wait().await;
+        }
+    }
+}
+
+impl Node {
+    /// Carries out instance `i`'s pending actions, in order.
+    pub(super) async fn drain(&mut self, i: usize) {
+        let mut notify = Vec::new();
+        while let Some(action) = self.instances[i]
+            .router
+            .as_mut()
+            .and_then(|r| r.poll_action())
+        {
+            notify.extend(NotifyState::from_action(&action));
+            if let Err(e) = self.execute(i, action).await {
+                error!(instance = %self.instances[i].spec.name, "{e:#}");
+            }
+        }
+        // Hooks run once the batch is done (keepalived runs notify_master with the VIPs up).
+        let inst = &self.instances[i];
+        let (Some(v), Some(r)) = (&inst.spec.vrrp, &inst.router) else {
+            return;
+        };
+        for state in notify {
+            let h = self.hooks.notifier.instance(
+                &v.notify,
+                &inst.spec.name,
+                state,
+                r.effective_priority(),
+            );
+            if state == NotifyState::Stop && !h.is_empty() {
+                self.hooks.stop.push(h);
+            }
+        }
+    }
+
+    async fn execute(&mut self, i: usize, action: Action) -> Result<()> {
+        let inst = &self.instances[i];
+        let name = &inst.spec.name;
+        match action {
+            Action::SendAdvert {
+                priority,
+                max_adver_int,
+                addresses,
+            } => inst.send_advert(
+                &self.ifaces[&inst.ifindex],
+                priority,
+                max_adver_int,
+                &addresses,
+            )?,
+            Action::BecomeMaster { reason } => {
+                info!(instance = %name, state = "MASTER", ?reason, "transition");
+            }
+            Action::BecomeBackup { reason } => {
+                info!(instance = %name, state = "BACKUP", ?reason, "transition");
+            }
+            Action::EnterFault => info!(instance = %name, state = "FAULT", "transition"),
+            Action::AddVips(_) => {
+                if let Err(e) = self.own(i).await {
+                    // A master without its VIPs answers nothing: FAULT, so the backup takes over.
+                    self.instances[i].vip_fault = Some(format!("{e:#}"));
+                    self.apply_health(i, Instant::now());
+                    return Err(e.context("the instance enters FAULT"));
+                }
+            }
+            Action::RemoveVips(_) => self.disown(i).await?,
+            Action::SendGarp { vips } => self.send_garps(i, &vips)?,
+            Action::Stopped => debug!(instance = %name, "stopped"),
+        }
+        Ok(())
+    }
+
+    /// Takes instance `i`'s VIPs (see [`Instance::own`]).
+    pub(super) async fn own(&mut self, i: usize) -> Result<()> {
+        let iface = &self.ifaces[&self.instances[i].ifindex];
+        let dp = self.dp.as_mut().context("data plane")?;
+        self.instances[i].own(iface, dp, &self.nl).await
+    }
+
+    /// Gives up instance `i`'s VIPs (see [`Instance::disown`]).
+    pub(super) async fn disown(&mut self, i: usize) -> Result<()> {
+        let iface = &self.ifaces[&self.instances[i].ifindex];
+        let dp = self.dp.as_mut().context("data plane")?;
+        self.instances[i].disown(iface, dp, &self.nl).await
+    }
+
+    /// Writes instance `i`'s VIPs into the XDP map, owned or not, with its interface's MAC now.
+    pub(super) fn declare_vips(&mut self, i: usize, owned: bool) -> Result<()> {
+        let inst = &self.instances[i];
+        let mac = self.ifaces[&inst.ifindex].link.mac;
+        inst.declare_vips(self.dp.as_mut().context("data plane")?, mac, owned)
+    }
+
+    /// Removes instance `i`'s VIP and router entries from the XDP maps.
+    pub(super) fn forget_entries(&mut self, i: usize) -> Result<()> {
+        self.instances[i].forget_entries(self.dp.as_mut().context("data plane")?)
+    }
+
+    /// Announces `vips` of instance `i` from its interface (see [`Instance::send_garps`]).
+    pub(super) fn send_garps(&self, i: usize, vips: &[IpAddr]) -> Result<()> {
+        let inst = &self.instances[i];
+        inst.send_garps(&self.ifaces[&inst.ifindex], vips)
+    }
+}

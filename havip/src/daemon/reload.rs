@@ -1,0 +1,93 @@
+//! Reload (SIGHUP): the new configuration is read first (a bad one is logged and the running
+//! one kept); instances whose spec did not change are not touched, changed and removed ones
+//! stop, new and changed ones start.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use tracing::{error, info, warn};
+
+use super::Node;
+use crate::model::DaemonSpec;
+
+/// Re-reads the configuration the daemon was started with (SIGHUP).
+pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
+
+impl Node {
+    /// SIGHUP: re-reads the configuration; a bad one is logged and the running one kept.
+    pub(super) async fn on_sighup(&mut self, reload: Option<&Reloader>) {
+        let Some(reload) = reload else {
+            warn!("SIGHUP: havip was started without --config; nothing to reload");
+            return;
+        };
+        info!("SIGHUP: reloading the configuration");
+        match reload() {
+            Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
+            Ok(new) => {
+                if let Err(e) = self.reload(&new).await {
+                    error!("reload failed half-way: {e:#}");
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: moves to `new`. Instances whose spec did not change keep their state (no VIP
+    /// flap, no extra GARP); changed ones are stopped and started anew; removed ones stop; new
+    /// ones start. The XDP mode and advert path need a restart (a warning says so).
+    pub async fn reload(&mut self, new: &DaemonSpec) -> Result<()> {
+        if new.xdp_mode != self.xdp_mode || new.advert_path != self.advert_path {
+            warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
+        }
+        self.health.sync_groups = new.sync_groups.clone();
+        self.ifaces.vip_addrs = super::node::all_vips(new);
+        // A reload is the operator's "try again" for VIPs that could not be held.
+        for inst in &mut self.instances {
+            inst.vip_fault = None;
+        }
+        if new.scripts != self.health.scripts {
+            // Instances tracking the checks keep their state until the first results.
+            self.health.replace_scripts(&new.scripts).await?;
+            info!(
+                checks = self.health.scripts.len(),
+                "reload: health checks restarted"
+            );
+        }
+        let mut i = 0;
+        while i < self.instances.len() {
+            let keep = new.instances.iter().any(|n| *n == self.instances[i].spec);
+            if keep {
+                i += 1;
+            } else {
+                info!(instance = %self.instances[i].spec.name, "reload: stopping (changed or removed)");
+                self.remove_instance(i).await?;
+            }
+        }
+        let now = Instant::now();
+        for inst in &new.instances {
+            if self.instances.iter().any(|i| i.spec == *inst) {
+                continue;
+            }
+            info!(instance = %inst.name, "reload: starting");
+            self.add_instance(inst).await?;
+            let i = self.instances.len() - 1;
+            self.start_instance(i, now).await;
+        }
+        self.apply_health_all().await;
+        self.recompute_beat();
+        info!(instances = self.instances.len(), "reload done");
+        Ok(())
+    }
+
+    /// Stops instance `i` (a master says priority 0 and releases its VIPs) and forgets it, in
+    /// XDP too.
+    async fn remove_instance(&mut self, i: usize) -> Result<()> {
+        if let Some(r) = &mut self.instances[i].router {
+            r.shutdown(Instant::now());
+        }
+        self.drain(i).await;
+        self.disown(i).await?;
+        self.forget_entries(i)?;
+        self.instances.remove(i);
+        Ok(())
+    }
+}
