@@ -460,6 +460,11 @@ fn cpu_50(seconds: u64) {
         let n2 = lab.host("n2", "10.99.0.12/16");
         let dir = std::env::temp_dir().join(format!("hv-b50-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        if daemon == Daemon::Havip {
+            // Native mode, as the failover bench: the bridge side runs the pass program.
+            lab.pass_on_port(&n1);
+            lab.pass_on_port(&n2);
+        }
         let pids: Vec<u32> = match daemon {
             Daemon::Havip => [("n1", &n1, 101, "MASTER"), ("n2", &n2, 100, "BACKUP")]
                 .into_iter()
