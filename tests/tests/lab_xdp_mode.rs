@@ -27,6 +27,26 @@ fn start(lab: &mut Lab, node: &Host, mode: &str) {
     .wait_owned(Duration::from_secs(10));
 }
 
+/// Runs `havip run --xdp-mode native` on `iface` in `ns`, which must fail; returns its stderr.
+fn refused_native(lab: &Lab, ns: &str, iface: &str) -> String {
+    let exe = havip_lab::lab::havip_exe();
+    let args = [
+        "run",
+        "--iface",
+        iface,
+        "--vip",
+        "10.99.0.100/24",
+        "--xdp-mode",
+        "native",
+    ];
+    let mut argv = vec![exe.to_str().unwrap()];
+    argv.extend(args);
+    let out = lab.exec(ns, &argv);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "native on {iface} ran: {err}");
+    err
+}
+
 /// The mode the daemon reports for its eth0 attachment, and its fallback count.
 fn daemon_mode(node: &Host) -> (String, u64) {
     let stats = in_netns(&node.ns, || havip::stats::collect().expect("havip stats"));
@@ -39,22 +59,7 @@ fn daemon_mode(node: &Host) -> (String, u64) {
 fn explicit_native_on_a_plain_veth_is_refused_with_the_fix() {
     let mut lab = Lab::new("mode-refuse");
     let node = lab.host("n1", "10.99.0.11/24");
-    let exe = havip_lab::lab::havip_exe();
-    let out = lab.exec(
-        &node.ns,
-        &[
-            exe.to_str().unwrap(),
-            "run",
-            "--iface",
-            "eth0",
-            "--vip",
-            "10.99.0.100/24",
-            "--xdp-mode",
-            "native",
-        ],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "native on a plain veth ran: {err}");
+    let err = refused_native(&lab, &node.ns, "eth0");
     assert!(
         err.contains("--xdp-mode native on eth0")
             && err.contains("peer runs no XDP program")
@@ -134,23 +139,8 @@ fn a_bond_over_plain_veths_takes_skb_mode_and_answers() {
     let mut lab = Lab::new("mode-bond");
     let ns = bonded_node(&mut lab);
     let client = lab.host("c", "10.99.0.50/24");
-    let exe = havip_lab::lab::havip_exe();
     // Native on the bond would transmit through veths whose peers run no XDP program.
-    let out = lab.exec(
-        &ns,
-        &[
-            exe.to_str().unwrap(),
-            "run",
-            "--iface",
-            "bond0",
-            "--vip",
-            "10.99.0.100/24",
-            "--xdp-mode",
-            "native",
-        ],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "native on the bond ran: {err}");
+    let err = refused_native(&lab, &ns, "bond0");
     assert!(
         err.contains("a bond that transmits XDP_TX through eth") && err.contains("peer"),
         "the reason is missing: {err}"
