@@ -601,6 +601,28 @@ impl Lab {
         self.pass_programs.push(dp);
     }
 
+    /// Whether this kernel can create links of `kind` (`ip link add probe0 ARGS` in a scratch
+    /// namespace): false, with a SKIPPED line saying why, only when the driver is missing
+    /// ("Unknown device type"); a module that is built but not loaded yet loads on the way.
+    pub fn kernel_has(&mut self, kind: &str, args: &str) -> bool {
+        let ns = self.add_ns(&format!("probe-{kind}"));
+        let mut argv = vec!["ip", "link", "add", "probe0"];
+        argv.extend(args.split_whitespace());
+        let out = self.exec(&ns, &argv);
+        // Only a missing driver skips: any other refusal is the lab's to report.
+        if out.status.success()
+            || !String::from_utf8_lossy(&out.stderr).contains("Unknown device type")
+        {
+            return true;
+        }
+        eprintln!(
+            "SKIPPED: this kernel cannot create {kind} links ({}); build it with that driver to \
+             run this lab",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        false
+    }
+
     /// Detaches every pass-through program [`Lab::pass_on_port`] attached.
     pub fn remove_pass_programs(&mut self) {
         self.pass_programs.clear();

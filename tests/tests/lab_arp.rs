@@ -189,6 +189,15 @@ fn auto_mode_on_plain_bridge_ports() {
         .xdp_on(&node)
         .expect("an XDP program on the node's eth0");
     assert!(attached.contains("havip_xdp"), "{attached}");
+    // What auto picked, as the daemon says and as the kernel says: generic (skb) mode.
+    let snap = lab.proc("havip").snapshot().expect("the daemon answers");
+    let mode = snap.xdp[0].mode.to_string();
+    assert_eq!(mode, "skb", "auto mode on a plain bridge port");
+    assert!(
+        lab.ip(&node.ns, "link show dev eth0")
+            .contains("xdpgeneric"),
+        "not attached in generic mode"
+    );
     // No XDP anywhere else: not on the bridge's ports, not on the client.
     let lan = lab.lan();
     let ports = lab.ip(&lan, "link show");

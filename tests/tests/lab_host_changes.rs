@@ -145,12 +145,13 @@ fn mac_of(lab: &Lab, ns: &str, dev: &str) -> String {
         .to_string()
 }
 
-/// A directory for config files, removed on drop.
+/// A directory for config files, removed on drop. Not the lab's own directory (`hv-<test>-<pid>`),
+/// whose logs a failing test prints.
 struct TempDir(std::path::PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("hv-{name}-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("hv-conf-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         TempDir(d)
@@ -511,30 +512,10 @@ fn tracked_interface_recreated_is_followed_by_name() {
     assert!(has_addr(&lab, &n1, "eth0", VIP));
 }
 
-/// Whether this kernel can create links of `kind` (VLAN and bonding may be modules, or missing
-/// from a minimal VM kernel). Says so when it cannot.
-fn kernel_has(lab: &mut Lab, kind: &str, args: &str) -> bool {
-    let ns = lab.add_ns(&format!("probe-{kind}"));
-    let mut argv = vec!["ip", "link", "add", "probe0"];
-    argv.extend(args.split_whitespace());
-    let out = lab.exec(&ns, &argv);
-    // Only a missing driver skips: any other refusal is the lab's to report.
-    if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("Unknown device type")
-    {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: this kernel cannot create {kind} links ({}); build it with that driver to run \
-         this lab",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    false
-}
-
 #[test]
 fn vip_on_an_8021q_vlan_interface() {
     let mut lab = Lab::new("hc-vlan");
-    if !kernel_has(&mut lab, "vlan", "type vlan id 100") {
+    if !lab.kernel_has("vlan", "type vlan id 100") {
         return;
     }
     let mut hosts = Vec::new();
@@ -580,7 +561,7 @@ fn vip_on_an_8021q_vlan_interface() {
 #[test]
 fn vip_on_a_bond() {
     let mut lab = Lab::new("hc-bond");
-    if !kernel_has(&mut lab, "bond", "type bond") {
+    if !lab.kernel_has("bond", "type bond") {
         return;
     }
     let lan = lab.lan();

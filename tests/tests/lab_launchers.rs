@@ -151,6 +151,16 @@ fn kill_9_of_the_master_leaves_only_the_backup_answering(launcher: Launcher, nam
 
     let (m1, m2) = (mac(&n1.mac), mac(&n2.mac));
     let kill_at = killed_at - probe_started;
+    // The master answered before the kill, and only it: otherwise the checks after the kill
+    // would pass for a launcher under which n1's replies never reached the wire.
+    check(
+        replies.iter().any(|r| r.at < kill_at && r.mac == m1),
+        format!("n1 answered nothing before the kill ({launcher:?})"),
+    );
+    check(
+        !replies.iter().any(|r| r.at < kill_at && r.mac == m2),
+        format!("n2 answered while n1 was master ({launcher:?})"),
+    );
     // The prober stamps a reply when its thread wakes up, late by a few ms when the machine is
     // busy: it gets RECV_SLACK. The capture on n1's bridge port (kernel timestamps) below
     // checks the exact bound.

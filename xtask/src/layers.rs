@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 
 /// Top-level module → the top-level modules it names through `crate::`.
 pub fn graph(src: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
-    let mut modules = BTreeMap::new();
+    let mut modules: BTreeMap<String, String> = BTreeMap::new();
     for entry in fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
         let path = entry?.path();
         let name = match (path.is_dir(), path.extension()) {
@@ -26,9 +26,9 @@ pub fn graph(src: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
         if name == "lib" || name == "main" {
             continue;
         }
-        let mut text = String::new();
-        collect_text(&path, &mut text)?;
-        modules.insert(name, text);
+        // `metrics.rs` and `metrics/` are one module: their texts go together.
+        let text: &mut String = modules.entry(name).or_default();
+        collect_text(&path, text)?;
     }
     let names: BTreeSet<String> = modules.keys().cloned().collect();
     Ok(modules

@@ -12,7 +12,7 @@ use tokio::{
     sync::{mpsc, watch},
     time::{interval, Interval, MissedTickBehavior},
 };
-use tracing::{error, info};
+use tracing::info;
 
 use super::{reload::Reloader, scrape, timer::Timer, Node};
 
@@ -97,9 +97,7 @@ impl Node {
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
                 _ = native_check.tick(), if self.has_native() => {
                     if let Some(dp) = &mut self.dp {
-                        if let Err(e) = dp.recheck_native(&self.nl).await {
-                            error!("checking native XDP: {e:#}");
-                        }
+                        dp.recheck_native(&self.nl).await;
                     }
                 }
             }

@@ -193,7 +193,23 @@ impl Node {
     /// its sockets, declare the instances' routers and VIPs under its index; the instances
     /// leave FAULT once it is up with an address.
     async fn reattach(&mut self, old: u32, link: Link) {
+        // Read it as start-up does, which refuses what havip cannot serve (no Ethernet address:
+        // the notification's fallback carries a zero MAC).
+        let link = match self.nl.link(&link.name).await {
+            Ok(l) if l.index == link.index => l,
+            Ok(_) => return, // Renamed or re-created again meanwhile: its own event follows.
+            Err(e) => {
+                error!(iface = %link.name, "interface is back but cannot be served: {e:#}; its instances stay in FAULT");
+                return;
+            }
+        };
         let index = link.index;
+        if index != old && self.ifaces.get(&index).is_some() {
+            // Another interface havip serves (or waits for) had that index: taking it would
+            // move that one's instances here.
+            error!(iface = %link.name, index, "interface is back under the index of another interface havip serves; its instances stay in FAULT until a reload");
+            return;
+        }
         let mode = match self.attach_xdp(index, &link.name).await {
             Ok(mode) => mode,
             Err(e) => {
@@ -334,29 +350,6 @@ impl Node {
                         warn!(instance = %name, %vip, "VIP removed by another agent: added back and announced");
                         self.iface_mut(index).changes.vip_readded += 1;
                         readded.push(vip.addr);
-                        let now = Instant::now();
-                        let readds = &mut self.instances[i].readds;
-                        readds.push_back(now);
-                        while readds.front().is_some_and(|t| now - *t > READD_WINDOW) {
-                            readds.pop_front();
-                        }
-                        if readds.len() >= READD_LIMIT {
-                            readds.clear();
-                            error!(
-                                instance = %name, %vip,
-                                "another agent keeps removing the VIPs ({READD_LIMIT} times in \
-                                 {READD_WINDOW:?}): the instance enters FAULT so the backup takes \
-                                 over; tell that agent to leave them alone (systemd-networkd: \
-                                 KeepConfiguration=yes; NetworkManager: unmanage the interface), \
-                                 then reload havip"
-                            );
-                            self.instances[i].vip_fault = Some(format!(
-                                "another agent keeps removing the VIPs ({READD_LIMIT} times in \
-                                 {READD_WINDOW:?})"
-                            ));
-                            health = true;
-                            break;
-                        }
                     }
                     Err(e) => {
                         error!(instance = %name, %vip, "VIP removed by another agent and cannot be added back: {e:#}; the instance enters FAULT so the backup takes over");
@@ -368,7 +361,33 @@ impl Node {
                     }
                 }
             }
+            // One removal of several VIPs (an agent re-applying its configuration once) is one
+            // re-add, not one per VIP: the fight is counted in passes.
             if !readded.is_empty() {
+                let now = Instant::now();
+                let readds = &mut self.instances[i].readds;
+                readds.push_back(now);
+                while readds.front().is_some_and(|t| now - *t > READD_WINDOW) {
+                    readds.pop_front();
+                }
+                if readds.len() >= READD_LIMIT {
+                    readds.clear();
+                    let name = &self.instances[i].spec.name;
+                    error!(
+                        instance = %name,
+                        "another agent keeps removing the VIPs ({READD_LIMIT} times in \
+                         {READD_WINDOW:?}): the instance enters FAULT so the backup takes \
+                         over; tell that agent to leave them alone (systemd-networkd: \
+                         KeepConfiguration=yes; NetworkManager: unmanage the interface), \
+                         then reload havip"
+                    );
+                    self.instances[i].vip_fault = Some(format!(
+                        "another agent keeps removing the VIPs ({READD_LIMIT} times in \
+                         {READD_WINDOW:?})"
+                    ));
+                    health = true;
+                    continue;
+                }
                 if let Err(e) = self.send_garps(i, &readded) {
                     warn!(instance = %self.instances[i].spec.name, "announcing the VIPs again: {e:#}");
                 }

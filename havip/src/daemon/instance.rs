@@ -155,15 +155,22 @@ impl Instance {
             return Ok(()); // The addresses went with the interface.
         }
         let primary = iface.primary_v4.map(IpAddr::V4);
+        // Every VIP is tried: one that cannot be removed must not keep the others on the
+        // interface (XDP drops ARP for all of them already, as not owned).
+        let mut first_err = None;
         for vip in &self.spec.vips {
             if Some(vip.addr) == primary {
                 continue;
             }
-            if nl.del_address(self.ifindex, vip.addr).await? {
-                info!(instance = %self.spec.name, %vip, "VIP removed");
+            match nl.del_address(self.ifindex, vip.addr).await {
+                Ok(true) => info!(instance = %self.spec.name, %vip, "VIP removed"),
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e.context(format!("removing VIP {vip}")));
+                }
             }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 
     /// One gratuitous ARP (IPv6: unsolicited NA) per entry of `vips`, from `iface`, with its
@@ -230,7 +237,9 @@ impl Instance {
             let sent = match (src, dst) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
                     let sock = iface.vrrp4.as_ref().context("no IPv4 VRRP socket")?;
-                    sock.send(&buf, d, (src != own).then_some(s))
+                    // The source always rides in IP_PKTINFO: the socket's multicast source is the
+                    // address it was opened with, which may no longer be the interface's.
+                    sock.send(&buf, d, Some(s))
                 }
                 (IpAddr::V6(s), IpAddr::V6(d)) => iface
                     .vrrp6

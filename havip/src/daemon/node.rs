@@ -228,8 +228,8 @@ impl Node {
         self.beat_every = (min_age / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
     }
 
-    /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached and
-    /// unpinned. Errors are logged and teardown goes on.
+    /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached.
+    /// Errors are logged and teardown goes on.
     pub async fn teardown(&mut self) {
         if let Some(path) = self.control.take() {
             let _ = std::fs::remove_file(path);

@@ -25,7 +25,7 @@ use aya::{
 use havip_ebpf::{
     global, map, prog, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters, VridKey,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub mod attach;
 
@@ -198,34 +198,65 @@ impl Dataplane {
 
     /// Checks that every native attachment can still transmit (a veth's peer may have lost its
     /// XDP program since); one that cannot is replaced by skb mode at once, with one warning.
+    /// Each attachment is handled on its own: a failure is logged and the others are checked.
     /// Returns how many were replaced.
-    pub async fn recheck_native(&mut self, nl: &Netlink) -> Result<usize> {
+    pub async fn recheck_native(&mut self, nl: &Netlink) -> usize {
         let mut replaced = 0;
         for i in 0..self.attachments.len() {
             if self.attachments[i].mode != Attached::Native {
                 continue;
             }
-            let ifindex = self.attachments[i].ifindex;
-            let NativeTx::Broken { why, .. } = native_tx(nl, ifindex).await? else {
-                continue;
+            let (ifindex, ifname) = (
+                self.attachments[i].ifindex,
+                self.attachments[i].ifname.clone(),
+            );
+            let why = match native_tx(nl, ifindex).await {
+                Ok(NativeTx::Works) => continue,
+                Ok(NativeTx::Broken { why, .. }) => why,
+                Err(e) => {
+                    warn!(iface = %ifname, "checking native XDP: {e:#}");
+                    continue;
+                }
             };
-            let ifname = self.attachments[i].ifname.clone();
-            warn!(iface = %ifname, "XDP: native mode can no longer transmit ({why}); switching to skb mode");
-            attach::detach(nl, ifindex, self.prog_fd()?, Attached::Native)
-                .await
-                .with_context(|| format!("detaching native XDP from {ifname}"))?;
-            // Between the two calls the kernel answers for the VIP, which is right for a
-            // master; a backup does not hold the address.
-            attach::attach(nl, ifindex, self.prog_fd()?, Attached::Skb)
-                .await
-                .map_err(|e| anyhow::anyhow!(describe_nl_error(&e)))
-                .with_context(|| format!("attaching XDP to {ifname} in skb mode"))?;
-            let a = &mut self.attachments[i];
-            a.mode = Attached::Skb;
-            a.fallbacks += 1;
-            replaced += 1;
+            match self.switch_to_skb(nl, ifindex, &ifname).await {
+                Ok(()) => {
+                    warn!(iface = %ifname, "XDP: native mode can no longer transmit ({why}); switched to skb mode");
+                    let a = &mut self.attachments[i];
+                    a.mode = Attached::Skb;
+                    a.fallbacks += 1;
+                    replaced += 1;
+                }
+                Err(e) => {
+                    error!(iface = %ifname, "XDP: native mode can no longer transmit ({why}), and switching to skb mode failed: {e:#}")
+                }
+            }
         }
-        Ok(replaced)
+        replaced
+    }
+
+    /// Native → skb on one interface. Between the two calls the kernel answers for the VIP,
+    /// which is right for a master; a backup does not hold the address. If skb mode cannot be
+    /// attached, native mode is put back (better than no fail-safe at all).
+    async fn switch_to_skb(&self, nl: &Netlink, ifindex: u32, ifname: &str) -> Result<()> {
+        let fd = self.prog_fd()?;
+        attach::detach(nl, ifindex, fd, Attached::Native)
+            .await
+            .with_context(|| format!("detaching native XDP from {ifname}"))?;
+        if let Err(e) = attach::attach(nl, ifindex, fd, Attached::Skb).await {
+            let back = attach::attach(nl, ifindex, fd, Attached::Native).await;
+            bail!(
+                "attaching XDP to {ifname} in skb mode: {}; native mode {}",
+                describe_nl_error(&e),
+                match back {
+                    Ok(()) => "put back".to_string(),
+                    Err(b) => format!(
+                        "not put back either ({}): no XDP there now",
+                        describe_nl_error(&b)
+                    ),
+                }
+            );
+        }
+        Ok(())
     }
 
     /// Detaches the program from one interface (if it is still ours there) and forgets it.
@@ -319,6 +350,14 @@ impl Dataplane {
         let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
         let _ = vrids.remove(key);
+        // Its counters and last-seen record too: a re-created interface or a reload makes new
+        // keys, and these maps are bounded.
+        let mut counters: PerCpuHashMap<&mut MapData, VridKey, VridCounters> =
+            PerCpuHashMap::try_from(self.ebpf.map_mut(map::VRID_COUNTERS).context("map")?)?;
+        let _ = counters.remove(key);
+        let mut seen: HashMap<&mut MapData, VridKey, AdvertSeen> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRID_SEEN).context("map")?)?;
+        let _ = seen.remove(key);
         Ok(())
     }
 
@@ -469,9 +508,11 @@ async fn native_tx_at(nl: &Netlink, ifindex: u32, depth: u8) -> Result<NativeTx>
 
 /// Removes what a crashed run left in this network namespace: its program (still attached,
 /// answering nothing since its heartbeat stopped) on every interface, and first the VIP
-/// addresses its VIP maps name, so the kernel never answers for them in between. Also removes
-/// the pins of havip 0.1, which pinned its links under /sys/fs/bpf/havip. Returns the addresses
-/// removed with their interface index.
+/// addresses its VIP maps name on the interfaces it is attached to, so the kernel never answers
+/// for them in between. Also removes the pins of havip 0.1, which pinned its links under
+/// /sys/fs/bpf/havip (unpinning detaches them; rtnetlink cannot). Refuses to touch a program
+/// whose heartbeat stays fresh: that is a live daemon (e.g. one whose lock file is in another
+/// mount namespace's /run). Returns the addresses removed with their interface index.
 pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAddr, u32)>> {
     let mut removed = Vec::new();
     let stale = attach::havip_on_links(nl).await?;
@@ -491,7 +532,35 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
                 continue;
             }
         };
-        for (addr, ifindex) in maps.vip_addrs()? {
+        if let Some(age) = maps.heartbeat_age().filter(|a| *a < STALE_AFTER) {
+            // Just killed (a restart right after a crash), or alive: a dead daemon's heartbeat
+            // stops, a live one's does not.
+            tokio::time::sleep(STALE_AFTER - age + std::time::Duration::from_millis(50)).await;
+            if let Some(age) = maps.heartbeat_age().filter(|a| *a < STALE_AFTER) {
+                bail!(
+                    "another havip runs in this network namespace: its XDP program (id {}, on \
+                     {}) beat {} ms ago; stop it first",
+                    x.prog_id,
+                    x.ifname,
+                    age.as_millis()
+                );
+            }
+        }
+        let vips = maps.vip_addrs().unwrap_or_else(|e| {
+            warn!(
+                prog = x.prog_id,
+                "reading a stale XDP program's VIPs: {e:#}"
+            );
+            Vec::new()
+        });
+        for (addr, ifindex) in vips {
+            // Only where that program is attached: an index may have been reused since.
+            if !stale
+                .iter()
+                .any(|s| s.prog_id == x.prog_id && s.ifindex == ifindex)
+            {
+                continue;
+            }
             match nl.del_address(ifindex, addr).await {
                 Ok(true) => removed.push((addr, ifindex)),
                 Ok(false) => {}
@@ -499,7 +568,14 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
             }
         }
     }
+    if old_pin_dir.exists() {
+        remove_pin_dir(old_pin_dir)?;
+    }
     for x in &stale {
+        // Unpinning havip 0.1's link above may have detached it already.
+        if attach::xdp_on_link(nl, x.ifindex).await?.map(|a| a.prog_id) != Some(x.prog_id) {
+            continue;
+        }
         attach::detach_any(nl, x.ifindex, x.mode)
             .await
             .with_context(|| {
@@ -510,11 +586,12 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
             })?;
         warn!(iface = %x.ifname, prog = x.prog_id, "detached the XDP program a previous run left");
     }
-    if old_pin_dir.exists() {
-        remove_pin_dir(old_pin_dir)?;
-    }
     Ok(removed)
 }
+
+/// A heartbeat younger than this is a live daemon's: longer than any heartbeat period havip
+/// uses (a quarter of the shortest heartbeat age, at most 250 ms).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The maps of one loaded havip program, found by the kernel's ids (no pins needed).
 #[derive(Clone, Debug, Default)]
@@ -550,6 +627,15 @@ impl XdpMaps {
             Some(x) => Ok(Some(Self::of_prog(x.prog_id)?)),
             None => Ok(None),
         }
+    }
+
+    /// How long ago the program's daemon last beat, if the map can be read.
+    pub fn heartbeat_age(&self) -> Option<std::time::Duration> {
+        let hb: Array<MapData, u64> = Array::try_from(self.open(map::HEARTBEAT).ok()?).ok()?;
+        let beat = hb.get(&0, 0).ok()?;
+        Some(std::time::Duration::from_nanos(
+            monotonic_ns().saturating_sub(beat),
+        ))
     }
 
     pub fn has(&self, name: &str) -> bool {

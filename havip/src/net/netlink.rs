@@ -297,6 +297,13 @@ pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Result<(
                         None => continue,
                     }
                 }
+                NetlinkPayload::Overrun(_) => {
+                    tracing::warn!(
+                        "the kernel dropped interface or address notifications (socket \
+                         overrun): changes made meanwhile may go unnoticed until the next event"
+                    );
+                    continue;
+                }
                 _ => continue,
             };
             if tx.send(event).is_err() {
