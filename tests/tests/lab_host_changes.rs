@@ -315,6 +315,38 @@ fn address_flush_faults_until_the_address_returns() {
     assert!(!has_addr(&lab, &n2, "eth0", VIP));
 }
 
+/// The master is renumbered (its own address flushed, another one added): its adverts must go
+/// from the new address. The socket was opened with the old one as its multicast source, so
+/// adverts that relied on it were refused by the kernel: the master went silent and the backup
+/// stayed MASTER too, two masters.
+#[test]
+fn renumbered_master_adverts_from_its_new_address() {
+    let (mut lab, n1, n2, client) = elected("hc-renum");
+    lab.ip(&n1.ns, "addr flush dev eth0");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    lab.ip(&n1.ns, "addr add 10.99.0.21/24 dev eth0");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    // Long enough for the backup to time out twice over if n1's adverts did not reach it.
+    sleep(mdi(100) * 3);
+    assert_eq!(
+        state(&lab, &n2),
+        "BACKUP",
+        "two masters after n1 was renumbered"
+    );
+    let s = stats(&lab, &n2);
+    assert_eq!(
+        s["daemon"]["instances"][0]["master"], "10.99.0.21",
+        "n2 does not hear n1 from its new address: {s:#}"
+    );
+    assert!(!has_addr(&lab, &n2, "eth0", VIP), "n2 still holds the VIP");
+    let r = lab.arping(&client, VIP, 5, 0.02);
+    assert_eq!(
+        r.macs.iter().collect::<Vec<_>>(),
+        vec![&n1.mac],
+        "only n1 answers: {r:?}"
+    );
+}
+
 #[test]
 fn mac_change_is_followed_by_xdp_and_announced() {
     let (lab, n1, _n2, client) = elected("hc-mac");
