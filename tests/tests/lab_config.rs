@@ -221,3 +221,88 @@ fn vectors_v3_config_runs_both_families() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A reload while an instance's interface is gone: the changed instance cannot start, so the
+/// reload is refused before anything stops. (It used to stop the instance and lose it until
+/// the next reload: no FAULT, no re-attach when the interface came back.)
+#[test]
+fn reload_while_an_interface_is_gone_is_refused_and_loses_nothing() {
+    let mut lab = Lab::new("reload-gone");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let lan = lab.lan();
+    // A second LAN interface, eth1, on the same bridge.
+    lab.ip(
+        &n1.ns,
+        &format!("link add eth1 type veth peer name p-n1b netns {lan}"),
+    );
+    lab.ip(&lan, "link set p-n1b master br0 up");
+    lab.ip(&n1.ns, "addr add 10.99.1.11/24 dev eth1");
+    lab.ip(&n1.ns, "link set eth1 up");
+    let dir = std::env::temp_dir().join(format!("hv-conf-reload-gone-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let instance = |name: &str, iface: &str, vrid: u8, prio: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n  interface {iface}\n  virtual_router_id {vrid}\n  \
+             priority {prio}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
+             {vip}\n  }}\n}}\n"
+        )
+    };
+    let vi1 = instance("VI_1", "eth0", 51, 100, "10.99.0.100/24");
+    let conf = write(
+        &dir,
+        "havip.conf",
+        &format!(
+            "{vi1}{}",
+            instance("VI_2", "eth1", 52, 100, "10.99.1.100/24")
+        ),
+    );
+    lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+
+    lab.ip(&n1.ns, "link del eth1");
+    // VI_2 changed (priority) while eth1 is gone.
+    fs::write(
+        &conf,
+        format!(
+            "{vi1}{}",
+            instance("VI_2", "eth1", 52, 110, "10.99.1.100/24")
+        ),
+    )
+    .unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload refused", LONG);
+    let log = lab.proc("n1").log_text();
+    assert!(
+        log.contains("instance VI_2: interface eth1 is gone"),
+        "the refusal names the instance and why: {log}"
+    );
+    let d = lab.stats(&n1).daemon.unwrap();
+    let names: Vec<&str> = d.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_1", "VI_2"], "an instance was lost");
+    let vi2 = d.instances.iter().find(|i| i.name == "VI_2").unwrap();
+    assert_eq!(vi2.state, "FAULT", "VI_2 waits for its interface");
+    assert_eq!(
+        vi2.base_priority,
+        Some(100),
+        "the running configuration stays"
+    );
+
+    // The interface returns: VI_2 is served again (re-attached), as before the reload.
+    lab.ip(
+        &n1.ns,
+        &format!("link add eth1 type veth peer name p-n1b netns {lan}"),
+    );
+    lab.ip(&lan, "link set p-n1b master br0 up");
+    lab.ip(&n1.ns, "addr add 10.99.1.11/24 dev eth1");
+    lab.ip(&n1.ns, "link set eth1 up");
+    havip_lab::lab::wait_until("VI_2 serving eth1 again", LONG, || {
+        lab.stats(&n1)
+            .daemon
+            .unwrap()
+            .instances
+            .iter()
+            .any(|i| i.name == "VI_2" && i.state == "MASTER")
+    });
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -2,9 +2,9 @@
 //! one kept); instances whose spec did not change are not touched, changed and removed ones
 //! stop, new and changed ones start.
 
-use std::time::Instant;
+use std::{net::IpAddr, time::Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use tracing::{error, info, warn};
 
 use super::Node;
@@ -24,6 +24,12 @@ impl Node {
         match reload() {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
+                // What cannot start now is refused before anything stops: a changed instance
+                // on an interface that is gone would otherwise be stopped and not come back.
+                if let Err(e) = self.can_start(&new).await {
+                    error!("reload refused, the running configuration stays: {e:#}");
+                    return;
+                }
                 if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
                 }
@@ -75,6 +81,48 @@ impl Node {
         self.apply_health_all().await;
         self.recompute_beat();
         info!(instances = self.instances.len(), "reload done");
+        Ok(())
+    }
+
+    /// Whether every instance of `new` that would (re)start has its interface, with an address
+    /// of its own in the instance's family for a VRRP one (its advert source).
+    async fn can_start(&self, new: &DaemonSpec) -> Result<()> {
+        let vips = super::node::all_vips(new);
+        for inst in &new.instances {
+            if self.instances.iter().any(|i| i.spec == *inst) {
+                continue; // Unchanged: not touched.
+            }
+            let v6 = inst.vips.iter().any(|v| v.addr.is_ipv6());
+            let own = match self
+                .ifaces
+                .find(&inst.iface)
+                .and_then(|i| self.ifaces.get(&i))
+            {
+                Some(iface) if !iface.present => {
+                    bail!("instance {}: interface {} is gone", inst.name, inst.iface)
+                }
+                Some(iface) => iface.own_addr(v6),
+                None => {
+                    let link = self.nl.link(&inst.iface).await?;
+                    let addrs = self.nl.addresses(link.index).await?;
+                    let (v4, ll) = super::host::own_addresses(&addrs, &vips, None, None);
+                    if v6 {
+                        ll.map(IpAddr::V6)
+                    } else {
+                        v4.map(IpAddr::V4)
+                    }
+                }
+            };
+            // Start-up wants one even with unicast_src_ip (the router's own address).
+            if inst.vrrp.is_some() && own.is_none() {
+                bail!(
+                    "instance {}: interface {} has no {} address of its own to send adverts from",
+                    inst.name,
+                    inst.iface,
+                    if v6 { "IPv6 link-local" } else { "IPv4" }
+                );
+            }
+        }
         Ok(())
     }
 
