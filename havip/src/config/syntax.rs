@@ -76,6 +76,11 @@ enum Item {
 
 /// How deep includes may nest before we call it a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Blocks nest at most this deep. keepalived's own grammar goes four levels down
+/// (`vrrp_instance { track_script { ... } }` inside a file); the limit keeps a hostile or broken
+/// file from exhausting the stack, which a SIGHUP reload would otherwise turn into a crash
+/// without teardown.
+const MAX_BLOCK_DEPTH: usize = 32;
 
 /// Reads a keepalived config from `text` (the file `name`, whose includes are relative to
 /// `dir`) into statements; problems go to `diags`.
@@ -96,7 +101,7 @@ pub fn parse_str(
     reader.read_text(name, text, dir);
     let items = std::mem::take(&mut reader.items);
     let mut it = items.into_iter().peekable();
-    build(&mut it, None, diags)
+    build(&mut it, None, 0, diags)
 }
 
 /// Reads the keepalived config file at `path`. `Err` when the file itself cannot be read.
@@ -494,6 +499,7 @@ fn include_of(seg: &[Ch]) -> Option<(String, u32)> {
 fn build(
     it: &mut std::iter::Peekable<std::vec::IntoIter<Item>>,
     open: Option<&Location>,
+    depth: usize,
     diags: &mut Diags,
 ) -> Vec<Stmt> {
     let mut body = Vec::new();
@@ -504,11 +510,26 @@ fn build(
                     let Some(Item::Open(at)) = it.next() else {
                         unreachable!("peeked")
                     };
-                    let inner = build(it, Some(&at), diags);
-                    Some(Block {
-                        open: at,
-                        body: inner,
-                    })
+                    if depth + 1 >= MAX_BLOCK_DEPTH {
+                        skip_block(it);
+                        diags.push(
+                            Diagnostic::error(Some(at.clone()), "blocks nest too deep")
+                                .expected(format!("at most {MAX_BLOCK_DEPTH} levels of blocks"))
+                                .hint("keepalived's blocks nest a few levels: a brace is probably \
+                                       missing or doubled"),
+                        );
+                        // What it holds is not read; the file is invalid anyway.
+                        Some(Block {
+                            open: at,
+                            body: Vec::new(),
+                        })
+                    } else {
+                        let inner = build(it, Some(&at), depth + 1, diags);
+                        Some(Block {
+                            open: at,
+                            body: inner,
+                        })
+                    }
                 } else {
                     None
                 };
@@ -538,6 +559,23 @@ fn build(
         );
     }
     body
+}
+
+/// Consumes a block's contents up to its closing brace, without recursing.
+fn skip_block(it: &mut std::iter::Peekable<std::vec::IntoIter<Item>>) {
+    let mut open = 1usize;
+    for item in it.by_ref() {
+        match item {
+            Item::Open(_) => open += 1,
+            Item::Close(_) => {
+                open -= 1;
+                if open == 0 {
+                    return;
+                }
+            }
+            Item::Line(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -635,6 +673,41 @@ mod tests {
             (body[0].args()[0].loc.line, body[0].args()[0].loc.col),
             (2, 13)
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // 20k levels overflowed the parser's stack (SIGABRT; a reload crashed the daemon).
+        let depth = 20_000;
+        let text = format!("{}{}", "a {\n".repeat(depth), "}\n".repeat(depth));
+        let mut diags = Diags::default();
+        let stmts = parse_str(
+            "k.conf",
+            &text,
+            Path::new("."),
+            &ReadOptions::default(),
+            &mut diags,
+        );
+        let msgs: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("k.conf:32:3: error: blocks nest too deep"),
+            "{msgs:?}"
+        );
+        assert_eq!(stmts.len(), 1);
+        // Nothing after the skipped block is mistaken for its content, nor reported extra.
+        let text = format!("{}{}b\n", "a {\n".repeat(40), "}\n".repeat(40));
+        let mut diags = Diags::default();
+        let stmts = parse_str(
+            "k.conf",
+            &text,
+            Path::new("."),
+            &ReadOptions::default(),
+            &mut diags,
+        );
+        assert_eq!(diags.list.len(), 1);
+        assert_eq!(stmts.len(), 2, "a, then b at the top level");
+        assert_eq!(stmts[1].keyword().text, "b");
     }
 
     #[test]
