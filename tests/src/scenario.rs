@@ -98,12 +98,17 @@ pub fn keepalived_conf_with(v: Vrrp, state: &str, priority: u8, globals: &str) -
 
 /// `havip run` arguments for one node, the same settings.
 pub fn havip_args(v: Vrrp, priority: u8, mode: &str) -> Vec<String> {
+    havip_args_on("eth0", "10.99.0.100/24", v, priority, mode)
+}
+
+/// As [`havip_args`], for VIP `vip` on interface `iface`.
+pub fn havip_args_on(iface: &str, vip: &str, v: Vrrp, priority: u8, mode: &str) -> Vec<String> {
     let mut a: Vec<String> = [
         "run",
         "--iface",
-        "eth0",
+        iface,
         "--vip",
-        "10.99.0.100/24",
+        vip,
         "--vrid",
         "51",
         "--xdp-mode",

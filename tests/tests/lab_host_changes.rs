@@ -14,6 +14,7 @@ use std::{
 use havip_lab::{
     lab::{havip_exe, wait_until, Host, Lab, Launcher},
     probe::{Ping, PingResult},
+    scenario::{havip_args_on, Vrrp},
 };
 use serde_json::Value;
 
@@ -29,24 +30,8 @@ fn mdi(priority: u32) -> Duration {
 }
 
 fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8, vip: &str) {
-    let prio = priority.to_string();
-    let args = [
-        "run",
-        "--iface",
-        &host.iface,
-        "--vip",
-        vip,
-        "--vrid",
-        "51",
-        "--vrrp-version",
-        "3",
-        "--advert-int",
-        "0.1",
-        "--xdp-mode",
-        "skb",
-        "--priority",
-        &prio,
-    ];
+    let args = havip_args_on(&host.iface, vip, Vrrp::v3("0.1"), priority, "skb");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     lab.havip(label, host, &args).wait_started(LONG);
 }
 

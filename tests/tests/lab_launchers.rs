@@ -18,6 +18,7 @@ use std::{
 use havip_lab::{
     lab::{wait_until, Host, Lab, Launcher},
     probe::{mac, mac_str, ArpProbe},
+    scenario::{havip_args, Vrrp},
 };
 
 const VIP: &str = "10.99.0.100";
@@ -33,30 +34,10 @@ fn mdi(priority: u32) -> Duration {
 }
 
 fn start(lab: &mut Lab, launcher: Launcher, label: &str, host: &Host, priority: u8) {
-    let prio = priority.to_string();
-    lab.havip_with(
-        launcher,
-        label,
-        host,
-        &[
-            "run",
-            "--iface",
-            "eth0",
-            "--vip",
-            "10.99.0.100/24",
-            "--vrid",
-            "51",
-            "--vrrp-version",
-            "3",
-            "--advert-int",
-            "0.01",
-            "--xdp-mode",
-            "skb",
-            "--priority",
-            &prio,
-        ],
-    )
-    .wait_started(LONG);
+    let args = havip_args(Vrrp::v3("0.01"), priority, "skb");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.havip_with(launcher, label, host, &args)
+        .wait_started(LONG);
 }
 
 /// Wall-clock seconds, as `tcpdump -tt` prints them.

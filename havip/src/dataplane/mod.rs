@@ -620,15 +620,6 @@ impl XdpMaps {
         Ok(Self { ids })
     }
 
-    /// The maps of the havip program attached in the calling thread's network namespace, if
-    /// any (a running daemon's, or a crashed one's).
-    pub fn find() -> Result<Option<Self>> {
-        match attach::havip_on_links_blocking()?.first() {
-            Some(x) => Ok(Some(Self::of_prog(x.prog_id)?)),
-            None => Ok(None),
-        }
-    }
-
     /// How long ago the program's daemon last beat, if the map can be read.
     pub fn heartbeat_age(&self) -> Option<std::time::Duration> {
         let hb: Array<MapData, u64> = Array::try_from(self.open(map::HEARTBEAT).ok()?).ok()?;
