@@ -235,6 +235,18 @@ impl Collector for Snapshot {
                 "Gratuitous ARPs sent for the instance's VIPs.",
                 each(&|i| Some(i.adverts.garps_sent)),
             )?;
+            counters(
+                enc,
+                "replies_limited",
+                "Lower-priority or priority-0 adverts a master did not answer: one reply per advert interval.",
+                each(&|i| Some(i.adverts.replies_limited)),
+            )?;
+            counters(
+                enc,
+                "garp_bursts_limited",
+                "GARP bursts not sent: one per garp_lower_prio_delay for lower-priority adverts, one queued at a time.",
+                each(&|i| Some(i.adverts.garp_bursts_limited)),
+            )?;
             let mut ifaces = Vec::new();
             let mut changes = Vec::new();
             for f in &d.interfaces {

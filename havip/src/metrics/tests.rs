@@ -170,6 +170,8 @@ fn full_stats() -> Stats {
             transitions: 7,
             became_master: 3,
             garps_sent: 25,
+            replies_limited: 9990,
+            garp_bursts_limited: 4,
         },
     };
     let lb = InstanceSnapshot {
@@ -352,6 +354,8 @@ fn every_stats_number_is_exposed() {
         0.0
     );
     assert_eq!(get(&s, "havip_garps_sent_total", &web), 25.0);
+    assert_eq!(get(&s, "havip_replies_limited_total", &web), 9990.0);
+    assert_eq!(get(&s, "havip_garp_bursts_limited_total", &web), 4.0);
     let lat = |q| {
         get(
             &s,
