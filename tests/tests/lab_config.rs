@@ -6,7 +6,7 @@ use std::{fs, path::Path, thread::sleep, time::Duration};
 
 use havip_lab::{
     lab::{havip_exe, Host, Lab},
-    probe::{mac, mac_str, ArpProbe},
+    probe::{mac, mac_str, AdvertCapture, ArpProbe},
 };
 
 const LONG: Duration = Duration::from_secs(15);
@@ -304,5 +304,83 @@ fn reload_while_an_interface_is_gone_is_refused_and_loses_nothing() {
             .iter()
             .any(|i| i.name == "VI_2" && i.state == "MASTER")
     });
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Found in the audit: SIGHUP read the configuration on the election's loop, so a file that
+/// was slow to read stopped the adverts, and the backup took over. Here the new file is a FIFO
+/// that the test writes a line at a time over 3 s; the master keeps advertising every 100 ms
+/// (as its backup sees it) and the backup never takes over.
+#[test]
+fn a_slow_reload_does_not_stop_the_adverts() {
+    use std::io::Write as _;
+    let mut lab = Lab::new("slowrl");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = std::env::temp_dir().join(format!("hv-slowrl-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |priority: u32| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority \
+             {priority}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
+             10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(101));
+    let c2 = write(&dir, "n2.conf", &conf(100));
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(500));
+
+    // n1's file becomes a FIFO: reading it takes as long as its writer does.
+    fs::remove_file(&c1).unwrap();
+    let path = std::ffi::CString::new(c1.as_str()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let capture = AdvertCapture::start(&n2.ns, "eth0", [10, 99, 0, 11]);
+    sleep(Duration::from_millis(300));
+    lab.proc("n1").signal(libc::SIGHUP);
+    let fifo = c1.clone();
+    let text = conf(101);
+    let writer = std::thread::spawn(move || {
+        let mut f = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let pause = Duration::from_millis(3000) / lines.len() as u32;
+        for line in lines {
+            f.write_all(line.as_bytes()).unwrap();
+            f.flush().unwrap();
+            sleep(pause);
+        }
+    });
+    writer.join().unwrap();
+    lab.proc("n1").wait_log("reload done", LONG);
+    sleep(Duration::from_millis(300));
+    let times = capture.stop();
+    let gaps_ms: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e6)
+        .collect();
+    let longest = gaps_ms.iter().copied().fold(0.0, f64::max);
+    println!(
+        "a reload read over 3 s: {} adverts seen by the backup, longest gap {longest:.1} ms",
+        times.len()
+    );
+    assert!(
+        longest < 130.0,
+        "the master's adverts stopped for {longest:.1} ms during the reload"
+    );
+    assert!(times.len() >= 35, "{} adverts in ~3.6 s", times.len());
+    assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
+    assert_eq!(lab.proc("n2").state_now().as_deref(), Some("BACKUP"));
+    let n2_stats = lab.stats(&n2).daemon.unwrap();
+    assert_eq!(
+        n2_stats.instances[0].adverts.became_master, 0,
+        "the backup took over during the reload"
+    );
     let _ = fs::remove_dir_all(&dir);
 }

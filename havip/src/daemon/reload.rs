@@ -1,27 +1,85 @@
-//! Reload (SIGHUP): the new configuration is read first (a bad one is logged and the running
-//! one kept); instances whose spec did not change are not touched, changed and removed ones
-//! stop, new and changed ones start.
+//! Reload (SIGHUP): the new configuration is read first, on a thread of its own (a file that
+//! is slow to read, a FIFO or a network filesystem, once stopped the adverts for as long, and
+//! the backup took over); a bad one is logged and the running one kept. Then, on the driver
+//! loop: instances whose spec did not change are not touched, changed and removed ones stop,
+//! new and changed ones start, provided every one of them can start.
 
-use std::{net::IpAddr, time::Instant};
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use anyhow::{bail, Result};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::Node;
 use crate::model::DaemonSpec;
 
-/// Re-reads the configuration the daemon was started with (SIGHUP).
-pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
+/// Re-reads the configuration the daemon was started with (SIGHUP), off the election's thread.
+pub type Reloader = Arc<dyn Fn() -> Result<DaemonSpec> + Send + Sync>;
+
+/// A configuration being read for a reload, and whether another SIGHUP came meanwhile.
+pub(super) struct Reading {
+    result: oneshot::Receiver<Result<DaemonSpec>>,
+    started: Instant,
+    /// A SIGHUP during the read: the file may have changed after it began, so read it again.
+    pub(super) again: bool,
+}
+
+impl Reading {
+    /// Starts `reload` on a thread of its own. Created after `--rt-priority`, the thread runs
+    /// as an ordinary one (SCHED_RESET_ON_FORK), below the election. It is not waited for: a
+    /// read that never ends (a FIFO nobody writes) must not hold up a stop.
+    pub(super) fn start(reload: &Reloader) -> Result<Reading> {
+        let (tx, rx) = oneshot::channel();
+        let reload = reload.clone();
+        std::thread::Builder::new()
+            .name("havip-reload".into())
+            .spawn(move || {
+                let _ = tx.send(reload());
+            })
+            .map_err(|e| anyhow::anyhow!("starting the reload thread: {e}"))?;
+        Ok(Reading {
+            result: rx,
+            started: Instant::now(),
+            again: false,
+        })
+    }
+
+    /// The read's outcome (for `select!`).
+    pub(super) async fn done(&mut self) -> Result<DaemonSpec> {
+        match (&mut self.result).await {
+            Ok(result) => result,
+            Err(_) => bail!("the configuration reader stopped without an answer"),
+        }
+    }
+}
 
 impl Node {
-    /// SIGHUP: re-reads the configuration; a bad one is logged and the running one kept.
-    pub(super) async fn on_sighup(&mut self, reload: Option<&Reloader>) {
+    /// SIGHUP: starts re-reading the configuration off the loop (see [`Node::on_read`]); one
+    /// read at a time, and one more if SIGHUP comes again meanwhile.
+    pub(super) fn on_sighup(&mut self, reload: Option<&Reloader>, reading: &mut Option<Reading>) {
         let Some(reload) = reload else {
             warn!("SIGHUP: havip was started without --config; nothing to reload");
             return;
         };
+        if let Some(r) = reading {
+            info!(
+                reading_for = ?r.started.elapsed(),
+                "SIGHUP: the configuration is still being read; it will be read again after"
+            );
+            r.again = true;
+            return;
+        }
         info!("SIGHUP: reloading the configuration");
-        match reload() {
+        match Reading::start(reload) {
+            Ok(r) => *reading = Some(r),
+            Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
+        }
+    }
+
+    /// The configuration read for a reload: a bad one is logged and the running one kept;
+    /// otherwise applied, on the loop, if every changed instance can start.
+    pub(super) async fn on_read(&mut self, read: Result<DaemonSpec>) {
+        match read {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
                 // What cannot start now is refused before anything stops: a changed instance
