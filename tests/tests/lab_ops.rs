@@ -270,12 +270,10 @@ fn metrics_clients_cannot_exhaust_descriptors_or_delay_adverts() {
     let conf = write(
         &dir,
         "n1.conf",
-        &format!(
-            "vrrp_script chk {{\n  script /bin/true\n  interval 0.1\n  fall 1\n  rise 1\n  \
-             weight 0\n}}\nvrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  \
-             priority 101\n  advert_int 0.02\n  version 3\n  virtual_ipaddress {{\n    \
-             10.99.0.100/24\n  }}\n  track_script {{\n    chk\n  }}\n}}\n"
-        ),
+        "vrrp_script chk {\n  script /bin/true\n  interval 0.1\n  fall 1\n  rise 1\n  \
+         weight 0\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  \
+         priority 101\n  advert_int 0.02\n  version 3\n  virtual_ipaddress {\n    \
+         10.99.0.100/24\n  }\n  track_script {\n    chk\n  }\n}\n",
     );
     // The daemon gets the usual soft limit of 1024 descriptors; the test needs more.
     let old = set_nofile(1024);

@@ -609,12 +609,14 @@ fn idle_clients_hold_at_most_max_connections_then_time_out() {
     // exhausted the daemon's descriptors and its health checks failed.
     use std::io::Read as _;
     let addr = serve_on_a_thread();
+    // (Under load the listener's backlog may overflow and a connect fail: those are not
+    // counted.)
     let idle: Vec<std::net::TcpStream> = (0..300)
-        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok())
         .collect();
-    std::thread::sleep(Duration::from_millis(500)); // every one accepted
-                                                    // The server kept MAX_CONNECTIONS, waiting for a request, and reset the others at once.
-                                                    // (The daemon's descriptor count under 1100 such clients: lab_ops.)
+    assert!(idle.len() > 200, "{} connected", idle.len());
+    // The server keeps MAX_CONNECTIONS, waiting for a request, and resets the others as soon
+    // as it accepts them. (The daemon's descriptors under 1100 such clients: lab_ops.)
     let closed = |c: &std::net::TcpStream| {
         c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         match (&*c).read(&mut [0u8; 1]) {
@@ -626,7 +628,14 @@ fn idle_clients_hold_at_most_max_connections_then_time_out() {
             Ok(_) => false,
         }
     };
-    let refused = idle.iter().filter(|c| closed(c)).count();
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        refused = idle.iter().filter(|c| closed(c)).count();
+        if refused >= idle.len() - MAX_CONNECTIONS {
+            break;
+        }
+    }
     assert_eq!(refused, idle.len() - MAX_CONNECTIONS);
     // A scraper meanwhile is refused too (the slots are taken), until the idle ones time out.
     std::thread::sleep(CONNECTION_TIMEOUT + Duration::from_millis(300));
