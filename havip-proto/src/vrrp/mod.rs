@@ -24,8 +24,10 @@
 //! - Unlike the RFC and keepalived, a master does not amplify: VRRP has no authentication, and
 //!   answering every lower-priority advert turned 10 000 spoofed adverts into 10 000 adverts and
 //!   100 000 GARPs. It answers lower-priority adverts with at most one advert per advert
-//!   interval, priority-0 ones likewise, and sends at most one lower-priority GARP burst per
-//!   `garp.lower_prio_delay` (at least an interval); what it holds back is counted
+//!   interval, priority-0 ones likewise, and starts at most one lower-priority announcement (a
+//!   burst, and its repeat `garp.lower_prio_delay` later) per `garp.lower_prio_delay` (at least
+//!   an interval): with keepalived's defaults and 2 VIPs, 20 GARPs per 5 s however fast the
+//!   flood, where it was 10 per advert; what it holds back is counted
 //!   ([`Counters::replies_limited`], [`Counters::garp_bursts_limited`]). A real second master
 //!   yields to the first advert, so it loses nothing.
 //! - A master that yields to a better advert first sends one advert at its own priority. Neither
