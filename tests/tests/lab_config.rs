@@ -5,7 +5,7 @@
 use std::{fs, path::Path, thread::sleep, time::Duration};
 
 use havip_lab::{
-    lab::{havip_exe, Host, Lab},
+    lab::{havip_exe, wait_until, Host, Lab},
     probe::{mac, mac_str, AdvertCapture, ArpProbe},
 };
 
@@ -345,6 +345,11 @@ fn a_slow_reload_does_not_stop_the_adverts() {
     let capture = AdvertCapture::start(&n2.ns, "eth0", [10, 99, 0, 11]);
     sleep(Duration::from_millis(300));
     lab.proc("n1").signal(libc::SIGHUP);
+    // A second SIGHUP during the read: the file is read again once the first read is done.
+    sleep(Duration::from_millis(300));
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1")
+        .wait_log("still being read; it will be read again", LONG);
     let fifo = c1.clone();
     let text = conf(101);
     let writer = std::thread::spawn(move || {
@@ -359,6 +364,11 @@ fn a_slow_reload_does_not_stop_the_adverts() {
     });
     writer.join().unwrap();
     lab.proc("n1").wait_log("reload done", LONG);
+    // The second read: the FIFO again, written at once this time.
+    fs::write(&c1, conf(101)).unwrap();
+    wait_until("the second reload", LONG, || {
+        lab.proc("n1").log_text().matches("reload done").count() == 2
+    });
     sleep(Duration::from_millis(300));
     let times = capture.stop();
     let gaps_ms: Vec<f64> = times
@@ -382,5 +392,20 @@ fn a_slow_reload_does_not_stop_the_adverts() {
         n2_stats.instances[0].adverts.became_master, 0,
         "the backup took over during the reload"
     );
+
+    // A read that never ends (nobody writes the FIFO) does not hold up a stop.
+    lab.proc("n1").signal(libc::SIGHUP);
+    wait_until("the third read", LONG, || {
+        lab.proc("n1")
+            .log_text()
+            .matches("SIGHUP: reloading the configuration")
+            .count()
+            == 3
+    });
+    sleep(Duration::from_millis(200));
+    lab.proc("n1").signal(libc::SIGTERM);
+    let status = lab.proc("n1").wait_exit(Duration::from_secs(3));
+    assert!(status.success(), "{status}");
+    lab.proc("n2").wait_state("MASTER", LONG);
     let _ = fs::remove_dir_all(&dir);
 }
