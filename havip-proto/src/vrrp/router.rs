@@ -555,8 +555,8 @@ impl VirtualRouter {
             // Both are limited, since VRRP has no authentication and a flood of spoofed
             // lower-priority adverts got an advert and a burst each (10 000 adverts in 10 s:
             // 10 000 adverts and 100 000 GARPs): the advert at most once per advert interval,
-            // the burst at most once per `garp.lower_prio_delay` (at least an interval). A real
-            // second master yields to our first advert, so it needs no more.
+            // the burst (and its repeat) at most once per `garp.lower_prio_delay` (at least an
+            // interval). A real second master yields to our first advert, so it needs no more.
             let interval = self.interval();
             if Self::allow(&mut self.last_lower_reply, now, interval) {
                 self.send_advert(self.priority);

@@ -1357,3 +1357,46 @@ fn a_refresh_burst_is_not_queued_while_one_is_pending() {
     assert!(sent <= 60_000 / 300 + 1, "{sent}");
     assert!(r.garp_queue_len() <= 10, "queue {}", r.garp_queue_len());
 }
+
+#[test]
+fn keepalived_garp_lower_prio_repeat_and_delay_shape_the_reannouncement() {
+    // garp_lower_prio_repeat 1, garp_lower_prio_delay 2: one GARP per VIP at once and one 2 s
+    // later, while becoming master keeps garp_master_* (5 now, 5 after 5 s).
+    let mut config = v2(200, 1);
+    config.vips = vec![VIP, VIP2];
+    config.garp.lower_prio_repeat = Some(1);
+    config.garp.lower_prio_delay = Some(secs(2));
+    let mut r = router(config);
+    let t0 = epoch();
+    r.startup(t0);
+    r.handle_timeout(t0 + secs(4));
+    let garps = |actions: Vec<Action>| -> Vec<usize> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::SendGarp { vips } => Some(vips.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        garps(drain(&mut r)),
+        vec![10],
+        "garp_master_repeat 5 × 2 VIPs"
+    );
+    let t = t0 + secs(10);
+    for s in 5..=10 {
+        r.handle_timeout(t0 + secs(s));
+    }
+    drain(&mut r);
+    let mut spoof = advert_from(&v2(100, 66), 100);
+    spoof.addresses = vec![VIP, VIP2];
+    r.handle_advert(t, &spoof);
+    assert_eq!(garps(drain(&mut r)), vec![2]);
+    // Another within the 2 s: no burst; at 2 s the repeat, and a new one may start.
+    r.handle_advert(t + secs(1), &spoof);
+    assert_eq!(garps(drain(&mut r)), Vec::<usize>::new());
+    assert_eq!(r.counters().garp_bursts_limited, 1);
+    r.handle_timeout(t + secs(2));
+    assert_eq!(garps(drain(&mut r)), vec![2], "the repeat");
+}
