@@ -409,3 +409,71 @@ fn a_slow_reload_does_not_stop_the_adverts() {
     lab.proc("n2").wait_state("MASTER", LONG);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A reload that changes only an instance's priority keeps its state, as keepalived's does: a
+/// master raised stays master without a flap (it used to stop the instance, send priority 0,
+/// hand the VIP to the backup and take it back a Master_Down_Interval later: chaos seed
+/// 20261201 found it); a master lowered below its backup loses the VIP to it by preemption,
+/// once, without priority 0.
+#[test]
+fn a_reload_that_changes_only_the_priority_keeps_the_state() {
+    let mut lab = Lab::new("reprio");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = std::env::temp_dir().join(format!("hv-reprio-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+             priority {prio}\n  advert_int 0.01\n  version 3\n  virtual_ipaddress {{\n    \
+             10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(150));
+    let c2 = write(&dir, "n2.conf", &conf(120));
+    lab.havip("n1", &n1, &["run", "--config", &c1])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(300));
+    let counters = |lab: &mut Lab, l: &str| {
+        let s = lab.proc(l).snapshot().expect("a snapshot");
+        let i = &s.instances[0];
+        (i.adverts.clone(), i.effective_priority)
+    };
+    let (a1, _) = counters(&mut lab, "n1");
+    let (b1, _) = counters(&mut lab, "n2");
+
+    // Raised: still the highest. Nothing moves.
+    fs::write(&c1, conf(160)).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload done", LONG);
+    sleep(Duration::from_millis(300));
+    let (a2, p) = counters(&mut lab, "n1");
+    let (b2, _) = counters(&mut lab, "n2");
+    assert_eq!(p, Some(160), "the new priority is not in effect");
+    assert_eq!(
+        (a2.transitions, a2.priority_zero_sent, b2.became_master),
+        (a1.transitions, a1.priority_zero_sent, b1.became_master),
+        "a raised master flapped: n1 {a2:?}, n2 {b2:?}"
+    );
+
+    // Lowered below n2: n2 preempts, once; n1 says no priority 0.
+    fs::write(&c1, conf(100)).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    lab.proc("n1").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(300));
+    let (a3, p) = counters(&mut lab, "n1");
+    let (b3, _) = counters(&mut lab, "n2");
+    assert_eq!(p, Some(100));
+    assert_eq!(
+        a3.priority_zero_sent, a1.priority_zero_sent,
+        "n1 said priority 0"
+    );
+    assert_eq!(b3.became_master, b1.became_master + 1, "n2: {b3:?}");
+    assert_eq!(a3.became_master, a1.became_master, "n1 came back: {a3:?}");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,8 @@
 //! Reload (SIGHUP): the new configuration is read first, on a thread of its own (a file that
 //! is slow to read, a FIFO or a network filesystem, once stopped the adverts for as long, and
 //! the backup took over); a bad one is logged and the running one kept. Then, on the driver
-//! loop: instances whose spec did not change are not touched, changed and removed ones stop,
+//! loop: instances whose spec did not change are not touched, those whose priority alone changed
+//! take it with their state kept, other changed and removed ones stop,
 //! new and changed ones start, provided every one of them can start.
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
@@ -11,7 +12,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::Node;
-use crate::model::DaemonSpec;
+use crate::model::{DaemonSpec, InstanceSpec};
 
 /// Re-reads the configuration the daemon was started with (SIGHUP), off the election's thread.
 pub type Reloader = Arc<dyn Fn() -> Result<DaemonSpec> + Send + Sync>;
@@ -116,6 +117,20 @@ impl Node {
                 "reload: health checks restarted"
             );
         }
+        // Only the priority changed: the new one takes effect through the health verdict below,
+        // with the state kept (keepalived's reload does the same; stopping the instance made a
+        // master send priority 0 and take its VIP back a Master_Down_Interval later).
+        for inst in &mut self.instances {
+            if let Some(n) = new.instances.iter().find(|n| priority_only(&inst.spec, n)) {
+                info!(
+                    instance = %n.name,
+                    from = inst.spec.vrrp.as_ref().map(|v| v.priority),
+                    to = n.vrrp.as_ref().map(|v| v.priority),
+                    "reload: priority changed, state kept"
+                );
+                inst.spec = n.clone();
+            }
+        }
         let mut i = 0;
         while i < self.instances.len() {
             let keep = new.instances.iter().any(|n| *n == self.instances[i].spec);
@@ -147,8 +162,12 @@ impl Node {
     async fn can_start(&self, new: &DaemonSpec) -> Result<()> {
         let vips = super::node::all_vips(new);
         for inst in &new.instances {
-            if self.instances.iter().any(|i| i.spec == *inst) {
-                continue; // Unchanged: not touched.
+            if self
+                .instances
+                .iter()
+                .any(|i| i.spec == *inst || priority_only(&i.spec, inst))
+            {
+                continue; // Unchanged, or only its priority: not restarted.
             }
             let v6 = inst.vips.iter().any(|v| v.addr.is_ipv6());
             let own = match self
@@ -196,4 +215,20 @@ impl Node {
         self.instances.remove(i);
         Ok(())
     }
+}
+
+/// Whether `new` is `old` with another priority, neither of them the address owner's 255
+/// (whose semantics differ: it takes over at once and ignores tracking).
+fn priority_only(old: &InstanceSpec, new: &InstanceSpec) -> bool {
+    let (Some(a), Some(b)) = (&old.vrrp, &new.vrrp) else {
+        return false;
+    };
+    if a.priority == b.priority || a.priority == 255 || b.priority == 255 {
+        return false;
+    }
+    let mut same = new.clone();
+    if let Some(v) = &mut same.vrrp {
+        v.priority = a.priority;
+    }
+    same == *old
 }
