@@ -227,9 +227,44 @@ pub struct VirtualRouter {
     /// and a lower-priority advert with GARPs: the limits on what a flood gets out of us.
     last_lower_reply: Option<Instant>,
     last_zero_reply: Option<Instant>,
-    last_lower_garp: Option<Instant>,
+    lower_garps: Reannounce,
     actions: VecDeque<Action>,
     counters: Counters,
+}
+
+/// The re-announcements a master makes for lower-priority adverts: a bucket of
+/// [`Reannounce::BURSTS`], one back per `garp_lower_prio_delay`, at most one per advert interval.
+/// A flood of spoofed adverts gets three bursts, then one per delay; two or three real episodes
+/// in quick succession (a healed partition, a stall) each pull the clients back.
+#[derive(Clone, Debug, Default)]
+struct Reannounce {
+    /// Bursts spent since the bucket was last full.
+    spent: u32,
+    /// When the last burst was given back (or the first one taken from a full bucket).
+    refilled: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Reannounce {
+    const BURSTS: u32 = 3;
+
+    fn take(&mut self, now: Instant, refill: Duration, spacing: Duration) -> bool {
+        if let Some(at) = self.refilled.filter(|_| self.spent > 0) {
+            let back = (now.saturating_duration_since(at).as_nanos() / refill.as_nanos().max(1))
+                .min(u128::from(self.spent)) as u32;
+            self.spent -= back;
+            self.refilled = Some(at + refill * back);
+        }
+        if self.spent >= Self::BURSTS || self.last.is_some_and(|l| now < l + spacing) {
+            return false;
+        }
+        if self.spent == 0 {
+            self.refilled = Some(now);
+        }
+        self.spent += 1;
+        self.last = Some(now);
+        true
+    }
 }
 
 impl VirtualRouter {
@@ -251,7 +286,7 @@ impl VirtualRouter {
             delayed_repeat: 0,
             last_lower_reply: None,
             last_zero_reply: None,
-            last_lower_garp: None,
+            lower_garps: Reannounce::default(),
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -555,8 +590,9 @@ impl VirtualRouter {
             // Both are limited, since VRRP has no authentication and a flood of spoofed
             // lower-priority adverts got an advert and a burst each (10 000 adverts in 10 s:
             // 10 000 adverts and 100 000 GARPs): the advert at most once per advert interval,
-            // the burst (and its repeat) at most once per `garp.lower_prio_delay` (at least an
-            // interval). A real second master yields to our first advert, so it needs no more.
+            // the bursts as [`Reannounce`] allows. A real second master yields to our first
+            // advert, so one episode needs one burst; but episodes can follow each other closely
+            // (a takeover, then a stall 1.1 s later: the chaos lab), and each needs its own.
             let interval = self.interval();
             if Self::allow(&mut self.last_lower_reply, now, interval) {
                 self.send_advert(self.priority);
@@ -567,7 +603,7 @@ impl VirtualRouter {
                 self.config.garp.lower_prio_repeat(),
                 self.config.garp.lower_prio_delay(),
             );
-            if Self::allow(&mut self.last_lower_garp, now, delay.max(interval)) {
+            if self.lower_garps.take(now, delay.max(interval), interval) {
                 self.garp_bursts(now, repeat, delay);
             } else {
                 self.counters.garp_bursts_limited += 1;

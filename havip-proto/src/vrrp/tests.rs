@@ -1248,10 +1248,11 @@ fn spoofed_lower_priority_adverts_get_at_most_one_reply_per_interval_and_garp_de
     );
     // 30 s of Adver_Timer (30 adverts) plus one reply per 1 s interval of flood (10).
     assert_eq!(adverts, 30 + 10, "adverts");
-    // GARPs: a burst (5 per VIP) at most once per garp_lower_prio_delay (5 s), and its repeat
-    // that delay later; a new burst supersedes the repeat due at the same time: bursts at 0 s
-    // and 5 s, the repeat at 10 s = 3 bursts of 10.
-    assert_eq!(garps, 30, "GARP entries");
+    // GARPs: bursts of 5 per VIP from a bucket of 3, one back per garp_lower_prio_delay (5 s),
+    // at most one per advert interval (1 s), and the repeat of the last one 5 s after it (a new
+    // burst supersedes a pending repeat): bursts at 0, 1, 2 and 5 s, the repeat at 10 s = 5
+    // bursts of 10.
+    assert_eq!(garps, 50, "GARP entries");
     assert_eq!(
         last,
         Some(start + secs(10)),
@@ -1294,8 +1295,8 @@ fn spoofed_adverts_do_not_fill_the_spaced_garp_queue() {
         end,
         end + secs(60),
     );
-    assert_eq!(garps, 30, "3 bursts of 5 × 2 VIPs, spaced");
-    // The last burst (the repeat 5 s after the flood's second burst) is 10 entries 10 ms apart.
+    assert_eq!(garps, 50, "5 bursts of 5 × 2 VIPs, spaced");
+    // The last burst (the repeat 5 s after the flood's last burst) is 10 entries 10 ms apart.
     let last = last.expect("GARPs sent");
     assert!(
         last <= end + Duration::from_millis(100),
@@ -1393,10 +1394,40 @@ fn keepalived_garp_lower_prio_repeat_and_delay_shape_the_reannouncement() {
     spoof.addresses = vec![VIP, VIP2];
     r.handle_advert(t, &spoof);
     assert_eq!(garps(drain(&mut r)), vec![2]);
-    // Another within the 2 s: no burst; at 2 s the repeat, and a new one may start.
+    // Another 1 s later: a second episode, announced too; its repeat supersedes the first's.
     r.handle_advert(t + secs(1), &spoof);
+    assert_eq!(garps(drain(&mut r)), vec![2], "the second episode");
+    // Within an advert interval of it: nothing.
+    r.handle_advert(t + us(1_500_000), &spoof);
     assert_eq!(garps(drain(&mut r)), Vec::<usize>::new());
     assert_eq!(r.counters().garp_bursts_limited, 1);
     r.handle_timeout(t + secs(2));
+    assert_eq!(garps(drain(&mut r)), Vec::<usize>::new(), "superseded");
+    r.handle_timeout(t + secs(3));
     assert_eq!(garps(drain(&mut r)), vec![2], "the repeat");
+}
+
+#[test]
+fn a_second_lower_priority_episode_within_the_delay_is_re_announced() {
+    // Found by the chaos lab (seed 20261201): a master re-announced for a backup's takeover,
+    // then stalled 150 ms 1.1 s later; the backup took over again and its GARP moved the
+    // clients; the master resumed, heard the backup's lower-priority advert, and sent no GARP
+    // (one per garp_lower_prio_delay), so the clients stayed on the backup, which had yielded,
+    // for 0.9 s (until their ARP locktime let XDP's replies in).
+    let (mut r, t) = master_with_two_vips();
+    let mut other = advert_from(&v2(100, 66), 100);
+    other.addresses = vec![VIP, VIP2];
+    let garps = |r: &mut VirtualRouter| {
+        drain(r)
+            .iter()
+            .filter(|a| matches!(a, Action::SendGarp { .. }))
+            .count()
+    };
+    let first = t + us(500_000);
+    r.handle_advert(first, &other);
+    assert_eq!(garps(&mut r), 1, "the first episode");
+    let second = first + secs(1) + us(100_000);
+    r.handle_advert(second, &other);
+    assert_eq!(garps(&mut r), 1, "the second episode, 1.1 s later");
+    assert_eq!(r.state(), State::Master);
 }
