@@ -468,4 +468,45 @@ mod host_tests {
         std::fs::write(&path, conf("", "")).unwrap();
         assert!(load_checked(&path, Format::Keepalived, &ReadOptions::default()).is_ok());
     }
+
+    /// The audit's finding: `script_user` reached the notify hooks only, and a `vrrp_script`
+    /// without a `user` of its own ran as root. From the config file to the process, it now runs
+    /// as `script_user` (before: `id -u` wrote 0).
+    #[tokio::test]
+    async fn script_user_runs_checks_from_the_config_file() {
+        if !crate::track::command::can_switch_user() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let Ok(nobody) = crate::track::command::RunAs::resolve("nobody") else {
+            eprintln!("skipped: no user nobody");
+            return;
+        };
+        let dir = TempDir::new("script-user");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.path().join("uid");
+        let s = dir.script("whoami", &format!("id -u > {}", out.display()));
+        let conf = format!(
+            "global_defs {{\n  script_user nobody\n}}\nvrrp_script chk {{\n  script \"{}\"\n}}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 1\n  priority 100\n  \
+             virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  track_script {{\n    chk\n  }}\n}}\n",
+            s.display()
+        );
+        let loaded = crate::config::load_str(
+            "k.conf",
+            &conf,
+            crate::config::Format::Keepalived,
+            &crate::config::ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(loaded.spec.scripts[0].user.as_deref(), Some("nobody"));
+        let check = crate::track::CheckSpec::from_script(&loaded.spec.scripts[0]).unwrap();
+        let o = crate::track::probe(&check.check, std::time::Duration::from_secs(5)).await;
+        assert!(o.ok, "{}", o.detail);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("{}\n", nobody.uid)
+        );
+    }
 }
