@@ -122,7 +122,13 @@ fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_u
     // The metrics thread answers (it started after the drop).
     let scraped = lab.exec(
         &n1.ns,
-        &["curl", "-s", "--max-time", "5", "http://127.0.0.1:9487/metrics"],
+        &[
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            "http://127.0.0.1:9487/metrics",
+        ],
     );
     assert!(
         String::from_utf8_lossy(&scraped.stdout).contains("havip_"),
@@ -151,10 +157,19 @@ fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_u
     assert_eq!(mode(&socket), 0o600, "{}", socket.display());
 
     let nobody = "65534";
-    assert_eq!(fs::read_to_string(out.join("check.uid")).unwrap().trim(), nobody);
-    assert_eq!(fs::read_to_string(out.join("hook.uid")).unwrap().trim(), nobody);
+    assert_eq!(
+        fs::read_to_string(out.join("check.uid")).unwrap().trim(),
+        nobody
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("hook.uid")).unwrap().trim(),
+        nobody
+    );
     let env = fs::read_to_string(out.join("hook.env")).unwrap();
-    assert!(env.contains("PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"), "{env}");
+    assert!(
+        env.contains("PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"),
+        "{env}"
+    );
     assert!(!env.contains("HOME=") && !env.contains("CARGO"), "{env}");
 
     // Teardown still works with the reduced set: VIP removed, XDP detached.
