@@ -137,13 +137,17 @@ pub struct Needs {
     pub mlock: bool,
     /// `--metrics-listen` on a port below 1024, bound after the drop.
     pub low_port: bool,
+    /// `--metrics-listen`: each scrape opens the XDP maps by id (`dataplane::XdpMaps`),
+    /// `BPF_MAP_GET_FD_BY_ID`, which only CAP_SYS_ADMIN may call.
+    pub metrics: bool,
 }
 
 /// The capabilities the running daemon keeps (ARCHITECTURE.md, "Privileges", says why each):
 /// CAP_NET_ADMIN (VIPs, XDP re-attached to a re-created interface or switched to skb mode),
 /// CAP_NET_RAW (raw and packet sockets reopened for a re-created interface or an instance a
 /// reload adds), CAP_SETUID + CAP_SETGID (scripts and hooks as `script_user`), CAP_KILL (killing
-/// such a script's process group at its timeout).
+/// such a script's process group at its timeout); CAP_IPC_LOCK, CAP_NET_BIND_SERVICE and
+/// CAP_SYS_ADMIN only for what [`Needs`] names.
 pub fn running_set(needs: Needs) -> CapabilitySet {
     let mut keep = CapabilitySet::NET_ADMIN
         | CapabilitySet::NET_RAW
@@ -155,6 +159,9 @@ pub fn running_set(needs: Needs) -> CapabilitySet {
     }
     if needs.low_port {
         keep |= CapabilitySet::NET_BIND_SERVICE;
+    }
+    if needs.metrics {
+        keep |= CapabilitySet::SYS_ADMIN;
     }
     keep
 }
@@ -281,10 +288,12 @@ mod tests {
         let all = running_set(Needs {
             mlock: true,
             low_port: true,
+            metrics: true,
         });
         assert_eq!(
             names(all),
-            "cap_kill,cap_setgid,cap_setuid,cap_net_bind_service,cap_net_admin,cap_net_raw,cap_ipc_lock"
+            "cap_kill,cap_setgid,cap_setuid,cap_net_bind_service,cap_net_admin,cap_net_raw,\
+             cap_ipc_lock,cap_sys_admin"
         );
         assert_eq!(names(CapabilitySet::from_bits_retain(1 << 45)), "cap_45");
     }

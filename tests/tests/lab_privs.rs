@@ -57,10 +57,34 @@ fn mode(p: &Path) -> u32 {
     fs::metadata(p).unwrap().mode() & 0o7777
 }
 
+/// CAP_SYS_ADMIN, kept with `--metrics-listen` (each scrape opens the XDP maps by id).
+const SYS_ADMIN: u64 = 1 << 21;
+
+/// Every thread of `pid` has exactly `set` (effective, permitted, bounding), nothing
+/// inheritable or ambient, and no_new_privs. Returns the number of threads.
+fn assert_caps(pid: u32, set: u64) -> usize {
+    let mut threads = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let hex = |name| u64::from_str_radix(field(&status, name), 16).unwrap();
+        let name = field(&status, "Name:").to_string();
+        for s in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            assert_eq!(hex(s), set, "thread {name}: {s}\n{status}");
+        }
+        assert_eq!(hex("CapInh:"), 0, "thread {name}\n{status}");
+        assert_eq!(hex("CapAmb:"), 0, "thread {name}\n{status}");
+        assert_eq!(field(&status, "NoNewPrivs:"), "1", "thread {name}");
+        threads += 1;
+    }
+    eprintln!("pid {pid}: {threads} threads, each CapEff = CapBnd = {set:016x}, NoNewPrivs 1");
+    threads
+}
+
 /// The daemon as root, started under umask 000 with a check and hooks as `script_user
-/// nobody` and the metrics thread: every thread's capabilities are the running set, the
-/// control socket 0600 in a 0700 /run/havip, scripts run as nobody with PATH alone, and the
-/// daemon still does its work (MASTER with the VIP, then a clean teardown).
+/// nobody`: every thread's capabilities are the running set, the control socket 0600 in a 0700
+/// /run/havip, scripts run as nobody with PATH alone, and the daemon still does its work
+/// (MASTER with the VIP, then a clean teardown). A second daemon with `--metrics-listen` keeps
+/// CAP_SYS_ADMIN too, and its scrapes still read the XDP counters.
 ///
 /// Before: CapEff 000001fffeffffff (all 41) on every thread, NoNewPrivs 0, the socket 0777 and
 /// /run/havip 0755, and the check ran as uid 0.
@@ -68,6 +92,7 @@ fn mode(p: &Path) -> u32 {
 fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_user() {
     let mut lab = Lab::new("privs");
     let n1 = lab.host("n1", "10.98.0.11/24");
+    let n2 = lab.host("n2", "10.98.0.12/24");
     let dir = Dir::new("privs");
     let out = dir.0.join("out");
     fs::create_dir(&out).unwrap();
@@ -109,8 +134,6 @@ fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_u
             conf.to_str().unwrap(),
             "--xdp-mode",
             "skb",
-            "--metrics-listen",
-            "127.0.0.1:9487",
         ],
     );
     unsafe { libc::umask(old) };
@@ -119,9 +142,34 @@ fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_u
     p.wait_checks_healthy(LONG);
     let pid = p.pid();
     wait_until("the hook ran", LONG, || out.join("hook.env").exists());
-    // The metrics thread answers (it started after the drop).
+    let threads = assert_caps(pid, RUNNING_SET);
+    assert!(
+        threads >= 2,
+        "no thread besides the driver's: the check ran on none"
+    );
+
+    let m = lab.havip(
+        "n2",
+        &n2,
+        &[
+            "run",
+            "--iface",
+            "eth0",
+            "--vip",
+            "10.98.0.101/24",
+            "--vrid",
+            "62",
+            "--xdp-mode",
+            "skb",
+            "--metrics-listen",
+            "127.0.0.1:9487",
+        ],
+    );
+    m.wait_owned(LONG);
+    let mpid = m.pid();
+    // The metrics thread started after the drop, and its scrapes still read the XDP maps.
     let scraped = lab.exec(
-        &n1.ns,
+        &n2.ns,
         &[
             "curl",
             "-s",
@@ -130,26 +178,9 @@ fn running_daemon_keeps_the_documented_capabilities_and_runs_scripts_as_script_u
             "http://127.0.0.1:9487/metrics",
         ],
     );
-    assert!(
-        String::from_utf8_lossy(&scraped.stdout).contains("havip_"),
-        "no metrics: {scraped:?}"
-    );
-
-    let mut threads = 0;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status = fs::read_to_string(task.unwrap().path().join("status")).unwrap();
-        let hex = |name| u64::from_str_radix(field(&status, name), 16).unwrap();
-        let name = field(&status, "Name:").to_string();
-        for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
-            assert_eq!(hex(set), RUNNING_SET, "thread {name}: {set}\n{status}");
-        }
-        assert_eq!(hex("CapInh:"), 0, "thread {name}\n{status}");
-        assert_eq!(hex("CapAmb:"), 0, "thread {name}\n{status}");
-        assert_eq!(field(&status, "NoNewPrivs:"), "1", "thread {name}");
-        threads += 1;
-    }
-    eprintln!("{threads} threads, each CapEff = CapBnd = {RUNNING_SET:016x}, NoNewPrivs 1");
-    assert!(threads >= 2, "the metrics thread is missing");
+    let text = String::from_utf8_lossy(&scraped.stdout);
+    assert!(text.contains("havip_xdp_"), "no XDP counters: {text}");
+    assert!(assert_caps(mpid, RUNNING_SET | SYS_ADMIN) >= 2);
 
     let inode = fs::metadata(format!("/proc/{pid}/ns/net")).unwrap().ino();
     let socket = Path::new("/run/havip").join(format!("ns{inode}.sock"));

@@ -127,6 +127,7 @@ impl Node {
         let needs = crate::privs::Needs {
             mlock: self.mlock,
             low_port: self.metrics_listen.is_some_and(|a| a.port() < 1024),
+            metrics: self.metrics_listen.is_some(),
         };
         let threads = crate::privs::thread_count();
         if threads > 1 {
