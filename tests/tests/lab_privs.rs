@@ -281,3 +281,59 @@ fn cap_bpf_without_cap_perfmon_is_refused_by_name() {
     assert!(!err.contains("Verifier output"), "{err}");
     assert_eq!(lab.xdp_on(&n1), None);
 }
+
+/// The way ARCHITECTURE.md ("Privileges") says to run havip as another user: uid nobody with
+/// the start-up set as ambient capabilities (what systemd's `User=` + `AmbientCapabilities=`
+/// give), its run-time directory its own (`RuntimeDirectory=`; here a tmpfs in a mount
+/// namespace of its own). It takes the VIP, keeps the running set with no_new_privs, and
+/// releases everything at SIGTERM.
+#[test]
+fn runs_as_another_user_with_ambient_capabilities() {
+    let mut lab = Lab::new("privs-user");
+    let n1 = lab.host("n1", "10.98.2.11/24");
+    let dir = Dir::new("privs-user");
+    let caps = "+net_admin,+net_raw,+sys_admin,+setuid,+setgid,+kill";
+    let script = dir.file(
+        "start.sh",
+        &format!(
+            "set -e\nmount -t tmpfs -o mode=0700,uid=65534,gid=65534 tmpfs /run/havip\n\
+             exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps={caps} \
+             --ambient-caps={caps} {} run --iface eth0 --vip 10.98.2.100/24 --vrid 7 \
+             --xdp-mode skb\n",
+            havip_exe().display()
+        ),
+        0o755,
+    );
+    let p = lab.spawn(
+        "n1",
+        &n1.ns,
+        &[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            script.to_str().unwrap(),
+        ],
+    );
+    let pid = p.pid();
+    let log = p.log.clone();
+    wait_until("the VIP is held", LONG, || lab.has_addr(&n1, "10.98.2.100"));
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(field(&status, "Uid:").starts_with("65534"), "{status}");
+    let hex = |name| u64::from_str_radix(field(&status, name), 16).unwrap();
+    assert_eq!(hex("CapEff:"), RUNNING_SET, "{status}");
+    assert_eq!(hex("CapPrm:"), RUNNING_SET, "{status}");
+    assert_eq!(hex("CapAmb:"), 0, "{status}");
+    assert_eq!(field(&status, "NoNewPrivs:"), "1");
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    let exit = p.wait_exit(LONG);
+    assert!(
+        exit.success(),
+        "{exit}: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(!lab.has_addr(&n1, "10.98.2.100"));
+    assert_eq!(lab.xdp_on(&n1), None);
+}
