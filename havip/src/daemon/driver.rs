@@ -44,8 +44,8 @@ impl Node {
         let mut sighup = signal(SignalKind::hangup())?;
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.health.set_track_tx(track_tx);
-        // The metrics thread's maps are found by id (CAP_SYS_ADMIN), before the drop; the
-        // thread itself starts after it, so that it inherits the reduced sets.
+        // The metrics thread starts after the drop, so that it inherits the reduced sets
+        // (its scrapes open the XDP maps by id: with --metrics-listen CAP_SYS_ADMIN stays).
         let metrics_maps = match self.metrics_listen {
             Some(_) => Some(self.dp.as_ref().context("data plane")?.maps()?),
             None => None,
