@@ -108,7 +108,7 @@ fn startup_problems(eff: CapabilitySet, metrics: bool) -> (Vec<String>, Vec<Stri
 }
 
 /// The command that grants what start-up needs.
-const GRANT: &str = "run it as root (sudo), or grant the capabilities: \
+const GRANT: &str = "run it with sudo, or grant them: \
     `setcap cap_net_admin,cap_net_raw,cap_sys_admin+ep $(command -v havip)` (cap_bpf and \
     cap_perfmon also load the program, but only cap_sys_admin finds a crashed run's program); \
     under systemd see ARCHITECTURE.md, \"Privileges\"";
@@ -121,7 +121,10 @@ pub fn check_run_privileges(metrics: bool) -> Result<()> {
     };
     let (errors, warnings) = startup_problems(sets.effective, metrics);
     if !errors.is_empty() {
-        bail!("havip run needs {}: {GRANT}", errors.join(", "));
+        bail!(
+            "havip run needs root or the capabilities {}: {GRANT}",
+            errors.join(", ")
+        );
     }
     for w in warnings {
         tracing::warn!("missing {w}");
