@@ -337,3 +337,67 @@ fn runs_as_another_user_with_ambient_capabilities() {
     assert!(!lab.has_addr(&n1, "10.98.2.100"));
     assert_eq!(lab.xdp_on(&n1), None);
 }
+
+/// Hook processes of the running daemon under a flapping check (weight 0: FAULT, BACKUP, FAULT
+/// ... 20 times a second) with a slow `notify` hook: at most 4 live at once (4 transitions'
+/// hooks of the instance; the others wait or are skipped). Measured with this test: 103
+/// transitions in 3 s, at most 4; the previous build: 66 transitions, 21 hooks at once (and
+/// with 5 s hooks over 5 s, 100 at once).
+#[test]
+fn a_flapping_instance_keeps_its_hook_processes_bounded() {
+    let mut lab = Lab::new("privs-flap");
+    let n1 = lab.host("n1", "10.98.3.11/24");
+    let dir = Dir::new("privs-flap");
+    let state = dir.0.join("up");
+    let flap = dir.file(
+        "flap.sh",
+        &format!(
+            "#!/bin/sh\nif [ -e {0} ]; then rm {0}; exit 1; else touch {0}; exit 0; fi\n",
+            state.display()
+        ),
+        0o755,
+    );
+    let hook = dir.file("hook.sh", "#!/bin/sh\nsleep 1\n", 0o755);
+    let conf = dir.file(
+        "n1.conf",
+        &format!(
+            "vrrp_script flap {{\n  script {}\n  interval 0.05\n  weight 0\n}}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 63\n  priority 100\n  \
+             virtual_ipaddress {{\n    10.98.3.100/24\n  }}\n  track_script {{\n    flap\n  }}\n  \
+             notify {}\n}}\n",
+            flap.display(),
+            hook.display()
+        ),
+        0o644,
+    );
+    let p = lab.havip(
+        "n1",
+        &n1,
+        &[
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--xdp-mode",
+            "skb",
+        ],
+    );
+    p.wait_started(LONG);
+    let hook_name = hook.display().to_string();
+    let live = || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| fs::read(e.ok()?.path().join("cmdline")).ok())
+            .filter(|c| String::from_utf8_lossy(c).contains(&hook_name))
+            .count()
+    };
+    let mut most = 0;
+    for _ in 0..30 {
+        most = most.max(live());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let transitions = p.log_text().matches("transition").count();
+    eprintln!("{transitions} transitions in 3 s: at most {most} hook processes at once");
+    assert!(transitions >= 20, "the check did not flap: {transitions}");
+    assert!(most <= 4, "{most} hook processes at once");
+    assert!(most >= 1, "no hook ran");
+}
