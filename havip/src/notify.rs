@@ -11,11 +11,16 @@
 //!   The STOP hooks, run at shutdown, are given one second, then killed with their process group.
 //!
 //! havip runs hooks the same way ([`crate::track::command`]: no shell, own process group,
-//! `script_user` when root), and bounds every hook by [`Notifier::timeout`] as well, so a hung
-//! hook cannot pile up one process per transition. Failures are logged with `warn!`, never
-//! returned as errors. [`Notifier::instance`] and [`Notifier::group`] return at once; the
-//! [`NotifyHandle`] lets a caller (tests, or shutdown waiting for the STOP hooks) see the runs
-//! complete. Hooks of successive transitions are not serialised, as in keepalived.
+//! `script_user` (else `keepalived_script` if it exists), a clean environment,
+//! `enable_script_security`), and bounds every hook by [`Notifier::timeout`] as well. Where
+//! keepalived starts every transition's hooks at once (a flapping instance: one process per
+//! transition), havip runs at most [`MAX_RUNNING`] transitions' hooks per instance and keeps
+//! [`MAX_WAITING`] waiting, started oldest first; past that the oldest waiting transition is
+//! skipped, never the newest, so the latest state's hooks always run. STOP hooks never wait.
+//! Hooks started together may finish in any order, as in keepalived. Failures are logged with
+//! `warn!`, never returned as errors. [`Notifier::instance`] and [`Notifier::group`] return at
+//! once; the [`NotifyHandle`] lets a caller (tests, or shutdown waiting for the STOP hooks) see
+//! the runs complete, or learn they were skipped.
 
 use std::{
     collections::{HashMap, VecDeque},
