@@ -144,6 +144,8 @@ struct Job {
 struct Lane {
     running: usize,
     waiting: VecDeque<Job>,
+    /// Transitions skipped since the lane was last idle (logged once, when it is).
+    skipped: u64,
 }
 
 /// Every instance's lane, shared by the clones of a [`Notifier`] and its runner tasks.
@@ -256,6 +258,14 @@ impl Notifier {
             lane.waiting.push_back(job);
             if lane.waiting.len() > MAX_WAITING {
                 let skipped = lane.waiting.pop_front().expect("over the bound");
+                lane.skipped += 1;
+                if lane.skipped == 1 {
+                    warn!(
+                        "notify hooks of {}: transitions come faster than their hooks finish; \
+                         the oldest waiting ones are skipped (the latest always runs)",
+                        key.to_lowercase()
+                    );
+                }
                 skip(skipped);
             }
         }
@@ -263,13 +273,11 @@ impl Notifier {
     }
 }
 
-/// A waiting transition pushed out by newer ones: its hooks are not run, and say so.
+/// A waiting transition pushed out by newer ones: its hooks are not run, and say so (the
+/// lane warns at the first skip of a burst and says how many when it is idle again, not one
+/// line per transition).
 fn skip(job: Job) {
-    warn!(
-        "notify hooks for {} skipped: {MAX_RUNNING} transitions' hooks were running and \
-         {MAX_WAITING} newer ones waiting (the latest always runs)",
-        job.context
-    );
+    debug!("notify hooks for {} skipped", job.context);
     let runs = job
         .hooks
         .into_iter()
@@ -296,6 +304,15 @@ async fn run_lane(lanes: Lanes, key: String, mut job: Job) {
             None => {
                 lane.running -= 1;
                 if lane.running == 0 {
+                    if lane.skipped > 0 {
+                        warn!(
+                            "notify hooks of {} transitions of {} skipped: {MAX_RUNNING} \
+                             transitions' hooks were running and {MAX_WAITING} newer ones \
+                             waiting (the latest always runs)",
+                            lane.skipped,
+                            key.to_lowercase()
+                        );
+                    }
                     all.remove(&key);
                 }
                 return;
