@@ -51,7 +51,7 @@ fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::model::DaemonSp
     let format = args
         .format
         .unwrap_or_else(|| crate::config::Format::of_path(path));
-    let loaded = crate::config::load_as(path, format, &crate::config::ReadOptions::default())
+    let loaded = crate::config::load_checked(path, format, &crate::config::ReadOptions::default())
         .map_err(anyhow::Error::new)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -72,7 +72,7 @@ fn check_config(args: &crate::cli::CheckConfigArgs) -> ExitCode {
     let format = args
         .format
         .unwrap_or_else(|| config::Format::of_path(&args.file));
-    match config::load_as(&args.file, format, &config::ReadOptions::default()) {
+    match config::load_checked(&args.file, format, &config::ReadOptions::default()) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 println!("{w}");

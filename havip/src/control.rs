@@ -277,6 +277,62 @@ impl LatencySummary {
     }
 }
 
+/// Makes `dir` (havip's run-time directory) a directory of this process's user, mode 0700
+/// whatever the umask: created so, or tightened if a run under a looser umask made it wider.
+/// A symbolic link or another user's directory there is refused (someone could swap the
+/// socket or the lock under the daemon).
+pub fn prepare_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory: remove it (havip keeps its control socket and lock there)",
+            dir.display()
+        );
+    }
+    if meta.uid() != euid {
+        anyhow::bail!(
+            "{} belongs to uid {}, not to havip's uid {euid}: remove it, or chown it to the \
+             user havip runs as",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} mode 0700", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Binds the control socket at `path` (replacing a dead run's), mode 0600 whatever the umask,
+/// in a directory made 0700 by [`prepare_dir`] (so no other user reaches it even before the
+/// `chmod`). Non-blocking, for the daemon's runtime.
+pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Some(dir) = path.parent() {
+        prepare_dir(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} mode 0600", path.display()))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 /// Asks the daemon for its snapshot. `Ok(None)`: no daemon listens there.
 pub fn query(socket: &Path) -> Result<Option<DaemonSnapshot>> {
     let mut stream = match UnixStream::connect(socket) {
@@ -305,6 +361,35 @@ pub fn query(socket: &Path) -> Result<Option<DaemonSnapshot>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    /// The socket is 0600 and its directory 0700 whatever the umask left (bind(2) creates the
+    /// socket 0777 & ~umask: 0755 under the usual 022), and a directory a looser run left
+    /// wider is tightened.
+    #[test]
+    fn control_socket_is_0600_in_a_0700_directory() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let base = crate::testutil::TempDir::new("control-mode");
+        let dir = base.path().join("run");
+        let sock = dir.join("ns1.sock");
+        let l = bind(&sock).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&sock), 0o600);
+        drop(l);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let _l = bind(&sock).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&sock), 0o600);
+        // A symbolic link in its place is refused.
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let err = bind(&link.join("x.sock")).unwrap_err();
+        assert!(format!("{err:#}").contains("not a directory"), "{err:#}");
+    }
 
     /// The typed states travel as the strings `havip stats --json`, the metrics and the labs
     /// have always read, both ways.

@@ -11,25 +11,31 @@
 //!   The STOP hooks, run at shutdown, are given one second, then killed with their process group.
 //!
 //! havip runs hooks the same way ([`crate::track::command`]: no shell, own process group,
-//! `script_user` when root), and bounds every hook by [`Notifier::timeout`] as well, so a hung
-//! hook cannot pile up one process per transition. Failures are logged with `warn!`, never
-//! returned as errors. [`Notifier::instance`] and [`Notifier::group`] return at once; the
-//! [`NotifyHandle`] lets a caller (tests, or shutdown waiting for the STOP hooks) see the runs
-//! complete. Hooks of successive transitions are not serialised, as in keepalived.
+//! `script_user` (else `keepalived_script` if it exists), a clean environment,
+//! `enable_script_security`), and bounds every hook by [`Notifier::timeout`] as well. Where
+//! keepalived starts every transition's hooks at once (a flapping instance: one process per
+//! transition), havip runs at most [`MAX_RUNNING`] transitions' hooks per instance and keeps
+//! [`MAX_WAITING`] waiting, started oldest first; past that the oldest waiting transition is
+//! skipped, never the newest, so the latest state's hooks always run. STOP hooks never wait.
+//! Hooks started together may finish in any order, as in keepalived. Failures are logged with
+//! `warn!`, never returned as errors. [`Notifier::instance`] and [`Notifier::group`] return at
+//! once; the [`NotifyHandle`] lets a caller (tests, or shutdown waiting for the STOP hooks) see
+//! the runs complete, or learn they were skipped.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 #[cfg(test)]
 use crate::vrrp::State;
 use crate::{
     model::NotifySpec,
-    track::{
-        command::{self, RunAs},
-        Outcome,
-    },
+    track::{command, Outcome},
     vrrp::Action,
 };
 
@@ -94,38 +100,80 @@ pub struct HookRun {
     pub outcome: Outcome,
 }
 
-/// The hooks of one transition, running on a task of their own.
+/// How many transitions of one instance may have their hooks running at once (each runs its
+/// state's hook and `notify`: at most twice as many processes).
+pub const MAX_RUNNING: usize = 4;
+/// How many transitions of one instance may wait for a place; past that the oldest waiting one
+/// is skipped, so the latest is always run.
+pub const MAX_WAITING: usize = 8;
+
+/// The hooks of one transition, run (or skipped) on a task of their own.
 #[derive(Debug)]
 pub struct NotifyHandle {
-    task: Option<JoinHandle<Vec<HookRun>>>,
+    done: Option<oneshot::Receiver<Vec<HookRun>>>,
 }
 
 impl NotifyHandle {
-    /// Waits for every hook of the transition to finish or be killed at its timeout. Dropping
-    /// the handle instead leaves them running.
+    /// Waits for every hook of the transition to finish or be killed at its timeout (or for
+    /// the transition to be skipped: its runs then say so). Dropping the handle instead leaves
+    /// them running.
     pub async fn wait(self) -> Vec<HookRun> {
-        match self.task {
+        match self.done {
             None => Vec::new(),
-            Some(t) => t.await.unwrap_or_default(),
+            Some(rx) => rx.await.unwrap_or_default(),
         }
     }
 
     /// Whether the transition ran no hook at all (none configured for it).
     pub fn is_empty(&self) -> bool {
-        self.task.is_none()
+        self.done.is_none()
     }
 }
 
-/// Runs notify hooks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One transition's hooks, ready to run.
+struct Job {
+    hooks: Vec<(String, Vec<String>)>,
+    user: Option<String>,
+    timeout: Duration,
+    context: String,
+    done: oneshot::Sender<Vec<HookRun>>,
+}
+
+/// The transitions of one instance (or group) whose hooks run or wait.
+#[derive(Default)]
+struct Lane {
+    running: usize,
+    waiting: VecDeque<Job>,
+    /// Transitions skipped since the lane was last idle (logged once, when it is).
+    skipped: u64,
+}
+
+/// Every instance's lane, shared by the clones of a [`Notifier`] and its runner tasks.
+type Lanes = Arc<Mutex<HashMap<String, Lane>>>;
+
+/// Runs notify hooks: per instance at most [`MAX_RUNNING`] transitions' hooks at once and
+/// [`MAX_WAITING`] waiting.
+#[derive(Clone)]
 pub struct Notifier {
-    /// keepalived `script_user` (`USER [GROUP]`): whom hooks run as, when havip is root.
+    /// keepalived `script_user` (`USER [GROUP]`): whom hooks run as, when havip may switch
+    /// users; without it `keepalived_script` if that user exists, as in keepalived.
     pub user: Option<String>,
     /// Longest a MASTER/BACKUP/FAULT hook may run before its process group is killed
     /// (keepalived: unbounded).
     pub timeout: Duration,
     /// Longest a STOP hook may run (keepalived: one second).
     pub stop_timeout: Duration,
+    lanes: Lanes,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("user", &self.user)
+            .field("timeout", &self.timeout)
+            .field("stop_timeout", &self.stop_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Notifier {
@@ -134,6 +182,7 @@ impl Default for Notifier {
             user: None,
             timeout: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(1),
+            lanes: Lanes::default(),
         }
     }
 }
@@ -180,22 +229,110 @@ impl Notifier {
             hooks.push((line.clone(), extra.to_vec()));
         }
         if hooks.is_empty() {
-            return NotifyHandle { task: None };
+            return NotifyHandle { done: None };
         }
         let timeout = match state {
             NotifyState::Stop => self.stop_timeout,
             _ => self.timeout,
         };
-        let user = self.user.clone();
-        let context = format!("{} {name} {state}", kind.to_lowercase());
-        let task = tokio::spawn(async move {
-            let runs = hooks
-                .into_iter()
-                .map(|(line, extra)| run_hook(line, extra, user.clone(), timeout, context.clone()));
-            futures::future::join_all(runs).await
-        });
-        NotifyHandle { task: Some(task) }
+        let (tx, rx) = oneshot::channel();
+        let job = Job {
+            hooks,
+            user: self.user.clone(),
+            timeout,
+            context: format!("{} {name} {state}", kind.to_lowercase()),
+            done: tx,
+        };
+        // STOP hooks come last and are given a second at shutdown: they never wait.
+        if state == NotifyState::Stop {
+            tokio::spawn(run_job(job));
+            return NotifyHandle { done: Some(rx) };
+        }
+        let key = format!("{kind} {name}");
+        let mut lanes = self.lanes.lock().expect("notify lanes");
+        let lane = lanes.entry(key.clone()).or_default();
+        if lane.running < MAX_RUNNING {
+            lane.running += 1;
+            tokio::spawn(run_lane(self.lanes.clone(), key, job));
+        } else {
+            lane.waiting.push_back(job);
+            if lane.waiting.len() > MAX_WAITING {
+                let skipped = lane.waiting.pop_front().expect("over the bound");
+                lane.skipped += 1;
+                if lane.skipped == 1 {
+                    warn!(
+                        "notify hooks of {}: transitions come faster than their hooks finish; \
+                         the oldest waiting ones are skipped (the latest always runs)",
+                        key.to_lowercase()
+                    );
+                }
+                skip(skipped);
+            }
+        }
+        NotifyHandle { done: Some(rx) }
     }
+}
+
+/// A waiting transition pushed out by newer ones: its hooks are not run, and say so (the
+/// lane warns at the first skip of a burst and says how many when it is idle again, not one
+/// line per transition).
+fn skip(job: Job) {
+    debug!("notify hooks for {} skipped", job.context);
+    let runs = job
+        .hooks
+        .into_iter()
+        .map(|(line, _)| HookRun {
+            argv: vec![line],
+            outcome: Outcome::down(format!(
+                "skipped: {MAX_WAITING} newer transitions were waiting"
+            )),
+        })
+        .collect();
+    let _ = job.done.send(runs);
+}
+
+/// Runs `job`, then the lane's waiting transitions, oldest first, while there are any.
+async fn run_lane(lanes: Lanes, key: String, mut job: Job) {
+    loop {
+        run_job(job).await;
+        let mut all = lanes.lock().expect("notify lanes");
+        let Some(lane) = all.get_mut(&key) else {
+            return;
+        };
+        match lane.waiting.pop_front() {
+            Some(next) => job = next,
+            None => {
+                lane.running -= 1;
+                if lane.running == 0 {
+                    if lane.skipped > 0 {
+                        warn!(
+                            "notify hooks of {} transitions of {} skipped: {MAX_RUNNING} \
+                             transitions' hooks were running and {MAX_WAITING} newer ones \
+                             waiting (the latest always runs)",
+                            lane.skipped,
+                            key.to_lowercase()
+                        );
+                    }
+                    all.remove(&key);
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn run_job(job: Job) {
+    let Job {
+        hooks,
+        user,
+        timeout,
+        context,
+        done,
+    } = job;
+    let runs = hooks
+        .into_iter()
+        .map(|(line, extra)| run_hook(line, extra, user.clone(), timeout, context.clone()));
+    let _ = done.send(futures::future::join_all(runs).await);
 }
 
 async fn run_hook(
@@ -222,24 +359,19 @@ async fn run_hook(
         .iter()
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
-    let run_as = match user.filter(|_| command::can_switch_user()) {
-        None => None,
-        Some(u) => match tokio::task::spawn_blocking(move || RunAs::resolve(&u)).await {
-            Ok(Ok(r)) => Some(r),
-            Ok(Err(e)) => {
-                warn!("notify hook `{shown}` for {context} not run: {e:#}");
-                return HookRun {
-                    argv: words,
-                    outcome: Outcome::down(format!("{e:#}")),
-                };
-            }
-            Err(e) => {
-                return HookRun {
-                    argv: words,
-                    outcome: Outcome::down(format!("resolving the user: {e}")),
-                }
-            }
-        },
+    let vetted = match command::resolve_user(user).await {
+        Ok(run_as) => command::vet(&argv[0], run_as.as_ref()).map(|()| run_as),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let run_as = match vetted {
+        Ok(r) => r,
+        Err(why) => {
+            warn!("notify hook `{shown}` for {context} not run: {why}");
+            return HookRun {
+                argv: words,
+                outcome: Outcome::down(why),
+            };
+        }
     };
     let exit = command::run(&argv, run_as.as_ref(), timeout).await;
     let outcome = command::outcome(&exit, timeout, started);
@@ -414,7 +546,7 @@ mod tests {
         let notifier = Notifier {
             timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_millis(100),
-            user: None,
+            ..Notifier::default()
         };
         let runs = notifier
             .instance(&spec, "x", NotifyState::Stop, 100)
@@ -487,6 +619,166 @@ mod tests {
         );
         assert!(logged.contains("exited with status 7"), "{logged}");
         assert!(logged.contains("lacks its closing '"), "{logged}");
+    }
+
+    /// The audit's finding: 300 transitions gave 300 live hook processes. Now at most
+    /// [`MAX_RUNNING`] transitions' hooks of an instance run at once, [`MAX_WAITING`] wait,
+    /// the older waiting ones are skipped and say so, and the latest runs.
+    #[tokio::test]
+    async fn hooks_of_a_flapping_instance_are_bounded_and_the_latest_runs() {
+        let dir = TempDir::new("notify-bound");
+        let live = dir.path().join("live");
+        std::fs::create_dir(&live).unwrap();
+        let log = dir.path().join("started");
+        // Each hook marks itself live while it sleeps, and logs its priority (the sequence).
+        let hook = dir.script(
+            "slow",
+            &format!(
+                "touch {live}/$$; echo \"$4\" >> {log}; sleep 0.4; rm {live}/$$",
+                live = live.display(),
+                log = log.display()
+            ),
+        );
+        let spec = NotifySpec {
+            any: Some(hook.display().to_string()),
+            ..NotifySpec::default()
+        };
+        let n = Notifier::default();
+        let transitions = 250usize;
+        let mut handles = Vec::new();
+        for i in 0..transitions {
+            let state = if i % 2 == 0 {
+                NotifyState::Master
+            } else {
+                NotifyState::Backup
+            };
+            handles.push(n.instance(&spec, "VI_1", state, i as u8));
+        }
+        // Another instance has a lane of its own.
+        let other = n.instance(&spec, "VI_2", NotifyState::Master, 7);
+        let sampler = {
+            let live = live.clone();
+            tokio::spawn(async move {
+                let mut most = 0;
+                for _ in 0..400 {
+                    let now = std::fs::read_dir(&live).map_or(0, |d| d.count());
+                    most = most.max(now);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                most
+            })
+        };
+        let mut ran = 0;
+        let mut skipped = 0;
+        for h in handles {
+            let runs = h.wait().await;
+            assert_eq!(runs.len(), 1);
+            if runs[0].outcome.ok {
+                ran += 1;
+            } else {
+                assert!(
+                    runs[0].outcome.detail.starts_with("skipped"),
+                    "{:?}",
+                    runs[0]
+                );
+                skipped += 1;
+            }
+        }
+        assert!(other.wait().await[0].outcome.ok);
+        let most = sampler.await.unwrap();
+        let started: Vec<u32> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        eprintln!(
+            "{transitions} transitions: {ran} ran, {skipped} skipped, at most {most} hooks live"
+        );
+        // VI_2's one hook may overlap VI_1's.
+        assert!(most <= MAX_RUNNING + 1, "{most} hooks at once");
+        assert_eq!(ran, MAX_RUNNING + MAX_WAITING);
+        assert_eq!(ran + skipped, transitions);
+        // The first MAX_RUNNING ran at once, then the MAX_WAITING latest (taken from the queue
+        // oldest first; hooks started together may log in any order).
+        let mut vi1: Vec<u32> = started.iter().copied().filter(|&p| p != 7).collect();
+        vi1.sort_unstable();
+        let t = transitions as u32;
+        let want: Vec<u32> = (0..MAX_RUNNING as u32)
+            .chain(t - MAX_WAITING as u32..t)
+            .collect();
+        assert_eq!(vi1, want, "{started:?}");
+    }
+
+    /// Hooks get PATH and nothing else of havip's environment (before: all of it).
+    #[tokio::test]
+    async fn hooks_get_a_clean_environment() {
+        let dir = TempDir::new("notify-env");
+        let out = dir.path().join("env.out");
+        let hook = dir.script("env", &format!("env > {}", out.display()));
+        let spec = NotifySpec {
+            master: Some(hook.display().to_string()),
+            ..NotifySpec::default()
+        };
+        let runs = Notifier::default()
+            .instance(&spec, "VI_1", NotifyState::Master, 100)
+            .wait()
+            .await;
+        assert!(runs[0].outcome.ok, "{runs:?}");
+        let env = std::fs::read_to_string(&out).unwrap();
+        let names: Vec<&str> = env
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+            .collect();
+        // The shell adds PWD of its own.
+        assert!(
+            names
+                .iter()
+                .all(|n| ["PATH", "PWD", "SHLVL", "_"].contains(n)),
+            "{env}"
+        );
+        assert!(
+            env.lines()
+                .any(|l| l == format!("PATH={}", crate::track::security::SCRIPT_PATH)),
+            "{env}"
+        );
+        // cargo runs the tests with variables of its own: none reaches the hook.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        assert!(!env.contains("CARGO"), "{env}");
+    }
+
+    /// Hooks run as `script_user` (`id -u` in the hook).
+    #[tokio::test]
+    async fn hooks_run_as_script_user() {
+        if !command::can_switch_user() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let Ok(nobody) = command::RunAs::resolve("nobody") else {
+            eprintln!("skipped: no user nobody");
+            return;
+        };
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = TempDir::new("notify-user");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.path().join("uid");
+        let hook = dir.script("whoami", &format!("id -u > {}", out.display()));
+        let spec = NotifySpec {
+            fault: Some(hook.display().to_string()),
+            ..NotifySpec::default()
+        };
+        let n = Notifier {
+            user: Some("nobody".into()),
+            ..Notifier::default()
+        };
+        let runs = n
+            .instance(&spec, "VI_1", NotifyState::Fault, 0)
+            .wait()
+            .await;
+        assert!(runs[0].outcome.ok, "{runs:?}");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("{}\n", nobody.uid)
+        );
     }
 
     #[test]

@@ -149,8 +149,114 @@ pub fn finish(
             }
         }
     }
+    diags.instance_at = drafts
+        .iter()
+        .map(|d| (d.spec.name.clone(), d.at.clone()))
+        .collect();
     spec.instances = drafts.into_iter().map(|d| d.spec).collect();
+    // keepalived: a script without a `user` of its own runs as `script_user`.
+    for s in &mut spec.scripts {
+        if s.user.is_none() {
+            s.user.clone_from(&spec.script_user);
+        }
+    }
     spec
+}
+
+/// keepalived's checks of scripts and hooks against this host (`check_script_secure()`, see
+/// [`crate::track::security`]): whom each runs as, whether that user exists, and, for one run
+/// as root, whether a non-root user could change it (an error with `enable_script_security`,
+/// which refuses it; a warning without, as keepalived's "SECURITY VIOLATION"). Files that
+/// keepalived would disable (missing, not executable) are warnings: havip runs them and counts
+/// each failure. Run by `havip check-config` and `havip run` (`config::load_checked`), not by
+/// the golden tests, whose configs name scripts of other hosts.
+pub fn host(spec: &DaemonSpec, diags: &mut Diags) {
+    use crate::track::{command, security, Check};
+    let default = || spec.script_user.clone().or_else(security::default_user);
+    let at_of = |list: &[(String, Location)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, at)| at.clone())
+    };
+    let mut sites: Vec<(String, &str, Option<String>, Option<Location>)> = Vec::new();
+    for s in &spec.scripts {
+        if Check::from_command(&s.script).is_some() {
+            continue; // a built-in probe: runs in havip, not as a process
+        }
+        let user = s.user.clone().or_else(security::default_user);
+        sites.push((
+            format!("vrrp_script {}", s.name),
+            &s.script,
+            user,
+            at_of(&diags.script_at, &s.name),
+        ));
+    }
+    for i in &spec.instances {
+        let Some(v) = &i.vrrp else { continue };
+        let n = &v.notify;
+        for (kw, line) in [
+            ("notify_master", &n.master),
+            ("notify_backup", &n.backup),
+            ("notify_fault", &n.fault),
+            ("notify_stop", &n.stop),
+            ("notify", &n.any),
+        ] {
+            if let Some(line) = line {
+                sites.push((
+                    format!("instance {} {kw}", i.name),
+                    line,
+                    default(),
+                    at_of(&diags.instance_at, &i.name),
+                ));
+            }
+        }
+    }
+    let security = spec.script_security;
+    for (what, line, user, at) in sites {
+        let Some(argv0) = command::split_command(line)
+            .ok()
+            .and_then(|w| w.into_iter().next())
+        else {
+            continue; // reported by the reader
+        };
+        let shown = argv0.to_string_lossy().into_owned();
+        let (uid, gid) = match &user {
+            Some(u) => match command::RunAs::resolve(u) {
+                Ok(r) => (r.uid, r.gid),
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(at, format!("{what}: runs as {u}: {e:#}"))
+                            .hint("create the user, or name another with user / script_user (keepalived removes the script: \"Unable to set uid/gid for script\")"),
+                    );
+                    continue;
+                }
+            },
+            None if security => {
+                diags.push(
+                    Diagnostic::error(at, format!("{what}: enable_script_security without script_user, and no user {}", security::DEFAULT_USER))
+                        .hint(format!("add script_user NAME to global_defs (script_user root to run scripts as root knowingly), or create the user {} (keepalived removes every script: \"Unable to set default user {} for script\")", security::DEFAULT_USER, security::DEFAULT_USER)),
+                );
+                continue;
+            }
+            // havip as root; a daemon of another user is checked at run time.
+            None => (0, 0),
+        };
+        match security::check_script(&argv0, uid, gid, security) {
+            security::Verdict::Runs { insecure: None, .. } => {}
+            security::Verdict::Runs { insecure: Some(why), path } => diags.push(
+                Diagnostic::warning(at, format!("{what}: {} runs as root and {why}", path.display()))
+                    .hint("keepalived: \"SECURITY VIOLATION - scripts are being executed but script_security not enabled. There are insecure scripts.\" Make the file and every directory above it root's and writable by root only, or run it as another user (user / script_user); then set enable_script_security"),
+            ),
+            security::Verdict::Insecure(why) => diags.push(
+                Diagnostic::error(at, format!("{what}: {shown} runs as uid {uid} and {why}: enable_script_security refuses it"))
+                    .hint("keepalived disables it (\"Disabling track script ... due to insecure\"); chown root and chmod go-w the file and its directories, or run it as another user (user / script_user)"),
+            ),
+            security::Verdict::Unusable(why) => diags.push(
+                Diagnostic::warning(at, format!("{what}: {why}"))
+                    .hint("keepalived disables such a script and ignores it (\"Disabling track script ... since not found/accessible\"); havip runs it, and each run fails"),
+            ),
+        }
+    }
 }
 
 /// The election's own rules, on the [`RouterConfig`] the daemon would build
@@ -253,4 +359,154 @@ fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
         )
         .hint(format!("remove {spelled}: havip's master accepts traffic to its VIPs, as keepalived does by default; to drop it, add firewall rules of your own")),
     );
+}
+
+#[cfg(test)]
+mod host_tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::config::{load_checked, Format, ReadOptions};
+    use crate::testutil::TempDir;
+
+    fn chmod(p: &std::path::Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// The audit's case: a 0777 script in a 0777 directory, run as root. With
+    /// `enable_script_security` the config is refused, naming the script's file:line, for the
+    /// check and for the hook; without it, a warning each (before: "valid, 0 warnings").
+    #[test]
+    fn insecure_scripts_are_reported_with_file_and_line() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root-owned paths");
+            return;
+        }
+        let dir = TempDir::new("host-check");
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let script = open.join("chk.sh");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        chmod(&script, 0o777);
+        let conf = |globals: &str| {
+            format!(
+                "global_defs {{\n{globals}}}\nvrrp_script chk {{\n  script {s}\n}}\n\
+                 vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 1\n  \
+                 priority 100\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  \
+                 track_script {{\n    chk\n  }}\n  notify_master {s}\n}}\n",
+                s = script.display()
+            )
+        };
+        let path = dir.path().join("k.conf");
+        std::fs::write(
+            &path,
+            conf("  enable_script_security\n  script_user root\n"),
+        )
+        .unwrap();
+        let err = load_checked(&path, Format::Keepalived, &ReadOptions::default()).unwrap_err();
+        let text = err.to_string();
+        let file = path.display().to_string();
+        assert!(
+            text.contains(&format!("{file}:5:13: error: vrrp_script chk: ")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{file}:8:15: error: instance VI_1 notify_master: "
+            )),
+            "{text}"
+        );
+        assert!(text.contains("enable_script_security refuses it"), "{text}");
+        std::fs::write(&path, conf("")).unwrap();
+        let loaded = load_checked(&path, Format::Keepalived, &ReadOptions::default()).unwrap();
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("SECURITY VIOLATION"), "{warnings:?}");
+        // Made safe, nothing is said.
+        chmod(&open, 0o755);
+        chmod(&script, 0o755);
+        std::fs::write(
+            &path,
+            conf("  enable_script_security\n  script_user root\n"),
+        )
+        .unwrap();
+        let loaded = load_checked(&path, Format::Keepalived, &ReadOptions::default()).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    /// keepalived refuses every script under `enable_script_security` without `script_user`
+    /// when no user `keepalived_script` exists, and a script of a user that does not exist.
+    #[test]
+    fn script_users_must_exist() {
+        if crate::track::security::default_user().is_some() {
+            eprintln!("skipped: this host has a keepalived_script user");
+            return;
+        }
+        let dir = TempDir::new("host-users");
+        let path = dir.path().join("k.conf");
+        let conf = |globals: &str, user: &str| {
+            format!(
+                "global_defs {{\n{globals}}}\nvrrp_script chk {{\n  script /bin/true\n{user}}}\n\
+                 vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 1\n  \
+                 priority 100\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  \
+                 track_script {{\n    chk\n  }}\n}}\n"
+            )
+        };
+        std::fs::write(&path, conf("  enable_script_security\n", "")).unwrap();
+        let err = load_checked(&path, Format::Keepalived, &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("without script_user, and no user keepalived_script"),
+            "{err}"
+        );
+        std::fs::write(&path, conf("", "  user no-such-user-havip\n")).unwrap();
+        let err = load_checked(&path, Format::Keepalived, &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no user named no-such-user-havip"), "{err}");
+        std::fs::write(&path, conf("", "")).unwrap();
+        assert!(load_checked(&path, Format::Keepalived, &ReadOptions::default()).is_ok());
+    }
+
+    /// The audit's finding: `script_user` reached the notify hooks only, and a `vrrp_script`
+    /// without a `user` of its own ran as root. From the config file to the process, it now runs
+    /// as `script_user` (before: `id -u` wrote 0).
+    #[tokio::test]
+    async fn script_user_runs_checks_from_the_config_file() {
+        if !crate::track::command::can_switch_user() {
+            eprintln!("skipped: switching users needs root");
+            return;
+        }
+        let Ok(nobody) = crate::track::command::RunAs::resolve("nobody") else {
+            eprintln!("skipped: no user nobody");
+            return;
+        };
+        let dir = TempDir::new("script-user");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = dir.path().join("uid");
+        let s = dir.script("whoami", &format!("id -u > {}", out.display()));
+        let conf = format!(
+            "global_defs {{\n  script_user nobody\n}}\nvrrp_script chk {{\n  script \"{}\"\n}}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 1\n  priority 100\n  \
+             virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  track_script {{\n    chk\n  }}\n}}\n",
+            s.display()
+        );
+        let loaded = crate::config::load_str(
+            "k.conf",
+            &conf,
+            crate::config::Format::Keepalived,
+            &crate::config::ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(loaded.spec.scripts[0].user.as_deref(), Some("nobody"));
+        let check = crate::track::CheckSpec::from_script(&loaded.spec.scripts[0]).unwrap();
+        let o = crate::track::probe(&check.check, std::time::Duration::from_secs(5)).await;
+        assert!(o.ok, "{}", o.detail);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("{}\n", nobody.uid)
+        );
+    }
 }

@@ -111,10 +111,15 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Collects the diagnostics of one load.
+/// Collects the diagnostics of one load, and where the parts that the host checks
+/// (`check::host`) report on were written.
 #[derive(Debug, Default)]
 pub struct Diags {
     pub list: Vec<Diagnostic>,
+    /// Each `vrrp_script` (TOML `[[script]]`) by name, where it was defined.
+    pub script_at: Vec<(String, Location)>,
+    /// Each instance by name, where it was defined (its notify hooks are reported there).
+    pub instance_at: Vec<(String, Location)>,
 }
 
 impl Diags {

@@ -1,6 +1,7 @@
 //! Config files: keepalived.conf as keepalived 2.2.7 reads it, and havip's own TOML format, both
 //! turned into the [`DaemonSpec`] the daemon runs. `havip run --config` and `havip
-//! check-config` both go through [`load_as`]: the warnings are printed, the spec is run.
+//! check-config` both go through [`load_checked`] ([`load_as`] and the checks of scripts
+//! against this host): the warnings are printed, the spec is run.
 //!
 //! - `syntax`: keepalived's lexing (comments, quotes, braces, `include` with globs, `@id`
 //!   lines), every word with its file, line and column.
@@ -62,8 +63,25 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     load_as(path, Format::of_path(path), &ReadOptions::default())
 }
 
-/// Reads the config at `path` in `format`.
+/// Reads the config at `path` in `format`, without the checks against this host (the golden
+/// tests read configs written for other hosts).
+#[cfg(test)]
 pub fn load_as(path: &Path, format: Format, opts: &ReadOptions) -> Result<Loaded, LoadError> {
+    read_as(path, format, opts, false)
+}
+
+/// [`load_as`], then the checks against this host (`check::host`: script users, files and
+/// their permissions): what `havip run` and `havip check-config` use.
+pub fn load_checked(path: &Path, format: Format, opts: &ReadOptions) -> Result<Loaded, LoadError> {
+    read_as(path, format, opts, true)
+}
+
+fn read_as(
+    path: &Path,
+    format: Format,
+    opts: &ReadOptions,
+    host: bool,
+) -> Result<Loaded, LoadError> {
     let mut diags = Diags::default();
     let spec = match format {
         Format::Keepalived => keepalived::load_file(path, opts, &mut diags),
@@ -74,6 +92,9 @@ pub fn load_as(path: &Path, format: Format, opts: &ReadOptions) -> Result<Loaded
         path: path.to_path_buf(),
         error,
     })?;
+    if host && !diags.has_errors() {
+        check::host(&spec, &mut diags);
+    }
     finish(spec, diags)
 }
 

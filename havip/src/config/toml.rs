@@ -582,6 +582,8 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         if spec.scripts.iter().any(|o: &ScriptSpec| o.name == sc.name) {
             cx.error(s, format!("script {} is defined twice", sc.name));
         }
+        let at = cx.at(s);
+        cx.diags.script_at.push((sc.name.clone(), at));
         spec.scripts.push(ScriptSpec {
             name: sc.name.clone(),
             script: sc.command.clone(),

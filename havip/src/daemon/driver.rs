@@ -37,9 +37,8 @@ impl Node {
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
     /// priority-0 advert from a master) and their VIPs are released.
     pub async fn serve(&mut self, control: &Path, reload: Option<&Reloader>) -> Result<()> {
-        let _ = std::fs::remove_file(control);
-        let listener = tokio::net::UnixListener::bind(control)
-            .with_context(|| format!("binding the control socket {}", control.display()))?;
+        let listener = tokio::net::UnixListener::from_std(crate::control::bind(control)?)
+            .context("registering the control socket")?;
         self.control = Some(control.to_path_buf());
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
@@ -50,15 +49,19 @@ impl Node {
         let mut sighup = signal(SignalKind::hangup())?;
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.health.set_track_tx(track_tx);
+        // The metrics thread starts after the drop, so that it inherits the reduced sets
+        // (its scrapes open the XDP maps by id: with --metrics-listen CAP_SYS_ADMIN stays).
+        let metrics_maps = match self.metrics_listen {
+            Some(_) => Some(self.dp.as_ref().context("data plane")?.maps()?),
+            None => None,
+        };
+        self.drop_privileges()?;
         self.health.start_tracker().await?;
         // Metrics are rendered on a thread of their own from the snapshots published here.
         let (snapshot_tx, snapshot_rx) = watch::channel(self.snapshot());
-        let _metrics = match self.metrics_listen {
-            Some(addr) => {
-                let maps = self.dp.as_ref().context("data plane")?.maps()?;
-                Some(scrape::spawn(addr, maps, snapshot_rx)?)
-            }
-            None => None,
+        let _metrics = match (self.metrics_listen, metrics_maps) {
+            (Some(addr), Some(maps)) => Some(scrape::spawn(addr, maps, snapshot_rx)?),
+            _ => None,
         };
         let mut publish = interval(PUBLISH_EVERY);
         // A veth's peer can lose its XDP program at any time, and native XDP_TX then goes
@@ -128,6 +131,32 @@ impl Node {
             self.drain(i).await;
         }
         self.hooks.wait_for_stops().await;
+        Ok(())
+    }
+
+    /// Set-up is done (XDP attached, maps loaded, sockets and the control socket open): keeps
+    /// only the capabilities the running daemon needs ([`crate::privs::running_set`]), with
+    /// `no_new_privs`. Runs on the only thread, before the tracker and the metrics thread.
+    fn drop_privileges(&self) -> Result<()> {
+        let needs = crate::privs::Needs {
+            mlock: self.mlock,
+            low_port: self.metrics_listen.is_some_and(|a| a.port() < 1024),
+            metrics: self.metrics_listen.is_some(),
+        };
+        let threads = crate::privs::thread_count();
+        if threads > 1 {
+            tracing::warn!(
+                threads,
+                "capabilities are dropped on this thread only: the other threads keep theirs"
+            );
+        }
+        let dropped = crate::privs::drop_after_setup(crate::privs::running_set(needs))
+            .context("dropping the capabilities set-up needed")?;
+        info!(
+            keep = %crate::privs::names(dropped.kept),
+            bounding_set = dropped.bounded,
+            "capabilities dropped after set-up (no_new_privs)"
+        );
         Ok(())
     }
 

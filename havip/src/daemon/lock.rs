@@ -16,7 +16,7 @@ pub struct NamespaceLock {
 /// Takes the lock for the namespace called `ns` (see `control::ns_name`).
 pub fn acquire(ns: &str) -> Result<NamespaceLock> {
     let dir = Path::new(crate::control::RUN_DIR);
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::control::prepare_dir(dir)?;
     let path = dir.join(format!("{ns}.lock"));
     let mut file = OpenOptions::new()
         .read(true)

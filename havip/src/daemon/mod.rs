@@ -30,7 +30,7 @@ pub fn run(spec: DaemonSpec) -> Result<()> {
 
 /// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
 pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
-    privs::check_run_privileges()?;
+    privs::check_run_privileges(spec.metrics_listen.is_some())?;
     realtime(&spec)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

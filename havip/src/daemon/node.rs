@@ -46,6 +46,8 @@ pub struct Node {
     pub(super) health: HealthState,
     pub(super) hooks: Hooks,
     pub(super) metrics_listen: Option<std::net::SocketAddr>,
+    /// `--mlock`: the running daemon keeps CAP_IPC_LOCK (see `privs::Needs`).
+    pub(super) mlock: bool,
 }
 
 impl Node {
@@ -64,6 +66,7 @@ impl Node {
             health: HealthState::default(),
             hooks: Hooks::default(),
             metrics_listen: None,
+            mlock: false,
         }
     }
 
@@ -76,7 +79,9 @@ impl Node {
         self.health.scripts = spec.scripts.clone();
         self.health.sync_groups = spec.sync_groups.clone();
         self.hooks.notifier.user = spec.script_user.clone();
+        crate::track::security::set_enforced(spec.script_security);
         self.metrics_listen = spec.metrics_listen;
+        self.mlock = spec.mlock;
         self.ifaces.vip_addrs = all_vips(spec);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);

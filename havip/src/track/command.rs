@@ -5,7 +5,8 @@
 //! keepalived's child (`system_call_script()`, `keepalived/core/notify.c`) sets its groups and
 //! ids, resets real-time scheduling, moves into its own process group, drops `IFS`, `LD_PRELOAD`
 //! and `LD_LIBRARY_PATH`, points stdio at `/dev/null` and `execve`s the words of the command
-//! line; havip's child does the same. At the timeout keepalived
+//! line; havip's child does the same, with a clean environment (only `PATH`,
+//! [`security::SCRIPT_PATH`]) where keepalived passes its own. At the timeout keepalived
 //! sends SIGTERM to the group and SIGKILL two seconds later (`vrrp_script_child_thread()`);
 //! havip sends SIGKILL at once: a check past its deadline has nothing left worth saving, and the
 //! next run must not overlap it.
@@ -23,7 +24,7 @@ use nix::{
     unistd::{geteuid, getgrouplist, setgid, setgroups, setuid, Gid, Group, Pid, Uid, User},
 };
 
-use super::Outcome;
+use super::{security, Outcome};
 
 /// Splits a command line into words as keepalived does (`alloc_strvec_quoted_escaped()`,
 /// `keepalived/core/parser.c`): words end at unquoted white space; `"..."` and `'...'` group
@@ -180,9 +181,64 @@ fn group_list(user: &str, gid: libc::gid_t) -> Result<Vec<libc::gid_t>> {
     Ok(groups.into_iter().map(Gid::as_raw).collect())
 }
 
-/// Whether this process may switch users (keepalived runs scripts as another user only as root).
+/// Whether this process may switch users: CAP_SETUID and CAP_SETGID effective (root has them,
+/// and the running daemon keeps them; a daemon started as another user with ambient
+/// capabilities may have them too). Without them scripts run as havip's own user.
 pub fn can_switch_user() -> bool {
-    geteuid().is_root()
+    use rustix::thread::{capabilities, CapabilitySet};
+    capabilities(None).map_or_else(
+        |_| geteuid().is_root(),
+        |c| {
+            c.effective
+                .contains(CapabilitySet::SETUID | CapabilitySet::SETGID)
+        },
+    )
+}
+
+/// Whom a script or hook runs as: `user` (its own, or `script_user`), else
+/// [`security::DEFAULT_USER`] if it exists; `None` (havip's own user) when neither applies or
+/// this process may not switch users. The NSS look-ups run on the blocking pool.
+pub async fn resolve_user(user: Option<String>) -> Result<Option<RunAs>> {
+    if !can_switch_user() {
+        return Ok(None);
+    }
+    let resolved =
+        tokio::task::spawn_blocking(move || match user.or_else(security::default_user) {
+            Some(u) => RunAs::resolve(&u).map(Some),
+            None => Ok(None),
+        })
+        .await;
+    match resolved {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("resolving the user: {e}")),
+    }
+}
+
+/// `enable_script_security` at run time ([`security::set_enforced`]): `Err` with the reason
+/// when the command `argv0`, run as `user` (or havip's own user), must not run: insecure, or
+/// keepalived would have disabled it. Without it everything runs (a missing file fails at
+/// exec, as before).
+pub fn vet(argv0: &std::ffi::OsStr, user: Option<&RunAs>) -> std::result::Result<(), String> {
+    vet_with(argv0, user, security::enforced())
+}
+
+/// [`vet`] with `enable_script_security` given.
+pub fn vet_with(
+    argv0: &std::ffi::OsStr,
+    user: Option<&RunAs>,
+    security: bool,
+) -> std::result::Result<(), String> {
+    if !security {
+        return Ok(());
+    }
+    let (uid, gid) = user.map_or_else(security::own_ids, |u| (u.uid, u.gid));
+    match security::check_script(argv0, uid, gid, true) {
+        security::Verdict::Runs { .. } => Ok(()),
+        security::Verdict::Unusable(why) => Err(format!("refused (enable_script_security): {why}")),
+        security::Verdict::Insecure(why) => Err(format!(
+            "refused (enable_script_security): it runs as uid {uid} and {why}"
+        )),
+    }
 }
 
 /// How a command ended.
@@ -236,9 +292,11 @@ pub async fn run(argv: &[OsString], user: Option<&RunAs>, timeout: Duration) -> 
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .env_remove("IFS")
-        .env_remove("LD_PRELOAD")
-        .env_remove("LD_LIBRARY_PATH")
+        // A clean environment: nothing of the daemon's (its service manager's variables,
+        // credentials passed to it) reaches scripts; keepalived passes its own environment
+        // less IFS, LD_PRELOAD and LD_LIBRARY_PATH, and no variable of its own.
+        .env_clear()
+        .env("PATH", security::SCRIPT_PATH)
         .process_group(0);
     let ids = user.filter(|_| can_switch_user()).map(|u| {
         (

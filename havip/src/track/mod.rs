@@ -39,6 +39,7 @@ mod net;
 mod priority;
 mod process;
 mod scheduler;
+pub mod security;
 
 use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 
@@ -266,17 +267,13 @@ async fn probe_script(line: &str, user: Option<&str>, timeout: Duration) -> Outc
         Ok(a) => a,
         Err(e) => return Outcome::down(format!("{e:#}")),
     };
-    let run_as = match user.filter(|_| command::can_switch_user()) {
-        None => None,
-        Some(u) => {
-            let u = u.to_string();
-            match tokio::task::spawn_blocking(move || command::RunAs::resolve(&u)).await {
-                Ok(Ok(r)) => Some(r),
-                Ok(Err(e)) => return Outcome::down(format!("{e:#}")),
-                Err(e) => return Outcome::down(format!("resolving the user: {e}")),
-            }
-        }
+    let run_as = match command::resolve_user(user.map(str::to_string)).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::down(format!("{e:#}")),
     };
+    if let Err(why) = command::vet(&argv[0], run_as.as_ref()) {
+        return Outcome::down(why);
+    }
     let exit = command::run(&argv, run_as.as_ref(), timeout).await;
     command::outcome(&exit, timeout, started)
 }

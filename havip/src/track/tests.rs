@@ -176,6 +176,27 @@ async fn script_runs_as_the_configured_user() {
     assert!(o.detail.contains("no user named"), "{}", o.detail);
 }
 
+/// `enable_script_security` at run time: a script root would run from a directory anyone may
+/// write is refused before it runs; as another user, or without the setting, it runs.
+#[test]
+fn enforced_security_refuses_an_insecure_script_before_it_runs() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root-owned paths");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("vet");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let s = dir.script("chk", "exit 0");
+    let argv0 = s.as_os_str();
+    let err = command::vet_with(argv0, None, true).unwrap_err();
+    assert!(err.contains("writable by others"), "{err}");
+    assert!(err.starts_with("refused (enable_script_security)"), "{err}");
+    assert!(command::vet_with(argv0, None, false).is_ok());
+    let nobody = command::RunAs::resolve("nobody").unwrap();
+    assert!(command::vet_with(argv0, Some(&nobody), true).is_ok());
+}
+
 #[test]
 fn script_does_not_inherit_real_time_scheduling() {
     // The daemon may run SCHED_FIFO (--rt-priority); its checks and hooks must not.

@@ -45,6 +45,10 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.script_user = g.script_user.clone();
     spec.rt_priority = g.rt_priority;
     spec.mlock = g.no_swap;
+    cx.diags.script_at = scripts
+        .iter()
+        .map(|(s, at)| (s.name.clone(), at.clone()))
+        .collect();
     spec.scripts = scripts.into_iter().map(|s| s.0).collect();
     let (sync_groups, groups_at): (Vec<SyncGroupSpec>, Vec<GroupAt>) = groups.into_iter().unzip();
     spec.sync_groups = sync_groups;
