@@ -39,7 +39,7 @@ fn run(args: crate::cli::RunArgs) -> anyhow::Result<()> {
     if args.config.is_none() {
         return crate::daemon::run(spec);
     }
-    let reload: crate::daemon::Reloader = Box::new(move || run_spec(&args));
+    let reload: crate::daemon::Reloader = std::sync::Arc::new(move || run_spec(&args));
     crate::daemon::run_with_reload(spec, Some(reload))
 }
 

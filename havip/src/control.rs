@@ -243,6 +243,12 @@ pub struct AdvertCounters {
     pub transitions: u64,
     pub became_master: u64,
     pub garps_sent: u64,
+    /// Lower-priority or priority-0 adverts not answered: one reply per advert interval.
+    #[serde(default)]
+    pub replies_limited: u64,
+    /// GARP bursts not sent: see `garp_lower_prio_delay`, and one burst queued at a time.
+    #[serde(default)]
+    pub garp_bursts_limited: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

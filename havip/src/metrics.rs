@@ -14,7 +14,14 @@
 //! (a `tokio::sync::watch` channel) beside the XDP counters (`stats::with_xdp`): map reads and
 //! encoding never run on the election's thread.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use prometheus_client::{
     collector::Collector,
@@ -25,6 +32,7 @@ use prometheus_client::{
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
+    sync::Semaphore,
 };
 use tracing::{debug, warn};
 
@@ -234,6 +242,18 @@ impl Collector for Snapshot {
                 "garps_sent",
                 "Gratuitous ARPs sent for the instance's VIPs.",
                 each(&|i| Some(i.adverts.garps_sent)),
+            )?;
+            counters(
+                enc,
+                "replies_limited",
+                "Lower-priority or priority-0 adverts a master did not answer: one reply per advert interval.",
+                each(&|i| Some(i.adverts.replies_limited)),
+            )?;
+            counters(
+                enc,
+                "garp_bursts_limited",
+                "GARP bursts not sent: one per garp_lower_prio_delay for lower-priority adverts, one queued at a time.",
+                each(&|i| Some(i.adverts.garp_bursts_limited)),
             )?;
             let mut ifaces = Vec::new();
             let mut changes = Vec::new();
@@ -481,15 +501,72 @@ impl Collector for Snapshot {
     }
 }
 
+/// How many connections [`serve`] keeps open at once; it closes the others as soon as it
+/// accepts them (and counts them). 1100 idle clients once held 1100 descriptors of the
+/// daemon: its health checks failed with "Too many open files", FAULT with weight 0.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// How long one connection may take, request in and response out, before it is closed (and
+/// counted): a slow or silent client holds one of the [`MAX_CONNECTIONS`] slots no longer.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest request head read, in bytes.
+pub const MAX_REQUEST: usize = 8192;
+
+/// What [`serve`] turned away, exposed with every scrape.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// Closed at accept: [`MAX_CONNECTIONS`] were open.
+    busy: AtomicU64,
+    /// Closed after [`CONNECTION_TIMEOUT`].
+    timed_out: AtomicU64,
+    /// The request head was over [`MAX_REQUEST`] bytes.
+    too_large: AtomicU64,
+}
+
+impl Refusals {
+    /// The three counters as text-format families, appended to a scrape.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, help, n) in [
+            (
+                "havip_metrics_connections_refused_total",
+                "Metrics connections closed at once because 16 were open.",
+                &self.busy,
+            ),
+            (
+                "havip_metrics_connections_timed_out_total",
+                "Metrics connections closed because the exchange took over 2 s.",
+                &self.timed_out,
+            ),
+            (
+                "havip_metrics_requests_too_large_total",
+                "Metrics requests refused because their head was over 8 KiB.",
+                &self.too_large,
+            ),
+        ] {
+            let n = n.load(Ordering::Relaxed);
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}\n"
+            ));
+        }
+        out
+    }
+}
+
 /// Serves `GET /metrics` on `listener` until the task is dropped: `200` with `source()` as a
 /// `text/plain; version=0.0.4` body; `405` for other methods on `/metrics`; `404` elsewhere.
-/// One request per connection (`Connection: close`); a client has 5 s to send its request.
+/// One request per connection (`Connection: close`). At most [`MAX_CONNECTIONS`] at once (the
+/// others are reset as soon as accepted), each closed after [`CONNECTION_TIMEOUT`], heads of
+/// [`MAX_REQUEST`] bytes at most; the body ends with the counts of those refusals.
 /// `source` is called once per scrape, on the runtime: it must be quick.
 pub async fn serve<F>(listener: TcpListener, source: F)
 where
     F: Fn() -> String + Send + Sync + 'static,
 {
     let source = Arc::new(source);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let refusals = Arc::new(Refusals::default());
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -500,10 +577,30 @@ where
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refusals.busy.fetch_add(1, Ordering::Relaxed);
+            // A reset, not a FIN: the socket is freed at once rather than lingering in
+            // TIME_WAIT, and the client knows it was refused.
+            #[expect(
+                deprecated,
+                reason = "tokio warns that SO_LINGER blocks on drop; with a zero timeout it resets at once"
+            )]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+            continue;
+        };
         let source = source.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &*source).await {
-                debug!("metrics: {e}");
+            let _slot = slot;
+            match tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &*source, &refusals))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!("metrics: {e}"),
+                Err(_) => {
+                    refusals.timed_out.fetch_add(1, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -512,10 +609,15 @@ where
 async fn answer(
     mut stream: TcpStream,
     source: &(dyn Fn() -> String + Send + Sync),
+    refusals: &Refusals,
 ) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream)).await {
-        Ok(h) => h?,
-        Err(_) => return Ok(()), // a client that says nothing gets nothing
+    let head = match read_head(&mut stream).await {
+        Ok(h) => h,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            refusals.too_large.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
     };
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split(' ');
@@ -524,7 +626,9 @@ async fn answer(
         (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/") => {
             let path = t.split('?').next().unwrap_or_default();
             match (m, path) {
-                ("GET" | "HEAD", "/metrics") => ("200 OK", CONTENT_TYPE, source()),
+                ("GET" | "HEAD", "/metrics") => {
+                    ("200 OK", CONTENT_TYPE, source() + &refusals.render())
+                }
                 (_, "/metrics") => (
                     "405 Method Not Allowed",
                     "text/plain; charset=utf-8",
@@ -560,12 +664,12 @@ async fn answer(
     stream.shutdown().await
 }
 
-/// The request head, up to the blank line (8 KiB at most).
+/// The request head, up to the blank line ([`MAX_REQUEST`] bytes at most).
 async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        if head.len() > 8192 {
+        if head.len() > MAX_REQUEST {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "request head over 8 KiB",

@@ -260,6 +260,8 @@ mod tests {
             refresh: Some(Duration::from_secs(60)),
             refresh_repeat: 2,
             interval: Duration::from_millis(10),
+            lower_prio_delay: Some(Duration::from_secs(9)),
+            lower_prio_repeat: Some(4),
         };
         let v = VrrpSpec {
             version: Version::V2,

@@ -5,8 +5,8 @@
 use std::{fs, path::Path, thread::sleep, time::Duration};
 
 use havip_lab::{
-    lab::{havip_exe, Host, Lab},
-    probe::{mac, mac_str, ArpProbe},
+    lab::{havip_exe, wait_until, Host, Lab},
+    probe::{mac, mac_str, AdvertCapture, ArpProbe},
 };
 
 const LONG: Duration = Duration::from_secs(15);
@@ -304,5 +304,176 @@ fn reload_while_an_interface_is_gone_is_refused_and_loses_nothing() {
             .iter()
             .any(|i| i.name == "VI_2" && i.state == "MASTER")
     });
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Found in the audit: SIGHUP read the configuration on the election's loop, so a file that
+/// was slow to read stopped the adverts, and the backup took over. Here the new file is a FIFO
+/// that the test writes a line at a time over 3 s; the master keeps advertising every 100 ms
+/// (as its backup sees it) and the backup never takes over.
+#[test]
+fn a_slow_reload_does_not_stop_the_adverts() {
+    use std::io::Write as _;
+    let mut lab = Lab::new("slowrl");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = std::env::temp_dir().join(format!("hv-slowrl-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |priority: u32| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority \
+             {priority}\n  advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    \
+             10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(101));
+    let c2 = write(&dir, "n2.conf", &conf(100));
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(500));
+
+    // n1's file becomes a FIFO: reading it takes as long as its writer does.
+    fs::remove_file(&c1).unwrap();
+    let path = std::ffi::CString::new(c1.as_str()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let capture = AdvertCapture::start(&n2.ns, "eth0", [10, 99, 0, 11]);
+    sleep(Duration::from_millis(300));
+    lab.proc("n1").signal(libc::SIGHUP);
+    // A second SIGHUP during the read: the file is read again once the first read is done.
+    sleep(Duration::from_millis(300));
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1")
+        .wait_log("still being read; it will be read again", LONG);
+    let fifo = c1.clone();
+    let text = conf(101);
+    let writer = std::thread::spawn(move || {
+        let mut f = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let pause = Duration::from_millis(3000) / lines.len() as u32;
+        for line in lines {
+            f.write_all(line.as_bytes()).unwrap();
+            f.flush().unwrap();
+            sleep(pause);
+        }
+    });
+    writer.join().unwrap();
+    lab.proc("n1").wait_log("reload done", LONG);
+    // The second read: the FIFO again, written at once this time.
+    fs::write(&c1, conf(101)).unwrap();
+    wait_until("the second reload", LONG, || {
+        lab.proc("n1").log_text().matches("reload done").count() == 2
+    });
+    sleep(Duration::from_millis(300));
+    let times = capture.stop();
+    let gaps_ms: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e6)
+        .collect();
+    let longest = gaps_ms.iter().copied().fold(0.0, f64::max);
+    println!(
+        "a reload read over 3 s: {} adverts seen by the backup, longest gap {longest:.1} ms",
+        times.len()
+    );
+    assert!(
+        longest < 130.0,
+        "the master's adverts stopped for {longest:.1} ms during the reload"
+    );
+    assert!(times.len() >= 35, "{} adverts in ~3.6 s", times.len());
+    assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
+    assert_eq!(lab.proc("n2").state_now().as_deref(), Some("BACKUP"));
+    let n2_stats = lab.stats(&n2).daemon.unwrap();
+    assert_eq!(
+        n2_stats.instances[0].adverts.became_master, 0,
+        "the backup took over during the reload"
+    );
+
+    // A read that never ends (nobody writes the FIFO) does not hold up a stop.
+    lab.proc("n1").signal(libc::SIGHUP);
+    wait_until("the third read", LONG, || {
+        lab.proc("n1")
+            .log_text()
+            .matches("SIGHUP: reloading the configuration")
+            .count()
+            == 3
+    });
+    sleep(Duration::from_millis(200));
+    lab.proc("n1").signal(libc::SIGTERM);
+    let status = lab.proc("n1").wait_exit(Duration::from_secs(3));
+    assert!(status.success(), "{status}");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A reload that changes only an instance's priority keeps its state, as keepalived's does: a
+/// master raised stays master without a flap (it used to stop the instance, send priority 0,
+/// hand the VIP to the backup and take it back a Master_Down_Interval later: chaos seed
+/// 20261201 found it); a master lowered below its backup loses the VIP to it by preemption,
+/// once, without priority 0.
+#[test]
+fn a_reload_that_changes_only_the_priority_keeps_the_state() {
+    let mut lab = Lab::new("reprio");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = std::env::temp_dir().join(format!("hv-reprio-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+             priority {prio}\n  advert_int 0.01\n  version 3\n  virtual_ipaddress {{\n    \
+             10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(150));
+    let c2 = write(&dir, "n2.conf", &conf(120));
+    lab.havip("n1", &n1, &["run", "--config", &c1])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(300));
+    let counters = |lab: &mut Lab, l: &str| {
+        let s = lab.proc(l).snapshot().expect("a snapshot");
+        let i = &s.instances[0];
+        (i.adverts.clone(), i.effective_priority)
+    };
+    let (a1, _) = counters(&mut lab, "n1");
+    let (b1, _) = counters(&mut lab, "n2");
+
+    // Raised: still the highest. Nothing moves.
+    fs::write(&c1, conf(160)).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload done", LONG);
+    sleep(Duration::from_millis(300));
+    let (a2, p) = counters(&mut lab, "n1");
+    let (b2, _) = counters(&mut lab, "n2");
+    assert_eq!(p, Some(160), "the new priority is not in effect");
+    assert_eq!(
+        (a2.transitions, a2.priority_zero_sent, b2.became_master),
+        (a1.transitions, a1.priority_zero_sent, b1.became_master),
+        "a raised master flapped: n1 {a2:?}, n2 {b2:?}"
+    );
+
+    // Lowered below n2: n2 preempts, once; n1 says no priority 0.
+    fs::write(&c1, conf(100)).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    lab.proc("n1").wait_state("BACKUP", LONG);
+    sleep(Duration::from_millis(300));
+    let (a3, p) = counters(&mut lab, "n1");
+    let (b3, _) = counters(&mut lab, "n2");
+    assert_eq!(p, Some(100));
+    assert_eq!(
+        a3.priority_zero_sent, a1.priority_zero_sent,
+        "n1 said priority 0"
+    );
+    assert_eq!(b3.became_master, b1.became_master + 1, "n2: {b3:?}");
+    assert_eq!(a3.became_master, a1.became_master, "n1 came back: {a3:?}");
     let _ = fs::remove_dir_all(&dir);
 }

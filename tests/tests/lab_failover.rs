@@ -5,7 +5,7 @@ use std::{thread::sleep, time::Duration};
 
 use havip_lab::{
     lab::{wait_until, Host, Lab},
-    probe::{mac, mac_str, ArpProbe, Ping},
+    probe::{mac, mac_str, AdvertCapture, ArpProbe, Ping},
 };
 
 const VIP: &str = "10.99.0.100";
@@ -368,4 +368,127 @@ fn unicast_peers_elect_with_multicast_blocked() {
     p.signal(libc::SIGTERM);
     assert!(p.wait_exit(LONG).success());
     lab.proc("n2").wait_state("MASTER", Duration::from_secs(2));
+}
+
+/// A spoofed VRRPv2 advert (Ethernet to 01:00:5e:00:00:12, IPv4 TTL 255 to 224.0.0.18, no
+/// authentication, 1 s interval) from `src` for VRID 51 at `priority`, listing `vips`.
+fn spoofed_v2_advert(src_mac: [u8; 6], src: [u8; 4], priority: u8, vips: &[[u8; 4]]) -> Vec<u8> {
+    let fold = |mut sum: u32| {
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    };
+    let sum16 = |bytes: &[u8]| {
+        bytes
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum::<u32>()
+    };
+    let mut vrrp = vec![0x21, 51, priority, vips.len() as u8, 0, 1, 0, 0];
+    for v in vips {
+        vrrp.extend_from_slice(v);
+    }
+    vrrp.extend_from_slice(&[0; 8]);
+    let c = fold(sum16(&vrrp));
+    vrrp[6..8].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x45, 0xc0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0];
+    ip[2..4].copy_from_slice(&((20 + vrrp.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&[224, 0, 0, 18]);
+    let c = fold(sum16(&ip));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut frame = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+    frame.extend_from_slice(&src_mac);
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&vrrp);
+    frame
+}
+
+/// Found in the audit: a master answered every lower-priority advert with an advert and a
+/// GARP burst, so 10 000 spoofed adverts with 2 VIPs made it send 10 000 adverts and 100 000
+/// GARPs. A host on the LAN that is no peer sends 1000 such adverts a second for 10 s at a
+/// master with keepalived's defaults (VRRPv2, 1 s adverts, 5 GARPs per VIP, a second burst
+/// after 5 s): what the master sends stays within its schedule, counted by `havip stats`.
+#[test]
+fn spoofed_lower_priority_adverts_are_not_amplified() {
+    let mut lab = Lab::new("amp");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let evil = lab.host("evil", "10.99.0.66/24");
+    let dir = std::env::temp_dir().join(format!("hv-amp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("n1.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 200\n  \
+         advert_int 1\n  virtual_ipaddress {\n    10.99.0.100/24\n    10.99.0.101/24\n  }\n}\n",
+    )
+    .unwrap();
+    lab.havip(
+        "n1",
+        &n1,
+        &[
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--xdp-mode",
+            "skb",
+        ],
+    )
+    .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    // Its own announcement (a burst now, another 5 s later) is over.
+    sleep(Duration::from_secs(6));
+    let counters = |lab: &Lab| lab.stats(&n1).daemon.unwrap().instances[0].adverts.clone();
+    let before = counters(&lab);
+    let frame = spoofed_v2_advert(
+        mac(&evil.mac),
+        [10, 99, 0, 66],
+        100,
+        &[[10, 99, 0, 100], [10, 99, 0, 101]],
+    );
+    let capture = AdvertCapture::start(&evil.ns, "eth0", [10, 99, 0, 11]);
+    let started = std::time::Instant::now();
+    havip_lab::lab::in_netns(&evil.ns, move || {
+        for _ in 0..100 {
+            havip_lab::frames::send_raw("eth0", &frame, 100);
+            sleep(Duration::from_millis(100));
+        }
+    });
+    let flood = started.elapsed();
+    // The last burst's repeat comes garp_lower_prio_delay (5 s) after it.
+    sleep(Duration::from_secs(6));
+    let seen = capture.stop().len();
+    let after = counters(&lab);
+    let d = |f: fn(&havip::control::AdvertCounters) -> u64| f(&after) - f(&before);
+    let (received, sent, garps, limited) = (
+        d(|c| c.received),
+        d(|c| c.sent),
+        d(|c| c.garps_sent),
+        d(|c| c.replies_limited),
+    );
+    let window = (flood + Duration::from_secs(6)).as_secs_f64();
+    println!(
+        "10 000 spoofed adverts in {flood:.1?}: the master received {received}, sent {sent} adverts \
+         ({seen} seen on the LAN) and {garps} GARPs in {window:.1} s; {limited} replies held back"
+    );
+    assert!(
+        received >= 9_000,
+        "the flood reached the election: {received}"
+    );
+    assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
+    // Its own adverts (one a second) and at most one reply a second of flood.
+    let most = window.ceil() as u64 + flood.as_secs_f64().ceil() as u64 + 1;
+    assert!(
+        sent <= most,
+        "{sent} adverts in {window:.1} s (at most {most})"
+    );
+    // An announcement (a burst of 5 × 2 VIPs, and its repeat 5 s later) at most every 5 s of
+    // flood.
+    let most_garps = ((flood.as_secs_f64() / 5.0).floor() as u64 + 1) * 2 * 10;
+    assert!(garps <= most_garps, "{garps} GARPs (at most {most_garps})");
+    assert!(limited >= received - most, "{limited} replies held back");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -78,6 +78,25 @@ pub struct GarpConfig {
     /// keepalived `vrrp_garp_interval` (0): minimum gap between two GARP messages. Zero sends a
     /// whole burst at once.
     pub interval: Duration,
+    /// keepalived `garp_lower_prio_delay` (`None`: `delay`): a master that hears a
+    /// lower-priority advert sends a burst, and another this much later; it sends no new burst
+    /// for such adverts until this much time (and at least one advert interval) has passed.
+    pub lower_prio_delay: Option<Duration>,
+    /// keepalived `garp_lower_prio_repeat` (`None`: `repeat`): GARPs per VIP in those bursts.
+    /// Zero: a lower-priority advert gets no GARPs.
+    pub lower_prio_repeat: Option<u32>,
+}
+
+impl GarpConfig {
+    /// `lower_prio_delay`, or `delay` when unset (keepalived's default).
+    pub fn lower_prio_delay(&self) -> Duration {
+        self.lower_prio_delay.unwrap_or(self.delay)
+    }
+
+    /// `lower_prio_repeat`, or `repeat` when unset (keepalived's default).
+    pub fn lower_prio_repeat(&self) -> u32 {
+        self.lower_prio_repeat.unwrap_or(self.repeat)
+    }
 }
 
 impl Default for GarpConfig {
@@ -88,6 +107,8 @@ impl Default for GarpConfig {
             refresh: None,
             refresh_repeat: 1,
             interval: Duration::ZERO,
+            lower_prio_delay: None,
+            lower_prio_repeat: None,
         }
     }
 }

@@ -18,8 +18,18 @@
 //! # RFC choices
 //! - A master that hears a lower-priority advert sends an advert at once (RFC 9568 §6.4.3) without
 //!   resetting its Adver_Timer, in v2 too (keepalived does), and re-announces its VIPs with GARP
-//!   bursts (unless its own announcement is still under way): that is how the winner of a healed
-//!   partition reclaims ARP caches that point at the loser's MAC.
+//!   bursts (`garp.lower_prio_repeat`, again `garp.lower_prio_delay` later; keepalived's
+//!   `garp_lower_prio_*`): that is how the winner of a healed partition reclaims ARP caches that
+//!   point at the loser's MAC.
+//! - Unlike the RFC and keepalived, a master does not amplify: VRRP has no authentication, and
+//!   answering every lower-priority advert turned 10 000 spoofed adverts into 10 000 adverts and
+//!   100 000 GARPs. It answers lower-priority adverts with at most one advert per advert
+//!   interval, priority-0 ones likewise, and starts at most one lower-priority announcement (a
+//!   burst, and its repeat `garp.lower_prio_delay` later) per `garp.lower_prio_delay` (at least
+//!   an interval): with keepalived's defaults and 2 VIPs, 20 GARPs per 5 s however fast the
+//!   flood, where it was 10 per advert; what it holds back is counted
+//!   ([`Counters::replies_limited`], [`Counters::garp_bursts_limited`]). A real second master
+//!   yields to the first advert, so it loses nothing.
 //! - A master that yields to a better advert first sends one advert at its own priority. Neither
 //!   the RFC nor keepalived does this; without it, a loser that hears the winner first yields
 //!   silently and the winner never learns it must re-announce. To RFC routers (keepalived
@@ -66,7 +76,9 @@
 //! # GARPs
 //! One [`Action::SendGarp`] carries every GARP due at that instant, one entry per address per
 //! repetition (`repeat` 5 and 2 VIPs: 10 entries). With `garp.interval` > 0 (keepalived
-//! `vrrp_garp_interval`) entries are spaced by that interval, one per action.
+//! `vrrp_garp_interval`) entries are spaced by that interval, one per action, and a burst due
+//! while another is still queued is dropped (counted), so the queue never holds more than one
+//! burst (at most 255 repeats × 255 VIPs).
 
 mod config;
 mod router;

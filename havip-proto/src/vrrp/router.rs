@@ -184,6 +184,12 @@ pub struct Counters {
     pub became_master: u64,
     /// GARP entries emitted (one per address per repetition).
     pub garps_sent: u64,
+    /// Lower-priority and priority-0 adverts a master did not answer with an advert, because
+    /// it had answered one less than an advert interval before (spoofing, or a storm).
+    pub replies_limited: u64,
+    /// GARP bursts not sent: a lower-priority advert within `garp.lower_prio_delay` of the
+    /// last burst it caused, or any burst while another is still queued.
+    pub garp_bursts_limited: u64,
 }
 
 /// One VRRP virtual router, sans IO: it never reads the clock and never touches the network.
@@ -214,6 +220,14 @@ pub struct VirtualRouter {
     timers: TimerTable,
     garp_queue: VecDeque<IpAddr>,
     last_garp: Option<Instant>,
+    /// GARPs per VIP in the burst `Timer::GarpDelayed` sends: `garp.repeat` after becoming
+    /// master, `garp.lower_prio_repeat` after a lower-priority advert.
+    delayed_repeat: u32,
+    /// When a master last answered a lower-priority advert with an advert, a priority-0 one,
+    /// and a lower-priority advert with GARPs: the limits on what a flood gets out of us.
+    last_lower_reply: Option<Instant>,
+    last_zero_reply: Option<Instant>,
+    last_lower_garp: Option<Instant>,
     actions: VecDeque<Action>,
     counters: Counters,
 }
@@ -234,6 +248,10 @@ impl VirtualRouter {
             timers: TimerTable::default(),
             garp_queue: VecDeque::new(),
             last_garp: None,
+            delayed_repeat: 0,
+            last_lower_reply: None,
+            last_zero_reply: None,
+            last_lower_garp: None,
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -275,6 +293,11 @@ impl VirtualRouter {
     /// The next action for the daemon, in the order they must be carried out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// GARP entries waiting for `garp.interval`; bounded by one burst.
+    pub fn garp_queue_len(&self) -> usize {
+        self.garp_queue.len()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` if no timer is armed.
@@ -378,7 +401,7 @@ impl VirtualRouter {
                         if next > now { next } else { now + interval },
                     );
                 }
-                Timer::GarpDelayed => self.queue_garps(now, self.config.garp.repeat),
+                Timer::GarpDelayed => self.queue_garps(now, self.delayed_repeat),
                 Timer::GarpRefresh => {
                     if let Some(period) = self.config.garp.refresh {
                         self.timers.set(Timer::GarpRefresh, now + period);
@@ -503,9 +526,15 @@ impl VirtualRouter {
     /// RFC 9568 §6.4.3, "If an ADVERTISEMENT is received".
     fn master_rx(&mut self, now: Instant, adv: &RxAdvert) {
         if adv.priority == 0 {
+            // Answered once per advert interval at most: a spoofed flood of priority-0 adverts
+            // got one advert each (10 000 in 10 s).
+            let interval = self.interval();
+            if !Self::allow(&mut self.last_zero_reply, now, interval) {
+                self.counters.replies_limited += 1;
+                return;
+            }
             self.send_advert(self.priority);
-            self.timers
-                .set(Timer::Advert, now + self.config.advert_interval.duration());
+            self.timers.set(Timer::Advert, now + self.interval());
             return;
         }
         // Unsigned comparison in network byte order is `Ord` on same-family `IpAddr`s.
@@ -523,8 +552,26 @@ impl VirtualRouter {
             // delay, as keepalived does (`garp_lower_prio_repeat`/`_delay`, defaulting to the
             // `garp_master_*` values), even when our own second burst is still pending (found
             // in a lab: a healed partition within 5 s of start-up left clients on the loser).
-            self.send_advert(self.priority);
-            self.garp_bursts(now);
+            // Both are limited, since VRRP has no authentication and a flood of spoofed
+            // lower-priority adverts got an advert and a burst each (10 000 adverts in 10 s:
+            // 10 000 adverts and 100 000 GARPs): the advert at most once per advert interval,
+            // the burst (and its repeat) at most once per `garp.lower_prio_delay` (at least an
+            // interval). A real second master yields to our first advert, so it needs no more.
+            let interval = self.interval();
+            if Self::allow(&mut self.last_lower_reply, now, interval) {
+                self.send_advert(self.priority);
+            } else {
+                self.counters.replies_limited += 1;
+            }
+            let (repeat, delay) = (
+                self.config.garp.lower_prio_repeat(),
+                self.config.garp.lower_prio_delay(),
+            );
+            if Self::allow(&mut self.last_lower_garp, now, delay.max(interval)) {
+                self.garp_bursts(now, repeat, delay);
+            } else {
+                self.counters.garp_bursts_limited += 1;
+            }
             return;
         };
         // One advert at our priority on the way out (not in the RFC, nor in keepalived): if the
@@ -569,7 +616,7 @@ impl VirtualRouter {
             .set(Timer::Advert, now + self.config.advert_interval.duration());
         self.actions
             .push_back(Action::AddVips(self.config.vips.clone()));
-        self.garp_bursts(now);
+        self.garp_bursts(now, self.config.garp.repeat, self.config.garp.delay);
         if let Some(period) = self.config.garp.refresh {
             self.timers.set(Timer::GarpRefresh, now + period);
         }
@@ -625,16 +672,40 @@ impl VirtualRouter {
         });
     }
 
-    /// keepalived's announcement: `repeat` GARPs per VIP now, and again after `delay`.
-    fn garp_bursts(&mut self, now: Instant) {
-        let garp = &self.config.garp;
-        if garp.repeat > 0 && !garp.delay.is_zero() {
-            self.timers.set(Timer::GarpDelayed, now + garp.delay);
-        }
-        self.queue_garps(now, self.config.garp.repeat);
+    /// The advert interval, the unit of the reply limits.
+    fn interval(&self) -> Duration {
+        self.config.advert_interval.duration()
     }
 
+    /// Whether something last done at `*last` may be done again at `now`, `spacing` apart;
+    /// if so, `*last` becomes `now`.
+    fn allow(last: &mut Option<Instant>, now: Instant, spacing: Duration) -> bool {
+        if last.is_some_and(|at| now < at + spacing) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// keepalived's announcement: `repeat` GARPs per VIP now, and again after `delay`. The
+    /// repeat of an earlier announcement still pending is superseded by this one's.
+    fn garp_bursts(&mut self, now: Instant, repeat: u32, delay: Duration) {
+        if repeat > 0 && !delay.is_zero() {
+            self.timers.set(Timer::GarpDelayed, now + delay);
+            self.delayed_repeat = repeat;
+        }
+        self.queue_garps(now, repeat);
+    }
+
+    /// Queues a burst, unless one is still queued (`garp.interval` spacing it out): bursts
+    /// arriving faster than the spacing lets them out grew the queue without bound (100 000
+    /// entries from a flood, sent for 1000 s after it stopped). So the queue never holds more
+    /// than one burst: `repeat` × VIPs entries.
     fn queue_garps(&mut self, now: Instant, repeat: u32) {
+        if !self.garp_queue.is_empty() {
+            self.counters.garp_bursts_limited += 1;
+            return;
+        }
         for _ in 0..repeat {
             self.garp_queue.extend(self.config.vips.iter().copied());
         }

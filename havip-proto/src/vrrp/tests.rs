@@ -882,6 +882,7 @@ fn garp_refresh_and_interval() {
         refresh: Some(secs(10)),
         refresh_repeat: 2,
         interval: us(100_000),
+        ..GarpConfig::default()
     });
     let ms = |m: u64| t0 + Duration::from_millis(m);
     assert_eq!(
@@ -1167,4 +1168,235 @@ fn a_new_primary_address_is_the_tie_break_and_the_own_advert_filter() {
         r.handle_advert(t0, &own),
         AdvertOutcome::Dropped(DropReason::OwnAdvert)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// No amplification: what a flood of spoofed adverts gets out of a master
+
+/// What `r` sent while it got `advert` every `every` from `from` to `until`, and then nothing
+/// until `quiet_until`, timers run on time: (adverts sent, GARP entries sent, last GARP).
+fn flood(
+    r: &mut VirtualRouter,
+    advert: &RxAdvert,
+    from: Instant,
+    every: Duration,
+    until: Instant,
+    quiet_until: Instant,
+) -> (u64, u64, Option<Instant>) {
+    let (mut adverts, mut garps, mut last_garp) = (0, 0, None);
+    let mut count = |r: &mut VirtualRouter, now: Instant| {
+        for action in drain(r) {
+            match action {
+                Action::SendAdvert { .. } => adverts += 1,
+                Action::SendGarp { vips } => {
+                    garps += vips.len() as u64;
+                    last_garp = Some(now);
+                }
+                _ => {}
+            }
+        }
+    };
+    let mut next_spoof = Some(from);
+    loop {
+        let timer = r.poll_timeout().filter(|t| *t <= quiet_until);
+        let now = match (timer, next_spoof) {
+            (Some(t), Some(s)) => t.min(s),
+            (Some(t), None) => t,
+            (None, Some(s)) => s,
+            (None, None) => break,
+        };
+        if next_spoof == Some(now) {
+            r.handle_advert(now, advert);
+            next_spoof = Some(now + every).filter(|n| *n < until);
+        } else {
+            r.handle_timeout(now);
+        }
+        count(r, now);
+    }
+    (adverts, garps, last_garp)
+}
+
+/// keepalived's defaults (VRRPv2, 1 s adverts, 5 GARPs per VIP, second burst after 5 s), two
+/// VIPs, priority 200: master at `t`.
+fn master_with_two_vips() -> (VirtualRouter, Instant) {
+    let mut config = v2(200, 1);
+    config.vips = vec![VIP, VIP2];
+    let mut r = router(config);
+    let t0 = epoch();
+    r.startup(t0);
+    r.handle_timeout(t0 + secs(4));
+    assert_eq!(r.state(), State::Master);
+    drain(&mut r);
+    (r, t0 + secs(4))
+}
+
+#[test]
+fn spoofed_lower_priority_adverts_get_at_most_one_reply_per_interval_and_garp_delay() {
+    // Found: every lower-priority advert was answered with an advert and a GARP burst: 10 000
+    // spoofed adverts in 10 s with 2 VIPs gave 10 000 adverts and 100 000 GARPs.
+    let (mut r, t) = master_with_two_vips();
+    let mut spoof = advert_from(&v2(100, 66), 100);
+    spoof.addresses = vec![VIP, VIP2];
+    let start = t + us(500_000);
+    let (adverts, garps, last) = flood(
+        &mut r,
+        &spoof,
+        start,
+        Duration::from_millis(1),
+        start + secs(10),
+        start + secs(30),
+    );
+    // 30 s of Adver_Timer (30 adverts) plus one reply per 1 s interval of flood (10).
+    assert_eq!(adverts, 30 + 10, "adverts");
+    // GARPs: a burst (5 per VIP) at most once per garp_lower_prio_delay (5 s), and its repeat
+    // that delay later; a new burst supersedes the repeat due at the same time: bursts at 0 s
+    // and 5 s, the repeat at 10 s = 3 bursts of 10.
+    assert_eq!(garps, 30, "GARP entries");
+    assert_eq!(
+        last,
+        Some(start + secs(10)),
+        "nothing after the last repeat"
+    );
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.counters().replies_limited, 10_000 - 10);
+    assert_eq!(r.counters().adverts_received, 10_000);
+}
+
+#[test]
+fn spoofed_adverts_do_not_fill_the_spaced_garp_queue() {
+    // Found: with vrrp_garp_interval the queue grew by a burst per spoofed advert, to 100 000
+    // entries, and kept sending for 1000 s after the flood stopped.
+    let (mut r, t) = {
+        let mut config = v2(200, 1);
+        config.vips = vec![VIP, VIP2];
+        config.garp.interval = Duration::from_millis(10);
+        let mut r = router(config);
+        let t0 = epoch();
+        r.startup(t0);
+        r.handle_timeout(t0 + secs(4));
+        drain(&mut r);
+        (r, t0 + secs(4))
+    };
+    let mut spoof = advert_from(&v2(100, 66), 100);
+    spoof.addresses = vec![VIP, VIP2];
+    let start = t + secs(6); // our own second burst is done
+    while let Some(due) = r.poll_timeout().filter(|due| *due < start) {
+        r.handle_timeout(due);
+    }
+    drain(&mut r);
+    assert_eq!(r.garp_queue_len(), 0);
+    let end = start + secs(10);
+    let (_, garps, last) = flood(
+        &mut r,
+        &spoof,
+        start,
+        Duration::from_millis(1),
+        end,
+        end + secs(60),
+    );
+    assert_eq!(garps, 30, "3 bursts of 5 × 2 VIPs, spaced");
+    // The last burst (the repeat 5 s after the flood's second burst) is 10 entries 10 ms apart.
+    let last = last.expect("GARPs sent");
+    assert!(
+        last <= end + Duration::from_millis(100),
+        "last GARP {:?} after the flood",
+        last - end
+    );
+}
+
+#[test]
+fn spoofed_priority_zero_adverts_get_at_most_one_reply_per_interval() {
+    let (mut r, t) = master_with_two_vips();
+    let mut spoof = advert_from(&v2(100, 66), 0);
+    spoof.addresses = vec![VIP, VIP2];
+    let start = t + us(500_000);
+    let (adverts, garps, _) = flood(
+        &mut r,
+        &spoof,
+        start,
+        Duration::from_millis(1),
+        start + secs(10),
+        start + secs(10),
+    );
+    // One reply per interval; each reply re-arms the Adver_Timer (RFC 9568 §6.4.3), so the
+    // replies take the place of the timer's adverts: 10 replies, then the timer at 10 s.
+    assert_eq!(adverts, 11, "adverts");
+    assert_eq!(r.counters().replies_limited, 10_000 - 10);
+    assert_eq!(
+        garps, 10,
+        "only our own second burst, due 5 s after becoming master"
+    );
+    assert_eq!(r.state(), State::Master);
+}
+
+#[test]
+fn a_refresh_burst_is_not_queued_while_one_is_pending() {
+    // garp_master_refresh every 1 s with 5 × 2 entries 300 ms apart (3 s a burst): the queue
+    // would grow by 10 entries a second and never drain.
+    let mut config = v2(255, 1);
+    config.vips = vec![VIP, VIP2];
+    config.garp.interval = Duration::from_millis(300);
+    config.garp.refresh = Some(secs(1));
+    config.garp.refresh_repeat = 5;
+    config.garp.delay = Duration::ZERO;
+    let mut r = router(config);
+    let t0 = epoch();
+    r.startup(t0);
+    let mut sent = 0;
+    let mut now = t0;
+    while now < t0 + secs(60) {
+        now = r.poll_timeout().unwrap();
+        r.handle_timeout(now);
+        for a in drain(&mut r) {
+            if let Action::SendGarp { vips } = a {
+                sent += vips.len();
+            }
+        }
+    }
+    // One GARP per 300 ms at most, whatever the refresh asks for.
+    assert!(sent <= 60_000 / 300 + 1, "{sent}");
+    assert!(r.garp_queue_len() <= 10, "queue {}", r.garp_queue_len());
+}
+
+#[test]
+fn keepalived_garp_lower_prio_repeat_and_delay_shape_the_reannouncement() {
+    // garp_lower_prio_repeat 1, garp_lower_prio_delay 2: one GARP per VIP at once and one 2 s
+    // later, while becoming master keeps garp_master_* (5 now, 5 after 5 s).
+    let mut config = v2(200, 1);
+    config.vips = vec![VIP, VIP2];
+    config.garp.lower_prio_repeat = Some(1);
+    config.garp.lower_prio_delay = Some(secs(2));
+    let mut r = router(config);
+    let t0 = epoch();
+    r.startup(t0);
+    r.handle_timeout(t0 + secs(4));
+    let garps = |actions: Vec<Action>| -> Vec<usize> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::SendGarp { vips } => Some(vips.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        garps(drain(&mut r)),
+        vec![10],
+        "garp_master_repeat 5 × 2 VIPs"
+    );
+    let t = t0 + secs(10);
+    for s in 5..=10 {
+        r.handle_timeout(t0 + secs(s));
+    }
+    drain(&mut r);
+    let mut spoof = advert_from(&v2(100, 66), 100);
+    spoof.addresses = vec![VIP, VIP2];
+    r.handle_advert(t, &spoof);
+    assert_eq!(garps(drain(&mut r)), vec![2]);
+    // Another within the 2 s: no burst; at 2 s the repeat, and a new one may start.
+    r.handle_advert(t + secs(1), &spoof);
+    assert_eq!(garps(drain(&mut r)), Vec::<usize>::new());
+    assert_eq!(r.counters().garp_bursts_limited, 1);
+    r.handle_timeout(t + secs(2));
+    assert_eq!(garps(drain(&mut r)), vec![2], "the repeat");
 }

@@ -63,6 +63,14 @@ pub fn render(spec: &DaemonSpec) -> String {
             g.refresh_repeat,
             g.interval
         );
+        if g.lower_prio_delay.is_some() || g.lower_prio_repeat.is_some() {
+            let _ = writeln!(
+                o,
+                "  garp_lower_prio: delay {:?}, repeat {}",
+                g.lower_prio_delay(),
+                g.lower_prio_repeat()
+            );
+        }
         if let Some(s) = r.unicast_src {
             let _ = writeln!(o, "  unicast_src: {s}");
         }

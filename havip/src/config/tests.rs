@@ -940,3 +940,36 @@ fn check_config_refuses_what_the_daemon_would() {
         );
     }
 }
+
+#[test]
+fn garp_lower_prio_keywords_are_read_globally_and_per_instance() {
+    // They were ignored with a warning; the master's re-announcement on a lower-priority
+    // advert now follows them (and its limits, see the vrrp module).
+    let global =
+        "global_defs {\n    vrrp_garp_lower_prio_delay 3\n    vrrp_garp_lower_prio_repeat 2\n}\n";
+    let l = load_k(&format!("{global}{GOOD}")).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let g = &l.spec.instances[0].vrrp.as_ref().unwrap().garp;
+    assert_eq!(
+        (g.lower_prio_delay, g.lower_prio_repeat),
+        (Some(std::time::Duration::from_secs(3)), Some(2))
+    );
+    let inst = GOOD.replace(
+        "    interface eth0\n",
+        "    interface eth0\n    garp_lower_prio_repeat 0\n",
+    );
+    let l = load_k(&format!("{global}{inst}")).unwrap();
+    let g = &l.spec.instances[0].vrrp.as_ref().unwrap().garp;
+    assert_eq!(
+        (g.lower_prio_delay(), g.lower_prio_repeat()),
+        (std::time::Duration::from_secs(3), 0),
+        "the instance's own value wins"
+    );
+    // Unset: the garp_master_* values, as keepalived.
+    let l = load_k(GOOD).unwrap();
+    let g = &l.spec.instances[0].vrrp.as_ref().unwrap().garp;
+    assert_eq!(
+        (g.lower_prio_delay(), g.lower_prio_repeat()),
+        (g.delay, g.repeat)
+    );
+}

@@ -14,7 +14,12 @@ use tokio::{
 };
 use tracing::info;
 
-use super::{reload::Reloader, scrape, timer::Timer, Node};
+use super::{
+    reload::{Reading, Reloader},
+    scrape,
+    timer::Timer,
+    Node,
+};
 
 /// How often native attachments are checked for a way to transmit.
 const NATIVE_RECHECK: Duration = Duration::from_secs(1);
@@ -64,6 +69,8 @@ impl Node {
             self.start_instance(i, now).await;
         }
         let timer = Timer::new()?;
+        // The configuration being read for a reload, off this thread.
+        let mut reading: Option<Reading> = None;
         loop {
             let deadline = self
                 .instances
@@ -75,10 +82,17 @@ impl Node {
                 biased;
                 _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
-                _ = sighup.recv() => {
-                    self.on_sighup(reload).await;
+                _ = sighup.recv() => self.on_sighup(reload, &mut reading),
+                read = async { reading.as_mut().expect("guarded").done().await },
+                    if reading.is_some() =>
+                {
+                    let again = reading.take().is_some_and(|r| r.again);
+                    self.on_read(read).await;
                     if beat.period() != self.beat_every {
                         beat = ticker(self.beat_every);
+                    }
+                    if again {
+                        self.on_sighup(reload, &mut reading);
                     }
                 }
                 // Timers before packets: a flood of adverts must not delay our own.

@@ -1,27 +1,86 @@
-//! Reload (SIGHUP): the new configuration is read first (a bad one is logged and the running
-//! one kept); instances whose spec did not change are not touched, changed and removed ones
-//! stop, new and changed ones start.
+//! Reload (SIGHUP): the new configuration is read first, on a thread of its own (a file that
+//! is slow to read, a FIFO or a network filesystem, once stopped the adverts for as long, and
+//! the backup took over); a bad one is logged and the running one kept. Then, on the driver
+//! loop: instances whose spec did not change are not touched, those whose priority alone changed
+//! take it with their state kept, other changed and removed ones stop,
+//! new and changed ones start, provided every one of them can start.
 
-use std::{net::IpAddr, time::Instant};
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use anyhow::{bail, Result};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::Node;
-use crate::model::DaemonSpec;
+use crate::model::{DaemonSpec, InstanceSpec};
 
-/// Re-reads the configuration the daemon was started with (SIGHUP).
-pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
+/// Re-reads the configuration the daemon was started with (SIGHUP), off the election's thread.
+pub type Reloader = Arc<dyn Fn() -> Result<DaemonSpec> + Send + Sync>;
+
+/// A configuration being read for a reload, and whether another SIGHUP came meanwhile.
+pub(super) struct Reading {
+    result: oneshot::Receiver<Result<DaemonSpec>>,
+    started: Instant,
+    /// A SIGHUP during the read: the file may have changed after it began, so read it again.
+    pub(super) again: bool,
+}
+
+impl Reading {
+    /// Starts `reload` on a thread of its own. Created after `--rt-priority`, the thread runs
+    /// as an ordinary one (SCHED_RESET_ON_FORK), below the election. It is not waited for: a
+    /// read that never ends (a FIFO nobody writes) must not hold up a stop.
+    pub(super) fn start(reload: &Reloader) -> Result<Reading> {
+        let (tx, rx) = oneshot::channel();
+        let reload = reload.clone();
+        std::thread::Builder::new()
+            .name("havip-reload".into())
+            .spawn(move || {
+                let _ = tx.send(reload());
+            })
+            .map_err(|e| anyhow::anyhow!("starting the reload thread: {e}"))?;
+        Ok(Reading {
+            result: rx,
+            started: Instant::now(),
+            again: false,
+        })
+    }
+
+    /// The read's outcome (for `select!`).
+    pub(super) async fn done(&mut self) -> Result<DaemonSpec> {
+        match (&mut self.result).await {
+            Ok(result) => result,
+            Err(_) => bail!("the configuration reader stopped without an answer"),
+        }
+    }
+}
 
 impl Node {
-    /// SIGHUP: re-reads the configuration; a bad one is logged and the running one kept.
-    pub(super) async fn on_sighup(&mut self, reload: Option<&Reloader>) {
+    /// SIGHUP: starts re-reading the configuration off the loop (see [`Node::on_read`]); one
+    /// read at a time, and one more if SIGHUP comes again meanwhile.
+    pub(super) fn on_sighup(&mut self, reload: Option<&Reloader>, reading: &mut Option<Reading>) {
         let Some(reload) = reload else {
             warn!("SIGHUP: havip was started without --config; nothing to reload");
             return;
         };
+        if let Some(r) = reading {
+            info!(
+                reading_for = ?r.started.elapsed(),
+                "SIGHUP: the configuration is still being read; it will be read again after"
+            );
+            r.again = true;
+            return;
+        }
         info!("SIGHUP: reloading the configuration");
-        match reload() {
+        match Reading::start(reload) {
+            Ok(r) => *reading = Some(r),
+            Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
+        }
+    }
+
+    /// The configuration read for a reload: a bad one is logged and the running one kept;
+    /// otherwise applied, on the loop, if every changed instance can start.
+    pub(super) async fn on_read(&mut self, read: Result<DaemonSpec>) {
+        match read {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
                 // What cannot start now is refused before anything stops: a changed instance
@@ -58,6 +117,20 @@ impl Node {
                 "reload: health checks restarted"
             );
         }
+        // Only the priority changed: the new one takes effect through the health verdict below,
+        // with the state kept (keepalived's reload does the same; stopping the instance made a
+        // master send priority 0 and take its VIP back a Master_Down_Interval later).
+        for inst in &mut self.instances {
+            if let Some(n) = new.instances.iter().find(|n| priority_only(&inst.spec, n)) {
+                info!(
+                    instance = %n.name,
+                    from = inst.spec.vrrp.as_ref().map(|v| v.priority),
+                    to = n.vrrp.as_ref().map(|v| v.priority),
+                    "reload: priority changed, state kept"
+                );
+                inst.spec = n.clone();
+            }
+        }
         let mut i = 0;
         while i < self.instances.len() {
             let keep = new.instances.iter().any(|n| *n == self.instances[i].spec);
@@ -89,8 +162,12 @@ impl Node {
     async fn can_start(&self, new: &DaemonSpec) -> Result<()> {
         let vips = super::node::all_vips(new);
         for inst in &new.instances {
-            if self.instances.iter().any(|i| i.spec == *inst) {
-                continue; // Unchanged: not touched.
+            if self
+                .instances
+                .iter()
+                .any(|i| i.spec == *inst || priority_only(&i.spec, inst))
+            {
+                continue; // Unchanged, or only its priority: not restarted.
             }
             let v6 = inst.vips.iter().any(|v| v.addr.is_ipv6());
             let own = match self
@@ -138,4 +215,20 @@ impl Node {
         self.instances.remove(i);
         Ok(())
     }
+}
+
+/// Whether `new` is `old` with another priority, neither of them the address owner's 255
+/// (whose semantics differ: it takes over at once and ignores tracking).
+fn priority_only(old: &InstanceSpec, new: &InstanceSpec) -> bool {
+    let (Some(a), Some(b)) = (&old.vrrp, &new.vrrp) else {
+        return false;
+    };
+    if a.priority == b.priority || a.priority == 255 || b.priority == 255 {
+        return false;
+    }
+    let mut same = new.clone();
+    if let Some(v) = &mut same.vrrp {
+        v.priority = a.priority;
+    }
+    same == *old
 }

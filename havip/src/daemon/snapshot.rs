@@ -116,6 +116,8 @@ impl Node {
                 transitions: c.transitions,
                 became_master: c.became_master,
                 garps_sent: c.garps_sent,
+                replies_limited: c.replies_limited,
+                garp_bursts_limited: c.garp_bursts_limited,
             },
         }
     }

@@ -170,6 +170,8 @@ fn full_stats() -> Stats {
             transitions: 7,
             became_master: 3,
             garps_sent: 25,
+            replies_limited: 9990,
+            garp_bursts_limited: 4,
         },
     };
     let lb = InstanceSnapshot {
@@ -352,6 +354,8 @@ fn every_stats_number_is_exposed() {
         0.0
     );
     assert_eq!(get(&s, "havip_garps_sent_total", &web), 25.0);
+    assert_eq!(get(&s, "havip_replies_limited_total", &web), 9990.0);
+    assert_eq!(get(&s, "havip_garp_bursts_limited_total", &web), 4.0);
     let lat = |q| {
         get(
             &s,
@@ -489,7 +493,7 @@ fn nothing_running_is_said_plainly() {
 
 #[test]
 fn the_documented_names_are_the_rendered_names() {
-    let (_, types) = parse(&render(&full_stats()));
+    let (_, types) = parse(&(render(&full_stats()) + &Refusals::default().render()));
     let doc = include_str!("../../../docs/metrics.md");
     let mut rendered: Vec<&String> = types.keys().collect();
     rendered.sort();
@@ -538,8 +542,13 @@ async fn serves_metrics_over_http() {
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
     assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())));
-    assert_eq!(body, render(&full_stats()));
-    parse(body);
+    let own = render(&full_stats());
+    assert_eq!(&body[..own.len()], own);
+    let (series, _) = parse(body);
+    assert_eq!(
+        get(&series, "havip_metrics_connections_refused_total", &[]),
+        0.0
+    );
 
     let resp = http(addr, "GET /metrics?name[]=x HTTP/1.0\r\n\r\n").await;
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"));
@@ -562,4 +571,129 @@ async fn serves_metrics_over_http() {
     assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
     assert_eq!(scrapes.load(std::sync::atomic::Ordering::Relaxed), 3);
     server.abort();
+}
+
+/// The server on a thread and runtime of its own, as `daemon/scrape.rs` runs it, so the test
+/// can be a plain blocking client.
+fn serve_on_a_thread() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            serve(TcpListener::from_std(listener).unwrap(), || {
+                render(&full_stats())
+            })
+            .await
+        });
+    });
+    addr
+}
+
+fn scrape_blocking(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+#[test]
+fn idle_clients_hold_at_most_max_connections_then_time_out() {
+    // Found: every connection was kept (5 s each, and more kept coming): 1100 idle clients
+    // exhausted the daemon's descriptors and its health checks failed.
+    use std::io::Read as _;
+    let addr = serve_on_a_thread();
+    // (Under load the listener's backlog may overflow and a connect fail: those are not
+    // counted.)
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok())
+        .collect();
+    assert!(idle.len() > 200, "{} connected", idle.len());
+    // The server keeps MAX_CONNECTIONS, waiting for a request, and resets the others as soon
+    // as it accepts them. (The daemon's descriptors under 1100 such clients: lab_ops.)
+    let closed = |c: &std::net::TcpStream| {
+        c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        match (&*c).read(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            Ok(_) => false,
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        refused = idle.iter().filter(|c| closed(c)).count();
+        if refused >= idle.len() - MAX_CONNECTIONS {
+            break;
+        }
+    }
+    assert_eq!(refused, idle.len() - MAX_CONNECTIONS);
+    // A scraper meanwhile is refused too (the slots are taken), until the idle ones time out.
+    std::thread::sleep(CONNECTION_TIMEOUT + Duration::from_millis(300));
+    assert_eq!(idle.iter().filter(|c| closed(c)).count(), idle.len());
+    let resp = scrape_blocking(addr);
+    assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+    let (series, _) = parse(resp.split_once("\r\n\r\n").unwrap().1);
+    let count = |name| get(&series, name, &[]);
+    assert_eq!(
+        count("havip_metrics_connections_refused_total"),
+        (idle.len() - MAX_CONNECTIONS) as f64
+    );
+    assert_eq!(
+        count("havip_metrics_connections_timed_out_total"),
+        MAX_CONNECTIONS as f64
+    );
+}
+
+#[test]
+fn a_request_too_large_or_too_slow_is_cut_off() {
+    use std::io::{Read as _, Write as _};
+    let addr = serve_on_a_thread();
+    // 64 KiB of header with no end: cut off after 8 KiB.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let _ = s.write_all(format!("GET /metrics HTTP/1.1\r\nX: {}", "a".repeat(65536)).as_bytes());
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    assert!(resp.is_empty(), "{}", String::from_utf8_lossy(&resp));
+    // A client that sends a byte a second never finishes: closed after the timeout.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let start = std::time::Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    loop {
+        if s.write_all(b"G").is_err() {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) if start.elapsed() > CONNECTION_TIMEOUT => break,
+            Ok(0) => break,
+            _ => {}
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never closed");
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= CONNECTION_TIMEOUT && took < CONNECTION_TIMEOUT + Duration::from_millis(1500),
+        "closed after {took:?}"
+    );
+    let resp = scrape_blocking(addr);
+    let (series, _) = parse(resp.split_once("\r\n\r\n").unwrap().1);
+    assert_eq!(
+        get(&series, "havip_metrics_requests_too_large_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        get(&series, "havip_metrics_connections_timed_out_total", &[]),
+        1.0
+    );
 }

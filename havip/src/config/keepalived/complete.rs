@@ -249,6 +249,9 @@ impl Cx<'_> {
                 .or(g.garp_refresh_repeat)
                 .unwrap_or(defaults.refresh_repeat),
             interval: g.garp_interval.unwrap_or(defaults.interval),
+            // Unset: the instance's garp_master_* values, keepalived's default.
+            lower_prio_delay: r.garp_lower_prio_delay.or(g.garp_lower_prio_delay),
+            lower_prio_repeat: r.garp_lower_prio_repeat.or(g.garp_lower_prio_repeat),
         };
         let vrrp = VrrpSpec {
             version,

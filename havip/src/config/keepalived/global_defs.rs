@@ -17,6 +17,8 @@ pub(super) struct Globals {
     pub(super) version: Option<Version>,
     pub(super) garp_delay: Option<Duration>,
     pub(super) garp_repeat: Option<u32>,
+    pub(super) garp_lower_prio_delay: Option<Duration>,
+    pub(super) garp_lower_prio_repeat: Option<u32>,
     pub(super) garp_refresh: Option<Option<Duration>>,
     pub(super) garp_refresh_repeat: Option<u32>,
     pub(super) garp_interval: Option<Duration>,
@@ -35,6 +37,8 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("vrrp_version", vrrp_version),
         handled("vrrp_garp_master_delay", garp_master_delay),
         handled("vrrp_garp_master_repeat", garp_master_repeat),
+        handled("vrrp_garp_lower_prio_delay", garp_lower_prio_delay),
+        handled("vrrp_garp_lower_prio_repeat", garp_lower_prio_repeat),
         handled("vrrp_garp_master_refresh", garp_master_refresh),
         handled("vrrp_garp_master_refresh_repeat", garp_master_refresh_repeat),
         handled("vrrp_garp_interval", garp_interval),
@@ -78,8 +82,6 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_ipsets", "havip installs no firewall rules"),
         ignored("vrrp_check_unicast_src", "unicast sources are not filtered yet"),
         ignored("vrrp_skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
-        ignored("vrrp_garp_lower_prio_delay", "a master re-announces on a lower-priority advert with its own GARP schedule"),
-        ignored("vrrp_garp_lower_prio_repeat", "a master re-announces on a lower-priority advert with its own GARP schedule"),
         ignored("vrrp_gna_interval", "IPv6 neighbour advertisements use vrrp_garp_interval's spacing"),
         ignored("vrrp_garp_extra_if", "GARPs are sent on the instance's interface only"),
         ignored("vrrp_higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
@@ -157,6 +159,22 @@ fn garp_master_repeat(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
     if let Some(w) = cx.arg(s, "a count", &GLOBAL_DEFS) {
         if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 255) {
             g.garp_repeat = Some(v as u32);
+        }
+    }
+}
+
+fn garp_lower_prio_delay(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 86400) {
+            g.garp_lower_prio_delay = Some(Duration::from_secs(v));
+        }
+    }
+}
+
+fn garp_lower_prio_repeat(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 0, 255) {
+            g.garp_lower_prio_repeat = Some(v as u32);
         }
     }
 }

@@ -38,6 +38,8 @@ pub(super) struct RawInstance {
     pub(super) preempt_delay: Option<(u64, Location)>,
     pub(super) garp_delay: Option<Duration>,
     pub(super) garp_repeat: Option<u32>,
+    pub(super) garp_lower_prio_delay: Option<Duration>,
+    pub(super) garp_lower_prio_repeat: Option<u32>,
     pub(super) garp_refresh: Option<Option<Duration>>,
     pub(super) garp_refresh_repeat: Option<u32>,
     pub(super) unicast_src: Option<(IpAddr, Location)>,
@@ -70,6 +72,8 @@ impl RawInstance {
             preempt_delay: None,
             garp_delay: None,
             garp_repeat: None,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
             garp_refresh: None,
             garp_refresh_repeat: None,
             unicast_src: None,
@@ -100,6 +104,8 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("version", version),
         handled("garp_master_delay", garp_master_delay),
         handled("garp_master_repeat", garp_master_repeat),
+        handled("garp_lower_prio_delay", garp_lower_prio_delay),
+        handled("garp_lower_prio_repeat", garp_lower_prio_repeat),
         handled("garp_master_refresh", garp_master_refresh),
         handled("garp_master_refresh_repeat", garp_master_refresh_repeat),
         handled("unicast_src_ip", unicast_src),
@@ -137,8 +143,6 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         ignored("debug", "keepalived does not implement it either"),
         ignored("promote_secondaries", "havip does not change interface sysctls"),
         ignored("skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
-        ignored("garp_lower_prio_delay", "a master re-announces on a lower-priority advert with its own GARP schedule"),
-        ignored("garp_lower_prio_repeat", "a master re-announces on a lower-priority advert with its own GARP schedule"),
         ignored("garp_extra_if", "GARPs are sent on the instance's interface only"),
         ignored("garp_extra_if_vmac", "use_vmac is refused"),
         ignored("higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
@@ -287,6 +291,20 @@ fn garp_master_delay(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
 fn garp_master_repeat(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     if let Some(w) = cx.arg(s, "a count", &INSTANCE) {
         r.garp_repeat = cx.unsigned(w, &s.keyword().text, 0, 255).map(|v| v as u32);
+    }
+}
+
+fn garp_lower_prio_delay(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &INSTANCE) {
+        r.garp_lower_prio_delay = cx
+            .unsigned(w, &s.keyword().text, 0, 86400)
+            .map(Duration::from_secs);
+    }
+}
+
+fn garp_lower_prio_repeat(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "a count", &INSTANCE) {
+        r.garp_lower_prio_repeat = cx.unsigned(w, &s.keyword().text, 0, 255).map(|v| v as u32);
     }
 }
 
