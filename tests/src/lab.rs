@@ -363,6 +363,16 @@ impl Lab {
         }
     }
 
+    /// The prefix of every namespace this lab creates (`hv-<test>-<pid>`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The lab's directory (process logs); removed when the lab drops.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Creates namespace `<prefix>-<short>` with loopback up.
     pub fn add_ns(&mut self, short: &str) -> String {
         let ns = format!("{}-{short}", self.prefix);
@@ -588,6 +598,13 @@ impl Lab {
             .expect("no such process")
     }
 
+    /// The processes whose label starts with `prefix`.
+    pub fn procs_labelled<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Proc> + 'a {
+        self.procs
+            .iter()
+            .filter(move |p| p.label.starts_with(prefix))
+    }
+
     /// Attaches the pass-through XDP program to `host`'s bridge port, so that native-mode
     /// `XDP_TX` on the host's veth is delivered (see DESIGN.md).
     pub fn pass_on_port(&mut self, host: &Host) {
@@ -783,7 +800,7 @@ fn sh_ok(cmd: &mut Command) -> Output {
 
 /// The inode of network namespace `ns`: havip names its run-time files (pins, lock, control
 /// socket) `ns<inode>` (see `havip::control::ns_name`).
-fn netns_inode(ns: &str) -> u64 {
+pub fn netns_inode(ns: &str) -> u64 {
     fs::metadata(format!("/run/netns/{ns}"))
         .unwrap_or_else(|e| panic!("netns file of {ns}: {e}"))
         .ino()

@@ -4,10 +4,12 @@
 //! Tests here need root (BPF, netns, XDP). They are not default members of the workspace:
 //! `cargo xtask test` runs them; `cargo test` alone runs only the unit tier.
 
+pub mod chaos;
 pub mod frames;
 pub mod lab;
 pub mod probe;
 pub mod scenario;
+pub mod soak;
 
 /// Panics with the way out when not root: these tests load BPF programs and create namespaces.
 pub fn require_root() {

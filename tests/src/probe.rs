@@ -15,12 +15,36 @@ use std::{
 
 use crate::lab::{in_netns_spawn, Host, Lab};
 
+/// Whether probers started from now on run `SCHED_FIFO` (see [`probes_realtime`]).
+static REALTIME: AtomicBool = AtomicBool::new(false);
+
+/// Makes the probers started from now on (and the calling harness's own watchers, through
+/// [`enter_realtime`]) run `SCHED_FIFO` at priority 40, below the daemons' 50: on a loaded
+/// machine a descheduled prober sends nothing and sees nothing for tens of milliseconds, which
+/// reads as an outage that was not there.
+pub fn probes_realtime() {
+    REALTIME.store(true, Ordering::Relaxed);
+}
+
+/// Puts the calling thread in `SCHED_FIFO` 40 when [`probes_realtime`] was called.
+pub fn enter_realtime() {
+    if REALTIME.load(Ordering::Relaxed) {
+        let param = libc::sched_param { sched_priority: 40 };
+        // SAFETY: sched_setscheduler(2) on the calling thread (pid 0) with a valid parameter.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+        assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// What the ICMP prober recorded: reply arrivals, request sendings, and which were answered.
+type Echoes = (Vec<Instant>, Vec<Instant>, Vec<bool>);
+
 /// An ICMP echo prober in a namespace: one request every `interval` (a raw socket of its own,
 /// so the interval holds during an outage; iputils ping slows down to 10 ms when replies stop,
 /// which quantised the first failover measurements to 10 ms steps).
 pub struct Ping {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<Instant>>>,
+    handle: Option<JoinHandle<Echoes>>,
     started: Instant,
 }
 
@@ -29,7 +53,10 @@ impl Ping {
         let target: std::net::Ipv4Addr = target.parse().expect("IPv4 target");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let handle = in_netns_spawn(ns, move || icmp_loop(target, interval, &flag));
+        let handle = in_netns_spawn(ns, move || {
+            enter_realtime();
+            icmp_loop(target, interval, &flag)
+        });
         Ping {
             stop,
             handle: Some(handle),
@@ -40,7 +67,7 @@ impl Ping {
     /// Stops the prober and returns when replies arrived.
     pub fn stop(mut self) -> PingResult {
         self.stop.store(true, Ordering::Relaxed);
-        let replies = self
+        let (replies, sent, answered) = self
             .handle
             .take()
             .unwrap()
@@ -48,6 +75,8 @@ impl Ping {
             .expect("ICMP prober panicked");
         PingResult {
             replies,
+            sent,
+            answered,
             ran: self.started.elapsed(),
         }
     }
@@ -65,6 +94,9 @@ impl Drop for Ping {
 pub struct PingResult {
     /// Arrival times of the echo replies, in order.
     pub replies: Vec<Instant>,
+    /// When each request was sent, and whether a reply to it came.
+    pub sent: Vec<Instant>,
+    pub answered: Vec<bool>,
     pub ran: Duration,
 }
 
@@ -76,6 +108,26 @@ impl PingResult {
             .map(|w| w[1] - w[0])
             .max()
             .unwrap_or_default()
+    }
+
+    /// Each run of unanswered requests: from the first one's sending to the sending of the
+    /// next answered one. Unlike the gaps between replies, a prober that was not scheduled for
+    /// a while (a loaded machine) makes no outage: it sent nothing then, and what it sends
+    /// when it runs again is answered.
+    pub fn unanswered_runs(&self) -> Vec<(Instant, Duration)> {
+        let mut runs = Vec::new();
+        let mut from: Option<Instant> = None;
+        for (t, ok) in self.sent.iter().zip(&self.answered) {
+            match (ok, from) {
+                (false, None) => from = Some(*t),
+                (true, Some(f)) => {
+                    runs.push((f, t.saturating_duration_since(f)));
+                    from = None;
+                }
+                _ => {}
+            }
+        }
+        runs
     }
 }
 
@@ -154,7 +206,7 @@ fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
     unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) > 0 }
 }
 
-fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) -> Vec<Instant> {
+fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) -> Echoes {
     // SAFETY: plain syscalls on a socket this function owns.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
     assert!(
@@ -175,9 +227,13 @@ fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) 
     let mut seq = 0u16;
     let mut next = Instant::now();
     let mut replies = Vec::new();
+    let mut sent = Vec::new();
+    let mut answered: Vec<bool> = Vec::new();
     let mut buf = [0u8; 256];
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() >= next {
+            sent.push(Instant::now());
+            answered.push(false);
             let mut req = [0u8; 16];
             req[0] = 8; // echo request
             req[4..6].copy_from_slice(&id.to_be_bytes());
@@ -210,10 +266,16 @@ fn icmp_loop(target: std::net::Ipv4Addr, interval: Duration, stop: &AtomicBool) 
                 && buf[12..16] == target.octets()
             {
                 replies.push(Instant::now());
+                // `seq` is the next to send: the reply's request is that many back.
+                let reply_seq = u16::from_be_bytes([icmp[6], icmp[7]]);
+                let back = usize::from(seq.wrapping_sub(reply_seq));
+                if let Some(i) = answered.len().checked_sub(back) {
+                    answered[i] = true;
+                }
             }
         }
     }
-    replies
+    (replies, sent, answered)
 }
 
 /// One ARP reply the prober saw.
@@ -230,7 +292,7 @@ pub struct ArpReply {
 pub struct ArpProbe {
     started: Instant,
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<ArpReply>>>,
+    handle: Option<JoinHandle<(Vec<ArpReply>, Vec<Duration>)>>,
 }
 
 impl ArpProbe {
@@ -248,6 +310,7 @@ impl ArpProbe {
         let iface = iface.to_string();
         let started = Instant::now();
         let handle = in_netns_spawn(ns, move || {
+            enter_realtime();
             probe_loop(&iface, src_mac, src_ip, target, interval, started, &flag)
         });
         ArpProbe {
@@ -262,7 +325,13 @@ impl ArpProbe {
         self.started
     }
 
-    pub fn stop(mut self) -> Vec<ArpReply> {
+    pub fn stop(self) -> Vec<ArpReply> {
+        self.stop_all().0
+    }
+
+    /// The replies, and when each request was sent (request n at index n − 1, since the
+    /// prober started).
+    pub fn stop_all(mut self) -> (Vec<ArpReply>, Vec<Duration>) {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .take()
@@ -289,12 +358,34 @@ fn probe_loop(
     interval: Duration,
     start: Instant,
     stop: &AtomicBool,
-) -> Vec<ArpReply> {
+) -> (Vec<ArpReply>, Vec<Duration>) {
     const ETH_P_ARP: u16 = 0x0806;
+    // asm-generic/sockios.h: the kernel's receive time of the last frame read (CLOCK_REALTIME).
+    const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
     let (sock, addr) = packet_socket(iface, ETH_P_ARP);
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int on a socket this function owns.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
+    }
+    let realtime_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    };
     let request = crate::frames::arp_request(mac, ip, target);
     let mut next = Instant::now();
     let mut sent = 0u64;
+    let mut sends = Vec::new();
+    // When each request left, on the clock of the kernel's receive times: a reply belongs to
+    // the last request sent before it arrived, however late the prober reads it.
+    let mut sent_ns: Vec<u64> = Vec::new();
     let mut replies = Vec::new();
     let mut buf = [0u8; 128];
     while !stop.load(Ordering::Relaxed) {
@@ -313,6 +404,8 @@ fn probe_loop(
                 )
             };
             sent += 1;
+            sends.push(start.elapsed());
+            sent_ns.push(realtime_ns());
             next += interval;
         }
         let Some(n) = recv_until(&sock, next, &mut buf) else {
@@ -324,15 +417,27 @@ fn probe_loop(
             if f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2] && f[28..32] == target {
                 let mut mac = [0u8; 6];
                 mac.copy_from_slice(&f[22..28]);
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: SIOCGSTAMPNS fills a timespec.
+                let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSTAMPNS, &mut ts) };
+                let after_request = if rc == 0 {
+                    let rx = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+                    sent_ns.partition_point(|t| *t <= rx) as u64
+                } else {
+                    sent
+                };
                 replies.push(ArpReply {
                     at: start.elapsed(),
                     mac,
-                    after_request: sent,
+                    after_request,
                 });
             }
         }
     }
-    replies
+    (replies, sends)
 }
 
 /// Parses "aa:bb:cc:dd:ee:ff".

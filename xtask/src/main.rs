@@ -40,6 +40,18 @@ enum Command {
     },
     /// Set up, then run the lab demo: two havip nodes, the master dies, the client's outage.
     Demo,
+    /// Set up, then run the chaos lab: random overlapping faults from a seed, checked against
+    /// havip's invariants (docs/chaos.md), e.g. `--minutes 10 --seed 42`, `--until 37.5`.
+    Chaos {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then soak: 50 instances at 10 ms adverts on one pair for an hour, no faults
+    /// (`--minutes N`, `--instances N`).
+    Soak {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Set up, then run a benchmark (`failover`, `adverts`); see BENCHMARKS.md.
     Bench {
         /// Which benchmark, and its options (e.g. `failover --trials 10`).
@@ -55,6 +67,8 @@ fn main() -> Result<()> {
         Command::Test { unit, filter } => test(unit, &filter),
         Command::Demo => lab_binary("havip-demo", &[]),
         Command::Bench { args } => lab_binary("havip-bench", &args),
+        Command::Chaos { args } => lab_binary("havip-chaos", &args),
+        Command::Soak { args } => lab_binary("havip-soak", &args),
     }
 }
 

@@ -31,6 +31,7 @@ pub const LAB_PACKAGES: &[&str] = &[
     "procps",
     "netsniff-ng",
     "stress-ng",
+    "nftables",
     "bpftool",
 ];
 
