@@ -6,6 +6,7 @@ use std::{thread::sleep, time::Duration};
 use havip_lab::{
     lab::{wait_until, Host, Lab},
     probe::{mac, mac_str, AdvertCapture, ArpProbe, Ping},
+    scenario::{Daemon, Pair, Vrrp},
 };
 
 const VIP: &str = "10.99.0.100";
@@ -491,4 +492,43 @@ fn spoofed_lower_priority_adverts_are_not_amplified() {
     assert!(garps <= most_garps, "{garps} GARPs (at most {most_garps})");
     assert!(limited >= received - most, "{limited} replies held back");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A backup stalled longer than its Master_Down_Interval (SIGSTOP: swapped out, a debugger, a
+/// VM pause) does not take over when it resumes while the master's adverts were arriving all
+/// along: they are queued, not missing. It used to fire its overdue Master_Down_Timer before
+/// reading them, become master for a millisecond and send a GARP burst that pulled the clients
+/// to it just as it stepped down (the chaos lab, seed 20261201: clients stranded for 1 s).
+#[test]
+fn a_resumed_backup_reads_the_queued_adverts_before_taking_over() {
+    let vrrp = Vrrp::v3("0.01");
+    let mut pair = Pair::start("stall-backup", Daemon::Havip, vrrp, "auto");
+    for _ in 0..5 {
+        let before = pair
+            .lab
+            .proc("n2")
+            .snapshot()
+            .expect("n2 answers")
+            .instances[0]
+            .adverts
+            .clone();
+        pair.lab.proc("n2").signal(libc::SIGSTOP);
+        sleep(Duration::from_millis(300));
+        pair.lab.proc("n2").signal(libc::SIGCONT);
+        sleep(Duration::from_millis(200));
+        let after = pair
+            .lab
+            .proc("n2")
+            .snapshot()
+            .expect("n2 answers")
+            .instances[0]
+            .adverts
+            .clone();
+        assert_eq!(
+            (after.became_master, after.garps_sent),
+            (before.became_master, before.garps_sent),
+            "the resumed backup took over (and announced itself): {after:?}"
+        );
+        assert!(pair.is_master("n1"), "n1 lost the VIP");
+    }
 }

@@ -16,10 +16,12 @@ use tracing::info;
 
 use super::{
     reload::{Reading, Reloader},
+    rx::Incoming,
     scrape,
     timer::Timer,
     Node,
 };
+use crate::vrrp::State;
 
 /// How often native attachments are checked for a way to transmit.
 const NATIVE_RECHECK: Duration = Duration::from_secs(1);
@@ -98,8 +100,14 @@ impl Node {
                         self.on_sighup(reload, &mut reading);
                     }
                 }
-                // Timers before packets: a flood of adverts must not delay our own.
-                () = timer.wait() => self.on_timers().await,
+                // Timers before packets: a flood of adverts must not delay our own. Except that
+                // a backup about to take over first reads what is already queued (bounded).
+                () = timer.wait() => {
+                    if self.takeover_due() {
+                        self.catch_up(&mut rx).await;
+                    }
+                    self.on_timers().await
+                }
                 _ = beat.tick() => {
                     if let Some(dp) = &mut self.dp {
                         dp.beat()?;
@@ -158,6 +166,31 @@ impl Node {
             "capabilities dropped after set-up (no_new_privs)"
         );
         Ok(())
+    }
+
+    /// Whether a backup's Master_Down_Timer is due: it would take over now.
+    fn takeover_due(&self) -> bool {
+        let now = Instant::now();
+        self.instances.iter().any(|inst| {
+            inst.router.as_ref().is_some_and(|r| {
+                r.state() == State::Backup && r.poll_timeout().is_some_and(|t| t <= now)
+            })
+        })
+    }
+
+    /// Reads the adverts that arrived but are not handled yet, before a backup takes over.
+    /// After a stall (SIGSTOP, a VM pause, the CPU taken) the timer is overdue and the
+    /// master's adverts are waiting in the ring buffer: firing first made the backup master for
+    /// a millisecond, and its GARP burst pulled the clients to it just as it stepped down
+    /// (found by the chaos lab). One yield lets the reader tasks move what is ready into the
+    /// channel; at most `CATCH_UP` are handled, so a flood cannot hold the timers.
+    async fn catch_up(&mut self, rx: &mut mpsc::UnboundedReceiver<Incoming>) {
+        const CATCH_UP: usize = 256;
+        tokio::task::yield_now().await;
+        for _ in 0..CATCH_UP {
+            let Ok(msg) = rx.try_recv() else { break };
+            self.on_advert(msg).await;
+        }
     }
 
     /// The timerfd fired: every router whose deadline has come handles it.

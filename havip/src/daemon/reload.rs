@@ -104,6 +104,10 @@ impl Node {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
         self.health.sync_groups = new.sync_groups.clone();
+        // Whom scripts and hooks run as, and whether insecure ones are refused, follow the file
+        // (checks get the new user through `replace_scripts`; hooks here).
+        self.hooks.notifier.user = new.script_user.clone();
+        crate::track::security::set_enforced(new.script_security);
         self.ifaces.vip_addrs = super::node::all_vips(new);
         // A reload is the operator's "try again" for VIPs that could not be held.
         for inst in &mut self.instances {
