@@ -17,7 +17,16 @@ pub fn main() -> ExitCode {
         .with_ansi(false)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    if cli.version {
+        print!("{}", crate::version::text(cli.verbose));
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        // `arg_required_else_help` covers a bare `havip`; `havip -v` alone lands here.
+        eprintln!("havip: give a command (see `havip --help`)");
+        return ExitCode::from(2);
+    };
+    let result = match command {
         Command::Run(args) => run(args),
         Command::Stats(args) => stats(&args),
         Command::CheckConfig(args) => return check_config(&args),

@@ -16,11 +16,22 @@ use crate::{
 #[command(
     name = "havip",
     version,
+    // `--version` is ours (commit, XDP object digest, with -v the kernel's features).
+    disable_version_flag = true,
+    subcommand_required = false,
+    arg_required_else_help = true,
     about = "VRRP with an XDP data plane: keeps a virtual IP alive"
 )]
 pub struct Cli {
+    /// Print the version, git commit and embedded XDP object's digest (with -v, the kernel's
+    /// features too) and exit.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// With --version: also the kernel release, BTF, bpffs and XDP support found.
+    #[arg(short, long, requires = "version")]
+    pub verbose: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -403,7 +414,7 @@ mod tests {
             .map_err(|e| e.to_string())?
             .command
         {
-            Command::Run(run) => run.to_spec(),
+            Some(Command::Run(run)) => run.to_spec(),
             _ => unreachable!("parsed a run command"),
         }
     }
@@ -505,7 +516,7 @@ mod tests {
             "skb",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command else {
+        let Some(Command::Run(run)) = cli.command else {
             panic!("run")
         };
         assert_eq!(run.vips.len(), 2);
@@ -525,7 +536,7 @@ mod tests {
             "ringbuf",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command else {
+        let Some(Command::Run(run)) = cli.command else {
             panic!("run")
         };
         assert_eq!(
@@ -553,11 +564,22 @@ mod tests {
     fn check_config_takes_a_file_and_a_format() {
         let cli =
             Cli::try_parse_from(["havip", "check-config", "--format", "toml", "x.conf"]).unwrap();
-        let Command::CheckConfig(c) = cli.command else {
+        let Some(Command::CheckConfig(c)) = cli.command else {
             panic!("check-config")
         };
         assert_eq!(c.format, Some(Format::Toml));
         assert!(!c.print);
         assert!(Cli::try_parse_from(["havip", "check-config"]).is_err());
+    }
+
+    #[test]
+    fn version_takes_verbose_and_needs_no_command() {
+        let cli = Cli::try_parse_from(["havip", "--version", "-v"]).unwrap();
+        assert!(cli.version && cli.verbose && cli.command.is_none());
+        let cli = Cli::try_parse_from(["havip", "-V"]).unwrap();
+        assert!(cli.version && !cli.verbose);
+        // -v means nothing without --version; a bare `havip` prints the help.
+        assert!(Cli::try_parse_from(["havip", "-v"]).is_err());
+        assert!(Cli::try_parse_from(["havip"]).is_err());
     }
 }

@@ -27,5 +27,6 @@ pub mod stats;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub(crate) mod track;
+pub(crate) mod version;
 
 pub use havip_proto::{vrrp, wire};
