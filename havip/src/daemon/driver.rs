@@ -14,7 +14,7 @@ use tokio::{
 };
 use tracing::info;
 
-use super::{reload::Reloader, scrape, timer::Timer, Node};
+use super::{reload::Reloader, scrape, service, timer::Timer, Node};
 
 /// How often native attachments are checked for a way to transmit.
 const NATIVE_RECHECK: Duration = Duration::from_secs(1);
@@ -64,6 +64,10 @@ impl Node {
             self.start_instance(i, now).await;
         }
         let timer = Timer::new()?;
+        // systemd's watchdog is fed from this loop only: a stalled loop stops the pings.
+        let watchdog_every = service::watchdog_every();
+        let mut watchdog = ticker(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        service::ready();
         loop {
             let deadline = self
                 .instances
@@ -95,6 +99,7 @@ impl Node {
                     snapshot_tx.send_replace(self.snapshot());
                 }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
+                _ = watchdog.tick(), if watchdog_every.is_some() => service::watchdog(),
                 _ = native_check.tick(), if self.has_native() => {
                     if let Some(dp) = &mut self.dp {
                         dp.recheck_native(&self.nl).await;
@@ -102,6 +107,7 @@ impl Node {
                 }
             }
         }
+        service::stopping();
         // The metrics thread ends with the channel; it is not waited for (a scrape in flight
         // must not hold up the release of the VIPs).
         drop(snapshot_tx);

@@ -16,11 +16,21 @@ pub type Reloader = Box<dyn Fn() -> Result<DaemonSpec>>;
 impl Node {
     /// SIGHUP: re-reads the configuration; a bad one is logged and the running one kept.
     pub(super) async fn on_sighup(&mut self, reload: Option<&Reloader>) {
-        let Some(reload) = reload else {
-            warn!("SIGHUP: havip was started without --config; nothing to reload");
-            return;
-        };
-        info!("SIGHUP: reloading the configuration");
+        // Told even when there is nothing to reload: a service manager waiting for the
+        // answer to its SIGHUP gets one.
+        super::service::reloading();
+        match reload {
+            None => warn!("SIGHUP: havip was started without --config; nothing to reload"),
+            Some(reload) => {
+                info!("SIGHUP: reloading the configuration");
+                self.reload_checked(reload).await;
+            }
+        }
+        super::service::ready();
+    }
+
+    /// The new configuration read, checked and applied; what fails is logged.
+    async fn reload_checked(&mut self, reload: &Reloader) {
         match reload() {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
