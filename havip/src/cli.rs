@@ -92,7 +92,9 @@ pub struct StatsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Run what this config file says (keepalived.conf, or havip TOML when it ends in .toml)
-    /// instead of the instance flags; --xdp-mode and --advert-path still apply.
+    /// instead of the instance flags; --xdp-mode and --advert-path still apply. With neither
+    /// --config nor --iface/--vip: /etc/havip/havip.conf, /etc/havip/havip.toml, else
+    /// /etc/keepalived/keepalived.conf.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "iface", "vips", "vrid", "priority", "advert_int", "vrrp_version", "auth_pass",
         "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2",
@@ -102,20 +104,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, requires = "config")]
     pub format: Option<Format>,
     /// The interface the VIPs live on.
-    #[arg(long, value_name = "IFACE", required_unless_present = "config")]
+    #[arg(long, value_name = "IFACE", requires = "vips")]
     pub iface: Option<String>,
     /// A virtual IP with its prefix length, e.g. 10.0.0.100/24 (repeat for more).
-    #[arg(
-        long = "vip",
-        value_name = "ADDR/LEN",
-        required_unless_present = "config"
-    )]
+    #[arg(long = "vip", value_name = "ADDR/LEN", requires = "iface")]
     pub vips: Vec<Vip>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     pub xdp_mode: ModeChoice,
     /// Virtual router id (1-255). Without it, havip owns the VIPs with no election.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=255))]
+    #[arg(long, requires = "iface", value_parser = clap::value_parser!(u8).range(1..=255))]
     pub vrid: Option<u8>,
     /// Priority (1-255; 255 = the address owner).
     #[arg(long, default_value_t = 100, requires = "vrid",
@@ -497,6 +495,17 @@ mod tests {
             s.instances[0].vrrp.as_ref().unwrap().advert_interval,
             Centis(1)
         );
+    }
+
+    #[test]
+    fn bare_run_takes_the_default_config() {
+        let cli = Cli::try_parse_from(["havip", "run", "--xdp-mode", "skb"]).unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("run")
+        };
+        assert!(run.config.is_none() && run.iface.is_none() && run.vips.is_empty());
+        // An instance flag without an interface is still refused.
+        assert!(Cli::try_parse_from(["havip", "run", "--vrid", "51"]).is_err());
     }
 
     #[test]
