@@ -8,15 +8,8 @@ use clap::Parser as _;
 use crate::cli::{Cli, Command};
 
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HAVIP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
     let cli = Cli::parse();
+    crate::logging::init(cli.log_format);
     if cli.version {
         print!("{}", crate::version::text(cli.verbose));
         return ExitCode::SUCCESS;
@@ -35,7 +28,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("havip: error: {e:#}");
+            crate::logging::fatal(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

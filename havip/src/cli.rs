@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::Format,
+    logging::LogFormat,
     model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
@@ -30,6 +31,9 @@ pub struct Cli {
     /// With --version: also the kernel release, BTF, bpffs and XDP support found.
     #[arg(short, long, requires = "version")]
     pub verbose: bool,
+    /// Log lines as text (no timestamp of havip's own under systemd's journal) or JSON.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
