@@ -7,6 +7,12 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, Command};
 
+/// The command line's definition, for generated docs (`cargo xtask man`: havip(8) and the
+/// shell completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init(cli.log_format);
@@ -24,6 +30,7 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => stats(&args),
         Command::CheckConfig(args) => return check_config(&args),
         Command::Probe(args) => return probe(&args),
+        Command::Doctor(args) => return doctor(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,6 +181,53 @@ fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// `havip doctor`: 0 all fine, 1 warnings, 2 something blocks VRRP (or the configuration is
+/// invalid).
+fn doctor(args: &crate::cli::DoctorArgs) -> ExitCode {
+    use crate::doctor::{self, Options};
+    if !(args.listen.is_finite() && (0.0..=60.0).contains(&args.listen)) {
+        eprintln!("havip doctor: --listen takes 0 to 60 seconds");
+        return ExitCode::from(2);
+    }
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => default_config(std::path::Path::new("/")).ok(),
+    };
+    let spec = match &path {
+        None => {
+            println!("no configuration found: checking the host and --iface interfaces only");
+            None
+        }
+        Some(path) => {
+            let format = args
+                .format
+                .unwrap_or_else(|| crate::config::Format::of_path(path));
+            match crate::config::load_as(path, format, &crate::config::ReadOptions::default()) {
+                Ok(loaded) => {
+                    println!("configuration {}", path.display());
+                    Some(loaded.spec)
+                }
+                Err(e) => {
+                    println!("BLOCK configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let opts = Options {
+        spec,
+        ifaces: args.ifaces.clone(),
+        listen: std::time::Duration::from_secs_f64(args.listen),
+    };
+    match doctor::run(&opts, &mut |f| println!("{f}")) {
+        Ok(findings) => ExitCode::from(doctor::exit_code(&findings)),
+        Err(e) => {
+            eprintln!("havip doctor: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -58,6 +58,28 @@ pub enum Command {
                             process NAME. Exit status: 0 healthy, 1 unhealthy, 2 bad usage."
     )]
     Probe(ProbeArgs),
+    /// Check this host for what breaks VRRP (kernel, BPF, privileges, sysctls, firewall rules,
+    /// multicast, a running keepalived, other routers on the LAN): one line per check, with
+    /// the fix.
+    #[command(after_help = "Exit status: 0 all fine, 1 warnings, 2 something blocks VRRP.")]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// The configuration whose interfaces and VRIDs are checked; default: the one `havip run`
+    /// would read (/etc/havip/havip.conf, havip.toml, /etc/keepalived/keepalived.conf).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The syntax of --config whatever its name.
+    #[arg(long, value_enum, requires = "config")]
+    pub format: Option<Format>,
+    /// Also check this interface (repeatable), e.g. without a configuration.
+    #[arg(long = "iface", value_name = "IFACE")]
+    pub ifaces: Vec<String>,
+    /// Seconds to listen for other VRRP routers on each interface.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub listen: f64,
 }
 
 #[derive(Args, Debug, Clone)]

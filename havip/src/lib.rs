@@ -18,6 +18,7 @@ pub(crate) mod config;
 pub mod control;
 pub(crate) mod daemon;
 pub mod dataplane;
+pub(crate) mod doctor;
 pub(crate) mod logging;
 pub(crate) mod metrics;
 pub(crate) mod model;
