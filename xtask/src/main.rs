@@ -1,8 +1,10 @@
 //! `cargo xtask`: everything beyond plain `cargo build`: building the XDP object, installing
 //! what a fresh machine lacks, the test tiers, the lab demo and the benchmarks.
 
+mod deb;
 mod ebpf;
 mod layers;
+mod man;
 mod proto;
 mod setup;
 mod util;
@@ -25,7 +27,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Install what the project needs on this machine (Debian packages, bpf-linker).
+    /// Install what the project needs on this machine (Debian packages, bpf-linker, cargo-deb).
     Setup,
     /// Set up, then run every tier: format, lints, havip-proto's dependency guard, unit tests,
     /// the eBPF staleness check and the root tier (BPF_PROG_TEST_RUN and network-namespace labs).
@@ -38,6 +40,15 @@ enum Command {
         #[arg(last = true)]
         filter: Vec<String>,
     },
+    /// Generate the manual pages (havip(8) from the CLI, havip.conf(5) from docs/config.md)
+    /// and the bash, zsh and fish completions.
+    Man {
+        /// Output directory (default target/dist): man/ and completions/ under it.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Build the Debian package into target/debian (installs the pinned cargo-deb if missing).
+    Deb,
     /// Set up, then run the lab demo: two havip nodes, the master dies, the client's outage.
     Demo,
     /// Set up, then run a benchmark (`failover`, `adverts`); see BENCHMARKS.md.
@@ -53,6 +64,17 @@ fn main() -> Result<()> {
         Command::BuildEbpf { check } => ebpf::build(check),
         Command::Setup => setup::all(),
         Command::Test { unit, filter } => test(unit, &filter),
+        Command::Man { out } => {
+            let out = out.unwrap_or_else(|| util::root().join(man::DIST));
+            for f in man::generate(&out)? {
+                println!("{}", f.display());
+            }
+            Ok(())
+        }
+        Command::Deb => {
+            println!("{}", deb::build()?.display());
+            Ok(())
+        }
         Command::Demo => lab_binary("havip-demo", &[]),
         Command::Bench { args } => lab_binary("havip-bench", &args),
     }
@@ -96,6 +118,8 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
     util::require_root("the root tier (BPF, network namespaces)")?;
     setup::all()?;
     ebpf::build(true)?;
+    // The package the root tier's deb_package test installs.
+    deb::build()?;
     // A word naming a root-tier file (`lab_config`) picks that test binary; other words are
     // test-name filters.
     let (binaries, names): (Vec<&String>, Vec<&String>) = filter.iter().partition(|f| {
