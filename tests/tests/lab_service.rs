@@ -145,11 +145,15 @@ fn sd_notify_ready_reload_watchdog_stopping_under_the_units_privileges() {
         &["run", "--config", conf, "--xdp-mode", "skb"],
     );
 
-    // READY=1 comes once the program is attached and the instance runs, not before.
+    // READY=1 comes once the program is attached and the instance runs, not before: the
+    // daemon is frozen the moment READY arrives, so set-up cannot finish behind our back.
     let ready = listener.expect("READY=1", LONG);
+    lab.proc("n1").signal(libc::SIGSTOP);
     assert_eq!(ready, ["READY=1"], "{:?}", listener.seen);
+    let attached = lab.xdp_on(&n1);
+    lab.proc("n1").signal(libc::SIGCONT);
     assert!(
-        lab.xdp_on(&n1).is_some(),
+        attached.is_some(),
         "READY=1 before the XDP program was attached"
     );
     let p = lab.proc("n1");
