@@ -4,7 +4,6 @@
 mod deb;
 mod ebpf;
 mod layers;
-mod man;
 mod proto;
 mod setup;
 mod util;
@@ -64,13 +63,7 @@ fn main() -> Result<()> {
         Command::BuildEbpf { check } => ebpf::build(check),
         Command::Setup => setup::all(),
         Command::Test { unit, filter } => test(unit, &filter),
-        Command::Man { out } => {
-            let out = out.unwrap_or_else(|| util::root().join(man::DIST));
-            for f in man::generate(&out)? {
-                println!("{}", f.display());
-            }
-            Ok(())
-        }
+        Command::Man { out } => deb::man(&out.unwrap_or_else(|| util::root().join(deb::DIST))),
         Command::Deb => {
             println!("{}", deb::build()?.display());
             Ok(())
@@ -105,6 +98,8 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
         "test",
         "-p",
         "havip",
+        "-p",
+        "havip-docs",
         "-p",
         "havip-proto",
         "-p",

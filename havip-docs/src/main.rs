@@ -1,8 +1,10 @@
-//! `cargo xtask man`: the manual pages and shell completions, generated so they cannot drift
-//! from what they describe: havip(8) and one page per subcommand from the clap definitions
+//! `havip-docs OUT` (what `cargo xtask man` runs): the manual pages and shell completions,
+//! generated so they cannot drift from what they describe: havip(8) and one page per subcommand from the clap definitions
 //! (clap_mangen), havip.conf(5) from `docs/config.md` (a small Markdown-to-roff converter for the
 //! constructs that page uses), and bash, zsh and fish completions (clap_complete). The .deb is
-//! built from a fresh run, so the packaged pages are always the current docs.
+//! built from a fresh run, so the packaged pages are always the current docs. A crate of its
+//! own so that xtask does not depend on havip (`cargo xtask build-ebpf` must work while havip
+//! does not build, e.g. half-way through an ABI change).
 
 use std::{
     fs,
@@ -12,13 +14,27 @@ use std::{
 use anyhow::{Context as _, Result};
 use clap_complete::Shell;
 
-use crate::util::root;
+/// The workspace root (this crate lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("havip-docs is inside the workspace")
+        .to_path_buf()
+}
 
-/// Where `cargo xtask man` writes by default, and where the .deb takes them from.
-pub const DIST: &str = "target/dist";
+fn main() -> Result<()> {
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .context("usage: havip-docs OUT_DIR (man/ and completions/ are written under it)")?;
+    for f in generate(&out)? {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
 
 /// Everything generated, relative to the output directory, and where the package installs it.
-pub const FILES: &[(&str, &str)] = &[
+const FILES: &[(&str, &str)] = &[
     ("man/havip.8", "usr/share/man/man8/havip.8"),
     ("man/havip-run.8", "usr/share/man/man8/havip-run.8"),
     ("man/havip-stats.8", "usr/share/man/man8/havip-stats.8"),
@@ -44,7 +60,7 @@ pub const FILES: &[(&str, &str)] = &[
 ];
 
 /// Generates every page and completion into `out` and returns the files written.
-pub fn generate(out: &Path) -> Result<Vec<PathBuf>> {
+fn generate(out: &Path) -> Result<Vec<PathBuf>> {
     let man = out.join("man");
     let completions = out.join("completions");
     for d in [&man, &completions] {
@@ -179,7 +195,7 @@ fn config_page_roff(md: &str) -> String {
 /// subsections, paragraphs, `- ` lists (continued by indented lines), fenced code, pipe tables
 /// (one `.TP` entry per row: the first cell as the tag, the others prefixed by their column's
 /// name), and inline `code`, **bold** and [links](...).
-pub fn markdown_to_roff(md: &str) -> String {
+fn markdown_to_roff(md: &str) -> String {
     let mut out = String::new();
     let lines: Vec<&str> = md.lines().collect();
     let mut i = 0;
@@ -443,5 +459,28 @@ mod tests {
         let bash = fs::read_to_string(out.join("completions/havip")).unwrap();
         assert!(bash.contains("check-config") && bash.contains("--xdp-mode"));
         let _ = fs::remove_dir_all(&out);
+    }
+
+    /// Every generated file is packaged, where `FILES` says (`[package.metadata.deb]`).
+    #[test]
+    fn package_assets_carry_every_generated_file() {
+        let toml = fs::read_to_string(root().join("havip/Cargo.toml")).unwrap();
+        for (src, dest) in FILES {
+            // man/havip-run.8 may come in through the glob man/*.8.
+            let glob = match (src.rsplit_once('/'), src.rsplit_once('.')) {
+                (Some((dir, _)), Some((_, ext))) => format!("../target/dist/{dir}/*.{ext}"),
+                _ => String::from("no glob"),
+            };
+            let dir = format!("{}/", dest.rsplit_once('/').unwrap().0);
+            let by_name = toml.contains(&format!("\"../target/dist/{src}\""));
+            assert!(
+                by_name || toml.contains(&format!("\"{glob}\"")),
+                "{src} is not packaged"
+            );
+            assert!(
+                toml.contains(&format!("\"{dest}\"")) || toml.contains(&format!("\"{dir}\"")),
+                "{src} is not installed at {dest}"
+            );
+        }
     }
 }
