@@ -7,26 +7,35 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, Command};
 
+/// The command line's definition, for generated docs (`cargo xtask man`: havip(8) and the
+/// shell completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HAVIP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    crate::logging::init(cli.log_format);
+    if cli.version {
+        print!("{}", crate::version::text(cli.verbose));
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        // `arg_required_else_help` covers a bare `havip`; `havip -v` alone lands here.
+        eprintln!("havip: give a command (see `havip --help`)");
+        return ExitCode::from(2);
+    };
+    let result = match command {
         Command::Run(args) => run(args),
         Command::Stats(args) => stats(&args),
         Command::CheckConfig(args) => return check_config(&args),
         Command::Probe(args) => return probe(&args),
+        Command::Doctor(args) => return doctor(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("havip: error: {e:#}");
+            crate::logging::fatal(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -34,13 +43,57 @@ pub fn main() -> ExitCode {
 
 /// `havip run`: with `--config`, SIGHUP re-reads the file (a bad one is refused, the running
 /// configuration kept).
-fn run(args: crate::cli::RunArgs) -> anyhow::Result<()> {
+fn run(mut args: crate::cli::RunArgs) -> anyhow::Result<()> {
+    if args.config.is_none() && args.iface.is_none() {
+        // Chosen once: a reload re-reads the same file.
+        args.config = Some(default_config(std::path::Path::new("/"))?);
+    }
     let spec = run_spec(&args)?;
     if args.config.is_none() {
         return crate::daemon::run(spec);
     }
     let reload: crate::daemon::Reloader = std::sync::Arc::new(move || run_spec(&args));
     crate::daemon::run_with_reload(spec, Some(reload))
+}
+
+/// Where `havip run` looks without --config or --iface, under `root` (`/`; a test's temporary
+/// directory): havip's own file in either syntax, else keepalived's, so that swapping
+/// keepalived for havip needs no new file.
+pub const DEFAULT_CONFIGS: [&str; 3] = [
+    "etc/havip/havip.conf",
+    "etc/havip/havip.toml",
+    "etc/keepalived/keepalived.conf",
+];
+
+/// The config file `havip run` takes by default (see [`DEFAULT_CONFIGS`]).
+fn default_config(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let [conf, toml, keepalived] = DEFAULT_CONFIGS.map(|p| root.join(p));
+    match (conf.exists(), toml.exists()) {
+        (true, true) => anyhow::bail!(
+            "both {} and {} exist: keep one, or choose with --config FILE",
+            conf.display(),
+            toml.display()
+        ),
+        (true, false) => return Ok(conf),
+        (false, true) => return Ok(toml),
+        (false, false) => {}
+    }
+    if keepalived.exists() {
+        tracing::info!(
+            "no {} or {}: running keepalived's configuration, {}",
+            conf.display(),
+            toml.display(),
+            keepalived.display()
+        );
+        return Ok(keepalived);
+    }
+    anyhow::bail!(
+        "no configuration: tried {}, {} and {}; write one of them (keepalived.conf syntax, or \
+         TOML for havip.toml; see havip.conf(5)), or give --config FILE, or --iface and --vip",
+        conf.display(),
+        toml.display(),
+        keepalived.display()
+    )
 }
 
 /// What `havip run` runs: the instance flags, or the `--config` file with the run flags.
@@ -131,6 +184,54 @@ fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `havip doctor`: 0 all fine, 1 warnings, 2 something blocks VRRP (or the configuration is
+/// invalid).
+fn doctor(args: &crate::cli::DoctorArgs) -> ExitCode {
+    use crate::doctor::{self, Options};
+    if !(args.listen.is_finite() && (0.0..=60.0).contains(&args.listen)) {
+        eprintln!("havip doctor: --listen takes 0 to 60 seconds");
+        return ExitCode::from(2);
+    }
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => default_config(std::path::Path::new("/")).ok(),
+    };
+    let spec = match &path {
+        None => {
+            println!("no configuration found: checking the host and --iface interfaces only");
+            None
+        }
+        Some(path) => {
+            let format = args
+                .format
+                .unwrap_or_else(|| crate::config::Format::of_path(path));
+            match crate::config::load_checked(path, format, &crate::config::ReadOptions::default())
+            {
+                Ok(loaded) => {
+                    println!("configuration {}", path.display());
+                    Some(loaded.spec)
+                }
+                Err(e) => {
+                    println!("BLOCK configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let opts = Options {
+        spec,
+        ifaces: args.ifaces.clone(),
+        listen: std::time::Duration::from_secs_f64(args.listen),
+    };
+    match doctor::run(&opts, &mut |f| println!("{f}")) {
+        Ok(findings) => ExitCode::from(doctor::exit_code(&findings)),
+        Err(e) => {
+            eprintln!("havip doctor: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// `havip probe`: 0 healthy, 1 unhealthy, 2 bad usage.
 fn probe(args: &crate::cli::ProbeArgs) -> ExitCode {
     let check = match crate::track::Check::from_probe_args(&args.probe) {
@@ -165,5 +266,57 @@ fn probe(args: &crate::cli::ProbeArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, path::Path};
+
+    use super::*;
+
+    fn root_with(files: &[&str]) -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "havip-defaults-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&root);
+        for f in files {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, "").unwrap();
+        }
+        root
+    }
+
+    fn chosen(files: &[&str]) -> Result<String, String> {
+        let root = root_with(files);
+        let r = default_config(&root)
+            .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+            .map_err(|e| e.to_string().replace(root.to_str().unwrap(), ""));
+        let _ = fs::remove_dir_all(&root);
+        r
+    }
+
+    #[test]
+    fn default_config_prefers_havips_own_file_then_keepalived() {
+        let [conf, toml, keepalived] = DEFAULT_CONFIGS;
+        assert_eq!(chosen(&[conf, keepalived]).as_deref(), Ok(conf));
+        assert_eq!(chosen(&[toml, keepalived]).as_deref(), Ok(toml));
+        assert_eq!(chosen(&[keepalived]).as_deref(), Ok(keepalived));
+        let both = chosen(&[conf, toml]).unwrap_err();
+        assert!(both.contains("both") && both.contains("--config"), "{both}");
+    }
+
+    #[test]
+    fn no_default_config_names_every_path_tried() {
+        let err = chosen(&[]).unwrap_err();
+        for p in DEFAULT_CONFIGS {
+            assert!(err.contains(&format!("/{p}")), "{p} not named: {err}");
+        }
+        assert!(Path::new(DEFAULT_CONFIGS[0]).is_relative());
     }
 }

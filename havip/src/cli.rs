@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::Format,
+    logging::LogFormat,
     model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
@@ -16,11 +17,25 @@ use crate::{
 #[command(
     name = "havip",
     version,
+    // `--version` is ours (commit, XDP object digest, with -v the kernel's features).
+    disable_version_flag = true,
+    subcommand_required = false,
+    arg_required_else_help = true,
     about = "VRRP with an XDP data plane: keeps a virtual IP alive"
 )]
 pub struct Cli {
+    /// Print the version, git commit and embedded XDP object's digest (with -v, the kernel's
+    /// features too) and exit.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// With --version: also the kernel release, BTF, bpffs and XDP support found.
+    #[arg(short, long, requires = "version")]
+    pub verbose: bool,
+    /// Log lines as text (no timestamp of havip's own under systemd's journal) or JSON.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -43,6 +58,28 @@ pub enum Command {
                             process NAME. Exit status: 0 healthy, 1 unhealthy, 2 bad usage."
     )]
     Probe(ProbeArgs),
+    /// Check this host for what breaks VRRP (kernel, BPF, privileges, sysctls, firewall rules,
+    /// multicast, a running keepalived, other routers on the LAN): one line per check, with
+    /// the fix.
+    #[command(after_help = "Exit status: 0 all fine, 1 warnings, 2 something blocks VRRP.")]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// The configuration whose interfaces and VRIDs are checked; default: the one `havip run`
+    /// would read (/etc/havip/havip.conf, havip.toml, /etc/keepalived/keepalived.conf).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The syntax of --config whatever its name.
+    #[arg(long, value_enum, requires = "config")]
+    pub format: Option<Format>,
+    /// Also check this interface (repeatable), e.g. without a configuration.
+    #[arg(long = "iface", value_name = "IFACE")]
+    pub ifaces: Vec<String>,
+    /// Seconds to listen for other VRRP routers on each interface.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub listen: f64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -81,7 +118,9 @@ pub struct StatsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Run what this config file says (keepalived.conf, or havip TOML when it ends in .toml)
-    /// instead of the instance flags; --xdp-mode and --advert-path still apply.
+    /// instead of the instance flags; --xdp-mode and --advert-path still apply. With neither
+    /// --config nor --iface/--vip: /etc/havip/havip.conf, /etc/havip/havip.toml, else
+    /// /etc/keepalived/keepalived.conf.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "iface", "vips", "vrid", "priority", "advert_int", "vrrp_version", "auth_pass",
         "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2",
@@ -91,20 +130,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, requires = "config")]
     pub format: Option<Format>,
     /// The interface the VIPs live on.
-    #[arg(long, value_name = "IFACE", required_unless_present = "config")]
+    #[arg(long, value_name = "IFACE", requires = "vips")]
     pub iface: Option<String>,
     /// A virtual IP with its prefix length, e.g. 10.0.0.100/24 (repeat for more).
-    #[arg(
-        long = "vip",
-        value_name = "ADDR/LEN",
-        required_unless_present = "config"
-    )]
+    #[arg(long = "vip", value_name = "ADDR/LEN", requires = "iface")]
     pub vips: Vec<Vip>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     pub xdp_mode: ModeChoice,
     /// Virtual router id (1-255). Without it, havip owns the VIPs with no election.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=255))]
+    #[arg(long, requires = "iface", value_parser = clap::value_parser!(u8).range(1..=255))]
     pub vrid: Option<u8>,
     /// Priority (1-255; 255 = the address owner).
     #[arg(long, default_value_t = 100, requires = "vrid",
@@ -403,7 +438,7 @@ mod tests {
             .map_err(|e| e.to_string())?
             .command
         {
-            Command::Run(run) => run.to_spec(),
+            Some(Command::Run(run)) => run.to_spec(),
             _ => unreachable!("parsed a run command"),
         }
     }
@@ -489,6 +524,17 @@ mod tests {
     }
 
     #[test]
+    fn bare_run_takes_the_default_config() {
+        let cli = Cli::try_parse_from(["havip", "run", "--xdp-mode", "skb"]).unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("run")
+        };
+        assert!(run.config.is_none() && run.iface.is_none() && run.vips.is_empty());
+        // An instance flag without an interface is still refused.
+        assert!(Cli::try_parse_from(["havip", "run", "--vrid", "51"]).is_err());
+    }
+
+    #[test]
     fn run_requires_iface_and_vip() {
         assert!(Cli::try_parse_from(["havip", "run", "--iface", "eth0"]).is_err());
         assert!(Cli::try_parse_from(["havip", "run", "--vip", "10.0.0.1/24"]).is_err());
@@ -505,7 +551,7 @@ mod tests {
             "skb",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command else {
+        let Some(Command::Run(run)) = cli.command else {
             panic!("run")
         };
         assert_eq!(run.vips.len(), 2);
@@ -525,7 +571,7 @@ mod tests {
             "ringbuf",
         ])
         .unwrap();
-        let Command::Run(run) = cli.command else {
+        let Some(Command::Run(run)) = cli.command else {
             panic!("run")
         };
         assert_eq!(
@@ -553,11 +599,22 @@ mod tests {
     fn check_config_takes_a_file_and_a_format() {
         let cli =
             Cli::try_parse_from(["havip", "check-config", "--format", "toml", "x.conf"]).unwrap();
-        let Command::CheckConfig(c) = cli.command else {
+        let Some(Command::CheckConfig(c)) = cli.command else {
             panic!("check-config")
         };
         assert_eq!(c.format, Some(Format::Toml));
         assert!(!c.print);
         assert!(Cli::try_parse_from(["havip", "check-config"]).is_err());
+    }
+
+    #[test]
+    fn version_takes_verbose_and_needs_no_command() {
+        let cli = Cli::try_parse_from(["havip", "--version", "-v"]).unwrap();
+        assert!(cli.version && cli.verbose && cli.command.is_none());
+        let cli = Cli::try_parse_from(["havip", "-V"]).unwrap();
+        assert!(cli.version && !cli.verbose);
+        // -v means nothing without --version; a bare `havip` prints the help.
+        assert!(Cli::try_parse_from(["havip", "-v"]).is_err());
+        assert!(Cli::try_parse_from(["havip"]).is_err());
     }
 }

@@ -18,6 +18,8 @@ pub(crate) mod config;
 pub mod control;
 pub(crate) mod daemon;
 pub mod dataplane;
+pub(crate) mod doctor;
+pub(crate) mod logging;
 pub(crate) mod metrics;
 pub(crate) mod model;
 pub(crate) mod net;
@@ -27,5 +29,6 @@ pub mod stats;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub(crate) mod track;
+pub(crate) mod version;
 
 pub use havip_proto::{vrrp, wire};

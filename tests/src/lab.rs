@@ -491,6 +491,26 @@ impl Lab {
         self.procs.last_mut().unwrap()
     }
 
+    /// Starts `WRAPPER... havip ARGS` on `host` with the lab's default launcher: a wrapper
+    /// such as `setpriv --bounding-set ...` or `env NOTIFY_SOCKET=...` that execs (never
+    /// forks), so the pid is the daemon's.
+    pub fn havip_wrapped(
+        &mut self,
+        label: &str,
+        host: &Host,
+        wrapper: &[&str],
+        args: &[&str],
+    ) -> &mut Proc {
+        let exe = havip_exe();
+        let mut argv = wrapper.to_vec();
+        argv.push(exe.to_str().expect("UTF-8 path"));
+        argv.extend_from_slice(args);
+        let ns = host.ns.clone();
+        let p = self.spawn_with(Launcher::NsenterNet, label, &ns, &argv);
+        p.havip = Some(exe.clone());
+        p
+    }
+
     /// Starts `havip ARGS` on `host` with the lab's default launcher.
     pub fn havip(&mut self, label: &str, host: &Host, args: &[&str]) -> &mut Proc {
         self.havip_with(Launcher::NsenterNet, label, host, args)

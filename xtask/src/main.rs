@@ -1,6 +1,7 @@
 //! `cargo xtask`: everything beyond plain `cargo build`: building the XDP object, installing
 //! what a fresh machine lacks, the test tiers, the lab demo and the benchmarks.
 
+mod deb;
 mod ebpf;
 mod layers;
 mod proto;
@@ -25,7 +26,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Install what the project needs on this machine (Debian packages, bpf-linker).
+    /// Install what the project needs on this machine (Debian packages, bpf-linker, cargo-deb).
     Setup,
     /// Set up, then run every tier: format, lints, havip-proto's dependency guard, unit tests,
     /// the eBPF staleness check and the root tier (BPF_PROG_TEST_RUN and network-namespace labs).
@@ -38,6 +39,15 @@ enum Command {
         #[arg(last = true)]
         filter: Vec<String>,
     },
+    /// Generate the manual pages (havip(8) from the CLI, havip.conf(5) from docs/config.md)
+    /// and the bash, zsh and fish completions.
+    Man {
+        /// Output directory (default target/dist): man/ and completions/ under it.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Build the Debian package into target/debian (installs the pinned cargo-deb if missing).
+    Deb,
     /// Set up, then run the lab demo: two havip nodes, the master dies, the client's outage.
     Demo,
     /// Set up, then run the chaos lab: random overlapping faults from a seed, checked against
@@ -65,6 +75,11 @@ fn main() -> Result<()> {
         Command::BuildEbpf { check } => ebpf::build(check),
         Command::Setup => setup::all(),
         Command::Test { unit, filter } => test(unit, &filter),
+        Command::Man { out } => deb::man(&out.unwrap_or_else(|| util::root().join(deb::DIST))),
+        Command::Deb => {
+            println!("{}", deb::build()?.display());
+            Ok(())
+        }
         Command::Demo => lab_binary("havip-demo", &[]),
         Command::Bench { args } => lab_binary("havip-bench", &args),
         Command::Chaos { args } => lab_binary("havip-chaos", &args),
@@ -98,6 +113,8 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
         "-p",
         "havip",
         "-p",
+        "havip-docs",
+        "-p",
         "havip-proto",
         "-p",
         "havip-ebpf",
@@ -110,6 +127,11 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
     util::require_root("the root tier (BPF, network namespaces)")?;
     setup::all()?;
     ebpf::build(true)?;
+    // The package the root tier's deb_package test installs: built (a release build) when
+    // that test runs, i.e. without filters or when one names it.
+    if filter.is_empty() || filter.iter().any(|f| f.starts_with("deb")) {
+        deb::build()?;
+    }
     // A word naming a root-tier file (`lab_config`) picks that test binary; other words are
     // test-name filters.
     let (binaries, names): (Vec<&String>, Vec<&String>) = filter.iter().partition(|f| {

@@ -1,5 +1,5 @@
 //! Installing what a fresh machine of the project's kind (Debian 12, root, rustup stable) lacks:
-//! Debian packages for the BPF build route and the labs, and `bpf-linker`.
+//! Debian packages for the BPF build route and the labs, `bpf-linker` and `cargo-deb`.
 //! Every step checks first, so a second run does nothing and takes well under a second.
 
 use std::{path::Path, process::Command};
@@ -19,8 +19,14 @@ pub const BUILD_PACKAGES: &[&str] = &[
     "zlib1g-dev",
 ];
 
-/// What the labs, interop tests, demo and benchmarks run.
+/// What the labs, interop tests, demo and benchmarks run, and the package tests check with
+/// (dpkg-dev: cargo-deb's dpkg-shlibdeps; man-db: rendering the pages; systemd:
+/// systemd-analyze).
 pub const LAB_PACKAGES: &[&str] = &[
+    "dpkg-dev",
+    "man-db",
+    "systemd",
+    "nftables",
     "iproute2",
     "arping",
     "iputils-ping",
@@ -38,11 +44,30 @@ pub const LAB_PACKAGES: &[&str] = &[
 /// The `bpf-linker` release this project builds with.
 pub const BPF_LINKER_VERSION: &str = "0.13.0";
 
+/// The `cargo-deb` release `cargo xtask deb` builds with.
+pub const CARGO_DEB_VERSION: &str = "3.8.0";
+
 pub fn all() -> Result<()> {
     let mut pkgs = BUILD_PACKAGES.to_vec();
     pkgs.extend_from_slice(LAB_PACKAGES);
     apt(&pkgs)?;
-    bpf_linker(22)
+    bpf_linker(22)?;
+    cargo_deb()
+}
+
+/// Installs `cargo-deb` at [`CARGO_DEB_VERSION`] unless that version is already there.
+pub fn cargo_deb() -> Result<()> {
+    let have = output(Command::new(env!("CARGO")).args(["deb", "--version"]));
+    if have.is_some_and(|v| v.split_whitespace().any(|w| w == CARGO_DEB_VERSION)) {
+        return Ok(());
+    }
+    run(Command::new(env!("CARGO")).args([
+        "install",
+        "cargo-deb",
+        "--version",
+        CARGO_DEB_VERSION,
+        "--locked",
+    ]))
 }
 
 /// Installs the Debian packages of `pkgs` that are missing.

@@ -17,7 +17,7 @@ use tracing::info;
 use super::{
     reload::{Reading, Reloader},
     rx::Incoming,
-    scrape,
+    scrape, service,
     timer::Timer,
     Node,
 };
@@ -76,6 +76,10 @@ impl Node {
         let timer = Timer::new()?;
         // The configuration being read for a reload, off this thread.
         let mut reading: Option<Reading> = None;
+        // systemd's watchdog is fed from this loop only: a stalled loop stops the pings.
+        let watchdog_every = service::watchdog_every();
+        let mut watchdog = ticker(watchdog_every.unwrap_or(Duration::from_secs(3600)));
+        service::ready();
         loop {
             let deadline = self
                 .instances
@@ -120,6 +124,7 @@ impl Node {
                     snapshot_tx.send_replace(self.snapshot());
                 }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
+                _ = watchdog.tick(), if watchdog_every.is_some() => service::watchdog(),
                 _ = native_check.tick(), if self.has_native() => {
                     if let Some(dp) = &mut self.dp {
                         dp.recheck_native(&self.nl).await;
@@ -127,6 +132,7 @@ impl Node {
                 }
             }
         }
+        service::stopping();
         // The metrics thread ends with the channel; it is not waited for (a scrape in flight
         // must not hold up the release of the VIPs).
         drop(snapshot_tx);

@@ -14,6 +14,7 @@ mod node;
 mod reload;
 mod rx;
 mod scrape;
+mod service;
 mod snapshot;
 mod timer;
 

@@ -59,7 +59,11 @@ impl Node {
     /// read at a time, and one more if SIGHUP comes again meanwhile.
     pub(super) fn on_sighup(&mut self, reload: Option<&Reloader>, reading: &mut Option<Reading>) {
         let Some(reload) = reload else {
+            // Told even when there is nothing to reload: a service manager waiting for the
+            // answer to its SIGHUP gets one.
+            super::service::reloading();
             warn!("SIGHUP: havip was started without --config; nothing to reload");
+            super::service::ready();
             return;
         };
         if let Some(r) = reading {
@@ -71,9 +75,13 @@ impl Node {
             return;
         }
         info!("SIGHUP: reloading the configuration");
+        super::service::reloading();
         match Reading::start(reload) {
             Ok(r) => *reading = Some(r),
-            Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
+            Err(e) => {
+                error!("reload refused, the running configuration stays: {e:#}");
+                super::service::ready();
+            }
         }
     }
 
@@ -87,13 +95,13 @@ impl Node {
                 // on an interface that is gone would otherwise be stopped and not come back.
                 if let Err(e) = self.can_start(&new).await {
                     error!("reload refused, the running configuration stays: {e:#}");
-                    return;
-                }
-                if let Err(e) = self.reload(&new).await {
+                } else if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
                 }
             }
         }
+        // The reload is over, applied or not (the service manager sent SIGHUP and waits).
+        super::service::ready();
     }
 
     /// SIGHUP: moves to `new`. Instances whose spec did not change keep their state (no VIP
