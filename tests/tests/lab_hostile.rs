@@ -119,12 +119,13 @@ fn tx_packets(lab: &Lab, host: &Host) -> u64 {
 
 /// Runs trafgen with `cfg` from the attacker for [`FLOOD`] while watching both nodes, prints
 /// the figures and asserts: no transition, the backup kept hearing its master, CPU below one
-/// core. Returns the XDP stats of both nodes after the flood, for the caller's own checks.
-fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str) {
+/// core. Returns what the caller checks further.
+fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str) -> Outcome {
     let path =
         std::env::temp_dir().join(format!("havip-hostile-{}-{}.cfg", std::process::id(), what));
     std::fs::write(&path, cfg).expect("writing the trafgen config");
     let before = [figures(lab, "n1"), figures(lab, "n2")];
+    let xdp0 = [xdp(lab, n1), xdp(lab, n2)];
     let sent0 = tx_packets(lab, evil);
     let rx0 = [rx_packets(lab, n1), rx_packets(lab, n2)];
     let start = Instant::now();
@@ -152,8 +153,11 @@ fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str
         }
         sleep(Duration::from_millis(50));
     }
-    // trafgen does not stop on SIGINT while its ring is full.
-    lab.proc(&label).signal(libc::SIGKILL);
+    // trafgen does not stop on SIGINT while its ring is full, and sends from a child process:
+    // kill the process group the lab gave it.
+    let pid = lab.proc(&label).pid() as i32;
+    // SAFETY: kill(2) on the process group of a process this test started.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
     lab.proc(&label).wait_exit(Duration::from_secs(5));
     let secs = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&path);
@@ -166,7 +170,7 @@ fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str
     let cpu: Vec<f64> = (0..2)
         .map(|i| (after[i].cpu_s - before[i].cpu_s) / secs)
         .collect();
-    let xdp = [lab.stats(n1).xdp, lab.stats(n2).xdp];
+    let xdp1 = [xdp(lab, n1), xdp(lab, n2)];
     println!(
         "{what}: attacker sent {sent} frames in {secs:.1} s ({:.0} pps); n1 got {} and n2 {} \
          frames",
@@ -184,12 +188,18 @@ fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str
             after[i].received - before[i].received,
             cpu[i]
         );
-        if let Some(x) = &xdp[i] {
-            for v in &x.vrids {
-                println!("    XDP vrid {}: {v:?}", v.vrid);
-            }
-            println!("    XDP global: {:?}", x.global);
-        }
+        let d = delta(&xdp0[i], &xdp1[i]);
+        println!(
+            "    XDP: received {}, from the master {}, dropped: not a peer {}, rate-limited {}, \
+             bad TTL {}; unknown VRIDs passed {} dropped {}",
+            d.received,
+            d.from_master,
+            d.not_peer,
+            d.rate_limited,
+            d.bad_ttl,
+            d.unknown,
+            d.unknown_dropped
+        );
     }
     println!("  states seen during the flood: {seen_states:?}");
     assert!(
@@ -214,6 +224,73 @@ fn flood(lab: &mut Lab, what: &str, evil: &Host, n1: &Host, n2: &Host, cfg: &str
         "{what}: the backup's election accepted {heard} adverts in {secs:.1} s, fewer than the \
          master's {expected}"
     );
+    let d2 = delta(&xdp0[1], &xdp1[1]);
+    assert!(
+        d2.from_master + 2 >= expected,
+        "{what}: XDP on the backup passed {} adverts from its master in {secs:.1} s, expected \
+         {expected}",
+        d2.from_master
+    );
+    Outcome {
+        secs,
+        n1_accepted: after[0].received - before[0].received,
+        xdp: [delta(&xdp0[0], &xdp1[0]), d2],
+    }
+}
+
+/// What a flood did, for the checks of each kind.
+struct Outcome {
+    secs: f64,
+    /// Adverts n1's election accepted during the flood (and the Master_Down_Interval after).
+    n1_accepted: u64,
+    /// XDP counters' growth on n1 and n2.
+    xdp: [XdpDelta; 2],
+}
+
+#[derive(Default, Debug)]
+struct XdpDelta {
+    received: u64,
+    from_master: u64,
+    not_peer: u64,
+    rate_limited: u64,
+    bad_ttl: u64,
+    unknown: u64,
+    unknown_dropped: u64,
+}
+
+/// The XDP counters of a node (VRID 51 and the globals), as `havip stats --json` shows them.
+fn xdp(lab: &Lab, host: &Host) -> XdpDelta {
+    let x = lab.stats(host).xdp.expect("XDP stats");
+    let v = x.vrids.iter().find(|v| v.vrid == 51).expect("VRID 51");
+    let g = |k: &str| x.global.get(k).copied().unwrap_or(0);
+    XdpDelta {
+        received: v.received,
+        from_master: v.from_master,
+        not_peer: v.not_peer,
+        rate_limited: v.rate_limited,
+        bad_ttl: v.bad_ttl,
+        unknown: g("vrrp_unknown_vrid"),
+        unknown_dropped: g("vrrp_unknown_vrid_dropped"),
+    }
+}
+
+fn delta(a: &XdpDelta, b: &XdpDelta) -> XdpDelta {
+    XdpDelta {
+        received: b.received - a.received,
+        from_master: b.from_master - a.from_master,
+        not_peer: b.not_peer - a.not_peer,
+        rate_limited: b.rate_limited - a.rate_limited,
+        bad_ttl: b.bad_ttl - a.bad_ttl,
+        unknown: b.unknown - a.unknown,
+        unknown_dropped: b.unknown_dropped - a.unknown_dropped,
+    }
+}
+
+/// What XDP lets through to the election from sources other than the master, at most: the
+/// shared limit (16 adverts per interval, bursts of 32; `AdvertLimits`).
+fn shared_limit(secs: f64) -> u64 {
+    let per_s = havip::dataplane::AdvertLimits::SHARED as f64 / V2.interval().as_secs_f64();
+    (per_s * secs) as u64 + 2 * havip::dataplane::AdvertLimits::SHARED
 }
 
 /// Unicast mode: priority-255 adverts from 198.51.100.66, not a `unicast_peer`, sent to the
@@ -243,7 +320,15 @@ fn unicast_adverts_from_a_non_peer_do_not_demote_the_master() {
 fn multicast_floods_of_spoofed_and_unknown_vrids_change_nothing() {
     let (mut lab, n1, n2, evil) = pair("hostile-mcast", |_| Vec::new());
     let cfg = trafgen_advert(MCAST_MAC, MCAST, "198, 18, drnd(2)", 255, "51", 50);
-    flood(&mut lab, "mcast-lower-priority", &evil, &n1, &n2, &cfg);
+    let o = flood(&mut lab, "mcast-lower-priority", &evil, &n1, &n2, &cfg);
+    // The election heard the flood at most at the shared limit (each costs the master a
+    // reply).
+    assert!(
+        o.n1_accepted <= shared_limit(o.secs + V2.master_down(100).as_secs_f64()),
+        "lower-priority flood: the master's election accepted {} spoofed adverts",
+        o.n1_accepted
+    );
+    assert!(o.xdp[0].rate_limited > 0 && o.xdp[1].rate_limited > 0);
     let cfg = trafgen_advert(
         MCAST_MAC,
         MCAST,
@@ -252,5 +337,13 @@ fn multicast_floods_of_spoofed_and_unknown_vrids_change_nothing() {
         "dinc(52, 250)",
         200,
     );
-    flood(&mut lab, "mcast-unknown-vrid", &evil, &n1, &n2, &cfg);
+    let o = flood(&mut lab, "mcast-unknown-vrid", &evil, &n1, &n2, &cfg);
+    // At most the trickle reached the kernel: a burst of 1000, then 1000 a second.
+    for x in &o.xdp {
+        assert!(
+            x.unknown <= 1000 + (1000.0 * (o.secs + 4.0)) as u64,
+            "{x:?}"
+        );
+        assert!(x.unknown_dropped > 0, "{x:?}");
+    }
 }
