@@ -40,7 +40,8 @@ enum Command {
     },
     /// Set up, then run the lab demo: two havip nodes, the master dies, the client's outage.
     Demo,
-    /// Set up, then run a benchmark (`failover`, `adverts`); see BENCHMARKS.md.
+    /// Set up, then run a benchmark (`failover`, `adverts`, `arp`, `jitter`, `hostile`); see
+    /// BENCHMARKS.md.
     Bench {
         /// Which benchmark, and its options (e.g. `failover --trials 10`).
         #[arg(trailing_var_arg = true, required = true)]
