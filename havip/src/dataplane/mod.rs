@@ -74,6 +74,9 @@ pub struct AttachmentInfo {
 pub struct Dataplane {
     ebpf: Ebpf,
     attachments: Vec<Attachment>,
+    /// The master lane last written per router (source, interval ns), so that the master's
+    /// every advert does not cost a map read.
+    lanes: std::collections::HashMap<VridKey, ([u8; 16], u64)>,
 }
 
 /// Whether native mode on an interface can deliver `XDP_TX` frames, as far as the kernel says.
@@ -103,6 +106,7 @@ impl Dataplane {
         Ok(Self {
             ebpf,
             attachments: Vec::new(),
+            lanes: std::collections::HashMap::new(),
         })
     }
 
@@ -348,6 +352,7 @@ impl Dataplane {
             }
         }
         self.set_peers(key, peers)?;
+        self.lanes.remove(&key);
         let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
         vrids
@@ -384,14 +389,19 @@ impl Dataplane {
         master: Option<IpAddr>,
         interval: std::time::Duration,
     ) -> Result<()> {
+        let addr = master.map_or([0; 16], |m| source_key(key, m).addr);
+        let lane = (addr, interval.as_nanos() as u64);
+        if self.lanes.get(&key) == Some(&lane) {
+            return Ok(());
+        }
         let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
         let Ok(mut config) = vrids.get(&key, 0) else {
             return Ok(()); // not declared (interface gone): nothing to steer
         };
-        let addr = master.map_or([0; 16], |m| source_key(key, m).addr);
         let limits = AdvertLimits::for_interval(interval);
         if config.master == addr && config.src_interval_ns <= limits.src_interval_ns {
+            self.lanes.insert(key, lane);
             return Ok(());
         }
         config.master = addr;
@@ -401,6 +411,7 @@ impl Dataplane {
         vrids
             .insert(key, config, 0)
             .context("writing the VRID map")?;
+        self.lanes.insert(key, lane);
         Ok(())
     }
 
@@ -420,6 +431,7 @@ impl Dataplane {
         let mut rate: HashMap<&mut MapData, VridKey, VridRate> =
             HashMap::try_from(self.ebpf.map_mut(map::VRID_RATE).context("map")?)?;
         let _ = rate.remove(key);
+        self.lanes.remove(key);
         self.set_peers(*key, &[])?;
         Ok(())
     }
