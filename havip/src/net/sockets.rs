@@ -9,9 +9,9 @@
 //!
 //! The receiving sockets are the last line behind XDP, which drops what is not a well-formed
 //! advert of a router this node runs, beyond a trickle, and rate-limits the rest: each gets an
-//! explicit receive buffer ([`RCVBUF`]) and the IPv4 one a socket filter that keeps only VRRP
-//! adverts ([`advert_filter_v4`]), so what XDP passes for another VRRP daemon on the host (other
-//! VRRP types, other versions) never wakes ours.
+//! explicit receive buffer ([`RCVBUF`]) and a socket filter that keeps only VRRP adverts
+//! ([`advert_filter_v4`], [`advert_filter_v6`]), so what XDP passes for another VRRP daemon on
+//! the host (other VRRP types, other versions) never wakes ours.
 
 use std::{
     ffi::OsString,
@@ -66,6 +66,22 @@ pub fn advert_filter_v4() -> Vec<socket2::SockFilter> {
         F::new(JEQ_K, 1, 0, 0x31),     // 5: v3 advert: 7, else 6
         F::new(RET_K, 0, 0, 0),        // 6: drop
         F::new(RET_K, 0, 0, u32::MAX), // 7: keep it whole
+    ]
+}
+
+/// The classic BPF filter of the raw IPv6 VRRP socket. The kernel runs it on the VRRP message
+/// (an IPv6 raw socket receives no IP header): a version/type byte of 0x31 (a v3 advertisement,
+/// the only VRRP over IPv6), else dropped.
+pub fn advert_filter_v6() -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter as F;
+    const LDB_ABS: u16 = 0x30;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        F::new(LDB_ABS, 0, 0, 0),      // 0: A = VRRP version and type
+        F::new(JEQ_K, 1, 0, 0x31),     // 1: v3 advert: 3, else 2
+        F::new(RET_K, 0, 0, 0),        // 2: drop
+        F::new(RET_K, 0, 0, u32::MAX), // 3: keep it whole
     ]
 }
 
@@ -297,6 +313,10 @@ impl VrrpSocketV6 {
         )?;
         set_rcvbuf(&fd)?;
         os(
+            socket2::SockRef::from(&fd).attach_filter(&advert_filter_v6()),
+            "SO_ATTACH_FILTER",
+        )?;
+        os(
             setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true),
             "IPV6_RECVPKTINFO",
         )?;
@@ -415,6 +435,51 @@ mod tests {
                     got.push(buf[(usize::from(buf[0] & 0x0f) * 4).min(n - 1)]);
                 }
                 assert_eq!(got, [0x31, 0x21], "the filter kept only the adverts");
+            });
+        })
+        .join()
+        .expect("namespace thread");
+    }
+
+    /// The raw IPv6 socket keeps v3 adverts only (as the IPv4 one, in a namespace of its own).
+    #[test]
+    fn the_v6_socket_filter_keeps_only_v3_adverts() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: a network namespace of its own needs root");
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare(2) affecting only this thread's network namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
+            let lo = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .expect("ip");
+            assert!(lo.success());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let rx = VrrpSocketV6::open("lo", 1).expect("open");
+                let tx = raw_socket(AddressFamily::INET6, Some(IPPROTO_VRRP), "tx").unwrap();
+                let to = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
+                // Version/type bytes: v3 type 2, v2 advert, a v3 advert.
+                for first in [0x32u8, 0x21, 0x31] {
+                    let mut msg = vec![first, 51, 100, 1, 0, 100, 0, 0];
+                    msg.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+                    sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
+                }
+                let mut got = Vec::new();
+                let mut buf = [0u8; 256];
+                while let Ok(Ok((_, _))) =
+                    tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf))
+                        .await
+                {
+                    got.push(buf[0]);
+                }
+                assert_eq!(got, [0x31], "the filter kept only the v3 advert");
             });
         })
         .join()
