@@ -36,6 +36,17 @@ pub mod map {
     pub const VRID_SEEN: &str = "VRID_SEEN";
     /// `RingBuf` of [`super::AdvertEvent`]: accepted adverts handed to the daemon.
     pub const ADVERTS: &str = "ADVERTS";
+    /// `HashMap<SourceKey, u32>`: the unicast peers of routers with [`super::VRID_CHECK_SRC`];
+    /// adverts from any other source are dropped (keepalived's `check_unicast_src`).
+    pub const VRID_PEERS: &str = "VRID_PEERS";
+    /// `HashMap<VridKey, VridRate>`: the advert rate limiters of each router (XDP writes them).
+    pub const VRID_RATE: &str = "VRID_RATE";
+    /// `LruHashMap<SourceKey, u64>`: each source's advert rate limiter (a GCRA theoretical
+    /// arrival time, ns); the least recently seen sources are forgotten first.
+    pub const SRC_RATE: &str = "SRC_RATE";
+    /// `Array<u64>` of one entry: the rate limiter (GCRA theoretical arrival time, ns) of VRRP
+    /// packets for routers this node does not run, of which a trickle is passed.
+    pub const UNKNOWN_RATE: &str = "UNKNOWN_RATE";
 }
 
 /// Names of the programs in the object.
@@ -55,14 +66,18 @@ pub mod global {
     pub const MALFORMED: u32 = 1;
     /// ARP requests whose target is not a VIP of this interface (passed).
     pub const ARP_NOT_VIP: u32 = 2;
-    /// VRRP packets for a virtual router this node does not run (passed).
+    /// VRRP packets for a virtual router this node does not run, passed to the kernel (within
+    /// [`super::UNKNOWN_VRID_INTERVAL_NS`], for another VRRP daemon on the host).
     pub const VRRP_UNKNOWN_VRID: u32 = 3;
     /// VRRP packets too short for their headers, before the VRID is known (dropped).
     pub const VRRP_MALFORMED: u32 = 4;
     /// Adverts that found the ring buffer full (passed to the raw socket instead).
     pub const VRRP_RINGBUF_FULL: u32 = 5;
+    /// VRRP packets for a virtual router this node does not run, dropped: beyond the trickle
+    /// [`super::UNKNOWN_VRID_INTERVAL_NS`] allows.
+    pub const VRRP_UNKNOWN_VRID_DROPPED: u32 = 6;
     /// Number of global counters (the map's size).
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 /// Names of the global counters, in index order (for stats output).
@@ -73,7 +88,14 @@ pub const GLOBAL_COUNTER_NAMES: [&str; global::COUNT as usize] = [
     "vrrp_unknown_vrid",
     "vrrp_malformed",
     "vrrp_ringbuf_full",
+    "vrrp_unknown_vrid_dropped",
 ];
+
+/// VRRP packets for routers this node does not run are passed to the kernel at most one per
+/// this many nanoseconds on average (1000 per second)...
+pub const UNKNOWN_VRID_INTERVAL_NS: u64 = 1_000_000;
+/// ...with bursts of up to this many nanoseconds ahead (1000 packets).
+pub const UNKNOWN_VRID_TOLERANCE_NS: u64 = 1_000_000_000;
 
 /// Most VIPs one loaded program tracks (all interfaces together).
 pub const MAX_VIPS: u32 = 1024;
@@ -158,6 +180,9 @@ pub const VRID_DELIVER_RINGBUF: u32 = 1;
 /// [`VridConfig::flags`]: the router talks to unicast peers, whose adverts may be routed: the
 /// TTL is not checked (keepalived does the same).
 pub const VRID_UNICAST: u32 = 2;
+/// [`VridConfig::flags`]: only adverts from a source listed in [`map::VRID_PEERS`] for this
+/// router are accepted (keepalived's `check_unicast_src`).
+pub const VRID_CHECK_SRC: u32 = 4;
 
 /// Value of [`map::VRIDS`].
 #[repr(C)]
@@ -170,6 +195,39 @@ pub struct VridConfig {
     pub reserved: [u8; 3],
     /// Bit set of `VRID_*` flags.
     pub flags: u32,
+    /// Advert rate limit per source (and for the master's lane): on average one advert per
+    /// this many ns (a GCRA emission interval); 0: no limit.
+    pub src_interval_ns: u64,
+    /// How far ahead of that pace a source may run (the burst, in ns).
+    pub src_tolerance_ns: u64,
+    /// Advert rate limit of all sources but the master's together; 0: no limit.
+    pub shared_interval_ns: u64,
+    pub shared_tolerance_ns: u64,
+    /// The source of the master this node follows (IPv4 in the first 4 bytes), written by the
+    /// daemon; its adverts take their own lane, not charged to the shared limit, so a flood
+    /// from other sources cannot crowd them out. All zero: none known.
+    pub master: [u8; 16],
+}
+
+/// Key of [`map::VRID_PEERS`] and [`map::SRC_RATE`]: a source address for one router.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct SourceKey {
+    pub vrid: VridKey,
+    /// Source address (IPv4 in the first 4 bytes, the rest zero).
+    pub addr: [u8; 16],
+}
+
+/// Value of [`map::VRID_RATE`]: GCRA theoretical arrival times, ns (`bpf_ktime_get_ns`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct VridRate {
+    /// Of the limit shared by every source but the master.
+    pub shared_tat: u64,
+    /// Of the master's lane.
+    pub master_tat: u64,
 }
 
 /// Value of [`map::VRID_COUNTERS`] (per CPU).
@@ -191,6 +249,12 @@ pub struct VridCounters {
     pub bad_type: u64,
     /// Dropped: IP length beyond the frame, or too short for the VRRP header.
     pub truncated: u64,
+    /// Dropped: the source is not one of the router's unicast peers ([`VRID_CHECK_SRC`]).
+    pub not_peer: u64,
+    /// Dropped: over the source's rate limit, the master lane's, or the shared one.
+    pub rate_limited: u64,
+    /// Accepted, from the master this node follows (its lane).
+    pub from_master: u64,
 }
 
 /// Value of [`map::VRID_SEEN`]: the last advert XDP accepted for a router.
@@ -234,8 +298,10 @@ pub const ADVERTS_BYTES: u32 = 64 * 1024;
 const _: () = assert!(size_of::<VipKey>() == 8);
 const _: () = assert!(size_of::<Vip6Key>() == 20);
 const _: () = assert!(size_of::<VridKey>() == 8);
-const _: () = assert!(size_of::<VridConfig>() == 8);
-const _: () = assert!(size_of::<VridCounters>() == 56);
+const _: () = assert!(size_of::<VridConfig>() == 56);
+const _: () = assert!(size_of::<VridCounters>() == 80);
+const _: () = assert!(size_of::<SourceKey>() == 24);
+const _: () = assert!(size_of::<VridRate>() == 16);
 const _: () = assert!(size_of::<AdvertSeen>() == 32);
 const _: () = assert!(size_of::<AdvertEvent>() == 16 + ADVERT_MAX);
 const _: () = assert!(size_of::<VipState>() == 24);
@@ -253,4 +319,6 @@ mod user {
     unsafe impl aya::Pod for super::VridConfig {}
     unsafe impl aya::Pod for super::VridCounters {}
     unsafe impl aya::Pod for super::AdvertSeen {}
+    unsafe impl aya::Pod for super::SourceKey {}
+    unsafe impl aya::Pod for super::VridRate {}
 }

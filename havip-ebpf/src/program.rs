@@ -4,14 +4,15 @@ use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
     helpers::{bpf_ktime_get_ns, generated::bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::XdpContext,
     EbpfContext as _,
 };
 use havip_ebpf::{
-    global, AdvertEvent, AdvertSeen, Vip6Key, VipCounters, VipKey, VipState, VridConfig,
-    VridCounters, VridKey, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS,
-    VIP_OWNED, VRID_DELIVER_RINGBUF, VRID_UNICAST,
+    global, AdvertEvent, AdvertSeen, SourceKey, Vip6Key, VipCounters, VipKey, VipState, VridConfig,
+    VridCounters, VridKey, VridRate, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS,
+    UNKNOWN_VRID_INTERVAL_NS, UNKNOWN_VRID_TOLERANCE_NS, VIP_OWNED, VRID_CHECK_SRC,
+    VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 
 #[map]
@@ -38,6 +39,18 @@ static VRID_COUNTERS: PerCpuHashMap<VridKey, VridCounters> =
 static VRID_SEEN: HashMap<VridKey, AdvertSeen> = HashMap::with_max_entries(1024, 0);
 #[map]
 static ADVERTS: RingBuf = RingBuf::with_byte_size(ADVERTS_BYTES, 0);
+/// A few unicast peers per router.
+#[map]
+static VRID_PEERS: HashMap<SourceKey, u32> = HashMap::with_max_entries(4096, 0);
+#[map]
+static VRID_RATE: HashMap<VridKey, VridRate> = HashMap::with_max_entries(1024, 0);
+/// Bounded, and the least recently seen source goes first: a flood from random sources evicts
+/// its own entries, while the real routers' are refreshed by their adverts. An evicted source
+/// comes back with a full burst, which is why the shared limit stands behind this one.
+#[map]
+static SRC_RATE: LruHashMap<SourceKey, u64> = LruHashMap::with_max_entries(16384, 0);
+#[map]
+static UNKNOWN_RATE: Array<u64> = Array::with_max_entries(1, 0);
 
 const ETH_P_ARP: [u8; 2] = [0x08, 0x06];
 const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
@@ -319,9 +332,24 @@ fn vrrp(
     };
     // SAFETY: read-only use of a value userspace replaces whole.
     let Some(cfg) = (unsafe { VRIDS.get(&key) }) else {
-        // Not ours: another router's business, and the kernel drops what nobody wants.
-        count_global(global::VRRP_UNKNOWN_VRID);
-        return XDP_PASS;
+        // Not ours. Another VRRP daemon on this host may want it, so a trickle still goes to
+        // the kernel (which drops what nobody wants); a flood does not reach our raw socket.
+        let passed = UNKNOWN_RATE.get_ptr_mut(0).is_some_and(|tat| {
+            // SAFETY: a map value pointer; concurrent CPUs may race, which skews the limit a
+            // little and nothing else.
+            gcra(
+                unsafe { &mut *tat },
+                unsafe { bpf_ktime_get_ns() },
+                UNKNOWN_VRID_INTERVAL_NS,
+                UNKNOWN_VRID_TOLERANCE_NS,
+            )
+        });
+        if passed {
+            count_global(global::VRRP_UNKNOWN_VRID);
+            return XDP_PASS;
+        }
+        count_global(global::VRRP_UNKNOWN_VRID_DROPPED);
+        return XDP_DROP;
     };
     let counters = VRID_COUNTERS.get_ptr_mut(&key);
     bump_vrid(counters, |c| c.received += 1);
@@ -342,8 +370,25 @@ fn vrrp(
         bump_vrid(counters, |c| c.truncated += 1);
         return XDP_DROP;
     }
+    let src_key = SourceKey {
+        vrid: key,
+        addr: src,
+    };
+    // SAFETY: read-only lookup of a value userspace writes whole.
+    if cfg.flags & VRID_CHECK_SRC != 0 && unsafe { VRID_PEERS.get(&src_key) }.is_none() {
+        bump_vrid(counters, |c| c.not_peer += 1);
+        return XDP_DROP;
+    }
     // SAFETY: a helper call without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
+    match rate_check(key, src_key, cfg, now) {
+        Rate::Master => bump_vrid(counters, |c| c.from_master += 1),
+        Rate::Other => {}
+        Rate::Limited => {
+            bump_vrid(counters, |c| c.rate_limited += 1);
+            return XDP_DROP;
+        }
+    }
     if let Some(seen) = VRID_SEEN.get_ptr_mut(&key) {
         // SAFETY: a map value pointer; a torn read by userspace only skews a statistic.
         unsafe {
@@ -385,6 +430,85 @@ fn vrrp(
     }
     bump_vrid(counters, |c| c.passed_to_stack += 1);
     XDP_PASS
+}
+
+/// What the rate limits made of an advert.
+enum Rate {
+    /// From the master this node follows, within its lane's limit.
+    Master,
+    /// From another source, within its own limit and the shared one.
+    Other,
+    /// Over a limit: drop it.
+    Limited,
+}
+
+/// The advert rate limits: the master's source has a lane of its own; any other source is
+/// charged to its own limit and then to the one all of them share, so neither one noisy source
+/// nor a crowd of random ones can fill the socket, and the master's adverts still pass.
+#[inline(always)]
+fn rate_check(key: VridKey, src_key: SourceKey, cfg: &VridConfig, now: u64) -> Rate {
+    let Some(rate) = VRID_RATE.get_ptr_mut(&key) else {
+        return Rate::Other; // not declared by the daemon: no limit known
+    };
+    // SAFETY: a map value pointer; CPUs may race on it, which only skews the limits a little.
+    let rate = unsafe { &mut *rate };
+    if cfg.master != [0u8; 16] && src_key.addr == cfg.master {
+        return if gcra(
+            &mut rate.master_tat,
+            now,
+            cfg.src_interval_ns,
+            cfg.src_tolerance_ns,
+        ) {
+            Rate::Master
+        } else {
+            Rate::Limited
+        };
+    }
+    if cfg.src_interval_ns != 0 {
+        match SRC_RATE.get_ptr_mut(&src_key) {
+            // SAFETY: as above.
+            Some(tat) => {
+                if !gcra(
+                    unsafe { &mut *tat },
+                    now,
+                    cfg.src_interval_ns,
+                    cfg.src_tolerance_ns,
+                ) {
+                    return Rate::Limited;
+                }
+            }
+            None => {
+                // A new source starts with a full burst.
+                let _ = SRC_RATE.insert(&src_key, &(now + cfg.src_interval_ns), 0);
+            }
+        }
+    }
+    if gcra(
+        &mut rate.shared_tat,
+        now,
+        cfg.shared_interval_ns,
+        cfg.shared_tolerance_ns,
+    ) {
+        Rate::Other
+    } else {
+        Rate::Limited
+    }
+}
+
+/// The generic cell rate algorithm (a token bucket kept as one number): `tat` is the
+/// theoretical arrival time of the next packet at the allowed pace; a packet may run ahead of it
+/// by `tolerance` ns. `interval` 0 means no limit.
+#[inline(always)]
+fn gcra(tat: &mut u64, now: u64, interval: u64, tolerance: u64) -> bool {
+    if interval == 0 {
+        return true;
+    }
+    let t = if *tat > now { *tat } else { now };
+    if t - now > tolerance {
+        return false;
+    }
+    *tat = t + interval;
+    true
 }
 
 #[inline(always)]

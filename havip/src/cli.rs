@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Send adverts to this peer instead of multicast (repeatable; keepalived `unicast_peer`).
     #[arg(long = "unicast-peer", value_name = "ADDR", requires = "vrid")]
     pub unicast_peers: Vec<Ipv4Addr>,
+    /// Accept adverts from any source, not only the unicast peers (turns keepalived's
+    /// `check_unicast_src`, on by default, off; any host that can reach this one can then take
+    /// the VIPs over).
+    #[arg(long, requires = "unicast_peers")]
+    pub no_check_unicast_src: bool,
     /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
     #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
     pub unicast_src_ip: Option<Ipv4Addr>,
@@ -357,6 +362,7 @@ impl RunArgs {
             },
             unicast_peers: self.unicast_peers.iter().map(|p| (*p).into()).collect(),
             unicast_src: self.unicast_src_ip.map(Into::into),
+            check_unicast_src: !self.no_check_unicast_src,
             ..VrrpSpec::new(vrid, self.priority)
         })
     }

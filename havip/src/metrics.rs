@@ -459,6 +459,16 @@ impl Collector for Snapshot {
             "VRRP adverts for the router seen by the XDP program.",
             vrids.iter().map(|(l, v)| (l.clone(), v.received)).collect(),
         )?;
+        counters(
+            enc,
+            "xdp_adverts_from_master",
+            "Adverts the XDP program accepted from the master this node follows (their own \
+             lane in the rate limits).",
+            vrids
+                .iter()
+                .map(|(l, v)| (l.clone(), v.from_master))
+                .collect(),
+        )?;
         let mut delivered = Vec::new();
         let mut vrid_dropped = Vec::new();
         for (l, v) in &vrids {
@@ -469,6 +479,8 @@ impl Collector for Snapshot {
                 ("bad_version", v.bad_version),
                 ("bad_type", v.bad_type),
                 ("truncated", v.truncated),
+                ("not_peer", v.not_peer),
+                ("rate_limited", v.rate_limited),
             ] {
                 vrid_dropped.push((with(l, &[("reason", reason)]), n));
             }

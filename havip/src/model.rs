@@ -120,6 +120,9 @@ pub struct VrrpSpec {
     pub unicast_src: Option<IpAddr>,
     /// keepalived `unicast_peer { ... }`: send adverts to each of these instead of multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// keepalived `check_unicast_src`: with unicast peers, accept adverts only from them (in
+    /// XDP and in the election). On by default in havip; off only when asked for.
+    pub check_unicast_src: bool,
     /// keepalived `use_vmac`: answer ARP with the virtual MAC 00:00:5e:00:01:VRID.
     pub use_vmac: bool,
     /// keepalived `track_interface`: interface name and weight (0: down means FAULT).
@@ -181,6 +184,7 @@ impl VrrpSpec {
             checksum: ChecksumMode::PseudoHeader,
             unicast_src: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
             use_vmac: false,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
@@ -210,6 +214,7 @@ impl VrrpSpec {
             garp,
             unicast_src,
             unicast_peers,
+            check_unicast_src,
             // Not the election's: the wire (checksum), the data plane (use_vmac), health and
             // hooks.
             checksum: _,
@@ -231,6 +236,11 @@ impl VrrpSpec {
             start_as: *start_as,
             garp: garp.clone(),
             check_ttl: unicast_peers.is_empty(),
+            allowed_sources: if *check_unicast_src {
+                unicast_peers.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -290,6 +300,7 @@ mod tests {
                 start_as: StartState::Backup,
                 garp,
                 check_ttl: true,
+                allowed_sources: Vec::new(),
             }
         );
         assert_eq!(cfg.validate(), Ok(()));
@@ -311,5 +322,31 @@ mod tests {
         let multicast = VrrpSpec::new(1, 100)
             .router_config(&[vip(100)], IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
         assert!(multicast.check_ttl);
+    }
+
+    /// keepalived `check_unicast_src`, on by default here: the unicast peers are the only
+    /// sources the election accepts; turned off, any source is.
+    #[test]
+    fn unicast_peers_are_the_only_sources_unless_the_check_is_off() {
+        let peer = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2));
+        let primary = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let v = VrrpSpec {
+            unicast_peers: vec![peer],
+            ..VrrpSpec::new(1, 100)
+        };
+        assert_eq!(
+            v.router_config(&[vip(100)], primary).allowed_sources,
+            [peer]
+        );
+        let off = VrrpSpec {
+            check_unicast_src: false,
+            ..v
+        };
+        assert!(off
+            .router_config(&[vip(100)], primary)
+            .allowed_sources
+            .is_empty());
+        let multicast = VrrpSpec::new(1, 100).router_config(&[vip(100)], primary);
+        assert!(multicast.allowed_sources.is_empty());
     }
 }

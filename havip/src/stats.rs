@@ -76,6 +76,15 @@ pub struct VridStats {
     pub bad_version: u64,
     pub bad_type: u64,
     pub truncated: u64,
+    /// Dropped: not from one of the unicast peers (`check_unicast_src`).
+    #[serde(default)]
+    pub not_peer: u64,
+    /// Dropped: over XDP's advert rate limits.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// Accepted from the master this node follows (its own lane in the rate limits).
+    #[serde(default)]
+    pub from_master: u64,
 }
 
 /// Collects the stats of the havip of this network namespace: its daemon's snapshot, if one
@@ -147,6 +156,9 @@ fn read_xdp(maps: &XdpMaps) -> Result<XdpStats> {
             bad_version: c.bad_version,
             bad_type: c.bad_type,
             truncated: c.truncated,
+            not_peer: c.not_peer,
+            rate_limited: c.rate_limited,
+            from_master: c.from_master,
         });
     }
     out.vrids.sort_by_key(|v| (v.iface.clone(), v.vrid));
@@ -339,9 +351,9 @@ pub fn render(stats: &Stats) -> String {
             for v in &x.vrids {
                 let _ = writeln!(
                     o,
-                    "xdp VRID {} on {} ({} v{}): received {} ring buffer {} stack {} dropped: ttl {} version {} type {} truncated {}",
-                    v.vrid, v.iface, v.family, v.version, v.received, v.delivered_ringbuf, v.passed_to_stack,
-                    v.bad_ttl, v.bad_version, v.bad_type, v.truncated
+                    "xdp VRID {} on {} ({} v{}): received {} (from the master {}) ring buffer {} stack {} dropped: ttl {} version {} type {} truncated {} not_peer {} rate_limited {}",
+                    v.vrid, v.iface, v.family, v.version, v.received, v.from_master, v.delivered_ringbuf, v.passed_to_stack,
+                    v.bad_ttl, v.bad_version, v.bad_type, v.truncated, v.not_peer, v.rate_limited
                 );
             }
             let g: Vec<String> = x.global.iter().map(|(k, v)| format!("{k}={v}")).collect();

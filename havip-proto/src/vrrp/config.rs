@@ -149,6 +149,9 @@ pub struct RouterConfig {
     /// Drop adverts whose TTL / hop limit is not 255 (RFC 9568 §7.1). keepalived skips the check
     /// for instances with unicast peers, whose adverts may be routed; so does havip.
     pub check_ttl: bool,
+    /// keepalived's `check_unicast_src`: when not empty, adverts from any other source are
+    /// dropped ([`super::DropReason::NotPeer`]). The daemon puts the unicast peers here.
+    pub allowed_sources: Vec<IpAddr>,
 }
 
 impl RouterConfig {
@@ -168,6 +171,7 @@ impl RouterConfig {
             start_as: StartState::Backup,
             garp: GarpConfig::default(),
             check_ttl: true,
+            allowed_sources: Vec::new(),
         }
     }
 

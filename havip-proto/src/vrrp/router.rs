@@ -71,10 +71,12 @@ pub enum DropReason {
     AddressList,
     /// v2: advert interval differs from ours (RFC 3768 §7.1); v3: interval is zero.
     Interval,
+    /// Source is not one of `RouterConfig::allowed_sources` (keepalived `check_unicast_src`).
+    NotPeer,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Ttl,
         DropReason::Version,
         DropReason::Vrid,
@@ -83,6 +85,7 @@ impl DropReason {
         DropReason::Auth,
         DropReason::AddressList,
         DropReason::Interval,
+        DropReason::NotPeer,
     ];
 }
 
@@ -495,6 +498,9 @@ impl VirtualRouter {
         }
         if adv.src == cfg.primary_addr {
             return Err(DropReason::OwnAdvert);
+        }
+        if !cfg.allowed_sources.is_empty() && !cfg.allowed_sources.contains(&adv.src) {
+            return Err(DropReason::NotPeer);
         }
         let mismatch = adv.addresses.len() != cfg.vips.len()
             || cfg.vips.iter().any(|vip| !adv.addresses.contains(vip));

@@ -595,6 +595,41 @@ fn rfc9568_5_1_1_3_ttl_not_255_is_dropped() {
     assert_eq!(r.poll_timeout(), Some(t0 + secs(1) + us(3_609_375)));
 }
 
+/// keepalived `check_unicast_src`: a master with unicast peers is not demoted by a
+/// priority-255 advert from a source outside them, whatever its TTL (unicast skips the TTL
+/// check); its peer's adverts still count.
+#[test]
+fn check_unicast_src_drops_adverts_from_non_peers() {
+    let mut cfg = v3(100, 2);
+    cfg.start_as = StartState::Master;
+    cfg.check_ttl = false;
+    cfg.allowed_sources = vec![addr(3)];
+    let mut r = router(cfg);
+    let t0 = epoch();
+    r.startup(t0);
+    r.handle_timeout(t0 + secs(2));
+    drain(&mut r);
+    assert_eq!(r.state(), State::Master);
+    let mut spoofed = advert_from(&v3(255, 1), 255);
+    spoofed.src = "198.51.100.66".parse().unwrap();
+    for ttl in [7, 255] {
+        spoofed.ttl = ttl;
+        assert_eq!(
+            r.handle_advert(t0 + secs(3), &spoofed),
+            AdvertOutcome::Dropped(DropReason::NotPeer)
+        );
+    }
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.counters().rejected.get(DropReason::NotPeer), 2);
+    let mut peer = advert_from(&v3(200, 3), 200);
+    peer.ttl = 7;
+    assert!(matches!(
+        r.handle_advert(t0 + secs(3), &peer),
+        AdvertOutcome::Accepted { .. }
+    ));
+    assert_eq!(r.state(), State::Backup);
+}
+
 #[test]
 fn rfc9568_7_1_version_vrid_family_and_own_adverts_are_dropped() {
     let (mut r, t0) = started_backup();

@@ -398,6 +398,61 @@ fn keepalived_corrections_come_with_warnings() {
     );
 }
 
+/// `check_unicast_src` is havip's default with unicast peers; both keepalived keywords are
+/// accepted silently, and the opt-outs (`no_check_unicast_src`, `check_unicast_src = false`)
+/// turn it off with a warning at their place.
+#[test]
+fn check_unicast_src_is_the_default_and_its_opt_out_warns() {
+    let peers = "virtual_router_id 51\n    unicast_peer {\n        10.0.0.3\n    }";
+    let on = load_k(&format!(
+        "global_defs {{\n    vrrp_check_unicast_src\n}}\n{}",
+        GOOD.replace(
+            "virtual_router_id 51",
+            &format!("{peers}\n    check_unicast_src")
+        )
+    ))
+    .unwrap();
+    assert!(on.warnings.is_empty(), "{:?}", on.warnings);
+    assert!(
+        on.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .check_unicast_src
+    );
+    let off = load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        &format!("{peers}\n    no_check_unicast_src"),
+    ))
+    .unwrap();
+    assert!(
+        !off.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .check_unicast_src
+    );
+    let w = off.warnings[0].to_string();
+    assert!(
+        w.starts_with("k.conf:7:5: warning: instance VI_1: no_check_unicast_src"),
+        "{w}"
+    );
+    let t = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nunicast_peers = [\"10.0.0.3\"]\ncheck_unicast_src = false\nvips = [\"10.0.0.100/24\"]\n";
+    let off = load_t(t).unwrap();
+    assert!(
+        !off.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .check_unicast_src
+    );
+    let w = off.warnings[0].to_string();
+    assert!(
+        w.starts_with("h.toml:6:21: warning: check_unicast_src = false"),
+        "{w}"
+    );
+}
+
 #[test]
 fn auth_with_v3_is_ignored_in_keepalived_syntax_and_refused_in_toml() {
     let l = load_k(&GOOD.replace(

@@ -73,6 +73,8 @@ struct Instance {
     unicast_src: Option<Spanned<String>>,
     #[serde(default)]
     unicast_peers: Vec<Spanned<String>>,
+    /// keepalived `check_unicast_src`: on unless set to false (with a warning).
+    check_unicast_src: Option<Spanned<bool>>,
     #[serde(default)]
     track_interfaces: Vec<TrackInterface>,
     #[serde(default)]
@@ -472,6 +474,19 @@ impl Cx<'_> {
             .iter()
             .filter_map(|p| self.addr(p, "unicast peer"))
             .collect();
+        let check_unicast_src = match &i.check_unicast_src {
+            Some(c) if !*c.get_ref() => {
+                let d = Diagnostic::warning(
+                    Some(self.at(c)),
+                    "check_unicast_src = false: adverts from any source are accepted, so any \
+                     host that can reach this one can take the VIPs over",
+                )
+                .hint("list every peer in unicast_peers and remove check_unicast_src");
+                self.diags.push(d);
+                false
+            }
+            _ => true,
+        };
         let garp = match &i.garp {
             Some(g) => self.garp(defaults.1.clone(), g),
             None => defaults.1.clone(),
@@ -495,6 +510,7 @@ impl Cx<'_> {
             },
             unicast_src,
             unicast_peers,
+            check_unicast_src,
             track_interfaces: i
                 .track_interfaces
                 .iter()

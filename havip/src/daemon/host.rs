@@ -13,7 +13,12 @@ use std::{
 
 use tracing::{debug, error, info, warn};
 
-use super::{ifaces::Iface, instance::vrid_key, node::vrid_config, Node};
+use super::{
+    ifaces::Iface,
+    instance::vrid_key,
+    node::{vrid_config, vrid_peers},
+    Node,
+};
 use crate::{
     control::HostChanges,
     model::VipSpec,
@@ -241,7 +246,11 @@ impl Node {
             if let Some(v) = &inst.spec.vrrp {
                 let key = vrid_key(index, v.vrid, inst.is_v6());
                 let config = vrid_config(v, advert_path);
-                if let Some(Err(e)) = self.dp.as_mut().map(|dp| dp.set_vrid(key, config)) {
+                if let Some(Err(e)) = self
+                    .dp
+                    .as_mut()
+                    .map(|dp| dp.set_vrid(key, config, &vrid_peers(v)))
+                {
                     error!(instance = %inst.spec.name, "declaring the router to XDP: {e:#}");
                 }
             }

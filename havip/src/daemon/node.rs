@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use havip_ebpf::{VridConfig, VRID_DELIVER_RINGBUF, VRID_UNICAST};
+use havip_ebpf::{VridConfig, VRID_CHECK_SRC, VRID_DELIVER_RINGBUF, VRID_UNICAST};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -24,7 +24,7 @@ use super::{
     rx::{self, Delivery, Incoming},
 };
 use crate::{
-    dataplane::{Attached, Dataplane},
+    dataplane::{AdvertLimits, Attached, Dataplane},
     model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     net::{netlink::Netlink, sockets::PacketSender},
     vrrp::{master_down_interval, Version, VirtualRouter},
@@ -181,10 +181,14 @@ impl Node {
                 max_heartbeat_age =
                     master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
                 let config = vrid_config(v, self.advert_path);
-                self.dp
-                    .as_mut()
-                    .context("data plane")?
-                    .set_vrid(vrid_key(ifindex, v.vrid, v6), config)?;
+                if !v.unicast_peers.is_empty() && !v.check_unicast_src {
+                    warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");
+                }
+                self.dp.as_mut().context("data plane")?.set_vrid(
+                    vrid_key(ifindex, v.vrid, v6),
+                    config,
+                    &vrid_peers(v),
+                )?;
                 Some(router)
             }
         };
@@ -274,13 +278,32 @@ pub(super) fn vrid_config(v: &VrrpSpec, path: AdvertPath) -> VridConfig {
     if !v.unicast_peers.is_empty() {
         flags |= VRID_UNICAST;
     }
+    if !vrid_peers(v).is_empty() {
+        flags |= VRID_CHECK_SRC;
+    }
     let version = match v.version {
         Version::V2 => 2,
         Version::V3 => 3,
     };
+    let limits = AdvertLimits::for_interval(v.advert_interval.duration());
     VridConfig {
         version,
         reserved: [0; 3],
         flags,
+        src_interval_ns: limits.src_interval_ns,
+        src_tolerance_ns: limits.src_tolerance_ns,
+        shared_interval_ns: limits.shared_interval_ns,
+        shared_tolerance_ns: limits.shared_tolerance_ns,
+        master: [0; 16],
+    }
+}
+
+/// The only sources XDP accepts adverts from: the unicast peers, unless the check is off
+/// (keepalived's `check_unicast_src`, on here by default). Empty: any source.
+pub(super) fn vrid_peers(v: &VrrpSpec) -> Vec<std::net::IpAddr> {
+    if v.check_unicast_src {
+        v.unicast_peers.clone()
+    } else {
+        Vec::new()
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     control::LatencySummary,
     dataplane::{decode_advert_event, monotonic_ns},
     net::sockets::{V6Meta, VrrpSocketV4, VrrpSocketV6},
+    vrrp::{AdvertOutcome, State},
 };
 
 /// How many delivery-latency samples the snapshot summarises.
@@ -200,6 +201,23 @@ impl Node {
         let router = inst.router.as_mut().expect("VRRP instance");
         let outcome = router.handle_advert(now, &rx);
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
+        // The master this backup follows gets its own lane in XDP's rate limits: an advert the
+        // election took as its master's (not a lower-priority one it ignores to preempt).
+        let follows = matches!(outcome, AdvertOutcome::Accepted { .. })
+            && router.state() == State::Backup
+            && rx.priority != 0
+            && (rx.priority >= router.effective_priority() || !router.config().preempt);
+        if follows {
+            let interval = router.master_adver_int().duration();
+            let key = vrid_key(msg.ifindex, vrid, v6);
+            if let Some(Err(e)) = self
+                .dp
+                .as_mut()
+                .map(|dp| dp.set_vrid_master(key, Some(rx.src), interval))
+            {
+                warn!(instance = %inst.spec.name, "giving the master its lane in XDP: {e:#}");
+            }
+        }
         self.drain(i).await;
     }
 }

@@ -167,6 +167,7 @@ fn drop_reason_name(r: DropReason) -> &'static str {
         DropReason::Auth => "auth",
         DropReason::AddressList => "address_list",
         DropReason::Interval => "interval",
+        DropReason::NotPeer => "not_peer",
     }
 }
 

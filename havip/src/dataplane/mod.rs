@@ -23,7 +23,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use havip_ebpf::{
-    global, map, prog, AdvertSeen, VipCounters, VipKey, VipState, VridConfig, VridCounters, VridKey,
+    global, map, prog, AdvertSeen, SourceKey, VipCounters, VipKey, VipState, VridConfig,
+    VridCounters, VridKey, VridRate,
 };
 use tracing::{error, info, warn};
 
@@ -73,6 +74,9 @@ pub struct AttachmentInfo {
 pub struct Dataplane {
     ebpf: Ebpf,
     attachments: Vec<Attachment>,
+    /// The master lane last written per router (source, interval ns), so that the master's
+    /// every advert does not cost a map read.
+    lanes: std::collections::HashMap<VridKey, ([u8; 16], u64)>,
 }
 
 /// Whether native mode on an interface can deliver `XDP_TX` frames, as far as the kernel says.
@@ -102,6 +106,7 @@ impl Dataplane {
         Ok(Self {
             ebpf,
             attachments: Vec::new(),
+            lanes: std::collections::HashMap::new(),
         })
     }
 
@@ -314,8 +319,9 @@ impl Dataplane {
     }
 
     /// Declares a virtual router whose adverts XDP must check and hand over; resets nothing
-    /// when it exists already.
-    pub fn set_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<()> {
+    /// when it exists already. `peers`: the only sources XDP accepts when `config` has
+    /// `VRID_CHECK_SRC` (replacing those declared before).
+    pub fn set_vrid(&mut self, key: VridKey, config: VridConfig, peers: &[IpAddr]) -> Result<()> {
         {
             let mut counters: PerCpuHashMap<&mut MapData, VridKey, VridCounters> =
                 PerCpuHashMap::try_from(self.ebpf.map_mut(map::VRID_COUNTERS).context("map")?)?;
@@ -337,6 +343,16 @@ impl Dataplane {
                     .context("creating VRID_SEEN entry")?;
             }
         }
+        {
+            let mut rate: HashMap<&mut MapData, VridKey, VridRate> =
+                HashMap::try_from(self.ebpf.map_mut(map::VRID_RATE).context("map")?)?;
+            if rate.get(&key, 0).is_err() {
+                rate.insert(key, VridRate::default(), 0)
+                    .context("creating the VRID's rate limiter")?;
+            }
+        }
+        self.set_peers(key, peers)?;
+        self.lanes.remove(&key);
         let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
         vrids
@@ -345,19 +361,78 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Replaces the unicast peers of one router in `VRID_PEERS`.
+    fn set_peers(&mut self, key: VridKey, peers: &[IpAddr]) -> Result<()> {
+        let mut m: HashMap<&mut MapData, SourceKey, u32> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRID_PEERS).context("map")?)?;
+        let old: Vec<SourceKey> = m
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.vrid == key)
+            .collect();
+        let new: Vec<SourceKey> = peers.iter().map(|p| source_key(key, *p)).collect();
+        for k in old.iter().filter(|k| !new.contains(k)) {
+            let _ = m.remove(k);
+        }
+        for k in new {
+            m.insert(k, 1, 0).context("writing the unicast peers map")?;
+        }
+        Ok(())
+    }
+
+    /// Gives the master this node follows for router `key` its own lane in XDP's rate limits,
+    /// paced for adverts every `interval` (the master's, which VRRPv3 lets differ from ours).
+    /// Writes nothing when both are as declared already.
+    pub fn set_vrid_master(
+        &mut self,
+        key: VridKey,
+        master: Option<IpAddr>,
+        interval: std::time::Duration,
+    ) -> Result<()> {
+        let addr = master.map_or([0; 16], |m| source_key(key, m).addr);
+        let lane = (addr, interval.as_nanos() as u64);
+        if self.lanes.get(&key) == Some(&lane) {
+            return Ok(());
+        }
+        let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
+        let Ok(mut config) = vrids.get(&key, 0) else {
+            return Ok(()); // not declared (interface gone): nothing to steer
+        };
+        let limits = AdvertLimits::for_interval(interval);
+        if config.master == addr && config.src_interval_ns <= limits.src_interval_ns {
+            self.lanes.insert(key, lane);
+            return Ok(());
+        }
+        config.master = addr;
+        // Never slower than what the router was declared with: only a faster master widens it.
+        config.src_interval_ns = config.src_interval_ns.min(limits.src_interval_ns);
+        config.src_tolerance_ns = config.src_tolerance_ns.max(limits.src_tolerance_ns);
+        vrids
+            .insert(key, config, 0)
+            .context("writing the VRID map")?;
+        self.lanes.insert(key, lane);
+        Ok(())
+    }
+
     /// Forgets a virtual router.
     pub fn remove_vrid(&mut self, key: &VridKey) -> Result<()> {
         let mut vrids: HashMap<&mut MapData, VridKey, VridConfig> =
             HashMap::try_from(self.ebpf.map_mut(map::VRIDS).context("map")?)?;
         let _ = vrids.remove(key);
-        // Its counters and last-seen record too: a re-created interface or a reload makes new
-        // keys, and these maps are bounded.
+        // Its counters, last-seen record, limiter and peers too: a re-created interface or a
+        // reload makes new keys, and these maps are bounded.
         let mut counters: PerCpuHashMap<&mut MapData, VridKey, VridCounters> =
             PerCpuHashMap::try_from(self.ebpf.map_mut(map::VRID_COUNTERS).context("map")?)?;
         let _ = counters.remove(key);
         let mut seen: HashMap<&mut MapData, VridKey, AdvertSeen> =
             HashMap::try_from(self.ebpf.map_mut(map::VRID_SEEN).context("map")?)?;
         let _ = seen.remove(key);
+        let mut rate: HashMap<&mut MapData, VridKey, VridRate> =
+            HashMap::try_from(self.ebpf.map_mut(map::VRID_RATE).context("map")?)?;
+        let _ = rate.remove(key);
+        self.lanes.remove(key);
+        self.set_peers(*key, &[])?;
         Ok(())
     }
 
@@ -723,7 +798,56 @@ pub fn read_vrid_counters(m: &aya::maps::Map, key: &VridKey) -> Result<VridCount
             bad_version: a.bad_version + c.bad_version,
             bad_type: a.bad_type + c.bad_type,
             truncated: a.truncated + c.truncated,
+            not_peer: a.not_peer + c.not_peer,
+            rate_limited: a.rate_limited + c.rate_limited,
+            from_master: a.from_master + c.from_master,
         }))
+}
+
+/// `SourceKey` of address `addr` for router `key` (IPv4 in the first 4 bytes).
+pub fn source_key(key: VridKey, addr: IpAddr) -> SourceKey {
+    let mut a = [0u8; 16];
+    match addr {
+        IpAddr::V4(v4) => a[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => a = v6.octets(),
+    }
+    SourceKey { vrid: key, addr: a }
+}
+
+/// XDP's advert rate limits for a router advertising every `interval` (GCRA: on average one
+/// advert per `*_interval_ns`, running ahead by at most `*_tolerance_ns`).
+///
+/// - Per source, and for the master's lane: [`AdvertLimits::PER_SOURCE`] adverts per interval,
+///   bursts of twice that. A router sends one per interval; a few more come at a transition (a
+///   priority-0 advert, a new master's first, the answer to a lower-priority advert), and
+///   timers jitter.
+/// - All other sources together: [`AdvertLimits::SHARED`] per interval, bursts of twice that:
+///   room for the few routers of an election at once, while a flood from random sources
+///   reaches the election at most that fast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdvertLimits {
+    pub src_interval_ns: u64,
+    pub src_tolerance_ns: u64,
+    pub shared_interval_ns: u64,
+    pub shared_tolerance_ns: u64,
+}
+
+impl AdvertLimits {
+    pub const PER_SOURCE: u64 = 4;
+    pub const SHARED: u64 = 16;
+
+    pub fn for_interval(interval: std::time::Duration) -> AdvertLimits {
+        let i = (interval.as_nanos() as u64).max(1_000_000);
+        let (src, shared) = (i / Self::PER_SOURCE, i / Self::SHARED);
+        AdvertLimits {
+            src_interval_ns: src,
+            // A burst of 2 × PER_SOURCE adverts: the first passes at `tat`, the rest within
+            // (burst − 1) intervals ahead of it.
+            src_tolerance_ns: src * (2 * Self::PER_SOURCE - 1),
+            shared_interval_ns: shared,
+            shared_tolerance_ns: shared * (2 * Self::SHARED - 1),
+        }
+    }
 }
 
 /// Decodes a ring-buffer record into an event (records are exactly one `AdvertEvent`).

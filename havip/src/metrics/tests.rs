@@ -268,6 +268,9 @@ fn full_stats() -> Stats {
                 bad_version: 6,
                 bad_type: 3,
                 truncated: 1,
+                not_peer: 17,
+                rate_limited: 23,
+                from_master: 850,
             }],
             global,
         }),
@@ -423,12 +426,15 @@ fn every_stats_number_is_exposed() {
         ("bad_version", 6.0),
         ("bad_type", 3.0),
         ("truncated", 1.0),
+        ("not_peer", 17.0),
+        ("rate_limited", 23.0),
     ] {
         assert_eq!(
             get(&s, "havip_xdp_adverts_dropped_total", &r("reason", reason)),
             n
         );
     }
+    assert_eq!(get(&s, "havip_xdp_adverts_from_master_total", &vr), 850.0);
     assert_eq!(
         get(&s, "havip_xdp_frames_total", &[("counter", "passed")]),
         123456.0

@@ -3,8 +3,15 @@
 //!
 //! rustix creates the sockets and sets the options it knows; nix sets the three it alone has
 //! (`SO_BINDTODEVICE`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVPKTINFO`) and carries the control messages
-//! (`IP_PKTINFO`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`). Both crates' errors become `io::Error`, so a
-//! failure reads "IP_TTL: Operation not permitted (os error 1)".
+//! (`IP_PKTINFO`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`); socket2 attaches the classic BPF filter.
+//! The crates' errors become `io::Error`, so a failure reads "IP_TTL: Operation not permitted
+//! (os error 1)".
+//!
+//! The receiving sockets are the last line behind XDP, which drops what is not a well-formed
+//! advert of a router this node runs, beyond a trickle, and rate-limits the rest: each gets an
+//! explicit receive buffer ([`RCVBUF`]) and a socket filter that keeps only VRRP adverts
+//! ([`advert_filter_v4`], [`advert_filter_v6`]), so what XDP passes for another VRRP daemon on
+//! the host (other VRRP types, other versions) never wakes ours.
 
 use std::{
     ffi::OsString,
@@ -30,6 +37,61 @@ pub use crate::wire::vrrp::{MULTICAST_V4 as VRRP_GROUP_V4, MULTICAST_V6 as VRRP_
 
 /// VRRP's IP protocol number (`wire::IpProtocol::Vrrp`; a test keeps the two equal).
 const IPPROTO_VRRP: Protocol = Protocol::from_raw(RawProtocol::new(112).unwrap());
+
+/// The receive buffer of the VRRP sockets, bytes (`SO_RCVBUFFORCE`: above `rmem_max` too; the
+/// kernel doubles it for its bookkeeping). A queued advert costs about 1 KiB of buffer (its skb),
+/// so this holds some 500: at XDP's limits for a router with 1 s adverts (20 a second from
+/// every source but the master together, 4 from the master) that is 20 s of a stalled loop,
+/// and 200 ms for 10 ms adverts. Beyond that the kernel drops and counts (`RcvbufErrors`).
+pub const RCVBUF: usize = 512 * 1024;
+
+/// The classic BPF filter of the raw IPv4 VRRP socket, run by the kernel on each packet (from
+/// its IP header on) before it is queued: IP protocol 112 and a VRRP version/type byte of
+/// 0x21 or 0x31 (a v2 or v3 advertisement), else dropped. Which VRIDs are wanted is XDP's to
+/// check (they change on reload, and a filter would have to be swapped with them).
+pub fn advert_filter_v4() -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter as F;
+    // Opcodes of linux/filter.h (BPF_LD | BPF_B | BPF_ABS, ...).
+    const LDB_ABS: u16 = 0x30;
+    const LDXB_MSH: u16 = 0xb1;
+    const LDB_IND: u16 = 0x50;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        F::new(LDB_ABS, 0, 0, 9),      // 0: A = IP protocol
+        F::new(JEQ_K, 0, 4, 112),      // 1: VRRP? else 6
+        F::new(LDXB_MSH, 0, 0, 0),     // 2: X = IP header length
+        F::new(LDB_IND, 0, 0, 0),      // 3: A = VRRP version and type
+        F::new(JEQ_K, 2, 0, 0x21),     // 4: v2 advert: 7
+        F::new(JEQ_K, 1, 0, 0x31),     // 5: v3 advert: 7, else 6
+        F::new(RET_K, 0, 0, 0),        // 6: drop
+        F::new(RET_K, 0, 0, u32::MAX), // 7: keep it whole
+    ]
+}
+
+/// The classic BPF filter of the raw IPv6 VRRP socket. The kernel runs it on the VRRP message
+/// (an IPv6 raw socket receives no IP header): a version/type byte of 0x31 (a v3 advertisement,
+/// the only VRRP over IPv6), else dropped.
+pub fn advert_filter_v6() -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter as F;
+    const LDB_ABS: u16 = 0x30;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        F::new(LDB_ABS, 0, 0, 0),      // 0: A = VRRP version and type
+        F::new(JEQ_K, 1, 0, 0x31),     // 1: v3 advert: 3, else 2
+        F::new(RET_K, 0, 0, 0),        // 2: drop
+        F::new(RET_K, 0, 0, u32::MAX), // 3: keep it whole
+    ]
+}
+
+/// Sets the explicit receive buffer ([`RCVBUF`]).
+fn set_rcvbuf(fd: &OwnedFd) -> Result<()> {
+    os(
+        rsockopt::set_socket_recv_buffer_size_force(fd, RCVBUF),
+        "SO_RCVBUFFORCE",
+    )
+}
 
 /// A failed system call as an error that says what was being done.
 fn os<T, E: Into<io::Error>>(r: Result<T, E>, what: &'static str) -> Result<T> {
@@ -99,6 +161,11 @@ impl VrrpSocketV4 {
             "IP_MULTICAST_LOOP",
         )?;
         os(rsockopt::set_ip_tos(&fd, TOS), "IP_TOS")?;
+        set_rcvbuf(&fd)?;
+        os(
+            socket2::SockRef::from(&fd).attach_filter(&advert_filter_v4()),
+            "SO_ATTACH_FILTER",
+        )?;
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         Ok(Self { fd })
@@ -125,6 +192,15 @@ impl VrrpSocketV4 {
             "sending a VRRP advert",
         )
         .map(drop)
+    }
+
+    /// The socket's receive buffer as the kernel reports it (`SO_RCVBUF`: twice what was set).
+    #[cfg(test)]
+    fn recv_buffer_size(&self) -> Result<usize> {
+        os(
+            rsockopt::socket_recv_buffer_size(self.fd.get_ref()),
+            "SO_RCVBUF",
+        )
     }
 
     /// Receives one IP packet (IPv4 header included), waiting for it.
@@ -235,6 +311,11 @@ impl VrrpSocketV6 {
             setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true),
             "IPV6_RECVHOPLIMIT",
         )?;
+        set_rcvbuf(&fd)?;
+        os(
+            socket2::SockRef::from(&fd).attach_filter(&advert_filter_v6()),
+            "SO_ATTACH_FILTER",
+        )?;
         os(
             setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true),
             "IPV6_RECVPKTINFO",
@@ -312,6 +393,98 @@ fn recv_v6(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, V6Meta)> {
 mod tests {
     use super::*;
     use crate::wire::IpProtocol;
+
+    /// The raw IPv4 socket keeps VRRP adverts only, and its buffer is the one asked for. Run on
+    /// a thread moved into a network namespace of its own (`unshare(CLONE_NEWNET)`), which
+    /// needs root: without it the test says so and checks nothing (the root tier runs it).
+    #[test]
+    fn the_v4_socket_filter_keeps_only_adverts() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: a network namespace of its own needs root");
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare(2) affecting only this thread's network namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
+            let lo = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .expect("ip");
+            assert!(lo.success());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let rx = VrrpSocketV4::open("lo", 1, Ipv4Addr::LOCALHOST).expect("open");
+                assert!(rx.recv_buffer_size().unwrap() >= RCVBUF);
+                let tx = raw_socket(AddressFamily::INET, Some(IPPROTO_VRRP), "tx").unwrap();
+                let to = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+                // Version/type bytes: v2 type 2, v4 advert, a v3 advert, a v2 advert.
+                for first in [0x22u8, 0x41, 0x31, 0x21] {
+                    let msg = [first, 51, 100, 1, 0, 1, 0, 0, 10, 0, 0, 1];
+                    sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
+                }
+                let mut got = Vec::new();
+                let mut buf = [0u8; 256];
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf))
+                        .await
+                {
+                    got.push(buf[(usize::from(buf[0] & 0x0f) * 4).min(n - 1)]);
+                }
+                assert_eq!(got, [0x31, 0x21], "the filter kept only the adverts");
+            });
+        })
+        .join()
+        .expect("namespace thread");
+    }
+
+    /// The raw IPv6 socket keeps v3 adverts only (as the IPv4 one, in a namespace of its own).
+    #[test]
+    fn the_v6_socket_filter_keeps_only_v3_adverts() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: a network namespace of its own needs root");
+            return;
+        }
+        std::thread::spawn(|| {
+            // SAFETY: unshare(2) affecting only this thread's network namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
+            let lo = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .expect("ip");
+            assert!(lo.success());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let rx = VrrpSocketV6::open("lo", 1).expect("open");
+                let tx = raw_socket(AddressFamily::INET6, Some(IPPROTO_VRRP), "tx").unwrap();
+                let to = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
+                // Version/type bytes: v3 type 2, v2 advert, a v3 advert.
+                for first in [0x32u8, 0x21, 0x31] {
+                    let mut msg = vec![first, 51, 100, 1, 0, 100, 0, 0];
+                    msg.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+                    sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
+                }
+                let mut got = Vec::new();
+                let mut buf = [0u8; 256];
+                while let Ok(Ok((_, _))) =
+                    tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf))
+                        .await
+                {
+                    got.push(buf[0]);
+                }
+                assert_eq!(got, [0x31], "the filter kept only the v3 advert");
+            });
+        })
+        .join()
+        .expect("namespace thread");
+    }
 
     #[test]
     fn vrrp_protocol_number_is_the_wire_one() {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use havip_lab::{
     lab::{Host, Lab},
-    probe::{rx_packets, trafgen_arp_request, AdvertCapture},
-    scenario::{median_p95, Daemon, Pair, Vrrp},
+    probe::{mac, rx_packets, trafgen_arp_request, AdvertCapture},
+    scenario::{havip_args, keepalived_conf, median_p95, Daemon, Pair, Vrrp},
 };
 
 fn ms(d: Duration) -> String {
@@ -525,6 +525,224 @@ fn cpu_50(seconds: u64) {
     }
 }
 
+/// VRRPv2 at 1 s adverts without authentication, keepalived's defaults, for the hostile bench.
+const HOSTILE_V2: Vrrp = Vrrp {
+    version: 2,
+    advert_int: "1",
+    pass: None,
+};
+
+/// keepalived.conf for the hostile bench: the seed shape, with unicast peers when `peer` is
+/// given (and keepalived's defaults otherwise: no `check_unicast_src`).
+fn hostile_keepalived_conf(state: &str, priority: u8, unicast: Option<(&str, &str)>) -> String {
+    let base = keepalived_conf(HOSTILE_V2, state, priority);
+    match unicast {
+        None => base,
+        Some((src, peer)) => base.replace(
+            "    virtual_ipaddress {",
+            &format!("    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n    virtual_ipaddress {{"),
+        ),
+    }
+}
+
+/// One VRRPv2 advert for trafgen (see `lab_hostile`): both checksums recomputed per frame.
+fn hostile_trafgen(
+    dst_mac: [u8; 6],
+    dst: [u8; 4],
+    src: &str,
+    ttl: u8,
+    vrid: u8,
+    prio: u8,
+) -> String {
+    let m = dst_mac.map(|b| format!("{b:#04x}")).join(", ");
+    let d = dst.map(|b| b.to_string()).join(", ");
+    format!(
+        "{{ {m}, 0x02, 0x66, 0x66, 0x66, 0x66, 0x66, c16(0x0800), \
+         0x45, 0xc0, c16(40), drnd(2), c16(0), {ttl}, 112, csumip(14, 33), {src}, {d}, \
+         0x21, {vrid}, {prio}, 1, 0, 1, csumip(34, 53), 10, 99, 0, 100, \
+         0, 0, 0, 0, 0, 0, 0, 0 }}"
+    )
+}
+
+/// Packets the raw sockets of a namespace dropped so far (`/proc/net/raw`, last column): what
+/// overflowed a VRRP daemon's receive buffer.
+fn raw_socket_drops(lab: &Lab, ns: &str) -> u64 {
+    let out = lab.exec(ns, &["cat", "/proc/net/raw"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// State changes of a node so far: havip's from its control socket, keepalived's from its log.
+fn transitions(lab: &mut Lab, daemon: Daemon, label: &str) -> u64 {
+    let p = lab.proc(label);
+    match daemon {
+        Daemon::Havip => p.snapshot().map_or(0, |s| {
+            s.instances.iter().map(|i| i.adverts.transitions).sum()
+        }),
+        Daemon::Keepalived => p.log_text().matches(" Entering ").count() as u64,
+    }
+}
+
+/// `bench hostile`: the flood of `lab_hostile` (a LAN host that is not a peer, trafgen at full
+/// rate, `seconds` each) at a pair of havip and at a pair of keepalived 2.2.7 with the same
+/// config; transitions, socket drops and CPU side by side.
+fn hostile(seconds: u64) {
+    println!(
+        "hostile LAN: VRRPv2, 1 s adverts, n1 master (101), n2 backup (100); trafgen floods from \
+         a third host for {seconds} s"
+    );
+    println!(
+        "{:<11} {:<22} {:>9} {:>12} {:>9} {:>12} {:>12} {:>10} {:>10}",
+        "daemon",
+        "flood",
+        "kpps",
+        "transitions",
+        "n1 end",
+        "n1 sockdrop",
+        "n2 sockdrop",
+        "n1 CPU",
+        "n2 CPU"
+    );
+    let mcast_mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+    for daemon in [Daemon::Havip, Daemon::Keepalived] {
+        for (flood, unicast) in [
+            ("unicast p255 TTL 7", true),
+            ("mcast lower priority", false),
+            ("mcast unknown VRIDs", false),
+        ] {
+            let mut lab = Lab::new(&format!("bh-{}", &daemon.name()[..2]));
+            let n1 = lab.host("n1", "10.99.0.11/24");
+            let n2 = lab.host("n2", "10.99.0.12/24");
+            let evil = lab.host("x", "10.99.0.66/24");
+            for (label, host, prio, state, src, peer) in [
+                ("n1", &n1, 101, "MASTER", "10.99.0.11", "10.99.0.12"),
+                ("n2", &n2, 100, "BACKUP", "10.99.0.12", "10.99.0.11"),
+            ] {
+                match daemon {
+                    Daemon::Havip => {
+                        let mut args = havip_args(HOSTILE_V2, prio, "auto");
+                        if unicast {
+                            args.extend(["--unicast-peer".into(), peer.into()]);
+                        }
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        lab.havip(label, host, &args)
+                            .wait_started(Duration::from_secs(20));
+                    }
+                    Daemon::Keepalived => {
+                        let conf =
+                            hostile_keepalived_conf(state, prio, unicast.then_some((src, peer)));
+                        lab.keepalived(label, host, &conf);
+                    }
+                }
+            }
+            match daemon {
+                Daemon::Havip => lab.proc("n1").wait_state("MASTER", Duration::from_secs(20)),
+                Daemon::Keepalived => lab
+                    .proc("n1")
+                    .wait_keepalived_state("MASTER", Duration::from_secs(20)),
+            }
+            std::thread::sleep(HOSTILE_V2.master_down(100) + Duration::from_millis(500));
+            let pids: Vec<u32> = ["n1", "n2"]
+                .iter()
+                .map(|l| match daemon {
+                    Daemon::Havip => lab.proc(l).pid(),
+                    Daemon::Keepalived => lab.keepalived_vrrp_pid(l),
+                })
+                .collect();
+            let cfg = match flood {
+                "unicast p255 TTL 7" => hostile_trafgen(
+                    mac(&n1.mac),
+                    [10, 99, 0, 11],
+                    "198, 51, 100, 66",
+                    7,
+                    51,
+                    255,
+                ),
+                "mcast lower priority" => {
+                    hostile_trafgen(mcast_mac, [224, 0, 0, 18], "198, 18, drnd(2)", 255, 51, 50)
+                }
+                _ => (52..=251)
+                    .map(|v| {
+                        hostile_trafgen(mcast_mac, [224, 0, 0, 18], "198, 18, drnd(2)", 255, v, 200)
+                    })
+                    .collect(),
+            };
+            let path = std::env::temp_dir().join(format!("havip-bh-{}.cfg", std::process::id()));
+            std::fs::write(&path, cfg).unwrap();
+            let t0 = transitions(&mut lab, daemon, "n1") + transitions(&mut lab, daemon, "n2");
+            let drops0 = [
+                raw_socket_drops(&lab, &n1.ns),
+                raw_socket_drops(&lab, &n2.ns),
+            ];
+            let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
+            let sent0 = tx_packets(&lab, &evil);
+            let start = std::time::Instant::now();
+            let argv = [
+                "trafgen",
+                "-o",
+                "eth0",
+                "-i",
+                path.to_str().unwrap(),
+                "-P",
+                "1",
+                "-q",
+            ];
+            let pid = lab.spawn("trafgen", &evil.ns, &argv).pid() as i32;
+            std::thread::sleep(Duration::from_secs(seconds));
+            // SAFETY: kill(2) on the process group of the trafgen this bench started (it sends
+            // from a child).
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let secs = start.elapsed().as_secs_f64();
+            let sent = tx_packets(&lab, &evil) - sent0;
+            let cpu: Vec<f64> = pids
+                .iter()
+                .zip(&cpu0)
+                .map(|(p, c)| (cpu_seconds(*p) - c) / secs)
+                .collect();
+            std::thread::sleep(HOSTILE_V2.master_down(100));
+            let trans =
+                transitions(&mut lab, daemon, "n1") + transitions(&mut lab, daemon, "n2") - t0;
+            let n1_state = match daemon {
+                Daemon::Havip => lab.proc("n1").state_now(),
+                Daemon::Keepalived => lab.proc("n1").keepalived_state(),
+            }
+            .unwrap_or_default();
+            let drops = [
+                raw_socket_drops(&lab, &n1.ns) - drops0[0],
+                raw_socket_drops(&lab, &n2.ns) - drops0[1],
+            ];
+            let _ = std::fs::remove_file(&path);
+            println!(
+                "{:<11} {:<22} {:>9.0} {:>12} {:>9} {:>12} {:>12} {:>9.2}c {:>9.2}c",
+                daemon.name(),
+                flood,
+                sent as f64 / secs / 1000.0,
+                trans,
+                n1_state,
+                drops[0],
+                drops[1],
+                cpu[0],
+                cpu[1]
+            );
+        }
+    }
+    println!(
+        "(transitions: state changes of both nodes during the flood and one Master_Down_Interval \
+         after; sockdrop: packets the raw sockets of the node's namespace dropped, buffer full; \
+         CPU: cores, the daemon's (keepalived's VRRP process) user + system time per second)"
+    );
+}
+
+/// Packets `host` sent so far (`ip -s -j link`).
+fn tx_packets(lab: &Lab, host: &Host) -> u64 {
+    let out = lab.ip(&host.ns, "-s -j link show dev eth0");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v[0]["stats64"]["tx"]["packets"].as_u64().unwrap_or(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let trials = args
@@ -539,8 +757,11 @@ fn main() {
         }
         Some("arp") => arp(10),
         Some("jitter") => jitter(trials.map_or(60, |t| t as u64)),
+        Some("hostile") => hostile(10),
         _ => {
-            eprintln!("usage: havip-bench failover [--trials N] | adverts | arp | jitter");
+            eprintln!(
+                "usage: havip-bench failover [--trials N] | adverts | arp | jitter | hostile"
+            );
             std::process::exit(2);
         }
     }

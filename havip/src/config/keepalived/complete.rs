@@ -129,6 +129,12 @@ impl Cx<'_> {
             None if priority == 255 => StartState::Master,
             None => StartState::Backup,
         };
+        if let Some(at) = &r.no_check_unicast_src {
+            self.err(
+                Diagnostic::warning(Some(at.clone()), format!("instance {name}: no_check_unicast_src: adverts from any source are accepted, so any host that can reach this one can take the VIPs over"))
+                    .hint("list every peer in unicast_peer and remove no_check_unicast_src"),
+            );
+        }
         let mut preempt = r.nopreempt.is_none();
         if let Some(np) = &r.nopreempt {
             if priority == 255 {
@@ -267,6 +273,7 @@ impl Cx<'_> {
             garp,
             unicast_src: r.unicast_src.as_ref().map(|u| u.0),
             unicast_peers: r.unicast_peers.iter().map(|p| p.0).collect(),
+            check_unicast_src: r.no_check_unicast_src.is_none(),
             track_interfaces: r
                 .track_interfaces
                 .iter()

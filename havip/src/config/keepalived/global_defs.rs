@@ -80,7 +80,7 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("min_auto_priority_delay", "process tuning"),
         ignored("vrrp_iptables", "havip installs no firewall rules (they only serve no_accept and vrrp_strict, which havip refuses)"),
         ignored("vrrp_ipsets", "havip installs no firewall rules"),
-        ignored("vrrp_check_unicast_src", "unicast sources are not filtered yet"),
+        handled("vrrp_check_unicast_src", check_unicast_src),
         ignored("vrrp_skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
         ignored("vrrp_gna_interval", "IPv6 neighbour advertisements use vrrp_garp_interval's spacing"),
         ignored("vrrp_garp_extra_if", "GARPs are sent on the instance's interface only"),
@@ -208,6 +208,11 @@ fn min_garp(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
         g.garp_delay = Some(Duration::ZERO);
         g.garp_repeat = Some(1);
     }
+}
+
+/// keepalived's `vrrp_check_unicast_src`: havip checks unicast sources by default already.
+fn check_unicast_src(cx: &mut Cx<'_>, _g: &mut Globals, s: &Stmt) {
+    cx.flag(s, &GLOBAL_DEFS);
 }
 
 fn enable_script_security(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {

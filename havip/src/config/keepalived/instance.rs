@@ -44,6 +44,9 @@ pub(super) struct RawInstance {
     pub(super) garp_refresh_repeat: Option<u32>,
     pub(super) unicast_src: Option<(IpAddr, Location)>,
     pub(super) unicast_peers: Vec<(IpAddr, Location)>,
+    /// havip's `no_check_unicast_src`: where the source check was turned off (the last of it
+    /// and `check_unicast_src` wins).
+    pub(super) no_check_unicast_src: Option<Location>,
     pub(super) track_interfaces: Vec<(String, i32, Location)>,
     pub(super) track_scripts: Vec<(String, Option<i32>, Location)>,
     pub(super) notify: NotifySpec,
@@ -78,6 +81,7 @@ impl RawInstance {
             garp_refresh_repeat: None,
             unicast_src: None,
             unicast_peers: Vec::new(),
+            no_check_unicast_src: None,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             notify: NotifySpec::default(),
@@ -147,7 +151,8 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         ignored("garp_extra_if_vmac", "use_vmac is refused"),
         ignored("higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
         ignored("unicast_ttl", "adverts are always sent with TTL 255"),
-        ignored("check_unicast_src", "unicast sources are not filtered yet"),
+        handled("check_unicast_src", check_unicast_src),
+        handled("no_check_unicast_src", no_check_unicast_src),
         ignored("track_src_ip", "the source address is not tracked"),
         ignored("unicast_fault_no_peer", "an instance with unicast keywords but no peer is refused anyway"),
         ignored("notify_priority_changes", "priority changes are not notified"),
@@ -265,6 +270,18 @@ fn virtual_ipaddress(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
 fn nopreempt(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     cx.flag(s, &INSTANCE);
     r.nopreempt = Some(s.keyword().loc.clone());
+}
+
+/// keepalived's `check_unicast_src`: havip's default already, kept explicit.
+fn check_unicast_src(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.no_check_unicast_src = None;
+}
+
+/// havip's extension: accept unicast adverts from any source (warned at completion).
+fn no_check_unicast_src(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.flag(s, &INSTANCE);
+    r.no_check_unicast_src = Some(s.keyword().loc.clone());
 }
 
 fn preempt(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
