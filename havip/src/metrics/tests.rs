@@ -650,9 +650,14 @@ fn idle_clients_hold_at_most_max_connections_then_time_out() {
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
     let (series, _) = parse(resp.split_once("\r\n\r\n").unwrap().1);
     let count = |name| get(&series, name, &[]);
-    assert_eq!(
-        count("havip_metrics_connections_refused_total"),
-        (idle.len() - MAX_CONNECTIONS) as f64
+    // A connect that timed out here may still have been accepted there (a loaded machine):
+    // refused are the connections beyond the slots, of the 300 attempts.
+    let refused_total = count("havip_metrics_connections_refused_total");
+    assert!(
+        refused_total >= (idle.len() - MAX_CONNECTIONS) as f64
+            && refused_total <= (300 - MAX_CONNECTIONS) as f64,
+        "{refused_total} refused, {} connected",
+        idle.len()
     );
     assert_eq!(
         count("havip_metrics_connections_timed_out_total"),
