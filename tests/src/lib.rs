@@ -6,8 +6,10 @@
 
 pub mod chaos;
 pub mod frames;
+pub mod fuzz;
 pub mod lab;
 pub mod probe;
+pub mod rng;
 pub mod scenario;
 pub mod soak;
 

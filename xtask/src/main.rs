@@ -56,6 +56,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Set up, then fuzz the XDP program through BPF_PROG_TEST_RUN (`--frames N`, `--seed S`;
+    /// ten million frames by default).
+    Fuzz {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Set up, then soak: 50 instances at 10 ms adverts on one pair for an hour, no faults
     /// (`--minutes N`, `--instances N`).
     Soak {
@@ -85,6 +91,7 @@ fn main() -> Result<()> {
         Command::Bench { args } => lab_binary("havip-bench", &args),
         Command::Chaos { args } => lab_binary("havip-chaos", &args),
         Command::Soak { args } => lab_binary("havip-soak", &args),
+        Command::Fuzz { args } => lab_binary("havip-fuzz-xdp", &args),
     }
 }
 

@@ -25,6 +25,7 @@ use std::{
 use crate::{
     lab::Host,
     probe::{mac, ArpProbe, Ping},
+    rng::Rng,
 };
 
 pub const VIP: &str = "10.99.0.100";
@@ -168,36 +169,6 @@ pub struct Fault {
     pub kind: Kind,
 }
 
-/// SplitMix64: a seedable generator whose sequence is fixed forever (a crate's generator may
-/// change its stream between versions, and a seed must replay the same schedule).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    /// Log-uniform in [lo, hi]: short and long stalls equally likely per decade.
-    fn log_range(&mut self, lo: f64, hi: f64) -> f64 {
-        (lo.ln() + (hi.ln() - lo.ln()) * self.unit()).exp()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pct(&mut self, lo: u8, hi: u8) -> u8 {
-        lo + self.below(usize::from(hi - lo) + 1) as u8
-    }
-}
-
 /// The initial priorities: 150, 120, 100, then 99, 98, ….
 pub fn initial_priorities(nodes: usize) -> Vec<u8> {
     (0..nodes)
@@ -228,7 +199,7 @@ pub fn schedule(seed: u64, seconds: f64, nodes: usize) -> Vec<Fault> {
         (1, 11), // re-created
     ];
     let total: u32 = WEIGHTS.iter().map(|w| w.0).sum();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut prios = initial_priorities(nodes);
     let mut busy: BTreeMap<(u8, usize), f64> = BTreeMap::new();
     let end = seconds - SETTLE;
