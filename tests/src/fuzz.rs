@@ -182,11 +182,15 @@ fn corpus() -> Vec<Vec<u8>> {
     c
 }
 
+/// The shortest frame `BPF_PROG_TEST_RUN` takes for XDP (an Ethernet header: anything shorter
+/// is EINVAL, and no driver hands XDP less).
+const MIN_FRAME: usize = 14;
+
 /// One frame: 1 in 10 random bytes, else a corpus frame with one to four mutations.
 fn draw(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
     if rng.below(10) == 0 {
-        let len = rng.below(129);
-        return (0..len).map(|_| rng.next() as u8).collect();
+        let len = MIN_FRAME + rng.below(129 - MIN_FRAME);
+        return (0..len).map(|_| rng.next_u64() as u8).collect();
     }
     let mut f = corpus[rng.below(corpus.len())].clone();
     const INTERESTING: [u8; 12] = [0, 1, 2, 4, 6, 8, 0x20, 0x31, 58, 112, 135, 255];
@@ -198,9 +202,9 @@ fn draw(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
         match rng.below(8) {
             0 => f[i] ^= 1 << rng.below(8),
             1 => f[i] = INTERESTING[rng.below(INTERESTING.len())],
-            2 => f[i] = rng.next() as u8,
-            3 => f.truncate(rng.below(f.len() + 1)),
-            4 => f.extend((0..rng.below(40)).map(|_| rng.next() as u8)),
+            2 => f[i] = rng.next_u64() as u8,
+            3 => f.truncate(MIN_FRAME + rng.below(f.len().saturating_sub(MIN_FRAME) + 1)),
+            4 => f.extend((0..rng.below(40)).map(|_| rng.next_u64() as u8)),
             // Point an ARP target, or an NS target, at a VIP.
             5 if f.len() >= 42 => {
                 f[38..42].copy_from_slice(&[V4_FRESH, V4_STALE, V4_NOT_OWNED][rng.below(3)])

@@ -1,12 +1,12 @@
 //! The XDP program under random and mutated frames (`havip_lab::fuzz`): a fixed seed and
-//! 200 000 frames in CI; `cargo xtask fuzz --frames N --seed S` for long runs.
+//! 2 000 000 frames in CI; `cargo xtask fuzz --frames N --seed S` for long runs.
 
 use havip_lab::{fuzz::fuzz_xdp, require_root};
 
 #[test]
 fn xdp_keeps_its_promises_under_fuzzed_frames() {
     require_root();
-    let r = fuzz_xdp(20261201, 200_000);
+    let r = fuzz_xdp(20261201, 2_000_000);
     println!(
         "{} frames ({:.0}/s): {} passed, {} dropped, {} answered",
         r.frames, r.per_second, r.passed, r.dropped, r.replied
