@@ -774,6 +774,27 @@ impl Arping {
     }
 }
 
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// For the long-running lab binaries (chaos, soak): SIGINT and SIGTERM ask the run to stop at
+/// its next look ([`stop_requested`]) instead of killing the process, so the labs tear down
+/// (a Ctrl-C used to leave the namespaces and daemons behind).
+pub fn catch_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_stop_signal as libc::sighandler_t) };
+    }
+}
+
+/// Whether SIGINT or SIGTERM came since [`catch_stop_signals`].
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs `f` on a thread that has entered network namespace `ns`; returns its result.
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     in_netns_spawn(ns, f).join().expect("netns thread panicked")

@@ -135,6 +135,13 @@ pub fn run_soak(opts: &Options) -> Report {
         if !failures.is_empty() {
             break;
         }
+        if crate::lab::stop_requested() {
+            failures.push(format!(
+                "stopped by a signal after {:.1} min",
+                start.elapsed().as_secs_f64() / 60.0
+            ));
+            break;
+        }
         thread::sleep(Duration::from_millis(500));
     }
     let secs = start.elapsed().as_secs_f64();

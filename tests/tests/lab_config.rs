@@ -261,12 +261,19 @@ fn reload_while_an_interface_is_gone_is_refused_and_loses_nothing() {
     lab.proc("n1").wait_state("MASTER", LONG);
 
     lab.ip(&n1.ns, "link del eth1");
-    // VI_2 changed (priority) while eth1 is gone.
+    // VI_2 changed (a second VIP: it must restart; a priority alone would not) while eth1 is
+    // gone.
     fs::write(
         &conf,
         format!(
             "{vi1}{}",
-            instance("VI_2", "eth1", 52, 110, "10.99.1.100/24")
+            instance(
+                "VI_2",
+                "eth1",
+                52,
+                100,
+                "10.99.1.100/24\n    10.99.1.101/24"
+            )
         ),
     )
     .unwrap();
@@ -283,9 +290,10 @@ fn reload_while_an_interface_is_gone_is_refused_and_loses_nothing() {
     let vi2 = d.instances.iter().find(|i| i.name == "VI_2").unwrap();
     assert_eq!(vi2.state, "FAULT", "VI_2 waits for its interface");
     assert_eq!(
-        vi2.base_priority,
-        Some(100),
-        "the running configuration stays"
+        vi2.vips.len(),
+        1,
+        "the running configuration stays: {:?}",
+        vi2.vips
     );
 
     // The interface returns: VI_2 is served again (re-attached), as before the reload.

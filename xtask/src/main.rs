@@ -148,7 +148,9 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
             .join(format!("{f}.rs"))
             .exists()
     });
-    let mut args = vec!["test", "-p", "havip-lab"];
+    // Every test binary runs even when one fails: a root-tier run is long, and CI should show
+    // all that broke, not the first.
+    let mut args = vec!["test", "-p", "havip-lab", "--no-fail-fast"];
     for b in &binaries {
         args.extend(["--test", b.as_str()]);
     }

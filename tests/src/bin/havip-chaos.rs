@@ -7,6 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use havip_lab::chaos::{run_chaos, Options};
 
 fn main() -> ExitCode {
+    havip_lab::lab::catch_stop_signals();
     let mut opts = Options {
         seconds: 120.0,
         seed: std::time::SystemTime::now()

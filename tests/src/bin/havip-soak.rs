@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use havip_lab::soak::{run_soak, Options};
 
 fn main() -> ExitCode {
+    havip_lab::lab::catch_stop_signals();
     let mut opts = Options {
         minutes: 60.0,
         instances: 50,

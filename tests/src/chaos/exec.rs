@@ -130,6 +130,14 @@ impl Run {
             if t >= run_end {
                 break;
             }
+            if crate::lab::stop_requested() {
+                self.violations.push(Violation {
+                    at: t,
+                    invariant: 0,
+                    what: "stopped by a signal: the run is incomplete".into(),
+                });
+                break;
+            }
             self.watch_crashes(t);
             if t >= next_resources {
                 next_resources = t + 5.0;
