@@ -786,7 +786,7 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 pub fn catch_stop_signals() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(sig, on_stop_signal as libc::sighandler_t) };
+        unsafe { libc::signal(sig, on_stop_signal as *const () as libc::sighandler_t) };
     }
 }
 
