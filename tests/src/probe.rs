@@ -621,6 +621,27 @@ impl Drop for SipResponder {
     }
 }
 
+/// One VRRPv2 advert for trafgen: to `dst_mac`/`dst`, from `src` (trafgen syntax for four
+/// bytes), with `ttl`, `vrid` and `priority` (trafgen expressions), advertising the lab's VIP.
+/// Both checksums are trafgen's, recomputed for every frame.
+pub fn trafgen_advert(
+    dst_mac: [u8; 6],
+    dst: [u8; 4],
+    src: &str,
+    ttl: u8,
+    vrid: &str,
+    prio: u8,
+) -> String {
+    let m = dst_mac.map(|b| format!("{b:#04x}")).join(", ");
+    let d = dst.map(|b| b.to_string()).join(", ");
+    format!(
+        "{{ {m}, 0x02, 0x66, 0x66, 0x66, 0x66, 0x66, c16(0x0800), \
+         0x45, 0xc0, c16(40), drnd(2), c16(0), {ttl}, 112, csumip(14, 33), {src}, {d}, \
+         0x21, {vrid}, {prio}, 1, 0, 1, csumip(34, 53), 10, 99, 0, 100, \
+         0, 0, 0, 0, 0, 0, 0, 0 }}"
+    )
+}
+
 /// trafgen's description of an ARP request for `target` from the client's fixed MAC and
 /// 10.99.0.50, or with `random_sources` from a random MAC and a random IP in 10.99.0.0/16 per
 /// frame (what a large L2 segment or an ARP flood looks like).

@@ -475,9 +475,12 @@ fn spoofed_lower_priority_adverts_are_not_amplified() {
         "10 000 spoofed adverts in {flood:.1?}: the master received {received}, sent {sent} adverts \
          ({seen} seen on the LAN) and {garps} GARPs in {window:.1} s; {limited} replies held back"
     );
+    // XDP's limits (#12) let through at most its shared rate (16 per advert interval from all
+    // sources but the master): still far more replies and bursts than the schedule allows, had
+    // the election no limits of its own (the router's unit tests take the whole 10 000).
     assert!(
-        received >= 9_000,
-        "the flood reached the election: {received}"
+        received >= 20,
+        "the flood did not reach the election: {received}"
     );
     assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
     // Its own adverts (one a second) and at most one reply a second of flood.

@@ -15,7 +15,7 @@ use std::{
 use havip::control::DaemonSnapshot;
 use havip_lab::{
     lab::{daemon_state, Host, Lab},
-    probe::{mac, rx_packets},
+    probe::{mac, rx_packets, trafgen_advert},
     scenario::{havip_args, Vrrp},
 };
 
@@ -51,27 +51,6 @@ fn pair(test: &str, extra: impl Fn(&str) -> Vec<String>) -> (Lab, Host, Host, Ho
     // Let the backup hear a few adverts and settle on its master.
     sleep(V2.master_down(100) + Duration::from_millis(500));
     (lab, n1, n2, evil)
-}
-
-/// One VRRPv2 advert for trafgen: to `dst_mac`/`dst`, from `src` (trafgen syntax for four
-/// bytes), with `ttl`, `vrid` and `priority` (trafgen expressions), advertising the lab's VIP.
-/// Both checksums are trafgen's, recomputed for every frame.
-fn trafgen_advert(
-    dst_mac: [u8; 6],
-    dst: [u8; 4],
-    src: &str,
-    ttl: u8,
-    vrid: &str,
-    prio: u8,
-) -> String {
-    let m = dst_mac.map(|b| format!("{b:#04x}")).join(", ");
-    let d = dst.map(|b| b.to_string()).join(", ");
-    format!(
-        "{{ {m}, 0x02, 0x66, 0x66, 0x66, 0x66, 0x66, c16(0x0800), \
-         0x45, 0xc0, c16(40), drnd(2), c16(0), {ttl}, 112, csumip(14, 33), {src}, {d}, \
-         0x21, {vrid}, {prio}, 1, 0, 1, csumip(34, 53), 10, 99, 0, 100, \
-         0, 0, 0, 0, 0, 0, 0, 0 }}"
-    )
 }
 
 const MCAST_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];

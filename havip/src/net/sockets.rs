@@ -394,11 +394,10 @@ mod tests {
     use super::*;
     use crate::wire::IpProtocol;
 
-    /// The raw IPv4 socket keeps VRRP adverts only, and its buffer is the one asked for. Run on
-    /// a thread moved into a network namespace of its own (`unshare(CLONE_NEWNET)`), which
-    /// needs root: without it the test says so and checks nothing (the root tier runs it).
-    #[test]
-    fn the_v4_socket_filter_keeps_only_adverts() {
+    /// Runs `test` on a thread moved into a network namespace of its own (`unshare`, loopback
+    /// up), in a runtime of its own. That needs root: without it the test says so and checks
+    /// nothing (the root tier runs it).
+    fn in_a_namespace_of_its_own(test: impl std::future::Future<Output = ()> + Send + 'static) {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: a network namespace of its own needs root");
             return;
@@ -412,78 +411,62 @@ mod tests {
                 .status()
                 .expect("ip");
             assert!(lo.success());
-            let rt = tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
-            rt.block_on(async {
-                let rx = VrrpSocketV4::open("lo", 1, Ipv4Addr::LOCALHOST).expect("open");
-                assert!(rx.recv_buffer_size().unwrap() >= RCVBUF);
-                let tx = raw_socket(AddressFamily::INET, Some(IPPROTO_VRRP), "tx").unwrap();
-                let to = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
-                // Version/type bytes: v2 type 2, v4 advert, a v3 advert, a v2 advert.
-                for first in [0x22u8, 0x41, 0x31, 0x21] {
-                    let msg = [first, 51, 100, 1, 0, 1, 0, 0, 10, 0, 0, 1];
-                    sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
-                }
-                let mut got = Vec::new();
-                let mut buf = [0u8; 256];
-                while let Ok(Ok(n)) =
-                    tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf))
-                        .await
-                {
-                    got.push(buf[(usize::from(buf[0] & 0x0f) * 4).min(n - 1)]);
-                }
-                assert_eq!(got, [0x31, 0x21], "the filter kept only the adverts");
-            });
+                .unwrap()
+                .block_on(test);
         })
         .join()
         .expect("namespace thread");
     }
 
-    /// The raw IPv6 socket keeps v3 adverts only (as the IPv4 one, in a namespace of its own).
+    /// The raw IPv4 socket keeps VRRP adverts only, and its buffer is the one asked for.
+    #[test]
+    fn the_v4_socket_filter_keeps_only_adverts() {
+        in_a_namespace_of_its_own(async {
+            let rx = VrrpSocketV4::open("lo", 1, Ipv4Addr::LOCALHOST).expect("open");
+            assert!(rx.recv_buffer_size().unwrap() >= RCVBUF);
+            let tx = raw_socket(AddressFamily::INET, Some(IPPROTO_VRRP), "tx").unwrap();
+            let to = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+            // Version/type bytes: v2 type 2, v4 advert, a v3 advert, a v2 advert.
+            for first in [0x22u8, 0x41, 0x31, 0x21] {
+                let msg = [first, 51, 100, 1, 0, 1, 0, 0, 10, 0, 0, 1];
+                sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
+            }
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf)).await
+            {
+                got.push(buf[(usize::from(buf[0] & 0x0f) * 4).min(n - 1)]);
+            }
+            assert_eq!(got, [0x31, 0x21], "the filter kept only the adverts");
+        });
+    }
+
+    /// The raw IPv6 socket keeps v3 adverts only.
     #[test]
     fn the_v6_socket_filter_keeps_only_v3_adverts() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: a network namespace of its own needs root");
-            return;
-        }
-        std::thread::spawn(|| {
-            // SAFETY: unshare(2) affecting only this thread's network namespace.
-            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "unshare: {}", io::Error::last_os_error());
-            let lo = std::process::Command::new("ip")
-                .args(["link", "set", "lo", "up"])
-                .status()
-                .expect("ip");
-            assert!(lo.success());
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let rx = VrrpSocketV6::open("lo", 1).expect("open");
-                let tx = raw_socket(AddressFamily::INET6, Some(IPPROTO_VRRP), "tx").unwrap();
-                let to = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
-                // Version/type bytes: v3 type 2, v2 advert, a v3 advert.
-                for first in [0x32u8, 0x21, 0x31] {
-                    let mut msg = vec![first, 51, 100, 1, 0, 100, 0, 0];
-                    msg.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
-                    sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
-                }
-                let mut got = Vec::new();
-                let mut buf = [0u8; 256];
-                while let Ok(Ok((_, _))) =
-                    tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf))
-                        .await
-                {
-                    got.push(buf[0]);
-                }
-                assert_eq!(got, [0x31], "the filter kept only the v3 advert");
-            });
-        })
-        .join()
-        .expect("namespace thread");
+        in_a_namespace_of_its_own(async {
+            let rx = VrrpSocketV6::open("lo", 1).expect("open");
+            let tx = raw_socket(AddressFamily::INET6, Some(IPPROTO_VRRP), "tx").unwrap();
+            let to = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 0, 0, 0));
+            // Version/type bytes: v3 type 2, v2 advert, a v3 advert.
+            for first in [0x32u8, 0x21, 0x31] {
+                let mut msg = vec![first, 51, 100, 1, 0, 100, 0, 0];
+                msg.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+                sendto(tx.as_raw_fd(), &msg, &to, MsgFlags::empty()).unwrap();
+            }
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while let Ok(Ok((_, _))) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv(&mut buf)).await
+            {
+                got.push(buf[0]);
+            }
+            assert_eq!(got, [0x31], "the filter kept only the v3 advert");
+        });
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use havip_lab::{
     lab::{Host, Lab},
-    probe::{mac, rx_packets, trafgen_arp_request, AdvertCapture},
+    probe::{mac, rx_packets, trafgen_advert, trafgen_arp_request, AdvertCapture},
     scenario::{havip_args, keepalived_conf, median_p95, Daemon, Pair, Vrrp},
 };
 
@@ -545,25 +545,6 @@ fn hostile_keepalived_conf(state: &str, priority: u8, unicast: Option<(&str, &st
     }
 }
 
-/// One VRRPv2 advert for trafgen (see `lab_hostile`): both checksums recomputed per frame.
-fn hostile_trafgen(
-    dst_mac: [u8; 6],
-    dst: [u8; 4],
-    src: &str,
-    ttl: u8,
-    vrid: u8,
-    prio: u8,
-) -> String {
-    let m = dst_mac.map(|b| format!("{b:#04x}")).join(", ");
-    let d = dst.map(|b| b.to_string()).join(", ");
-    format!(
-        "{{ {m}, 0x02, 0x66, 0x66, 0x66, 0x66, 0x66, c16(0x0800), \
-         0x45, 0xc0, c16(40), drnd(2), c16(0), {ttl}, 112, csumip(14, 33), {src}, {d}, \
-         0x21, {vrid}, {prio}, 1, 0, 1, csumip(34, 53), 10, 99, 0, 100, \
-         0, 0, 0, 0, 0, 0, 0, 0 }}"
-    )
-}
-
 /// Packets the raw sockets of a namespace dropped so far (`/proc/net/raw`, last column): what
 /// overflowed a VRRP daemon's receive buffer.
 fn raw_socket_drops(lab: &Lab, ns: &str) -> u64 {
@@ -653,20 +634,32 @@ fn hostile(seconds: u64) {
                 })
                 .collect();
             let cfg = match flood {
-                "unicast p255 TTL 7" => hostile_trafgen(
+                "unicast p255 TTL 7" => trafgen_advert(
                     mac(&n1.mac),
                     [10, 99, 0, 11],
                     "198, 51, 100, 66",
                     7,
-                    51,
+                    "51",
                     255,
                 ),
-                "mcast lower priority" => {
-                    hostile_trafgen(mcast_mac, [224, 0, 0, 18], "198, 18, drnd(2)", 255, 51, 50)
-                }
+                "mcast lower priority" => trafgen_advert(
+                    mcast_mac,
+                    [224, 0, 0, 18],
+                    "198, 18, drnd(2)",
+                    255,
+                    "51",
+                    50,
+                ),
                 _ => (52..=251)
                     .map(|v| {
-                        hostile_trafgen(mcast_mac, [224, 0, 0, 18], "198, 18, drnd(2)", 255, v, 200)
+                        trafgen_advert(
+                            mcast_mac,
+                            [224, 0, 0, 18],
+                            "198, 18, drnd(2)",
+                            255,
+                            &v.to_string(),
+                            200,
+                        )
                     })
                     .collect(),
             };
