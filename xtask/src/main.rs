@@ -135,10 +135,11 @@ fn test(unit_only: bool, filter: &[String]) -> Result<()> {
     util::require_root("the root tier (BPF, network namespaces)")?;
     setup::all()?;
     ebpf::build(true)?;
-    // The package the root tier's deb_package test installs: built (a release build) when
-    // that test runs, i.e. without filters or when one names it.
+    // The package the root tier's deb_package test installs, built when that test runs (without
+    // filters, or when one names it) from the tests' own dev build: `cargo xtask deb` makes the
+    // release one.
     if filter.is_empty() || filter.iter().any(|f| f.starts_with("deb")) {
-        deb::build()?;
+        deb::build_profile("dev")?;
     }
     // A word naming a root-tier file (`lab_config`) picks that test binary; other words are
     // test-name filters.
