@@ -4,7 +4,11 @@
 //! seconds (VRIDs in use, conflicts with the configuration's). One line per check, with the fix;
 //! exit 0 when all is well, 1 with warnings, 2 when something blocks VRRP.
 //!
-//! Every check only reads: no sysctl is changed, no XDP program attached, no advert sent.
+//! No check changes the host's configuration: no sysctl is changed, no XDP program attached, no
+//! advert sent. Two leave traces: listening joins the VRRP groups (the host sends one IGMP/MLD
+//! membership report), and `nft list` / `iptables-save` may load their kernel modules. On a
+//! host where havip already runs with the ring-buffer path, XDP takes the adverts before the
+//! listening socket sees them.
 
 use std::{
     collections::BTreeMap,

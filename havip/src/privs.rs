@@ -149,14 +149,20 @@ pub struct Needs {
 /// CAP_NET_ADMIN (VIPs, XDP re-attached to a re-created interface or switched to skb mode),
 /// CAP_NET_RAW (raw and packet sockets reopened for a re-created interface or an instance a
 /// reload adds), CAP_SETUID + CAP_SETGID (scripts and hooks as `script_user`), CAP_KILL (killing
-/// such a script's process group at its timeout); CAP_IPC_LOCK, CAP_NET_BIND_SERVICE and
-/// CAP_SYS_ADMIN only for what [`Needs`] names.
+/// such a script's process group at its timeout), CAP_BPF (up to Linux 5.18, with
+/// `kernel.unprivileged_bpf_disabled` set, as Debian 11, Ubuntu 22.04 and RHEL 9 ship it, every
+/// `bpf()` call needs it, map updates through descriptors already held included), and
+/// CAP_DAC_READ_SEARCH (scripts are vetted before each run by the daemon: their path as another
+/// user owns it, a 0750 directory, is unreadable to a root without it); CAP_IPC_LOCK,
+/// CAP_NET_BIND_SERVICE and CAP_SYS_ADMIN only for what [`Needs`] names.
 pub fn running_set(needs: Needs) -> CapabilitySet {
     let mut keep = CapabilitySet::NET_ADMIN
         | CapabilitySet::NET_RAW
         | CapabilitySet::SETUID
         | CapabilitySet::SETGID
-        | CapabilitySet::KILL;
+        | CapabilitySet::KILL
+        | CapabilitySet::BPF
+        | CapabilitySet::DAC_READ_SEARCH;
     if needs.mlock {
         keep |= CapabilitySet::IPC_LOCK;
     }
@@ -286,7 +292,7 @@ mod tests {
     fn the_running_set_is_named_as_systemd_spells_it() {
         assert_eq!(
             names(running_set(Needs::default())),
-            "cap_kill,cap_setgid,cap_setuid,cap_net_admin,cap_net_raw"
+            "cap_dac_read_search,cap_kill,cap_setgid,cap_setuid,cap_net_admin,cap_net_raw,cap_bpf"
         );
         let all = running_set(Needs {
             mlock: true,
@@ -295,8 +301,8 @@ mod tests {
         });
         assert_eq!(
             names(all),
-            "cap_kill,cap_setgid,cap_setuid,cap_net_bind_service,cap_net_admin,cap_net_raw,\
-             cap_ipc_lock,cap_sys_admin"
+            "cap_dac_read_search,cap_kill,cap_setgid,cap_setuid,cap_net_bind_service,\
+             cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin,cap_bpf"
         );
         assert_eq!(names(CapabilitySet::from_bits_retain(1 << 45)), "cap_45");
     }

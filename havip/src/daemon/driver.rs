@@ -117,6 +117,9 @@ impl Node {
                         dp.beat()?;
                     }
                 }
+                // Before the adverts: a loop kept busy by a flood is alive, and a watchdog
+                // starved by it would have systemd kill a working master (review).
+                _ = watchdog.tick(), if watchdog_every.is_some() => service::watchdog(),
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
                 Some(ev) = host_events.recv() => self.on_host(ev).await,
                 Some(ev) = track_events.recv() => self.on_track(ev).await,
@@ -124,7 +127,6 @@ impl Node {
                     snapshot_tx.send_replace(self.snapshot());
                 }
                 Ok((stream, _)) = listener.accept() => self.answer_control(stream),
-                _ = watchdog.tick(), if watchdog_every.is_some() => service::watchdog(),
                 _ = native_check.tick(), if self.has_native() => {
                     if let Some(dp) = &mut self.dp {
                         dp.recheck_native(&self.nl).await;

@@ -199,14 +199,19 @@ impl Node {
         }
         let inst = &mut self.instances[i];
         let router = inst.router.as_mut().expect("VRRP instance");
+        let followed = router.master_addr();
         let outcome = router.handle_advert(now, &rx);
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
         // The master this backup follows gets its own lane in XDP's rate limits: an advert the
         // election took as its master's (not a lower-priority one it ignores to preempt).
+        // Without preemption any advert is taken: the lane then moves only to a priority at
+        // least ours or to the master already followed, so one spoofed low-priority advert
+        // does not take the lane from the real master (review).
         let follows = matches!(outcome, AdvertOutcome::Accepted { .. })
             && router.state() == State::Backup
             && rx.priority != 0
-            && (rx.priority >= router.effective_priority() || !router.config().preempt);
+            && (rx.priority >= router.effective_priority()
+                || (!router.config().preempt && followed == Some(rx.src)));
         if follows {
             let interval = router.master_adver_int().duration();
             let key = vrid_key(msg.ifindex, vrid, v6);
