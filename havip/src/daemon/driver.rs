@@ -12,7 +12,7 @@ use tokio::{
     sync::{mpsc, watch},
     time::{interval, Interval, MissedTickBehavior},
 };
-use tracing::info;
+use tracing::{error, info};
 
 use super::{
     reload::{Reading, Reloader},
@@ -76,6 +76,8 @@ impl Node {
         let timer = Timer::new()?;
         // The configuration being read for a reload, off this thread.
         let mut reading: Option<Reading> = None;
+        // Why the loop stopped when it was not asked to: returned after the orderly stop.
+        let mut failed: Option<anyhow::Error> = None;
         // systemd's watchdog is fed from this loop only: a stalled loop stops the pings.
         let watchdog_every = service::watchdog_every();
         let mut watchdog = ticker(watchdog_every.unwrap_or(Duration::from_secs(3600)));
@@ -113,8 +115,13 @@ impl Node {
                     self.on_timers().await
                 }
                 _ = beat.tick() => {
-                    if let Some(dp) = &mut self.dp {
-                        dp.beat()?;
+                    // A heartbeat that cannot be written silences XDP within ¾ of a
+                    // Master_Down_Interval anyway: stop the way SIGTERM does (priority 0, VIPs
+                    // released) rather than leave with them held.
+                    if let Some(Err(e)) = self.dp.as_mut().map(|dp| dp.beat()) {
+                        error!("the XDP heartbeat cannot be written, stopping: {e:#}");
+                        failed = Some(e);
+                        break;
                     }
                 }
                 // Before the adverts: a loop kept busy by a flood is alive, and a watchdog
@@ -147,7 +154,7 @@ impl Node {
             self.drain(i).await;
         }
         self.hooks.wait_for_stops().await;
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Set-up is done (XDP attached, maps loaded, sockets and the control socket open): keeps
