@@ -14,6 +14,7 @@ fn data_dir() -> PathBuf {
 fn opts() -> ReadOptions {
     ReadOptions {
         config_id: Some("main".into()),
+        ..ReadOptions::default()
     }
 }
 

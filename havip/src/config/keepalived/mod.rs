@@ -68,7 +68,6 @@ pub fn load_file(
 }
 
 /// Reads a keepalived config from text; includes are relative to the current directory.
-#[cfg(test)]
 pub fn load_str(name: &str, text: &str, opts: &ReadOptions, diags: &mut Diags) -> DaemonSpec {
     let stmts = syntax::parse_str(name, text, Path::new(""), opts, diags);
     interpret(&stmts, name, diags)
