@@ -45,7 +45,8 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
         .map(|e| {
             let path = e.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
-            (path.display().to_string(), bytes)
+            let name = path.file_name().unwrap().to_string_lossy();
+            (format!("corpus {target}/{name}"), bytes)
         })
         .collect();
     out.sort();
@@ -257,7 +258,7 @@ fn check(target: &str, f: fn(&[u8]), label: &str, input: &[u8]) {
     let _ = std::fs::write(&file, input);
     panic!(
         "fuzz target {target} {problem}; input saved to {} (replay: cargo +nightly fuzz run \
-         --fuzz-dir fuzz {target} {}; fix the parser, then add the file to fuzz/corpus/{target}/)",
+         --fuzz-dir fuzz -s none -a {target} {}; fix the parser, then add the file to fuzz/corpus/{target}/)",
         file.display(),
         file.display()
     );
