@@ -27,8 +27,11 @@ use crate::{
     },
 };
 
+/// A target: arbitrary bytes in, a panic when a promise breaks.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `fuzz/fuzz_targets/` and the corpus directories call them.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("wire", wire),
     ("keepalived_conf", keepalived_conf),
     ("toml", toml),
