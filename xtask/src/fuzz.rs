@@ -10,29 +10,10 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::util::{output, root, run};
-
-/// The `cargo-fuzz` release this project fuzzes with.
-pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
+use crate::util::{output, root};
 
 /// The targets, as `fuzz/Cargo.toml` and `havip::fuzzing::TARGETS` name them.
 pub const TARGETS: [&str; 4] = ["wire", "keepalived_conf", "toml", "cli"];
-
-/// Installs `cargo-fuzz` at [`CARGO_FUZZ_VERSION`] unless that version is already there. Only
-/// this command needs it: CI's bounded run is a plain test.
-pub fn install_cargo_fuzz() -> Result<()> {
-    let have = output(Command::new("cargo-fuzz").arg("--version"));
-    if have.is_some_and(|v| v.split_whitespace().any(|w| w == CARGO_FUZZ_VERSION)) {
-        return Ok(());
-    }
-    run(Command::new(env!("CARGO")).args([
-        "install",
-        "cargo-fuzz",
-        "--version",
-        CARGO_FUZZ_VERSION,
-        "--locked",
-    ]))
-}
 
 /// What one target's run showed.
 struct Outcome {
@@ -63,7 +44,7 @@ pub fn parsers(seconds: u64, targets: &[String]) -> Result<()> {
     } else {
         targets.iter().map(String::as_str).collect()
     };
-    install_cargo_fuzz()?;
+    crate::setup::cargo_fuzz()?;
     let root = root();
     let mut outcomes = Vec::new();
     for target in targets {
