@@ -23,6 +23,8 @@ struct Outcome {
     cov: Option<u64>,
     features: Option<u64>,
     corpus: Option<String>,
+    /// libFuzzer's slowest input, whole seconds.
+    slowest: Option<u64>,
     exit_ok: bool,
     artifacts: Vec<PathBuf>,
     log: PathBuf,
@@ -51,8 +53,8 @@ pub fn parsers(seconds: u64, targets: &[String]) -> Result<()> {
         outcomes.push(one(&root, target, seconds)?);
     }
     println!(
-        "\n{:<16} {:>12} {:>8} {:>8} {:>8} {:>14} result",
-        "target", "executions", "exec/s", "edges", "features", "corpus"
+        "\n{:<16} {:>12} {:>8} {:>8} {:>8} {:>14} {:>8} result",
+        "target", "executions", "exec/s", "edges", "features", "corpus", "slowest"
     );
     let mut failed = Vec::new();
     for o in &outcomes {
@@ -76,13 +78,14 @@ pub fn parsers(seconds: u64, targets: &[String]) -> Result<()> {
             )
         };
         println!(
-            "{:<16} {:>12} {:>8} {:>8} {:>8} {:>14} {result}",
+            "{:<16} {:>12} {:>8} {:>8} {:>8} {:>14} {:>8} {result}",
             o.target,
             show(o.execs),
             rate,
             show(o.cov),
             show(o.features),
             o.corpus.clone().unwrap_or_else(|| "-".into()),
+            o.slowest.map_or("-".into(), |s| format!("{s} s")),
         );
     }
     if !failed.is_empty() {
@@ -150,6 +153,7 @@ fn one(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
         cov: None,
         features: None,
         corpus: None,
+        slowest: None,
         exit_ok: status.success(),
         artifacts: list(&artifacts)
             .into_iter()
@@ -165,6 +169,9 @@ fn one(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
                 .and_then(|v| v.parse().ok())
                 .or(o.features);
             o.corpus = field(line, "corp:").map(str::to_string).or(o.corpus);
+        }
+        if let Some(v) = line.strip_prefix("stat::slowest_unit_time_sec:") {
+            o.slowest = v.trim().parse().ok();
         }
         if let Some(v) = line.strip_prefix("stat::number_of_executed_units:") {
             o.execs = v.trim().parse().ok();
