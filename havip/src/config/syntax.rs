@@ -118,7 +118,7 @@ pub fn parse_str(
         )],
         included: 0,
         stopped: false,
-        confined: opts.include_root.is_some(),
+        confined: opts.include_root.as_deref().map(canonical),
     };
     reader.read_text(name, text, opts.include_root.as_deref().unwrap_or(dir));
     let items = std::mem::take(&mut reader.items);
@@ -165,8 +165,8 @@ struct Reader<'d> {
     /// An include error that makes the rest meaningless (a loop, a limit): stop reading, so
     /// the error costs what the text up to it costs, not every path through the includes.
     stopped: bool,
-    /// [`ReadOptions::include_root`] was given: includes must stay beneath it.
-    confined: bool,
+    /// [`ReadOptions::include_root`], canonical: includes must stay beneath it.
+    confined: Option<PathBuf>,
 }
 
 /// A character of a decommented line and its 1-based column in the physical line.
@@ -329,7 +329,7 @@ impl Reader<'_> {
             self.stopped = true;
             return;
         }
-        if self.confined
+        if self.confined.is_some()
             && Path::new(pattern)
                 .components()
                 .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
@@ -395,6 +395,24 @@ impl Reader<'_> {
                 continue;
             }
             let canonical = canonical(&path);
+            // A glob reaches outside without a literal '..': `.*` matches `..` (as glob(3)
+            // does), so the match itself must be beneath the root (found by the fuzzing: the
+            // fuzzer read /tmp through `include .*/*`).
+            if let Some(root) = &self.confined {
+                if !canonical.starts_with(root) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Some(at),
+                            format!(
+                                "include {pattern} leaves the directory includes are confined to ({})",
+                                path.display()
+                            ),
+                        )
+                        .hint("name a file beneath the config's directory, without '..'"),
+                    );
+                    return;
+                }
+            }
             if let Some(first) = self.stack.iter().position(|p| *p == canonical) {
                 let chain: Vec<String> = self.stack[first..]
                     .iter()
@@ -677,7 +695,7 @@ mod tests {
             stack: Vec::new(),
             included: 0,
             stopped: false,
-            confined: false,
+            confined: None,
         };
         r.read_text("t.conf", text, Path::new("."));
         r.items
@@ -971,13 +989,15 @@ mod tests {
     fn confined_includes_stay_beneath_their_root() {
         // The fuzzers read arbitrary text: `include /etc/*` or `include ../../*` must not read
         // the machine's files, while a name beneath the root is still read.
-        let root = std::env::temp_dir().join(format!("havip-confined-{}", std::process::id()));
+        let base = std::env::temp_dir().join(format!("havip-confined-{}", std::process::id()));
+        let root = base.join("root");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("in.inc"), "router_id inside\n").unwrap();
+        std::fs::write(base.join("out.inc"), "router_id outside\n").unwrap();
         let mut diags = Diags::default();
         let stmts = parse_str(
             "k.conf",
-            "include /etc/*\ninclude ../*\ninclude ./a/../../x\ninclude in.inc\n",
+            "include /etc/*\ninclude ../*\ninclude ./a/../../x\ninclude ..*/*.inc\ninclude in.inc\n",
             Path::new("/"),
             &ReadOptions {
                 config_id: Some("x".into()),
@@ -985,9 +1005,9 @@ mod tests {
             },
             &mut diags,
         );
-        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
         let msgs: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
-        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
         for (i, m) in msgs.iter().enumerate() {
             assert!(
                 m.starts_with(&format!("k.conf:{}:9: error: include ", i + 1))
