@@ -139,7 +139,8 @@ fn message_round_trip(repr: &VrrpRepr, src: IpAddr, dst: IpAddr, mode: ChecksumM
 }
 
 /// The bytes as a keepalived.conf (invalid UTF-8 replaced, as no reader would get further),
-/// with `@ID` lines for the id "fuzz" and includes confined to an empty directory; then
+/// with `@ID` lines for the id "fuzz" and includes confined to a directory that does not
+/// exist; then
 /// what `check-config` prints, the spec or the diagnostics.
 pub fn keepalived_conf(data: &[u8]) {
     load(data, Format::Keepalived, "fuzz.conf");
@@ -154,7 +155,7 @@ fn load(data: &[u8], format: Format, name: &str) {
     let text = String::from_utf8_lossy(data);
     let opts = ReadOptions {
         config_id: Some("fuzz".into()),
-        include_root: Some(empty_dir().clone()),
+        include_root: Some(include_root().clone()),
     };
     match config::load_str(name, &text, format, &opts) {
         Ok(loaded) => {
@@ -179,15 +180,13 @@ fn load(data: &[u8], format: Format, name: &str) {
     }
 }
 
-/// An empty directory for confined includes: nothing to read, so an include costs a glob of
-/// nothing (and the reader's include rules still run).
-fn empty_dir() -> &'static PathBuf {
+/// The root confined includes resolve under: a directory that does not exist, so an include
+/// reads nothing and costs a glob of nothing, while the reader's include rules still run. Not
+/// created, so that no run leaves a directory behind (should someone create it, includes stay
+/// confined to it all the same).
+fn include_root() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("havip-fuzz-empty-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("creating the fuzzers' empty include directory");
-        dir
-    })
+    DIR.get_or_init(|| std::env::temp_dir().join("havip-fuzz-no-includes"))
 }
 
 /// The bytes as `havip`'s argument vector (NUL-separated, not necessarily UTF-8, as argv is),
