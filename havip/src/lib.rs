@@ -19,6 +19,9 @@ pub mod control;
 pub(crate) mod daemon;
 pub mod dataplane;
 pub(crate) mod doctor;
+/// The parser fuzz targets (`fuzz/`, `cargo xtask fuzz-parsers`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod logging;
 pub(crate) mod metrics;
 pub(crate) mod model;

@@ -3,6 +3,7 @@
 
 mod deb;
 mod ebpf;
+mod fuzz;
 mod layers;
 mod proto;
 mod setup;
@@ -62,6 +63,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the parsers (wire, keepalived_conf, toml, cli) coverage-guided with cargo-fuzz,
+    /// one target after the other (installs the pinned cargo-fuzz if missing; no root needed).
+    FuzzParsers {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
     /// Set up, then soak: 50 instances at 10 ms adverts on one pair for an hour, no faults
     /// (`--minutes N`, `--instances N`).
     Soak {
@@ -92,6 +102,7 @@ fn main() -> Result<()> {
         Command::Chaos { args } => lab_binary("havip-chaos", &args),
         Command::Soak { args } => lab_binary("havip-soak", &args),
         Command::Fuzz { args } => lab_binary("havip-fuzz-xdp", &args),
+        Command::FuzzParsers { seconds, targets } => fuzz::parsers(seconds, &targets),
     }
 }
 

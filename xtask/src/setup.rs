@@ -1,5 +1,6 @@
 //! Installing what a fresh machine of the project's kind (Debian 12, root, rustup stable) lacks:
-//! Debian packages for the BPF build route and the labs, `bpf-linker` and `cargo-deb`.
+//! Debian packages for the BPF build route and the labs, `bpf-linker` and `cargo-deb` (and, for
+//! `cargo xtask fuzz-parsers` only, `cargo-fuzz`).
 //! Every step checks first, so a second run does nothing and takes well under a second.
 
 use std::{path::Path, process::Command};
@@ -66,6 +67,25 @@ pub fn cargo_deb() -> Result<()> {
         "cargo-deb",
         "--version",
         CARGO_DEB_VERSION,
+        "--locked",
+    ]))
+}
+
+/// The `cargo-fuzz` release `cargo xtask fuzz-parsers` fuzzes with.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
+
+/// Installs `cargo-fuzz` at [`CARGO_FUZZ_VERSION`] unless that version is already there. Only
+/// `cargo xtask fuzz-parsers` calls this, not [`all`]: CI's bounded fuzzing is a plain test.
+pub fn cargo_fuzz() -> Result<()> {
+    let have = output(Command::new("cargo-fuzz").arg("--version"));
+    if have.is_some_and(|v| v.split_whitespace().any(|w| w == CARGO_FUZZ_VERSION)) {
+        return Ok(());
+    }
+    run(Command::new(env!("CARGO")).args([
+        "install",
+        "cargo-fuzz",
+        "--version",
+        CARGO_FUZZ_VERSION,
         "--locked",
     ]))
 }

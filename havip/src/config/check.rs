@@ -3,7 +3,7 @@
 //! repeated here) on the config the daemon would build, Accept_Mode, and the instances
 //! against each other (names, VRIDs per interface, VIPs, scripts and sync groups named).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::diag::{Diagnostic, Diags, Location};
@@ -55,6 +55,9 @@ pub fn finish(
                 .hint("havip replaces keepalived's VRRP half: add a vrrp_instance (or an [[instance]] in TOML)"),
         );
     }
+    // Sets, not list scans: a file of thousands of scripts or instances reads in linear time.
+    let script_names: HashSet<&str> = spec.scripts.iter().map(|s| s.name.as_str()).collect();
+    let written_names: HashSet<&str> = written.iter().map(String::as_str).collect();
     let mut names: HashMap<&str, &Location> = HashMap::new();
     let mut vrids: HashMap<(&str, bool, u8), &Draft> = HashMap::new();
     let mut vips: HashMap<IpAddr, (&Draft, &Location)> = HashMap::new();
@@ -113,7 +116,7 @@ pub fn finish(
         }
         if let Some(v) = &d.spec.vrrp {
             for ((name, _), at) in v.track_scripts.iter().zip(&d.track_script_at) {
-                if !spec.scripts.iter().any(|s| &s.name == name) {
+                if !script_names.contains(name.as_str()) {
                     diags.push(
                         Diagnostic::error(Some(at.clone()), format!("track_script {name}: no vrrp_script of that name"))
                             .found(name.clone())
@@ -140,7 +143,7 @@ pub fn finish(
             }
         }
         for (member, mat) in g.instances.iter().zip(&at.members) {
-            if !written.contains(member) {
+            if !written_names.contains(member.as_str()) {
                 diags.push(
                     Diagnostic::error(Some(mat.clone()), format!("sync group {}: no instance named {member}", g.name))
                         .found(member.clone())

@@ -98,8 +98,7 @@ fn read_as(
 }
 
 /// Reads a config from `text`, named `name` in diagnostics (keepalived includes are relative to
-/// the current directory).
-#[cfg(test)]
+/// the current directory, or to `opts.include_root`). The tests and the fuzzers read this way.
 pub fn load_str(
     name: &str,
     text: &str,

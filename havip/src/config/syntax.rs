@@ -27,7 +27,7 @@
 //! that is why keepalived reads a one-line block wrongly (see `keepalived/mod.rs`). The lines are
 //! then grouped into a tree: a line followed by a `{` line owns the lines up to the matching `}`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::diag::{Diagnostic, Diags, Location};
 
@@ -65,11 +65,17 @@ pub struct Block {
     pub body: Vec<Stmt>,
 }
 
-/// What the reader needs from outside: the config id for `@ID` lines.
+/// What the reader needs from outside: the config id for `@ID` lines, and where includes may
+/// reach.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// keepalived's config id (`-i`); `None`: the host name up to the first dot.
     pub config_id: Option<String>,
+    /// `Some(dir)`: includes resolve under `dir` only (an absolute pattern or a `..` is an
+    /// error), whatever the directory of the file read. The fuzzers read arbitrary text this
+    /// way, so that `include /**` cannot walk or read the machine's files. `None` (the
+    /// daemon): keepalived's rules.
+    pub include_root: Option<PathBuf>,
 }
 
 /// A keepalived "line": a brace, or the words between braces.
@@ -112,8 +118,9 @@ pub fn parse_str(
         )],
         included: 0,
         stopped: false,
+        confined: opts.include_root.as_deref().map(canonical),
     };
-    reader.read_text(name, text, dir);
+    reader.read_text(name, text, opts.include_root.as_deref().unwrap_or(dir));
     let items = std::mem::take(&mut reader.items);
     let mut it = items.into_iter().peekable();
     build(&mut it, None, 0, diags)
@@ -158,6 +165,8 @@ struct Reader<'d> {
     /// An include error that makes the rest meaningless (a loop, a limit): stop reading, so
     /// the error costs what the text up to it costs, not every path through the includes.
     stopped: bool,
+    /// [`ReadOptions::include_root`], canonical: includes must stay beneath it.
+    confined: Option<PathBuf>,
 }
 
 /// A character of a decommented line and its 1-based column in the physical line.
@@ -320,6 +329,20 @@ impl Reader<'_> {
             self.stopped = true;
             return;
         }
+        if self.confined.is_some()
+            && Path::new(pattern)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    Some(at),
+                    format!("include {pattern} leaves the directory includes are confined to"),
+                )
+                .hint("name a file beneath the config's directory, without '..'"),
+            );
+            return;
+        }
         let full = if Path::new(pattern).is_absolute() {
             PathBuf::from(pattern)
         } else {
@@ -372,6 +395,24 @@ impl Reader<'_> {
                 continue;
             }
             let canonical = canonical(&path);
+            // A glob reaches outside without a literal '..': `.*` matches `..` (as glob(3)
+            // does), so the match itself must be beneath the root (found by the fuzzing: the
+            // fuzzer read /tmp through `include .*/*`).
+            if let Some(root) = &self.confined {
+                if !canonical.starts_with(root) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Some(at),
+                            format!(
+                                "include {pattern} leaves the directory includes are confined to ({})",
+                                path.display()
+                            ),
+                        )
+                        .hint("name a file beneath the config's directory, without '..'"),
+                    );
+                    return;
+                }
+            }
             if let Some(first) = self.stack.iter().position(|p| *p == canonical) {
                 let chain: Vec<String> = self.stack[first..]
                     .iter()
@@ -654,6 +695,7 @@ mod tests {
             stack: Vec::new(),
             included: 0,
             stopped: false,
+            confined: None,
         };
         r.read_text("t.conf", text, Path::new("."));
         r.items
@@ -726,6 +768,7 @@ mod tests {
             Path::new("."),
             &ReadOptions {
                 config_id: Some("x".into()),
+                ..ReadOptions::default()
             },
             &mut diags,
         );
@@ -940,5 +983,39 @@ mod tests {
             msgs[0].starts_with("k.conf:3:1: error: extra '}'"),
             "{msgs:?}"
         );
+    }
+
+    #[test]
+    fn confined_includes_stay_beneath_their_root() {
+        // The fuzzers read arbitrary text: `include /etc/*` or `include ../../*` must not read
+        // the machine's files, while a name beneath the root is still read.
+        let base = std::env::temp_dir().join(format!("havip-confined-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("in.inc"), "router_id inside\n").unwrap();
+        std::fs::write(base.join("out.inc"), "router_id outside\n").unwrap();
+        let mut diags = Diags::default();
+        let stmts = parse_str(
+            "k.conf",
+            "include /etc/*\ninclude ../*\ninclude ./a/../../x\ninclude ..*/*.inc\ninclude in.inc\n",
+            Path::new("/"),
+            &ReadOptions {
+                config_id: Some("x".into()),
+                include_root: Some(root.clone()),
+            },
+            &mut diags,
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+        let msgs: Vec<String> = diags.list.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        for (i, m) in msgs.iter().enumerate() {
+            assert!(
+                m.starts_with(&format!("k.conf:{}:9: error: include ", i + 1))
+                    && m.contains("leaves the directory includes are confined to"),
+                "{msgs:?}"
+            );
+        }
+        assert_eq!(stmts.len(), 1, "only in.inc was read");
+        assert_eq!(stmts[0].args()[0].text, "inside");
     }
 }

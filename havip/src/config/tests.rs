@@ -14,6 +14,7 @@ fn data_dir() -> PathBuf {
 fn opts() -> ReadOptions {
     ReadOptions {
         config_id: Some("main".into()),
+        ..ReadOptions::default()
     }
 }
 
@@ -1027,4 +1028,78 @@ fn garp_lower_prio_keywords_are_read_globally_and_per_instance() {
         (g.lower_prio_delay(), g.lower_prio_repeat()),
         (g.delay, g.repeat)
     );
+}
+
+/// The least of three timings of `f` (a busy machine only ever adds time).
+fn fastest(f: impl Fn()) -> std::time::Duration {
+    (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn reading_time_grows_linearly_with_the_number_of_instances_and_scripts() {
+    // Found by the parser fuzzing (docs/fuzzing.md): every TOML location was found by counting
+    // lines from the start of the text, and script and instance names were looked up in
+    // lists, so 20 000 instances took minutes to read and a reload stalled the daemon.
+    // Four times the input must take well under sixteen times as long (a quadratic path
+    // takes sixteen).
+    let toml_text = |n: usize| -> String {
+        let mut t = String::new();
+        for i in 0..n {
+            t.push_str(&format!(
+                "[[script]]\nname = \"s{i}\"\ncommand = \"/bin/true\"\n\
+                 [[instance]]\nname = \"I{i}\"\ninterface = \"eth{}\"\nvrid = {}\n\
+                 track_scripts = [{{ script = \"s{i}\" }}]\nvips = [\"10.{}.{}.1/24\"]\n",
+                i / 255,
+                i % 255 + 1,
+                i / 256 % 256,
+                i % 256
+            ));
+        }
+        t
+    };
+    let keepalived_text = |n: usize| -> String {
+        let mut t = String::new();
+        for i in 0..n {
+            t.push_str(&format!("vrrp_script s{i} {{\n script \"/bin/true\"\n}}\n"));
+        }
+        t.push_str("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n");
+        for i in 0..n {
+            t.push_str(&format!(" s{i}\n"));
+        }
+        t.push_str(" }\n virtual_ipaddress {\n 10.0.0.1/24\n }\n}\n");
+        t.push_str("vrrp_sync_group G {\n group {\n");
+        for i in 0..n {
+            t.push_str(&format!(" X{i}"));
+        }
+        t.push_str("\n }\n}\n");
+        t
+    };
+    let n = 1000;
+    for (what, small, big, format) in [
+        ("TOML", toml_text(n), toml_text(4 * n), Format::Toml),
+        (
+            "keepalived",
+            keepalived_text(n),
+            keepalived_text(4 * n),
+            Format::Keepalived,
+        ),
+    ] {
+        let read = |text: &str| {
+            let _ = load_str("big", text, format, &opts());
+        };
+        let t1 = fastest(|| read(&small));
+        let t4 = fastest(|| read(&big));
+        assert!(
+            t4 < t1 * 10 + std::time::Duration::from_millis(50),
+            "{what}: {n} entries read in {t1:?}, {} in {t4:?}: not linear",
+            4 * n
+        );
+    }
 }

@@ -33,7 +33,7 @@ pub(super) fn peek_vrid(packet: &[u8]) -> Option<(u8, bool)> {
 /// As [`peek_vrid`], for what a reader hands over: a raw IPv6 socket (`v6` is what the kernel
 /// said of the stripped header) gives the VRRP message alone; everything else starts at the IP
 /// header.
-pub(super) fn peek(packet: &[u8], v6: Option<&V6Meta>) -> Option<(u8, bool)> {
+pub(crate) fn peek(packet: &[u8], v6: Option<&V6Meta>) -> Option<(u8, bool)> {
     match v6 {
         Some(_) => packet.get(1).map(|vrid| (*vrid, true)),
         None => peek_vrid(packet),
@@ -42,7 +42,7 @@ pub(super) fn peek(packet: &[u8], v6: Option<&V6Meta>) -> Option<(u8, bool)> {
 
 /// A received advert, checked (lengths, checksum in `checksum`'s mode) and turned into the
 /// router's input. `v6` as for [`peek`].
-pub(super) fn decode(
+pub(crate) fn decode(
     packet: &[u8],
     v6: Option<&V6Meta>,
     checksum: ChecksumMode,

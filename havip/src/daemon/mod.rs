@@ -3,7 +3,7 @@
 //! down on SIGINT/SIGTERM, or on an error half-way through set-up, so that no VIP or XDP program
 //! is left by mistake.
 
-mod advert;
+pub(crate) mod advert;
 mod driver;
 mod health;
 mod host;

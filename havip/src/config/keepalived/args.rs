@@ -14,7 +14,8 @@ use crate::vrrp::Version;
 pub(super) struct Cx<'d> {
     pub(super) diags: &'d mut Diags,
     /// The `vrrp_script`s read so far: keepalived resolves a `track_script` when it reads it.
-    pub(super) scripts_so_far: Vec<String>,
+    /// A set: a file may define thousands, each looked up by every `track_script`.
+    pub(super) scripts_so_far: std::collections::HashSet<String>,
     /// `track_script`s of a script not defined yet at that point, with where they are.
     pub(super) early_tracks: Vec<(String, Location)>,
 }

@@ -23,8 +23,12 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         groups,
     } = top;
     let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
+    let defined: std::collections::HashMap<&str, &Location> = scripts
+        .iter()
+        .map(|(s, at)| (s.name.as_str(), at))
+        .collect();
     for (name, at) in std::mem::take(&mut cx.early_tracks) {
-        if let Some((_, def)) = scripts.iter().find(|(s, _)| s.name == name) {
+        if let Some(def) = defined.get(name.as_str()) {
             cx.err(
                 Diagnostic::error(Some(at), format!("track_script {name}: vrrp_script {name} is defined below, at {def}"))
                     .found(name.clone())

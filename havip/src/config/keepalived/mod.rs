@@ -68,7 +68,6 @@ pub fn load_file(
 }
 
 /// Reads a keepalived config from text; includes are relative to the current directory.
-#[cfg(test)]
 pub fn load_str(name: &str, text: &str, opts: &ReadOptions, diags: &mut Diags) -> DaemonSpec {
     let stmts = syntax::parse_str(name, text, Path::new(""), opts, diags);
     interpret(&stmts, name, diags)
@@ -88,7 +87,7 @@ struct Top {
 fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
     let mut cx = Cx {
         diags,
-        scripts_so_far: Vec::new(),
+        scripts_so_far: Default::default(),
         early_tracks: Vec::new(),
     };
     let mut top = Top::default();
@@ -165,7 +164,8 @@ fn check(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
     let Some(sc) = check else {
         return;
     };
-    if top.scripts.iter().any(|(o, _)| o.name == sc.0.name) {
+    // `scripts_so_far` names exactly `top.scripts`: a set lookup, not a scan of the list.
+    if cx.scripts_so_far.contains(&sc.0.name) {
         cx.err(
             Diagnostic::error(
                 Some(sc.1.clone()),
@@ -174,7 +174,7 @@ fn check(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
             .hint("rename one: vrrp_script and vrrp_track_process names share one name space in havip (keepalived skips a second vrrp_script)"),
         );
     } else {
-        cx.scripts_so_far.push(sc.0.name.clone());
+        cx.scripts_so_far.insert(sc.0.name.clone());
         top.scripts.push(sc);
     }
 }
