@@ -191,6 +191,22 @@ fn recv_until(sock: &OwnedFd, deadline: Instant, buf: &mut [u8]) -> Option<usize
     usize::try_from(n).ok()
 }
 
+/// Has the kernel stamp each received frame (`SO_TIMESTAMPNS`): read back as a control message
+/// or with `SIOCGSTAMPNS`.
+fn receive_timestamps(sock: &OwnedFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int on a socket the caller owns.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
+    }
+}
+
 /// Waits (precisely) until `sock` is readable or `timeout` passes.
 fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
     let mut pfd = libc::pollfd {
@@ -363,17 +379,7 @@ fn probe_loop(
     // asm-generic/sockios.h: the kernel's receive time of the last frame read (CLOCK_REALTIME).
     const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
     let (sock, addr) = packet_socket(iface, ETH_P_ARP);
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid int on a socket this function owns.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&one as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as u32,
-        );
-    }
+    receive_timestamps(&sock);
     let realtime_ns = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -499,17 +505,7 @@ impl Drop for AdvertCapture {
 fn capture_loop(iface: &str, src: [u8; 4], stop: &AtomicBool) -> Vec<u64> {
     const ETH_P_IP: u16 = 0x0800;
     let (sock, _) = packet_socket(iface, ETH_P_IP);
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid int.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&one as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as u32,
-        );
-    }
+    receive_timestamps(&sock);
     let mut times = Vec::new();
     let mut buf = [0u8; 256];
     let mut control = [0u64; 16];

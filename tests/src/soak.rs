@@ -10,7 +10,7 @@ use std::{
 
 use havip::control::DaemonSnapshot;
 
-use crate::lab::Lab;
+use crate::lab::{cpu_seconds, open_fds, rss_kb, Lab};
 
 pub struct Options {
     pub minutes: f64,
@@ -35,26 +35,8 @@ fn conf(n: u8, prio: u8) -> String {
     c
 }
 
-/// utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
 fn rss_fds(pid: u32) -> (u64, usize) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    (rss, fds)
+    (rss_kb(pid).unwrap_or(0), open_fds(pid).unwrap_or(0))
 }
 
 fn totals(s: &DaemonSnapshot) -> (u64, u64, u64, usize) {
@@ -88,7 +70,7 @@ pub fn run_soak(opts: &Options) -> Report {
     let (pa, pb) = (lab.proc("a").pid(), lab.proc("b").pid());
     let snap = |lab: &mut Lab, l: &str| lab.proc(l).snapshot().expect("a snapshot");
     let (a0, b0) = (totals(&snap(&mut lab, "a")), totals(&snap(&mut lab, "b")));
-    let (ca0, cb0) = (cpu_ticks(pa), cpu_ticks(pb));
+    let (ca0, cb0) = (cpu_seconds(pa), cpu_seconds(pb));
     let (ra0, rb0) = (rss_fds(pa), rss_fds(pb));
     let start = Instant::now();
     let length = Duration::from_secs_f64(opts.minutes * 60.0);
@@ -146,7 +128,7 @@ pub fn run_soak(opts: &Options) -> Report {
     }
     let secs = start.elapsed().as_secs_f64();
     let (a1, b1) = (totals(&snap(&mut lab, "a")), totals(&snap(&mut lab, "b")));
-    let (ca1, cb1) = (cpu_ticks(pa), cpu_ticks(pb));
+    let (ca1, cb1) = (cpu_seconds(pa), cpu_seconds(pb));
     let (ra1, rb1) = (rss_fds(pa), rss_fds(pb));
     let sent = a1.0 - a0.0;
     let received = b1.1 - b0.1;
@@ -154,7 +136,7 @@ pub fn run_soak(opts: &Options) -> Report {
     // Adverts still in flight at the last read: one interval's worth per instance at most.
     let in_flight = u64::from(n) * 2;
     let lost = sent.saturating_sub(received);
-    let cpu = |c0: u64, c1: u64| (c1 - c0) as f64 / 100.0 / secs * 100.0;
+    let cpu = |c0: f64, c1: f64| (c1 - c0) / secs * 100.0;
     let _ = writeln!(
         text,
         "\nafter {:.1} min: a sent {sent} adverts, b received {received} (lost {lost}; up to \

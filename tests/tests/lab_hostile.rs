@@ -14,7 +14,7 @@ use std::{
 
 use havip::control::DaemonSnapshot;
 use havip_lab::{
-    lab::{daemon_state, Host, Lab},
+    lab::{cpu_seconds, daemon_state, Host, Lab},
     probe::{mac, rx_packets, trafgen_advert},
     scenario::{havip_args, Vrrp},
 };
@@ -76,17 +76,6 @@ fn figures(lab: &mut Lab, label: &str) -> NodeFigures {
         cpu_s: cpu_seconds(p.pid()),
         state: daemon_state(&s).unwrap_or_default(),
     }
-}
-
-/// utime + stime of a process (all its threads), seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 /// Packets `host` sent so far (`ip -s -j link`).

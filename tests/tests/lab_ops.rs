@@ -240,7 +240,7 @@ fn set_nofile(soft: u64) -> u64 {
 }
 
 fn open_fds(pid: u32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    havip_lab::lab::open_fds(pid).unwrap_or(0)
 }
 
 /// Gaps between consecutive adverts beyond `interval`, in µs, sorted.

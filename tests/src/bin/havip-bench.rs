@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use havip_lab::{
-    lab::{Host, Lab},
+    lab::{cpu_seconds, Host, Lab},
     probe::{mac, rx_packets, trafgen_advert, trafgen_arp_request, AdvertCapture},
     scenario::{havip_args, keepalived_conf, median_p95, Daemon, Pair, Vrrp},
 };
@@ -430,20 +430,6 @@ fn many_instances_conf(n: u8, priority: u8, state: &str) -> String {
         ));
     }
     c
-}
-
-/// CPU time (user + system) a process has used, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at ") ".
-    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field.
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-    ticks as f64 / 100.0
 }
 
 /// CPU per second of the daemons running 50 virtual routers at 10 ms adverts (5000 adverts a

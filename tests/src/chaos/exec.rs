@@ -17,7 +17,7 @@ use std::{
 use havip::control;
 
 use super::{ms, node_conf, state_at, Done, Fault, Kind, Node, Sample, Violation, VIP};
-use crate::lab::{daemon_state, netns_inode, Host, Lab};
+use crate::lab::{daemon_state, netns_inode, open_fds, rss_kb, Host, Lab};
 
 /// The lab while a run goes on.
 pub(super) struct Run {
@@ -494,17 +494,10 @@ fn kernel_has_netem(lab: &mut Lab) -> bool {
 /// observer's own control-socket connection is open in the daemon now and then, and is not
 /// the daemon's.
 fn resources(pid: u32) -> Option<(u64, usize)> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let rss = rss_kb(pid)?;
     let mut fds = usize::MAX;
     for _ in 0..5 {
-        fds = fds.min(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count());
+        fds = fds.min(open_fds(pid)?);
         thread::sleep(Duration::from_millis(1));
     }
     Some((rss, fds))
