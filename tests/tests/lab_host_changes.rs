@@ -445,6 +445,89 @@ fn deleted_then_recreated(frozen: bool) {
     assert!(!has_addr(&lab, &n1, "eth0", VIP));
 }
 
+/// The interface does not exist when havip starts (a bond, VLAN or veth created later at
+/// boot): havip runs, the instance waits in FAULT with XDP attached nowhere, and leaves an
+/// elected master alone; the interface appears with no address (XDP attached, still FAULT),
+/// then gets one: havip takes the VIP (higher priority, preempt) and answers ARP for it.
+/// Started with `ip netns exec`, as a user does. keepalived drops such an instance unless
+/// `dynamic_interfaces` is set; havip exited 1 here before.
+#[test]
+fn interface_absent_at_start_is_attached_when_it_appears() {
+    let mut lab = Lab::new("hc-absent");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n2", &n2, 100, "10.99.0.100/24");
+    lab.proc("n2").wait_state("MASTER", LONG);
+    lab.ip(&n1.ns, "link del eth0");
+    let args = havip_args_on("eth0", "10.99.0.100/24", Vrrp::v3("0.1"), 101, "skb");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.havip_with(Launcher::IpNetnsExec, "n1", &n1, &args)
+        .wait_started(LONG);
+    let s = stats(&lab, &n1);
+    let inst = &s["daemon"]["instances"][0];
+    assert_eq!(inst["state"], "FAULT", "{s:#}");
+    let why = inst["host_fault"].as_str().unwrap_or_default();
+    assert!(why.contains("eth0 does not exist"), "{s:#}");
+    assert!(
+        lab.proc("n1")
+            .log_text()
+            .contains("no interface of that name"),
+        "the log says why"
+    );
+    let links = lab.ip(&n1.ns, "link show");
+    assert!(!links.contains("xdp"), "XDP attached somewhere: {links}");
+    sleep(mdi(100));
+    assert_eq!(
+        state(&lab, &n2),
+        "MASTER",
+        "the waiting node disturbed the master"
+    );
+
+    // The interface appears, up but with no address yet: attached, still in FAULT.
+    let lan = lab.lan();
+    lab.ip(
+        &n1.ns,
+        &format!("link add eth0 type veth peer name {} netns {lan}", n1.port),
+    );
+    lab.ip(&lan, &format!("link set {} master br0 up", n1.port));
+    lab.ip(&n1.ns, "link set eth0 up");
+    wait_until("XDP attached to the new eth0", LONG, || {
+        lab.ip(&n1.ns, "link show dev eth0").contains("prog/xdp")
+    });
+    let s = stats(&lab, &n1);
+    let inst = &s["daemon"]["instances"][0];
+    assert_eq!(inst["state"], "FAULT", "{s:#}");
+    let why = inst["host_fault"].as_str().unwrap_or_default();
+    assert!(why.contains("no IPv4 address"), "{s:#}");
+    assert_eq!(state(&lab, &n2), "MASTER");
+
+    // Its address arrives: n1 (101) preempts n2 (100) and answers for the VIP.
+    lab.ip(&n1.ns, "addr add 10.99.0.11/24 dev eth0");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    sleep(mdi(100));
+    assert_eq!(state(&lab, &n2), "BACKUP");
+    let mac = mac_of(&lab, &n1.ns, "eth0");
+    let r = lab.arping(&client, VIP, 5, 0.02);
+    assert_eq!(r.received, 5, "{r:?}");
+    assert_eq!(r.macs.iter().collect::<Vec<_>>(), vec![&mac], "{r:?}");
+    let s = stats(&lab, &n1);
+    assert_eq!(
+        change(&s, "eth0", "reattached"),
+        0,
+        "a first attachment: {s:#}"
+    );
+    let xdp_vips = s["xdp"]["vips"].as_array().expect("xdp vips");
+    assert_eq!(xdp_vips.len(), 1, "a placeholder entry is left: {s:#}");
+
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    let after = lab.ip(&n1.ns, "link show dev eth0");
+    assert!(!after.contains("prog/xdp"), "XDP left attached: {after}");
+    assert!(!has_addr(&lab, &n1, "eth0", VIP));
+}
+
 #[test]
 fn renamed_interface_is_followed_by_index() {
     let (mut lab, n1, n2, client) = elected("hc-rename");

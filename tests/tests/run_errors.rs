@@ -18,22 +18,6 @@ fn run_in(lab: &Lab, ns: &str, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
-fn unknown_interface_is_named() {
-    let mut lab = Lab::new("err-iface");
-    let ns = lab.add_ns("n");
-    let (ok, err) = run_in(
-        &lab,
-        &ns,
-        &["run", "--iface", "eth9", "--vip", "10.0.0.1/24"],
-    );
-    assert!(!ok);
-    assert!(err.contains("no interface named \"eth9\""), "{err}");
-    assert!(err.contains("ip link"), "the fix is missing: {err}");
-    let links = lab.ip(&ns, "link show");
-    assert!(!links.contains("xdp"), "XDP left attached: {links}");
-}
-
-#[test]
 fn bad_address_is_named() {
     let mut lab = Lab::new("err-addr");
     let ns = lab.add_ns("n");

@@ -73,6 +73,7 @@ impl Node {
         for i in 0..self.instances.len() {
             self.start_instance(i, now).await;
         }
+        self.catch_up_host().await;
         let timer = Timer::new()?;
         // The configuration being read for a reload, off this thread.
         let mut reading: Option<Reading> = None;

@@ -42,6 +42,12 @@ impl Node {
         let inst = &self.instances[i];
         inst.spec.vrrp.as_ref()?;
         let iface = &self.ifaces[&inst.ifindex];
+        if !iface.present && iface.attached_as.is_empty() {
+            return Some(format!(
+                "interface {} does not exist; havip attaches when it appears",
+                iface.configured
+            ));
+        }
         if !iface.present {
             return Some(format!(
                 "interface {} is gone; waiting for it to come back",
@@ -231,12 +237,16 @@ impl Node {
             }
         };
         let mut iface = self.ifaces.remove(&old).expect("a known interface");
-        info!(iface = %link.name, old_index = old, index, %mode, "interface is back: XDP re-attached, resuming");
+        if iface.attached_as.is_empty() {
+            info!(iface = %link.name, index, %mode, "interface appeared: XDP attached, its instances start");
+        } else {
+            info!(iface = %link.name, old_index = old, index, %mode, "interface is back: XDP re-attached, resuming");
+            iface.changes.reattached += 1;
+        }
         iface.attached_as = link.name.clone();
         iface.packet = packet;
         iface.link = link;
         iface.present = true;
-        iface.changes.reattached += 1;
         self.ifaces.insert(index, iface);
         let advert_path = self.advert_path;
         for i in self.instances_on(old) {
@@ -266,6 +276,31 @@ impl Node {
         }
         self.resync_addresses(index).await;
         self.apply_health_all().await;
+    }
+
+    /// After the host's notifications are followed: an interface absent at start-up that
+    /// appeared, or an address added, before they were is taken in now.
+    pub(super) async fn catch_up_host(&mut self) {
+        let absent: Vec<(u32, String)> = self
+            .ifaces
+            .iter()
+            .filter(|(_, i)| !i.present)
+            .map(|(&index, i)| (index, i.configured.clone()))
+            .collect();
+        for (index, name) in absent {
+            if let Ok(Some(link)) = self.nl.find_link(&name).await {
+                self.reattach(index, link).await;
+            }
+        }
+        let present: Vec<u32> = self
+            .ifaces
+            .iter()
+            .filter(|(_, i)| i.present)
+            .map(|(&index, _)| index)
+            .collect();
+        for index in present {
+            self.resync_addresses(index).await;
+        }
     }
 
     /// An address of interface `index` changed: compares what is there now with what havip

@@ -27,9 +27,11 @@ pub(super) struct Iface {
     pub link: Link,
     /// The name the configuration gave it: what a re-created interface must be called.
     pub configured: String,
-    /// The name XDP was attached under (the data plane knows the attachment by it).
+    /// The name XDP was attached under (the data plane knows the attachment by it); empty
+    /// while it never was.
     pub attached_as: String,
-    /// False from its deletion until an interface of the configured name appears again.
+    /// False from its deletion (or, for one absent at start, from the start) until an
+    /// interface of the configured name appears.
     pub present: bool,
     /// The interface's own IPv4 address: the source of adverts (RFC 9568 §5.1.1.1).
     pub primary_v4: Option<Ipv4Addr>,
@@ -87,6 +89,10 @@ impl Iface {
     }
 }
 
+/// The first placeholder index of an interface that does not exist (see
+/// [`Ifaces::insert_absent`]).
+const ABSENT_INDEX: u32 = 1 << 31;
+
 /// Every interface the node works on, by index (an interface re-created under its configured
 /// name moves to its new index).
 #[derive(Default)]
@@ -140,6 +146,27 @@ impl Ifaces {
 
     pub fn remove(&mut self, index: &u32) -> Option<Iface> {
         self.by_index.remove(index)
+    }
+
+    /// An interface the configuration names that does not exist (yet): kept under a
+    /// placeholder index until one of that name appears (`host.rs` attaches it then). Its
+    /// instances are in FAULT meanwhile. Returns the placeholder.
+    pub fn insert_absent(&mut self, configured: &str, packet: PacketSender) -> u32 {
+        // The kernel's interface indices are positive `int`s: none reaches 2^31.
+        let index = (ABSENT_INDEX..)
+            .find(|i| !self.by_index.contains_key(i))
+            .expect("fewer than 2^31 interfaces");
+        let link = Link {
+            name: configured.to_string(),
+            index,
+            mac: [0; 6],
+            up: false,
+        };
+        let mut iface = Iface::new(configured, link, packet);
+        iface.attached_as = String::new();
+        iface.present = false;
+        self.by_index.insert(index, iface);
+        index
     }
 
     /// Opens the VRRP sockets interface `index` lacks, for each family it has an address of

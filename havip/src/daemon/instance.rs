@@ -149,11 +149,14 @@ impl Instance {
 
     /// Gives up the VIPs: XDP drops first, then the addresses go.
     pub async fn disown(&mut self, iface: &Iface, dp: &mut Dataplane, nl: &Netlink) -> Result<()> {
+        if !iface.present {
+            // The addresses went with the interface, and XDP forgets its entries (or, absent
+            // since the start, never had them).
+            self.owned = false;
+            return Ok(());
+        }
         self.declare_vips(dp, iface.link.mac, false)?;
         self.owned = false;
-        if !iface.present {
-            return Ok(()); // The addresses went with the interface.
-        }
         let primary = iface.primary_v4.map(IpAddr::V4);
         // Every VIP is tried: one that cannot be removed must not keep the others on the
         // interface (XDP drops ARP for all of them already, as not owned).

@@ -42,9 +42,6 @@ pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()>
 
 async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     let nl = Netlink::new()?;
-    for inst in &spec.instances {
-        nl.link(&inst.iface).await?;
-    }
     let ns = crate::control::ns_name()?;
     let _lock = lock::acquire(&ns)?;
     remove_leftovers(&nl, &ns).await?;

@@ -98,12 +98,18 @@ impl Node {
         Ok(())
     }
 
-    /// The interface called `name`, attached and with its sockets open (done once).
+    /// The interface called `name`, attached and with its sockets open (done once). One that
+    /// does not exist is kept as absent, and attached when it appears (as one deleted later).
     async fn ensure_iface(&mut self, name: &str) -> Result<u32> {
         if let Some(index) = self.ifaces.find(name) {
             return Ok(index);
         }
-        let link = self.nl.link(name).await?;
+        let Some(link) = self.nl.find_link(name).await? else {
+            warn!(iface = %name, "no interface of that name in this network namespace (`ip link` lists them): its instances start in FAULT, and havip attaches when it appears");
+            // Never sends while absent (its instances are in FAULT); replaced on attachment.
+            let packet = PacketSender::open(0)?;
+            return Ok(self.ifaces.insert_absent(name, packet));
+        };
         let mode = self.attach_xdp(link.index, &link.name).await?;
         info!(iface = %link.name, %mode, "XDP program attached");
         let index = link.index;
@@ -153,26 +159,34 @@ impl Node {
     pub(super) async fn add_instance(&mut self, inst: &InstanceSpec) -> Result<()> {
         let ifindex = self.ensure_iface(&inst.iface).await?;
         let iface = &self.ifaces[&ifindex];
+        let present = iface.present;
+        if !present && inst.vrrp.is_none() {
+            bail!(
+                "instance {}: interface {} does not exist: VIPs without VRRP are added at once, \
+                 so their interface must be there",
+                inst.name,
+                inst.iface
+            );
+        }
         let mut max_heartbeat_age = Duration::from_secs(1);
         let router = match &inst.vrrp {
             None => None,
             Some(v) => {
                 let v6 = inst.vips.iter().any(|vip| vip.addr.is_ipv6());
-                let Some(primary) = iface.own_addr(v6) else {
-                    if v6 {
-                        bail!(
-                            "interface {} has no IPv6 link-local address: VRRP over IPv6 sends \
-                             from it (RFC 9568 §5.1.2.1); is IPv6 disabled on it?",
-                            iface.link.name
-                        );
+                // Without an address of its own the instance is in FAULT (`host_fault`) until
+                // one appears, which then becomes the router's (`resync_addresses`).
+                let primary = match iface.own_addr(v6) {
+                    Some(a) => a,
+                    None => {
+                        if present {
+                            warn_no_source(&inst.name, &iface.link.name, v6);
+                        }
+                        if v6 {
+                            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                        } else {
+                            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                        }
                     }
-                    bail!(
-                        "interface {} has no IPv4 address of its own: VRRP adverts need one as \
-                         their source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN \
-                         dev {}`",
-                        iface.link.name,
-                        iface.link.name
-                    );
                 };
                 let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
@@ -184,11 +198,14 @@ impl Node {
                 if !v.unicast_peers.is_empty() && !v.check_unicast_src {
                     warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");
                 }
-                self.dp.as_mut().context("data plane")?.set_vrid(
-                    vrid_key(ifindex, v.vrid, v6),
-                    config,
-                    &vrid_peers(v),
-                )?;
+                // An absent interface's entries are written when it appears (`reattach`).
+                if present {
+                    self.dp.as_mut().context("data plane")?.set_vrid(
+                        vrid_key(ifindex, v.vrid, v6),
+                        config,
+                        &vrid_peers(v),
+                    )?;
+                }
                 Some(router)
             }
         };
@@ -200,6 +217,9 @@ impl Node {
         self.instances
             .push(Instance::new(inst, ifindex, router, max_heartbeat_age));
         let i = self.instances.len() - 1;
+        if !present {
+            return Ok(());
+        }
         self.declare_vips(i, false)?;
         if self.instances[i].router.is_some() {
             // A backup must not hold the VIPs: remove any left on the interface.
@@ -258,6 +278,25 @@ impl Node {
                 Err(e) => warn!("could not detach the XDP program: {e:#}"),
             }
         }
+    }
+}
+
+/// Says, at an instance's start, that its interface has no address to send adverts from.
+fn warn_no_source(instance: &str, iface: &str, v6: bool) {
+    if v6 {
+        warn!(
+            %instance,
+            "interface {iface} has no IPv6 link-local address: VRRP over IPv6 sends from it \
+             (RFC 9568 §5.1.2.1); is IPv6 disabled on it? The instance is in FAULT until it \
+             has one"
+        );
+    } else {
+        warn!(
+            %instance,
+            "interface {iface} has no IPv4 address of its own: VRRP adverts need one as their \
+             source (RFC 9568 §5.1.1.1); add one with `ip addr add ADDR/LEN dev {iface}`. The \
+             instance is in FAULT until it has one"
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 //! take it with their state kept, other changed and removed ones stop,
 //! new and changed ones start, provided every one of them can start.
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use anyhow::{bail, Result};
 use tokio::sync::oneshot;
@@ -86,16 +86,14 @@ impl Node {
     }
 
     /// The configuration read for a reload: a bad one is logged and the running one kept;
-    /// otherwise applied, on the loop, if every changed instance can start.
+    /// otherwise applied, on the loop.
     pub(super) async fn on_read(&mut self, read: Result<DaemonSpec>) {
         match read {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
-                // What cannot start now is refused before anything stops: a changed instance
-                // on an interface that is gone would otherwise be stopped and not come back.
-                if let Err(e) = self.can_start(&new).await {
-                    error!("reload refused, the running configuration stays: {e:#}");
-                } else if let Err(e) = self.reload(&new).await {
+                // An instance whose interface is gone, or has no address of its own, starts
+                // in FAULT and waits for it, as at start-up.
+                if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
                 }
             }
@@ -166,52 +164,6 @@ impl Node {
         self.apply_health_all().await;
         self.recompute_beat();
         info!(instances = self.instances.len(), "reload done");
-        Ok(())
-    }
-
-    /// Whether every instance of `new` that would (re)start has its interface, with an address
-    /// of its own in the instance's family for a VRRP one (its advert source).
-    async fn can_start(&self, new: &DaemonSpec) -> Result<()> {
-        let vips = super::node::all_vips(new);
-        for inst in &new.instances {
-            if self
-                .instances
-                .iter()
-                .any(|i| i.spec == *inst || priority_only(&i.spec, inst))
-            {
-                continue; // Unchanged, or only its priority: not restarted.
-            }
-            let v6 = inst.vips.iter().any(|v| v.addr.is_ipv6());
-            let own = match self
-                .ifaces
-                .find(&inst.iface)
-                .and_then(|i| self.ifaces.get(&i))
-            {
-                Some(iface) if !iface.present => {
-                    bail!("instance {}: interface {} is gone", inst.name, inst.iface)
-                }
-                Some(iface) => iface.own_addr(v6),
-                None => {
-                    let link = self.nl.link(&inst.iface).await?;
-                    let addrs = self.nl.addresses(link.index).await?;
-                    let (v4, ll) = super::host::own_addresses(&addrs, &vips, None, None);
-                    if v6 {
-                        ll.map(IpAddr::V6)
-                    } else {
-                        v4.map(IpAddr::V4)
-                    }
-                }
-            };
-            // Start-up wants one even with unicast_src_ip (the router's own address).
-            if inst.vrrp.is_some() && own.is_none() {
-                bail!(
-                    "instance {}: interface {} has no {} address of its own to send adverts from",
-                    inst.name,
-                    inst.iface,
-                    if v6 { "IPv6 link-local" } else { "IPv4" }
-                );
-            }
-        }
         Ok(())
     }
 

@@ -90,6 +90,13 @@ impl Netlink {
 
     /// The interface called `name` in this network namespace.
     pub async fn link(&self, name: &str) -> Result<Link> {
+        self.find_link(name)
+            .await?
+            .ok_or_else(|| no_such_interface(name))
+    }
+
+    /// As [`Netlink::link`], with `None` when there is no interface of that name.
+    pub async fn find_link(&self, name: &str) -> Result<Option<Link>> {
         let mut links = self
             .handle
             .link()
@@ -97,9 +104,9 @@ impl Netlink {
             .match_name(name.to_string())
             .execute();
         match links.try_next().await {
-            Ok(Some(msg)) => link_from_message(&msg),
-            Ok(None) => Err(no_such_interface(name)),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Err(no_such_interface(name)),
+            Ok(Some(msg)) => link_from_message(&msg).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(anyhow!(e)).with_context(|| format!("looking up interface {name}")),
         }
     }

@@ -86,7 +86,7 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_garp_extra_if", "GARPs are sent on the instance's interface only"),
         ignored("vrrp_higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
         ignored("vrrp_notify_priority_changes", "priority changes are not notified"),
-        ignored("dynamic_interfaces", "interfaces must exist when havip starts"),
+        handled("dynamic_interfaces", dynamic_interfaces),
         ignored("default_interface", "every vrrp_instance must name its interface"),
         ignored("disable_local_igmp", "havip sends no IGMP of its own"),
         ignored("log_unknown_vrids", "unknown VRIDs are counted in the XDP counters instead (havip stats)"),
@@ -213,6 +213,19 @@ fn min_garp(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
 /// keepalived's `vrrp_check_unicast_src`: havip checks unicast sources by default already.
 fn check_unicast_src(cx: &mut Cx<'_>, _g: &mut Globals, s: &Stmt) {
     cx.flag(s, &GLOBAL_DEFS);
+}
+
+/// keepalived's `dynamic_interfaces [allow_if_changes]`: what havip always does. An instance
+/// whose interface is absent waits in FAULT; one deleted and re-created (of any kind) is
+/// attached again.
+fn dynamic_interfaces(cx: &mut Cx<'_>, _g: &mut Globals, s: &Stmt) {
+    cx.no_block(s);
+    let used = usize::from(
+        s.args()
+            .first()
+            .is_some_and(|w| w.text == "allow_if_changes"),
+    );
+    cx.extra(s, used, &GLOBAL_DEFS);
 }
 
 fn enable_script_security(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
