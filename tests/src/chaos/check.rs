@@ -196,9 +196,9 @@ impl Facts<'_> {
             let masters: Vec<usize> = (0..self.nodes.len())
                 .filter(|&i| state_at(&self.samples[i], q) == "MASTER")
                 .collect();
-            let expected = (0..self.nodes.len())
-                .filter(|&i| !self.nodes[i].crashed)
-                .max_by_key(|&i| Self::prio_at(&self.nodes[i], q));
+            // A daemon that exited was started again (and its exit is a fault until it is
+            // back): every node is expected.
+            let expected = (0..self.nodes.len()).max_by_key(|&i| Self::prio_at(&self.nodes[i], q));
             // Who answers the next three requests sent (no fault starts before they are
             // answered: a quiet period is checked only when the next fault is further away).
             let mut answering: Vec<usize> = self

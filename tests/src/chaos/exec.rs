@@ -16,7 +16,9 @@ use std::{
 
 use havip::control;
 
-use super::{ms, node_conf, state_at, Done, Fault, Kind, Node, Sample, Violation, VIP};
+use super::{
+    ms, node_conf, state_at, Done, Fault, Kind, Node, Sample, Violation, RESTART_AFTER, VIP,
+};
 use crate::lab::{daemon_state, netns_inode, open_fds, rss_kb, Host, Lab};
 
 /// The lab while a run goes on.
@@ -33,6 +35,8 @@ pub(super) struct Run {
     pub violations: Vec<Violation>,
     stress_n: usize,
     realtime: bool,
+    /// Daemons that exited by themselves, as faults of kind [`Kind::Exit`].
+    exits: Vec<Done>,
 }
 
 impl Run {
@@ -56,7 +60,7 @@ impl Run {
                 restarts: 0,
                 alive: false,
                 stopped: false,
-                crashed: false,
+                restart_at: None,
                 samples: Arc::new(Mutex::new(Vec::new())),
                 resources: BTreeMap::new(),
             });
@@ -80,6 +84,7 @@ impl Run {
             violations: Vec::new(),
             stress_n: 0,
             realtime,
+            exits: Vec::new(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Run {
                 break;
             }
             self.watch_crashes(t);
+            self.restart_exited(t);
             if t >= next_resources {
                 next_resources = t + 5.0;
                 self.sample_resources(t);
@@ -154,10 +160,12 @@ impl Run {
                 }
             }
         }
+        done.append(&mut self.exits);
         done
     }
 
-    /// A daemon that exits without being killed has crashed.
+    /// A daemon that exits without being killed has crashed: a violation, and a fault of
+    /// kind [`Kind::Exit`] from then until it is back (restarted [`RESTART_AFTER`] later).
     fn watch_crashes(&mut self, t: f64) {
         for (i, n) in self.nodes.iter_mut().enumerate() {
             if !n.alive {
@@ -165,14 +173,66 @@ impl Run {
             }
             if let Ok(Some(status)) = self.lab.proc(&n.label).child.try_wait() {
                 n.alive = false;
-                n.crashed = true;
+                n.stopped = false;
+                n.restart_at = Some(t + RESTART_AFTER);
+                let what = format!("n{} (havip) exited by itself: {status}", i + 1);
+                self.timeline
+                    .push((t, format!("{what}; restarted {RESTART_AFTER} s later")));
                 self.violations.push(Violation {
                     at: t,
                     invariant: 4,
-                    what: format!("n{} (havip) exited by itself: {status}", i + 1),
+                    what,
+                });
+                self.exits.push(Done {
+                    fault: Fault {
+                        at: t,
+                        dur: RESTART_AFTER,
+                        node: i,
+                        kind: Kind::Exit,
+                    },
+                    skipped: None,
+                    start: t,
+                    end: None,
+                    heal: None,
+                    hit_master: state_at(&n.samples.lock().unwrap(), t) == "MASTER",
                 });
             }
         }
+    }
+
+    /// Starts again the daemons that exited by themselves, once their time has come.
+    fn restart_exited(&mut self, t: f64) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].restart_at.is_none_or(|at| at > t) {
+                continue;
+            }
+            self.nodes[i].restart_at = None;
+            if self.nodes[i].alive {
+                continue; // A kill -9's end started it meanwhile.
+            }
+            self.start_again(i);
+            self.timeline
+                .push((t, format!("RESTART n{} (it had exited by itself)", i + 1)));
+            if let Some(d) = self
+                .exits
+                .iter_mut()
+                .rev()
+                .find(|d| d.fault.node == i && d.end.is_none())
+            {
+                d.end = Some(t);
+            }
+        }
+    }
+
+    /// Starts node `i`'s daemon again, as a new process of the lab (the old log stays).
+    fn start_again(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.restarts += 1;
+        node.label = format!("n{}-r{}", i + 1, node.restarts);
+        let conf = node.conf.to_str().unwrap().to_string();
+        self.lab
+            .havip(&node.label, &node.host, &["run", "--config", &conf]);
+        node.alive = true;
     }
 
     fn sample_resources(&mut self, t: f64) {
@@ -208,7 +268,6 @@ impl Run {
             d.start = t;
             d.hit_master = state_at(&node.samples.lock().unwrap(), t) == "MASTER";
             let skipped = match f.kind {
-                Kind::Kill | Kind::Stop | Kind::Reload(_) if node.crashed => Some("crashed"),
                 Kind::Kill if !node.alive => Some("not running"),
                 Kind::Stop if !node.alive || node.stopped => Some("not running"),
                 k if k.needs_netem() && !self.netem => Some("no sch_netem in this kernel"),
@@ -334,28 +393,27 @@ impl Run {
             }
             Kind::VipDelete => Ok(()), // see `delete_vip`
             Kind::Recreate => run(&["ip", "-n", &ns, "link", "del", "eth0"]),
+            Kind::Exit => Ok(()), // never scheduled
         }
     }
 
     /// Undoes a fault on node `i` at its end.
     fn undo(&mut self, i: usize, kind: Kind) -> Result<(), String> {
+        if kind == Kind::Kill {
+            if self.nodes[i].alive {
+                return Err("already running (restarted after it exited)".into());
+            }
+            self.start_again(i);
+            return Ok(());
+        }
         let (lab, lan) = (&mut self.lab, self.lan.as_str());
         let node = &mut self.nodes[i];
         let label = format!("n{}", i + 1);
         let ns = node.host.ns.clone();
         let port = node.host.port.clone();
         match kind {
-            Kind::Kill => {
-                if node.crashed {
-                    return Err("crashed, not restarted".into());
-                }
-                node.restarts += 1;
-                node.label = format!("{label}-r{}", node.restarts);
-                let conf = node.conf.to_str().unwrap().to_string();
-                lab.havip(&node.label, &node.host, &["run", "--config", &conf]);
-                node.alive = true;
-                Ok(())
-            }
+            // Handled above; an exit is restarted by `restart_exited`, never scheduled.
+            Kind::Kill | Kind::Exit => Ok(()),
             Kind::Stop => {
                 if node.stopped {
                     lab.proc(&node.label).signal(libc::SIGCONT);

@@ -96,7 +96,14 @@ pub enum Kind {
     VipDelete,
     /// The node's interface deleted; re-created (same MAC, same address) at the end.
     Recreate,
+    /// Never scheduled: the node's havip exited by itself (a violation in itself). Restarted
+    /// [`RESTART_AFTER`] later, as systemd's `Restart=on-failure` and `RestartSec=1s` in
+    /// havip.service do, so the run goes on and the checks see the node come back.
+    Exit,
 }
+
+/// How long after exiting by itself a daemon is started again (havip.service's `RestartSec`).
+pub(crate) const RESTART_AFTER: f64 = 1.0;
 
 impl Kind {
     fn name(&self) -> &'static str {
@@ -113,6 +120,7 @@ impl Kind {
             Kind::Reload(_) => "reload",
             Kind::VipDelete => "VIP deleted",
             Kind::Recreate => "iface re-created",
+            Kind::Exit => "exited, restarted",
         }
     }
 
@@ -145,7 +153,7 @@ impl Kind {
     fn takes_node_away(&self) -> bool {
         matches!(
             self,
-            Kind::Kill | Kind::LinkDown | Kind::Partition | Kind::Recreate
+            Kind::Kill | Kind::LinkDown | Kind::Partition | Kind::Recreate | Kind::Exit
         )
     }
 
@@ -153,7 +161,7 @@ impl Kind {
     /// lossy); faults of different classes and nodes do.
     fn class(&self) -> u8 {
         match self {
-            Kind::Kill | Kind::Stop | Kind::Reload(_) => 0,
+            Kind::Kill | Kind::Stop | Kind::Reload(_) | Kind::Exit => 0,
             Kind::Stress => 2,
             Kind::VipDelete => 3,
             _ => 1,
@@ -300,7 +308,8 @@ pub(crate) struct Node {
     restarts: u32,
     alive: bool,
     stopped: bool,
-    crashed: bool,
+    /// When a daemon that exited by itself is started again.
+    restart_at: Option<f64>,
     samples: Arc<Mutex<Vec<Sample>>>,
     /// pid → its (time, RSS, fds) every 5 s.
     resources: BTreeMap<u32, Vec<Usage>>,
