@@ -31,6 +31,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(args) => return check_config(&args),
         Command::Probe(args) => return probe(&args),
         Command::Doctor(args) => return doctor(&args),
+        Command::Handover(args) => handover(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +157,49 @@ fn check_config(args: &crate::cli::CheckConfigArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn handover(args: &crate::cli::HandoverArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if let Some(unit) = &args.if_restarting {
+        match crate::daemon::systemd_job(unit) {
+            Ok(Some(job)) if job == "restart" => {}
+            Ok(job) => {
+                println!(
+                    "{unit}'s job is {}: not a restart, nothing to hand over",
+                    job.as_deref().unwrap_or("none")
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                // The stop goes on as usual: safe, only not hitless.
+                println!("cannot tell whether {unit} is restarting ({e:#}): not handing over");
+                return Ok(());
+            }
+        }
+    }
+    let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.1));
+    let ns = crate::control::ns_name()?;
+    let socket = crate::control::socket_path(&ns);
+    let pid = crate::control::handover(&socket, timeout)?
+        .with_context(|| format!("no havip runs in this network namespace ({} is not there)", socket.display()))?;
+    // The next process needs the namespace lock, which the old one holds until it exits.
+    let start = std::time::Instant::now();
+    // A zombie has exited (its files, the lock among them, are closed); its parent reaps it.
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            // The state follows the command's closing parenthesis.
+            s.rsplit_once(") ").is_none_or(|(_, rest)| !rest.starts_with('Z'))
+        })
+    };
+    while running(pid) {
+        if start.elapsed() > timeout {
+            anyhow::bail!("havip (pid {pid}) handed over but has not exited after {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    println!("handed over: havip (pid {pid}) exited; start the next one now");
+    Ok(())
 }
 
 fn stats(args: &crate::cli::StatsArgs) -> anyhow::Result<()> {

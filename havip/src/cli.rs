@@ -63,6 +63,26 @@ pub enum Command {
     /// the fix.
     #[command(after_help = "Exit status: 0 all fine, 1 warnings, 2 something blocks VRRP.")]
     Doctor(DoctorArgs),
+    /// Hitless restart: ask this namespace's daemon to exit leaving its masters' VIPs and its
+    /// XDP program answering for the next `havip run`, which resumes as master without a
+    /// failover if it starts within the backups' Master_Down_Interval. Waits until the daemon
+    /// has exited. havip.service runs it on `systemctl restart`.
+    #[command(
+        after_help = "Exit status: 0 handed over (or, with --if-restarting, nothing to do), \
+                      1 it could not be."
+    )]
+    Handover(HandoverArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HandoverArgs {
+    /// Hand over only when systemd is restarting this unit (its job is a restart), else do
+    /// nothing so that the stop goes on as usual: for `ExecStop=` (`%n` gives the name).
+    #[arg(long, value_name = "UNIT")]
+    pub if_restarting: Option<String>,
+    /// Seconds to wait for the daemon to hand over and exit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub timeout: f64,
 }
 
 #[derive(Args, Debug, Clone)]

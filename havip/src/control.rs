@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 /// Where havip keeps its run-time files: the control socket and the lock, per network namespace.
@@ -331,6 +331,40 @@ pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
         .with_context(|| format!("making {} mode 0600", path.display()))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+/// What `havip handover` sends on the control socket.
+pub const HANDOVER_REQUEST: &str = "handover\n";
+
+/// Asks the daemon to hand over to the next process (see `daemon::handover`) and returns the
+/// pid it answered with once it has: it is exiting. `Ok(None)`: no daemon listens there.
+pub fn handover(socket: &Path, timeout: Duration) -> Result<Option<u32>> {
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e).with_context(|| format!("connecting to {}", socket.display())),
+    };
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(HANDOVER_REQUEST.as_bytes())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .context("reading the daemon's answer")?;
+    let answer = answer.trim();
+    match answer.strip_prefix("handed over, pid ") {
+        Some(pid) => Ok(Some(pid.parse().with_context(|| {
+            format!("the daemon's answer {answer:?} has no pid")
+        })?)),
+        None if answer.is_empty() => bail!("the daemon closed the connection without handing over"),
+        None => bail!("the daemon did not hand over: {answer}"),
+    }
 }
 
 /// Asks the daemon for its snapshot. `Ok(None)`: no daemon listens there.

@@ -36,7 +36,7 @@ use crate::vrrp::State;
 use crate::{
     model::NotifySpec,
     track::{command, Outcome},
-    vrrp::Action,
+    vrrp::{Action, Reason},
 };
 
 /// The state a hook announces.
@@ -77,6 +77,11 @@ impl NotifyState {
     /// the batch of actions (the `AddVips` after `BecomeMaster`) is carried out.
     pub fn from_action(action: &Action) -> Option<NotifyState> {
         match action {
+            // A hitless restart's new process resuming: nothing changed for the hooks (the
+            // old process ran none when it handed over).
+            Action::BecomeMaster {
+                reason: Reason::Resumed,
+            } => None,
             Action::BecomeMaster { .. } => Some(NotifyState::Master),
             Action::BecomeBackup { .. } => Some(NotifyState::Backup),
             Action::EnterFault => Some(NotifyState::Fault),

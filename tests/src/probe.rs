@@ -447,6 +447,13 @@ fn probe_loop(
 }
 
 /// Parses "aa:bb:cc:dd:ee:ff".
+/// The octets of IPv4 address `s`.
+pub fn ipv4(s: &str) -> [u8; 4] {
+    s.parse::<std::net::Ipv4Addr>()
+        .expect("an IPv4 address")
+        .octets()
+}
+
 pub fn mac(s: &str) -> [u8; 6] {
     let mut m = [0u8; 6];
     for (i, part) in s.split(':').enumerate() {

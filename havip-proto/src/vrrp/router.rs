@@ -119,6 +119,9 @@ pub enum Reason {
     HigherPriority { from: IpAddr, priority: u8 },
     /// Master heard an advert with its own priority from a higher address.
     EqualPriorityHigherAddress { from: IpAddr },
+    /// `resume_master()`: a new process of this node took over from one that handed over to
+    /// it while master (a hitless restart). No transition on the wire.
+    Resumed,
 }
 
 /// An instruction for the daemon, drained with [`VirtualRouter::poll_action`] and carried out in
@@ -354,6 +357,36 @@ impl VirtualRouter {
             self.enter_fault_state();
         } else {
             self.initialize(now, Reason::Startup);
+        }
+    }
+
+    /// Instead of `startup`, in a new process of a node whose previous process was master and
+    /// handed over to this one, keeping its VIPs and its XDP program answering (a hitless
+    /// restart): master at once. It advertises at once, so the backups' Master_Down_Timers
+    /// start again before they expire, and sends no GARP burst, since neither the VIPs nor the
+    /// MAC moved. `AddVips` still follows (the daemon finds them in place). Faulted, or not in
+    /// Initialize: as `startup`.
+    pub fn resume_master(&mut self, now: Instant) {
+        if self.state != State::Initialize || self.faulted {
+            self.startup(now);
+            return;
+        }
+        self.state = State::Master;
+        self.timers.stop(Timer::MasterDown);
+        self.preempt_until = None;
+        self.master_addr = Some(self.config.primary_addr);
+        self.counters.transitions += 1;
+        self.counters.became_master += 1;
+        self.actions.push_back(Action::BecomeMaster {
+            reason: Reason::Resumed,
+        });
+        self.send_advert(self.priority);
+        self.timers
+            .set(Timer::Advert, now + self.config.advert_interval.duration());
+        self.actions
+            .push_back(Action::AddVips(self.config.vips.clone()));
+        if let Some(period) = self.config.garp.refresh {
+            self.timers.set(Timer::GarpRefresh, now + period);
         }
     }
 

@@ -227,6 +227,41 @@ fn startup_while_faulted_enters_fault_and_leaving_it_goes_backup() {
     assert_eq!(r.poll_timeout(), Some(t0 + secs(1) + us(3_609_375)));
 }
 
+#[test]
+fn resume_master_advertises_at_once_without_a_garp_burst() {
+    let config = v3(150, 1);
+    let mut r = router(config.clone());
+    let t0 = epoch();
+    r.resume_master(t0);
+    assert_eq!(
+        drain(&mut r),
+        vec![
+            Action::BecomeMaster {
+                reason: Reason::Resumed
+            },
+            send_advert(150, &config),
+            Action::AddVips(vec![VIP]),
+        ],
+        "no GARP: the VIPs and the MAC did not move"
+    );
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.poll_timeout(), Some(t0 + secs(1)), "Adver_Timer");
+    // A higher priority master met afterwards wins as usual.
+    let higher = v3(200, 3);
+    r.handle_advert(t0 + secs(1) / 2, &advert_from(&higher, 200));
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
+fn resume_master_while_faulted_is_startup() {
+    let mut r = router(v3(150, 1));
+    let t0 = epoch();
+    r.enter_fault(t0);
+    r.resume_master(t0);
+    assert_eq!(drain(&mut r), vec![Action::EnterFault]);
+    assert_eq!(r.state(), State::Fault);
+}
+
 // ---------------------------------------------------------------------------------------------
 // RFC 9568 §6.4.2 Backup
 

@@ -35,10 +35,19 @@ fn ticker(period: Duration) -> Interval {
     t
 }
 
+/// How the loop ended without an error.
+pub(super) enum Stop {
+    /// SIGINT/SIGTERM: the routers shut down; the caller releases everything.
+    Done,
+    /// `havip handover` on this connection: nothing was shut down; the caller hands over.
+    Handover(tokio::net::UnixStream),
+}
+
 impl Node {
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
-    /// priority-0 advert from a master) and their VIPs are released.
-    pub async fn serve(&mut self, control: &Path, reload: Option<&Reloader>) -> Result<()> {
+    /// priority-0 advert from a master) and their VIPs are released. Or until `havip
+    /// handover`, after which nothing is shut down (see `handover.rs`).
+    pub(super) async fn serve(&mut self, control: &Path, reload: Option<&Reloader>) -> Result<Stop> {
         let listener = tokio::net::UnixListener::from_std(crate::control::bind(control)?)
             .context("registering the control socket")?;
         self.control = Some(control.to_path_buf());
@@ -49,6 +58,7 @@ impl Node {
         let (host_tx, mut host_events) = mpsc::unbounded_channel();
         crate::net::netlink::watch_host(host_tx)?;
         let mut sighup = signal(SignalKind::hangup())?;
+        let (handover_tx, mut handover_rx) = mpsc::channel(1);
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.health.set_track_tx(track_tx);
         // The metrics thread starts after the drop, so that it inherits the reduced sets
@@ -93,6 +103,13 @@ impl Node {
             tokio::select! {
                 biased;
                 _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
+                Some(asker) = handover_rx.recv() => {
+                    info!("handover asked for: leaving the VIPs and the XDP program to the next process");
+                    service::stopping();
+                    drop(snapshot_tx);
+                    self.health.stop_tracker().await;
+                    return Ok(Stop::Handover(asker));
+                }
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
                 _ = sighup.recv() => self.on_sighup(reload, &mut reading),
                 read = async { reading.as_mut().expect("guarded").done().await },
@@ -134,7 +151,9 @@ impl Node {
                 _ = publish.tick(), if self.metrics_listen.is_some() => {
                     snapshot_tx.send_replace(self.snapshot());
                 }
-                Ok((stream, _)) = listener.accept() => self.answer_control(stream),
+                Ok((stream, _)) = listener.accept() => {
+                    self.answer_control(stream, handover_tx.clone());
+                }
                 _ = native_check.tick(), if self.has_native() => {
                     if let Some(dp) = &mut self.dp {
                         dp.recheck_native(&self.nl).await;
@@ -147,6 +166,13 @@ impl Node {
         // must not hold up the release of the VIPs).
         drop(snapshot_tx);
         self.health.stop_tracker().await;
+        self.stop_routers().await;
+        failed.map_or(Ok(Stop::Done), Err)
+    }
+
+    /// Shuts every router down (a master sends priority 0 and releases its VIPs) and waits
+    /// for the STOP hooks.
+    pub(super) async fn stop_routers(&mut self) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
             if let Some(r) = &mut self.instances[i].router {
@@ -155,7 +181,6 @@ impl Node {
             self.drain(i).await;
         }
         self.hooks.wait_for_stops().await;
-        failed.map_or(Ok(()), Err)
     }
 
     /// Set-up is done (XDP attached, maps loaded, sockets and the control socket open): keeps

@@ -44,6 +44,8 @@ pub(super) struct Instance {
     pub vip_fault: Option<String>,
     /// When VIPs of this instance were last added back after another agent removed them.
     pub readds: VecDeque<Instant>,
+    /// Handed over as master by the previous process: starts with `resume_master`.
+    pub resume: bool,
 }
 
 impl Instance {
@@ -66,6 +68,7 @@ impl Instance {
             max_heartbeat_age,
             vip_fault: None,
             readds: VecDeque::new(),
+            resume: false,
         }
     }
 

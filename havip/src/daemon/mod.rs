@@ -5,6 +5,7 @@
 
 pub(crate) mod advert;
 mod driver;
+mod handover;
 mod health;
 mod host;
 mod ifaces;
@@ -24,6 +25,7 @@ use tracing::warn;
 use crate::{dataplane::remove_stale, model::DaemonSpec, net::netlink::Netlink, privs};
 pub use node::Node;
 pub use reload::Reloader;
+pub use service::systemd_job;
 
 pub fn run(spec: DaemonSpec) -> Result<()> {
     run_with_reload(spec, None)
@@ -44,9 +46,14 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     let nl = Netlink::new()?;
     let ns = crate::control::ns_name()?;
     let _lock = lock::acquire(&ns)?;
-    remove_leftovers(&nl, &ns).await?;
+    let adopt = match handover::take(&ns) {
+        Some(h) => handover::adoptable(h, &spec, &nl).await,
+        None => Vec::new(),
+    };
+    remove_leftovers(&nl, &ns, &adopt).await?;
 
     let mut node = Node::new(nl);
+    node.adopt = adopt;
     if let Err(e) = node.setup(&spec).await {
         node.teardown().await;
         return Err(e);
@@ -54,15 +61,29 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     let result = node
         .serve(&crate::control::socket_path(&ns), reload.as_ref())
         .await;
-    node.teardown().await;
-    result
+    match result {
+        Ok(driver::Stop::Handover(asker)) => node.hand_over(&ns, asker).await,
+        Ok(driver::Stop::Done) => {
+            node.teardown().await;
+            Ok(())
+        }
+        Err(e) => {
+            node.teardown().await;
+            Err(e)
+        }
+    }
 }
 
 /// What a crashed run left in this namespace: its XDP program (still attached, answering
-/// nothing since its heartbeat stopped) and its VIP addresses; also havip 0.1's pins.
-async fn remove_leftovers(nl: &Netlink, ns: &str) -> Result<()> {
+/// nothing since its heartbeat stopped) and its VIP addresses; also havip 0.1's pins. What
+/// the previous process handed over (`adopt`) stays.
+async fn remove_leftovers(nl: &Netlink, ns: &str, adopt: &[handover::Handed]) -> Result<()> {
     let old_pins = std::path::Path::new("/sys/fs/bpf/havip").join(ns);
-    let stale = remove_stale(nl, &old_pins)
+    let adopted: Vec<_> = adopt
+        .iter()
+        .flat_map(|h| h.vips.iter().map(|v| (h.prog_id, h.ifindex, *v)))
+        .collect();
+    let stale = remove_stale(nl, &old_pins, &adopted)
         .await
         .context("removing what a previous run left")?;
     for (addr, ifindex) in stale {

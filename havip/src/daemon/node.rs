@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::{
+    handover::Handed,
     health::HealthState,
     host::own_addresses,
     ifaces::{Iface, Ifaces},
@@ -48,6 +49,9 @@ pub struct Node {
     pub(super) metrics_listen: Option<std::net::SocketAddr>,
     /// `--mlock`: the running daemon keeps CAP_IPC_LOCK (see `privs::Needs`).
     pub(super) mlock: bool,
+    /// What the previous process handed over and this one takes (see `handover.rs`); set
+    /// before `setup`, empty after it.
+    pub(super) adopt: Vec<Handed>,
 }
 
 impl Node {
@@ -67,6 +71,7 @@ impl Node {
             hooks: Hooks::default(),
             metrics_listen: None,
             mlock: false,
+            adopt: Vec::new(),
         }
     }
 
@@ -94,6 +99,18 @@ impl Node {
         for inst in &spec.instances {
             self.add_instance(inst).await?;
         }
+        // Handed-over interfaces: their VIPs are declared owned in this program by now, so it
+        // takes the old one's place answering.
+        let mut replaced: Vec<u32> = Vec::new();
+        for h in std::mem::take(&mut self.adopt) {
+            if replaced.contains(&h.ifindex) {
+                continue;
+            }
+            replaced.push(h.ifindex);
+            let dp = self.dp.as_mut().context("data plane")?;
+            dp.replace(&self.nl, h.ifindex, &h.iface, h.mode()).await?;
+            info!(iface = %h.iface, mode = %h.mode(), replaced_prog = h.prog_id, "XDP program put in the previous one's place");
+        }
         self.recompute_beat();
         Ok(())
     }
@@ -110,9 +127,11 @@ impl Node {
             let packet = PacketSender::open(0)?;
             return Ok(self.ifaces.insert_absent(name, packet));
         };
-        let mode = self.attach_xdp(link.index, &link.name).await?;
-        info!(iface = %link.name, %mode, "XDP program attached");
         let index = link.index;
+        if !self.adopt.iter().any(|h| h.ifindex == index) {
+            let mode = self.attach_xdp(index, &link.name).await?;
+            info!(iface = %link.name, %mode, "XDP program attached");
+        }
         let packet = PacketSender::open(index)?;
         self.ifaces.insert(index, Iface::new(name, link, packet));
         let addrs = self.nl.addresses(index).await?;
@@ -220,6 +239,14 @@ impl Node {
         if !present {
             return Ok(());
         }
+        if self.adopt.iter().any(|h| h.name == inst.name) {
+            // Handed over as master: the VIPs stay where they are, owned in this program too
+            // before it takes the old one's place.
+            self.declare_vips(i, true)?;
+            self.instances[i].owned = true;
+            self.instances[i].resume = true;
+            return Ok(());
+        }
         self.declare_vips(i, false)?;
         if self.instances[i].router.is_some() {
             // A backup must not hold the VIPs: remove any left on the interface.
@@ -240,8 +267,13 @@ impl Node {
     /// Starts instance `i`'s election (FAULT first when its interface is down, as keepalived).
     pub(super) async fn start_instance(&mut self, i: usize, now: Instant) {
         self.apply_health(i, now);
+        let resume = std::mem::take(&mut self.instances[i].resume);
         if let Some(r) = &mut self.instances[i].router {
-            r.startup(now);
+            if resume {
+                r.resume_master(now);
+            } else {
+                r.startup(now);
+            }
         }
         self.drain(i).await;
     }

@@ -44,3 +44,46 @@ pub(super) fn watchdog_every() -> Option<Duration> {
         .filter(|d| !d.is_zero())
         .map(|d| d / 2)
 }
+
+/// The type of systemd's job on `unit` now ("restart", "stop", "start"...), `None` when it has
+/// none: what `havip handover --if-restarting` asks in `ExecStop=`, since systemd tells a
+/// stopping service nothing of why it stops.
+pub fn systemd_job(unit: &str) -> anyhow::Result<Option<String>> {
+    use anyhow::Context as _;
+    let out = std::process::Command::new("systemctl")
+        .args(["list-jobs", "--no-legend", "--no-pager", "--full"])
+        .output()
+        .context("running systemctl list-jobs")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "systemctl list-jobs: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(job_of(&String::from_utf8_lossy(&out.stdout), unit))
+}
+
+/// The job type of `unit` in `systemctl list-jobs --no-legend` output (`JOB UNIT TYPE STATE`).
+fn job_of(list: &str, unit: &str) -> Option<String> {
+    list.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == unit)?;
+        words.get(at + 1).map(|t| t.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_of;
+
+    #[test]
+    fn the_unit_s_job_type_is_read_from_list_jobs() {
+        // systemctl 252's `list-jobs --no-legend`.
+        let list = "4711 havip.service         restart running\n\
+                    4712 havip-other.service   stop    waiting\n";
+        assert_eq!(job_of(list, "havip.service").as_deref(), Some("restart"));
+        assert_eq!(job_of(list, "havip-other.service").as_deref(), Some("stop"));
+        assert_eq!(job_of(list, "keepalived.service"), None);
+        assert_eq!(job_of("", "havip.service"), None);
+    }
+}

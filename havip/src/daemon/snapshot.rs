@@ -123,12 +123,31 @@ impl Node {
     }
 
     /// Serves one control request: the snapshot as JSON, written by a task of its own.
-    pub(super) fn answer_control(&self, mut stream: tokio::net::UnixStream) {
+    /// One control connection: `stats` (or anything else) gets the snapshot; `handover`, from
+    /// root only, is passed to the loop on `handover`, which answers it once done.
+    pub(super) fn answer_control(
+        &self,
+        mut stream: tokio::net::UnixStream,
+        handover: tokio::sync::mpsc::Sender<tokio::net::UnixStream>,
+    ) {
         let body = serde_json::to_vec(&self.snapshot()).unwrap_or_default();
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
             let mut req = [0u8; 64];
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut req)).await;
+            let n = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut req))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+            if req[..n].starts_with(crate::control::HANDOVER_REQUEST.as_bytes()) {
+                // The socket is mode 0600 already; a handover is root's even so.
+                if stream.peer_cred().is_ok_and(|c| c.uid() == 0) {
+                    let _ = handover.try_send(stream);
+                } else {
+                    let _ = stream.write_all(b"refused: handover is for root only\n").await;
+                }
+                return;
+            }
             let _ = stream.write_all(&body).await;
         });
     }

@@ -64,6 +64,25 @@ pub async fn attach(
     .await
 }
 
+/// Attaches `prog` to interface `ifindex` in `mode` in the place of whatever program is
+/// attached there in that mode (atomically, as the kernel swaps the pointer).
+pub async fn replace(
+    nl: &Netlink,
+    ifindex: u32,
+    prog: BorrowedFd<'_>,
+    mode: Attached,
+) -> std::result::Result<(), rtnetlink::Error> {
+    set_xdp(
+        nl,
+        ifindex,
+        vec![
+            LinkXdp::Fd(prog.as_raw_fd()),
+            LinkXdp::Flags(mode_flags(mode)),
+        ],
+    )
+    .await
+}
+
 /// Detaches `prog` from `ifindex` if it is still the program attached there in `mode`.
 pub async fn detach(
     nl: &Netlink,

@@ -188,6 +188,31 @@ impl Dataplane {
         )
     }
 
+    /// Puts the data-plane program in the place of the one attached to `ifindex` in `mode` (a
+    /// previous process's, handed over): one netlink call, so some program answers at every
+    /// moment. The mode is the old attachment's (the kernel refuses two modes at once).
+    pub async fn replace(
+        &mut self,
+        nl: &Netlink,
+        ifindex: u32,
+        ifname: &str,
+        mode: Attached,
+    ) -> Result<()> {
+        attach::replace(nl, ifindex, self.prog_fd()?, mode)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", describe_nl_error(&e)))
+            .with_context(|| {
+                format!("putting the XDP program in the place of the previous one on {ifname}")
+            })?;
+        self.attachments.push(Attachment {
+            ifindex,
+            ifname: ifname.to_string(),
+            mode,
+            fallbacks: 0,
+        });
+        Ok(())
+    }
+
     /// The attachments, in the order they were made.
     pub fn attachments(&self) -> Vec<AttachmentInfo> {
         self.attachments
@@ -588,7 +613,16 @@ async fn native_tx_at(nl: &Netlink, ifindex: u32, depth: u8) -> Result<NativeTx>
 /// /sys/fs/bpf/havip (unpinning detaches them; rtnetlink cannot). Refuses to touch a program
 /// whose heartbeat stays fresh: that is a live daemon (e.g. one whose lock file is in another
 /// mount namespace's /run). Returns the addresses removed with their interface index.
-pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAddr, u32)>> {
+///
+/// `adopted` lists what a previous process handed over (`daemon::handover`): (program,
+/// interface index, VIP). Those VIPs stay, and that program stays attached there (the new
+/// one takes its place with [`Dataplane::replace`]); it is not waited for either, since the
+/// process that beat its heartbeat is gone.
+pub async fn remove_stale(
+    nl: &Netlink,
+    old_pin_dir: &Path,
+    adopted: &[(u32, u32, IpAddr)],
+) -> Result<Vec<(IpAddr, u32)>> {
     let mut removed = Vec::new();
     let stale = attach::havip_on_links(nl).await?;
     let mut seen = Vec::new();
@@ -597,6 +631,7 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
             continue;
         }
         seen.push(x.prog_id);
+        let handed = adopted.iter().any(|a| a.0 == x.prog_id);
         let maps = match XdpMaps::of_prog(x.prog_id) {
             Ok(m) => m,
             Err(e) => {
@@ -607,11 +642,11 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
                 continue;
             }
         };
-        if let Some(age) = maps.heartbeat_age().filter(|a| *a < STALE_AFTER) {
+        if let Some(age) = maps.heartbeat_age().filter(|a| !handed && *a < STALE_AFTER) {
             // Just killed (a restart right after a crash), or alive: a dead daemon's heartbeat
             // stops, a live one's does not.
             tokio::time::sleep(STALE_AFTER - age + std::time::Duration::from_millis(50)).await;
-            if let Some(age) = maps.heartbeat_age().filter(|a| *a < STALE_AFTER) {
+            if let Some(age) = maps.heartbeat_age().filter(|a| !handed && *a < STALE_AFTER) {
                 bail!(
                     "another havip runs in this network namespace: its XDP program (id {}, on \
                      {}) beat {} ms ago; stop it first",
@@ -636,6 +671,9 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
             {
                 continue;
             }
+            if adopted.contains(&(x.prog_id, ifindex, addr)) {
+                continue;
+            }
             match nl.del_address(ifindex, addr).await {
                 Ok(true) => removed.push((addr, ifindex)),
                 Ok(false) => {}
@@ -647,6 +685,9 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
         remove_pin_dir(old_pin_dir)?;
     }
     for x in &stale {
+        if adopted.iter().any(|a| (a.0, a.1) == (x.prog_id, x.ifindex)) {
+            continue;
+        }
         // Unpinning havip 0.1's link above may have detached it already.
         if attach::xdp_on_link(nl, x.ifindex).await?.map(|a| a.prog_id) != Some(x.prog_id) {
             continue;
@@ -662,6 +703,15 @@ pub async fn remove_stale(nl: &Netlink, old_pin_dir: &Path) -> Result<Vec<(IpAdd
         warn!(iface = %x.ifname, prog = x.prog_id, "detached the XDP program a previous run left");
     }
     Ok(removed)
+}
+
+/// The id of the XDP program attached to interface `ifindex`, if any.
+pub async fn attached_prog(nl: &Netlink, ifindex: u32) -> Option<u32> {
+    attach::xdp_on_link(nl, ifindex)
+        .await
+        .ok()
+        .flatten()
+        .map(|x| x.prog_id)
 }
 
 /// A heartbeat younger than this is a live daemon's: longer than any heartbeat period havip

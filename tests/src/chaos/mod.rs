@@ -24,7 +24,7 @@ use std::{
 
 use crate::{
     lab::Host,
-    probe::{mac, ArpProbe, Ping},
+    probe::{ipv4, mac, ArpProbe, Ping},
     rng::Rng,
 };
 
@@ -521,12 +521,6 @@ pub fn run_chaos(opts: &Options) -> Report {
         violations: findings.violations,
         text,
     }
-}
-
-fn ipv4(s: &str) -> [u8; 4] {
-    s.parse::<std::net::Ipv4Addr>()
-        .expect("an IPv4 address")
-        .octets()
 }
 
 #[cfg(test)]
