@@ -44,6 +44,10 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("man/havip-probe.8", "usr/share/man/man8/havip-probe.8"),
     ("man/havip-doctor.8", "usr/share/man/man8/havip-doctor.8"),
+    (
+        "man/havip-handover.8",
+        "usr/share/man/man8/havip-handover.8",
+    ),
     ("man/havip.conf.5", "usr/share/man/man5/havip.conf.5"),
     (
         "completions/havip",

@@ -181,15 +181,20 @@ fn handover(args: &crate::cli::HandoverArgs) -> anyhow::Result<()> {
     let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.1));
     let ns = crate::control::ns_name()?;
     let socket = crate::control::socket_path(&ns);
-    let pid = crate::control::handover(&socket, timeout)?
-        .with_context(|| format!("no havip runs in this network namespace ({} is not there)", socket.display()))?;
+    let pid = crate::control::handover(&socket, timeout)?.with_context(|| {
+        format!(
+            "no havip runs in this network namespace ({} is not there)",
+            socket.display()
+        )
+    })?;
     // The next process needs the namespace lock, which the old one holds until it exits.
     let start = std::time::Instant::now();
     // A zombie has exited (its files, the lock among them, are closed); its parent reaps it.
     let running = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
             // The state follows the command's closing parenthesis.
-            s.rsplit_once(") ").is_none_or(|(_, rest)| !rest.starts_with('Z'))
+            s.rsplit_once(") ")
+                .is_none_or(|(_, rest)| !rest.starts_with('Z'))
         })
     };
     while running(pid) {

@@ -731,9 +731,10 @@ impl Drop for Lab {
                 }
                 let _ = fs::remove_dir(&pins);
             }
-            // And its lock file and control socket in /run/havip.
+            // And its lock file, control socket and any handover no process took in
+            // /run/havip.
             if let Some(name) = pins.file_name().and_then(|n| n.to_str()) {
-                for ext in ["lock", "sock"] {
+                for ext in ["lock", "sock", "handover", "handover.tmp"] {
                     let _ = fs::remove_file(format!("/run/havip/{name}.{ext}"));
                 }
             }

@@ -21,7 +21,13 @@ const ROUNDS: usize = 10;
 const ARP_EVERY: Duration = Duration::from_millis(10);
 
 fn args(host: &Host, priority: u8) -> Vec<String> {
-    havip_args_on(&host.iface, "10.99.0.100/24", Vrrp::v3("1"), priority, "auto")
+    havip_args_on(
+        &host.iface,
+        "10.99.0.100/24",
+        Vrrp::v3("1"),
+        priority,
+        "auto",
+    )
 }
 
 fn start(lab: &mut Lab, label: &str, host: &Host, priority: u8) {

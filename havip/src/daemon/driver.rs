@@ -47,7 +47,11 @@ impl Node {
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
     /// priority-0 advert from a master) and their VIPs are released. Or until `havip
     /// handover`, after which nothing is shut down (see `handover.rs`).
-    pub(super) async fn serve(&mut self, control: &Path, reload: Option<&Reloader>) -> Result<Stop> {
+    pub(super) async fn serve(
+        &mut self,
+        control: &Path,
+        reload: Option<&Reloader>,
+    ) -> Result<Stop> {
         let listener = tokio::net::UnixListener::from_std(crate::control::bind(control)?)
             .context("registering the control socket")?;
         self.control = Some(control.to_path_buf());

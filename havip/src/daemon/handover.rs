@@ -106,7 +106,10 @@ pub fn take(ns: &str) -> Option<Handover> {
     };
     let age = Duration::from_millis(now_ms().saturating_sub(h.written_ms));
     if age > MAX_AGE {
-        warn!(age_s = age.as_secs(), "ignoring a handover written too long ago: starting afresh");
+        warn!(
+            age_s = age.as_secs(),
+            "ignoring a handover written too long ago: starting afresh"
+        );
         return None;
     }
     // The namespace lock is held by now: the process that wrote it is gone.
@@ -157,7 +160,11 @@ impl Node {
     /// the XDP program stays attached where they are; everything else is released as at a
     /// stop. What is handed over is written for the next process, and `asker` is answered.
     /// If it cannot be written, this is an ordinary stop (priority 0, VIPs released).
-    pub(super) async fn hand_over(&mut self, ns: &str, mut asker: tokio::net::UnixStream) -> Result<()> {
+    pub(super) async fn hand_over(
+        &mut self,
+        ns: &str,
+        mut asker: tokio::net::UnixStream,
+    ) -> Result<()> {
         let Some(dp) = self.dp.as_mut() else {
             self.teardown().await;
             return Ok(());
@@ -190,7 +197,9 @@ impl Node {
         let _ = dp.beat();
         if let Err(e) = write(ns, handed.clone()) {
             error!("cannot hand over, stopping instead: {e:#}");
-            let _ = asker.write_all(format!("cannot hand over: {e:#}\n").as_bytes()).await;
+            let _ = asker
+                .write_all(format!("cannot hand over: {e:#}\n").as_bytes())
+                .await;
             self.stop_routers().await;
             self.teardown().await;
             return Ok(());

@@ -144,7 +144,9 @@ impl Node {
                 if stream.peer_cred().is_ok_and(|c| c.uid() == 0) {
                     let _ = handover.try_send(stream);
                 } else {
-                    let _ = stream.write_all(b"refused: handover is for root only\n").await;
+                    let _ = stream
+                        .write_all(b"refused: handover is for root only\n")
+                        .await;
                 }
                 return;
             }

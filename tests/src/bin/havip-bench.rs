@@ -722,6 +722,149 @@ fn tx_packets(lab: &Lab, host: &Host) -> u64 {
     v[0]["stats64"]["tx"]["packets"].as_u64().unwrap_or(0)
 }
 
+/// How the master is restarted in `bench restart`.
+#[derive(Clone, Copy, PartialEq)]
+enum Restart {
+    /// `havip handover`, then `havip run`: what havip.service does on `systemctl restart`.
+    Handover,
+    /// SIGTERM, then `havip run`: a restart without the handover (priority 0, then preempt).
+    HavipStop,
+    /// SIGTERM, then keepalived again: what `systemctl restart keepalived` does.
+    Keepalived,
+}
+
+impl Restart {
+    fn name(self) -> &'static str {
+        match self {
+            Restart::Handover => "havip handover",
+            Restart::HavipStop => "havip stop+start",
+            Restart::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// Restarting the master `rounds` times at advert_int 1 (VRRPv3), as `systemctl restart` would:
+/// havip's handover, havip without it, keepalived; per round, whether the backup took over,
+/// the longest run of unanswered ARP requests (one every 10 ms) and the longest ping gap.
+fn restart(rounds: usize) {
+    use havip_lab::{
+        lab::Launcher,
+        probe::{ipv4, ArpProbe, Ping},
+        scenario::keepalived_conf_with,
+    };
+    let vrrp = Vrrp::v3("1");
+    let arp_every = Duration::from_millis(10);
+    let mut rows = Vec::new();
+    for method in [Restart::Handover, Restart::HavipStop, Restart::Keepalived] {
+        let daemon = match method {
+            Restart::Keepalived => Daemon::Keepalived,
+            _ => Daemon::Havip,
+        };
+        let mut pair = Pair::start("brestart", daemon, vrrp, "auto");
+        let (mut takeovers, mut arp_gaps, mut ping_gaps) = (Vec::new(), Vec::new(), Vec::new());
+        let mut label = "n1".to_string();
+        for round in 1..=rounds {
+            let before = times_became_master(&mut pair);
+            let c = pair.client.clone();
+            let arp = ArpProbe::start(
+                &c.ns,
+                "eth0",
+                mac(&c.mac),
+                ipv4(&c.ip),
+                ipv4("10.99.0.100"),
+                arp_every,
+            );
+            let ping = Ping::start(&c.ns, "10.99.0.100", Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(300));
+            let n1 = pair.n1.clone();
+            let next = format!("n1-r{round}");
+            match method {
+                Restart::Handover => {
+                    let exe = havip_lab::lab::havip_exe();
+                    let out = pair.lab.exec_with(
+                        Launcher::IpNetnsExec,
+                        &n1.ns,
+                        &[exe.to_str().unwrap(), "handover"],
+                    );
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                Restart::HavipStop | Restart::Keepalived => {
+                    pair.lab.proc(&label).signal(libc::SIGTERM)
+                }
+            }
+            let _ = pair.lab.proc(&label).wait_exit(Duration::from_secs(15));
+            match method {
+                Restart::Keepalived => {
+                    pair.lab
+                        .keepalived(&next, &n1, &keepalived_conf_with(vrrp, "MASTER", 101, ""));
+                }
+                _ => {
+                    let args = havip_args(vrrp, 101, "auto");
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    pair.lab
+                        .havip_with(Launcher::IpNetnsExec, &next, &n1, &args);
+                }
+            }
+            label = next;
+            pair.wait_master(&label, Duration::from_secs(20));
+            // Until the backup is back in BACKUP and a few adverts went by.
+            std::thread::sleep(Duration::from_millis(2500));
+            let pings = ping.stop();
+            let (replies, sent) = arp.stop_all();
+            let mut answered = vec![false; sent.len()];
+            for r in &replies {
+                if let Some(a) = (r.after_request as usize)
+                    .checked_sub(1)
+                    .and_then(|i| answered.get_mut(i))
+                {
+                    *a = true;
+                }
+            }
+            let (mut run, mut longest) = (0usize, 0usize);
+            for a in &answered[..answered.len().saturating_sub(1)] {
+                run = if *a { 0 } else { run + 1 };
+                longest = longest.max(run);
+            }
+            let took = times_became_master(&mut pair) - before;
+            eprintln!(
+                "  {} round {round}: backup took over {took}x, ARP unanswered for {} ms, ping gap {} ms",
+                method.name(),
+                longest * 10,
+                ms(pings.longest_gap())
+            );
+            takeovers.push(took);
+            arp_gaps.push(arp_every * longest as u32);
+            ping_gaps.push(pings.longest_gap());
+        }
+        rows.push((method, takeovers, arp_gaps, ping_gaps));
+    }
+    println!(
+        "\nrestart of the master at advert_int 1 s (VRRPv3), {rounds} rounds each, one lab run"
+    );
+    println!(
+        "{:<18} {:>17} {:>14} {:>14} {:>14} {:>14}",
+        "restart", "backup takeovers", "ARP gap med", "ARP gap max", "ping gap med", "ping gap max"
+    );
+    for (method, takeovers, arp_gaps, ping_gaps) in &rows {
+        let (am, _) = median_p95(arp_gaps);
+        let (pm, _) = median_p95(ping_gaps);
+        println!(
+            "{:<18} {:>17} {:>11} ms {:>11} ms {:>11} ms {:>11} ms",
+            method.name(),
+            takeovers.iter().sum::<usize>(),
+            ms(am),
+            ms(*arp_gaps.iter().max().unwrap()),
+            ms(pm),
+            ms(*ping_gaps.iter().max().unwrap()),
+        );
+    }
+    println!("(ARP gap: the longest run of unanswered ARP requests for the VIP, one every 10 ms)");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let trials = args
@@ -737,9 +880,11 @@ fn main() {
         Some("arp") => arp(10),
         Some("jitter") => jitter(trials.map_or(60, |t| t as u64)),
         Some("hostile") => hostile(10),
+        Some("restart") => restart(trials.unwrap_or(10)),
         _ => {
             eprintln!(
-                "usage: havip-bench failover [--trials N] | adverts | arp | jitter | hostile"
+                "usage: havip-bench failover [--trials N] | adverts | arp | jitter | hostile | \
+                 restart [--trials N]"
             );
             std::process::exit(2);
         }
