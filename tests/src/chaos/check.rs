@@ -103,12 +103,19 @@ impl Facts<'_> {
     }
 
     /// Invariant 1: never two MACs answering one ARP request, except within one
-    /// Master_Down_Interval after a heal (and during a fault that degrades a link).
+    /// Master_Down_Interval after a heal (and during a fault that degrades a link), and, when
+    /// the master is taken away, two backups racing to take over (docs/chaos.md says why and
+    /// bounds it): both of them, not the old master, within one Master_Down_Interval and one
+    /// advert interval of the fault's start.
     fn two_responders(&self, f: &mut Findings) {
         for (t, macs) in &self.requests {
             if macs.len() < 2 {
                 continue;
             }
+            let who_nodes: Vec<Option<usize>> = macs
+                .iter()
+                .map(|m| self.mac_of.get(&mac_str(m)).copied())
+                .collect();
             let allowed = self.applied.iter().any(|d| {
                 let heal = self.heal(d);
                 let from = if d.fault.kind.degrades_link() {
@@ -116,7 +123,12 @@ impl Facts<'_> {
                 } else {
                     heal
                 };
-                *t >= from && *t <= heal + self.mdi
+                let race = d.hit_master
+                    && (d.fault.kind.takes_node_away() || d.fault.kind == Kind::Stop)
+                    && !who_nodes.contains(&Some(d.fault.node))
+                    && *t >= d.start
+                    && *t <= d.start + self.mdi + INTERVAL.as_secs_f64();
+                race || (*t >= from && *t <= heal + self.mdi)
             });
             let who: Vec<String> = macs.iter().map(|m| self.name_of(m)).collect();
             f.duals.push(*t);
