@@ -528,6 +528,39 @@ fn interface_absent_at_start_is_attached_when_it_appears() {
     assert!(!has_addr(&lab, &n1, "eth0", VIP));
 }
 
+/// Found in review: a `track_interface` that does not exist at start was counted as down for
+/// good, so a weight-0 track held the instance in FAULT even after the interface appeared.
+#[test]
+fn a_tracked_interface_absent_at_start_is_followed_when_it_appears() {
+    let mut lab = Lab::new("hc-track-absent");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = TempDir::new("track-absent");
+    let conf = dir.0.join("n1.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         advert_int 0.1\n  version 3\n  track_interface {\n    up0\n  }\n  \
+         virtual_ipaddress {\n    10.99.0.100/24\n  }\n}\n",
+    )
+    .unwrap();
+    lab.havip(
+        "n1",
+        &n1,
+        &[
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--xdp-mode",
+            "skb",
+        ],
+    )
+    .wait_started(LONG);
+    assert_eq!(state(&lab, &n1), "FAULT", "up0 is absent: down");
+    lab.ip(&n1.ns, "link add up0 type dummy");
+    lab.ip(&n1.ns, "link set up0 up");
+    lab.proc("n1").wait_state("MASTER", LONG);
+}
+
 #[test]
 fn renamed_interface_is_followed_by_index() {
     let (mut lab, n1, n2, client) = elected("hc-rename");

@@ -207,3 +207,37 @@ fn a_handover_nobody_takes_fails_over_and_is_cleaned_up() {
     let r = lab.arping(&client, VIP, 5, 0.02);
     assert_eq!(r.macs.iter().collect::<Vec<_>>(), vec![&n1.mac], "{r:?}");
 }
+
+/// Found in review: a handed-over master whose new process starts in FAULT (here its link went
+/// down during the restart) must give the VIPs it was handed up, not keep them owned while
+/// the backup takes over.
+#[test]
+fn a_handed_over_master_that_starts_in_fault_gives_the_vips_up() {
+    let mut lab = Lab::new("hitless-fault");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "n1", &n1, 150);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    start(&mut lab, "n2", &n2, 100);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    handover(&lab, &n1);
+    assert!(lab.proc("n1").wait_exit(LONG).success());
+    lab.ip(&n1.ns, "link set eth0 down");
+    start(&mut lab, "n1-r1", &n1, 150);
+    lab.proc("n1-r1").wait_state("FAULT", LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    let addrs = lab.ip(&n1.ns, "-br addr show dev eth0");
+    assert!(
+        !addrs.contains(VIP),
+        "the faulted node kept the VIP: {addrs}"
+    );
+    let s = lab.stats(&n1);
+    let d = s.daemon.expect("a daemon");
+    assert!(!d.instances[0].owned, "still owned while in FAULT");
+    lab.ip(&n1.ns, "link set eth0 up");
+    lab.proc("n1-r1").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(300));
+    let r = lab.arping(&client, VIP, 5, 0.02);
+    assert_eq!(r.macs.iter().collect::<Vec<_>>(), vec![&n1.mac], "{r:?}");
+}

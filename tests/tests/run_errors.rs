@@ -17,6 +17,41 @@ fn run_in(lab: &Lab, ns: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Found in review: an interface whose only address is the VIP (a priority-255 owner's, or a VIP
+/// copied from the node's own address). With no address of its own the instance would wait in
+/// FAULT, and the start-up's removal of VIPs found on the interface would have removed the
+/// host's address. Refused, and the address stays.
+#[test]
+fn an_interface_whose_only_address_is_the_vip_is_refused_and_kept() {
+    let mut lab = Lab::new("err-viponly");
+    let n = lab.host("n1", "10.99.0.100/24");
+    let (ok, err) = run_in(
+        &lab,
+        &n.ns,
+        &[
+            "run",
+            "--iface",
+            "eth0",
+            "--vip",
+            "10.99.0.100/24",
+            "--xdp-mode",
+            "skb",
+        ],
+    );
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("only IPv4 address of interface eth0 is VIP 10.99.0.100"),
+        "{err}"
+    );
+    let addrs = lab.ip(&n.ns, "-br addr show dev eth0");
+    assert!(
+        addrs.contains("10.99.0.100/24"),
+        "the host's address went: {addrs}"
+    );
+    let links = lab.ip(&n.ns, "link show");
+    assert!(!links.contains("xdp"), "XDP left attached: {links}");
+}
+
 #[test]
 fn bad_address_is_named() {
     let mut lab = Lab::new("err-addr");

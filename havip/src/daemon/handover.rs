@@ -49,10 +49,11 @@ pub struct Handed {
     pub prog_id: u32,
     /// The attachment's mode: the new program takes the old one's place in the same mode.
     pub native: bool,
-    /// How long after its last heartbeat the old program still answers for the VIPs (¾ of a
-    /// Master_Down_Interval): past it, the backups may have taken over, and the next process
+    /// How long after the handover (its advert and heartbeat) the next process may take it:
+    /// half a Master_Down_Interval, which leaves it at least one advert interval to set up
+    /// and advertise before any backup's Master_Down_Interval (≥ 3 intervals) ends. Later, it
     /// starts afresh.
-    pub max_heartbeat_age_ms: u64,
+    pub adopt_within_ms: u64,
 }
 
 impl Handed {
@@ -137,7 +138,7 @@ pub async fn adoptable(h: Handover, spec: &DaemonSpec, nl: &Netlink) -> Vec<Hand
         let age = crate::dataplane::XdpMaps::of_prog(x.prog_id)
             .ok()
             .and_then(|m| m.heartbeat_age());
-        let answering = age.is_some_and(|a| a < Duration::from_millis(x.max_heartbeat_age_ms));
+        let answering = age.is_some_and(|a| a < Duration::from_millis(x.adopt_within_ms));
         if same && index == Some(x.ifindex) && attached == Some(x.prog_id) && answering {
             info!(instance = %x.name, iface = %x.iface, from_pid = h.pid, "taking over from the previous process: its VIPs stay, it resumes as master");
             out.push(x);
@@ -190,10 +191,27 @@ impl Node {
                 vips: inst.spec.vips.iter().map(|v| v.addr).collect(),
                 prog_id,
                 native: a.mode == Attached::Native,
-                max_heartbeat_age_ms: inst.max_heartbeat_age.as_millis() as u64,
+                // max_heartbeat_age is ¾ of a Master_Down_Interval.
+                adopt_within_ms: (inst.max_heartbeat_age * 2 / 3).as_millis() as u64,
             });
         }
-        // The old program answers for ¾ of a Master_Down_Interval from this beat.
+        // One advert per handed master now, so the backups' Master_Down_Intervals count
+        // from here, and a fresh heartbeat: the old program answers for ¾ of one from now.
+        for inst in &self.instances {
+            let (Some(r), Some(iface)) = (&inst.router, self.ifaces.get(&inst.ifindex)) else {
+                continue;
+            };
+            if handed.iter().any(|h| h.name == inst.spec.name) {
+                let addrs: Vec<IpAddr> = inst.spec.vips.iter().map(|v| v.addr).collect();
+                let adver_int = r.config().advert_interval;
+                if let Err(e) = inst.send_advert(iface, r.effective_priority(), adver_int, &addrs) {
+                    warn!(instance = %inst.spec.name, "the handover's advert: {e:#}");
+                }
+            }
+        }
+        let Some(dp) = self.dp.as_mut() else {
+            return Ok(());
+        };
         let _ = dp.beat();
         if let Err(e) = write(ns, handed.clone()) {
             error!("cannot hand over, stopping instead: {e:#}");

@@ -96,7 +96,15 @@ impl HealthState {
             Ok(link) => {
                 self.tracked_links.insert(link.index, (link.name, link.up));
             }
-            Err(e) => warn!(iface = %name, "track_interface: {e:#}; counted as down"),
+            Err(e) => {
+                warn!(iface = %name, "track_interface: {e:#}; counted as down until it appears");
+                // Kept by name under an index no interface has (they are positive `int`s), so
+                // that `tracked_link_changed` finds it when it appears.
+                let index = ((1u32 << 31)..)
+                    .find(|i| !self.tracked_links.contains_key(i))
+                    .expect("fewer than 2^31 tracked interfaces");
+                self.tracked_links.insert(index, (name.to_string(), false));
+            }
         }
     }
 

@@ -53,9 +53,16 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     remove_leftovers(&nl, &ns, &adopt).await?;
 
     let mut node = Node::new(nl);
+    let adopting = !adopt.is_empty();
     node.adopt = adopt;
     if let Err(e) = node.setup(&spec).await {
         node.teardown().await;
+        if adopting {
+            // What was handed over and not taken up goes as a crashed run's would.
+            if let Err(e) = remove_leftovers(&node.nl, &ns, &[]).await {
+                warn!("removing what the previous process handed over: {e:#}");
+            }
+        }
         return Err(e);
     }
     let result = node

@@ -108,7 +108,10 @@ impl Node {
             }
             replaced.push(h.ifindex);
             let dp = self.dp.as_mut().context("data plane")?;
-            dp.replace(&self.nl, h.ifindex, &h.iface, h.mode()).await?;
+            // A fresh heartbeat first: the program answers from the moment it is in place.
+            dp.beat()?;
+            dp.replace(&self.nl, h.ifindex, &h.iface, h.mode(), h.prog_id)
+                .await?;
             info!(iface = %h.iface, mode = %h.mode(), replaced_prog = h.prog_id, "XDP program put in the previous one's place");
         }
         self.recompute_beat();
@@ -198,6 +201,8 @@ impl Node {
                     Some(a) => a,
                     None => {
                         if present {
+                            self.refuse_vip_only(inst, ifindex, &self.ifaces.vip_addrs)
+                                .await?;
                             warn_no_source(&inst.name, &iface.link.name, v6);
                         }
                         if v6 {
@@ -248,8 +253,13 @@ impl Node {
             return Ok(());
         }
         self.declare_vips(i, false)?;
-        if self.instances[i].router.is_some() {
-            // A backup must not hold the VIPs: remove any left on the interface.
+        let has_source = self.ifaces[&ifindex]
+            .own_addr(self.instances[i].is_v6())
+            .is_some();
+        if self.instances[i].router.is_some() && has_source {
+            // A backup must not hold the VIPs: remove any left on the interface. (Without an
+            // address of its own the instance is in FAULT; `refuse_vip_only` made sure that
+            // none of them is the interface's only address.)
             let inst = &self.instances[i];
             for vip in &inst.spec.vips {
                 if Some(vip.addr) != self.ifaces[&inst.ifindex].primary_v4.map(IpAddr::V4)
@@ -258,8 +268,45 @@ impl Node {
                     warn!(instance = %inst.spec.name, %vip, "removed the VIP found on the interface at start-up");
                 }
             }
-        } else {
+        } else if self.instances[i].router.is_none() {
             self.own(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses an instance whose interface's addresses of its family are all VIPs: it has no
+    /// address of its own to advertise from, and removing the "VIPs" found there, as a backup
+    /// does at start, would remove the host's address (a priority-255 owner's VIP, or a VIP
+    /// copied from the node's own address).
+    pub(super) async fn refuse_vip_only(
+        &self,
+        inst: &InstanceSpec,
+        ifindex: u32,
+        vips: &HashSet<IpAddr>,
+    ) -> Result<()> {
+        let addrs = self.nl.addresses(ifindex).await?;
+        let v6 = inst.vips.iter().any(|v| v.addr.is_ipv6());
+        let family: Vec<IpAddr> = addrs
+            .iter()
+            .map(|a| a.addr)
+            .filter(|a| a.is_ipv6() == v6 && (!v6 || is_link_local(a)))
+            .collect();
+        if !family.iter().all(|a| vips.contains(a)) {
+            return Ok(()); // It has one of its own.
+        }
+        if let Some(vip) = family
+            .iter()
+            .find(|a| inst.vips.iter().any(|v| v.addr == **a))
+        {
+            bail!(
+                "instance {}: the only {} address of interface {} is VIP {vip}: VRRP adverts \
+                 need an address of the node's own as their source (RFC 9568 §5.1.1.1); add \
+                 one with `ip addr add ADDR/LEN dev {}`, or make the VIP another address",
+                inst.name,
+                if v6 { "link-local" } else { "IPv4" },
+                inst.iface,
+                inst.iface
+            );
         }
         Ok(())
     }
@@ -276,6 +323,17 @@ impl Node {
             }
         }
         self.drain(i).await;
+        // Handed over as master but not resumed (it starts in FAULT: its link went down, a
+        // tracked interface or check is down...): the VIPs it was handed are given up.
+        let resumed = self.instances[i]
+            .router
+            .as_ref()
+            .is_some_and(|r| r.state() == crate::vrrp::State::Master);
+        if resume && !resumed && self.instances[i].owned {
+            if let Err(e) = self.disown(i).await {
+                warn!(instance = %self.instances[i].spec.name, "giving up the VIPs handed over: {e:#}");
+            }
+        }
     }
 
     /// The heartbeat period: a quarter of the shortest heartbeat age.
@@ -311,6 +369,10 @@ impl Node {
             }
         }
     }
+}
+
+fn is_link_local(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// Says, at an instance's start, that its interface has no address to send adverts from.

@@ -92,8 +92,11 @@ impl Node {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
             Ok(new) => {
                 // An instance whose interface is gone, or has no address of its own, starts
-                // in FAULT and waits for it, as at start-up.
-                if let Err(e) = self.reload(&new).await {
+                // in FAULT and waits for it, as at start-up. What `add_instance` refuses is
+                // refused before anything stops.
+                if let Err(e) = self.can_start(&new).await {
+                    error!("reload refused, the running configuration stays: {e:#}");
+                } else if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
                 }
             }
@@ -164,6 +167,40 @@ impl Node {
         self.apply_health_all().await;
         self.recompute_beat();
         info!(instances = self.instances.len(), "reload done");
+        Ok(())
+    }
+
+    /// What `add_instance` would refuse for an instance of `new` that (re)starts: VIPs without
+    /// VRRP on an interface that does not exist, or an interface whose only addresses are the
+    /// instance's VIPs.
+    async fn can_start(&self, new: &DaemonSpec) -> Result<()> {
+        let vips = super::node::all_vips(new);
+        for inst in &new.instances {
+            if self
+                .instances
+                .iter()
+                .any(|i| i.spec == *inst || priority_only(&i.spec, inst))
+            {
+                continue; // Unchanged, or only its priority: not restarted.
+            }
+            let index = match self.ifaces.find(&inst.iface) {
+                Some(i) if self.ifaces.get(&i).is_some_and(|x| x.present) => Some(i),
+                Some(_) => None,
+                None => self.nl.find_link(&inst.iface).await?.map(|l| l.index),
+            };
+            match index {
+                None if inst.vrrp.is_none() => bail!(
+                    "instance {}: interface {} does not exist: VIPs without VRRP are added at \
+                     once, so their interface must be there",
+                    inst.name,
+                    inst.iface
+                ),
+                Some(index) if inst.vrrp.is_some() => {
+                    self.refuse_vip_only(inst, index, &vips).await?;
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 

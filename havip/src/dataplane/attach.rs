@@ -64,12 +64,14 @@ pub async fn attach(
     .await
 }
 
-/// Attaches `prog` to interface `ifindex` in `mode` in the place of whatever program is
-/// attached there in that mode (atomically, as the kernel swaps the pointer).
+/// Attaches `prog` to interface `ifindex` in `mode` in the place of `old`, if `old` is still
+/// the program attached there (`XDP_FLAGS_REPLACE`: the kernel checks and swaps the pointer
+/// at once, so some program answers at every moment and no other program is replaced).
 pub async fn replace(
     nl: &Netlink,
     ifindex: u32,
     prog: BorrowedFd<'_>,
+    old: BorrowedFd<'_>,
     mode: Attached,
 ) -> std::result::Result<(), rtnetlink::Error> {
     set_xdp(
@@ -77,7 +79,8 @@ pub async fn replace(
         ifindex,
         vec![
             LinkXdp::Fd(prog.as_raw_fd()),
-            LinkXdp::Flags(mode_flags(mode)),
+            LinkXdp::ExpectedFd(old.as_raw_fd() as u32),
+            LinkXdp::Flags(XDP_FLAGS_REPLACE | mode_flags(mode)),
         ],
     )
     .await

@@ -188,17 +188,25 @@ impl Dataplane {
         )
     }
 
-    /// Puts the data-plane program in the place of the one attached to `ifindex` in `mode` (a
-    /// previous process's, handed over): one netlink call, so some program answers at every
-    /// moment. The mode is the old attachment's (the kernel refuses two modes at once).
+    /// Puts the data-plane program in the place of program `old_id` attached to `ifindex` in
+    /// `mode` (a previous process's, handed over): one netlink call, so some program answers
+    /// at every moment, and refused if another program is attached there by then. The mode is
+    /// the old attachment's (the kernel refuses two modes at once).
     pub async fn replace(
         &mut self,
         nl: &Netlink,
         ifindex: u32,
         ifname: &str,
         mode: Attached,
+        old_id: u32,
     ) -> Result<()> {
-        attach::replace(nl, ifindex, self.prog_fd()?, mode)
+        let old = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|p| p.id() == old_id)
+            .with_context(|| format!("the previous XDP program (id {old_id}) is gone"))?
+            .fd()
+            .with_context(|| format!("opening the previous XDP program (id {old_id})"))?;
+        attach::replace(nl, ifindex, self.prog_fd()?, old.as_fd(), mode)
             .await
             .map_err(|e| anyhow::anyhow!("{}", describe_nl_error(&e)))
             .with_context(|| {
