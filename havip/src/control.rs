@@ -363,6 +363,10 @@ pub fn handover(socket: &Path, timeout: Duration) -> Result<Option<u32>> {
             format!("the daemon's answer {answer:?} has no pid")
         })?)),
         None if answer.is_empty() => bail!("the daemon closed the connection without handing over"),
+        // An older daemon answers every request with its snapshot.
+        None if answer.starts_with('{') => {
+            bail!("the daemon does not know `handover` (an older havip): it was not asked to stop")
+        }
         None => bail!("the daemon did not hand over: {answer}"),
     }
 }
