@@ -227,6 +227,30 @@ fn startup_while_faulted_enters_fault_and_leaving_it_goes_backup() {
     assert_eq!(r.poll_timeout(), Some(t0 + secs(1) + us(3_609_375)));
 }
 
+/// Found by the 60-minute chaos run (seed 4242, 11 outages of 0.2–1 s): two backups took over
+/// together when the master went away; the winner re-announced at once on the loser's advert,
+/// and the loser's GARPs, which it sends after its advert, came after that and left the clients
+/// on it. The winner's re-announcement now comes one advert interval (at most 100 ms) later.
+#[test]
+fn the_re_announcement_follows_the_other_master_s_own_garps() {
+    let (mut r, t0) = started_owner();
+    let t = t0 + secs(1) / 2;
+    r.handle_advert(t, &advert_from(&v3(100, 2), 100));
+    let is_garp = |a: &Action| matches!(a, Action::SendGarp { .. });
+    assert!(
+        !drain(&mut r).iter().any(is_garp),
+        "not before the loser's GARPs"
+    );
+    r.handle_timeout(t + Duration::from_millis(99));
+    assert!(!drain(&mut r).iter().any(is_garp));
+    r.handle_timeout(t + Duration::from_millis(100));
+    assert!(
+        drain(&mut r).iter().any(is_garp),
+        "then the re-announcement"
+    );
+    assert_eq!(r.state(), State::Master);
+}
+
 #[test]
 fn resume_master_advertises_at_once_without_a_garp_burst() {
     let config = v3(150, 1);
@@ -463,15 +487,14 @@ fn rfc9568_6_4_3_master_answers_lower_priority_advert_at_once() {
     let lower = advert_from(&v3(100, 2), 100);
     let (mut r, t0) = started_owner();
     // Even while our own announcement (second burst due at t0 + 5 s) is under way: the other
-    // side's hosts may have learned the other master's MAC since, so re-announce.
+    // side's hosts may have learned the other master's MAC since, so re-announce: the advert
+    // at once, the GARPs 100 ms later (one advert interval, at most 100 ms), after the other
+    // master's own GARPs.
     r.handle_advert(t0 + us(300_000), &lower);
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            send_advert(255, &config),
-            Action::SendGarp { vips: vec![VIP; 5] }
-        ]
-    );
+    assert_eq!(drain(&mut r), vec![send_advert(255, &config)]);
+    assert_eq!(r.poll_timeout(), Some(t0 + us(400_000)));
+    r.handle_timeout(t0 + us(400_000));
+    assert_eq!(drain(&mut r), vec![Action::SendGarp { vips: vec![VIP; 5] }]);
     assert_eq!(
         r.poll_timeout(),
         Some(t0 + secs(1)),
@@ -484,13 +507,9 @@ fn rfc9568_6_4_3_master_answers_lower_priority_advert_at_once() {
     drain(&mut r);
     let at = t0 + us(6_300_000);
     r.handle_advert(at, &lower);
-    assert_eq!(
-        drain(&mut r),
-        vec![
-            send_advert(255, &config),
-            Action::SendGarp { vips: vec![VIP; 5] }
-        ]
-    );
+    assert_eq!(drain(&mut r), vec![send_advert(255, &config)]);
+    r.handle_timeout(at + us(100_000));
+    assert_eq!(drain(&mut r), vec![Action::SendGarp { vips: vec![VIP; 5] }]);
     assert_eq!(r.state(), State::Master);
     assert_eq!(
         r.poll_timeout(),
@@ -1321,11 +1340,12 @@ fn spoofed_lower_priority_adverts_get_at_most_one_reply_per_interval_and_garp_de
     // GARPs: bursts of 5 per VIP from a bucket of 3, one back per garp_lower_prio_delay (5 s),
     // at most one per advert interval (1 s), and the repeat of the last one 5 s after it (a new
     // burst supersedes a pending repeat): bursts at 0, 1, 2 and 5 s, the repeat at 10 s = 5
-    // bursts of 10.
+    // bursts of 10, each 100 ms after the advert that earned it (after the other master's own
+    // GARPs).
     assert_eq!(garps, 50, "GARP entries");
     assert_eq!(
         last,
-        Some(start + secs(10)),
+        Some(start + secs(10) + us(100_000)),
         "nothing after the last repeat"
     );
     assert_eq!(r.state(), State::Master);
@@ -1366,10 +1386,11 @@ fn spoofed_adverts_do_not_fill_the_spaced_garp_queue() {
         end + secs(60),
     );
     assert_eq!(garps, 50, "5 bursts of 5 × 2 VIPs, spaced");
-    // The last burst (the repeat 5 s after the flood's last burst) is 10 entries 10 ms apart.
+    // The last burst (the repeat 5 s after the flood's last burst, which came 100 ms after its
+    // advert) is 10 entries 10 ms apart.
     let last = last.expect("GARPs sent");
     assert!(
-        last <= end + Duration::from_millis(100),
+        last <= end + Duration::from_millis(200),
         "last GARP {:?} after the flood",
         last - end
     );
@@ -1462,18 +1483,23 @@ fn keepalived_garp_lower_prio_repeat_and_delay_shape_the_reannouncement() {
     drain(&mut r);
     let mut spoof = advert_from(&v2(100, 66), 100);
     spoof.addresses = vec![VIP, VIP2];
+    // Each burst 100 ms after the advert that earned it (after the other master's GARPs).
+    let later = us(100_000);
     r.handle_advert(t, &spoof);
+    r.handle_timeout(t + later);
     assert_eq!(garps(drain(&mut r)), vec![2]);
     // Another 1 s later: a second episode, announced too; its repeat supersedes the first's.
     r.handle_advert(t + secs(1), &spoof);
+    r.handle_timeout(t + secs(1) + later);
     assert_eq!(garps(drain(&mut r)), vec![2], "the second episode");
     // Within an advert interval of it: nothing.
     r.handle_advert(t + us(1_500_000), &spoof);
+    r.handle_timeout(t + us(1_500_000) + later);
     assert_eq!(garps(drain(&mut r)), Vec::<usize>::new());
     assert_eq!(r.counters().garp_bursts_limited, 1);
-    r.handle_timeout(t + secs(2));
+    r.handle_timeout(t + secs(2) + later);
     assert_eq!(garps(drain(&mut r)), Vec::<usize>::new(), "superseded");
-    r.handle_timeout(t + secs(3));
+    r.handle_timeout(t + secs(3) + later);
     assert_eq!(garps(drain(&mut r)), vec![2], "the repeat");
 }
 
@@ -1495,9 +1521,11 @@ fn a_second_lower_priority_episode_within_the_delay_is_re_announced() {
     };
     let first = t + us(500_000);
     r.handle_advert(first, &other);
+    r.handle_timeout(first + us(100_000));
     assert_eq!(garps(&mut r), 1, "the first episode");
     let second = first + secs(1) + us(100_000);
     r.handle_advert(second, &other);
+    r.handle_timeout(second + us(100_000));
     assert_eq!(garps(&mut r), 1, "the second episode, 1.1 s later");
     assert_eq!(r.state(), State::Master);
 }

@@ -15,21 +15,25 @@ pub(super) enum Timer {
     GarpRefresh,
     /// Master: the next queued GARP when `garp.interval` spaces them out.
     GarpQueue,
+    /// Master: the re-announcement that follows a lower-priority master's own GARPs, which it
+    /// sends after the advert that made us re-announce the first time.
+    GarpAfterLoser,
 }
 
 impl Timer {
-    pub(super) const ALL: [Timer; 5] = [
+    pub(super) const ALL: [Timer; 6] = [
         Timer::MasterDown,
         Timer::Advert,
         Timer::GarpDelayed,
         Timer::GarpRefresh,
         Timer::GarpQueue,
+        Timer::GarpAfterLoser,
     ];
 }
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct TimerTable {
-    deadlines: [Option<Instant>; 5],
+    deadlines: [Option<Instant>; 6],
 }
 
 impl TimerTable {
@@ -46,7 +50,7 @@ impl TimerTable {
     }
 
     pub(super) fn stop_all(&mut self) {
-        self.deadlines = [None; 5];
+        self.deadlines = [None; 6];
     }
 
     /// The earliest armed deadline.
