@@ -137,9 +137,9 @@ impl Node {
                     self.on_timers().await
                 }
                 _ = beat.tick() => {
-                    // A heartbeat that cannot be written silences XDP within ¾ of a
-                    // Master_Down_Interval anyway: stop the way SIGTERM does (priority 0, VIPs
-                    // released) rather than leave with them held.
+                    // A heartbeat that cannot be written silences XDP within two advert
+                    // intervals anyway: stop the way SIGTERM does (priority 0, VIPs released)
+                    // rather than leave with them held.
                     if let Some(Err(e)) = self.dp.as_mut().map(|dp| dp.beat()) {
                         error!("the XDP heartbeat cannot be written, stopping: {e:#}");
                         failed = Some(e);

@@ -2,8 +2,8 @@
 //! up. Asked to (`havip handover`, which havip.service's `ExecStop=` runs when systemd's job is
 //! a restart), it leaves its masters' VIPs on the interface and its XDP program attached and
 //! answering, writes what it hands over to `/run/havip/<ns>.handover`, and exits without a
-//! priority-0 advert. The next process, started before the backups' Master_Down_Interval ends
-//! and before the old program's heartbeat grows stale (¾ of it), finds the file, keeps those
+//! priority-0 advert. The next process, started within one advert interval (the old program
+//! answers for two, and the backups wait at least three), finds the file, keeps those
 //! VIPs, declares them owned in its own program, puts its program in the old one's place in
 //! one netlink call (no moment without an answering program), and resumes as master with an
 //! advert at once ([`crate::vrrp::VirtualRouter::resume_master`]). ARCHITECTURE.md, "Hitless
@@ -50,9 +50,9 @@ pub struct Handed {
     /// The attachment's mode: the new program takes the old one's place in the same mode.
     pub native: bool,
     /// How long after the handover (its advert and heartbeat) the next process may take it:
-    /// half a Master_Down_Interval, which leaves it at least one advert interval to set up
-    /// and advertise before any backup's Master_Down_Interval (≥ 3 intervals) ends. Later, it
-    /// starts afresh.
+    /// one advert interval, which leaves it another to put its program in place before the old
+    /// one's heartbeat is stale (two intervals), and two to advertise before any backup's
+    /// Master_Down_Interval (at least three) ends. Later, it starts afresh.
     pub adopt_within_ms: u64,
 }
 
@@ -191,12 +191,12 @@ impl Node {
                 vips: inst.spec.vips.iter().map(|v| v.addr).collect(),
                 prog_id,
                 native: a.mode == Attached::Native,
-                // max_heartbeat_age is ¾ of a Master_Down_Interval.
-                adopt_within_ms: (inst.max_heartbeat_age * 2 / 3).as_millis() as u64,
+                // max_heartbeat_age is two advert intervals.
+                adopt_within_ms: (inst.max_heartbeat_age / 2).as_millis() as u64,
             });
         }
         // One advert per handed master now, so the backups' Master_Down_Intervals count
-        // from here, and a fresh heartbeat: the old program answers for ¾ of one from now.
+        // from here, and a fresh heartbeat: the old program answers for two intervals.
         for inst in &self.instances {
             let (Some(r), Some(iface)) = (&inst.router, self.ifaces.get(&inst.ifindex)) else {
                 continue;

@@ -28,7 +28,7 @@ use crate::{
     dataplane::{AdvertLimits, Attached, Dataplane},
     model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     net::{netlink::Netlink, sockets::PacketSender},
-    vrrp::{master_down_interval, Version, VirtualRouter},
+    vrrp::{Centis, Version, VirtualRouter},
 };
 
 pub struct Node {
@@ -214,10 +214,7 @@ impl Node {
                 };
                 let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
-                // Answers stop three quarters of a Master_Down_Interval after the daemon
-                // dies: before the backup takes over, so never two responders.
-                max_heartbeat_age =
-                    master_down_interval(v.version, v.advert_interval, v.priority) * 3 / 4;
+                max_heartbeat_age = heartbeat_age(v.advert_interval);
                 let config = vrid_config(v, self.advert_path);
                 if !v.unicast_peers.is_empty() && !v.check_unicast_src {
                     warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");
@@ -371,6 +368,15 @@ impl Node {
     }
 }
 
+/// How long XDP answers for a master's VIPs after the daemon's last heartbeat: two advert
+/// intervals. A daemon stopped just before an advert beat up to one interval after its last
+/// advert, and no backup takes over sooner than three intervals after that advert (its
+/// Master_Down_Interval is at least that): never two responders. ¾ of the Master_Down_Interval,
+/// as before, missed that interval (the 60-minute chaos run: one request answered by both).
+pub(super) fn heartbeat_age(advert_interval: Centis) -> Duration {
+    advert_interval.duration() * 2
+}
+
 fn is_link_local(a: &IpAddr) -> bool {
     matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
@@ -438,5 +444,32 @@ pub(super) fn vrid_peers(v: &VrrpSpec) -> Vec<std::net::IpAddr> {
         v.unicast_peers.clone()
     } else {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heartbeat_age;
+    use crate::vrrp::{master_down_interval, Centis, Version};
+
+    /// The fail-safe's bound: a master's XDP stops answering (its last beat, up to one advert
+    /// interval after its last advert, plus the heartbeat age) no later than any backup can
+    /// take over (the last advert plus that backup's Master_Down_Interval), for every interval
+    /// and backup priority. The old age, ¾ of the master's Master_Down_Interval, fails it.
+    #[test]
+    fn xdp_falls_silent_before_any_backup_can_take_over() {
+        for version in [Version::V2, Version::V3] {
+            for centis in [1u16, 2, 5, 10, 100, 300, 4095] {
+                let i = Centis(centis);
+                let silent = i.duration() + heartbeat_age(i);
+                for q in 1..=254u8 {
+                    let takeover = master_down_interval(version, i, q);
+                    assert!(
+                        silent <= takeover,
+                        "{version:?} {centis} cs, backup {q}: silent at {silent:?}, takeover at {takeover:?}"
+                    );
+                }
+            }
+        }
     }
 }
