@@ -122,9 +122,9 @@ impl Node {
         }
     }
 
-    /// Serves one control request: the snapshot as JSON, written by a task of its own.
-    /// One control connection: `stats` (or anything else) gets the snapshot; `handover`, from
-    /// root only, is passed to the loop on `handover`, which answers it once done.
+    /// Serves one control connection, from a task of its own: `stats` (or anything else) gets
+    /// the snapshot as JSON; `handover`, from root only, is passed to the loop on `handover`,
+    /// which answers it once done.
     pub(super) fn answer_control(
         &self,
         mut stream: tokio::net::UnixStream,
