@@ -333,23 +333,30 @@ pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
-/// What `havip handover` sends on the control socket.
-pub const HANDOVER_REQUEST: &str = "handover\n";
-
-/// Asks the daemon to hand over to the next process (see `daemon::handover`) and returns the
-/// pid it answered with once it has: it is exiting. `Ok(None)`: no daemon listens there.
-pub fn handover(socket: &Path, timeout: Duration) -> Result<Option<u32>> {
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(s) => s,
+/// Connects to the daemon's control socket. `Ok(None)`: no daemon listens there.
+fn connect(socket: &Path) -> Result<Option<UnixStream>> {
+    match UnixStream::connect(socket) {
+        Ok(s) => Ok(Some(s)),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => return Err(e).with_context(|| format!("connecting to {}", socket.display())),
+        Err(e) => Err(e).with_context(|| format!("connecting to {}", socket.display())),
+    }
+}
+
+/// What `havip handover` sends on the control socket.
+pub const HANDOVER_REQUEST: &str = "handover\n";
+
+/// Asks the daemon to hand over to the next process (see `daemon::handover`) and returns the
+/// pid it answered with once it has: it is exiting. `Ok(None)`: no daemon listens there.
+pub fn handover(socket: &Path, timeout: Duration) -> Result<Option<u32>> {
+    let Some(mut stream) = connect(socket)? else {
+        return Ok(None);
     };
     stream.set_read_timeout(Some(timeout))?;
     stream.write_all(HANDOVER_REQUEST.as_bytes())?;
@@ -373,17 +380,8 @@ pub fn handover(socket: &Path, timeout: Duration) -> Result<Option<u32>> {
 
 /// Asks the daemon for its snapshot. `Ok(None)`: no daemon listens there.
 pub fn query(socket: &Path) -> Result<Option<DaemonSnapshot>> {
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e).with_context(|| format!("connecting to {}", socket.display())),
+    let Some(mut stream) = connect(socket)? else {
+        return Ok(None);
     };
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(b"stats\n")?;
