@@ -132,10 +132,16 @@ impl Proc {
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 
+    /// `sig` to the process and everything it started (its process group: keepalived's
+    /// children, a hook's shell).
+    pub fn signal_group(&self, sig: i32) {
+        // SAFETY: kill(2) on the process group this lab created for the child.
+        unsafe { libc::kill(-(self.child.id() as i32), sig) };
+    }
+
     /// SIGKILL to the process and everything it started (its process group), then reaps it.
     fn kill_group(&mut self) {
-        // SAFETY: kill(2) on the process group this lab created for the child.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        self.signal_group(libc::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -578,6 +584,12 @@ impl Lab {
     pub fn keepalived(&mut self, label: &str, host: &Host, config: &str) -> &mut Proc {
         let conf = self.dir.join(format!("{label}.conf"));
         fs::write(&conf, config).expect("writing keepalived.conf");
+        self.keepalived_file(label, host, &conf)
+    }
+
+    /// As [`Lab::keepalived`], with the configuration file at `conf` (for a process that
+    /// rereads it on SIGHUP, or is restarted with it).
+    pub fn keepalived_file(&mut self, label: &str, host: &Host, conf: &Path) -> &mut Proc {
         let pid = self.dir.join(format!("{label}.pid"));
         let vrrp_pid = self.dir.join(format!("{label}.vrrp.pid"));
         let ns = host.ns.clone();
@@ -602,13 +614,18 @@ impl Lab {
 
     /// The pid of keepalived's VRRP child process (from its `-r` pid file), once written.
     pub fn keepalived_vrrp_pid(&self, label: &str) -> u32 {
-        let path = self.dir.join(format!("{label}.vrrp.pid"));
         wait_until(
             "keepalived's VRRP pid file",
             Duration::from_secs(10),
-            || fs::read_to_string(&path).is_ok_and(|s| s.trim().parse::<u32>().is_ok()),
+            || self.keepalived_vrrp_pid_now(label).is_some(),
         );
-        fs::read_to_string(&path).unwrap().trim().parse().unwrap()
+        self.keepalived_vrrp_pid_now(label).unwrap()
+    }
+
+    /// The pid in keepalived's VRRP pid file, if it is written yet.
+    pub fn keepalived_vrrp_pid_now(&self, label: &str) -> Option<u32> {
+        let path = self.dir.join(format!("{label}.vrrp.pid"));
+        fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
     pub fn proc(&mut self, label: &str) -> &mut Proc {

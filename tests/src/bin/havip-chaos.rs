@@ -1,5 +1,6 @@
-//! `cargo xtask chaos [--seconds N | --minutes N] [--seed S] [--nodes N] [--until T] [--svg FILE]`:
-//! random, overlapping faults against a lab of havip nodes, checked against the invariants in
+//! `cargo xtask chaos [--seconds N | --minutes N] [--seed S] [--nodes N] [--until T] [--svg FILE]
+//! [--with-keepalived]`: random, overlapping faults against a lab of havip nodes (the last one
+//! keepalived 2.2.7 with `--with-keepalived`), checked against the invariants in
 //! docs/chaos.md. Exits 1 on a violation; every violation prints the command that replays it.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         svg: None,
         verbose: false,
         realtime: true,
+        keepalived: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -38,12 +40,16 @@ fn main() -> ExitCode {
             "--svg" => opts.svg = Some(PathBuf::from(value("--svg"))),
             "--verbose" | "-v" => opts.verbose = true,
             "--no-rt" => opts.realtime = false,
+            "--with-keepalived" => opts.keepalived = true,
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
     }
     if !(2..=8).contains(&opts.nodes) {
         usage("--nodes must be 2 to 8");
+    }
+    if opts.keepalived && !std::path::Path::new("/usr/sbin/keepalived").exists() {
+        usage("--with-keepalived needs keepalived (apt-get install keepalived)");
     }
     if opts.seconds < 10.0 {
         usage("--seconds must be at least 10");
@@ -67,7 +73,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: cargo xtask chaos [--seconds N | --minutes N] [--seed S] [--nodes N] \
-         [--until T] [--svg FILE] [--verbose] [--no-rt]"
+         [--until T] [--svg FILE] [--verbose] [--no-rt] [--with-keepalived]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 })
 }

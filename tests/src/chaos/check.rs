@@ -30,6 +30,8 @@ pub(super) struct Facts<'a> {
 #[derive(Default)]
 pub(super) struct Findings {
     pub violations: Vec<Violation>,
+    /// Those that involve a keepalived node (with `--with-keepalived`), set apart at the end.
+    pub keepalived_violations: Vec<Violation>,
     pub timeline: Vec<(f64, String)>,
     /// When two nodes answered one request, and how many of those were within an allowed
     /// window.
@@ -65,15 +67,16 @@ pub(super) fn heal_times(
             Some(end)
         };
         if d.heal.is_none() && end + RECOVERY < run_end {
-            violations.push(Violation {
-                at: end,
-                invariant: 2,
-                what: format!(
+            violations.push(Violation::new(
+                end,
+                2,
+                format!(
                     "n{} not back within {RECOVERY} s after the end of {}",
                     d.fault.node + 1,
                     d.fault.kind.describe()
                 ),
-            });
+                vec![d.fault.node],
+            ));
         }
     }
     violations
@@ -137,11 +140,12 @@ impl Facts<'_> {
                 f.timeline
                     .push((*t, format!("two responders ({}), allowed", who.join(", "))));
             } else {
-                f.violations.push(Violation {
-                    at: *t,
-                    invariant: 1,
-                    what: format!("two nodes answered one ARP request: {}", who.join(", ")),
-                });
+                f.violations.push(Violation::new(
+                    *t,
+                    1,
+                    format!("two nodes answered one ARP request: {}", who.join(", ")),
+                    who_nodes.iter().flatten().copied().collect(),
+                ));
             }
         }
     }
@@ -226,10 +230,18 @@ impl Facts<'_> {
             let ok = expected.is_some_and(|e| masters == [e] && answering == [e]);
             if !ok {
                 f.quiet_failures += 1;
-                f.violations.push(Violation {
-                    at: q,
-                    invariant: 2,
-                    what: format!(
+                let mut involved: Vec<usize> = masters
+                    .iter()
+                    .chain(&answering)
+                    .chain(&expected)
+                    .copied()
+                    .collect();
+                involved.sort_unstable();
+                involved.dedup();
+                f.violations.push(Violation::new(
+                    q,
+                    2,
+                    format!(
                         "after a quiet {} ms: masters [{}], ARP answered by [{}], expected {}",
                         ms(2.0 * self.mdi),
                         names(&masters),
@@ -240,7 +252,8 @@ impl Facts<'_> {
                             Self::prio_at(&self.nodes[e], q)
                         ))
                     ),
-                });
+                    involved,
+                ));
             }
         }
     }
@@ -287,10 +300,15 @@ impl Facts<'_> {
             let Some(b) = bound else { continue };
             e.3 = Some(e.3.map_or(b, |x: f64| x.max(b)));
             if gap > b {
-                f.violations.push(Violation {
-                    at: d.start,
-                    invariant: 3,
-                    what: format!(
+                // The node hit, and whoever was master meanwhile (the one that took over).
+                let mut involved = self.masters_between(window.0, window.1);
+                if !involved.contains(&d.fault.node) {
+                    involved.push(d.fault.node);
+                }
+                f.violations.push(Violation::new(
+                    d.start,
+                    3,
+                    format!(
                         "{} on n{}{}: the client's echoes went unanswered for {} ms (bound {} ms)",
                         k.describe(),
                         d.fault.node + 1,
@@ -298,7 +316,8 @@ impl Facts<'_> {
                         ms(gap),
                         ms(b)
                     ),
-                });
+                    involved,
+                ));
             }
         }
         for (t, d) in &self.unanswered {
@@ -337,18 +356,31 @@ impl Facts<'_> {
                     per_hour(r1, r2),
                 ));
                 if f2 > early_max {
-                    f.violations.push(Violation {
-                        at: t2,
-                        invariant: 4,
-                        what: format!(
+                    f.violations.push(Violation::new(
+                        t2,
+                        4,
+                        format!(
                             "n{} pid {pid}: {f2} open fds at the end, at most {early_max} in the \
                              first half of its life",
                             i + 1
                         ),
-                    });
+                        vec![i],
+                    ));
                 }
             }
         }
+    }
+
+    /// The nodes that were MASTER at some time between `from` and `to`.
+    fn masters_between(&self, from: f64, to: f64) -> Vec<usize> {
+        (0..self.samples.len())
+            .filter(|&i| {
+                let s = &self.samples[i];
+                state_at(s, from) == "MASTER"
+                    || s.iter()
+                        .any(|x| x.t > from && x.t <= to && x.state == "MASTER")
+            })
+            .collect()
     }
 
     /// Every state change each node's daemon reported, for the timeline.
@@ -366,14 +398,24 @@ impl Facts<'_> {
 /// Invariant 4 (in the logs): no panic in any daemon's log, the killed ones' included.
 pub(super) fn panics_in_logs(dir: &Path, at: f64) -> Vec<Violation> {
     let mut v = Vec::new();
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+    // (Files only: a keepalived node's FIFO is there too, and a read of it would block.)
+    let files = fs::read_dir(dir).into_iter().flatten().flatten();
+    for entry in files.filter(|e| e.file_type().is_ok_and(|t| t.is_file())) {
         let text = fs::read_to_string(entry.path()).unwrap_or_default();
         if let Some(line) = text.lines().find(|l| l.contains("panicked")) {
-            v.push(Violation {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The logs are named after the processes' labels: n2.log, n2-r1.log, ….
+            let node = name
+                .strip_prefix('n')
+                .and_then(|r| r.split(['-', '.']).next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1));
+            v.push(Violation::new(
                 at,
-                invariant: 4,
-                what: format!("{}: {line}", entry.file_name().to_string_lossy()),
-            });
+                4,
+                format!("{name}: {line}"),
+                node.into_iter().collect(),
+            ));
         }
     }
     v
@@ -390,11 +432,12 @@ pub(super) fn nothing_left(prefix: &str, pids: &[u32], at: f64) -> Vec<Violation
         .filter(|n| n.starts_with(prefix))
         .collect();
     if !left_ns.is_empty() {
-        v.push(Violation {
+        v.push(Violation::new(
             at,
-            invariant: 5,
-            what: format!("namespaces left: {left_ns:?}"),
-        });
+            5,
+            format!("namespaces left: {left_ns:?}"),
+            Vec::new(),
+        ));
     }
     let left: Vec<u32> = pids
         .iter()
@@ -402,11 +445,12 @@ pub(super) fn nothing_left(prefix: &str, pids: &[u32], at: f64) -> Vec<Violation
         .filter(|p| Path::new(&format!("/proc/{p}")).exists())
         .collect();
     if !left.is_empty() {
-        v.push(Violation {
+        v.push(Violation::new(
             at,
-            invariant: 5,
-            what: format!("processes left: {left:?}"),
-        });
+            5,
+            format!("processes left: {left:?}"),
+            Vec::new(),
+        ));
     }
     v
 }

@@ -40,8 +40,9 @@ pub(super) struct Run {
 }
 
 impl Run {
-    /// N havip nodes and a client on one bridge; returns once n1 is master.
-    pub fn build(prios: &[u8], realtime: bool) -> Run {
+    /// N nodes (the last one keepalived when `keepalived`) and a client on one bridge; returns
+    /// once n1 is master.
+    pub fn build(prios: &[u8], realtime: bool, keepalived: bool) -> Run {
         let mut lab = Lab::new("chaos");
         let netem = kernel_has_netem(&mut lab);
         let lan = lab.lan();
@@ -50,7 +51,13 @@ impl Run {
             let label = format!("n{}", i + 1);
             let host = lab.host(&label, &format!("10.99.0.{}/24", 11 + i));
             let conf = lab.dir().join(format!("{label}.conf"));
-            fs::write(&conf, node_conf(*prio, realtime)).expect("writing a node's config");
+            let fifo = (keepalived && i + 1 == prios.len()).then(|| {
+                let path = lab.dir().join(format!("{label}.fifo"));
+                (path.clone(), open_fifo(&path))
+            });
+            let fifo_path = fifo.as_ref().map(|f| f.0.as_path());
+            fs::write(&conf, node_conf(*prio, realtime, fifo_path))
+                .expect("writing a node's config");
             nodes.push(Node {
                 host,
                 prio: *prio,
@@ -63,14 +70,15 @@ impl Run {
                 restart_at: None,
                 samples: Arc::new(Mutex::new(Vec::new())),
                 resources: BTreeMap::new(),
+                fifo,
             });
         }
         let client = lab.host("c", "10.99.0.50/24");
         for n in &mut nodes {
-            let conf = n.conf.to_str().unwrap().to_string();
-            lab.havip(&n.label, &n.host, &["run", "--config", &conf])
-                .wait_started(Duration::from_secs(20));
-            n.alive = true;
+            start(&mut lab, n);
+            if !n.is_keepalived() {
+                lab.proc(&n.label).wait_started(Duration::from_secs(20));
+            }
         }
         lab.proc("n1").wait_state("MASTER", Duration::from_secs(20));
         Run {
@@ -92,19 +100,38 @@ impl Run {
         self.t0.elapsed().as_secs_f64()
     }
 
-    /// One observer thread per node (a stalled daemon stalls only its own observer).
+    /// One observer thread per node (a stalled daemon stalls only its own observer): a havip
+    /// node's control socket, a keepalived node's FIFO.
     pub fn observe(&self, stop: &Arc<AtomicBool>) -> Vec<thread::JoinHandle<()>> {
         self.nodes
             .iter()
             .map(|n| {
                 let (ns, samples, stop, t0) =
                     (n.host.ns.clone(), n.samples.clone(), stop.clone(), self.t0);
+                let fifo = n
+                    .fifo
+                    .as_ref()
+                    .map(|f| f.1.try_clone().expect("cloning the FIFO's fd"));
                 thread::spawn(move || {
                     crate::probe::enter_realtime();
-                    observe(&ns, t0, samples, stop)
+                    match fifo {
+                        Some(f) => observe_fifo(f, t0, samples),
+                        None => observe(&ns, t0, samples, stop),
+                    }
                 })
             })
             .collect()
+    }
+
+    /// Ends the FIFO observers, which block reading: a line of the run's own says the end.
+    pub fn wake_fifo_observers(&self) {
+        use std::io::Write as _;
+        for n in &self.nodes {
+            if let Some((_, f)) = &n.fifo {
+                // (`Write` is implemented for `&File`.)
+                let _ = (&*f).write_all(FIFO_END.as_bytes());
+            }
+        }
     }
 
     /// Runs `schedule` until `run_end`; returns what happened to each fault.
@@ -136,11 +163,12 @@ impl Run {
                 break;
             }
             if crate::lab::stop_requested() {
-                self.violations.push(Violation {
-                    at: t,
-                    invariant: 0,
-                    what: "stopped by a signal: the run is incomplete".into(),
-                });
+                self.violations.push(Violation::new(
+                    t,
+                    0,
+                    "stopped by a signal: the run is incomplete".into(),
+                    Vec::new(),
+                ));
                 break;
             }
             self.watch_crashes(t);
@@ -175,14 +203,11 @@ impl Run {
                 n.alive = false;
                 n.stopped = false;
                 n.restart_at = Some(t + RESTART_AFTER);
-                let what = format!("n{} (havip) exited by itself: {status}", i + 1);
+                n.mark_down(t);
+                let what = format!("n{} ({}) exited by itself: {status}", i + 1, n.daemon());
                 self.timeline
                     .push((t, format!("{what}; restarted {RESTART_AFTER} s later")));
-                self.violations.push(Violation {
-                    at: t,
-                    invariant: 4,
-                    what,
-                });
+                self.violations.push(Violation::new(t, 4, what, vec![i]));
                 self.exits.push(Done {
                     fault: Fault {
                         at: t,
@@ -229,10 +254,7 @@ impl Run {
         let node = &mut self.nodes[i];
         node.restarts += 1;
         node.label = format!("n{}-r{}", i + 1, node.restarts);
-        let conf = node.conf.to_str().unwrap().to_string();
-        self.lab
-            .havip(&node.label, &node.host, &["run", "--config", &conf]);
-        node.alive = true;
+        start(&mut self.lab, node);
     }
 
     fn sample_resources(&mut self, t: f64) {
@@ -240,7 +262,15 @@ impl Run {
             if !n.alive {
                 continue;
             }
-            let pid = self.lab.proc(&n.label).pid();
+            // keepalived's work is its VRRP child's; its parent only supervises.
+            let pid = if n.is_keepalived() {
+                match self.lab.keepalived_vrrp_pid_now(&n.label) {
+                    Some(p) => p,
+                    None => continue,
+                }
+            } else {
+                self.lab.proc(&n.label).pid()
+            };
             if let Some((rss, fds)) = resources(pid) {
                 n.resources.entry(pid).or_default().push((t, rss, fds));
             }
@@ -336,16 +366,18 @@ impl Run {
         let ns = node.host.ns.clone();
         let port = node.host.port.clone();
         match kind {
+            // Signals go to the process group: keepalived's VRRP child with its parent.
             Kind::Kill => {
                 let p = lab.proc(&node.label);
-                p.signal(libc::SIGKILL);
+                p.signal_group(libc::SIGKILL);
                 let _ = p.wait_exit(Duration::from_secs(5));
                 node.alive = false;
                 node.stopped = false;
+                node.mark_down(t);
                 Ok(())
             }
             Kind::Stop => {
-                lab.proc(&node.label).signal(libc::SIGSTOP);
+                lab.proc(&node.label).signal_group(libc::SIGSTOP);
                 node.stopped = true;
                 Ok(())
             }
@@ -383,7 +415,9 @@ impl Run {
                 Ok(())
             }
             Kind::Reload(p) => {
-                fs::write(&node.conf, node_conf(p, self.realtime)).map_err(|e| e.to_string())?;
+                let fifo = node.fifo.as_ref().map(|f| f.0.as_path());
+                fs::write(&node.conf, node_conf(p, self.realtime, fifo))
+                    .map_err(|e| e.to_string())?;
                 node.prio = p;
                 node.prio_history.push((t, p));
                 if node.alive {
@@ -416,7 +450,7 @@ impl Run {
             Kind::Kill | Kind::Exit => Ok(()),
             Kind::Stop => {
                 if node.stopped {
-                    lab.proc(&node.label).signal(libc::SIGCONT);
+                    lab.proc(&node.label).signal_group(libc::SIGCONT);
                     node.stopped = false;
                 }
                 Ok(())
@@ -559,6 +593,63 @@ fn resources(pid: u32) -> Option<(u64, usize)> {
         thread::sleep(Duration::from_millis(1));
     }
     Some((rss, fds))
+}
+
+/// Starts node's daemon, havip or keepalived, as the lab's process `node.label`.
+fn start(lab: &mut Lab, node: &mut Node) {
+    if node.is_keepalived() {
+        lab.keepalived_file(&node.label, &node.host, &node.conf);
+    } else {
+        let conf = node.conf.to_str().unwrap().to_string();
+        lab.havip(&node.label, &node.host, &["run", "--config", &conf]);
+    }
+    node.alive = true;
+}
+
+/// The line the run writes in a keepalived node's FIFO to end its observer.
+const FIFO_END: &str = "END OF RUN\n";
+
+/// Makes the FIFO at `path` and opens it read-write: the run is then a reader whenever
+/// keepalived writes, and a writer that can wake its own reader at the end.
+fn open_fifo(path: &std::path::Path) -> fs::File {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: mkfifo(3) with a NUL-terminated path that lives across the call.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        panic!(
+            "mkfifo {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
+}
+
+/// Reads keepalived's `vrrp_notify_fifo` lines (`INSTANCE "VI_1" MASTER 100`) as they come,
+/// blocking, and records each state; ends at the run's own last line.
+fn observe_fifo(fifo: fs::File, t0: Instant, samples: Arc<Mutex<Vec<Sample>>>) {
+    use std::io::BufRead as _;
+    for line in std::io::BufReader::new(fifo).lines() {
+        let Ok(line) = line else { break };
+        if line == FIFO_END.trim_end() {
+            break;
+        }
+        let mut words = line.split_whitespace();
+        let (Some("INSTANCE"), Some(_name), Some(state)) =
+            (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        samples.lock().unwrap().push(Sample {
+            t: t0.elapsed().as_secs_f64(),
+            pid: None,
+            state: state.to_string(),
+        });
+    }
 }
 
 /// Polls a node's control socket every 3 ms and records each change of (pid, state).

@@ -65,6 +65,10 @@ pub struct Options {
     pub verbose: bool,
     /// Run the daemons `vrrp_rt_priority 50` (the default; off shows what it buys).
     pub realtime: bool,
+    /// The last node runs keepalived 2.2.7 instead of havip: havip's promises are checked
+    /// beside a peer it does not control (violations that involve that node are reported
+    /// apart, and do not fail the run).
+    pub keepalived: bool,
 }
 
 /// A fault kind. Each has a start and (except the instantaneous ones) an end that undoes it.
@@ -313,6 +317,37 @@ pub(crate) struct Node {
     samples: Arc<Mutex<Vec<Sample>>>,
     /// pid → its (time, RSS, fds) every 5 s.
     resources: BTreeMap<u32, Vec<Usage>>,
+    /// For a keepalived node: the FIFO its `vrrp_notify_fifo` writes its states to, held open
+    /// read-write by the run for as long as the node lives (so keepalived's writes never fail
+    /// for want of a reader, and a restart writes to the same FIFO).
+    fifo: Option<(PathBuf, fs::File)>,
+}
+
+impl Node {
+    fn is_keepalived(&self) -> bool {
+        self.fifo.is_some()
+    }
+
+    fn daemon(&self) -> &'static str {
+        if self.is_keepalived() {
+            "keepalived"
+        } else {
+            "havip"
+        }
+    }
+
+    /// The node's daemon is gone (killed, or exited): said in its samples at once, as the
+    /// control socket of a havip node says it. keepalived's FIFO says nothing when its writer
+    /// dies.
+    fn mark_down(&self, t: f64) {
+        if self.is_keepalived() {
+            self.samples.lock().unwrap().push(Sample {
+                t,
+                pid: None,
+                state: "down".into(),
+            });
+        }
+    }
 }
 
 /// What happened to one scheduled fault.
@@ -335,23 +370,47 @@ pub struct Violation {
     pub at: f64,
     pub invariant: u8,
     pub what: String,
+    /// The nodes whose daemons it involves (indexes); empty for the lab's own.
+    pub nodes: Vec<usize>,
+}
+
+impl Violation {
+    pub(crate) fn new(at: f64, invariant: u8, what: String, nodes: Vec<usize>) -> Violation {
+        Violation {
+            at,
+            invariant,
+            what,
+            nodes,
+        }
+    }
 }
 
 pub struct Report {
     pub seed: u64,
     pub seconds: f64,
+    /// The broken promises of havip's (and of the lab's): any fails the run.
     pub violations: Vec<Violation>,
+    /// With `--with-keepalived`: what broke where the keepalived node was involved (it may be
+    /// keepalived's doing, or havip's beside it; the report lists them apart).
+    pub keepalived_violations: Vec<Violation>,
     pub text: String,
 }
 
-fn node_conf(prio: u8, realtime: bool) -> String {
-    let rt = if realtime {
-        "    vrrp_rt_priority 50\n"
-    } else {
-        ""
-    };
+/// A node's configuration, the same for havip and keepalived; a keepalived node also writes its
+/// states to `fifo`, and follows its interface being deleted and re-created.
+fn node_conf(prio: u8, realtime: bool, fifo: Option<&std::path::Path>) -> String {
+    let mut globals = String::from("    vrrp_version 3\n");
+    if realtime {
+        globals += "    vrrp_rt_priority 50\n";
+    }
+    if let Some(f) = fifo {
+        globals += &format!(
+            "    vrrp_notify_fifo {}\n    dynamic_interfaces\n",
+            f.display()
+        );
+    }
     format!(
-        "global_defs {{\n    vrrp_version 3\n{rt}}}\n\
+        "global_defs {{\n{globals}}}\n\
          vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
          priority {prio}\n    advert_int 0.01\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
     )
@@ -382,7 +441,7 @@ pub fn run_chaos(opts: &Options) -> Report {
         schedule.retain(|f| f.at <= u);
     }
     let prios = initial_priorities(opts.nodes);
-    let mut run = exec::Run::build(&prios, opts.realtime);
+    let mut run = exec::Run::build(&prios, opts.realtime, opts.keepalived);
     let stop = Arc::new(AtomicBool::new(false));
     let observers = run.observe(&stop);
     let client = run.client.clone();
@@ -405,6 +464,7 @@ pub fn run_chaos(opts: &Options) -> Report {
     let ping = ping.stop();
     let (arp_replies, arp_sends) = arp.stop_all();
     stop.store(true, Ordering::Relaxed);
+    run.wake_fifo_observers();
     for o in observers {
         let _ = o.join();
     }
@@ -416,6 +476,26 @@ pub fn run_chaos(opts: &Options) -> Report {
         .map(|n| n.samples.lock().unwrap().clone())
         .collect();
     violations.extend(check::heal_times(&mut done, &samples, run_end));
+    let keepalived = run.nodes.iter().position(|n| n.is_keepalived());
+    if let Some(k) = keepalived {
+        // Its violations are reported apart: a FIFO that said nothing would hide them all, so
+        // that is the harness's own failure.
+        if !samples[k]
+            .iter()
+            .any(|s| s.state == "MASTER" || s.state == "BACKUP")
+        {
+            violations.push(Violation::new(
+                run_end,
+                0,
+                format!(
+                    "n{} (keepalived) wrote no MASTER or BACKUP to its vrrp_notify_fifo: the \
+                     run could not see it",
+                    k + 1
+                ),
+                Vec::new(),
+            ));
+        }
+    }
     // Each ARP request: when it was sent, and the distinct MACs that answered it.
     let mut requests: Vec<(f64, Vec<[u8; 6]>)> = arp_sends
         .iter()
@@ -475,7 +555,8 @@ pub fn run_chaos(opts: &Options) -> Report {
         let keep = std::env::temp_dir().join(format!("havip-chaos-{}-logs", opts.seed));
         let _ = fs::remove_dir_all(&keep);
         let _ = fs::create_dir_all(&keep);
-        for e in fs::read_dir(run.lab.dir()).into_iter().flatten().flatten() {
+        let files = fs::read_dir(run.lab.dir()).into_iter().flatten().flatten();
+        for e in files.filter(|e| e.file_type().is_ok_and(|t| t.is_file())) {
             let _ = fs::copy(e.path(), keep.join(e.file_name()));
         }
         keep
@@ -492,6 +573,13 @@ pub fn run_chaos(opts: &Options) -> Report {
     findings
         .violations
         .extend(check::nothing_left(&prefix, &pids, run_end));
+    if let Some(k) = keepalived {
+        let (theirs, ours) = std::mem::take(&mut findings.violations)
+            .into_iter()
+            .partition(|v| v.nodes.contains(&k));
+        findings.violations = ours;
+        findings.keepalived_violations = theirs;
+    }
 
     let mut text = report::render(
         &report::Summary {
@@ -503,6 +591,7 @@ pub fn run_chaos(opts: &Options) -> Report {
             replies: ping.replies.len(),
             arp_sent,
             done: &done,
+            keepalived,
         },
         &mut findings,
     );
@@ -519,6 +608,7 @@ pub fn run_chaos(opts: &Options) -> Report {
         seed: opts.seed,
         seconds: opts.seconds,
         violations: findings.violations,
+        keepalived_violations: findings.keepalived_violations,
         text,
     }
 }

@@ -14,6 +14,8 @@ pub(super) struct Summary<'a> {
     pub replies: usize,
     pub arp_sent: u64,
     pub done: &'a [Done],
+    /// The node that runs keepalived, if one does.
+    pub keepalived: Option<usize>,
 }
 
 pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
@@ -23,13 +25,21 @@ pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "havip chaos: seed {}, {} s{}, {} havip nodes (priorities {:?}), VRRPv3 every 10 ms; \
+        "havip chaos: seed {}, {} s{}, {} (priorities {:?}), VRRPv3 every 10 ms; \
          Master_Down_Interval ≤ {} ms",
         opts.seed,
         opts.seconds,
         opts.until
             .map_or(String::new(), |u| format!(" (replayed until {u} s)")),
-        opts.nodes,
+        match s.keepalived {
+            None => format!("{} havip nodes", opts.nodes),
+            Some(k) => format!(
+                "{} havip nodes and n{} running {}",
+                opts.nodes - 1,
+                k + 1,
+                keepalived_version()
+            ),
+        },
         s.prios,
         ms(s.mdi)
     );
@@ -87,25 +97,58 @@ pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
             let _ = writeln!(text, "{l}");
         }
     }
-    if f.violations.is_empty() {
-        let _ = writeln!(text, "\nno violation");
-    } else {
-        let _ = writeln!(text, "\n{} violation(s):", f.violations.len());
-        for v in &f.violations {
+    let replay = |text: &mut String, vs: &[super::Violation]| {
+        for v in vs {
             let _ = writeln!(
                 text,
                 "  {:8.3}  invariant {}: {}\n            replay: cargo xtask chaos --seed {} \
-                 --seconds {} --until {:.1}",
+                 --seconds {}{} --until {:.1}",
                 v.at,
                 v.invariant,
                 v.what,
                 opts.seed,
                 opts.seconds,
+                if opts.keepalived {
+                    " --with-keepalived"
+                } else {
+                    ""
+                },
                 v.at + 0.5
             );
         }
+    };
+    if let Some(k) = s.keepalived {
+        f.keepalived_violations
+            .sort_by(|a, b| a.at.total_cmp(&b.at));
+        let _ = writeln!(
+            text,
+            "\n{} violation(s) involving n{} (keepalived): reported, not failing the run",
+            f.keepalived_violations.len(),
+            k + 1
+        );
+        replay(&mut text, &f.keepalived_violations);
+    }
+    if f.violations.is_empty() {
+        let _ = writeln!(text, "\nno violation of havip's");
+    } else {
+        let _ = writeln!(text, "\n{} violation(s):", f.violations.len());
+        replay(&mut text, &f.violations);
     }
     text
+}
+
+/// What `keepalived --version` says of itself ("Keepalived v2.2.7 (01/16,2022)").
+fn keepalived_version() -> String {
+    std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stderr).into_owned()
+                + &String::from_utf8_lossy(&o.stdout);
+            text.lines().next().map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| "keepalived".into())
 }
 
 /// An SVG timeline: one lane per node coloured by state, the faults as bars under it, and a
