@@ -44,6 +44,12 @@ pub struct DaemonSpec {
     pub mlock: bool,
     /// Serve Prometheus metrics here (`--metrics-listen`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// keepalived `notify_fifo` and `vrrp_notify_fifo`: FIFOs each transition is written to,
+    /// one line in keepalived's format.
+    pub notify_fifos: Vec<FifoSpec>,
+    /// keepalived `fifo_write_vrrp_states_on_reload`: after a reload, write every instance's
+    /// state to the FIFOs, changed or not.
+    pub fifo_states_on_reload: bool,
 }
 
 impl DaemonSpec {
@@ -61,8 +67,20 @@ impl DaemonSpec {
             rt_priority: None,
             mlock: false,
             metrics_listen: None,
+            notify_fifos: Vec::new(),
+            fifo_states_on_reload: false,
         }
     }
+}
+
+/// keepalived `notify_fifo PATH [USER [GROUP]]` (and `vrrp_notify_fifo`, the same for havip,
+/// which notifies VRRP only): a FIFO made if missing, owned by USER and GROUP when havip makes
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FifoSpec {
+    pub path: std::path::PathBuf,
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// How accepted adverts travel from XDP to the daemon.

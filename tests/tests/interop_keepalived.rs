@@ -187,3 +187,131 @@ fn keepalived_with_another_auth_pass_is_ignored_and_counted() {
     assert_eq!(inst.adverts.received, 0, "{:?}", inst.adverts);
     assert_eq!(inst.master.as_deref(), Some("10.99.0.12"));
 }
+
+/// A FIFO the test makes and holds open read-write and non-blocking, as a reader written for
+/// keepalived's `vrrp_notify_fifo` would read it.
+struct FifoReader {
+    file: std::fs::File,
+    text: String,
+}
+
+impl FifoReader {
+    fn make(path: &std::path::Path) -> FifoReader {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success(), "mkfifo {}", path.display());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .expect("opening the FIFO");
+        FifoReader {
+            file,
+            text: String::new(),
+        }
+    }
+
+    /// The lines read so far, once there are at least `n` (or the timeout passed).
+    fn wait_lines(&mut self, n: usize, timeout: Duration) -> Vec<String> {
+        use std::io::Read as _;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut buf = [0u8; 4096];
+            while let Ok(k) = self.file.read(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                self.text.push_str(&String::from_utf8_lossy(&buf[..k]));
+            }
+            let lines: Vec<String> = self.text.lines().map(String::from).collect();
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// One keepalived.conf for both daemons: VRRPv3 at 100 ms, this node's priority, and the FIFO.
+fn fifo_conf(priority: u8, fifo: Option<&std::path::Path>) -> String {
+    let globals = fifo.map_or(String::new(), |f| {
+        format!(
+            "    vrrp_notify_fifo {}\n    fifo_write_vrrp_states_on_reload\n",
+            f.display()
+        )
+    });
+    format!(
+        "global_defs {{\n    vrrp_version 3\n{globals}}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+    )
+}
+
+/// The lines the FIFO of a node at priority 100 gets, running havip or keepalived, through the
+/// same transitions: alone (BACKUP, then MASTER), a priority-150 peer of the other kind arrives
+/// (BACKUP), a reload (the states written again), the peer stops (MASTER), it stops itself.
+fn fifo_lines(test: &str, havip_under_test: bool) -> Vec<String> {
+    let (mut lab, n1, n2) = two_nodes(test);
+    let path = lab.dir().join("notify.fifo");
+    let mut fifo = FifoReader::make(&path);
+    let start = |lab: &mut Lab, label: &str, host: &Host, havip: bool, conf: String| {
+        if havip {
+            let file = lab.dir().join(format!("{label}.conf"));
+            std::fs::write(&file, conf).unwrap();
+            let file = file.to_str().unwrap().to_string();
+            lab.havip(label, host, &["run", "--config", &file])
+                .wait_started(LONG);
+        } else {
+            lab.keepalived(label, host, &conf);
+        }
+    };
+    start(
+        &mut lab,
+        "d",
+        &n1,
+        havip_under_test,
+        fifo_conf(100, Some(&path)),
+    );
+    fifo.wait_lines(2, LONG);
+    start(
+        &mut lab,
+        "peer",
+        &n2,
+        !havip_under_test,
+        fifo_conf(150, None),
+    );
+    fifo.wait_lines(3, LONG);
+    lab.proc("d").signal(libc::SIGHUP);
+    fifo.wait_lines(4, LONG);
+    let peer = lab.proc("peer");
+    peer.signal(libc::SIGTERM);
+    peer.wait_exit(LONG);
+    fifo.wait_lines(5, LONG);
+    let d = lab.proc("d");
+    d.signal(libc::SIGTERM);
+    d.wait_exit(LONG);
+    // Whatever it writes as it stops, and nothing after.
+    sleep(Duration::from_millis(500));
+    fifo.wait_lines(usize::MAX, Duration::ZERO)
+}
+
+/// keepalived's `vrrp_notify_fifo` and `fifo_write_vrrp_states_on_reload`, compared with
+/// keepalived 2.2.7 itself: a FIFO reader gets the same lines from either daemon, in either
+/// role, for the same transitions.
+#[test]
+fn notify_fifo_lines_are_keepalived_s_in_both_roles() {
+    let theirs = fifo_lines("fifo-ka", false);
+    let ours = fifo_lines("fifo-hv", true);
+    println!("keepalived wrote {theirs:#?}\nhavip wrote {ours:#?}");
+    let line = |state: &str| format!("INSTANCE \"VI_1\" {state} 100");
+    assert_eq!(
+        theirs.get(..3),
+        Some(&[line("BACKUP"), line("MASTER"), line("BACKUP")][..]),
+        "keepalived's own lines are not what this test expects of it"
+    );
+    assert_eq!(ours, theirs, "havip's FIFO lines differ from keepalived's");
+}

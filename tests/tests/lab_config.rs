@@ -484,3 +484,54 @@ fn a_reload_that_changes_only_the_priority_keeps_the_state() {
     assert_eq!(a3.became_master, a1.became_master, "n1 came back: {a3:?}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// keepalived's `vrrp_notify_fifo` as havip runs it: a missing FIFO is made at start and
+/// removed at exit; a reload that names a path which is not a FIFO is refused and the running
+/// FIFO keeps working; a start with such a path fails before anything is attached.
+#[test]
+fn notify_fifo_is_made_refused_when_not_a_fifo_and_removed_at_exit() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let mut lab = Lab::new("fifo");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = lab.dir().to_path_buf();
+    let fifo = dir.join("made.fifo");
+    let plain = dir.join("plain");
+    fs::write(&plain, "an operator's file\n").unwrap();
+    let conf = |fifo: &Path| {
+        format!(
+            "global_defs {{\n  vrrp_notify_fifo {}\n}}\nvrrp_instance VI_1 {{\n  interface eth0\n  \
+             virtual_router_id 51\n  advert_int 1\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n",
+            fifo.display()
+        )
+    };
+    let c = write(&dir, "n1.conf", &conf(&fifo));
+    lab.havip("n1", &n1, &["run", "--config", &c])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let meta = fs::symlink_metadata(&fifo).expect("havip made the FIFO");
+    assert!(meta.file_type().is_fifo());
+
+    // A reload naming a plain file: refused, the FIFO still in place.
+    write(&dir, "n1.conf", &conf(&plain));
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload refused", LONG);
+    assert!(
+        lab.proc("n1").log_text().contains("is not a FIFO"),
+        "{}",
+        lab.proc("n1").log_text()
+    );
+    assert!(fifo.exists());
+    assert_eq!(fs::read_to_string(&plain).unwrap(), "an operator's file\n");
+
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    assert!(!fifo.exists(), "the FIFO havip made is left behind");
+
+    // Started with the plain file: it fails, saying why, and leaves no XDP program.
+    let c2 = write(&dir, "n2.conf", &conf(&plain));
+    let p = lab.havip("bad", &n1, &["run", "--config", &c2]);
+    assert!(!p.wait_exit(LONG).success());
+    assert!(p.log_text().contains("is not a FIFO"), "{}", p.log_text());
+    assert_eq!(lab.xdp_on(&n1), None, "an XDP program is left attached");
+}

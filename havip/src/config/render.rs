@@ -18,6 +18,17 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.mlock {
         let _ = writeln!(o, "mlock: true");
     }
+    for f in &spec.notify_fifos {
+        let owner = match (&f.user, &f.group) {
+            (Some(u), Some(g)) => format!(" owner {u}:{g}"),
+            (Some(u), None) => format!(" owner {u}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "notify_fifo: {}{owner}", f.path.display());
+    }
+    if spec.fifo_states_on_reload {
+        let _ = writeln!(o, "fifo_states_on_reload: true");
+    }
     for i in &spec.instances {
         let _ = writeln!(o, "instance {}", i.name);
         let _ = writeln!(o, "  interface: {}", i.iface);

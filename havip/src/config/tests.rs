@@ -1103,3 +1103,58 @@ fn reading_time_grows_linearly_with_the_number_of_instances_and_scripts() {
         );
     }
 }
+
+/// keepalived's notify FIFOs, in both formats: the path with its owner, both keywords, the
+/// states-on-reload flag; a relative path is an error in each.
+#[test]
+fn notify_fifos_are_read() {
+    let k = load_k(&format!(
+        "global_defs {{\n  notify_fifo /run/k.fifo\n  vrrp_notify_fifo /run/v.fifo sipmon daemon\n  \
+         fifo_write_vrrp_states_on_reload\n}}\n{GOOD}"
+    ))
+    .unwrap();
+    let fifos: Vec<(String, Option<String>, Option<String>)> = k
+        .spec
+        .notify_fifos
+        .iter()
+        .map(|f| {
+            (
+                f.path.display().to_string(),
+                f.user.clone(),
+                f.group.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fifos,
+        [
+            ("/run/k.fifo".into(), None, None),
+            (
+                "/run/v.fifo".into(),
+                Some("sipmon".into()),
+                Some("daemon".into())
+            )
+        ]
+    );
+    assert!(k.spec.fifo_states_on_reload);
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+
+    let t = load_t(
+        "fifo_states_on_reload = true\n[[notify_fifo]]\npath = \"/run/k.fifo\"\n\
+         [[notify_fifo]]\npath = \"/run/v.fifo\"\nuser = \"sipmon\"\ngroup = \"daemon\"\n\
+         [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.notify_fifos, k.spec.notify_fifos);
+    assert!(t.spec.fifo_states_on_reload);
+
+    let errs = errors(load_k(&format!(
+        "global_defs {{\n  notify_fifo run/k.fifo\n}}\n{GOOD}"
+    )));
+    assert_error(&errs, "k.conf:2:15: error", &["must be absolute"]);
+    let errs = errors(load_t(
+        "[[notify_fifo]]\npath = \"k.fifo\"\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+         vrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    ));
+    assert_error(&errs, "h.toml:", &["must be absolute"]);
+}

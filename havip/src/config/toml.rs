@@ -12,7 +12,10 @@ use toml::Spanned;
 use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    model::{DaemonSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec, VrrpSpec},
+    model::{
+        DaemonSpec, FifoSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec,
+        VrrpSpec,
+    },
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
 };
@@ -29,6 +32,12 @@ struct File {
     /// Lock memory (keepalived vrrp_no_swap).
     #[serde(default)]
     mlock: bool,
+    /// keepalived notify_fifo / vrrp_notify_fifo.
+    #[serde(default, rename = "notify_fifo")]
+    notify_fifos: Vec<Spanned<NotifyFifo>>,
+    /// keepalived fifo_write_vrrp_states_on_reload.
+    #[serde(default)]
+    fifo_states_on_reload: bool,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -37,6 +46,15 @@ struct File {
     scripts: Vec<Spanned<Script>>,
     #[serde(default, rename = "sync_group")]
     sync_groups: Vec<Spanned<SyncGroup>>,
+}
+
+/// `[[notify_fifo]]`: a FIFO each transition is written to, in keepalived's line format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyFifo {
+    path: String,
+    user: Option<String>,
+    group: Option<String>,
 }
 
 /// Values every instance starts from.
@@ -613,6 +631,26 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         .and_then(|p| cx.ranged(p, "rt_priority", 1, 99))
         .map(|p| p as u8);
     spec.mlock = f.mlock;
+    for n in &f.notify_fifos {
+        let fifo = n.get_ref();
+        if !fifo.path.starts_with('/') {
+            cx.error(
+                n,
+                format!("notify_fifo path {}: must be absolute", fifo.path),
+            );
+            continue;
+        }
+        if fifo.group.is_some() && fifo.user.is_none() {
+            cx.error(n, "notify_fifo: a group needs a user");
+            continue;
+        }
+        spec.notify_fifos.push(FifoSpec {
+            path: fifo.path.clone().into(),
+            user: fifo.user.clone(),
+            group: fifo.group.clone(),
+        });
+    }
+    spec.fifo_states_on_reload = f.fifo_states_on_reload;
     let mut script_names = std::collections::HashSet::new();
     for s in &f.scripts {
         let sc = s.get_ref();

@@ -84,6 +84,7 @@ impl Node {
         self.health.scripts = spec.scripts.clone();
         self.health.sync_groups = spec.sync_groups.clone();
         self.hooks.notifier.user = spec.script_user.clone();
+        self.hooks.notifier.fifos.set(&spec.notify_fifos)?;
         crate::track::security::set_enforced(spec.script_security);
         self.metrics_listen = spec.metrics_listen;
         self.mlock = spec.mlock;

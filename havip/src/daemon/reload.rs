@@ -12,7 +12,10 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use super::Node;
-use crate::model::{DaemonSpec, InstanceSpec};
+use crate::{
+    model::{DaemonSpec, InstanceSpec},
+    notify::{fifo, NotifyState},
+};
 
 /// Re-reads the configuration the daemon was started with (SIGHUP), off the election's thread.
 pub type Reloader = Arc<dyn Fn() -> Result<DaemonSpec> + Send + Sync>;
@@ -96,13 +99,33 @@ impl Node {
                 // refused before anything stops.
                 if let Err(e) = self.can_start(&new).await {
                     error!("reload refused, the running configuration stays: {e:#}");
+                } else if let Err(e) = self.hooks.notifier.fifos.set(&new.notify_fifos) {
+                    error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
+                } else if new.fifo_states_on_reload {
+                    self.write_states_to_fifos();
                 }
             }
         }
         // The reload is over, applied or not (the service manager sent SIGHUP and waits).
         super::service::ready();
+    }
+
+    /// keepalived `fifo_write_vrrp_states_on_reload`: every instance's state, changed by the
+    /// reload or not, written to the notify FIFOs (only there: no hook runs for it).
+    fn write_states_to_fifos(&self) {
+        for inst in &self.instances {
+            let Some(r) = &inst.router else { continue };
+            if let Some(state) = NotifyState::from_state(r.state()) {
+                self.hooks.notifier.fifos.write(&fifo::line(
+                    "INSTANCE",
+                    &inst.spec.name,
+                    state.as_str(),
+                    r.effective_priority(),
+                ));
+            }
+        }
     }
 
     /// SIGHUP: moves to `new`. Instances whose spec did not change keep their state (no VIP

@@ -49,6 +49,8 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.script_user = g.script_user.clone();
     spec.rt_priority = g.rt_priority;
     spec.mlock = g.no_swap;
+    spec.notify_fifos = g.notify_fifos.clone();
+    spec.fifo_states_on_reload = g.fifo_states_on_reload;
     cx.diags.script_at = scripts
         .iter()
         .map(|(s, at)| (s.name.clone(), at.clone()))

@@ -8,6 +8,7 @@ use super::args::{joined, loc, Cx};
 use super::keywords::{handled, ignored, refused, Table, Wording};
 use crate::config::diag::Diagnostic;
 use crate::config::syntax::Stmt;
+use crate::model::FifoSpec;
 use crate::vrrp::Version;
 
 /// Defaults from `global_defs`.
@@ -26,6 +27,8 @@ pub(super) struct Globals {
     pub(super) script_user: Option<String>,
     pub(super) rt_priority: Option<u8>,
     pub(super) no_swap: bool,
+    pub(super) notify_fifos: Vec<FifoSpec>,
+    pub(super) fifo_states_on_reload: bool,
 }
 
 /// `global_defs`: what havip does with each keyword.
@@ -87,10 +90,15 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
         ignored("vrrp_notify_priority_changes", "priority changes are not notified"),
         handled("dynamic_interfaces", dynamic_interfaces),
+        handled("notify_fifo", notify_fifo),
+        handled("vrrp_notify_fifo", notify_fifo),
+        handled("fifo_write_vrrp_states_on_reload", |cx, g, s| {
+            cx.flag(s, &GLOBAL_DEFS);
+            g.fifo_states_on_reload = true;
+        }),
         ignored("default_interface", "every vrrp_instance must name its interface"),
         ignored("disable_local_igmp", "havip sends no IGMP of its own"),
         ignored("log_unknown_vrids", "unknown VRIDs are counted in the XDP counters instead (havip stats)"),
-        ignored("fifo_write_vrrp_states_on_reload", "notify FIFOs are refused"),
         ignored("rs_init_notifies", "LVS only"),
         ignored("no_checker_emails", "LVS only"),
         ignored("config_save_dir", "havip does not save configurations"),
@@ -109,10 +117,8 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("startup_script_timeout", "startup_script is refused"),
         ignored("shutdown_script_timeout", "shutdown_script is refused"),
         refused("vrrp_strict", "strict mode installs firewall rules that drop traffic to the VIPs and forbids authentication and unicast; havip does none of this"),
-        refused("vrrp_notify_fifo", "notify FIFOs are not implemented: whatever reads it would never hear of a transition"),
-        refused("vrrp_notify_fifo_script", "notify FIFOs are not implemented"),
-        refused("notify_fifo", "notify FIFOs are not implemented: whatever reads it would never hear of a transition"),
-        refused("notify_fifo_script", "notify FIFOs are not implemented"),
+        refused("vrrp_notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
+        refused("notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
         refused("startup_script", "keepalived runs it at start-up; havip does not"),
         refused("shutdown_script", "keepalived runs it at shut-down; havip does not"),
     ],
@@ -226,6 +232,38 @@ fn dynamic_interfaces(cx: &mut Cx<'_>, _g: &mut Globals, s: &Stmt) {
             .is_some_and(|w| w.text == "allow_if_changes"),
     );
     cx.extra(s, used, &GLOBAL_DEFS);
+}
+
+/// keepalived's `notify_fifo` and `vrrp_notify_fifo PATH [USER [GROUP]]`: the same to havip,
+/// which notifies VRRP transitions only (keepalived's `notify_fifo` also gets its LVS
+/// checkers').
+fn notify_fifo(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
+    cx.no_block(s);
+    let kw = &s.keyword().text;
+    let args = s.args();
+    let Some(path) = args.first() else {
+        cx.err(
+            Diagnostic::error(loc(s.keyword()), format!("{kw} needs the FIFO's path"))
+                .expected(format!("{kw} /run/keepalived.fifo [USER [GROUP]]")),
+        );
+        return;
+    };
+    if !path.text.starts_with('/') {
+        cx.err(
+            Diagnostic::error(loc(path), format!("{kw}: the path must be absolute"))
+                .found(path.text.clone())
+                .hint(
+                    "keepalived would take it from / (its working directory); write it from / too",
+                ),
+        );
+        return;
+    }
+    cx.extra(s, 3, &GLOBAL_DEFS);
+    g.notify_fifos.push(FifoSpec {
+        path: path.text.clone().into(),
+        user: args.get(1).map(|w| w.text.clone()),
+        group: args.get(2).map(|w| w.text.clone()),
+    });
 }
 
 fn enable_script_security(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {

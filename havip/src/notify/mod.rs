@@ -21,6 +21,11 @@
 //! `warn!`, never returned as errors. [`Notifier::instance`] and [`Notifier::group`] return at
 //! once; the [`NotifyHandle`] lets a caller (tests, or shutdown waiting for the STOP hooks) see
 //! the runs complete, or learn they were skipped.
+//!
+//! Each transition is also written to the notify FIFOs, if any ([`fifo`]), before its hooks
+//! start.
+
+pub mod fifo;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -31,12 +36,10 @@ use std::{
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-#[cfg(test)]
-use crate::vrrp::State;
 use crate::{
     model::NotifySpec,
     track::{command, Outcome},
-    vrrp::{Action, Reason},
+    vrrp::{Action, Reason, State},
 };
 
 /// The state a hook announces.
@@ -62,7 +65,6 @@ impl NotifyState {
 
     /// The hook to run for a router entering `state` (none for Initialize: keepalived announces
     /// INIT to nobody).
-    #[cfg(test)]
     pub fn from_state(state: State) -> Option<NotifyState> {
         match state {
             State::Master => Some(NotifyState::Master),
@@ -168,6 +170,8 @@ pub struct Notifier {
     pub timeout: Duration,
     /// Longest a STOP hook may run (keepalived: one second).
     pub stop_timeout: Duration,
+    /// keepalived `notify_fifo` / `vrrp_notify_fifo`.
+    pub fifos: Arc<fifo::Fifos>,
     lanes: Lanes,
 }
 
@@ -187,6 +191,7 @@ impl Default for Notifier {
             user: None,
             timeout: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(1),
+            fifos: Arc::default(),
             lanes: Lanes::default(),
         }
     }
@@ -219,6 +224,8 @@ impl Notifier {
         state: NotifyState,
         priority: u8,
     ) -> NotifyHandle {
+        self.fifos
+            .write(&fifo::line(kind, name, state.as_str(), priority));
         let own = match state {
             NotifyState::Master => &spec.master,
             NotifyState::Backup => &spec.backup,
