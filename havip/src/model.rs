@@ -50,6 +50,10 @@ pub struct DaemonSpec {
     /// keepalived `fifo_write_vrrp_states_on_reload`: after a reload, write every instance's
     /// state to the FIFOs, changed or not.
     pub fifo_states_on_reload: bool,
+    /// keepalived `startup_script`: run before anything is set up, waited for.
+    pub startup_script: Option<LifeScript>,
+    /// keepalived `shutdown_script`: run after everything is torn down, waited for.
+    pub shutdown_script: Option<LifeScript>,
 }
 
 impl DaemonSpec {
@@ -69,9 +73,23 @@ impl DaemonSpec {
             metrics_listen: None,
             notify_fifos: Vec::new(),
             fifo_states_on_reload: false,
+            startup_script: None,
+            shutdown_script: None,
         }
     }
 }
+
+/// keepalived `startup_script` / `shutdown_script` with its `*_timeout`: a command line run once
+/// (as notify hooks run: `script_user`, no shell), waited for, its process group killed at the
+/// timeout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifeScript {
+    pub command: String,
+    pub timeout: std::time::Duration,
+}
+
+/// keepalived's default for `startup_script_timeout` and `shutdown_script_timeout`.
+pub const LIFE_SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// keepalived `notify_fifo PATH [USER [GROUP]]` (and `vrrp_notify_fifo`, the same for havip,
 /// which notifies VRRP only): a FIFO made if missing, owned by USER and GROUP when havip makes

@@ -535,3 +535,116 @@ fn notify_fifo_is_made_refused_when_not_a_fifo_and_removed_at_exit() {
     assert!(p.log_text().contains("is not a FIFO"), "{}", p.log_text());
     assert_eq!(lab.xdp_on(&n1), None, "an XDP program is left attached");
 }
+
+/// keepalived's `startup_script` and `shutdown_script`: the first runs and is waited for
+/// before any interface is touched (it sees no XDP program though it sleeps a second first),
+/// the second after the VIP is gone and XDP detached; a startup script that outlives its
+/// `startup_script_timeout` is killed with its process group and the daemon goes on.
+#[test]
+fn startup_script_runs_before_setup_shutdown_script_after_teardown() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut lab = Lab::new("life");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = lab.dir().to_path_buf();
+    let script = |name: &str, body: &str| {
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let seen = |name: &str| dir.join(name).display().to_string();
+    let up = script(
+        "up.sh",
+        &format!(
+            "sleep 1\nip -o link show eth0 > {}\nip -o addr show eth0 >> {}",
+            seen("up.seen"),
+            seen("up.seen")
+        ),
+    );
+    let down = script(
+        "down.sh",
+        &format!(
+            "ip -o link show eth0 > {}\nip -o addr show eth0 >> {}",
+            seen("down.seen"),
+            seen("down.seen")
+        ),
+    );
+    let conf = |globals: &str| {
+        format!(
+            "global_defs {{\n{globals}}}\nvrrp_instance VI_1 {{\n  interface eth0\n  state MASTER\n  \
+             virtual_router_id 51\n  priority 150\n  advert_int 1\n  virtual_ipaddress {{\n    \
+             10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c = write(
+        &dir,
+        "n1.conf",
+        &conf(&format!(
+            "  startup_script {up}\n  shutdown_script {down}\n"
+        )),
+    );
+    lab.havip("n1", &n1, &["run", "--config", &c, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let up_seen = fs::read_to_string(dir.join("up.seen")).expect("the startup script ran");
+    assert!(
+        !up_seen.contains("xdp"),
+        "XDP attached before the startup script ended:\n{up_seen}"
+    );
+    assert!(!up_seen.contains("10.99.0.100"), "{up_seen}");
+    assert!(lab.xdp_on(&n1).is_some());
+    assert!(
+        !dir.join("down.seen").exists(),
+        "the shutdown script ran at start"
+    );
+
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    let down_seen = fs::read_to_string(dir.join("down.seen")).expect("the shutdown script ran");
+    assert!(
+        !down_seen.contains("xdp"),
+        "XDP still attached:\n{down_seen}"
+    );
+    assert!(
+        !down_seen.contains("10.99.0.100"),
+        "VIP still held:\n{down_seen}"
+    );
+    assert!(down_seen.contains("10.99.0.11/24"), "{down_seen}");
+
+    // A startup script that hangs: killed at its timeout, the daemon starts anyway.
+    let hang = script(
+        "hang.sh",
+        &format!("echo $$ > {}\nexec sleep 31.7", seen("hang.pid")),
+    );
+    let c2 = write(
+        &dir,
+        "n2.conf",
+        &conf(&format!(
+            "  startup_script {hang}\n  startup_script_timeout 1\n"
+        )),
+    );
+    let started = std::time::Instant::now();
+    lab.havip("n2", &n1, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "not waited for: started in {took:?}"
+    );
+    lab.proc("n2").wait_state("MASTER", LONG);
+    assert!(
+        lab.proc("n2").log_text().contains("timed out after 1s"),
+        "{}",
+        lab.proc("n2").log_text()
+    );
+    let pid: i32 = fs::read_to_string(dir.join("hang.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the timed-out startup script {pid} is still running"
+    );
+}

@@ -194,6 +194,14 @@ pub fn host(spec: &DaemonSpec, diags: &mut Diags) {
             at_of(&diags.script_at, &s.name),
         ));
     }
+    for (kw, s) in [
+        ("startup_script", &spec.startup_script),
+        ("shutdown_script", &spec.shutdown_script),
+    ] {
+        if let Some(s) = s {
+            sites.push((format!("global_defs {kw}"), &s.command, default(), None));
+        }
+    }
     for i in &spec.instances {
         let Some(v) = &i.vrrp else { continue };
         let n = &v.notify;

@@ -29,6 +29,14 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.fifo_states_on_reload {
         let _ = writeln!(o, "fifo_states_on_reload: true");
     }
+    for (what, s) in [
+        ("startup_script", &spec.startup_script),
+        ("shutdown_script", &spec.shutdown_script),
+    ] {
+        if let Some(s) = s {
+            let _ = writeln!(o, "{what}: {} (timeout {:?})", s.command, s.timeout);
+        }
+    }
     for i in &spec.instances {
         let _ = writeln!(o, "instance {}", i.name);
         let _ = writeln!(o, "  interface: {}", i.iface);

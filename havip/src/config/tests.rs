@@ -1158,3 +1158,49 @@ fn notify_fifos_are_read() {
     ));
     assert_error(&errs, "h.toml:", &["must be absolute"]);
 }
+
+#[test]
+fn startup_and_shutdown_scripts_are_read() {
+    let k = load_k(&format!(
+        "global_defs {{\n  startup_script \"/usr/bin/logger up\"\n  startup_script_timeout 3\n  \
+         shutdown_script /usr/bin/true\n}}\n{GOOD}"
+    ))
+    .unwrap();
+    let life =
+        |s: &Option<crate::model::LifeScript>| s.as_ref().map(|s| (s.command.clone(), s.timeout));
+    assert_eq!(
+        life(&k.spec.startup_script),
+        Some((
+            "/usr/bin/logger up".into(),
+            std::time::Duration::from_secs(3)
+        ))
+    );
+    assert_eq!(
+        life(&k.spec.shutdown_script),
+        Some(("/usr/bin/true".into(), crate::model::LIFE_SCRIPT_TIMEOUT))
+    );
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+
+    let t = load_t(
+        "startup_script = { command = \"/usr/bin/logger up\", timeout = 3 }\n\
+         shutdown_script = { command = \"/usr/bin/true\" }\n\
+         [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.startup_script, k.spec.startup_script);
+    assert_eq!(t.spec.shutdown_script, k.spec.shutdown_script);
+
+    let errs = errors(load_k(&format!(
+        "global_defs {{\n  startup_script /bin/a\n  startup_script /bin/b\n}}\n{GOOD}"
+    )));
+    assert_error(&errs, "k.conf:3:3: error", &["given twice"]);
+    let errs = errors(load_k(&format!(
+        "global_defs {{\n  shutdown_script_timeout 0\n}}\n{GOOD}"
+    )));
+    assert_error(&errs, "k.conf:2:", &["shutdown_script_timeout"]);
+    let errs = errors(load_t(
+        "startup_script = { command = \"/bin/a\", timeout = 0.5 }\n[[instance]]\nname = \"VI_1\"\n\
+         interface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    ));
+    assert_error(&errs, "h.toml:", &["at least 1 s"]);
+}

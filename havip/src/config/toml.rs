@@ -13,8 +13,8 @@ use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
     model::{
-        DaemonSpec, FifoSpec, InstanceSpec, NotifySpec, ScriptSpec, SyncGroupSpec, VipSpec,
-        VrrpSpec,
+        DaemonSpec, FifoSpec, InstanceSpec, LifeScript, NotifySpec, ScriptSpec, SyncGroupSpec,
+        VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
     },
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
@@ -38,6 +38,9 @@ struct File {
     /// keepalived fifo_write_vrrp_states_on_reload.
     #[serde(default)]
     fifo_states_on_reload: bool,
+    /// keepalived startup_script / shutdown_script.
+    startup_script: Option<Spanned<Life>>,
+    shutdown_script: Option<Spanned<Life>>,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -55,6 +58,14 @@ struct NotifyFifo {
     path: String,
     user: Option<String>,
     group: Option<String>,
+}
+
+/// `startup_script = { command = "...", timeout = 10 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Life {
+    command: String,
+    timeout: Option<Spanned<Secs>>,
 }
 
 /// Values every instance starts from.
@@ -651,6 +662,29 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         });
     }
     spec.fifo_states_on_reload = f.fifo_states_on_reload;
+    let mut life = |l: &Option<Spanned<Life>>, key: &str| {
+        let l = l.as_ref()?.get_ref();
+        let timeout = match &l.timeout {
+            None => LIFE_SCRIPT_TIMEOUT,
+            Some(t) => {
+                let d = cx.duration(t, &format!("{key}.timeout"), 1000.0)?;
+                if d < Duration::from_secs(1) {
+                    cx.error(
+                        t,
+                        format!("{key}.timeout: at least 1 s (keepalived: 1 to 1000)"),
+                    );
+                    return None;
+                }
+                d
+            }
+        };
+        Some(LifeScript {
+            command: l.command.clone(),
+            timeout,
+        })
+    };
+    spec.startup_script = life(&f.startup_script, "startup_script");
+    spec.shutdown_script = life(&f.shutdown_script, "shutdown_script");
     let mut script_names = std::collections::HashSet::new();
     for s in &f.scripts {
         let sc = s.get_ref();

@@ -51,6 +51,8 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
         None => Vec::new(),
     };
     remove_leftovers(&nl, &ns, &adopt).await?;
+    // keepalived runs it before its children start, and waits (up to its timeout).
+    life_script(&spec, spec.startup_script.as_ref(), "startup_script").await;
 
     let mut node = Node::new(nl);
     let adopting = !adopt.is_empty();
@@ -63,21 +65,27 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
                 warn!("removing what the previous process handed over: {e:#}");
             }
         }
+        life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
         return Err(e);
     }
     let result = node
         .serve(&crate::control::socket_path(&ns), reload.as_ref())
         .await;
-    match result {
-        Ok(driver::Stop::Handover(asker)) => node.hand_over(&ns, asker).await,
-        Ok(driver::Stop::Done) => {
-            node.teardown().await;
-            Ok(())
-        }
-        Err(e) => {
-            node.teardown().await;
-            Err(e)
-        }
+    // A hitless restart hands the node over: the service goes on, so no shutdown_script.
+    if let Ok(driver::Stop::Handover(asker)) = result {
+        return node.hand_over(&ns, asker).await;
+    }
+    node.teardown().await;
+    // keepalived runs it once its children have stopped (VIPs gone, here XDP detached too).
+    life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
+    result.map(|_| ())
+}
+
+/// keepalived's `startup_script` / `shutdown_script`, run as the notify hooks are, waited for.
+/// The spec is the one the daemon started with (keepalived reads these at start only too).
+async fn life_script(spec: &DaemonSpec, script: Option<&crate::model::LifeScript>, what: &str) {
+    if let Some(s) = script {
+        crate::notify::run_once(&s.command, spec.script_user.clone(), s.timeout, what).await;
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Node {
     /// What the previous process handed over and this one takes (see `handover.rs`); set
     /// before `setup`, empty after it.
     pub(super) adopt: Vec<Handed>,
+    /// `startup_script` and `shutdown_script` as read at start (a reload that changes them
+    /// warns: they take effect at the next start).
+    pub(super) life_scripts: [Option<crate::model::LifeScript>; 2],
 }
 
 impl Node {
@@ -72,6 +75,7 @@ impl Node {
             metrics_listen: None,
             mlock: false,
             adopt: Vec::new(),
+            life_scripts: [None, None],
         }
     }
 
@@ -88,6 +92,7 @@ impl Node {
         crate::track::security::set_enforced(spec.script_security);
         self.metrics_listen = spec.metrics_listen;
         self.mlock = spec.mlock;
+        self.life_scripts = [spec.startup_script.clone(), spec.shutdown_script.clone()];
         self.ifaces.vip_addrs = all_vips(spec);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);

@@ -347,6 +347,24 @@ async fn run_job(job: Job) {
     let _ = done.send(futures::future::join_all(runs).await);
 }
 
+/// Runs `line` once as the hooks run (as `user`, no shell, a clean environment, the script
+/// security checks) and waits for it; its process group is killed at `timeout`. keepalived's
+/// `startup_script` and `shutdown_script`: a failure is logged, never fatal.
+pub async fn run_once(line: &str, user: Option<String>, timeout: Duration, what: &str) -> HookRun {
+    let run = run_hook(
+        line.to_string(),
+        Vec::new(),
+        user,
+        timeout,
+        what.to_string(),
+    )
+    .await;
+    if run.outcome.ok {
+        tracing::info!("{what} `{line}`: {}", run.outcome.detail);
+    }
+    run
+}
+
 async fn run_hook(
     line: String,
     extra: Vec<String>,

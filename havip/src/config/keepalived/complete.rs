@@ -10,7 +10,9 @@ use super::instance::RawInstance;
 use super::Top;
 use crate::config::check::{self, Draft, GroupAt};
 use crate::config::diag::{Diagnostic, Location};
-use crate::model::{DaemonSpec, InstanceSpec, SyncGroupSpec, VrrpSpec};
+use crate::model::{
+    DaemonSpec, InstanceSpec, LifeScript, SyncGroupSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
+};
 use crate::vrrp::{Centis, GarpConfig, StartState, Version};
 
 /// What the top level read → the spec; `any_instance` says whether the file wrote a
@@ -51,6 +53,14 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.mlock = g.no_swap;
     spec.notify_fifos = g.notify_fifos.clone();
     spec.fifo_states_on_reload = g.fifo_states_on_reload;
+    let life = |command: &Option<String>, timeout: Option<Duration>| {
+        command.clone().map(|command| LifeScript {
+            command,
+            timeout: timeout.unwrap_or(LIFE_SCRIPT_TIMEOUT),
+        })
+    };
+    spec.startup_script = life(&g.startup_script, g.startup_timeout);
+    spec.shutdown_script = life(&g.shutdown_script, g.shutdown_timeout);
     cx.diags.script_at = scripts
         .iter()
         .map(|(s, at)| (s.name.clone(), at.clone()))

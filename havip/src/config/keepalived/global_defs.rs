@@ -29,6 +29,10 @@ pub(super) struct Globals {
     pub(super) no_swap: bool,
     pub(super) notify_fifos: Vec<FifoSpec>,
     pub(super) fifo_states_on_reload: bool,
+    pub(super) startup_script: Option<String>,
+    pub(super) startup_timeout: Option<Duration>,
+    pub(super) shutdown_script: Option<String>,
+    pub(super) shutdown_timeout: Option<Duration>,
 }
 
 /// `global_defs`: what havip does with each keyword.
@@ -91,6 +95,14 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_notify_priority_changes", "priority changes are not notified"),
         handled("dynamic_interfaces", dynamic_interfaces),
         handled("notify_fifo", notify_fifo),
+        handled("startup_script", |cx, g, s| life_script(cx, &mut g.startup_script, s)),
+        handled("shutdown_script", |cx, g, s| life_script(cx, &mut g.shutdown_script, s)),
+        handled("startup_script_timeout", |cx, g, s| {
+            life_timeout(cx, &mut g.startup_timeout, s)
+        }),
+        handled("shutdown_script_timeout", |cx, g, s| {
+            life_timeout(cx, &mut g.shutdown_timeout, s)
+        }),
         handled("vrrp_notify_fifo", notify_fifo),
         handled("fifo_write_vrrp_states_on_reload", |cx, g, s| {
             cx.flag(s, &GLOBAL_DEFS);
@@ -114,13 +126,9 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vmac_prefix", "use_vmac is refused"),
         ignored("vmac_addr_prefix", "use_vmac is refused"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
-        ignored("startup_script_timeout", "startup_script is refused"),
-        ignored("shutdown_script_timeout", "shutdown_script is refused"),
         refused("vrrp_strict", "strict mode installs firewall rules that drop traffic to the VIPs and forbids authentication and unicast; havip does none of this"),
         refused("vrrp_notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
         refused("notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
-        refused("startup_script", "keepalived runs it at start-up; havip does not"),
-        refused("shutdown_script", "keepalived runs it at shut-down; havip does not"),
     ],
     ignored_prefixes: GLOBAL_IGNORED_PREFIXES,
     wording: Wording::Common,
@@ -264,6 +272,29 @@ fn notify_fifo(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
         user: args.get(1).map(|w| w.text.clone()),
         group: args.get(2).map(|w| w.text.clone()),
     });
+}
+
+/// keepalived's `startup_script` / `shutdown_script COMMAND`: one of each (keepalived: "startup
+/// script already specified").
+fn life_script(cx: &mut Cx<'_>, slot: &mut Option<String>, s: &Stmt) {
+    let Some(line) = cx.notify(s) else { return };
+    if slot.is_some() {
+        cx.err(
+            Diagnostic::error(loc(s.keyword()), format!("{} is given twice", s.keyword().text))
+                .hint("keepalived runs one of each (\"script already specified\"); call the others from it"),
+        );
+        return;
+    }
+    *slot = Some(line);
+}
+
+/// `startup_script_timeout` / `shutdown_script_timeout SECONDS`, 1-1000 as in keepalived.
+fn life_timeout(cx: &mut Cx<'_>, slot: &mut Option<Duration>, s: &Stmt) {
+    if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
+        if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 1000) {
+            *slot = Some(Duration::from_secs(v));
+        }
+    }
 }
 
 fn enable_script_security(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
