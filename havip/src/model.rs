@@ -54,6 +54,9 @@ pub struct DaemonSpec {
     pub startup_script: Option<LifeScript>,
     /// keepalived `shutdown_script`: run after everything is torn down, waited for.
     pub shutdown_script: Option<LifeScript>,
+    /// keepalived `track_file NAME { ... }` (and `vrrp_track_file`): files whose number moves
+    /// the priority of the instances that track them.
+    pub track_files: Vec<TrackFileSpec>,
 }
 
 impl DaemonSpec {
@@ -75,6 +78,7 @@ impl DaemonSpec {
             fifo_states_on_reload: false,
             startup_script: None,
             shutdown_script: None,
+            track_files: Vec::new(),
         }
     }
 }
@@ -86,6 +90,28 @@ impl DaemonSpec {
 pub struct LifeScript {
     pub command: String,
     pub timeout: std::time::Duration,
+}
+
+/// keepalived `track_file NAME { file PATH; weight W; init_file [VALUE] [overwrite] }`: the
+/// number in the file (0 when missing or not a number), times the weight, is added to the
+/// priority of each instance that tracks it; -254 or less puts it in FAULT. With weight 0, any
+/// non-zero number is FAULT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFileSpec {
+    pub name: String,
+    /// Absolute (keepalived resolves a relative one against its working directory, `/`).
+    pub path: std::path::PathBuf,
+    /// The default weight of `track_file` entries that give none (keepalived: 1).
+    pub weight: i32,
+    /// keepalived `init_file [VALUE] [overwrite]`: at start, write VALUE (default 0) to the
+    /// file if it is missing, or in any case with `overwrite`.
+    pub init: Option<InitFile>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitFile {
+    pub value: i64,
+    pub overwrite: bool,
 }
 
 /// keepalived's default for `startup_script_timeout` and `shutdown_script_timeout`.
@@ -165,6 +191,8 @@ pub struct VrrpSpec {
     pub track_interfaces: Vec<(String, i32)>,
     /// keepalived `track_script`: script name and weight override.
     pub track_scripts: Vec<(String, Option<i32>)>,
+    /// keepalived `track_file { NAME [weight W] }`: the file's weight unless overridden.
+    pub track_files: Vec<(String, Option<i32>)>,
     pub notify: NotifySpec,
 }
 
@@ -224,6 +252,7 @@ impl VrrpSpec {
             use_vmac: false,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
+            track_files: Vec::new(),
             notify: NotifySpec::default(),
         }
     }
@@ -257,6 +286,7 @@ impl VrrpSpec {
             use_vmac: _,
             track_interfaces: _,
             track_scripts: _,
+            track_files: _,
             notify: _,
         } = self;
         RouterConfig {

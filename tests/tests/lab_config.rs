@@ -648,3 +648,95 @@ fn startup_script_runs_before_setup_shutdown_script_after_teardown() {
         "the timed-out startup script {pid} is still running"
     );
 }
+
+/// keepalived's `track_file` as an operator drains a node: n1 (150) tracks `maint` at weight
+/// -100 and `down` at weight 0. Writing 1 to `maint` drops it to 50 and n2 (100) takes over;
+/// removing the file brings it back to 150 and MASTER; a number renamed onto `down` puts it in
+/// FAULT; `init_file` made `maint` at start.
+#[test]
+fn track_file_numbers_move_the_priority_and_the_master() {
+    let mut lab = Lab::new("tfile");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = lab.dir().to_path_buf();
+    let maint = dir.join("maint");
+    let down = dir.join("down");
+    let conf = |prio: u32, track: bool| {
+        let (files, tracked) = if track {
+            (
+                format!(
+                    "track_file maint {{\n  file {}\n  weight -100\n  init_file 0\n}}\n\
+                     vrrp_track_file down {{\n  file {}\n  weight 0\n}}\n",
+                    maint.display(),
+                    down.display()
+                ),
+                "  track_file {\n    maint\n    down\n  }\n",
+            )
+        } else {
+            (String::new(), "")
+        };
+        format!(
+            "{files}vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n{tracked}}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(150, true));
+    let c2 = write(&dir, "n2.conf", &conf(100, false));
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    assert_eq!(fs::read_to_string(&maint).unwrap().trim(), "0", "init_file");
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    let prio = |p: u8| {
+        move |s: &havip::control::DaemonSnapshot| s.instances[0].effective_priority == Some(p)
+    };
+    lab.proc("n1")
+        .wait_snapshot("priority 150", LONG, prio(150));
+
+    fs::write(&maint, "1\n").unwrap();
+    lab.proc("n1").wait_snapshot("priority 50", LONG, prio(50));
+    lab.proc("n2").wait_state("MASTER", LONG);
+    lab.proc("n1").wait_state("BACKUP", LONG);
+
+    fs::remove_file(&maint).unwrap();
+    lab.proc("n1")
+        .wait_snapshot("priority 150 again", LONG, prio(150));
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+
+    // Written elsewhere and renamed onto it, as tools that write atomically do.
+    let tmp = dir.join("down.tmp");
+    fs::write(&tmp, "0x1").unwrap();
+    fs::rename(&tmp, &down).unwrap();
+    lab.proc("n1").wait_state("FAULT", LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    fs::write(&down, "0").unwrap();
+    lab.proc("n1").wait_state("MASTER", LONG);
+
+    // A reload naming a file in a directory that does not exist: refused, the files followed.
+    let gone = dir.join("no-such-dir/maint").display().to_string();
+    write(
+        &dir,
+        "n1.conf",
+        &conf(150, true).replace(&maint.display().to_string(), &gone),
+    );
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1").wait_log("reload refused", LONG);
+    assert!(
+        lab.proc("n1")
+            .log_text()
+            .contains("refused, the running configuration stays: track_file maint:"),
+        "{}",
+        lab.proc("n1").log_text()
+    );
+    fs::write(&maint, "1\n").unwrap();
+    lab.proc("n1")
+        .wait_snapshot("priority 50 after the refused reload", LONG, prio(50));
+    assert!(
+        lab.proc("n1").log_text().contains("tracked file changed"),
+        "{}",
+        lab.proc("n1").log_text()
+    );
+}

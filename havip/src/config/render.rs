@@ -109,6 +109,16 @@ pub fn render(spec: &DaemonSpec) -> String {
                 }
             }
         }
+        for (t, w) in &r.track_files {
+            match w {
+                Some(w) => {
+                    let _ = writeln!(o, "  track_file: {t} weight {w}");
+                }
+                None => {
+                    let _ = writeln!(o, "  track_file: {t} (the file's weight)");
+                }
+            }
+        }
         notify(&mut o, &r.notify);
     }
     for s in &spec.scripts {
@@ -124,6 +134,13 @@ pub fn render(spec: &DaemonSpec) -> String {
             s.fall,
             opt(&s.user)
         );
+    }
+    for f in &spec.track_files {
+        let _ = writeln!(o, "track_file {}", f.name);
+        let _ = writeln!(o, "  path: {}, weight {}", f.path.display(), f.weight);
+        if let Some(i) = f.init {
+            let _ = writeln!(o, "  init_file: {} (overwrite: {})", i.value, i.overwrite);
+        }
     }
     for g in &spec.sync_groups {
         let _ = writeln!(o, "sync_group {}", g.name);

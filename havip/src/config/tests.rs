@@ -813,9 +813,8 @@ fn in_block(block: &str, line: &str) -> (String, u32) {
             format!("vrrp_instance VI {{\nauthentication {{\n{line}\n}}\n}}\n"),
             3,
         ),
-        "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group" => {
-            (format!("{block} NAME {{\n{line}\n}}\n"), 2)
-        }
+        "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group"
+        | "track_file" => (format!("{block} NAME {{\n{line}\n}}\n"), 2),
         "global_defs" => (format!("global_defs {{\n{line}\n}}\n"), 2),
         other => panic!("no test config for a {other} block: add it to in_block"),
     }
@@ -1203,4 +1202,70 @@ fn startup_and_shutdown_scripts_are_read() {
          interface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n",
     ));
     assert_error(&errs, "h.toml:", &["at least 1 s"]);
+}
+
+#[test]
+fn track_files_are_read() {
+    let k = load_k(
+        "track_file maint {\n  file /run/maint\n  weight -10\n  init_file 0 overwrite\n}\n\
+         vrrp_track_file old {\n  file \"/var/run/old value\"\n}\n\
+         vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+         virtual_ipaddress {\n    10.0.0.100/24\n  }\n  track_file {\n    maint\n    old weight 0\n  }\n}\n",
+    )
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    let files = &k.spec.track_files;
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].name, "maint");
+    assert_eq!(files[0].path, Path::new("/run/maint"));
+    assert_eq!(files[0].weight, -10);
+    assert_eq!(
+        files[0].init,
+        Some(crate::model::InitFile {
+            value: 0,
+            overwrite: true
+        })
+    );
+    assert_eq!(files[1].path, Path::new("/var/run/old value"));
+    assert_eq!((files[1].weight, files[1].init), (1, None));
+    let v = k.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(
+        v.track_files,
+        [("maint".to_string(), None), ("old".to_string(), Some(0))]
+    );
+
+    let t = load_t(
+        "[[track_file]]\nname = \"maint\"\npath = \"/run/maint\"\nweight = -10\ninit = { value = 0, overwrite = true }\n\
+         [[track_file]]\nname = \"old\"\npath = \"/var/run/old value\"\n\
+         [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         track_files = [{ file = \"maint\" }, { file = \"old\", weight = 0 }]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.track_files, k.spec.track_files);
+    assert_eq!(
+        t.spec.instances[0].vrrp.as_ref().unwrap().track_files,
+        v.track_files
+    );
+
+    // Used above its definition: keepalived ignores it, havip refuses it.
+    let errs = errors(load_k(
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    \
+         10.0.0.100/24\n  }\n  track_file {\n    maint\n  }\n}\ntrack_file maint {\n  file /run/m\n}\n",
+    ));
+    assert_error(
+        &errs,
+        "k.conf:8:5: error",
+        &["no track_file block of that name above"],
+    );
+    let errs = errors(load_k(&format!(
+        "track_file m {{\n  file run/m\n}}\n{GOOD}"
+    )));
+    assert_error(&errs, "k.conf:2:8: error", &["not an absolute path"]);
+    let errs = errors(load_k(&format!("track_file m {{\n  weight 2\n}}\n{GOOD}")));
+    assert_error(&errs, "k.conf:1:12: error", &["has no file"]);
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         track_files = [{ file = \"nope\" }]\n",
+    ));
+    assert_error(&errs, "h.toml:", &["no [[track_file]] named nope"]);
 }

@@ -13,8 +13,8 @@ use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
     model::{
-        DaemonSpec, FifoSpec, InstanceSpec, LifeScript, NotifySpec, ScriptSpec, SyncGroupSpec,
-        VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
+        DaemonSpec, FifoSpec, InitFile, InstanceSpec, LifeScript, NotifySpec, ScriptSpec,
+        SyncGroupSpec, TrackFileSpec, VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
     },
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
@@ -47,6 +47,8 @@ struct File {
     instances: Vec<Spanned<Instance>>,
     #[serde(default, rename = "script")]
     scripts: Vec<Spanned<Script>>,
+    #[serde(default, rename = "track_file")]
+    track_files: Vec<Spanned<TrackFileDef>>,
     #[serde(default, rename = "sync_group")]
     sync_groups: Vec<Spanned<SyncGroup>>,
 }
@@ -108,6 +110,8 @@ struct Instance {
     track_interfaces: Vec<TrackInterface>,
     #[serde(default)]
     track_scripts: Vec<Spanned<TrackScript>>,
+    #[serde(default)]
+    track_files: Vec<Spanned<TrackFile>>,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -172,6 +176,38 @@ struct TrackInterface {
 struct TrackScript {
     script: String,
     weight: Option<i32>,
+}
+
+/// An instance's `track_files` entry: a `[[track_file]]` by name, its weight overridden.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackFile {
+    file: String,
+    weight: Option<i32>,
+}
+
+/// `[[track_file]]`: keepalived `track_file NAME { file; weight; init_file }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackFileDef {
+    name: String,
+    path: String,
+    #[serde(default = "one_i32")]
+    weight: i32,
+    init: Option<InitFileDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitFileDef {
+    #[serde(default)]
+    value: i64,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+fn one_i32() -> i32 {
+    1
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -576,6 +612,11 @@ impl Cx<'_> {
                 .iter()
                 .map(|t| (t.get_ref().script.clone(), t.get_ref().weight))
                 .collect(),
+            track_files: i
+                .track_files
+                .iter()
+                .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
+                .collect(),
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });
@@ -713,6 +754,49 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             fall: sc.fall.max(1),
             user: sc.user.clone(),
         });
+    }
+    for t in &f.track_files {
+        let tf = t.get_ref();
+        if !tf.path.starts_with('/') {
+            cx.error(
+                t,
+                format!(
+                    "track_file {}: path {:?} must be absolute",
+                    tf.name, tf.path
+                ),
+            );
+            continue;
+        }
+        if spec.track_files.iter().any(|x| x.name == tf.name) {
+            cx.error(t, format!("track_file {} is defined twice", tf.name));
+            continue;
+        }
+        spec.track_files.push(TrackFileSpec {
+            name: tf.name.clone(),
+            path: tf.path.clone().into(),
+            weight: tf.weight,
+            init: tf.init.as_ref().map(|i| InitFile {
+                value: i.value,
+                overwrite: i.overwrite,
+            }),
+        });
+    }
+    for i in &f.instances {
+        for t in &i.get_ref().track_files {
+            let name = &t.get_ref().file;
+            if !f.track_files.iter().any(|d| &d.get_ref().name == name) {
+                cx.error(t, format!("track_files: no [[track_file]] named {name}"));
+            } else if t
+                .get_ref()
+                .weight
+                .is_some_and(|w| !(-254..=254).contains(&w))
+            {
+                cx.error(
+                    t,
+                    format!("track_files {name}: weight is out of range -254 to 254"),
+                );
+            }
+        }
     }
     let mut groups_at = Vec::new();
     for g in &f.sync_groups {

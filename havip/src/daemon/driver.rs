@@ -73,6 +73,8 @@ impl Node {
         };
         self.drop_privileges()?;
         self.health.start_tracker().await?;
+        let files = self.health.files.clone();
+        self.health.start_files(&files)?;
         // Metrics are rendered on a thread of their own from the snapshots published here.
         let (snapshot_tx, snapshot_rx) = watch::channel(self.snapshot());
         let _metrics = match (self.metrics_listen, metrics_maps) {

@@ -16,13 +16,24 @@ use tracing::{debug, info, warn};
 use super::Node;
 use crate::{
     control::CheckSnapshot,
-    model::{ScriptSpec, SyncGroupSpec, VrrpSpec},
+    model::{ScriptSpec, SyncGroupSpec, TrackFileSpec, VrrpSpec},
     net::netlink::{Link, Netlink},
     track::{
-        effective_priority, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent,
-        Tracker, Verdict,
+        effective_priority,
+        file::{self, FileWatch},
+        tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent, Tracker,
+        Verdict,
     },
 };
+
+/// What the health sources report to the driver loop.
+#[derive(Debug)]
+pub(super) enum HealthEvent {
+    /// A check (`vrrp_script`, a probe, `vrrp_track_process`) changed state.
+    Check(TrackEvent),
+    /// A tracked file may hold a new number (keepalived `track_file`).
+    File { name: String, value: i64 },
+}
 
 /// The checks, the tracked links, and the sync groups.
 #[derive(Default)]
@@ -31,9 +42,14 @@ pub(super) struct HealthState {
     pub scripts: Vec<ScriptSpec>,
     /// keepalived `vrrp_sync_group` blocks: their members share FAULT.
     pub sync_groups: Vec<SyncGroupSpec>,
+    /// keepalived `track_file` blocks, for the instances' `track_file`.
+    pub files: Vec<TrackFileSpec>,
+    /// Each tracked file's number, by name, as last read.
+    file_values: HashMap<String, i64>,
+    file_watch: Option<FileWatch>,
     tracker: Option<Tracker>,
     /// Where the current tracker's events go (the driver loop holds the other end).
-    track_tx: Option<mpsc::UnboundedSender<TrackEvent>>,
+    track_tx: Option<mpsc::UnboundedSender<HealthEvent>>,
     /// Health of each check, by name, as the tracker last reported it.
     checks: HashMap<String, Health>,
     /// Link state of the interfaces instances track (`track_interface`), by index.
@@ -42,7 +58,7 @@ pub(super) struct HealthState {
 
 impl HealthState {
     /// Check events go to `tx` from now on, from this tracker and its successors.
-    pub fn set_track_tx(&mut self, tx: mpsc::UnboundedSender<TrackEvent>) {
+    pub fn set_track_tx(&mut self, tx: mpsc::UnboundedSender<HealthEvent>) {
         self.track_tx = Some(tx);
     }
 
@@ -62,7 +78,7 @@ impl HealthState {
             .context("the driver loop is not running")?;
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
-                if tx.send(ev).is_err() {
+                if tx.send(HealthEvent::Check(ev)).is_err() {
                     return;
                 }
             }
@@ -84,6 +100,57 @@ impl HealthState {
         self.checks
             .retain(|name, _| scripts.iter().any(|s| &s.name == name));
         self.start_tracker().await
+    }
+
+    /// (Re)starts following the tracked files of `files` (keepalived `track_file`): each
+    /// `init_file` written, then the directories watched and every number read. All or
+    /// nothing: on error the files followed so far stay followed, with their numbers.
+    pub fn start_files(&mut self, files: &[TrackFileSpec]) -> Result<()> {
+        for f in files {
+            if let Some(init) = f.init {
+                file::init_file(&f.path, init.value, init.overwrite)
+                    .with_context(|| format!("track_file {}", f.name))?;
+            }
+        }
+        let list: Vec<(String, std::path::PathBuf)> = files
+            .iter()
+            .map(|f| (f.name.clone(), f.path.clone()))
+            .collect();
+        let watch = if list.is_empty() {
+            None
+        } else {
+            let tx = self
+                .track_tx
+                .clone()
+                .context("the driver loop is not running")?;
+            let (watch, now) = FileWatch::spawn(&list, move |name, value| {
+                tx.send(HealthEvent::File {
+                    name: name.to_string(),
+                    value,
+                })
+                .is_ok()
+            })?;
+            self.file_values = list.iter().map(|(n, _)| n.clone()).zip(now).collect();
+            Some(watch)
+        };
+        if watch.is_none() {
+            self.file_values.clear();
+        }
+        self.file_watch = watch;
+        self.files = files.to_vec();
+        for f in &self.files {
+            info!(track_file = %f.name, path = %f.path.display(), value = self.file_values.get(&f.name).copied().unwrap_or(0), "tracked file");
+        }
+        Ok(())
+    }
+
+    /// A tracked file's number as read after an event; whether it changed.
+    pub fn record_file(&mut self, name: String, value: i64) -> bool {
+        let old = self.file_values.insert(name.clone(), value);
+        if old != Some(value) {
+            info!(track_file = %name, value, "tracked file changed");
+        }
+        old != Some(value)
     }
 
     /// Starts following `name`'s link state for `track_interface` (once per interface). A
@@ -158,8 +225,10 @@ impl HealthState {
                 .find(|(n, _)| n == name)
                 .map_or(Health::Down, |(_, up)| Health::from(*up))
         };
+        let value = |name: &str| self.file_values.get(name).copied().unwrap_or(0);
         let mut tracked = tracked_scripts(v, &self.scripts, check);
         tracked.extend(tracked_interfaces(v, link));
+        tracked.extend(tracked_files(v, &self.files, value));
         effective_priority(v.priority, &tracked)
     }
 
@@ -236,9 +305,17 @@ impl Node {
         }
     }
 
-    /// A check changed state: every instance's health is re-applied.
-    pub(super) async fn on_track(&mut self, ev: TrackEvent) {
-        self.health.record(ev);
+    /// A check changed state, or a tracked file was written: every instance's health is
+    /// re-applied.
+    pub(super) async fn on_track(&mut self, ev: HealthEvent) {
+        match ev {
+            HealthEvent::Check(ev) => self.health.record(ev),
+            HealthEvent::File { name, value } => {
+                if !self.health.record_file(name, value) {
+                    return;
+                }
+            }
+        }
         self.apply_health_all().await;
     }
 }

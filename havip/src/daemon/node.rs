@@ -86,6 +86,7 @@ impl Node {
         self.advert_path = spec.advert_path;
         self.xdp_mode = spec.xdp_mode;
         self.health.scripts = spec.scripts.clone();
+        self.health.files = spec.track_files.clone();
         self.health.sync_groups = spec.sync_groups.clone();
         self.hooks.notifier.user = spec.script_user.clone();
         self.hooks.notifier.fifos.set(&spec.notify_fifos)?;

@@ -101,6 +101,8 @@ impl Node {
                     error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.hooks.notifier.fifos.set(&new.notify_fifos) {
                     error!("reload refused, the running configuration stays: {e:#}");
+                } else if let Err(e) = self.follow_files(&new) {
+                    error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.reload(&new).await {
                     error!("reload failed half-way: {e:#}");
                 } else if new.fifo_states_on_reload {
@@ -110,6 +112,19 @@ impl Node {
         }
         // The reload is over, applied or not (the service manager sent SIGHUP and waits).
         super::service::ready();
+    }
+
+    /// Tracked files the reload changes are followed anew (their `init_file` written, their
+    /// numbers read again) before anything else changes; the verdicts follow in `reload`.
+    fn follow_files(&mut self, new: &DaemonSpec) -> Result<()> {
+        if new.track_files != self.health.files {
+            self.health.start_files(&new.track_files)?;
+            info!(
+                files = new.track_files.len(),
+                "reload: tracked files followed anew"
+            );
+        }
+        Ok(())
     }
 
     /// keepalived `fifo_write_vrrp_states_on_reload`: every instance's state, changed by the

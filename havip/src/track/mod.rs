@@ -35,6 +35,7 @@
 //! tracked interfaces re-run the same computation.
 
 pub mod command;
+pub mod file;
 mod net;
 mod priority;
 mod process;
@@ -46,7 +47,9 @@ use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 use anyhow::{bail, Context as _, Result};
 
 pub use net::HttpUrl;
-pub use priority::{effective_priority, tracked_interfaces, tracked_scripts, Health, Verdict};
+pub use priority::{
+    effective_priority, tracked_files, tracked_interfaces, tracked_scripts, Health, Verdict,
+};
 pub use process::ProcessMatch;
 pub use scheduler::{CheckSpec, TrackEvent, Tracker};
 

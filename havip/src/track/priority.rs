@@ -14,7 +14,7 @@
 //! [`effective_priority`] computes this from the current health, so the daemon needs no running
 //! total; a property test checks it against keepalived's incremental algorithm.
 
-use crate::model::{ScriptSpec, VrrpSpec};
+use crate::model::{ScriptSpec, TrackFileSpec, VrrpSpec};
 
 /// What is known of a tracked check (or interface).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -24,6 +24,8 @@ pub enum Health {
     Unknown,
     Up,
     Down,
+    /// A tracked file's number (keepalived `track_file`), already clamped to ±254.
+    Value(i64),
 }
 
 impl From<bool> for Health {
@@ -80,6 +82,27 @@ pub fn effective_priority(base: u8, tracked: &[Tracked]) -> Verdict {
     let mut fault = false;
     let mut init = false;
     for t in tracked {
+        if let Health::Value(v) = t.health {
+            // keepalived's `update_track_file_status()`: weight 0 makes any non-zero number
+            // FAULT; otherwise the number times the weight, clamped to -254..=253, where -254
+            // is FAULT and the rest is added (an owner ignores it).
+            let sign = if t.reverse { -1 } else { 1 };
+            let status = if t.weight == 0 {
+                if (v != 0) != t.reverse {
+                    -254
+                } else {
+                    0
+                }
+            } else {
+                (v * i64::from(t.weight) * sign).clamp(-254, 253)
+            };
+            if status == -254 {
+                fault = true;
+            } else {
+                total += status as i32;
+            }
+            continue;
+        }
         if t.weight == 0 {
             match t.health {
                 Health::Unknown => init = true,
@@ -124,6 +147,27 @@ pub fn tracked_scripts(
                 weight: weight.unwrap_or(script.weight),
                 reverse: false,
                 health: health(name),
+            })
+        })
+        .collect()
+}
+
+/// The instance's `track_file` entries with the files' numbers: the weight is the entry's,
+/// else the file's own. Names with no `track_file` block are skipped (the config reader
+/// refuses them).
+pub fn tracked_files(
+    vrrp: &VrrpSpec,
+    files: &[TrackFileSpec],
+    value: impl Fn(&str) -> i64,
+) -> Vec<Tracked> {
+    vrrp.track_files
+        .iter()
+        .filter_map(|(name, weight)| {
+            let file = files.iter().find(|f| &f.name == name)?;
+            Some(Tracked {
+                weight: weight.unwrap_or(file.weight),
+                reverse: false,
+                health: Health::Value(value(name)),
             })
         })
         .collect()

@@ -530,3 +530,61 @@ async fn a_weight_moves_the_advertised_priority() {
     let e = next_event(&mut rx).await;
     assert_eq!(verdict(Health::from(e.healthy)), Verdict::Priority(40));
 }
+
+/// keepalived's `track_file` arithmetic: the number times the weight, clamped to -254..=253,
+/// -254 meaning FAULT; weight 0 makes any non-zero number FAULT; an owner keeps 255.
+#[test]
+fn tracked_file_numbers_move_the_priority_as_keepalived_s() {
+    let file = |weight: i32, v: i64| Tracked {
+        weight,
+        reverse: false,
+        health: Health::Value(v),
+    };
+    assert_eq!(
+        effective_priority(100, &[file(1, 0)]),
+        Verdict::Priority(100)
+    );
+    assert_eq!(
+        effective_priority(100, &[file(1, 20)]),
+        Verdict::Priority(120)
+    );
+    assert_eq!(
+        effective_priority(100, &[file(-10, 3)]),
+        Verdict::Priority(70)
+    );
+    assert_eq!(
+        effective_priority(100, &[file(1, 200)]),
+        Verdict::Priority(254)
+    );
+    assert_eq!(
+        effective_priority(100, &[file(1, -99)]),
+        Verdict::Priority(1)
+    );
+    assert_eq!(effective_priority(100, &[file(1, -254)]), Verdict::Fault);
+    assert_eq!(effective_priority(100, &[file(2, -127)]), Verdict::Fault);
+    assert_eq!(
+        effective_priority(100, &[file(2, -126)]),
+        Verdict::Priority(1)
+    );
+    assert_eq!(
+        effective_priority(100, &[file(0, 0)]),
+        Verdict::Priority(100)
+    );
+    assert_eq!(effective_priority(100, &[file(0, 1)]), Verdict::Fault);
+    assert_eq!(effective_priority(100, &[file(0, -3)]), Verdict::Fault);
+    assert_eq!(
+        effective_priority(255, &[file(5, 10)]),
+        Verdict::Priority(255)
+    );
+    assert_eq!(effective_priority(255, &[file(0, 1)]), Verdict::Fault);
+    let reversed = Tracked {
+        reverse: true,
+        ..file(0, 0)
+    };
+    assert_eq!(effective_priority(100, &[reversed]), Verdict::Fault);
+    // With other tracked objects: the sums add.
+    assert_eq!(
+        effective_priority(100, &[file(1, 5), file(-1, 5)]),
+        Verdict::Priority(100)
+    );
+}

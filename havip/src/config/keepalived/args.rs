@@ -18,6 +18,9 @@ pub(super) struct Cx<'d> {
     pub(super) scripts_so_far: std::collections::HashSet<String>,
     /// `track_script`s of a script not defined yet at that point, with where they are.
     pub(super) early_tracks: Vec<(String, Location)>,
+    /// The `track_file` blocks read so far: keepalived resolves an instance's `track_file`
+    /// when it reads it too.
+    pub(super) files_so_far: std::collections::HashSet<String>,
 }
 
 pub(super) fn loc(w: &Word) -> Option<Location> {

@@ -22,6 +22,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         globals,
         instances: raws,
         scripts,
+        files,
         groups,
     } = top;
     let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
@@ -59,6 +60,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
             timeout: timeout.unwrap_or(LIFE_SCRIPT_TIMEOUT),
         })
     };
+    spec.track_files = files;
     spec.startup_script = life(&g.startup_script, g.startup_timeout);
     spec.shutdown_script = life(&g.shutdown_script, g.shutdown_timeout);
     cx.diags.script_at = scripts
@@ -296,6 +298,7 @@ impl Cx<'_> {
                 .map(|t| (t.0.clone(), t.1))
                 .collect(),
             track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
+            track_files: r.track_files.clone(),
             notify: r.notify.clone(),
             ..VrrpSpec::new(vrid, priority)
         };

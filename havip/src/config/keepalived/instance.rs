@@ -49,6 +49,7 @@ pub(super) struct RawInstance {
     pub(super) no_check_unicast_src: Option<Location>,
     pub(super) track_interfaces: Vec<(String, i32, Location)>,
     pub(super) track_scripts: Vec<(String, Option<i32>, Location)>,
+    pub(super) track_files: Vec<(String, Option<i32>)>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -84,6 +85,7 @@ impl RawInstance {
             no_check_unicast_src: None,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
+            track_files: Vec::new(),
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -166,7 +168,7 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         refused("use_ipvlan", "ipvlan interfaces are not implemented"),
         refused("vrf", "VRFs are not implemented"),
         refused("dont_track_primary", "havip always goes to FAULT when the instance's interface goes down"),
-        refused("track_file", "tracked files are not implemented: the priority would not move"),
+        handled("track_file", track_file),
         refused("track_bfd", "BFD is not implemented: the priority would not move"),
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
         refused("virtual_routes", "havip does not add or remove routes"),
@@ -376,6 +378,16 @@ fn track_script(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
         cx.extra(s, 0, &INSTANCE);
         for line in body {
             cx.track_script(r, line);
+        }
+    }
+}
+
+/// `track_file { NAME [weight W] }`: files defined above by `track_file NAME { ... }`.
+fn track_file(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.track_file(r, line);
         }
     }
 }
@@ -785,6 +797,33 @@ impl Cx<'_> {
             weight.unwrap_or(0),
             line.keyword().loc.clone(),
         ));
+    }
+
+    fn track_file(&mut self, r: &mut RawInstance, line: &Stmt) {
+        self.no_block(line);
+        let Ok(weight) = self.weighted(line, "track_file", -254, 254) else {
+            return;
+        };
+        let name = &line.keyword().text;
+        if !self.files_so_far.contains(name) {
+            self.err(
+                Diagnostic::error(loc(line.keyword()), format!("track_file {name}: no track_file block of that name above"))
+                    .found(name.clone())
+                    .hint("define it before the instance with track_file NAME { file /path }: keepalived 2.2.7 looks it up when it reads the instance and ignores it otherwise (\"track file NAME not found, ignoring...\")"),
+            );
+            return;
+        }
+        if r.track_files.iter().any(|(n, _)| n == name) {
+            self.err(
+                Diagnostic::warning(
+                    loc(line.keyword()),
+                    format!("duplicate track_file {name} is ignored, as keepalived does"),
+                )
+                .hint("remove it"),
+            );
+            return;
+        }
+        r.track_files.push((name.clone(), weight));
     }
 
     fn track_script(&mut self, r: &mut RawInstance, line: &Stmt) {

@@ -243,6 +243,7 @@ pub fn listings() -> Vec<Listing> {
         super::instance::AUTHENTICATION.listing(),
         super::scripts::SCRIPT.listing(),
         super::scripts::TRACK_PROCESS.listing(),
+        super::track_file::TRACK_FILE.listing(),
         super::sync_group::SYNC_GROUP.listing(),
     ]
 }

@@ -44,12 +44,13 @@ mod instance;
 mod keywords;
 mod scripts;
 mod sync_group;
+mod track_file;
 
 use std::path::Path;
 
 use super::diag::{Diagnostic, Diags, Location};
 use super::syntax::{self, ReadOptions, Stmt};
-use crate::model::{DaemonSpec, ScriptSpec};
+use crate::model::{DaemonSpec, ScriptSpec, TrackFileSpec};
 use args::Cx;
 use global_defs::{Globals, GLOBAL_DEFS};
 use instance::{RawInstance, INSTANCE};
@@ -80,6 +81,8 @@ struct Top {
     instances: Vec<RawInstance>,
     /// `vrrp_script`s and `vrrp_track_process`es, with where each was defined.
     scripts: Vec<(ScriptSpec, Location)>,
+    /// `track_file` (and `vrrp_track_file`) blocks.
+    files: Vec<TrackFileSpec>,
     groups: Vec<sync_group::RawGroup>,
 }
 
@@ -89,6 +92,7 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
         diags,
         scripts_so_far: Default::default(),
         early_tracks: Vec::new(),
+        files_so_far: Default::default(),
     };
     let mut top = Top::default();
     // global_defs applies wherever it is, as in keepalived (instances are completed last).
@@ -119,8 +123,8 @@ static TOP: Table<Top> = Table {
         ignored("bfd_instance", "BFD is not implemented; only track_bfd would use it"),
         ignored("linkbeat_interfaces", "havip follows link state through netlink"),
         ignored("garp_group", "per-interface GARP intervals are not implemented; the instance's schedule applies"),
-        ignored("vrrp_track_file", "only track_file uses it, which havip refuses"),
-        ignored("track_file", "only track_file in an instance uses it, which havip refuses"),
+        handled("track_file", track_file),
+        handled("vrrp_track_file", track_file),
         ignored("track_process", "keepalived's name for vrrp_track_process is vrrp_track_process"),
         ignored("use_pid_dir", "havip has no pid files"),
         ignored("instance", "havip has no pid files to name"),
@@ -148,6 +152,24 @@ fn vrrp_instance(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
         cx.dispatch(&INSTANCE, &mut r, body);
         top.instances.push(r);
     }
+}
+
+/// `track_file NAME { ... }` and its older name `vrrp_track_file`.
+fn track_file(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
+    let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) else {
+        return;
+    };
+    let Some((f, at)) = track_file::read_track_file(cx, name, body) else {
+        return;
+    };
+    if !cx.files_so_far.insert(f.name.clone()) {
+        cx.err(
+            Diagnostic::error(Some(at), format!("track_file {} is defined twice", f.name))
+                .hint("rename one (keepalived ignores the second with a config error)"),
+        );
+        return;
+    }
+    top.files.push(f);
 }
 
 /// `vrrp_script` and `vrrp_track_process`: checks of one name space.
