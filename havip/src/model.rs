@@ -57,6 +57,9 @@ pub struct DaemonSpec {
     /// keepalived `track_file NAME { ... }` (and `vrrp_track_file`): files whose number moves
     /// the priority of the instances that track them.
     pub track_files: Vec<TrackFileSpec>,
+    /// keepalived `vrrp_startup_delay`: how long after start-up the instances start (nothing is
+    /// set up meanwhile). Not at a hitless restart.
+    pub startup_delay: Option<std::time::Duration>,
 }
 
 impl DaemonSpec {
@@ -79,6 +82,7 @@ impl DaemonSpec {
             startup_script: None,
             shutdown_script: None,
             track_files: Vec::new(),
+            startup_delay: None,
         }
     }
 }
@@ -193,6 +197,9 @@ pub struct VrrpSpec {
     pub track_scripts: Vec<(String, Option<i32>)>,
     /// keepalived `track_file { NAME [weight W] }`: the file's weight unless overridden.
     pub track_files: Vec<(String, Option<i32>)>,
+    /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert
+    /// with an advert (its GARPs still go out).
+    pub lower_prio_no_advert: bool,
     pub notify: NotifySpec,
 }
 
@@ -253,6 +260,7 @@ impl VrrpSpec {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            lower_prio_no_advert: false,
             notify: NotifySpec::default(),
         }
     }
@@ -280,6 +288,7 @@ impl VrrpSpec {
             unicast_src,
             unicast_peers,
             check_unicast_src,
+            lower_prio_no_advert,
             // Not the election's: the wire (checksum), the data plane (use_vmac), health and
             // hooks.
             checksum: _,
@@ -302,6 +311,7 @@ impl VrrpSpec {
             start_as: *start_as,
             garp: garp.clone(),
             check_ttl: unicast_peers.is_empty(),
+            lower_prio_no_advert: *lower_prio_no_advert,
             allowed_sources: if *check_unicast_src {
                 unicast_peers.clone()
             } else {
@@ -367,6 +377,7 @@ mod tests {
                 garp,
                 check_ttl: true,
                 allowed_sources: Vec::new(),
+                lower_prio_no_advert: false,
             }
         );
         assert_eq!(cfg.validate(), Ok(()));

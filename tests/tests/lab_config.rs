@@ -539,7 +539,8 @@ fn notify_fifo_is_made_refused_when_not_a_fifo_and_removed_at_exit() {
 /// keepalived's `startup_script` and `shutdown_script`: the first runs and is waited for
 /// before any interface is touched (it sees no XDP program though it sleeps a second first),
 /// the second after the VIP is gone and XDP detached; a startup script that outlives its
-/// `startup_script_timeout` is killed with its process group and the daemon goes on.
+/// `startup_script_timeout` is killed with its process group and the daemon goes on;
+/// `vrrp_startup_delay` holds everything back (no XDP program) until it has passed.
 #[test]
 fn startup_script_runs_before_setup_shutdown_script_after_teardown() {
     use std::os::unix::fs::PermissionsExt as _;
@@ -647,6 +648,24 @@ fn startup_script_runs_before_setup_shutdown_script_after_teardown() {
         !Path::new(&format!("/proc/{pid}")).exists(),
         "the timed-out startup script {pid} is still running"
     );
+    let p = lab.proc("n2");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+
+    // vrrp_startup_delay: nothing is attached until it has passed.
+    let c3 = write(&dir, "n3.conf", &conf("  vrrp_startup_delay 1.5\n"));
+    let started = std::time::Instant::now();
+    lab.havip("n3", &n1, &["run", "--config", &c3, "--xdp-mode", "skb"])
+        .wait_log("vrrp_startup_delay", LONG);
+    sleep(Duration::from_millis(700));
+    assert_eq!(
+        lab.xdp_on(&n1),
+        None,
+        "XDP attached during the startup delay"
+    );
+    lab.proc("n3").wait_state("MASTER", LONG);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1500), "MASTER after {took:?}");
 }
 
 /// keepalived's `track_file` as an operator drains a node: n1 (150) tracks `maint` at weight

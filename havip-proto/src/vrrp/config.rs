@@ -152,6 +152,9 @@ pub struct RouterConfig {
     /// keepalived's `check_unicast_src`: when not empty, adverts from any other source are
     /// dropped ([`super::DropReason::NotPeer`]). The daemon puts the unicast peers here.
     pub allowed_sources: Vec<IpAddr>,
+    /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert with
+    /// an advert of its own (RFC 9568 §6.4.3 only discards it); its GARPs still go out.
+    pub lower_prio_no_advert: bool,
 }
 
 impl RouterConfig {
@@ -172,6 +175,7 @@ impl RouterConfig {
             garp: GarpConfig::default(),
             check_ttl: true,
             allowed_sources: Vec::new(),
+            lower_prio_no_advert: false,
         }
     }
 

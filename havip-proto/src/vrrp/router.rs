@@ -647,7 +647,10 @@ impl VirtualRouter {
             // advert, so one episode needs one burst; but episodes can follow each other closely
             // (a takeover, then a stall 1.1 s later: the chaos lab), and each needs its own.
             let interval = self.interval();
-            if Self::allow(&mut self.last_lower_reply, now, interval) {
+            if self.config.lower_prio_no_advert {
+                // keepalived `lower_prio_no_advert`: the RFC's discard; the sender yields to
+                // our next scheduled advert.
+            } else if Self::allow(&mut self.last_lower_reply, now, interval) {
                 self.send_advert(self.priority);
             } else {
                 self.counters.replies_limited += 1;

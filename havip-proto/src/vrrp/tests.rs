@@ -481,6 +481,31 @@ fn rfc9568_6_4_3_equal_priority_higher_primary_address_wins() {
     }
 }
 
+/// keepalived `lower_prio_no_advert`: the lower-priority advert is discarded without an advert
+/// in reply (the RFC's rule); the VIPs are still re-announced, and the next advert is the
+/// scheduled one.
+#[test]
+fn lower_prio_no_advert_discards_without_a_reply_but_re_announces() {
+    let config = RouterConfig {
+        lower_prio_no_advert: true,
+        ..v3(255, 1)
+    };
+    let lower = advert_from(&v3(100, 2), 100);
+    let mut r = router(config.clone());
+    let t0 = epoch();
+    r.startup(t0);
+    drain(&mut r);
+    r.handle_advert(t0 + us(300_000), &lower);
+    assert_eq!(drain(&mut r), vec![], "no advert in reply");
+    r.handle_timeout(t0 + us(400_000));
+    assert_eq!(drain(&mut r), vec![Action::SendGarp { vips: vec![VIP; 5] }]);
+    assert_eq!(r.poll_timeout(), Some(t0 + secs(1)));
+    r.handle_timeout(t0 + secs(1));
+    assert_eq!(drain(&mut r), vec![send_advert(255, &config)]);
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.counters().replies_limited, 0, "not counted as limited");
+}
+
 #[test]
 fn rfc9568_6_4_3_master_answers_lower_priority_advert_at_once() {
     let config = v3(255, 1);

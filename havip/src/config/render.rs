@@ -29,6 +29,9 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.fifo_states_on_reload {
         let _ = writeln!(o, "fifo_states_on_reload: true");
     }
+    if let Some(d) = spec.startup_delay {
+        let _ = writeln!(o, "startup_delay: {d:?}");
+    }
     for (what, s) in [
         ("startup_script", &spec.startup_script),
         ("shutdown_script", &spec.shutdown_script),
@@ -69,6 +72,9 @@ pub fn render(spec: &DaemonSpec) -> String {
         let _ = writeln!(o, "  start_as: {:?}", r.start_as);
         let _ = writeln!(o, "  preempt: {}", r.preempt);
         let _ = writeln!(o, "  preempt_delay: {:?}", r.preempt_delay);
+        if r.lower_prio_no_advert {
+            let _ = writeln!(o, "  lower_prio_no_advert: true");
+        }
         let _ = writeln!(o, "  checksum: {:?}", r.checksum);
         let g = &r.garp;
         let _ = writeln!(

@@ -1269,3 +1269,62 @@ fn track_files_are_read() {
     ));
     assert_error(&errs, "h.toml:", &["no [[track_file]] named nope"]);
 }
+
+#[test]
+fn startup_delay_and_lower_prio_no_advert_are_read() {
+    let two = |extra: &str| {
+        format!(
+            "global_defs {{\n  vrrp_startup_delay 2.5\n  vrrp_lower_prio_no_advert\n}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n{extra}}}\n"
+        )
+    };
+    let k = load_k(&two("  lower_prio_no_advert false\n")).unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    assert_eq!(
+        k.spec.startup_delay,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    let flags: Vec<bool> = k
+        .spec
+        .instances
+        .iter()
+        .map(|i| i.vrrp.as_ref().unwrap().lower_prio_no_advert)
+        .collect();
+    assert_eq!(flags, [true, false], "the global default, then B's own");
+
+    let k = load_k(&format!(
+        "global_defs {{\n  vrrp_startup_delay 0\n}}\n{GOOD}"
+    ))
+    .unwrap();
+    assert_eq!(k.spec.startup_delay, None);
+    assert!(
+        !k.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .lower_prio_no_advert
+    );
+
+    let t = load_t(
+        "startup_delay = 2.5\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+         vips = [\"10.0.0.100/24\"]\nlower_prio_no_advert = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        t.spec.startup_delay,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    assert!(
+        t.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .lower_prio_no_advert
+    );
+
+    let errs = errors(load_k(&format!(
+        "global_defs {{\n  vrrp_lower_prio_no_advert maybe\n}}\n{GOOD}"
+    )));
+    assert_error(&errs, "k.conf:2:29: error", &["not a boolean"]);
+}

@@ -41,6 +41,8 @@ struct File {
     /// keepalived startup_script / shutdown_script.
     startup_script: Option<Spanned<Life>>,
     shutdown_script: Option<Spanned<Life>>,
+    /// keepalived vrrp_startup_delay.
+    startup_delay: Option<Spanned<Secs>>,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -112,6 +114,9 @@ struct Instance {
     track_scripts: Vec<Spanned<TrackScript>>,
     #[serde(default)]
     track_files: Vec<Spanned<TrackFile>>,
+    /// keepalived lower_prio_no_advert.
+    #[serde(default)]
+    lower_prio_no_advert: bool,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -617,6 +622,7 @@ impl Cx<'_> {
                 .iter()
                 .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                 .collect(),
+            lower_prio_no_advert: i.lower_prio_no_advert,
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });
@@ -703,6 +709,11 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         });
     }
     spec.fifo_states_on_reload = f.fifo_states_on_reload;
+    spec.startup_delay = f
+        .startup_delay
+        .as_ref()
+        .and_then(|d| cx.duration(d, "startup_delay", 3600.0))
+        .filter(|d| !d.is_zero());
     let mut life = |l: &Option<Spanned<Life>>, key: &str| {
         let l = l.as_ref()?.get_ref();
         let timeout = match &l.timeout {

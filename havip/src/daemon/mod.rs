@@ -20,7 +20,7 @@ mod snapshot;
 mod timer;
 
 use anyhow::{Context as _, Result};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::{dataplane::remove_stale, model::DaemonSpec, net::netlink::Netlink, privs};
 pub use node::Node;
@@ -46,13 +46,23 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     let nl = Netlink::new()?;
     let ns = crate::control::ns_name()?;
     let _lock = lock::acquire(&ns)?;
-    let adopt = match handover::take(&ns) {
+    // A hitless restart (`havip restart`): the service goes on, so neither the startup script
+    // nor the startup delay (the previous process ran no shutdown script either).
+    let handed = handover::take(&ns);
+    let restarted = handed.is_some();
+    let adopt = match handed {
         Some(h) => handover::adoptable(h, &spec, &nl).await,
         None => Vec::new(),
     };
     remove_leftovers(&nl, &ns, &adopt).await?;
-    // keepalived runs it before its children start, and waits (up to its timeout).
-    life_script(&spec, spec.startup_script.as_ref(), "startup_script").await;
+    if !restarted {
+        // keepalived runs it before its children start, and waits (up to its timeout).
+        life_script(&spec, spec.startup_script.as_ref(), "startup_script").await;
+        if !startup_delay(spec.startup_delay).await? {
+            life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
+            return Ok(());
+        }
+    }
 
     let mut node = Node::new(nl);
     let adopting = !adopt.is_empty();
@@ -79,6 +89,23 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     // keepalived runs it once its children have stopped (VIPs gone, here XDP detached too).
     life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
     result.map(|_| ())
+}
+
+/// keepalived `vrrp_startup_delay`: nothing is set up (no XDP program, no VIP, no advert)
+/// until it has passed. `false` when SIGTERM or SIGINT came meanwhile: stop, nothing to undo.
+async fn startup_delay(delay: Option<std::time::Duration>) -> Result<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some(delay) = delay else {
+        return Ok(true);
+    };
+    info!("vrrp_startup_delay: the VRRP instances start in {delay:?}");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        () = tokio::time::sleep(delay) => Ok(true),
+        _ = term.recv() => { info!("SIGTERM during vrrp_startup_delay: stopping"); Ok(false) }
+        _ = int.recv() => { info!("SIGINT during vrrp_startup_delay: stopping"); Ok(false) }
+    }
 }
 
 /// keepalived's `startup_script` / `shutdown_script`, run as the notify hooks are, waited for.

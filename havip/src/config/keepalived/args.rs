@@ -310,17 +310,6 @@ impl Cx<'_> {
         }
     }
 
-    /// `[vrrp_]lower_prio_no_advert`: accepted when off.
-    pub(super) fn lower_prio_adverts_only(&mut self, s: &Stmt, siblings: &dyn Siblings) {
-        if let Some(false) | None = self.bool_arg(s, siblings) {
-        } else {
-            self.refuse_value(
-                s,
-                "a master answers a lower-priority advert with an advert of its own (RFC 9568 §6.4.3)",
-            );
-        }
-    }
-
     pub(super) fn refuse_value(&mut self, s: &Stmt, why: &str) {
         self.err(
             Diagnostic::error(

@@ -61,6 +61,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         })
     };
     spec.track_files = files;
+    spec.startup_delay = g.startup_delay;
     spec.startup_script = life(&g.startup_script, g.startup_timeout);
     spec.shutdown_script = life(&g.shutdown_script, g.shutdown_timeout);
     cx.diags.script_at = scripts
@@ -299,6 +300,7 @@ impl Cx<'_> {
                 .collect(),
             track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
             track_files: r.track_files.clone(),
+            lower_prio_no_advert: r.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert),
             notify: r.notify.clone(),
             ..VrrpSpec::new(vrid, priority)
         };

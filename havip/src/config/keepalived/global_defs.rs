@@ -33,6 +33,9 @@ pub(super) struct Globals {
     pub(super) startup_timeout: Option<Duration>,
     pub(super) shutdown_script: Option<String>,
     pub(super) shutdown_timeout: Option<Duration>,
+    /// `vrrp_lower_prio_no_advert`: the instances' default.
+    pub(super) lower_prio_no_advert: bool,
+    pub(super) startup_delay: Option<Duration>,
 }
 
 /// `global_defs`: what havip does with each keyword.
@@ -64,8 +67,10 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("vrrp_down_timer_adverts", |cx, _, s| {
             cx.rfc_down_timer_only(s, &GLOBAL_DEFS)
         }),
-        handled("vrrp_lower_prio_no_advert", |cx, _, s| {
-            cx.lower_prio_adverts_only(s, &GLOBAL_DEFS)
+        handled("vrrp_lower_prio_no_advert", |cx, g, s| {
+            if let Some(b) = cx.bool_arg(s, &GLOBAL_DEFS) {
+                g.lower_prio_no_advert = b;
+            }
         }),
         handled("vrrp_startup_delay", startup_delay),
         ignored("notification_email", "e-mail alerts are not implemented"),
@@ -331,13 +336,11 @@ fn script_user(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
     }
 }
 
-fn startup_delay(cx: &mut Cx<'_>, _: &mut Globals, s: &Stmt) {
+/// `vrrp_startup_delay SECONDS` (keepalived: decimal, 0 = none).
+fn startup_delay(cx: &mut Cx<'_>, g: &mut Globals, s: &Stmt) {
     if let Some(w) = cx.arg(s, "seconds", &GLOBAL_DEFS) {
-        if cx
-            .seconds_us(w, &s.keyword().text, 0.0, 3600.0)
-            .is_some_and(|us| us > 0)
-        {
-            cx.refuse_value(s, "havip starts its elections at once");
+        if let Some(us) = cx.seconds_us(w, &s.keyword().text, 0.0, 3600.0) {
+            g.startup_delay = (us > 0).then(|| Duration::from_micros(us));
         }
     }
 }

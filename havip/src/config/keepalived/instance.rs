@@ -50,6 +50,8 @@ pub(super) struct RawInstance {
     pub(super) track_interfaces: Vec<(String, i32, Location)>,
     pub(super) track_scripts: Vec<(String, Option<i32>, Location)>,
     pub(super) track_files: Vec<(String, Option<i32>)>,
+    /// `lower_prio_no_advert`, when written (else the global default).
+    pub(super) lower_prio_no_advert: Option<bool>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -86,6 +88,7 @@ impl RawInstance {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            lower_prio_no_advert: None,
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -142,8 +145,10 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("down_timer_adverts", |cx, _, s| {
             cx.rfc_down_timer_only(s, &INSTANCE)
         }),
-        handled("lower_prio_no_advert", |cx, _, s| {
-            cx.lower_prio_adverts_only(s, &INSTANCE)
+        handled("lower_prio_no_advert", |cx, r, s| {
+            if let Some(b) = cx.bool_arg(s, &INSTANCE) {
+                r.lower_prio_no_advert = Some(b);
+            }
         }),
         ignored("smtp_alert", "e-mail alerts are not implemented"),
         ignored("debug", "keepalived does not implement it either"),
