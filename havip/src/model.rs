@@ -200,6 +200,8 @@ pub struct VrrpSpec {
     /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert
     /// with an advert (its GARPs still go out).
     pub lower_prio_no_advert: bool,
+    /// keepalived `down_timer_adverts`: advert intervals in Master_Down_Interval (3..=100).
+    pub down_timer_adverts: u8,
     pub notify: NotifySpec,
 }
 
@@ -261,6 +263,7 @@ impl VrrpSpec {
             track_scripts: Vec::new(),
             track_files: Vec::new(),
             lower_prio_no_advert: false,
+            down_timer_adverts: 3,
             notify: NotifySpec::default(),
         }
     }
@@ -289,6 +292,7 @@ impl VrrpSpec {
             unicast_peers,
             check_unicast_src,
             lower_prio_no_advert,
+            down_timer_adverts,
             // Not the election's: the wire (checksum), the data plane (use_vmac), health and
             // hooks.
             checksum: _,
@@ -312,6 +316,7 @@ impl VrrpSpec {
             garp: garp.clone(),
             check_ttl: unicast_peers.is_empty(),
             lower_prio_no_advert: *lower_prio_no_advert,
+            down_timer_adverts: *down_timer_adverts,
             allowed_sources: if *check_unicast_src {
                 unicast_peers.clone()
             } else {
@@ -378,6 +383,7 @@ mod tests {
                 check_ttl: true,
                 allowed_sources: Vec::new(),
                 lower_prio_no_advert: false,
+                down_timer_adverts: 3,
             }
         );
         assert_eq!(cfg.validate(), Ok(()));

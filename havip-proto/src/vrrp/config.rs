@@ -155,6 +155,10 @@ pub struct RouterConfig {
     /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert with
     /// an advert of its own (RFC 9568 §6.4.3 only discards it); its GARPs still go out.
     pub lower_prio_no_advert: bool,
+    /// keepalived `down_timer_adverts`: how many advert intervals Master_Down_Interval spans
+    /// (the RFC's 3, plus Skew_Time). 3..=100: fewer would let a backup take over before a
+    /// stalled master's XDP program falls silent (its heartbeat age is sized for 3).
+    pub down_timer_adverts: u8,
 }
 
 impl RouterConfig {
@@ -176,6 +180,7 @@ impl RouterConfig {
             check_ttl: true,
             allowed_sources: Vec::new(),
             lower_prio_no_advert: false,
+            down_timer_adverts: 3,
         }
     }
 
@@ -256,6 +261,9 @@ impl RouterConfig {
         if self.garp.refresh == Some(Duration::ZERO) {
             return Err(E::GarpRefreshZero);
         }
+        if !(3..=100).contains(&self.down_timer_adverts) {
+            return Err(E::DownTimerAdverts(self.down_timer_adverts));
+        }
         Ok(())
     }
 }
@@ -278,6 +286,7 @@ pub enum ConfigError {
     PreemptDelayWithoutPreempt,
     PreemptDelayWithStartMaster,
     GarpRefreshZero,
+    DownTimerAdverts(u8),
 }
 
 impl fmt::Display for ConfigError {
@@ -326,6 +335,10 @@ impl fmt::Display for ConfigError {
             ConfigError::PreemptDelayWithStartMaster => write!(
                 f,
                 "preempt_delay cannot work with start state MASTER (keepalived clears it): use state BACKUP"
+            ),
+            ConfigError::DownTimerAdverts(n) => write!(
+                f,
+                "down_timer_adverts {n} is out of range: use 3..=100 (fewer would let a backup take over while a stalled master's XDP program still answers ARP)"
             ),
             ConfigError::GarpRefreshZero => {
                 write!(f, "GARP refresh period 0 would never stop: leave refresh off, or give a period")

@@ -842,6 +842,11 @@ impl VirtualRouter {
 
     /// Master_Down_Interval at our current priority and Master_Adver_Interval.
     fn master_down_interval(&self) -> Duration {
-        timing::master_down_interval(self.config.version, self.master_adver_int, self.priority)
+        timing::master_down_interval_of(
+            self.config.version,
+            self.master_adver_int,
+            self.priority,
+            self.config.down_timer_adverts,
+        )
     }
 }

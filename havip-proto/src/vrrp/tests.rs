@@ -331,6 +331,31 @@ fn rfc9568_6_4_2_backup_becomes_master_after_master_down_interval() {
             }));
 }
 
+/// keepalived `down_timer_adverts 5`: the backup waits 5 intervals plus Skew_Time; fewer than
+/// the RFC's 3 is refused (a stalled master's XDP heartbeat is sized for 3).
+#[test]
+fn down_timer_adverts_stretches_master_down_interval() {
+    let backup = RouterConfig {
+        down_timer_adverts: 5,
+        ..v3(100, 2)
+    };
+    assert_eq!(backup.validate(), Ok(()));
+    let mut lan = Lan::new(vec![v3(200, 1), backup]);
+    lan.start_all();
+    lan.run_for(secs(10));
+    lan.crash(0);
+    lan.run_for(secs(10));
+    let last = lan.last_advert_from(0).expect("the master advertised");
+    assert_eq!(lan.became_master_at(1), Some(last + D + us(5_609_375)));
+    for n in [0, 2, 101] {
+        let c = RouterConfig {
+            down_timer_adverts: n,
+            ..v3(100, 2)
+        };
+        assert_eq!(c.validate(), Err(ConfigError::DownTimerAdverts(n)));
+    }
+}
+
 #[test]
 fn rfc9568_6_4_2_priority_zero_advert_cuts_takeover_to_skew_time() {
     let mut lan = Lan::new(vec![v3(200, 1), v3(100, 2)]);

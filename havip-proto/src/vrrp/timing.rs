@@ -26,7 +26,19 @@ pub fn skew_time(version: Version, master_adver_int: Centis, priority: u8) -> Du
 /// Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time: how long a backup waits for an
 /// advert before it takes over.
 pub fn master_down_interval(version: Version, master_adver_int: Centis, priority: u8) -> Duration {
-    master_adver_int.duration() * 3 + skew_time(version, master_adver_int, priority)
+    master_down_interval_of(version, master_adver_int, priority, 3)
+}
+
+/// keepalived's `down_timer_adverts`: Master_Down_Interval with `adverts` intervals in place of
+/// the RFC's 3.
+pub fn master_down_interval_of(
+    version: Version,
+    master_adver_int: Centis,
+    priority: u8,
+    adverts: u8,
+) -> Duration {
+    master_adver_int.duration() * u32::from(adverts)
+        + skew_time(version, master_adver_int, priority)
 }
 
 #[cfg(test)]

@@ -75,6 +75,9 @@ pub fn render(spec: &DaemonSpec) -> String {
         if r.lower_prio_no_advert {
             let _ = writeln!(o, "  lower_prio_no_advert: true");
         }
+        if r.down_timer_adverts != 3 {
+            let _ = writeln!(o, "  down_timer_adverts: {}", r.down_timer_adverts);
+        }
         let _ = writeln!(o, "  checksum: {:?}", r.checksum);
         let g = &r.garp;
         let _ = writeln!(

@@ -1328,3 +1328,46 @@ fn startup_delay_and_lower_prio_no_advert_are_read() {
     )));
     assert_error(&errs, "k.conf:2:29: error", &["not a boolean"]);
 }
+
+#[test]
+fn down_timer_adverts_is_read_from_3_up() {
+    let k = load_k(
+        "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\
+         vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    10.0.0.1/24\n  }\n}\n\
+         vrrp_instance B {\n  interface eth0\n  virtual_router_id 2\n  down_timer_adverts 10\n  virtual_ipaddress {\n    10.0.0.2/24\n  }\n}\n",
+    )
+    .unwrap();
+    let n: Vec<u8> = k
+        .spec
+        .instances
+        .iter()
+        .map(|i| i.vrrp.as_ref().unwrap().down_timer_adverts)
+        .collect();
+    assert_eq!(n, [4, 10]);
+    let errs = errors(load_k(&format!(
+        "global_defs {{\n  vrrp_down_timer_adverts 1\n}}\n{GOOD}"
+    )));
+    assert_error(
+        &errs,
+        "k.conf:2:3: error",
+        &["stalled master's XDP program"],
+    );
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         down_timer_adverts = 6\n",
+    )
+    .unwrap();
+    assert_eq!(
+        t.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .down_timer_adverts,
+        6
+    );
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         down_timer_adverts = 2\n",
+    ));
+    assert_error(&errs, "h.toml:", &["down_timer_adverts 2 is out of range"]);
+}

@@ -117,6 +117,8 @@ struct Instance {
     /// keepalived lower_prio_no_advert.
     #[serde(default)]
     lower_prio_no_advert: bool,
+    /// keepalived down_timer_adverts.
+    down_timer_adverts: Option<Spanned<u8>>,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -623,6 +625,7 @@ impl Cx<'_> {
                 .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                 .collect(),
             lower_prio_no_advert: i.lower_prio_no_advert,
+            down_timer_adverts: i.down_timer_adverts.as_ref().map_or(3, |n| *n.get_ref()),
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });

@@ -298,16 +298,19 @@ impl Cx<'_> {
         }
     }
 
-    /// `[vrrp_]down_timer_adverts`: accepted with the RFC's 3 only.
-    pub(super) fn rfc_down_timer_only(&mut self, s: &Stmt, siblings: &dyn Siblings) {
-        if let Some(w) = self.arg(s, "a count", siblings) {
-            self.default_only(
-                w,
-                &s.keyword().text,
-                "3",
-                "the Master_Down_Interval is the RFC's 3 adverts plus skew",
+    /// `[vrrp_]down_timer_adverts N`: keepalived takes 1..=100; havip 3..=100 (see
+    /// `RouterConfig::down_timer_adverts`).
+    pub(super) fn down_timer_adverts(&mut self, s: &Stmt, siblings: &dyn Siblings) -> Option<u8> {
+        let w = self.arg(s, "a count", siblings)?;
+        let n = self.unsigned(w, &s.keyword().text, 1, 100)?;
+        if n < 3 {
+            self.refuse_value(
+                s,
+                "fewer than the RFC's 3 adverts would let a backup take over while a stalled master's XDP program still answers ARP for the VIP",
             );
+            return None;
         }
+        Some(n as u8)
     }
 
     pub(super) fn refuse_value(&mut self, s: &Stmt, why: &str) {

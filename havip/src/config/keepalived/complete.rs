@@ -301,6 +301,7 @@ impl Cx<'_> {
             track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
             track_files: r.track_files.clone(),
             lower_prio_no_advert: r.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert),
+            down_timer_adverts: r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3),
             notify: r.notify.clone(),
             ..VrrpSpec::new(vrid, priority)
         };

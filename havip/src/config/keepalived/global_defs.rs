@@ -35,6 +35,8 @@ pub(super) struct Globals {
     pub(super) shutdown_timeout: Option<Duration>,
     /// `vrrp_lower_prio_no_advert`: the instances' default.
     pub(super) lower_prio_no_advert: bool,
+    /// `vrrp_down_timer_adverts`: the instances' default.
+    pub(super) down_timer_adverts: Option<u8>,
     pub(super) startup_delay: Option<Duration>,
 }
 
@@ -64,8 +66,10 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("vrrp_mcast_group6", |cx, _, s| {
             cx.rfc_group_only(s, "ff02::12", &GLOBAL_DEFS)
         }),
-        handled("vrrp_down_timer_adverts", |cx, _, s| {
-            cx.rfc_down_timer_only(s, &GLOBAL_DEFS)
+        handled("vrrp_down_timer_adverts", |cx, g, s| {
+            if let Some(n) = cx.down_timer_adverts(s, &GLOBAL_DEFS) {
+                g.down_timer_adverts = Some(n);
+            }
         }),
         handled("vrrp_lower_prio_no_advert", |cx, g, s| {
             if let Some(b) = cx.bool_arg(s, &GLOBAL_DEFS) {

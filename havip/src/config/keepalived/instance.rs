@@ -52,6 +52,7 @@ pub(super) struct RawInstance {
     pub(super) track_files: Vec<(String, Option<i32>)>,
     /// `lower_prio_no_advert`, when written (else the global default).
     pub(super) lower_prio_no_advert: Option<bool>,
+    pub(super) down_timer_adverts: Option<u8>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -89,6 +90,7 @@ impl RawInstance {
             track_scripts: Vec::new(),
             track_files: Vec::new(),
             lower_prio_no_advert: None,
+            down_timer_adverts: None,
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -142,8 +144,10 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
             };
             cx.rfc_group_only(s, default, &INSTANCE)
         }),
-        handled("down_timer_adverts", |cx, _, s| {
-            cx.rfc_down_timer_only(s, &INSTANCE)
+        handled("down_timer_adverts", |cx, r, s| {
+            if let Some(n) = cx.down_timer_adverts(s, &INSTANCE) {
+                r.down_timer_adverts = Some(n);
+            }
         }),
         handled("lower_prio_no_advert", |cx, r, s| {
             if let Some(b) = cx.bool_arg(s, &INSTANCE) {
