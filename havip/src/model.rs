@@ -202,6 +202,10 @@ pub struct VrrpSpec {
     pub lower_prio_no_advert: bool,
     /// keepalived `down_timer_adverts`: advert intervals in Master_Down_Interval (3..=100).
     pub down_timer_adverts: u8,
+    /// keepalived `unicast_ttl`: the TTL (hop limit) of unicast adverts.
+    pub unicast_ttl: u8,
+    /// keepalived `unicast_peer { ADDR min_ttl N max_ttl M }`, for the peers that give a range.
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
     pub notify: NotifySpec,
 }
 
@@ -264,6 +268,8 @@ impl VrrpSpec {
             track_files: Vec::new(),
             lower_prio_no_advert: false,
             down_timer_adverts: 3,
+            unicast_ttl: 255,
+            peer_ttl: Vec::new(),
             notify: NotifySpec::default(),
         }
     }
@@ -293,9 +299,11 @@ impl VrrpSpec {
             check_unicast_src,
             lower_prio_no_advert,
             down_timer_adverts,
-            // Not the election's: the wire (checksum), the data plane (use_vmac), health and
-            // hooks.
+            peer_ttl,
+            // Not the election's: the wire (checksum, unicast_ttl), the data plane (use_vmac),
+            // health and hooks.
             checksum: _,
+            unicast_ttl: _,
             use_vmac: _,
             track_interfaces: _,
             track_scripts: _,
@@ -317,6 +325,7 @@ impl VrrpSpec {
             check_ttl: unicast_peers.is_empty(),
             lower_prio_no_advert: *lower_prio_no_advert,
             down_timer_adverts: *down_timer_adverts,
+            peer_ttl: peer_ttl.clone(),
             allowed_sources: if *check_unicast_src {
                 unicast_peers.clone()
             } else {
@@ -384,6 +393,7 @@ mod tests {
                 allowed_sources: Vec::new(),
                 lower_prio_no_advert: false,
                 down_timer_adverts: 3,
+                peer_ttl: Vec::new(),
             }
         );
         assert_eq!(cfg.validate(), Ok(()));

@@ -759,3 +759,49 @@ fn track_file_numbers_move_the_priority_and_the_master() {
         lab.proc("n1").log_text()
     );
 }
+
+/// keepalived's `unicast_ttl` and `unicast_peer { ADDR min_ttl N max_ttl M }`, through the
+/// kernel: n1 (150) sends its unicast adverts with TTL 64. n2 (100) accepting only TTL 255
+/// from n1 drops them all and is MASTER beside it; reloaded to accept 60..=64 it hears n1 and
+/// goes BACKUP.
+#[test]
+fn unicast_ttl_is_sent_and_min_max_ttl_filter_it() {
+    let mut lab = Lab::new("uttl");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let dir = lab.dir().to_path_buf();
+    let conf = |prio: u32, peer: &str, extra: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n{extra}  unicast_peer {{\n    {peer}\n  }}\n  \
+             virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(
+        &dir,
+        "n1.conf",
+        &conf(150, "10.99.0.12", "  unicast_ttl 64\n"),
+    );
+    let c2 = write(&dir, "n2.conf", &conf(100, "10.99.0.11 min_ttl 255", ""));
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    sleep(Duration::from_millis(500));
+    assert_eq!(
+        lab.proc("n2").state_now().as_deref(),
+        Some("MASTER"),
+        "n2 heard adverts it should have dropped"
+    );
+
+    write(
+        &dir,
+        "n2.conf",
+        &conf(100, "10.99.0.11 min_ttl 60 max_ttl 64", ""),
+    );
+    lab.proc("n2").signal(libc::SIGHUP);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+}

@@ -159,6 +159,9 @@ pub struct RouterConfig {
     /// (the RFC's 3, plus Skew_Time). 3..=100: fewer would let a backup take over before a
     /// stalled master's XDP program falls silent (its heartbeat age is sized for 3).
     pub down_timer_adverts: u8,
+    /// keepalived `unicast_peer { ADDR min_ttl N max_ttl M }`: adverts from ADDR whose TTL (hop
+    /// limit) is outside N..=M are dropped ([`super::DropReason::Ttl`]).
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
 }
 
 impl RouterConfig {
@@ -181,6 +184,7 @@ impl RouterConfig {
             allowed_sources: Vec::new(),
             lower_prio_no_advert: false,
             down_timer_adverts: 3,
+            peer_ttl: Vec::new(),
         }
     }
 

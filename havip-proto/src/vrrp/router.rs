@@ -534,6 +534,11 @@ impl VirtualRouter {
         if self.config.check_ttl && adv.ttl != 255 {
             return Err(DropReason::Ttl);
         }
+        if let Some((_, min, max)) = cfg.peer_ttl.iter().find(|(a, ..)| *a == adv.src) {
+            if !(*min..=*max).contains(&adv.ttl) {
+                return Err(DropReason::Ttl);
+            }
+        }
         if adv.version != cfg.version {
             return Err(DropReason::Version);
         }

@@ -356,6 +356,35 @@ fn down_timer_adverts_stretches_master_down_interval() {
     }
 }
 
+/// keepalived `unicast_peer { ADDR min_ttl N max_ttl M }`: an advert from ADDR outside the
+/// range is dropped as a TTL error; other sources are not held to it.
+#[test]
+fn peer_ttl_ranges_drop_adverts_outside_them() {
+    let mut config = v3(100, 1);
+    config.check_ttl = false;
+    config.peer_ttl = vec![(addr(2), 60, 64)];
+    let mut r = router(config);
+    let t0 = epoch();
+    r.startup(t0);
+    drain(&mut r);
+    let mut adv = advert_from(&v3(200, 2), 200);
+    adv.ttl = 255;
+    r.handle_advert(t0 + us(10_000), &adv);
+    assert_eq!(r.counters().rejected.get(DropReason::Ttl), 1);
+    adv.ttl = 64;
+    r.handle_advert(t0 + us(20_000), &adv);
+    assert_eq!(r.counters().rejected.get(DropReason::Ttl), 1);
+    assert_eq!(r.master_addr(), Some(addr(2)));
+    let mut other = advert_from(&v3(200, 3), 200);
+    other.ttl = 1;
+    r.handle_advert(t0 + us(30_000), &other);
+    assert_eq!(
+        r.counters().rejected.get(DropReason::Ttl),
+        1,
+        "not a ranged peer"
+    );
+}
+
 #[test]
 fn rfc9568_6_4_2_priority_zero_advert_cuts_takeover_to_skew_time() {
     let mut lan = Lan::new(vec![v3(200, 1), v3(100, 2)]);

@@ -103,7 +103,17 @@ pub fn render(spec: &DaemonSpec) -> String {
             let _ = writeln!(o, "  unicast_src: {s}");
         }
         for p in &r.unicast_peers {
-            let _ = writeln!(o, "  unicast_peer: {p}");
+            match r.peer_ttl.iter().find(|(a, ..)| a == p) {
+                Some((_, min, max)) => {
+                    let _ = writeln!(o, "  unicast_peer: {p} ttl {min}..={max}");
+                }
+                None => {
+                    let _ = writeln!(o, "  unicast_peer: {p}");
+                }
+            }
+        }
+        if r.unicast_ttl != 255 {
+            let _ = writeln!(o, "  unicast_ttl: {}", r.unicast_ttl);
         }
         for (t, w) in &r.track_interfaces {
             let _ = writeln!(o, "  track_interface: {t} weight {w}");

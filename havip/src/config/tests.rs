@@ -1371,3 +1371,52 @@ fn down_timer_adverts_is_read_from_3_up() {
     ));
     assert_error(&errs, "h.toml:", &["down_timer_adverts 2 is out of range"]);
 }
+
+#[test]
+fn unicast_ttl_and_peer_ttl_ranges_are_read() {
+    let k = load_k(
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  unicast_ttl 64\n  \
+         unicast_peer {\n    10.0.0.2 min_ttl 250\n    10.0.0.3 max_ttl 64\n    10.0.0.4\n  }\n  \
+         virtual_ipaddress {\n    10.0.0.100/24\n  }\n}\n",
+    )
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    let v = k.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(v.unicast_ttl, 64);
+    let a = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        v.peer_ttl,
+        [(a("10.0.0.2"), 250, 255), (a("10.0.0.3"), 0, 64)]
+    );
+    assert_eq!(v.unicast_peers.len(), 3);
+
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         unicast_ttl = 64\nunicast_peers = [{ address = \"10.0.0.2\", min_ttl = 250 }, \
+         { address = \"10.0.0.3\", max_ttl = 64 }, \"10.0.0.4\"]\n",
+    )
+    .unwrap();
+    let tv = t.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(
+        (tv.unicast_ttl, &tv.peer_ttl, &tv.unicast_peers),
+        (64, &v.peer_ttl, &v.unicast_peers)
+    );
+
+    let errs = errors(load_k(
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  unicast_peer {\n    \
+         10.0.0.2 min_ttl 200 max_ttl 100\n  }\n  virtual_ipaddress {\n    10.0.0.100/24\n  }\n}\n",
+    ));
+    assert_error(
+        &errs,
+        "k.conf:5:5: error",
+        &["min_ttl 200 is above max_ttl 100"],
+    );
+    let errs = errors(load_k(&format!(
+        "{}",
+        GOOD.replace(
+            "virtual_router_id 51",
+            "virtual_router_id 51\n  unicast_ttl 0"
+        )
+    )));
+    assert_error(&errs, "k.conf:", &["unicast_ttl"]);
+}

@@ -105,7 +105,9 @@ struct Instance {
     vips: Spanned<Vec<Spanned<Vip>>>,
     unicast_src: Option<Spanned<String>>,
     #[serde(default)]
-    unicast_peers: Vec<Spanned<String>>,
+    unicast_peers: Vec<Spanned<Peer>>,
+    /// keepalived unicast_ttl.
+    unicast_ttl: Option<Spanned<u8>>,
     /// keepalived `check_unicast_src`: on unless set to false (with a warning).
     check_unicast_src: Option<Spanned<bool>>,
     #[serde(default)]
@@ -133,6 +135,56 @@ fn yes() -> bool {
 enum State {
     Master,
     Backup,
+}
+
+/// A unicast peer: `"10.0.0.2"`, or `{ address = "10.0.0.2", min_ttl = 250, max_ttl = 255 }`
+/// (keepalived `unicast_peer { ADDR min_ttl N max_ttl M }`).
+enum Peer {
+    Plain(String),
+    Full(PeerTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerTable {
+    address: String,
+    #[serde(default)]
+    min_ttl: u8,
+    #[serde(default = "ttl_max")]
+    max_ttl: u8,
+}
+
+fn ttl_max() -> u8 {
+    255
+}
+
+impl Peer {
+    fn address(&self) -> &str {
+        match self {
+            Peer::Plain(a) => a,
+            Peer::Full(t) => &t.address,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Peer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Peer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"ADDRESS\" or { address = \"ADDRESS\", min_ttl = N, max_ttl = M }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Peer, E> {
+                Ok(Peer::Plain(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Peer, A::Error> {
+                PeerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Peer::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A VIP: `"10.0.0.100/24"`, or `{ address = "10.0.0.100/24", label = "eth0:vip" }`.
@@ -567,11 +619,38 @@ impl Cx<'_> {
             None => None,
             Some(s) => Some(self.addr(s, "unicast_src")?),
         };
-        let unicast_peers = i
-            .unicast_peers
-            .iter()
-            .filter_map(|p| self.addr(p, "unicast peer"))
-            .collect();
+        let mut peer_ttl = Vec::new();
+        let mut unicast_peers = Vec::new();
+        for p in &i.unicast_peers {
+            let addr = Spanned::new(p.span(), p.get_ref().address().to_string());
+            let Some(a) = self.addr(&addr, "unicast peer") else {
+                continue;
+            };
+            if let Peer::Full(t) = p.get_ref() {
+                if t.min_ttl > t.max_ttl {
+                    self.error(
+                        p,
+                        format!(
+                            "unicast peer {a}: min_ttl {} is above max_ttl {}",
+                            t.min_ttl, t.max_ttl
+                        ),
+                    );
+                    continue;
+                }
+                if (t.min_ttl, t.max_ttl) != (0, 255) {
+                    peer_ttl.push((a, t.min_ttl, t.max_ttl));
+                }
+            }
+            unicast_peers.push(a);
+        }
+        let unicast_ttl = match &i.unicast_ttl {
+            Some(t) if *t.get_ref() == 0 => {
+                self.error(t, "unicast_ttl 0 is out of range: 1 to 255".to_string());
+                return None;
+            }
+            Some(t) => *t.get_ref(),
+            None => 255,
+        };
         let check_unicast_src = match &i.check_unicast_src {
             Some(c) if !*c.get_ref() => {
                 let d = Diagnostic::warning(
@@ -625,6 +704,8 @@ impl Cx<'_> {
                 .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                 .collect(),
             lower_prio_no_advert: i.lower_prio_no_advert,
+            unicast_ttl,
+            peer_ttl,
             down_timer_adverts: i.down_timer_adverts.as_ref().map_or(3, |n| *n.get_ref()),
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)

@@ -232,6 +232,8 @@ impl Instance {
         } else {
             vec![VRRP_GROUP_V4.into()]
         };
+        // keepalived `unicast_ttl`: unicast copies only (multicast stays link-local at 255).
+        let ttl = (!v.unicast_peers.is_empty() && v.unicast_ttl != 255).then_some(v.unicast_ttl);
         let mut buf = vec![0u8; repr.buffer_len()];
         for dst in targets {
             repr.emit(
@@ -245,13 +247,13 @@ impl Instance {
                     let sock = iface.vrrp4.as_ref().context("no IPv4 VRRP socket")?;
                     // The source always rides in IP_PKTINFO: the socket's multicast source is the
                     // address it was opened with, which may no longer be the interface's.
-                    sock.send(&buf, d, Some(s))
+                    sock.send(&buf, d, Some(s), ttl)
                 }
                 (IpAddr::V6(s), IpAddr::V6(d)) => iface
                     .vrrp6
                     .as_ref()
                     .context("no IPv6 VRRP socket")?
-                    .send(&buf, d, s),
+                    .send(&buf, d, s, ttl),
                 _ => bail!("advert source {src} and destination {dst} differ in family"),
             };
             // A down link makes sends fail until it is back: the election copes.

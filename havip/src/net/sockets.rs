@@ -173,19 +173,33 @@ impl VrrpSocketV4 {
 
     /// Sends one VRRP message (no IP header: the kernel adds it) to `dst`, from `src` (through
     /// `IP_PKTINFO`) or from the address the kernel picks.
-    pub fn send(&self, vrrp: &[u8], dst: Ipv4Addr, src: Option<Ipv4Addr>) -> Result<()> {
+    /// `ttl`: this message's TTL (an `IP_TTL` control message) in place of the socket's 255
+    /// (keepalived `unicast_ttl`).
+    pub fn send(
+        &self,
+        vrrp: &[u8],
+        dst: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+        ttl: Option<u8>,
+    ) -> Result<()> {
         let info = src.map(|src| libc::in_pktinfo {
             ipi_ifindex: 0,
             ipi_spec_dst: in_addr(src),
             ipi_addr: in_addr(Ipv4Addr::UNSPECIFIED),
         });
-        let cmsg = info.as_ref().map(ControlMessage::Ipv4PacketInfo);
+        let ttl = ttl.map(libc::c_int::from);
+        let cmsg: Vec<ControlMessage<'_>> = info
+            .as_ref()
+            .map(ControlMessage::Ipv4PacketInfo)
+            .into_iter()
+            .chain(ttl.as_ref().map(ControlMessage::Ipv4Ttl))
+            .collect();
         let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
         os(
             sendmsg(
                 self.fd.as_raw_fd(),
                 &[IoSlice::new(vrrp)],
-                cmsg.as_slice(),
+                &cmsg,
                 MsgFlags::empty(),
                 Some(&to),
             ),
@@ -326,19 +340,25 @@ impl VrrpSocketV6 {
     }
 
     /// Sends one VRRP message from `src` (through `IPV6_PKTINFO`) to `dst`.
-    pub fn send(&self, vrrp: &[u8], dst: Ipv6Addr, src: Ipv6Addr) -> Result<()> {
+    /// `hops`: this message's hop limit (an `IPV6_HOPLIMIT` control message) in place of 255
+    /// (keepalived `unicast_ttl`).
+    pub fn send(&self, vrrp: &[u8], dst: Ipv6Addr, src: Ipv6Addr, hops: Option<u8>) -> Result<()> {
         let info = libc::in6_pktinfo {
             ipi6_addr: libc::in6_addr {
                 s6_addr: src.octets(),
             },
             ipi6_ifindex: self.ifindex,
         };
+        let hops = hops.map(libc::c_int::from);
+        let cmsg: Vec<ControlMessage<'_>> = std::iter::once(ControlMessage::Ipv6PacketInfo(&info))
+            .chain(hops.as_ref().map(ControlMessage::Ipv6HopLimit))
+            .collect();
         let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, self.ifindex));
         os(
             sendmsg(
                 self.fd.as_raw_fd(),
                 &[IoSlice::new(vrrp)],
-                &[ControlMessage::Ipv6PacketInfo(&info)],
+                &cmsg,
                 MsgFlags::empty(),
                 Some(&to),
             ),

@@ -302,6 +302,8 @@ impl Cx<'_> {
             track_files: r.track_files.clone(),
             lower_prio_no_advert: r.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert),
             down_timer_adverts: r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3),
+            unicast_ttl: r.unicast_ttl.unwrap_or(255),
+            peer_ttl: r.peer_ttl.clone(),
             notify: r.notify.clone(),
             ..VrrpSpec::new(vrid, priority)
         };

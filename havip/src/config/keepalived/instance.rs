@@ -53,6 +53,9 @@ pub(super) struct RawInstance {
     /// `lower_prio_no_advert`, when written (else the global default).
     pub(super) lower_prio_no_advert: Option<bool>,
     pub(super) down_timer_adverts: Option<u8>,
+    pub(super) unicast_ttl: Option<u8>,
+    /// `unicast_peer { ADDR min_ttl N max_ttl M }`: the peers with a range.
+    pub(super) peer_ttl: Vec<(IpAddr, u8, u8)>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -91,6 +94,8 @@ impl RawInstance {
             track_files: Vec::new(),
             lower_prio_no_advert: None,
             down_timer_adverts: None,
+            unicast_ttl: None,
+            peer_ttl: Vec::new(),
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -161,7 +166,13 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         ignored("garp_extra_if", "GARPs are sent on the instance's interface only"),
         ignored("garp_extra_if_vmac", "use_vmac is refused"),
         ignored("higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
-        ignored("unicast_ttl", "adverts are always sent with TTL 255"),
+        handled("unicast_ttl", |cx, r, s| {
+            if let Some(w) = cx.arg(s, "a TTL", &INSTANCE) {
+                if let Some(t) = cx.unsigned(w, "unicast_ttl", 1, 255) {
+                    r.unicast_ttl = Some(t as u8);
+                }
+            }
+        }),
         handled("check_unicast_src", check_unicast_src),
         handled("no_check_unicast_src", no_check_unicast_src),
         ignored("track_src_ip", "the source address is not tracked"),
@@ -699,18 +710,27 @@ impl Cx<'_> {
             return;
         };
         let args = line.args();
+        let (mut min, mut max) = (0u8, 255u8);
         let mut i = 0;
         while i < args.len() {
             let o = &args[i];
             match o.text.as_str() {
-                "min_ttl" | "max_ttl" => {
-                    self.err(
-                        Diagnostic::warning(
-                            loc(o),
-                            format!("havip ignores unicast peer option {}", o.text),
-                        )
-                        .hint("received adverts must have TTL 255 whatever their source"),
-                    );
+                kw @ ("min_ttl" | "max_ttl") => {
+                    let Some(v) = args.get(i + 1) else {
+                        self.err(
+                            Diagnostic::error(loc(o), format!("{kw} needs a value"))
+                                .expected("0 to 255"),
+                        );
+                        return;
+                    };
+                    let Some(t) = self.unsigned(v, kw, 0, 255) else {
+                        return;
+                    };
+                    if kw == "min_ttl" {
+                        min = t as u8;
+                    } else {
+                        max = t as u8;
+                    }
                     i += 2;
                 }
                 other => {
@@ -737,6 +757,19 @@ impl Cx<'_> {
                 .found(w.text.clone()),
             );
             return;
+        }
+        if min > max {
+            self.err(
+                Diagnostic::error(
+                    loc(w),
+                    format!("unicast peer {a}: min_ttl {min} is above max_ttl {max}"),
+                )
+                .hint("swap them: no advert from this peer could pass"),
+            );
+            return;
+        }
+        if (min, max) != (0, 255) {
+            r.peer_ttl.push((a, min, max));
         }
         r.unicast_peers.push((a, w.loc.clone()));
     }
