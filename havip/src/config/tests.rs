@@ -1411,12 +1411,9 @@ fn unicast_ttl_and_peer_ttl_ranges_are_read() {
         "k.conf:5:5: error",
         &["min_ttl 200 is above max_ttl 100"],
     );
-    let errs = errors(load_k(&format!(
-        "{}",
-        GOOD.replace(
-            "virtual_router_id 51",
-            "virtual_router_id 51\n  unicast_ttl 0"
-        )
+    let errs = errors(load_k(&GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n  unicast_ttl 0",
     )));
     assert_error(&errs, "k.conf:", &["unicast_ttl"]);
 }
