@@ -118,23 +118,18 @@ pub fn render(spec: &DaemonSpec) -> String {
         for (t, w) in &r.track_interfaces {
             let _ = writeln!(o, "  track_interface: {t} weight {w}");
         }
-        for (t, w) in &r.track_scripts {
-            match w {
-                Some(w) => {
-                    let _ = writeln!(o, "  track_script: {t} weight {w}");
-                }
-                None => {
-                    let _ = writeln!(o, "  track_script: {t} (the script's weight)");
-                }
-            }
-        }
-        for (t, w) in &r.track_files {
-            match w {
-                Some(w) => {
-                    let _ = writeln!(o, "  track_file: {t} weight {w}");
-                }
-                None => {
-                    let _ = writeln!(o, "  track_file: {t} (the file's weight)");
+        for (kw, list, own) in [
+            ("track_script", &r.track_scripts, "script"),
+            ("track_file", &r.track_files, "file"),
+        ] {
+            for (t, w) in list {
+                match w {
+                    Some(w) => {
+                        let _ = writeln!(o, "  {kw}: {t} weight {w}");
+                    }
+                    None => {
+                        let _ = writeln!(o, "  {kw}: {t} (the {own}'s weight)");
+                    }
                 }
             }
         }
