@@ -99,6 +99,8 @@ async fn startup_delay(delay: Option<std::time::Duration>) -> Result<bool> {
         return Ok(true);
     };
     info!("vrrp_startup_delay: the VRRP instances start in {delay:?}");
+    // Under systemd the start is not over until READY=1: the delay must not time it out.
+    service::extend_start(delay);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {

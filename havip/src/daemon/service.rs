@@ -29,6 +29,15 @@ pub(super) fn reloading() {
     }
 }
 
+/// EXTEND_TIMEOUT_USEC: the start may take `by` more than the unit's `TimeoutStartSec=`
+/// allows (keepalived `vrrp_startup_delay`); a minute of margin on top for the set-up.
+pub(super) fn extend_start(by: Duration) {
+    let usec = (by + Duration::from_secs(60)).as_micros();
+    send(&[NotifyState::ExtendTimeoutUsec(
+        u32::try_from(usec).unwrap_or(u32::MAX),
+    )]);
+}
+
 pub(super) fn stopping() {
     send(&[NotifyState::Stopping]);
 }
