@@ -217,3 +217,48 @@ fn p_alive(lab: &mut Lab) {
         p.log_text()
     );
 }
+
+/// `vrrp_startup_delay` under systemd: the first message extends the start timeout by the
+/// delay (and a minute), and READY=1 comes only once the delay has passed and XDP is attached.
+#[test]
+fn startup_delay_extends_the_start_timeout_and_delays_ready() {
+    let mut lab = Lab::new("sddelay");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = lab.dir().to_path_buf();
+    let conf = dir.join("havip.conf");
+    fs::write(
+        &conf,
+        "global_defs {\n  vrrp_startup_delay 1\n}\nvrrp_instance VI_1 {\n  state MASTER\n  \
+         interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  \
+         virtual_ipaddress {\n    10.99.0.100/24\n  }\n}\n",
+    )
+    .unwrap();
+    let sock_path = dir.join("notify.sock");
+    let mut listener = Listener::bind(&sock_path);
+    let notify = format!("NOTIFY_SOCKET={}", sock_path.display());
+    let started = Instant::now();
+    lab.havip_wrapped(
+        "n1",
+        &n1,
+        &["env", &notify],
+        &[
+            "run",
+            "--config",
+            conf.to_str().unwrap(),
+            "--xdp-mode",
+            "skb",
+        ],
+    );
+    let first = listener.expect("EXTEND_TIMEOUT_USEC=61000000", LONG);
+    assert_eq!(
+        first,
+        ["EXTEND_TIMEOUT_USEC=61000000"],
+        "{:?}",
+        listener.seen
+    );
+    assert_eq!(lab.xdp_on(&n1), None, "attached during the delay");
+    listener.expect("READY=1", LONG);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1), "READY=1 after {took:?}");
+    assert!(lab.xdp_on(&n1).is_some());
+}
