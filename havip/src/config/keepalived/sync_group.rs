@@ -43,8 +43,14 @@ pub(super) static SYNC_GROUP: Table<RawGroup> = Table {
             "track_script",
             "tracking on a sync group is not implemented: track in each instance",
         ),
-        refused("track_file", "tracked files are not implemented"),
-        refused("track_process", "tracked processes are not implemented"),
+        refused(
+            "track_file",
+            "tracking on a sync group is not implemented: track in each instance",
+        ),
+        refused(
+            "track_process",
+            "tracking on a sync group is not implemented: track in each instance",
+        ),
         refused("track_bfd", "BFD is not implemented"),
     ],
     ignored_prefixes: &[],
