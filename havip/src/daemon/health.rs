@@ -102,16 +102,22 @@ impl HealthState {
         self.start_tracker().await
     }
 
-    /// (Re)starts following the tracked files of `files` (keepalived `track_file`): each
-    /// `init_file` written, then the directories watched and every number read. All or
-    /// nothing: on error the files followed so far stay followed, with their numbers.
-    pub fn start_files(&mut self, files: &[TrackFileSpec]) -> Result<()> {
+    /// keepalived `init_file`: each tracked file's initial number written (at start, before
+    /// the privileges are dropped, and at a reload that changes the files).
+    pub fn init_files(files: &[TrackFileSpec]) -> Result<()> {
         for f in files {
             if let Some(init) = f.init {
                 file::init_file(&f.path, init.value, init.overwrite)
                     .with_context(|| format!("track_file {}", f.name))?;
             }
         }
+        Ok(())
+    }
+
+    /// (Re)starts following the tracked files of `files` (keepalived `track_file`): the
+    /// directories watched, then every number read. All or nothing: on error the files
+    /// followed so far stay followed, with their numbers.
+    pub fn start_files(&mut self, files: &[TrackFileSpec]) -> Result<()> {
         let list: Vec<(String, std::path::PathBuf)> = files
             .iter()
             .map(|f| (f.name.clone(), f.path.clone()))

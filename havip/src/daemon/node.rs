@@ -87,6 +87,7 @@ impl Node {
         self.xdp_mode = spec.xdp_mode;
         self.health.scripts = spec.scripts.clone();
         self.health.files = spec.track_files.clone();
+        HealthState::init_files(&spec.track_files)?;
         self.health.sync_groups = spec.sync_groups.clone();
         self.hooks.notifier.user = spec.script_user.clone();
         self.hooks.notifier.fifos.set(&spec.notify_fifos)?;

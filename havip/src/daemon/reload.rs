@@ -118,6 +118,7 @@ impl Node {
     /// numbers read again) before anything else changes; the verdicts follow in `reload`.
     fn follow_files(&mut self, new: &DaemonSpec) -> Result<()> {
         if new.track_files != self.health.files {
+            super::health::HealthState::init_files(&new.track_files)?;
             self.health.start_files(&new.track_files)?;
             info!(
                 files = new.track_files.len(),
