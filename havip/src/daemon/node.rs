@@ -52,9 +52,27 @@ pub struct Node {
     /// What the previous process handed over and this one takes (see `handover.rs`); set
     /// before `setup`, empty after it.
     pub(super) adopt: Vec<Handed>,
-    /// `startup_script` and `shutdown_script` as read at start (a reload that changes them
-    /// warns: they take effect at the next start).
-    pub(super) life_scripts: [Option<crate::model::LifeScript>; 2],
+    /// `startup_script`, `shutdown_script` and `vrrp_startup_delay` as read at start (a reload
+    /// that changes them warns: they take effect at the next start).
+    pub(super) start_only: StartOnly,
+}
+
+/// What a reload cannot change: read at start only (as keepalived's parent process does).
+#[derive(Default, PartialEq)]
+pub(super) struct StartOnly {
+    startup_script: Option<crate::model::LifeScript>,
+    shutdown_script: Option<crate::model::LifeScript>,
+    startup_delay: Option<Duration>,
+}
+
+impl StartOnly {
+    pub(super) fn of(spec: &DaemonSpec) -> StartOnly {
+        StartOnly {
+            startup_script: spec.startup_script.clone(),
+            shutdown_script: spec.shutdown_script.clone(),
+            startup_delay: spec.startup_delay,
+        }
+    }
 }
 
 impl Node {
@@ -75,7 +93,7 @@ impl Node {
             metrics_listen: None,
             mlock: false,
             adopt: Vec::new(),
-            life_scripts: [None, None],
+            start_only: StartOnly::default(),
         }
     }
 
@@ -94,7 +112,7 @@ impl Node {
         crate::track::security::set_enforced(spec.script_security);
         self.metrics_listen = spec.metrics_listen;
         self.mlock = spec.mlock;
-        self.life_scripts = [spec.startup_script.clone(), spec.shutdown_script.clone()];
+        self.start_only = StartOnly::of(spec);
         self.ifaces.vip_addrs = all_vips(spec);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);

@@ -151,10 +151,8 @@ impl Node {
         if new.xdp_mode != self.xdp_mode || new.advert_path != self.advert_path {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
-        if [&new.startup_script, &new.shutdown_script]
-            != [&self.life_scripts[0], &self.life_scripts[1]]
-        {
-            warn!("reload: startup_script and shutdown_script changes take effect at the next restart");
+        if super::node::StartOnly::of(new) != self.start_only {
+            warn!("reload: startup_script, shutdown_script and vrrp_startup_delay changes take effect at the next restart");
         }
         self.health.sync_groups = new.sync_groups.clone();
         // Whom scripts and hooks run as, and whether insecure ones are refused, follow the file
