@@ -218,6 +218,9 @@ pub struct NotifySpec {
     pub stop: Option<String>,
     /// keepalived `notify`: called for every transition with `INSTANCE name STATE priority`.
     pub any: Option<String>,
+    /// keepalived `notify_master_rx_lower_pri` (instances only): run, with no arguments, when a
+    /// master hears a lower-priority advert.
+    pub master_rx_lower_pri: Option<String>,
 }
 
 /// keepalived `vrrp_script NAME { ... }`: a health check whose result moves the priority.

@@ -805,3 +805,74 @@ fn unicast_ttl_is_sent_and_min_max_ttl_filter_it() {
     lab.proc("n2").wait_state("BACKUP", LONG);
     lab.proc("n1").wait_state("MASTER", LONG);
 }
+
+/// keepalived's `notify_master_rx_lower_pri` under a flood: 3 s of spoofed lower-priority
+/// adverts at 1000/s reach the master; keepalived would run the hook for each one the
+/// election hears, havip at most once per advert interval (1 s here), and at least once.
+#[test]
+fn notify_master_rx_lower_pri_runs_at_most_once_per_advert_interval() {
+    use havip_lab::probe::trafgen_advert;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut lab = Lab::new("rxlower");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let evil = lab.host("x", "10.99.0.66/24");
+    let dir = lab.dir().to_path_buf();
+    let heard = dir.join("heard");
+    let hook = dir.join("hook.sh");
+    fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$#\" >> {}\n", heard.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = write(
+        &dir,
+        "n1.conf",
+        &format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  state MASTER\n  virtual_router_id 51\n  \
+             priority 150\n  advert_int 1\n  notify_master_rx_lower_pri {}\n  \
+             virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n",
+            hook.display()
+        ),
+    );
+    lab.havip("n1", &n1, &["run", "--config", &c, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let cfg = trafgen_advert(
+        [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+        [224, 0, 0, 18],
+        "10, 99, 0, 66",
+        255,
+        "51",
+        50,
+    );
+    let cfg_path = write(&dir, "flood.cfg", &cfg);
+    let started = std::time::Instant::now();
+    lab.spawn(
+        "trafgen",
+        &evil.ns,
+        &[
+            "trafgen", "-o", "eth0", "-i", &cfg_path, "-t", "1ms", "-P", "1", "-q",
+        ],
+    );
+    sleep(Duration::from_secs(3));
+    let pid = lab.proc("trafgen").pid() as i32;
+    // SAFETY: kill(2) on the process group of a process this test started.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    lab.proc("trafgen").wait_exit(Duration::from_secs(5));
+    let secs = started.elapsed().as_secs_f64();
+    sleep(Duration::from_millis(500)); // the last hook's run
+    let runs = fs::read_to_string(&heard).unwrap_or_default();
+    let runs: Vec<&str> = runs.lines().collect();
+    assert!(!runs.is_empty(), "the hook never ran");
+    assert!(
+        runs.len() as f64 <= secs.ceil() + 1.0,
+        "{} runs in {secs:.1} s at 1 s adverts",
+        runs.len()
+    );
+    assert!(
+        runs.iter().all(|r| *r == "0"),
+        "arguments were passed: {runs:?}"
+    );
+    assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
+}

@@ -196,6 +196,9 @@ pub struct Counters {
     /// GARP bursts not sent: a lower-priority advert within `garp.lower_prio_delay` of the
     /// last burst it caused, or any burst while another is still queued.
     pub garp_bursts_limited: u64,
+    /// Adverts a master received from a lower-priority router (or an equal one with a lower
+    /// address), priority 0 excepted: keepalived's `notify_master_rx_lower_pri` event.
+    pub lower_priority_received: u64,
 }
 
 /// One VRRP virtual router, sans IO: it never reads the clock and never touches the network.
@@ -651,6 +654,7 @@ impl VirtualRouter {
             // the bursts as [`Reannounce`] allows. A real second master yields to our first
             // advert, so one episode needs one burst; but episodes can follow each other closely
             // (a takeover, then a stall 1.1 s later: the chaos lab), and each needs its own.
+            self.counters.lower_priority_received += 1;
             let interval = self.interval();
             if self.config.lower_prio_no_advert {
                 // keepalived `lower_prio_no_advert`: the RFC's discard; the sender yields to

@@ -551,6 +551,7 @@ fn lower_prio_no_advert_discards_without_a_reply_but_re_announces() {
     drain(&mut r);
     r.handle_advert(t0 + us(300_000), &lower);
     assert_eq!(drain(&mut r), vec![], "no advert in reply");
+    assert_eq!(r.counters().lower_priority_received, 1);
     r.handle_timeout(t0 + us(400_000));
     assert_eq!(drain(&mut r), vec![Action::SendGarp { vips: vec![VIP; 5] }]);
     assert_eq!(r.poll_timeout(), Some(t0 + secs(1)));

@@ -211,6 +211,7 @@ pub fn host(spec: &DaemonSpec, diags: &mut Diags) {
             ("notify_fault", &n.fault),
             ("notify_stop", &n.stop),
             ("notify", &n.any),
+            ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
         ] {
             if let Some(line) = line {
                 sites.push((

@@ -171,6 +171,7 @@ fn notify(o: &mut String, n: &NotifySpec) {
         ("fault", &n.fault),
         ("stop", &n.stop),
         ("any", &n.any),
+        ("master_rx_lower_pri", &n.master_rx_lower_pri),
     ] {
         if let Some(c) = cmd {
             let _ = writeln!(o, "  notify_{what}: {c:?}");

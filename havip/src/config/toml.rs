@@ -287,6 +287,7 @@ struct Notify {
     fault: Option<String>,
     stop: Option<String>,
     any: Option<String>,
+    master_rx_lower_pri: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -721,6 +722,7 @@ fn notify(n: &Notify) -> NotifySpec {
         fault: n.fault.clone(),
         stop: n.stop.clone(),
         any: n.any.clone(),
+        master_rx_lower_pri: n.master_rx_lower_pri.clone(),
     }
 }
 
@@ -896,6 +898,15 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
     let mut groups_at = Vec::new();
     for g in &f.sync_groups {
         let gr = g.get_ref();
+        if gr.notify.master_rx_lower_pri.is_some() {
+            cx.error(
+                g,
+                format!(
+                    "sync_group {}: notify.master_rx_lower_pri is an instance's hook",
+                    gr.name
+                ),
+            );
+        }
         spec.sync_groups.push(SyncGroupSpec {
             name: gr.name.clone(),
             instances: gr.instances.iter().map(|i| i.get_ref().clone()).collect(),

@@ -46,6 +46,8 @@ pub(super) struct Instance {
     pub readds: VecDeque<Instant>,
     /// Handed over as master by the previous process: starts with `resume_master`.
     pub resume: bool,
+    /// When `notify_master_rx_lower_pri` was last sent (at most once per advert interval).
+    pub last_rx_lower: Option<Instant>,
 }
 
 impl Instance {
@@ -69,6 +71,7 @@ impl Instance {
             vip_fault: None,
             readds: VecDeque::new(),
             resume: false,
+            last_rx_lower: None,
         }
     }
 

@@ -200,7 +200,9 @@ impl Node {
         let inst = &mut self.instances[i];
         let router = inst.router.as_mut().expect("VRRP instance");
         let followed = router.master_addr();
+        let lower_before = router.counters().lower_priority_received;
         let outcome = router.handle_advert(now, &rx);
+        let heard_lower = router.counters().lower_priority_received > lower_before;
         debug!(instance = %inst.spec.name, from = %rx.src, priority = rx.priority, ?outcome, "advert handled");
         // The master this backup follows gets its own lane in XDP's rate limits: an advert the
         // election took as its master's (not a lower-priority one it ignores to preempt).
@@ -223,6 +225,29 @@ impl Node {
                 warn!(instance = %inst.spec.name, "giving the master its lane in XDP: {e:#}");
             }
         }
+        if heard_lower {
+            self.master_heard_lower(i, now);
+        }
         self.drain(i).await;
+    }
+
+    /// A master heard a lower-priority advert: keepalived's `notify_master_rx_lower_pri` and
+    /// FIFO line. keepalived sends them for every such advert; here at most once per advert
+    /// interval, since any host on the LAN can send them (a flood would fork a script each).
+    fn master_heard_lower(&mut self, i: usize, now: Instant) {
+        let inst = &mut self.instances[i];
+        let (Some(router), Some(v)) = (&inst.router, &inst.spec.vrrp) else {
+            return;
+        };
+        let interval = router.config().advert_interval.duration();
+        if inst.last_rx_lower.is_some_and(|t| now < t + interval) {
+            return;
+        }
+        inst.last_rx_lower = Some(now);
+        self.hooks.notifier.master_rx_lower_pri(
+            &v.notify,
+            &inst.spec.name,
+            router.effective_priority(),
+        );
     }
 }

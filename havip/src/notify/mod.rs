@@ -260,7 +260,38 @@ impl Notifier {
             tokio::spawn(run_job(job));
             return NotifyHandle { done: Some(rx) };
         }
-        let key = format!("{kind} {name}");
+        self.enqueue(format!("{kind} {name}"), job);
+        NotifyHandle { done: Some(rx) }
+    }
+
+    /// keepalived's `send_event_notify()` for a master that heard a lower-priority advert:
+    /// the FIFO line `INSTANCE "NAME" MASTER_RX_LOWER_PRI PRIO`, and
+    /// `notify_master_rx_lower_pri` run with no arguments (not `notify`), in a lane of its
+    /// own so that it never holds up the instance's transition hooks.
+    pub fn master_rx_lower_pri(&self, spec: &NotifySpec, name: &str, priority: u8) {
+        self.fifos.write(&fifo::line(
+            "INSTANCE",
+            name,
+            "MASTER_RX_LOWER_PRI",
+            priority,
+        ));
+        let Some(line) = &spec.master_rx_lower_pri else {
+            return;
+        };
+        let (tx, _) = oneshot::channel();
+        let job = Job {
+            hooks: vec![(line.clone(), Vec::new())],
+            user: self.user.clone(),
+            timeout: self.timeout,
+            context: format!("instance {name} MASTER_RX_LOWER_PRI"),
+            done: tx,
+        };
+        self.enqueue(format!("EVENT {name}"), job);
+    }
+
+    /// Runs `job` in lane `key` now, or queues it (the oldest waiting one skipped past the
+    /// bound).
+    fn enqueue(&self, key: String, job: Job) {
         let mut lanes = self.lanes.lock().expect("notify lanes");
         let lane = lanes.entry(key.clone()).or_default();
         if lane.running < MAX_RUNNING {
@@ -281,7 +312,6 @@ impl Notifier {
                 skip(skipped);
             }
         }
-        NotifyHandle { done: Some(rx) }
     }
 }
 
@@ -461,7 +491,43 @@ mod tests {
             fault: Some(recorder(dir, "fault", out)),
             stop: Some(recorder(dir, "stop", out)),
             any: Some(recorder(dir, "any", out)),
+            master_rx_lower_pri: Some(recorder(dir, "rxlower", out)),
         }
+    }
+
+    /// keepalived's `send_event_notify()`: the FIFO line, and `notify_master_rx_lower_pri`
+    /// alone (not `notify`, not the state's hook), with no arguments.
+    #[tokio::test]
+    async fn master_rx_lower_pri_writes_its_line_and_runs_its_hook_alone() {
+        use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+        let dir = TempDir::new("notify-rxlower");
+        let out = dir.path().join("calls");
+        let spec = full_spec(&dir, &out);
+        let path = dir.path().join("fifo");
+        let n = Notifier::default();
+        n.fifos
+            .set(&[crate::model::FifoSpec {
+                path: path.clone(),
+                user: None,
+                group: None,
+            }])
+            .unwrap();
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        n.master_rx_lower_pri(&spec, "web", 150);
+        for _ in 0..500 {
+            if !lines(&out).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(lines(&out), ["rxlower"]);
+        let mut got = String::new();
+        reader.read_to_string(&mut got).ok();
+        assert_eq!(got, "INSTANCE \"web\" MASTER_RX_LOWER_PRI 150\n");
     }
 
     #[tokio::test]

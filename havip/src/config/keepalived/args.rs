@@ -381,6 +381,7 @@ pub(super) fn notify_slot<'n>(n: &'n mut NotifySpec, kw: &str) -> &'n mut Option
         "notify_backup" => &mut n.backup,
         "notify_fault" => &mut n.fault,
         "notify_stop" => &mut n.stop,
+        "notify_master_rx_lower_pri" => &mut n.master_rx_lower_pri,
         _ => &mut n.any,
     }
 }

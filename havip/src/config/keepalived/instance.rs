@@ -135,6 +135,7 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("notify_fault", notify),
         handled("notify_stop", notify),
         handled("notify", notify),
+        handled("notify_master_rx_lower_pri", notify),
         // accept/no_accept: no_accept is refused below priority 255 by check::finish.
         handled("accept", accept),
         handled("no_accept", no_accept),
@@ -193,7 +194,6 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
         refused("virtual_routes", "havip does not add or remove routes"),
         refused("virtual_rules", "havip does not add or remove routing rules"),
-        refused("notify_master_rx_lower_pri", "this notify hook is not implemented"),
     ],
     ignored_prefixes: &[],
     wording: Wording::Common,
