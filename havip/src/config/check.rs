@@ -157,6 +157,7 @@ pub fn finish(
         .map(|d| (d.spec.name.clone(), d.at.clone()))
         .collect();
     spec.instances = drafts.into_iter().map(|d| d.spec).collect();
+    weightless_in_groups(&mut spec, diags);
     // keepalived: a script without a `user` of its own runs as `script_user`.
     for s in &mut spec.scripts {
         if s.user.is_none() {
@@ -164,6 +165,60 @@ pub fn finish(
         }
     }
     spec
+}
+
+/// keepalived 2.2.7 (`vrrp_complete_instance()`): the tracking of a sync group member must not
+/// move its priority, or the group's members could end up master on different nodes. A
+/// tracked interface with a weight loses it (down is then FAULT, for the whole group); a
+/// tracked script, process or file with a weight is dropped. Each with keepalived's warning
+/// (`keepalived -t` prints the same), since a check dropped this way does nothing.
+fn weightless_in_groups(spec: &mut DaemonSpec, diags: &mut Diags) {
+    let grouped: HashSet<&str> = spec
+        .sync_groups
+        .iter()
+        .flat_map(|g| g.instances.iter().map(String::as_str))
+        .collect();
+    let mut found = Vec::new();
+    for inst in &mut spec.instances {
+        if !grouped.contains(inst.name.as_str()) {
+            continue;
+        }
+        let Some(v) = &mut inst.vrrp else { continue };
+        let name = &inst.name;
+        for (iface, w) in &mut v.track_interfaces {
+            if *w != 0 {
+                found.push((name.clone(), format!("ignoring {iface} tracked interface weight {w} due to SYNC group: it is tracked with weight 0 (down puts the group in FAULT)")));
+                *w = 0;
+            }
+        }
+        v.track_scripts.retain(|(s, w)| {
+            let own = spec.scripts.iter().find(|x| &x.name == s).map_or(0, |x| x.weight);
+            let w = w.unwrap_or(own);
+            if w != 0 {
+                found.push((name.clone(), format!("ignoring tracked script {s} with weight {w} due to SYNC group: it is not tracked at all")));
+            }
+            w == 0
+        });
+        v.track_files.retain(|(f, w)| {
+            let own = spec.track_files.iter().find(|x| &x.name == f).map_or(0, |x| x.weight);
+            let w = w.unwrap_or(own);
+            if w != 0 {
+                found.push((name.clone(), format!("ignoring tracked file {f} with weight {w} due to SYNC group: it is not tracked at all")));
+            }
+            w == 0
+        });
+    }
+    for (inst, msg) in found {
+        let at = diags
+            .instance_at
+            .iter()
+            .find(|(n, _)| *n == inst)
+            .map(|(_, at)| at.clone());
+        diags.push(
+            Diagnostic::warning(at, format!("({inst}) {msg}"))
+                .hint("keepalived 2.2.7 does the same; give it weight 0 so that its failure puts the sync group in FAULT"),
+        );
+    }
 }
 
 /// keepalived's checks of scripts and hooks against this host (`check_script_secure()`, see

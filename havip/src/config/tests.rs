@@ -1417,3 +1417,48 @@ fn unicast_ttl_and_peer_ttl_ranges_are_read() {
     )));
     assert_error(&errs, "k.conf:", &["unicast_ttl"]);
 }
+
+/// keepalived 2.2.7's rule (its `keepalived -t` prints "(A) ignoring tracked script chk with
+/// weights due to SYNC group"): a member's weighted interface tracks with weight 0, its
+/// weighted scripts and files are dropped; weight-0 tracking and non-members are untouched.
+#[test]
+fn sync_group_members_track_without_weights_as_keepalived() {
+    let k = load_k(
+        "vrrp_script chk {\n  script /bin/true\n  weight -20\n}\nvrrp_script zero {\n  script /bin/true\n}\n\
+         track_file f {\n  file /run/f\n  weight 5\n}\n\
+         vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n}\n\
+         vrrp_instance A {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    10.0.0.1/24\n  }\n  \
+         track_interface {\n    eth1 weight -10\n  }\n  track_script {\n    chk\n    zero\n  }\n  track_file {\n    f\n  }\n}\n\
+         vrrp_instance B {\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {\n    10.0.0.2/24\n  }\n  \
+         track_script {\n    chk weight 0\n  }\n  track_file {\n    f weight 0\n  }\n}\n\
+         vrrp_instance C {\n  interface eth0\n  virtual_router_id 3\n  virtual_ipaddress {\n    10.0.0.3/24\n  }\n  \
+         track_script {\n    chk\n  }\n}\n",
+    )
+    .unwrap();
+    let v = |n: usize| k.spec.instances[n].vrrp.as_ref().unwrap();
+    assert_eq!(v(0).track_interfaces, [("eth1".to_string(), 0)]);
+    assert_eq!(v(0).track_scripts, [("zero".to_string(), None)]);
+    assert!(v(0).track_files.is_empty());
+    assert_eq!(v(1).track_scripts, [("chk".to_string(), Some(0))]);
+    assert_eq!(v(1).track_files, [("f".to_string(), Some(0))]);
+    assert_eq!(
+        v(2).track_scripts,
+        [("chk".to_string(), None)],
+        "not in a group"
+    );
+    let w = k
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in [
+        "(A) ignoring eth1 tracked interface weight -10 due to SYNC group",
+        "(A) ignoring tracked script chk with weight -20 due to SYNC group",
+        "(A) ignoring tracked file f with weight 5 due to SYNC group",
+    ] {
+        assert!(w.contains(needle), "{needle:?} not in\n{w}");
+    }
+    // And the one every sync group gets (FAULT is shared, BACKUP is not).
+    assert_eq!(k.warnings.len(), 4, "{w}");
+}
