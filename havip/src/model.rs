@@ -246,6 +246,18 @@ pub struct SyncGroupSpec {
     pub name: String,
     pub instances: Vec<String>,
     pub notify: NotifySpec,
+    /// keepalived's `track_interface`, `track_script` / `track_process` and `track_file` on
+    /// the group: each member tracks them, with their weights (0 where a member is an address
+    /// owner). The config reader adds them to the members' own lists.
+    pub track: GroupTrack,
+}
+
+/// What a sync group tracks for all its members.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupTrack {
+    pub interfaces: Vec<(String, i32)>,
+    pub scripts: Vec<(String, Option<i32>)>,
+    pub files: Vec<(String, Option<i32>)>,
 }
 
 impl VrrpSpec {

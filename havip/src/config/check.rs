@@ -158,6 +158,7 @@ pub fn finish(
         .collect();
     spec.instances = drafts.into_iter().map(|d| d.spec).collect();
     weightless_in_groups(&mut spec, diags);
+    group_tracking_to_members(&mut spec, groups_at, diags);
     // keepalived: a script without a `user` of its own runs as `script_user`.
     for s in &mut spec.scripts {
         if s.user.is_none() {
@@ -218,6 +219,92 @@ fn weightless_in_groups(spec: &mut DaemonSpec, diags: &mut Diags) {
             Diagnostic::warning(at, format!("({inst}) {msg}"))
                 .hint("keepalived 2.2.7 does the same; give it weight 0 so that its failure puts the sync group in FAULT"),
         );
+    }
+}
+
+/// keepalived's tracking on a sync group (`vrrp_sync_group { track_script { ... } }`): every
+/// member tracks those objects, with their weights, which move all members alike; where a
+/// member is an address owner the weights are cleared, as keepalived does ("Cannot have
+/// weighted track script ... with member having priority 255 - clearing weight").
+fn group_tracking_to_members(spec: &mut DaemonSpec, groups_at: &[GroupAt], diags: &mut Diags) {
+    for (gi, g) in spec.sync_groups.iter().enumerate() {
+        let at = groups_at.get(gi).map(|a| a.at.clone());
+        let mut track = g.track.clone();
+        for (s, _) in &track.scripts {
+            if !spec.scripts.iter().any(|x| &x.name == s) {
+                diags.push(
+                    Diagnostic::error(at.clone(), format!("sync group {}: track_script {s}: no vrrp_script or vrrp_track_process of that name", g.name))
+                        .hint("define it above the group (keepalived ignores it with a config error)"),
+                );
+            }
+        }
+        for (f, _) in &track.files {
+            if !spec.track_files.iter().any(|x| &x.name == f) {
+                diags.push(
+                    Diagnostic::error(
+                        at.clone(),
+                        format!(
+                            "sync group {}: track_file {f}: no track_file of that name",
+                            g.name
+                        ),
+                    )
+                    .hint("define it above the group with track_file NAME { file /path }"),
+                );
+            }
+        }
+        let has_owner = g.instances.iter().any(|m| {
+            spec.instances
+                .iter()
+                .find(|i| &i.name == m)
+                .and_then(|i| i.vrrp.as_ref())
+                .is_some_and(|v| v.priority == 255)
+        });
+        if has_owner {
+            let mut cleared = Vec::new();
+            for (n, w) in &mut track.interfaces {
+                if *w != 0 {
+                    cleared.push(format!("track_interface {n}"));
+                    *w = 0;
+                }
+            }
+            for (n, w) in &mut track.scripts {
+                let own = spec
+                    .scripts
+                    .iter()
+                    .find(|x| &x.name == n)
+                    .map_or(0, |x| x.weight);
+                if w.unwrap_or(own) != 0 {
+                    cleared.push(format!("track_script {n}"));
+                    *w = Some(0);
+                }
+            }
+            for (n, w) in &mut track.files {
+                let own = spec
+                    .track_files
+                    .iter()
+                    .find(|x| &x.name == n)
+                    .map_or(0, |x| x.weight);
+                if w.unwrap_or(own) != 0 {
+                    cleared.push(format!("track_file {n}"));
+                    *w = Some(0);
+                }
+            }
+            if !cleared.is_empty() {
+                diags.push(
+                    Diagnostic::warning(at.clone(), format!("sync group {}: a member has priority 255, so the weights of {} are cleared: a failure puts the group in FAULT", g.name, cleared.join(", ")))
+                        .hint("keepalived 2.2.7 does the same"),
+                );
+            }
+        }
+        for inst in &mut spec.instances {
+            if !g.instances.contains(&inst.name) {
+                continue;
+            }
+            let Some(v) = &mut inst.vrrp else { continue };
+            v.track_interfaces.extend(track.interfaces.iter().cloned());
+            v.track_scripts.extend(track.scripts.iter().cloned());
+            v.track_files.extend(track.files.iter().cloned());
+        }
     }
 }
 

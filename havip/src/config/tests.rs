@@ -1462,3 +1462,56 @@ fn sync_group_members_track_without_weights_as_keepalived() {
     // And the one every sync group gets (FAULT is shared, BACKUP is not).
     assert_eq!(k.warnings.len(), 4, "{w}");
 }
+
+/// keepalived's tracking on a sync group: every member tracks it with its weight; with an
+/// address owner among the members the weights are cleared (keepalived: "Cannot have weighted
+/// track script ... - clearing weight"); unknown names are errors.
+#[test]
+fn sync_group_tracking_goes_to_every_member() {
+    let conf = |prio_b: u32| {
+        format!(
+            "vrrp_script chk {{\n  script /bin/true\n  weight -20\n}}\ntrack_file f {{\n  file /run/f\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    A\n    B\n  }}\n  track_interface {{\n    eth1 weight -5\n  }}\n  \
+             track_script {{\n    chk\n  }}\n  track_file {{\n    f weight 3\n  }}\n}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  priority {prio_b}\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n}}\n"
+        )
+    };
+    let k = load_k(&conf(100)).unwrap();
+    for i in &k.spec.instances {
+        let v = i.vrrp.as_ref().unwrap();
+        assert_eq!(v.track_interfaces, [("eth1".to_string(), -5)], "{}", i.name);
+        assert_eq!(v.track_scripts, [("chk".to_string(), None)]);
+        assert_eq!(v.track_files, [("f".to_string(), Some(3))]);
+    }
+    let k = load_k(&conf(255)).unwrap();
+    let v = k.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(v.track_interfaces, [("eth1".to_string(), 0)]);
+    assert_eq!(v.track_scripts, [("chk".to_string(), Some(0))]);
+    assert_eq!(v.track_files, [("f".to_string(), Some(0))]);
+    assert!(
+        k.warnings
+            .iter()
+            .any(|w| w.to_string().contains("a member has priority 255")),
+        "{:?}",
+        k.warnings
+    );
+    let errs = errors(load_k(
+        &conf(100).replace("    chk\n  }\n  track_file", "    nope\n  }\n  track_file"),
+    ));
+    assert_error(&errs, "k.conf:", &["nope"]);
+
+    let t = load_t(
+        "[[script]]\nname = \"chk\"\ncommand = \"/bin/true\"\n\
+         [[instance]]\nname = \"A\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n\
+         [[instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 2\nvips = [\"10.0.0.2/24\"]\n\
+         [[sync_group]]\nname = \"G\"\ninstances = [\"A\", \"B\"]\n\
+         track_interfaces = [{ interface = \"eth1\" }]\ntrack_scripts = [{ script = \"chk\" }]\n",
+    )
+    .unwrap();
+    for i in &t.spec.instances {
+        let v = i.vrrp.as_ref().unwrap();
+        assert_eq!(v.track_interfaces, [("eth1".to_string(), 0)]);
+        assert_eq!(v.track_scripts, [("chk".to_string(), None)]);
+    }
+}

@@ -13,8 +13,8 @@ use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
     model::{
-        DaemonSpec, FifoSpec, InitFile, InstanceSpec, LifeScript, NotifySpec, ScriptSpec,
-        SyncGroupSpec, TrackFileSpec, VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
+        DaemonSpec, FifoSpec, GroupTrack, InitFile, InstanceSpec, LifeScript, NotifySpec,
+        ScriptSpec, SyncGroupSpec, TrackFileSpec, VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
     },
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
@@ -317,6 +317,13 @@ struct SyncGroup {
     instances: Vec<Spanned<String>>,
     #[serde(default)]
     notify: Notify,
+    /// keepalived's tracking on a sync group: every member tracks these.
+    #[serde(default)]
+    track_interfaces: Vec<TrackInterface>,
+    #[serde(default)]
+    track_scripts: Vec<Spanned<TrackScript>>,
+    #[serde(default)]
+    track_files: Vec<Spanned<TrackFile>>,
 }
 
 /// Seconds, written as an integer or a float.
@@ -911,6 +918,23 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             name: gr.name.clone(),
             instances: gr.instances.iter().map(|i| i.get_ref().clone()).collect(),
             notify: notify(&gr.notify),
+            track: GroupTrack {
+                interfaces: gr
+                    .track_interfaces
+                    .iter()
+                    .map(|t| (t.interface.clone(), t.weight))
+                    .collect(),
+                scripts: gr
+                    .track_scripts
+                    .iter()
+                    .map(|t| (t.get_ref().script.clone(), t.get_ref().weight))
+                    .collect(),
+                files: gr
+                    .track_files
+                    .iter()
+                    .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
+                    .collect(),
+            },
         });
         groups_at.push(GroupAt {
             at: cx.at(g),

@@ -378,6 +378,7 @@ mod tests {
             name: name.into(),
             instances: members.iter().map(|m| m.to_string()).collect(),
             notify: Default::default(),
+            track: Default::default(),
         };
         let h = HealthState {
             sync_groups: vec![group("G1", &["a", "b"]), group("G2", &["c", "d"])],

@@ -821,7 +821,7 @@ impl Cx<'_> {
         Ok(weight)
     }
 
-    fn track_interface(&mut self, r: &mut RawInstance, line: &Stmt) {
+    pub(super) fn track_interface(&mut self, r: &mut RawInstance, line: &Stmt) {
         self.no_block(line);
         let Ok(weight) = self.weighted(line, "track_interface", -253, 253) else {
             return;
@@ -841,7 +841,7 @@ impl Cx<'_> {
         ));
     }
 
-    fn track_file(&mut self, r: &mut RawInstance, line: &Stmt) {
+    pub(super) fn track_file(&mut self, r: &mut RawInstance, line: &Stmt) {
         self.no_block(line);
         let Ok(weight) = self.weighted(line, "track_file", -254, 254) else {
             return;
@@ -868,7 +868,7 @@ impl Cx<'_> {
         r.track_files.push((name.clone(), weight));
     }
 
-    fn track_script(&mut self, r: &mut RawInstance, line: &Stmt) {
+    pub(super) fn track_script(&mut self, r: &mut RawInstance, line: &Stmt) {
         self.no_block(line);
         let Ok(weight) = self.weighted(line, "track_script", -253, 253) else {
             return;

@@ -2,6 +2,7 @@
 //! about, not run).
 
 use super::args::{loc, notify_slot, Cx};
+use super::instance::RawInstance;
 use super::keywords::{handled, ignored, refused, Table, Wording};
 use crate::config::check::GroupAt;
 use crate::config::diag::Diagnostic;
@@ -29,28 +30,16 @@ pub(super) static SYNC_GROUP: Table<RawGroup> = Table {
         ),
         refused(
             "global_tracking",
-            "group-wide tracking weights are not implemented",
+            "a member's own weighted tracking could split the group across nodes: track on the group, or with weight 0",
         ),
         refused(
             "sync_group_tracking_weight",
-            "group-wide tracking weights are not implemented",
+            "a member's own weighted tracking could split the group across nodes: track on the group, or with weight 0",
         ),
-        refused(
-            "track_interface",
-            "tracking on a sync group is not implemented: track in each instance",
-        ),
-        refused(
-            "track_script",
-            "tracking on a sync group is not implemented: track in each instance",
-        ),
-        refused(
-            "track_file",
-            "tracking on a sync group is not implemented: track in each instance",
-        ),
-        refused(
-            "track_process",
-            "tracking on a sync group is not implemented: track in each instance",
-        ),
+        handled("track_interface", track),
+        handled("track_script", track),
+        handled("track_process", track),
+        handled("track_file", track),
         refused("track_bfd", "BFD is not implemented"),
     ],
     ignored_prefixes: &[],
@@ -64,6 +53,7 @@ pub(super) fn read_sync_group(cx: &mut Cx<'_>, name: &Word, body: &[Stmt]) -> Ra
             name: name.text.clone(),
             instances: Vec::new(),
             notify: NotifySpec::default(),
+            track: Default::default(),
         },
         GroupAt {
             at: name.loc.clone(),
@@ -101,6 +91,28 @@ fn group(cx: &mut Cx<'_>, (g, at): &mut RawGroup, s: &Stmt) {
             }
         }
     }
+}
+
+/// `track_interface`, `track_script` / `track_process` and `track_file` on the group: read
+/// as an instance reads them (same weights, same checks), kept for every member.
+fn track(cx: &mut Cx<'_>, (g, _): &mut RawGroup, s: &Stmt) {
+    let Some(body) = cx.block(s) else { return };
+    cx.extra(s, 0, &SYNC_GROUP);
+    let mut r = RawInstance::new(s.keyword());
+    for line in body {
+        match s.keyword().text.as_str() {
+            "track_interface" => cx.track_interface(&mut r, line),
+            "track_file" => cx.track_file(&mut r, line),
+            _ => cx.track_script(&mut r, line),
+        }
+    }
+    g.track
+        .interfaces
+        .extend(r.track_interfaces.into_iter().map(|(n, w, _)| (n, w)));
+    g.track
+        .scripts
+        .extend(r.track_scripts.into_iter().map(|(n, w, _)| (n, w)));
+    g.track.files.extend(r.track_files);
 }
 
 /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop` and `notify`.
