@@ -512,3 +512,66 @@ fn tracked_process_faults_the_whole_sync_group() {
     wait_states(&lab, ["VI_1 MASTER", "VI_2 MASTER"]);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// keepalived's tracking on the sync group itself: a `track_file` (weight 0) in the group
+/// puts both members in FAULT when the file says 1, and brings both back at 0; with weight
+/// -60 in the group, both members' priorities move together.
+#[test]
+fn sync_group_tracking_moves_every_member() {
+    let mut lab = Lab::new("sgtrack");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = lab.dir().to_path_buf();
+    let drain = dir.join("drain");
+    let conf = |weight: i32| {
+        format!(
+            "track_file drain {{\n  file {}\n  init_file 0 overwrite\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n  track_file {{\n    drain weight {weight}\n  }}\n}}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 101\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n\
+             vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 52\n  priority 101\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    10.99.0.101/24\n  }}\n}}\n",
+            drain.display()
+        )
+    };
+    let c = write(&dir, "n1.conf", &conf(0));
+    lab.havip("n1", &n1, &["run", "--config", &c, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    let summary = |s: &havip::control::DaemonSnapshot| -> Vec<String> {
+        let mut v: Vec<_> = s
+            .instances
+            .iter()
+            .map(|i| format!("{} {} {:?}", i.name, i.state, i.effective_priority))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = |w: [&'static str; 2]| move |s: &havip::control::DaemonSnapshot| summary(s) == w;
+    lab.proc("n1").wait_snapshot(
+        "both MASTER",
+        LONG,
+        want(["VI_1 MASTER Some(101)", "VI_2 MASTER Some(101)"]),
+    );
+    fs::write(&drain, "1\n").unwrap();
+    lab.proc("n1").wait_snapshot(
+        "both FAULT",
+        LONG,
+        want(["VI_1 FAULT Some(101)", "VI_2 FAULT Some(101)"]),
+    );
+    assert!(!lab.has_addr(&n1, "10.99.0.100") && !lab.has_addr(&n1, "10.99.0.101"));
+    fs::write(&drain, "0\n").unwrap();
+    lab.proc("n1").wait_snapshot(
+        "both back",
+        LONG,
+        want(["VI_1 MASTER Some(101)", "VI_2 MASTER Some(101)"]),
+    );
+
+    // Weighted: the group's weight moves both members alike (a reload to it).
+    write(&dir, "n1.conf", &conf(-60));
+    lab.proc("n1").signal(libc::SIGHUP);
+    fs::write(&drain, "1\n").unwrap();
+    lab.proc("n1").wait_snapshot(
+        "both at 41",
+        LONG,
+        want(["VI_1 MASTER Some(41)", "VI_2 MASTER Some(41)"]),
+    );
+}
