@@ -32,6 +32,8 @@ pub(super) struct Findings {
     pub violations: Vec<Violation>,
     /// Those that involve a keepalived node (with `--with-keepalived`), set apart at the end.
     pub keepalived_violations: Vec<Violation>,
+    /// Those a stall of the machine explains, set apart at the end.
+    pub stalled_violations: Vec<Violation>,
     pub timeline: Vec<(f64, String)>,
     /// When two nodes answered one request, and how many of those were within an allowed
     /// window.
@@ -140,12 +142,17 @@ impl Facts<'_> {
                 f.timeline
                     .push((*t, format!("two responders ({}), allowed", who.join(", "))));
             } else {
-                f.violations.push(Violation::new(
-                    *t,
-                    1,
-                    format!("two nodes answered one ARP request: {}", who.join(", ")),
-                    who_nodes.iter().flatten().copied().collect(),
-                ));
+                f.violations.push(
+                    Violation::new(
+                        *t,
+                        1,
+                        format!("two nodes answered one ARP request: {}", who.join(", ")),
+                        who_nodes.iter().flatten().copied().collect(),
+                    )
+                    // A backup that missed a frozen master's adverts took over, and the master
+                    // steps down within an MDI of thawing.
+                    .judging(*t - 2.0 * self.mdi, *t),
+                );
             }
         }
     }
@@ -238,22 +245,25 @@ impl Facts<'_> {
                     .collect();
                 involved.sort_unstable();
                 involved.dedup();
-                f.violations.push(Violation::new(
-                    q,
-                    2,
-                    format!(
-                        "after a quiet {} ms: masters [{}], ARP answered by [{}], expected {}",
-                        ms(2.0 * self.mdi),
-                        names(&masters),
-                        names(&answering),
-                        expected.map_or("none".into(), |e| format!(
-                            "n{} (priority {})",
-                            e + 1,
-                            Self::prio_at(&self.nodes[e], q)
-                        ))
-                    ),
-                    involved,
-                ));
+                f.violations.push(
+                    Violation::new(
+                        q,
+                        2,
+                        format!(
+                            "after a quiet {} ms: masters [{}], ARP answered by [{}], expected {}",
+                            ms(2.0 * self.mdi),
+                            names(&masters),
+                            names(&answering),
+                            expected.map_or("none".into(), |e| format!(
+                                "n{} (priority {})",
+                                e + 1,
+                                Self::prio_at(&self.nodes[e], q)
+                            ))
+                        ),
+                        involved,
+                    )
+                    .judging(q - 2.0 * self.mdi, q + 4.0 * INTERVAL.as_secs_f64()),
+                );
             }
         }
     }
@@ -261,14 +271,14 @@ impl Facts<'_> {
     /// Invariant 3: the client's outage around each fault that did not overlap another, within
     /// the bound for that fault.
     fn outages(&self, f: &mut Findings) {
-        let longest_in = |from: f64, to: f64| -> f64 {
+        // The longest run of unanswered echoes in a window: (its start, its length).
+        let longest_in = |from: f64, to: f64| -> (f64, f64) {
             self.unanswered
                 .iter()
                 // A run that began before the fault was something else's (an echo in flight
                 // at the fault's start is 2 ms of grace).
                 .filter(|(t, _)| *t >= from - 0.002 && *t <= to)
-                .map(|(_, d)| *d)
-                .fold(0.0, f64::max)
+                .fold((from, 0.0), |a, &(t, d)| if d > a.1 { (t, d) } else { a })
         };
         let settle = 2.0 * self.mdi;
         for d in &self.applied {
@@ -276,7 +286,7 @@ impl Facts<'_> {
             let isolated = self.applied.iter().all(|o| {
                 std::ptr::eq(*o, *d) || self.heal(o) + settle < window.0 - 0.1 || o.start > window.1
             });
-            let gap = longest_in(window.0, window.1);
+            let (gap_at, gap) = longest_in(window.0, window.1);
             let k = d.fault.kind;
             let bound = if k.degrades_link() && k != Kind::Stress {
                 None // the client's own echoes are lost or late: no bound on what it sees
@@ -305,10 +315,11 @@ impl Facts<'_> {
                 if !involved.contains(&d.fault.node) {
                     involved.push(d.fault.node);
                 }
-                f.violations.push(Violation::new(
-                    d.start,
-                    3,
-                    format!(
+                f.violations.push(
+                    Violation::new(
+                        d.start,
+                        3,
+                        format!(
                         "{} on n{}{}: the client's echoes went unanswered for {} ms (bound {} ms)",
                         k.describe(),
                         d.fault.node + 1,
@@ -316,8 +327,10 @@ impl Facts<'_> {
                         ms(gap),
                         ms(b)
                     ),
-                    involved,
-                ));
+                        involved,
+                    )
+                    .judging(gap_at, gap_at + gap),
+                );
             }
         }
         for (t, d) in &self.unanswered {

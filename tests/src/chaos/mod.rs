@@ -10,6 +10,7 @@
 mod check;
 mod exec;
 mod report;
+pub mod stalls;
 
 use std::{
     collections::BTreeMap,
@@ -372,6 +373,9 @@ pub struct Violation {
     pub what: String,
     /// The nodes whose daemons it involves (indexes); empty for the lab's own.
     pub nodes: Vec<usize>,
+    /// The stretch of time whose events it judges (for invariants 1 to 3): a stall of the
+    /// machine in it, or one Master_Down_Interval before it, may explain it.
+    pub span: Option<(f64, f64)>,
 }
 
 impl Violation {
@@ -381,7 +385,13 @@ impl Violation {
             invariant,
             what,
             nodes,
+            span: None,
         }
+    }
+
+    pub(crate) fn judging(mut self, from: f64, to: f64) -> Violation {
+        self.span = Some((from, to));
+        self
     }
 }
 
@@ -393,6 +403,9 @@ pub struct Report {
     /// With `--with-keepalived`: what broke where the keepalived node was involved (it may be
     /// keepalived's doing, or havip's beside it; the report lists them apart).
     pub keepalived_violations: Vec<Violation>,
+    /// What broke while the machine itself stalled (a CPU not run for ≥ [`stalls::STALL_MIN`]),
+    /// listed apart: no daemon keeps a 10 ms election through a frozen CPU.
+    pub stalled_violations: Vec<Violation>,
     pub text: String,
 }
 
@@ -459,7 +472,9 @@ pub fn run_chaos(opts: &Options) -> Report {
         .saturating_duration_since(run.t0)
         .as_secs_f64();
 
+    let watch = stalls::StallWatch::start(run.t0);
     let mut done = run.execute(&schedule, run_end);
+    let (stalls, stolen) = watch.stop();
 
     let ping = ping.stop();
     let (arp_replies, arp_sends) = arp.stop_all();
@@ -573,6 +588,40 @@ pub fn run_chaos(opts: &Options) -> Report {
     findings
         .violations
         .extend(check::nothing_left(&prefix, &pids, run_end));
+    // What a frozen CPU explains is set apart first: a stall in what the violation judges, or
+    // one Master_Down_Interval before it (a backup that missed a frozen master's adverts).
+    let in_stall = |v: &Violation| {
+        v.span.is_some_and(|(from, to)| {
+            stalls
+                .iter()
+                .any(|s| s.at <= to && s.at + s.len >= from - mdi)
+        })
+    };
+    let (stalled, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut findings.violations)
+        .into_iter()
+        .partition(in_stall);
+    findings.violations = rest;
+    findings.stalled_violations = stalled;
+    // A machine stalled this much cannot judge a 10 ms election at all: the lab's own failure,
+    // not a pass.
+    let covered = stalls::covered(&stalls, 2.0 * mdi, run_end);
+    if covered > stalls::MAX_COVERED {
+        findings.violations.push(Violation::new(
+            run_end,
+            0,
+            format!(
+                "the machine stalled {} times (a CPU not run for ≥ {} ms): {:.0} % of the run \
+                 is within {} ms of one, more than {:.0} %; this machine cannot judge a 10 ms \
+                 election",
+                stalls.len(),
+                stalls::STALL_MIN.as_millis(),
+                covered * 100.0,
+                ms(2.0 * mdi),
+                stalls::MAX_COVERED * 100.0
+            ),
+            Vec::new(),
+        ));
+    }
     if let Some(k) = keepalived {
         let (theirs, ours) = std::mem::take(&mut findings.violations)
             .into_iter()
@@ -592,6 +641,8 @@ pub fn run_chaos(opts: &Options) -> Report {
             arp_sent,
             done: &done,
             keepalived,
+            stalls: &stalls,
+            stolen,
         },
         &mut findings,
     );
@@ -609,6 +660,7 @@ pub fn run_chaos(opts: &Options) -> Report {
         seconds: opts.seconds,
         violations: findings.violations,
         keepalived_violations: findings.keepalived_violations,
+        stalled_violations: findings.stalled_violations,
         text,
     }
 }

@@ -16,6 +16,9 @@ pub(super) struct Summary<'a> {
     pub done: &'a [Done],
     /// The node that runs keepalived, if one does.
     pub keepalived: Option<usize>,
+    /// The machine's own stalls, and the clock ticks its host stole.
+    pub stalls: &'a [super::stalls::Stall],
+    pub stolen: u64,
 }
 
 pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
@@ -88,6 +91,18 @@ pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
         f.quiet_checks,
         f.quiet_failures
     );
+    let longest = s.stalls.iter().map(|x| x.len).fold(0.0, f64::max);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let _ = writeln!(
+        text,
+        "the machine: {} stalls (a CPU not run for ≥ {} ms, seen by a SCHED_FIFO 99 thread per \
+         CPU), longest {} ms; the VM's host stole {:.1} % of the CPUs' time",
+        s.stalls.len(),
+        super::stalls::STALL_MIN.as_millis(),
+        ms(longest),
+        // Clock ticks are 10 ms.
+        s.stolen as f64 / (s.run_end * 100.0 * cpus as f64) * 100.0
+    );
     if !f.resources.is_empty() {
         let _ = writeln!(
             text,
@@ -127,6 +142,15 @@ pub(super) fn render(s: &Summary<'_>, f: &mut Findings) -> String {
             k + 1
         );
         replay(&mut text, &f.keepalived_violations);
+    }
+    if !f.stalled_violations.is_empty() {
+        f.stalled_violations.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let _ = writeln!(
+            text,
+            "\n{} violation(s) within a stall of the machine: reported, not failing the run",
+            f.stalled_violations.len()
+        );
+        replay(&mut text, &f.stalled_violations);
     }
     if f.violations.is_empty() {
         let _ = writeln!(text, "\nno violation of havip's");
