@@ -221,6 +221,10 @@ pub struct NotifySpec {
     /// keepalived `notify_master_rx_lower_pri` (instances only): run, with no arguments, when a
     /// master hears a lower-priority advert.
     pub master_rx_lower_pri: Option<String>,
+    /// keepalived `notify_priority_changes` (instances only; `vrrp_notify_priority_changes` is
+    /// the default): each change of the priority tracking gives writes
+    /// `INSTANCE "NAME" MASTER_PRIORITY PRIO` (or `BACKUP_PRIORITY`) to the notify FIFOs.
+    pub priority_changes: bool,
 }
 
 /// keepalived `vrrp_script NAME { ... }`: a health check whose result moves the priority.

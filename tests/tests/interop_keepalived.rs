@@ -315,3 +315,56 @@ fn notify_fifo_lines_are_keepalived_s_in_both_roles() {
     );
     assert_eq!(ours, theirs, "havip's FIFO lines differ from keepalived's");
 }
+
+/// The lines a lone node's FIFO gets, running havip or keepalived, with
+/// `notify_priority_changes` and a tracked file whose number moves the priority: 100, then
+/// 110 and 70 while master, then it stops.
+fn priority_change_lines(test: &str, havip_under_test: bool) -> Vec<String> {
+    let (mut lab, n1, _n2) = two_nodes(test);
+    let path = lab.dir().join("notify.fifo");
+    let number = lab.dir().join("weight");
+    std::fs::write(&number, "0\n").unwrap();
+    let mut fifo = FifoReader::make(&path);
+    let conf = format!(
+        "global_defs {{\n    vrrp_version 3\n    vrrp_notify_fifo {}\n}}\n\
+         vrrp_track_file moves {{\n    file {}\n    weight 1\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority 100\n    advert_int 0.1\n    notify_priority_changes\n    track_file {{\n        \
+         moves\n    }}\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
+        path.display(),
+        number.display()
+    );
+    if havip_under_test {
+        let file = lab.dir().join("d.conf");
+        std::fs::write(&file, conf).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        lab.havip("d", &n1, &["run", "--config", &file])
+            .wait_started(LONG);
+    } else {
+        lab.keepalived("d", &n1, &conf);
+    }
+    fifo.wait_lines(2, LONG);
+    std::fs::write(&number, "10\n").unwrap();
+    fifo.wait_lines(3, LONG);
+    std::fs::write(&number, "-30\n").unwrap();
+    fifo.wait_lines(4, LONG);
+    let d = lab.proc("d");
+    d.signal(libc::SIGTERM);
+    d.wait_exit(LONG);
+    sleep(Duration::from_millis(500));
+    fifo.wait_lines(usize::MAX, Duration::ZERO)
+}
+
+/// keepalived's `notify_priority_changes`: a tracked file moving a master's priority writes
+/// `INSTANCE "VI_1" MASTER_PRIORITY N` lines, the same from havip as from keepalived 2.2.7.
+#[test]
+fn priority_change_lines_are_keepalived_s() {
+    let theirs = priority_change_lines("prio-ka", false);
+    let ours = priority_change_lines("prio-hv", true);
+    println!("keepalived wrote {theirs:#?}\nhavip wrote {ours:#?}");
+    assert!(
+        theirs.contains(&"INSTANCE \"VI_1\" MASTER_PRIORITY 110".to_string()),
+        "keepalived's own lines are not what this test expects of it"
+    );
+    assert_eq!(ours, theirs, "havip's FIFO lines differ from keepalived's");
+}

@@ -177,4 +177,7 @@ fn notify(o: &mut String, n: &NotifySpec) {
             let _ = writeln!(o, "  notify_{what}: {c:?}");
         }
     }
+    if n.priority_changes {
+        let _ = writeln!(o, "  notify_priority_changes: true");
+    }
 }

@@ -1330,6 +1330,55 @@ fn startup_delay_and_lower_prio_no_advert_are_read() {
 }
 
 #[test]
+fn notify_priority_changes_is_read_with_its_global_default() {
+    let two = |global: &str, extra: &str| {
+        format!(
+            "global_defs {{\n{global}}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n{extra}}}\n"
+        )
+    };
+    let flags = |text: &str| -> Vec<bool> {
+        let k = load_k(text).unwrap();
+        assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+        k.spec
+            .instances
+            .iter()
+            .map(|i| i.vrrp.as_ref().unwrap().notify.priority_changes)
+            .collect()
+    };
+    assert_eq!(flags(&two("", "")), [false, false]);
+    assert_eq!(
+        flags(&two("", "  notify_priority_changes\n")),
+        [false, true]
+    );
+    assert_eq!(
+        flags(&two(
+            "  vrrp_notify_priority_changes true\n",
+            "  notify_priority_changes off\n"
+        )),
+        [true, false],
+        "the global default, then B's own"
+    );
+    let errs = errors(load_k(&two("", "  notify_priority_changes sometimes\n")));
+    assert_error(&errs, "k.conf:", &["not a boolean"]);
+
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+         vips = [\"10.0.0.100/24\"]\nnotify = { priority_changes = true }\n",
+    )
+    .unwrap();
+    assert!(
+        t.spec.instances[0]
+            .vrrp
+            .as_ref()
+            .unwrap()
+            .notify
+            .priority_changes
+    );
+}
+
+#[test]
 fn down_timer_adverts_is_read_from_3_up() {
     let k = load_k(
         "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\

@@ -288,6 +288,9 @@ struct Notify {
     stop: Option<String>,
     any: Option<String>,
     master_rx_lower_pri: Option<String>,
+    /// keepalived notify_priority_changes.
+    #[serde(default)]
+    priority_changes: bool,
 }
 
 #[derive(Deserialize)]
@@ -730,6 +733,7 @@ fn notify(n: &Notify) -> NotifySpec {
         stop: n.stop.clone(),
         any: n.any.clone(),
         master_rx_lower_pri: n.master_rx_lower_pri.clone(),
+        priority_changes: n.priority_changes,
     }
 }
 
@@ -910,6 +914,15 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
                 g,
                 format!(
                     "sync_group {}: notify.master_rx_lower_pri is an instance's hook",
+                    gr.name
+                ),
+            );
+        }
+        if gr.notify.priority_changes {
+            cx.error(
+                g,
+                format!(
+                    "sync_group {}: notify.priority_changes is an instance's setting",
                     gr.name
                 ),
             );

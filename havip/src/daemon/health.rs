@@ -24,6 +24,7 @@ use crate::{
         tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent, Tracker,
         Verdict,
     },
+    vrrp::State,
 };
 
 /// What the health sources report to the driver loop.
@@ -293,12 +294,27 @@ impl Node {
         let Some(r) = &mut self.instances[i].router else {
             return;
         };
+        let before = r.effective_priority();
         match verdict {
             Verdict::Fault => r.enter_fault(now),
             Verdict::Priority(p) | Verdict::Init(p) => {
                 r.set_priority(now, p);
                 r.leave_fault(now);
             }
+        }
+        let (after, state) = (r.effective_priority(), r.state());
+        let inst = &self.instances[i];
+        let wanted = inst
+            .spec
+            .vrrp
+            .as_ref()
+            .is_some_and(|v| v.notify.priority_changes);
+        // keepalived's send_instance_priority_notifies(): MASTER_PRIORITY while master, else
+        // BACKUP_PRIORITY (in FAULT too); not for the priority an instance starts with.
+        if wanted && after != before && state != State::Initialize {
+            self.hooks
+                .notifier
+                .priority_changed(&inst.spec.name, state == State::Master, after);
         }
     }
 

@@ -289,6 +289,18 @@ impl Notifier {
         self.enqueue(format!("EVENT {name}"), job);
     }
 
+    /// keepalived's `send_instance_priority_notifies()` (with `notify_priority_changes`): the
+    /// FIFO line `INSTANCE "NAME" MASTER_PRIORITY PRIO` (or `BACKUP_PRIORITY`), no hook.
+    pub fn priority_changed(&self, name: &str, master: bool, priority: u8) {
+        let event = if master {
+            "MASTER_PRIORITY"
+        } else {
+            "BACKUP_PRIORITY"
+        };
+        self.fifos
+            .write(&fifo::line("INSTANCE", name, event, priority));
+    }
+
     /// Runs `job` in lane `key` now, or queues it (the oldest waiting one skipped past the
     /// bound).
     fn enqueue(&self, key: String, job: Job) {
@@ -492,6 +504,7 @@ mod tests {
             stop: Some(recorder(dir, "stop", out)),
             any: Some(recorder(dir, "any", out)),
             master_rx_lower_pri: Some(recorder(dir, "rxlower", out)),
+            priority_changes: false,
         }
     }
 

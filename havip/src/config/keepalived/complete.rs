@@ -11,7 +11,7 @@ use super::Top;
 use crate::config::check::{self, Draft, GroupAt};
 use crate::config::diag::{Diagnostic, Location};
 use crate::model::{
-    DaemonSpec, InstanceSpec, LifeScript, SyncGroupSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
+    DaemonSpec, InstanceSpec, LifeScript, NotifySpec, SyncGroupSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
 };
 use crate::vrrp::{Centis, GarpConfig, StartState, Version};
 
@@ -304,7 +304,12 @@ impl Cx<'_> {
             down_timer_adverts: r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3),
             unicast_ttl: r.unicast_ttl.unwrap_or(255),
             peer_ttl: r.peer_ttl.clone(),
-            notify: r.notify.clone(),
+            notify: NotifySpec {
+                priority_changes: r
+                    .notify_priority_changes
+                    .unwrap_or(g.notify_priority_changes),
+                ..r.notify.clone()
+            },
             ..VrrpSpec::new(vrid, priority)
         };
         Some(Draft {

@@ -37,6 +37,8 @@ pub(super) struct Globals {
     pub(super) lower_prio_no_advert: bool,
     /// `vrrp_down_timer_adverts`: the instances' default.
     pub(super) down_timer_adverts: Option<u8>,
+    /// `vrrp_notify_priority_changes`: the instances' default.
+    pub(super) notify_priority_changes: bool,
     pub(super) startup_delay: Option<Duration>,
 }
 
@@ -101,7 +103,11 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_gna_interval", "IPv6 neighbour advertisements use vrrp_garp_interval's spacing"),
         ignored("vrrp_garp_extra_if", "GARPs are sent on the instance's interface only"),
         ignored("vrrp_higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
-        ignored("vrrp_notify_priority_changes", "priority changes are not notified"),
+        handled("vrrp_notify_priority_changes", |cx, g, s| {
+            if let Some(b) = cx.bool_arg(s, &GLOBAL_DEFS) {
+                g.notify_priority_changes = b;
+            }
+        }),
         handled("dynamic_interfaces", dynamic_interfaces),
         handled("notify_fifo", notify_fifo),
         handled("startup_script", |cx, g, s| life_script(cx, &mut g.startup_script, s)),

@@ -53,6 +53,8 @@ pub(super) struct RawInstance {
     /// `lower_prio_no_advert`, when written (else the global default).
     pub(super) lower_prio_no_advert: Option<bool>,
     pub(super) down_timer_adverts: Option<u8>,
+    /// `notify_priority_changes`, when written (else the global default).
+    pub(super) notify_priority_changes: Option<bool>,
     pub(super) unicast_ttl: Option<u8>,
     /// `unicast_peer { ADDR min_ttl N max_ttl M }`: the peers with a range.
     pub(super) peer_ttl: Vec<(IpAddr, u8, u8)>,
@@ -94,6 +96,7 @@ impl RawInstance {
             track_files: Vec::new(),
             lower_prio_no_advert: None,
             down_timer_adverts: None,
+            notify_priority_changes: None,
             unicast_ttl: None,
             peer_ttl: Vec::new(),
             notify: NotifySpec::default(),
@@ -178,7 +181,11 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("no_check_unicast_src", no_check_unicast_src),
         ignored("track_src_ip", "the source address is not tracked"),
         ignored("unicast_fault_no_peer", "an instance with unicast keywords but no peer is refused anyway"),
-        ignored("notify_priority_changes", "priority changes are not notified"),
+        handled("notify_priority_changes", |cx, r, s| {
+            if let Some(b) = cx.bool_arg(s, &INSTANCE) {
+                r.notify_priority_changes = Some(b);
+            }
+        }),
         ignored("notify_deleted", "havip sends no notification for removed instances"),
         ignored("kernel_rx_buf_size", "socket buffer tuning"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
