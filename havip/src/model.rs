@@ -60,6 +60,9 @@ pub struct DaemonSpec {
     /// keepalived `vrrp_startup_delay`: how long after start-up the instances start (nothing is
     /// set up meanwhile). Not at a hitless restart.
     pub startup_delay: Option<std::time::Duration>,
+    /// keepalived `net_namespace NAME`: the daemon enters `/run/netns/NAME` before anything
+    /// else, and runs there (its instances, scripts and hooks). Read at start only.
+    pub net_namespace: Option<String>,
 }
 
 impl DaemonSpec {
@@ -83,7 +86,17 @@ impl DaemonSpec {
             shutdown_script: None,
             track_files: Vec::new(),
             startup_delay: None,
+            net_namespace: None,
         }
+    }
+}
+
+/// Why `name` cannot be a network namespace name (a file in /run/netns), if it cannot.
+pub fn netns_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        Some("not a namespace name (a file name in /run/netns, as `ip netns add NAME` makes)")
+    } else {
+        None
     }
 }
 

@@ -876,3 +876,78 @@ fn notify_master_rx_lower_pri_runs_at_most_once_per_advert_interval() {
     );
     assert_eq!(lab.proc("n1").state_now().as_deref(), Some("MASTER"));
 }
+
+/// keepalived's `net_namespace NAME`: started in another namespace (an empty one here, so a
+/// daemon that stayed there would find no eth0), havip enters /run/netns/NAME first and runs
+/// there: the VIP and the XDP program on that namespace's eth0, its control socket found by
+/// `ip netns exec NAME havip stats`, nothing left at SIGTERM. A namespace that does not exist
+/// is refused at start with the way to make it.
+#[test]
+fn net_namespace_runs_the_daemon_in_that_namespace() {
+    use havip_lab::lab::Launcher;
+    let mut lab = Lab::new("netns");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let elsewhere = lab.add_ns("launch");
+    let dir = std::env::temp_dir().join(format!("hv-netns-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |ns: &str| {
+        format!(
+            "net_namespace {ns}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+             advert_int 0.1\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let good = write(&dir, "good.conf", &conf(&n1.ns));
+    let p = lab.havip_in(
+        Launcher::NsenterNet,
+        "d",
+        &elsewhere,
+        &["run", "--config", &good, "--xdp-mode", "skb"],
+    );
+    // Its state is read where it runs.
+    p.ns = n1.ns.clone();
+    p.wait_started(LONG);
+    lab.proc("d").wait_state("MASTER", LONG);
+    assert!(lab.has_addr(&n1, "10.99.0.100"));
+    assert!(
+        lab.xdp_on(&n1).is_some(),
+        "no XDP program on {}'s eth0",
+        n1.ns
+    );
+    let stats = lab.proc("d").stats();
+    assert_eq!(
+        stats.daemon.as_ref().map(|d| d.pid),
+        Some(lab.proc("d").pid()),
+        "ip netns exec {} havip stats does not find the daemon",
+        n1.ns
+    );
+    // Nothing of it where it was started.
+    let here =
+        havip::control::socket_path(&format!("ns{}", havip_lab::lab::netns_inode(&elsewhere)));
+    assert!(!here.exists(), "{} exists", here.display());
+    let log = lab.proc("d").log_text();
+    assert!(log.contains("running in network namespace"), "{log}");
+    let d = lab.proc("d");
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit(LONG).success());
+    assert!(!lab.has_addr(&n1, "10.99.0.100"));
+    assert_eq!(lab.xdp_on(&n1), None);
+
+    // A namespace that is not there: refused, saying how to make it.
+    let missing = format!("{}-none", lab.prefix());
+    let bad = write(&dir, "bad.conf", &conf(&missing));
+    let p = lab.havip_in(
+        Launcher::NsenterNet,
+        "bad",
+        &elsewhere,
+        &["run", "--config", &bad, "--xdp-mode", "skb"],
+    );
+    let status = p.wait_exit(LONG);
+    assert!(!status.success());
+    let log = lab.proc("bad").log_text();
+    assert!(
+        log.contains(&format!("net_namespace {missing}")) && log.contains("ip netns add"),
+        "{log}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

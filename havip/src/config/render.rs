@@ -29,6 +29,9 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.fifo_states_on_reload {
         let _ = writeln!(o, "fifo_states_on_reload: true");
     }
+    if let Some(ns) = &spec.net_namespace {
+        let _ = writeln!(o, "net_namespace: {ns}");
+    }
     if let Some(d) = spec.startup_delay {
         let _ = writeln!(o, "startup_delay: {d:?}");
     }

@@ -1379,6 +1379,30 @@ fn notify_priority_changes_is_read_with_its_global_default() {
 }
 
 #[test]
+fn net_namespace_is_read_and_names_a_namespace() {
+    let k = load_k(&format!("net_namespace blue\n{GOOD}")).unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    assert_eq!(k.spec.net_namespace.as_deref(), Some("blue"));
+    let k = load_k(GOOD).unwrap();
+    assert_eq!(k.spec.net_namespace, None);
+    for bad in ["../etc", "a/b", ".."] {
+        let errs = errors(load_k(&format!("net_namespace {bad}\n{GOOD}")));
+        assert_error(&errs, "k.conf:1:15: error", &["not a namespace name"]);
+    }
+    let t = load_t(
+        "net_namespace = \"blue\"\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+         vrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.net_namespace.as_deref(), Some("blue"));
+    let errs = errors(load_t(
+        "net_namespace = \"a/b\"\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+         vrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    ));
+    assert_error(&errs, "h.toml:", &["not a namespace name"]);
+}
+
+#[test]
 fn down_timer_adverts_is_read_from_3_up() {
     let k = load_k(
         "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\

@@ -43,6 +43,8 @@ struct File {
     shutdown_script: Option<Spanned<Life>>,
     /// keepalived vrrp_startup_delay.
     startup_delay: Option<Spanned<Secs>>,
+    /// keepalived net_namespace.
+    net_namespace: Option<Spanned<String>>,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -806,6 +808,14 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         });
     }
     spec.fifo_states_on_reload = f.fifo_states_on_reload;
+    if let Some(ns) = &f.net_namespace {
+        match crate::model::netns_name_problem(ns.get_ref()) {
+            Some(why) => {
+                cx.error(ns, format!("net_namespace {:?}: {why}", ns.get_ref()));
+            }
+            None => spec.net_namespace = Some(ns.get_ref().clone()),
+        }
+    }
     spec.startup_delay = f
         .startup_delay
         .as_ref()

@@ -33,6 +33,9 @@ pub fn run(spec: DaemonSpec) -> Result<()> {
 
 /// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
 pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
+    if let Some(name) = &spec.net_namespace {
+        enter_net_namespace(name)?;
+    }
     privs::check_run_privileges(spec.metrics_listen.is_some())?;
     realtime(&spec)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -40,6 +43,36 @@ pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()>
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(run_async(spec, reload))
+}
+
+/// keepalived `net_namespace NAME`: this thread (the daemon's first: every thread, script and
+/// hook it starts follows) moves into `/run/netns/NAME`, as keepalived's `set_namespaces()`
+/// and `nsenter --net` do. The run files are keyed by namespace, so `ip netns exec NAME havip
+/// stats` finds the daemon.
+fn enter_net_namespace(name: &str) -> Result<()> {
+    let path = std::path::Path::new("/run/netns").join(name);
+    let fd = std::fs::File::open(&path).with_context(|| {
+        format!(
+            "net_namespace {name}: opening {} (make the namespace with `ip netns add {name}`, \
+             or remove net_namespace)",
+            path.display()
+        )
+    })?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&fd),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .with_context(|| {
+        format!(
+            "net_namespace {name}: entering {} (setns needs CAP_SYS_ADMIN)",
+            path.display()
+        )
+    })?;
+    info!(
+        namespace = name,
+        "running in network namespace (net_namespace)"
+    );
+    Ok(())
 }
 
 async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {

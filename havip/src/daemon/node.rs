@@ -63,6 +63,7 @@ pub(super) struct StartOnly {
     startup_script: Option<crate::model::LifeScript>,
     shutdown_script: Option<crate::model::LifeScript>,
     startup_delay: Option<Duration>,
+    net_namespace: Option<String>,
 }
 
 impl StartOnly {
@@ -71,6 +72,7 @@ impl StartOnly {
             startup_script: spec.startup_script.clone(),
             shutdown_script: spec.shutdown_script.clone(),
             startup_delay: spec.startup_delay,
+            net_namespace: spec.net_namespace.clone(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub(super) struct Globals {
     /// `vrrp_notify_priority_changes`: the instances' default.
     pub(super) notify_priority_changes: bool,
     pub(super) startup_delay: Option<Duration>,
+    /// `net_namespace` (a top-level keyword, kept with the globals).
+    pub(super) net_namespace: Option<String>,
 }
 
 /// `global_defs`: what havip does with each keyword.

@@ -117,21 +117,48 @@ static TOP: Table<Top> = Table {
         handled("vrrp_track_process", check),
         handled("vrrp_sync_group", vrrp_sync_group),
         handled("include", include),
-        ignored("virtual_server", "LVS (IPVS) load balancing is keepalived's other half; havip is VRRP only"),
-        ignored("virtual_server_group", "LVS (IPVS) load balancing is keepalived's other half; havip is VRRP only"),
+        ignored(
+            "virtual_server",
+            "LVS (IPVS) load balancing is keepalived's other half; havip is VRRP only",
+        ),
+        ignored(
+            "virtual_server_group",
+            "LVS (IPVS) load balancing is keepalived's other half; havip is VRRP only",
+        ),
         ignored("SSL", "used by LVS health checks only"),
-        ignored("bfd_instance", "BFD is not implemented; only track_bfd would use it"),
-        ignored("linkbeat_interfaces", "havip follows link state through netlink"),
-        ignored("garp_group", "per-interface GARP intervals are not implemented; the instance's schedule applies"),
+        ignored(
+            "bfd_instance",
+            "BFD is not implemented; only track_bfd would use it",
+        ),
+        ignored(
+            "linkbeat_interfaces",
+            "havip follows link state through netlink",
+        ),
+        ignored(
+            "garp_group",
+            "per-interface GARP intervals are not implemented; the instance's schedule applies",
+        ),
         handled("track_file", track_file),
         handled("vrrp_track_file", track_file),
-        ignored("track_process", "keepalived's name for vrrp_track_process is vrrp_track_process"),
+        ignored(
+            "track_process",
+            "keepalived's name for vrrp_track_process is vrrp_track_process",
+        ),
         ignored("use_pid_dir", "havip has no pid files"),
         ignored("instance", "havip has no pid files to name"),
-        refused("static_ipaddress", "keepalived adds these addresses at start-up; havip does not"),
-        refused("static_routes", "keepalived adds these routes at start-up; havip does not"),
-        refused("static_rules", "keepalived adds these rules at start-up; havip does not"),
-        refused("net_namespace", "keepalived would run in that network namespace; run havip inside it instead (ip netns exec NAME havip run ...)"),
+        refused(
+            "static_ipaddress",
+            "keepalived adds these addresses at start-up; havip does not",
+        ),
+        refused(
+            "static_routes",
+            "keepalived adds these routes at start-up; havip does not",
+        ),
+        refused(
+            "static_rules",
+            "keepalived adds these rules at start-up; havip does not",
+        ),
+        handled("net_namespace", net_namespace),
         ignored("net_namespace_ipvs", "LVS only"),
         ignored("namespace_with_ipsets", "havip installs no ipsets"),
     ],
@@ -210,6 +237,20 @@ fn vrrp_sync_group(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
 /// The reader (`syntax.rs`) has expanded every `include PATTERN`; one that reaches here has
 /// another number of words, which keepalived does not know either. `include` is in the table
 /// so that it counts as a keyword for the one-line block check.
+/// `net_namespace NAME`: a name under /run/netns, as `ip netns add` makes.
+fn net_namespace(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
+    let Some(w) = cx.arg(s, "a network namespace name", &TOP) else {
+        return;
+    };
+    match crate::model::netns_name_problem(&w.text) {
+        Some(why) => cx.err(Diagnostic::error(
+            args::loc(w),
+            format!("net_namespace {:?}: {why}", w.text),
+        )),
+        None => top.globals.net_namespace = Some(w.text.clone()),
+    }
+}
+
 fn include(cx: &mut Cx<'_>, _: &mut Top, s: &Stmt) {
     cx.unknown(&TOP, s);
 }
