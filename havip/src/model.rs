@@ -219,7 +219,76 @@ pub struct VrrpSpec {
     pub unicast_ttl: u8,
     /// keepalived `unicast_peer { ADDR min_ttl N max_ttl M }`, for the peers that give a range.
     pub peer_ttl: Vec<(IpAddr, u8, u8)>,
+    /// keepalived `virtual_routes`: added after the VIPs when the instance becomes master,
+    /// removed when it stops being master.
+    pub virtual_routes: Vec<RouteSpec>,
     pub notify: NotifySpec,
+}
+
+/// What a route does with the packets it matches (`ip route`'s type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// One `virtual_routes` line: keepalived's (and `ip route`'s) words, the ones havip reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub kind: RouteKind,
+    pub dest: IpAddr,
+    pub prefix_len: u8,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// The preferred source address (`src`).
+    pub src: Option<IpAddr>,
+    pub table: Option<u32>,
+    pub metric: Option<u32>,
+    pub scope: Option<u8>,
+    pub protocol: Option<u8>,
+    pub onlink: bool,
+}
+
+impl std::fmt::Display for RouteSpec {
+    /// The line as `ip route` would take it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            RouteKind::Unicast => {}
+            RouteKind::Blackhole => write!(f, "blackhole ")?,
+            RouteKind::Unreachable => write!(f, "unreachable ")?,
+            RouteKind::Prohibit => write!(f, "prohibit ")?,
+            RouteKind::Throw => write!(f, "throw ")?,
+        }
+        write!(f, "{}/{}", self.dest, self.prefix_len)?;
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        if let Some(s) = self.src {
+            write!(f, " src {s}")?;
+        }
+        if let Some(t) = self.table {
+            write!(f, " table {t}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        if let Some(s) = self.scope {
+            write!(f, " scope {s}")?;
+        }
+        if let Some(p) = self.protocol {
+            write!(f, " proto {p}")?;
+        }
+        if self.onlink {
+            write!(f, " onlink")?;
+        }
+        Ok(())
+    }
 }
 
 /// keepalived's notify hooks: command lines, run with the instance's name and new state.
@@ -302,6 +371,7 @@ impl VrrpSpec {
             down_timer_adverts: 3,
             unicast_ttl: 255,
             peer_ttl: Vec::new(),
+            virtual_routes: Vec::new(),
             notify: NotifySpec::default(),
         }
     }
@@ -340,6 +410,7 @@ impl VrrpSpec {
             track_interfaces: _,
             track_scripts: _,
             track_files: _,
+            virtual_routes: _,
             notify: _,
         } = self;
         RouterConfig {

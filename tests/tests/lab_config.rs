@@ -951,3 +951,88 @@ fn net_namespace_runs_the_daemon_in_that_namespace() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// keepalived's `virtual_routes` follow the VIP: the master adds them after its VIPs (a
+/// gateway route with a metric, a blackhole, one with the VIP as its source), a backup has
+/// none, a master that stops removes them, and the new master adds them. A route the kernel
+/// refuses (its gateway is on no link) is logged as an error and the VIPs are held anyway. A
+/// route a `kill -9` left behind is removed when havip starts again.
+#[test]
+fn virtual_routes_follow_the_master() {
+    let mut lab = Lab::new("vroutes");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let _gw = lab.host("g", "10.99.0.1/24");
+    let dir = std::env::temp_dir().join(format!("hv-vroutes-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n  \
+             virtual_routes {{\n    192.0.2.0/24 via 10.99.0.1 dev eth0 metric 7\n    \
+             blackhole 198.51.100.0/24\n    src 10.99.0.100 203.0.113.0/24 via 10.99.0.1\n    \
+             10.200.0.0/16 via 172.31.0.1\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(150));
+    let c2 = write(&dir, "n2.conf", &conf(100));
+    let routes = |lab: &Lab, h: &Host| {
+        [
+            lab.ip(&h.ns, "route show 192.0.2.0/24"),
+            lab.ip(&h.ns, "route show type blackhole"),
+            lab.ip(&h.ns, "route show 203.0.113.0/24"),
+        ]
+        .join("")
+    };
+    let all_there = |r: &str| {
+        r.contains("192.0.2.0/24 via 10.99.0.1 dev eth0")
+            && r.contains("metric 7")
+            && r.contains("blackhole 198.51.100.0/24")
+            && r.contains("203.0.113.0/24 via 10.99.0.1 dev eth0")
+            && r.contains("src 10.99.0.100")
+    };
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    let r1 = routes(&lab, &n1);
+    assert!(all_there(&r1), "the master's routes:\n{r1}");
+    assert_eq!(
+        routes(&lab, &n2).trim(),
+        "",
+        "a backup has no virtual route"
+    );
+    // The refused route is said loudly, and the VIP is held all the same.
+    let log = lab.proc("n1").log_text();
+    assert!(
+        log.contains("virtual route not added") && log.contains("10.200.0.0/16"),
+        "{log}"
+    );
+    assert!(lab.has_addr(&n1, "10.99.0.100"));
+
+    // The master stops: its routes go, the new master's come.
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    p.wait_exit(LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    wait_until("n2's routes", LONG, || all_there(&routes(&lab, &n2)));
+    assert_eq!(routes(&lab, &n1).trim(), "", "a stopped master left routes");
+
+    // kill -9 leaves them; the next start removes them before anything else.
+    let p = lab.proc("n2");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(LONG);
+    assert!(all_there(&routes(&lab, &n2)));
+    lab.havip("n2b", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2b").wait_state("MASTER", LONG);
+    let log = lab.proc("n2b").log_text();
+    assert!(
+        log.contains("removed a virtual route left behind by a previous run"),
+        "{log}"
+    );
+    wait_until("n2's routes again", LONG, || all_there(&routes(&lab, &n2)));
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -16,6 +16,7 @@ mod check;
 mod diag;
 pub mod keepalived;
 mod render;
+pub mod route;
 mod syntax;
 mod toml;
 

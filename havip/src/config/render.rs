@@ -136,6 +136,9 @@ pub fn render(spec: &DaemonSpec) -> String {
                 }
             }
         }
+        for route in &r.virtual_routes {
+            let _ = writeln!(o, "  virtual_route: {route}");
+        }
         notify(&mut o, &r.notify);
     }
     for s in &spec.scripts {

@@ -1403,6 +1403,56 @@ fn net_namespace_is_read_and_names_a_namespace() {
 }
 
 #[test]
+fn virtual_routes_are_read_in_both_formats() {
+    let with = |routes: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 1\n  \
+             virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  virtual_routes {{\n{routes}  }}\n}}\n"
+        )
+    };
+    let k = load_k(&with(
+        "    192.0.2.0/24 via 10.0.0.254 metric 5\n    blackhole 198.51.100.0/24\n",
+    ))
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    let shown: Vec<String> = k.spec.instances[0]
+        .vrrp
+        .as_ref()
+        .unwrap()
+        .virtual_routes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "192.0.2.0/24 via 10.0.0.254 metric 5",
+            "blackhole 198.51.100.0/24"
+        ]
+    );
+    let errs = errors(load_k(&with("    192.0.2.0/24 via 10.0.0.254 mtu 1400\n")));
+    assert_error(
+        &errs,
+        "k.conf:8:33: error",
+        &["virtual_routes: route option mtu is not implemented"],
+    );
+
+    let toml = |routes: &str| {
+        format!(
+            "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+             vips = [\"10.0.0.100/24\"]\nvirtual_routes = [{routes}]\n"
+        )
+    };
+    let t = load_t(&toml("\"192.0.2.0/24 dev eth0\"")).unwrap();
+    assert_eq!(
+        t.spec.instances[0].vrrp.as_ref().unwrap().virtual_routes[0].to_string(),
+        "192.0.2.0/24 dev eth0"
+    );
+    let errs = errors(load_t(&toml("\"192.0.2.0/24\"")));
+    assert_error(&errs, "h.toml:", &["needs via or dev"]);
+}
+
+#[test]
 fn down_timer_adverts_is_read_from_3_up() {
     let k = load_k(
         "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\

@@ -123,6 +123,9 @@ struct Instance {
     lower_prio_no_advert: bool,
     /// keepalived down_timer_adverts.
     down_timer_adverts: Option<Spanned<u8>>,
+    /// keepalived virtual_routes: one `ip route` line each.
+    #[serde(default)]
+    virtual_routes: Vec<Spanned<String>>,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -632,6 +635,16 @@ impl Cx<'_> {
             None => None,
             Some(s) => Some(self.addr(s, "unicast_src")?),
         };
+        let mut virtual_routes = Vec::new();
+        for line in &i.virtual_routes {
+            let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+            match crate::config::route::parse(&words) {
+                Ok(r) => virtual_routes.push(r),
+                Err((_, why)) => {
+                    self.error(line, format!("virtual_routes {:?}: {why}", line.get_ref()));
+                }
+            }
+        }
         let mut peer_ttl = Vec::new();
         let mut unicast_peers = Vec::new();
         for p in &i.unicast_peers {
@@ -720,6 +733,7 @@ impl Cx<'_> {
             unicast_ttl,
             peer_ttl,
             down_timer_adverts: i.down_timer_adverts.as_ref().map_or(3, |n| *n.get_ref()),
+            virtual_routes,
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });

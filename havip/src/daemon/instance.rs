@@ -16,7 +16,7 @@ use tracing::{debug, error, info};
 use super::{advert::advert_repr, ifaces::Iface, Node};
 use crate::{
     dataplane::Dataplane,
-    model::InstanceSpec,
+    model::{InstanceSpec, RouteSpec},
     net::{
         netlink::Netlink,
         sockets::{VRRP_GROUP_V4, VRRP_GROUP_V6},
@@ -150,7 +150,26 @@ impl Instance {
                 .with_context(|| format!("adding VIP {vip}"))?;
             info!(instance = %self.spec.name, %vip, "VIP added");
         }
+        // keepalived's virtual_routes, after the addresses (a route may use one as its source).
+        // One the kernel refuses is logged as an error and the takeover goes on: the VIPs are
+        // the service, and a route is not worth giving them up for.
+        for route in self.routes() {
+            match add_route(nl, route).await {
+                Ok(_) => info!(instance = %self.spec.name, %route, "virtual route added"),
+                Err(e) => {
+                    error!(instance = %self.spec.name, %route, "virtual route not added: {e:#}")
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// keepalived `virtual_routes` of this instance.
+    fn routes(&self) -> &[RouteSpec] {
+        self.spec
+            .vrrp
+            .as_ref()
+            .map_or(&[], |v| v.virtual_routes.as_slice())
     }
 
     /// Gives up the VIPs: XDP drops first, then the addresses go.
@@ -164,9 +183,18 @@ impl Instance {
         self.declare_vips(dp, iface.link.mac, false)?;
         self.owned = false;
         let primary = iface.primary_v4.map(IpAddr::V4);
-        // Every VIP is tried: one that cannot be removed must not keep the others on the
-        // interface (XDP drops ARP for all of them already, as not owned).
+        // Every route and VIP is tried: one that cannot be removed must not keep the others
+        // (XDP drops ARP for all the VIPs already, as not owned). Routes first, as keepalived.
         let mut first_err = None;
+        for route in self.routes() {
+            match del_route(nl, route).await {
+                Ok(true) => info!(instance = %self.spec.name, %route, "virtual route removed"),
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e.context(format!("removing route {route}")));
+                }
+            }
+        }
         for vip in &self.spec.vips {
             if Some(vip.addr) == primary {
                 continue;
@@ -394,5 +422,27 @@ impl Node {
     pub(super) fn send_garps(&self, i: usize, vips: &[IpAddr]) -> Result<()> {
         let inst = &self.instances[i];
         inst.send_garps(&self.ifaces[&inst.ifindex], vips)
+    }
+}
+
+/// Adds `route`, through the interface its `dev` names (looked up now: interfaces come and go).
+pub(super) async fn add_route(nl: &Netlink, route: &RouteSpec) -> Result<bool> {
+    let oif = route_oif(nl, route).await?;
+    nl.add_route(route, oif).await
+}
+
+/// Removes `route` if it is there.
+pub(super) async fn del_route(nl: &Netlink, route: &RouteSpec) -> Result<bool> {
+    match route_oif(nl, route).await {
+        Ok(oif) => nl.del_route(route, oif).await,
+        // Its interface is gone, and the route with it.
+        Err(_) => Ok(false),
+    }
+}
+
+async fn route_oif(nl: &Netlink, route: &RouteSpec) -> Result<Option<u32>> {
+    match &route.dev {
+        None => Ok(None),
+        Some(dev) => Ok(Some(nl.link(dev).await?.index)),
     }
 }

@@ -89,6 +89,9 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     };
     remove_leftovers(&nl, &ns, &adopt).await?;
     if !restarted {
+        remove_left_routes(&nl, &spec).await;
+    }
+    if !restarted {
         // keepalived runs it before its children start, and waits (up to its timeout).
         life_script(&spec, spec.startup_script.as_ref(), "startup_script").await;
         if !startup_delay(spec.startup_delay).await? {
@@ -167,6 +170,22 @@ async fn remove_leftovers(nl: &Netlink, ns: &str, adopt: &[handover::Handed]) ->
         warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
     }
     Ok(())
+}
+
+/// The instances' virtual routes, removed at a fresh start: none is master yet, and a route a
+/// killed run left would draw traffic to a node that no longer holds the VIP. (At a hitless
+/// restart the masters' routes stay with their VIPs.)
+async fn remove_left_routes(nl: &Netlink, spec: &DaemonSpec) {
+    let routes = spec
+        .instances
+        .iter()
+        .filter_map(|i| i.vrrp.as_ref())
+        .flat_map(|v| v.virtual_routes.iter());
+    for route in routes {
+        if let Ok(true) = instance::del_route(nl, route).await {
+            warn!(%route, "removed a virtual route left behind by a previous run");
+        }
+    }
 }
 
 /// `--rt-priority` and `--mlock`: real-time scheduling and locked memory for the whole process

@@ -5,12 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::TryStreamExt as _;
+
+use crate::model::{RouteKind, RouteSpec};
 use rtnetlink::{
     packet_route::{
         address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkMessage},
+        route::{RouteMessage, RouteProtocol, RouteScope, RouteType},
     },
-    AddressMessageBuilder, Handle,
+    AddressMessageBuilder, Handle, RouteMessageBuilder,
 };
 
 /// What the daemon needs to know about an interface.
@@ -189,6 +192,80 @@ impl Netlink {
             Err(e) => Err(anyhow!(e)).with_context(|| format!("removing {addr}")),
         }
     }
+}
+
+impl Netlink {
+    /// Adds `route` (through interface `oif` when it names one). Returns false when it was
+    /// already there.
+    pub async fn add_route(&self, route: &RouteSpec, oif: Option<u32>) -> Result<bool> {
+        let msg = route_message(route, oif)?;
+        match self.handle.route().add(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("adding route {route}")),
+        }
+    }
+
+    /// Removes `route`. Returns false when it was not there.
+    pub async fn del_route(&self, route: &RouteSpec, oif: Option<u32>) -> Result<bool> {
+        let msg = route_message(route, oif)?;
+        match self.handle.route().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => {
+                Ok(false)
+            }
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("removing route {route}")),
+        }
+    }
+}
+
+/// The netlink message for `route`, the same for adding and removing it.
+fn route_message(route: &RouteSpec, oif: Option<u32>) -> Result<RouteMessage> {
+    let mut b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(route.dest, route.prefix_len)
+        .map_err(|e| anyhow!("route {route}: {e}"))?;
+    if let Some(via) = route.via {
+        b = b.gateway(via).map_err(|e| anyhow!("route {route}: {e}"))?;
+    }
+    if let Some(src) = route.src {
+        b = b
+            .pref_source(src)
+            .map_err(|e| anyhow!("route {route}: {e}"))?;
+    }
+    if let Some(i) = oif {
+        b = b.output_interface(i);
+    }
+    if let Some(t) = route.table {
+        b = b.table_id(t);
+    }
+    if let Some(m) = route.metric {
+        b = b.priority(m);
+    }
+    if let Some(p) = route.protocol {
+        b = b.protocol(RouteProtocol::from(p));
+    }
+    let kind = match route.kind {
+        RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+        RouteKind::Throw => RouteType::Throw,
+    };
+    b = b.kind(kind);
+    // As `ip route`: link scope for a route with no gateway through an interface, else global.
+    let scope = route.scope.map_or(
+        if route.via.is_none() && oif.is_some() {
+            RouteScope::Link
+        } else {
+            RouteScope::Universe
+        },
+        RouteScope::from,
+    );
+    b = b.scope(scope);
+    if route.onlink {
+        b = b.onlink();
+    }
+    Ok(b.build())
 }
 
 fn no_such_interface(name: &str) -> anyhow::Error {

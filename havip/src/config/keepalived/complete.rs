@@ -305,6 +305,7 @@ impl Cx<'_> {
             down_timer_adverts: r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3),
             unicast_ttl: r.unicast_ttl.unwrap_or(255),
             peer_ttl: r.peer_ttl.clone(),
+            virtual_routes: r.virtual_routes.clone(),
             notify: NotifySpec {
                 priority_changes: r
                     .notify_priority_changes

@@ -58,6 +58,7 @@ pub(super) struct RawInstance {
     pub(super) unicast_ttl: Option<u8>,
     /// `unicast_peer { ADDR min_ttl N max_ttl M }`: the peers with a range.
     pub(super) peer_ttl: Vec<(IpAddr, u8, u8)>,
+    pub(super) virtual_routes: Vec<crate::model::RouteSpec>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -99,6 +100,7 @@ impl RawInstance {
             notify_priority_changes: None,
             unicast_ttl: None,
             peer_ttl: Vec::new(),
+            virtual_routes: Vec::new(),
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -199,7 +201,7 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("track_file", track_file),
         refused("track_bfd", "BFD is not implemented: the priority would not move"),
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
-        refused("virtual_routes", "havip does not add or remove routes"),
+        handled("virtual_routes", virtual_routes),
         refused("virtual_rules", "havip does not add or remove routing rules"),
     ],
     ignored_prefixes: &[],
@@ -292,6 +294,28 @@ fn virtual_ipaddress(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
         cx.extra(s, 0, &INSTANCE);
         for line in body {
             cx.vip(r, line);
+        }
+    }
+}
+
+/// `virtual_routes { ROUTE... }`: one route per line, in `ip route`'s words.
+fn virtual_routes(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    let Some(body) = cx.block(s) else {
+        return;
+    };
+    cx.extra(s, 0, &INSTANCE);
+    for line in body {
+        cx.no_block(line);
+        let words: Vec<&str> = line.words.iter().map(|w| w.text.as_str()).collect();
+        match crate::config::route::parse(&words) {
+            Ok(route) => r.virtual_routes.push(route),
+            Err((at, why)) => {
+                let w = &line.words[at.min(line.words.len() - 1)];
+                cx.err(
+                    Diagnostic::error(loc(w), format!("virtual_routes: {why}"))
+                        .found(w.text.clone()),
+                );
+            }
         }
     }
 }
