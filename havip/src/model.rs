@@ -63,6 +63,18 @@ pub struct DaemonSpec {
     /// keepalived `net_namespace NAME`: the daemon enters `/run/netns/NAME` before anything
     /// else, and runs there (its instances, scripts and hooks). Read at start only.
     pub net_namespace: Option<String>,
+    /// keepalived `static_ipaddress`: addresses (on the interface named with each) added at
+    /// start and removed at stop, whatever the elections do.
+    pub static_addresses: Vec<StaticAddress>,
+    /// keepalived `static_routes`: routes added at start and removed at stop.
+    pub static_routes: Vec<RouteSpec>,
+}
+
+/// One `static_ipaddress` line: `ADDRESS[/PREFIX] dev IFACE [label LABEL]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticAddress {
+    pub addr: VipSpec,
+    pub dev: String,
 }
 
 impl DaemonSpec {
@@ -87,6 +99,8 @@ impl DaemonSpec {
             track_files: Vec::new(),
             startup_delay: None,
             net_namespace: None,
+            static_addresses: Vec::new(),
+            static_routes: Vec::new(),
         }
     }
 }

@@ -1036,3 +1036,84 @@ fn virtual_routes_follow_the_master() {
     wait_until("n2's routes again", LONG, || all_there(&routes(&lab, &n2)));
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// keepalived's `static_ipaddress` and `static_routes`: there from the start whatever the
+/// election (a backup has them too), gone at SIGTERM; one the kernel refuses is an error in
+/// the log and the daemon runs on; after `kill -9` a new start finds them in place.
+#[test]
+fn static_addresses_and_routes_live_with_the_daemon() {
+    let mut lab = Lab::new("static");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let _gw = lab.host("g", "10.99.0.1/24");
+    let dir = std::env::temp_dir().join(format!("hv-static-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |prio: u8, statics: bool| {
+        let s = if statics {
+            "static_ipaddress {\n  10.99.9.5/24 dev eth0 label eth0:st\n  192.0.2.77/32 dev eth9\n}\n\
+             static_routes {\n  198.18.0.0/15 via 10.99.0.1 dev eth0\n  blackhole 203.0.113.0/24\n}\n"
+        } else {
+            ""
+        };
+        format!(
+            "{s}vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    // n2 is the master; n1, with the static entries, a backup.
+    let c2 = write(&dir, "n2.conf", &conf(150, false));
+    let c1 = write(&dir, "n1.conf", &conf(100, true));
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    let statics = |lab: &Lab| {
+        [
+            lab.ip(&n1.ns, "-4 addr show dev eth0"),
+            lab.ip(&n1.ns, "route show 198.18.0.0/15"),
+            lab.ip(&n1.ns, "route show type blackhole"),
+        ]
+        .join("")
+    };
+    let all_there = |s: &str| {
+        s.contains("inet 10.99.9.5/24")
+            && s.contains("eth0:st")
+            && s.contains("198.18.0.0/15 via 10.99.0.1 dev eth0")
+            && s.contains("blackhole 203.0.113.0/24")
+    };
+    let none_there = |s: &str| {
+        !s.contains("10.99.9.5") && !s.contains("198.18.0.0") && !s.contains("203.0.113.0")
+    };
+    assert!(none_there(&statics(&lab)));
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("BACKUP", LONG);
+    let s = statics(&lab);
+    assert!(all_there(&s), "a backup's static entries:\n{s}");
+    let log = lab.proc("n1").log_text();
+    assert!(
+        log.contains("static address not added") && log.contains("192.0.2.77"),
+        "{log}"
+    );
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    let s = statics(&lab);
+    assert!(none_there(&s), "left at SIGTERM:\n{s}");
+
+    lab.havip("n1b", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1b").wait_state("BACKUP", LONG);
+    let p = lab.proc("n1b");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(LONG);
+    assert!(all_there(&statics(&lab)), "kill -9 removes nothing");
+    lab.havip("n1c", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1c").wait_state("BACKUP", LONG);
+    assert!(all_there(&statics(&lab)));
+    let p = lab.proc("n1c");
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(LONG).success());
+    assert!(none_there(&statics(&lab)));
+    let _ = fs::remove_dir_all(&dir);
+}

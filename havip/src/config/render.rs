@@ -29,6 +29,17 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.fifo_states_on_reload {
         let _ = writeln!(o, "fifo_states_on_reload: true");
     }
+    for a in &spec.static_addresses {
+        let label = a
+            .addr
+            .label
+            .as_ref()
+            .map_or(String::new(), |l| format!(" label {l}"));
+        let _ = writeln!(o, "static_address: {} dev {}{label}", a.addr, a.dev);
+    }
+    for route in &spec.static_routes {
+        let _ = writeln!(o, "static_route: {route}");
+    }
     if let Some(ns) = &spec.net_namespace {
         let _ = writeln!(o, "net_namespace: {ns}");
     }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::model::{RouteKind, RouteSpec};
+use crate::model::{RouteKind, RouteSpec, StaticAddress, VipSpec};
 
 /// The words havip reads, for the error that names an unknown one.
 pub const READ: &str =
@@ -156,6 +156,46 @@ pub fn parse(words: &[&str]) -> Result<RouteSpec, (usize, String)> {
     Ok(route)
 }
 
+/// Reads one `static_ipaddress` line: `ADDRESS[/PREFIX] dev IFACE [label LABEL]`.
+pub fn parse_address(words: &[&str]) -> Result<StaticAddress, (usize, String)> {
+    let first = words.first().copied().unwrap_or_default();
+    let (addr, len) = match prefix(first) {
+        Ok((Some(a), len)) => (a, len),
+        _ => return Err((0, format!("{first}: not an address (ADDRESS[/PREFIX])"))),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = len.unwrap_or(max);
+    if prefix_len > max {
+        return Err((0, format!("{first}: prefix length over {max}")));
+    }
+    let (mut dev, mut label) = (None, None);
+    let mut i = 1;
+    while i < words.len() {
+        let w = words[i];
+        let value = words.get(i + 1).ok_or((i, format!("{w} needs a value")))?;
+        match w {
+            "dev" => dev = Some(value.to_string()),
+            "label" => label = Some(value.to_string()),
+            _ => {
+                return Err((
+                    i,
+                    format!("address option {w} is not implemented (havip reads dev and label)"),
+                ))
+            }
+        }
+        i += 2;
+    }
+    let dev = dev.ok_or((0, "a static address needs dev IFACE".to_string()))?;
+    Ok(StaticAddress {
+        addr: VipSpec {
+            addr,
+            prefix_len,
+            label,
+        },
+        dev,
+    })
+}
+
 /// `ADDR[/LEN]` or `default`: the address (none for default) and the length if written.
 fn prefix(w: &str) -> Result<(Option<IpAddr>, Option<u8>), String> {
     if w == "default" {
@@ -218,6 +258,37 @@ mod tests {
                 Ok(shown.to_string()),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn static_address_lines_need_their_interface() {
+        let a = parse_address(&["10.0.0.5/24", "dev", "eth1", "label", "eth1:s"]).unwrap();
+        assert_eq!(
+            (a.addr.to_string(), a.dev.as_str()),
+            ("10.0.0.5/24".into(), "eth1")
+        );
+        assert_eq!(a.addr.label.as_deref(), Some("eth1:s"));
+        assert_eq!(
+            parse_address(&["2001:db8::5", "dev", "eth0"])
+                .unwrap()
+                .addr
+                .prefix_len,
+            128
+        );
+        for (w, at, says) in [
+            (&["10.0.0.5/24"][..], 0, "needs dev"),
+            (
+                &["10.0.0.5/24", "dev", "eth1", "brd", "+"][..],
+                3,
+                "option brd is not implemented",
+            ),
+            (&["eth1"][..], 0, "not an address"),
+            (&["10.0.0.5/24", "dev"][..], 1, "needs a value"),
+        ] {
+            let e = parse_address(w).unwrap_err();
+            assert_eq!(e.0, at, "{w:?}: {e:?}");
+            assert!(e.1.contains(says), "{w:?}: {e:?}");
         }
     }
 

@@ -1453,6 +1453,37 @@ fn virtual_routes_are_read_in_both_formats() {
 }
 
 #[test]
+fn static_addresses_and_routes_are_read_in_both_formats() {
+    let k = load_k(&format!(
+        "static_ipaddress {{\n  10.1.0.5/24 dev eth1 label eth1:s\n}}\n\
+         static_routes {{\n  10.2.0.0/16 via 10.1.0.1\n}}\n{GOOD}"
+    ))
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    assert_eq!(k.spec.static_addresses.len(), 1);
+    assert_eq!(k.spec.static_addresses[0].dev, "eth1");
+    assert_eq!(
+        k.spec.static_routes[0].to_string(),
+        "10.2.0.0/16 via 10.1.0.1"
+    );
+    let errs = errors(load_k(&format!(
+        "static_ipaddress {{\n  10.1.0.5/24\n}}\n{GOOD}"
+    )));
+    assert_error(
+        &errs,
+        "k.conf:2:3: error",
+        &["static_ipaddress: a static address needs dev"],
+    );
+    let t = load_t(
+        "static_ipaddress = [\"10.1.0.5/24 dev eth1\"]\nstatic_routes = [\"blackhole 10.3.0.0/16\"]\n\
+         [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.static_addresses[0].addr.to_string(), "10.1.0.5/24");
+    assert_eq!(t.spec.static_routes[0].to_string(), "blackhole 10.3.0.0/16");
+}
+
+#[test]
 fn down_timer_adverts_is_read_from_3_up() {
     let k = load_k(
         "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\

@@ -45,6 +45,11 @@ struct File {
     startup_delay: Option<Spanned<Secs>>,
     /// keepalived net_namespace.
     net_namespace: Option<Spanned<String>>,
+    /// keepalived static_ipaddress and static_routes: one line each, in keepalived's words.
+    #[serde(default)]
+    static_ipaddress: Vec<Spanned<String>>,
+    #[serde(default)]
+    static_routes: Vec<Spanned<String>>,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
@@ -822,6 +827,27 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         });
     }
     spec.fifo_states_on_reload = f.fifo_states_on_reload;
+    for line in &f.static_ipaddress {
+        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+        match crate::config::route::parse_address(&words) {
+            Ok(a) => spec.static_addresses.push(a),
+            Err((_, why)) => {
+                cx.error(
+                    line,
+                    format!("static_ipaddress {:?}: {why}", line.get_ref()),
+                );
+            }
+        }
+    }
+    for line in &f.static_routes {
+        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+        match crate::config::route::parse(&words) {
+            Ok(r) => spec.static_routes.push(r),
+            Err((_, why)) => {
+                cx.error(line, format!("static_routes {:?}: {why}", line.get_ref()));
+            }
+        }
+    }
     if let Some(ns) = &f.net_namespace {
         match crate::model::netns_name_problem(ns.get_ref()) {
             Some(why) => {

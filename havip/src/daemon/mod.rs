@@ -20,7 +20,7 @@ mod snapshot;
 mod timer;
 
 use anyhow::{Context as _, Result};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{dataplane::remove_stale, model::DaemonSpec, net::netlink::Netlink, privs};
 pub use node::Node;
@@ -100,6 +100,7 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
         }
     }
 
+    add_static(&nl, &spec).await;
     let mut node = Node::new(nl);
     let adopting = !adopt.is_empty();
     node.adopt = adopt;
@@ -111,6 +112,7 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
                 warn!("removing what the previous process handed over: {e:#}");
             }
         }
+        remove_static(&node.nl, &spec).await;
         life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
         return Err(e);
     }
@@ -122,6 +124,7 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
         return node.hand_over(&ns, asker).await;
     }
     node.teardown().await;
+    remove_static(&node.nl, &spec).await;
     // keepalived runs it once its children have stopped (VIPs gone, here XDP detached too).
     life_script(&spec, spec.shutdown_script.as_ref(), "shutdown_script").await;
     result.map(|_| ())
@@ -170,6 +173,61 @@ async fn remove_leftovers(nl: &Netlink, ns: &str, adopt: &[handover::Handed]) ->
         warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
     }
     Ok(())
+}
+
+/// keepalived's `static_ipaddress` and `static_routes`, added at start (addresses first, a
+/// route may need one). One the kernel refuses is logged as an error; the daemon goes on, as
+/// keepalived does. At a hitless restart they are there already.
+async fn add_static(nl: &Netlink, spec: &DaemonSpec) {
+    for a in &spec.static_addresses {
+        let added = match nl.link(&a.dev).await {
+            Ok(link) => {
+                nl.add_address(
+                    link.index,
+                    a.addr.addr,
+                    a.addr.prefix_len,
+                    a.addr.label.as_deref(),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match added {
+            Ok(true) => info!(address = %a.addr, dev = %a.dev, "static address added"),
+            Ok(false) => {}
+            Err(e) => error!(address = %a.addr, dev = %a.dev, "static address not added: {e:#}"),
+        }
+    }
+    for route in &spec.static_routes {
+        match instance::add_route(nl, route).await {
+            Ok(true) => info!(%route, "static route added"),
+            Ok(false) => {}
+            Err(e) => error!(%route, "static route not added: {e:#}"),
+        }
+    }
+}
+
+/// Removes what [`add_static`] added (routes first), at stop.
+async fn remove_static(nl: &Netlink, spec: &DaemonSpec) {
+    for route in &spec.static_routes {
+        match instance::del_route(nl, route).await {
+            Ok(true) => info!(%route, "static route removed"),
+            Ok(false) => {}
+            Err(e) => warn!(%route, "static route not removed: {e:#}"),
+        }
+    }
+    for a in &spec.static_addresses {
+        let removed = match nl.find_link(&a.dev).await {
+            Ok(Some(link)) => nl.del_address(link.index, a.addr.addr).await,
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Ok(true) => info!(address = %a.addr, dev = %a.dev, "static address removed"),
+            Ok(false) => {}
+            Err(e) => warn!(address = %a.addr, dev = %a.dev, "static address not removed: {e:#}"),
+        }
+    }
 }
 
 /// The instances' virtual routes, removed at a fresh start: none is master yet, and a route a

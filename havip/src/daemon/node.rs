@@ -64,6 +64,8 @@ pub(super) struct StartOnly {
     shutdown_script: Option<crate::model::LifeScript>,
     startup_delay: Option<Duration>,
     net_namespace: Option<String>,
+    static_addresses: Vec<crate::model::StaticAddress>,
+    static_routes: Vec<crate::model::RouteSpec>,
 }
 
 impl StartOnly {
@@ -73,6 +75,8 @@ impl StartOnly {
             shutdown_script: spec.shutdown_script.clone(),
             startup_delay: spec.startup_delay,
             net_namespace: spec.net_namespace.clone(),
+            static_addresses: spec.static_addresses.clone(),
+            static_routes: spec.static_routes.clone(),
         }
     }
 }

@@ -101,6 +101,36 @@ impl Cx<'_> {
 
     /// Warns about words after the `used` arguments of `s`; `siblings` are the keywords of the
     /// enclosing block, to recognise a one-line block.
+    /// The lines of block `s`, each read by `parse` from its words (`virtual_routes`,
+    /// `static_routes`, `static_ipaddress`); a line it refuses is an error at the word it names.
+    pub(super) fn word_lines<T>(
+        &mut self,
+        s: &Stmt,
+        siblings: &dyn Siblings,
+        parse: impl Fn(&[&str]) -> Result<T, (usize, String)>,
+    ) -> Vec<T> {
+        let Some(body) = self.block(s) else {
+            return Vec::new();
+        };
+        self.extra(s, 0, siblings);
+        let mut out = Vec::new();
+        for line in body {
+            self.no_block(line);
+            let words: Vec<&str> = line.words.iter().map(|w| w.text.as_str()).collect();
+            match parse(&words) {
+                Ok(t) => out.push(t),
+                Err((at, why)) => {
+                    let w = &line.words[at.min(line.words.len() - 1)];
+                    self.err(
+                        Diagnostic::error(loc(w), format!("{}: {why}", s.keyword().text))
+                            .found(w.text.clone()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     pub(super) fn extra(&mut self, s: &Stmt, used: usize, siblings: &dyn Siblings) {
         let Some(rest) = s.args().get(used..).filter(|r| !r.is_empty()) else {
             return;

@@ -63,6 +63,8 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.track_files = files;
     spec.startup_delay = g.startup_delay;
     spec.net_namespace = g.net_namespace.clone();
+    spec.static_addresses = g.static_addresses.clone();
+    spec.static_routes = g.static_routes.clone();
     spec.startup_script = life(&g.startup_script, g.startup_timeout);
     spec.shutdown_script = life(&g.shutdown_script, g.shutdown_timeout);
     cx.diags.script_at = scripts

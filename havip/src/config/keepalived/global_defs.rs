@@ -42,6 +42,9 @@ pub(super) struct Globals {
     pub(super) startup_delay: Option<Duration>,
     /// `net_namespace` (a top-level keyword, kept with the globals).
     pub(super) net_namespace: Option<String>,
+    /// `static_ipaddress` and `static_routes` (top-level blocks, kept with the globals).
+    pub(super) static_addresses: Vec<crate::model::StaticAddress>,
+    pub(super) static_routes: Vec<crate::model::RouteSpec>,
 }
 
 /// `global_defs`: what havip does with each keyword.

@@ -300,24 +300,8 @@ fn virtual_ipaddress(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
 
 /// `virtual_routes { ROUTE... }`: one route per line, in `ip route`'s words.
 fn virtual_routes(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
-    let Some(body) = cx.block(s) else {
-        return;
-    };
-    cx.extra(s, 0, &INSTANCE);
-    for line in body {
-        cx.no_block(line);
-        let words: Vec<&str> = line.words.iter().map(|w| w.text.as_str()).collect();
-        match crate::config::route::parse(&words) {
-            Ok(route) => r.virtual_routes.push(route),
-            Err((at, why)) => {
-                let w = &line.words[at.min(line.words.len() - 1)];
-                cx.err(
-                    Diagnostic::error(loc(w), format!("virtual_routes: {why}"))
-                        .found(w.text.clone()),
-                );
-            }
-        }
-    }
+    let routes = cx.word_lines(s, &INSTANCE, crate::config::route::parse);
+    r.virtual_routes.extend(routes);
 }
 
 fn nopreempt(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {

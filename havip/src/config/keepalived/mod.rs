@@ -146,14 +146,14 @@ static TOP: Table<Top> = Table {
         ),
         ignored("use_pid_dir", "havip has no pid files"),
         ignored("instance", "havip has no pid files to name"),
-        refused(
-            "static_ipaddress",
-            "keepalived adds these addresses at start-up; havip does not",
-        ),
-        refused(
-            "static_routes",
-            "keepalived adds these routes at start-up; havip does not",
-        ),
+        handled("static_ipaddress", |cx, top, s| {
+            let a = cx.word_lines(s, &TOP, crate::config::route::parse_address);
+            top.globals.static_addresses.extend(a);
+        }),
+        handled("static_routes", |cx, top, s| {
+            let r = cx.word_lines(s, &TOP, crate::config::route::parse);
+            top.globals.static_routes.extend(r);
+        }),
         refused(
             "static_rules",
             "keepalived adds these rules at start-up; havip does not",
