@@ -68,6 +68,8 @@ pub struct DaemonSpec {
     pub static_addresses: Vec<StaticAddress>,
     /// keepalived `static_routes`: routes added at start and removed at stop.
     pub static_routes: Vec<RouteSpec>,
+    /// keepalived `static_rules`: rules added at start and removed at stop.
+    pub static_rules: Vec<RuleSpec>,
 }
 
 /// One `static_ipaddress` line: `ADDRESS[/PREFIX] dev IFACE [label LABEL]`.
@@ -101,6 +103,7 @@ impl DaemonSpec {
             net_namespace: None,
             static_addresses: Vec::new(),
             static_routes: Vec::new(),
+            static_rules: Vec::new(),
         }
     }
 }
@@ -236,7 +239,77 @@ pub struct VrrpSpec {
     /// keepalived `virtual_routes`: added after the VIPs when the instance becomes master,
     /// removed when it stops being master.
     pub virtual_routes: Vec<RouteSpec>,
+    /// keepalived `virtual_rules`: as the routes, added before them and removed before them.
+    pub virtual_rules: Vec<RuleSpec>,
     pub notify: NotifySpec,
+}
+
+/// One `virtual_rules` / `static_rules` line: a policy routing rule in `ip rule`'s words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub v6: bool,
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub tos: Option<u8>,
+    pub priority: Option<u32>,
+    pub action: RuleAction,
+    /// `not`: the selector inverted.
+    pub invert: bool,
+}
+
+/// What a rule does when it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    Table(u32),
+    Goto(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl std::fmt::Display for RuleSpec {
+    /// The line as `ip rule` would take it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut words = Vec::new();
+        if self.v6 && self.from.is_none() && self.to.is_none() {
+            words.push("inet6".to_string());
+        }
+        if self.invert {
+            words.push("not".into());
+        }
+        if let Some((a, l)) = self.from {
+            words.push(format!("from {a}/{l}"));
+        }
+        if let Some((a, l)) = self.to {
+            words.push(format!("to {a}/{l}"));
+        }
+        if let Some(i) = &self.iif {
+            words.push(format!("iif {i}"));
+        }
+        if let Some(o) = &self.oif {
+            words.push(format!("oif {o}"));
+        }
+        if let Some(m) = self.fwmark {
+            words.push(format!("fwmark {m}"));
+        }
+        if let Some(t) = self.tos {
+            words.push(format!("tos {t}"));
+        }
+        if let Some(p) = self.priority {
+            words.push(format!("priority {p}"));
+        }
+        words.push(match self.action {
+            RuleAction::Table(t) => format!("table {t}"),
+            RuleAction::Goto(g) => format!("goto {g}"),
+            RuleAction::Blackhole => "blackhole".into(),
+            RuleAction::Unreachable => "unreachable".into(),
+            RuleAction::Prohibit => "prohibit".into(),
+        });
+        write!(f, "{}", words.join(" "))
+    }
 }
 
 /// What a route does with the packets it matches (`ip route`'s type).
@@ -386,6 +459,7 @@ impl VrrpSpec {
             unicast_ttl: 255,
             peer_ttl: Vec::new(),
             virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
             notify: NotifySpec::default(),
         }
     }
@@ -425,6 +499,7 @@ impl VrrpSpec {
             track_scripts: _,
             track_files: _,
             virtual_routes: _,
+            virtual_rules: _,
             notify: _,
         } = self;
         RouterConfig {

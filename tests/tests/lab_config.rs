@@ -952,9 +952,9 @@ fn net_namespace_runs_the_daemon_in_that_namespace() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// keepalived's `virtual_routes` follow the VIP: the master adds them after its VIPs (a
-/// gateway route with a metric, a blackhole, one with the VIP as its source), a backup has
-/// none, a master that stops removes them, and the new master adds them. A route the kernel
+/// keepalived's `virtual_routes` and `virtual_rules` follow the VIP: the master adds them after
+/// its VIPs (a gateway route with a metric, a blackhole, one with the VIP as its source, a
+/// rule sending the VIP's traffic to table 100), a backup has none, a master that stops removes them, and the new master adds them. A route the kernel
 /// refuses (its gateway is on no link) is logged as an error and the VIPs are held anyway. A
 /// route a `kill -9` left behind is removed when havip starts again.
 #[test]
@@ -971,7 +971,8 @@ fn virtual_routes_follow_the_master() {
              advert_int 0.1\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n  \
              virtual_routes {{\n    192.0.2.0/24 via 10.99.0.1 dev eth0 metric 7\n    \
              blackhole 198.51.100.0/24\n    src 10.99.0.100 203.0.113.0/24 via 10.99.0.1\n    \
-             10.200.0.0/16 via 172.31.0.1\n  }}\n}}\n"
+             10.200.0.0/16 via 172.31.0.1\n  }}\n  virtual_rules {{\n    \
+             from 10.99.0.100 table 100 priority 100\n  }}\n}}\n"
         )
     };
     let c1 = write(&dir, "n1.conf", &conf(150));
@@ -981,6 +982,7 @@ fn virtual_routes_follow_the_master() {
             lab.ip(&h.ns, "route show 192.0.2.0/24"),
             lab.ip(&h.ns, "route show type blackhole"),
             lab.ip(&h.ns, "route show 203.0.113.0/24"),
+            lab.ip(&h.ns, "rule show priority 100"),
         ]
         .join("")
     };
@@ -990,6 +992,7 @@ fn virtual_routes_follow_the_master() {
             && r.contains("blackhole 198.51.100.0/24")
             && r.contains("203.0.113.0/24 via 10.99.0.1 dev eth0")
             && r.contains("src 10.99.0.100")
+            && r.contains("from 10.99.0.100 lookup 100")
     };
     lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
         .wait_started(LONG);
@@ -1030,14 +1033,15 @@ fn virtual_routes_follow_the_master() {
     lab.proc("n2b").wait_state("MASTER", LONG);
     let log = lab.proc("n2b").log_text();
     assert!(
-        log.contains("removed a virtual route left behind by a previous run"),
+        log.contains("removed a virtual route left behind by a previous run")
+            && log.contains("removed a virtual rule left behind by a previous run"),
         "{log}"
     );
     wait_until("n2's routes again", LONG, || all_there(&routes(&lab, &n2)));
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// keepalived's `static_ipaddress` and `static_routes`: there from the start whatever the
+/// keepalived's `static_ipaddress`, `static_routes` and `static_rules`: there from the start whatever the
 /// election (a backup has them too), gone at SIGTERM; one the kernel refuses is an error in
 /// the log and the daemon runs on; after `kill -9` a new start finds them in place.
 #[test]
@@ -1051,7 +1055,8 @@ fn static_addresses_and_routes_live_with_the_daemon() {
     let conf = |prio: u8, statics: bool| {
         let s = if statics {
             "static_ipaddress {\n  10.99.9.5/24 dev eth0 label eth0:st\n  192.0.2.77/32 dev eth9\n}\n\
-             static_routes {\n  198.18.0.0/15 via 10.99.0.1 dev eth0\n  blackhole 203.0.113.0/24\n}\n"
+             static_routes {\n  198.18.0.0/15 via 10.99.0.1 dev eth0\n  blackhole 203.0.113.0/24\n}\n\
+             static_rules {\n  to 198.18.0.0/15 table 200 priority 200\n}\n"
         } else {
             ""
         };
@@ -1071,6 +1076,7 @@ fn static_addresses_and_routes_live_with_the_daemon() {
             lab.ip(&n1.ns, "-4 addr show dev eth0"),
             lab.ip(&n1.ns, "route show 198.18.0.0/15"),
             lab.ip(&n1.ns, "route show type blackhole"),
+            lab.ip(&n1.ns, "rule show priority 200"),
         ]
         .join("")
     };
@@ -1079,6 +1085,7 @@ fn static_addresses_and_routes_live_with_the_daemon() {
             && s.contains("eth0:st")
             && s.contains("198.18.0.0/15 via 10.99.0.1 dev eth0")
             && s.contains("blackhole 203.0.113.0/24")
+            && s.contains("to 198.18.0.0/15 lookup 200")
     };
     let none_there = |s: &str| {
         !s.contains("10.99.9.5") && !s.contains("198.18.0.0") && !s.contains("203.0.113.0")

@@ -40,6 +40,9 @@ pub fn render(spec: &DaemonSpec) -> String {
     for route in &spec.static_routes {
         let _ = writeln!(o, "static_route: {route}");
     }
+    for rule in &spec.static_rules {
+        let _ = writeln!(o, "static_rule: {rule}");
+    }
     if let Some(ns) = &spec.net_namespace {
         let _ = writeln!(o, "net_namespace: {ns}");
     }
@@ -149,6 +152,9 @@ pub fn render(spec: &DaemonSpec) -> String {
         }
         for route in &r.virtual_routes {
             let _ = writeln!(o, "  virtual_route: {route}");
+        }
+        for rule in &r.virtual_rules {
+            let _ = writeln!(o, "  virtual_rule: {rule}");
         }
         notify(&mut o, &r.notify);
     }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::model::{RouteKind, RouteSpec, StaticAddress, VipSpec};
+use crate::model::{RouteKind, RouteSpec, RuleAction, RuleSpec, StaticAddress, VipSpec};
 
 /// The words havip reads, for the error that names an unknown one.
 pub const READ: &str =
@@ -156,6 +156,124 @@ pub fn parse(words: &[&str]) -> Result<RouteSpec, (usize, String)> {
     Ok(route)
 }
 
+/// The words havip reads in a rule.
+pub const RULE_READ: &str = "inet|inet6, not, from PREFIX|all, to PREFIX|all, iif|dev IFACE, \
+     oif IFACE, fwmark N, tos N, priority|preference|pref N, table|lookup N|main|local|default, \
+     goto N, blackhole, unreachable, prohibit, no_track";
+
+/// Reads one `virtual_rules` / `static_rules` line. The error carries the word's index.
+pub fn parse_rule(words: &[&str]) -> Result<RuleSpec, (usize, String)> {
+    let mut rule = RuleSpec {
+        v6: false,
+        from: None,
+        to: None,
+        iif: None,
+        oif: None,
+        fwmark: None,
+        tos: None,
+        priority: None,
+        action: RuleAction::Table(254),
+        invert: false,
+    };
+    let (mut family, mut action) = (None::<bool>, None);
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let value = || -> Result<&str, (usize, String)> {
+            words
+                .get(i + 1)
+                .copied()
+                .ok_or((i, format!("{w} needs a value")))
+        };
+        let number = |max: u64| -> Result<u64, (usize, String)> {
+            let v = value()?;
+            let n = match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => v.parse().ok(),
+            };
+            n.filter(|n| *n <= max)
+                .ok_or((i + 1, format!("{w} {v}: not a number from 0 to {max}")))
+        };
+        let selector = || -> Result<Option<(IpAddr, u8)>, (usize, String)> {
+            let v = value()?;
+            if v == "all" {
+                return Ok(None);
+            }
+            match prefix(v).map_err(|e| (i + 1, e))? {
+                (Some(a), len) => {
+                    let max = if a.is_ipv4() { 32 } else { 128 };
+                    let len = len.unwrap_or(max);
+                    if len > max {
+                        return Err((i + 1, format!("{v}: prefix length over {max}")));
+                    }
+                    Ok(Some((a, len)))
+                }
+                (None, _) => Ok(None),
+            }
+        };
+        let mut step = 2;
+        match w {
+            "inet" | "inet6" => {
+                family = Some(w == "inet6");
+                step = 1;
+            }
+            "not" => {
+                rule.invert = true;
+                step = 1;
+            }
+            "from" => rule.from = selector()?,
+            "to" => rule.to = selector()?,
+            "iif" | "dev" => rule.iif = Some(value()?.to_string()),
+            "oif" => rule.oif = Some(value()?.to_string()),
+            "fwmark" => rule.fwmark = Some(number(u64::from(u32::MAX))? as u32),
+            "tos" | "dsfield" => rule.tos = Some(number(255)? as u8),
+            "priority" | "preference" | "pref" => {
+                rule.priority = Some(number(u64::from(u32::MAX))? as u32);
+            }
+            "table" | "lookup" => {
+                action = Some(RuleAction::Table(match value()? {
+                    "main" => 254,
+                    "local" => 255,
+                    "default" => 253,
+                    _ => number(u64::from(u32::MAX))? as u32,
+                }));
+            }
+            "goto" => action = Some(RuleAction::Goto(number(u64::from(u32::MAX))? as u32)),
+            "blackhole" | "unreachable" | "prohibit" => {
+                action = Some(match w {
+                    "blackhole" => RuleAction::Blackhole,
+                    "unreachable" => RuleAction::Unreachable,
+                    _ => RuleAction::Prohibit,
+                });
+                step = 1;
+            }
+            "no_track" => step = 1,
+            _ => {
+                return Err((
+                    i,
+                    format!("rule option {w} is not implemented (havip reads {RULE_READ})"),
+                ))
+            }
+        }
+        i += step;
+    }
+    rule.action = action.ok_or((
+        0,
+        "a rule needs an action (table N, goto N, blackhole, unreachable or prohibit)".to_string(),
+    ))?;
+    let families: Vec<bool> = [rule.from, rule.to]
+        .iter()
+        .flatten()
+        .map(|(a, _)| a.is_ipv6())
+        .chain(family)
+        .collect();
+    if families.windows(2).any(|w| w[0] != w[1]) {
+        return Err((0, "the rule mixes address families".into()));
+    }
+    rule.v6 = families.first().copied().unwrap_or(false);
+    Ok(rule)
+}
+
 /// Reads one `static_ipaddress` line: `ADDRESS[/PREFIX] dev IFACE [label LABEL]`.
 pub fn parse_address(words: &[&str]) -> Result<StaticAddress, (usize, String)> {
     let first = words.first().copied().unwrap_or_default();
@@ -258,6 +376,52 @@ mod tests {
                 Ok(shown.to_string()),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn rule_lines_are_read_and_printed_as_ip_rule_takes_them() {
+        let r = |l: &str| parse_rule(&l.split_whitespace().collect::<Vec<_>>());
+        for (line, shown) in [
+            (
+                "from 10.0.0.100 table 100 priority 100",
+                "from 10.0.0.100/32 priority 100 table 100",
+            ),
+            ("to 192.0.2.0/24 lookup main", "to 192.0.2.0/24 table 254"),
+            ("inet6 fwmark 0x10 table 7", "inet6 fwmark 16 table 7"),
+            (
+                "from 2001:db8::/64 iif eth0 prohibit",
+                "from 2001:db8::/64 iif eth0 prohibit",
+            ),
+            (
+                "not from all oif eth1 goto 32000 pref 5",
+                "not oif eth1 priority 5 goto 32000",
+            ),
+        ] {
+            assert_eq!(
+                r(line).map(|x| x.to_string()),
+                Ok(shown.to_string()),
+                "{line}"
+            );
+        }
+        assert!(r("from 2001:db8::1 table 7").unwrap().v6);
+        for (line, at, says) in [
+            ("from 10.0.0.1", 0, "needs an action"),
+            (
+                "from 10.0.0.1 to 2001:db8::/64 table 5",
+                0,
+                "mixes address families",
+            ),
+            (
+                "from 10.0.0.1 table 5 uidrange 1-2",
+                4,
+                "rule option uidrange is not implemented",
+            ),
+            ("fwmark lots table 5", 1, "not a number"),
+        ] {
+            let e = r(line).unwrap_err();
+            assert_eq!(e.0, at, "{line}: {e:?}");
+            assert!(e.1.contains(says), "{line}: {e:?}");
         }
     }
 

@@ -1481,6 +1481,37 @@ fn static_addresses_and_routes_are_read_in_both_formats() {
     .unwrap();
     assert_eq!(t.spec.static_addresses[0].addr.to_string(), "10.1.0.5/24");
     assert_eq!(t.spec.static_routes[0].to_string(), "blackhole 10.3.0.0/16");
+
+    // Rules, static and virtual, in both formats.
+    let k = load_k(&format!(
+        "static_rules {{\n  to 10.2.0.0/16 table 200\n}}\n{}",
+        GOOD.replacen(
+            "virtual_ipaddress",
+            "virtual_rules {\n    from 10.0.0.100 table 100 priority 100\n  }\n  virtual_ipaddress",
+            1
+        )
+    ))
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+    assert_eq!(
+        k.spec.static_rules[0].to_string(),
+        "to 10.2.0.0/16 table 200"
+    );
+    assert_eq!(
+        k.spec.instances[0].vrrp.as_ref().unwrap().virtual_rules[0].to_string(),
+        "from 10.0.0.100/32 priority 100 table 100"
+    );
+    let t = load_t(
+        "static_rules = [\"fwmark 7 table 7\"]\n[[instance]]\nname = \"VI_1\"\n\
+         interface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         virtual_rules = [\"from 10.0.0.100 prohibit\"]\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.static_rules[0].to_string(), "fwmark 7 table 7");
+    assert_eq!(
+        t.spec.instances[0].vrrp.as_ref().unwrap().virtual_rules[0].to_string(),
+        "from 10.0.0.100/32 prohibit"
+    );
 }
 
 #[test]

@@ -51,6 +51,8 @@ struct File {
     #[serde(default)]
     static_routes: Vec<Spanned<String>>,
     #[serde(default)]
+    static_rules: Vec<Spanned<String>>,
+    #[serde(default)]
     defaults: Defaults,
     #[serde(default, rename = "instance")]
     instances: Vec<Spanned<Instance>>,
@@ -131,6 +133,9 @@ struct Instance {
     /// keepalived virtual_routes: one `ip route` line each.
     #[serde(default)]
     virtual_routes: Vec<Spanned<String>>,
+    /// keepalived virtual_rules: one `ip rule` line each.
+    #[serde(default)]
+    virtual_rules: Vec<Spanned<String>>,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -650,6 +655,16 @@ impl Cx<'_> {
                 }
             }
         }
+        let mut virtual_rules = Vec::new();
+        for line in &i.virtual_rules {
+            let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+            match crate::config::route::parse_rule(&words) {
+                Ok(r) => virtual_rules.push(r),
+                Err((_, why)) => {
+                    self.error(line, format!("virtual_rules {:?}: {why}", line.get_ref()));
+                }
+            }
+        }
         let mut peer_ttl = Vec::new();
         let mut unicast_peers = Vec::new();
         for p in &i.unicast_peers {
@@ -739,6 +754,7 @@ impl Cx<'_> {
             peer_ttl,
             down_timer_adverts: i.down_timer_adverts.as_ref().map_or(3, |n| *n.get_ref()),
             virtual_routes,
+            virtual_rules,
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });
@@ -836,6 +852,15 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
                     line,
                     format!("static_ipaddress {:?}: {why}", line.get_ref()),
                 );
+            }
+        }
+    }
+    for line in &f.static_rules {
+        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+        match crate::config::route::parse_rule(&words) {
+            Ok(r) => spec.static_rules.push(r),
+            Err((_, why)) => {
+                cx.error(line, format!("static_rules {:?}: {why}", line.get_ref()));
             }
         }
     }

@@ -16,7 +16,7 @@ use tracing::{debug, error, info};
 use super::{advert::advert_repr, ifaces::Iface, Node};
 use crate::{
     dataplane::Dataplane,
-    model::{InstanceSpec, RouteSpec},
+    model::{InstanceSpec, RouteSpec, RuleSpec},
     net::{
         netlink::Netlink,
         sockets::{VRRP_GROUP_V4, VRRP_GROUP_V6},
@@ -153,6 +153,14 @@ impl Instance {
         // keepalived's virtual_routes, after the addresses (a route may use one as its source).
         // One the kernel refuses is logged as an error and the takeover goes on: the VIPs are
         // the service, and a route is not worth giving them up for.
+        for rule in self.rules() {
+            match nl.add_rule(rule).await {
+                Ok(_) => info!(instance = %self.spec.name, %rule, "virtual rule added"),
+                Err(e) => {
+                    error!(instance = %self.spec.name, %rule, "virtual rule not added: {e:#}")
+                }
+            }
+        }
         for route in self.routes() {
             match add_route(nl, route).await {
                 Ok(_) => info!(instance = %self.spec.name, %route, "virtual route added"),
@@ -162,6 +170,14 @@ impl Instance {
             }
         }
         Ok(())
+    }
+
+    /// keepalived `virtual_rules` of this instance.
+    fn rules(&self) -> &[RuleSpec] {
+        self.spec
+            .vrrp
+            .as_ref()
+            .map_or(&[], |v| v.virtual_rules.as_slice())
     }
 
     /// keepalived `virtual_routes` of this instance.
@@ -186,6 +202,15 @@ impl Instance {
         // Every route and VIP is tried: one that cannot be removed must not keep the others
         // (XDP drops ARP for all the VIPs already, as not owned). Routes first, as keepalived.
         let mut first_err = None;
+        for rule in self.rules() {
+            match nl.del_rule(rule).await {
+                Ok(true) => info!(instance = %self.spec.name, %rule, "virtual rule removed"),
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e.context(format!("removing rule {rule}")));
+                }
+            }
+        }
         for route in self.routes() {
             match del_route(nl, route).await {
                 Ok(true) => info!(instance = %self.spec.name, %route, "virtual route removed"),

@@ -198,6 +198,13 @@ async fn add_static(nl: &Netlink, spec: &DaemonSpec) {
             Err(e) => error!(address = %a.addr, dev = %a.dev, "static address not added: {e:#}"),
         }
     }
+    for rule in &spec.static_rules {
+        match nl.add_rule(rule).await {
+            Ok(true) => info!(%rule, "static rule added"),
+            Ok(false) => {}
+            Err(e) => error!(%rule, "static rule not added: {e:#}"),
+        }
+    }
     for route in &spec.static_routes {
         match instance::add_route(nl, route).await {
             Ok(true) => info!(%route, "static route added"),
@@ -209,6 +216,13 @@ async fn add_static(nl: &Netlink, spec: &DaemonSpec) {
 
 /// Removes what [`add_static`] added (routes first), at stop.
 async fn remove_static(nl: &Netlink, spec: &DaemonSpec) {
+    for rule in &spec.static_rules {
+        match nl.del_rule(rule).await {
+            Ok(true) => info!(%rule, "static rule removed"),
+            Ok(false) => {}
+            Err(e) => warn!(%rule, "static rule not removed: {e:#}"),
+        }
+    }
     for route in &spec.static_routes {
         match instance::del_route(nl, route).await {
             Ok(true) => info!(%route, "static route removed"),
@@ -234,12 +248,13 @@ async fn remove_static(nl: &Netlink, spec: &DaemonSpec) {
 /// killed run left would draw traffic to a node that no longer holds the VIP. (At a hitless
 /// restart the masters' routes stay with their VIPs.)
 async fn remove_left_routes(nl: &Netlink, spec: &DaemonSpec) {
-    let routes = spec
-        .instances
-        .iter()
-        .filter_map(|i| i.vrrp.as_ref())
-        .flat_map(|v| v.virtual_routes.iter());
-    for route in routes {
+    let vrrp = spec.instances.iter().filter_map(|i| i.vrrp.as_ref());
+    for rule in vrrp.clone().flat_map(|v| v.virtual_rules.iter()) {
+        if let Ok(true) = nl.del_rule(rule).await {
+            warn!(%rule, "removed a virtual rule left behind by a previous run");
+        }
+    }
+    for route in vrrp.flat_map(|v| v.virtual_routes.iter()) {
         if let Ok(true) = instance::del_route(nl, route).await {
             warn!(%route, "removed a virtual route left behind by a previous run");
         }

@@ -66,6 +66,7 @@ pub(super) struct StartOnly {
     net_namespace: Option<String>,
     static_addresses: Vec<crate::model::StaticAddress>,
     static_routes: Vec<crate::model::RouteSpec>,
+    static_rules: Vec<crate::model::RuleSpec>,
 }
 
 impl StartOnly {
@@ -77,6 +78,7 @@ impl StartOnly {
             net_namespace: spec.net_namespace.clone(),
             static_addresses: spec.static_addresses.clone(),
             static_routes: spec.static_routes.clone(),
+            static_rules: spec.static_rules.clone(),
         }
     }
 }

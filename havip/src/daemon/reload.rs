@@ -152,7 +152,7 @@ impl Node {
             warn!("reload: --xdp-mode and --advert-path changes take effect at the next restart");
         }
         if super::node::StartOnly::of(new) != self.start_only {
-            warn!("reload: startup_script, shutdown_script, vrrp_startup_delay, net_namespace, static_ipaddress and static_routes changes take effect at the next restart");
+            warn!("reload: startup_script, shutdown_script, vrrp_startup_delay, net_namespace, static_ipaddress, static_routes and static_rules changes take effect at the next restart");
         }
         self.health.sync_groups = new.sync_groups.clone();
         // Whom scripts and hooks run as, and whether insecure ones are refused, follow the file

@@ -6,12 +6,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::{anyhow, bail, Context as _, Result};
 use futures::TryStreamExt as _;
 
-use crate::model::{RouteKind, RouteSpec};
+use crate::model::{RouteKind, RouteSpec, RuleAction, RuleSpec};
 use rtnetlink::{
     packet_route::{
         address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkMessage},
         route::{RouteMessage, RouteProtocol, RouteScope, RouteType},
+        rule::{RuleAction as PacketRuleAction, RuleAttribute, RuleFlags, RuleMessage},
+        AddressFamily,
     },
     AddressMessageBuilder, Handle, RouteMessageBuilder,
 };
@@ -217,6 +219,82 @@ impl Netlink {
             Err(e) => Err(anyhow!(e)).with_context(|| format!("removing route {route}")),
         }
     }
+}
+
+impl Netlink {
+    /// Adds `rule`. Returns false when it was already there.
+    pub async fn add_rule(&self, rule: &RuleSpec) -> Result<bool> {
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = rule_message(rule);
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("adding rule {rule}")),
+        }
+    }
+
+    /// Removes `rule`. Returns false when it was not there.
+    pub async fn del_rule(&self, rule: &RuleSpec) -> Result<bool> {
+        match self.handle.rule().del(rule_message(rule)).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ESRCH)) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| format!("removing rule {rule}")),
+        }
+    }
+}
+
+/// The netlink message for `rule`, the same for adding and removing it (as `ip rule` builds).
+fn rule_message(rule: &RuleSpec) -> RuleMessage {
+    let mut msg = RuleMessage::default();
+    msg.header.family = if rule.v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    if let Some((a, l)) = rule.from {
+        msg.header.src_len = l;
+        msg.attributes.push(RuleAttribute::Source(a));
+    }
+    if let Some((a, l)) = rule.to {
+        msg.header.dst_len = l;
+        msg.attributes.push(RuleAttribute::Destination(a));
+    }
+    if let Some(i) = &rule.iif {
+        msg.attributes.push(RuleAttribute::Iifname(i.clone()));
+    }
+    if let Some(o) = &rule.oif {
+        msg.attributes.push(RuleAttribute::Oifname(o.clone()));
+    }
+    if let Some(m) = rule.fwmark {
+        msg.attributes.push(RuleAttribute::FwMark(m));
+    }
+    if let Some(t) = rule.tos {
+        msg.header.tos = t;
+    }
+    if let Some(p) = rule.priority {
+        msg.attributes.push(RuleAttribute::Priority(p));
+    }
+    if rule.invert {
+        msg.header.flags |= RuleFlags::Invert;
+    }
+    match rule.action {
+        RuleAction::Table(t) => {
+            msg.header.action = PacketRuleAction::ToTable;
+            if t > 255 {
+                msg.attributes.push(RuleAttribute::Table(t));
+            } else {
+                msg.header.table = t as u8;
+            }
+        }
+        RuleAction::Goto(g) => {
+            msg.header.action = PacketRuleAction::Goto;
+            msg.attributes.push(RuleAttribute::Goto(g));
+        }
+        RuleAction::Blackhole => msg.header.action = PacketRuleAction::Blackhole,
+        RuleAction::Unreachable => msg.header.action = PacketRuleAction::Unreachable,
+        RuleAction::Prohibit => msg.header.action = PacketRuleAction::Prohibit,
+    }
+    msg
 }
 
 /// The netlink message for `route`, the same for adding and removing it.

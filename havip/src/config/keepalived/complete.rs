@@ -65,6 +65,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.net_namespace = g.net_namespace.clone();
     spec.static_addresses = g.static_addresses.clone();
     spec.static_routes = g.static_routes.clone();
+    spec.static_rules = g.static_rules.clone();
     spec.startup_script = life(&g.startup_script, g.startup_timeout);
     spec.shutdown_script = life(&g.shutdown_script, g.shutdown_timeout);
     cx.diags.script_at = scripts
@@ -308,6 +309,7 @@ impl Cx<'_> {
             unicast_ttl: r.unicast_ttl.unwrap_or(255),
             peer_ttl: r.peer_ttl.clone(),
             virtual_routes: r.virtual_routes.clone(),
+            virtual_rules: r.virtual_rules.clone(),
             notify: NotifySpec {
                 priority_changes: r
                     .notify_priority_changes

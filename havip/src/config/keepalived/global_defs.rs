@@ -45,6 +45,7 @@ pub(super) struct Globals {
     /// `static_ipaddress` and `static_routes` (top-level blocks, kept with the globals).
     pub(super) static_addresses: Vec<crate::model::StaticAddress>,
     pub(super) static_routes: Vec<crate::model::RouteSpec>,
+    pub(super) static_rules: Vec<crate::model::RuleSpec>,
 }
 
 /// `global_defs`: what havip does with each keyword.

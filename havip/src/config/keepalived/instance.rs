@@ -59,6 +59,7 @@ pub(super) struct RawInstance {
     /// `unicast_peer { ADDR min_ttl N max_ttl M }`: the peers with a range.
     pub(super) peer_ttl: Vec<(IpAddr, u8, u8)>,
     pub(super) virtual_routes: Vec<crate::model::RouteSpec>,
+    pub(super) virtual_rules: Vec<crate::model::RuleSpec>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -101,6 +102,7 @@ impl RawInstance {
             unicast_ttl: None,
             peer_ttl: Vec::new(),
             virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -202,7 +204,10 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         refused("track_bfd", "BFD is not implemented: the priority would not move"),
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
         handled("virtual_routes", virtual_routes),
-        refused("virtual_rules", "havip does not add or remove routing rules"),
+        handled("virtual_rules", |cx, r, s| {
+            let rules = cx.word_lines(s, &INSTANCE, crate::config::route::parse_rule);
+            r.virtual_rules.extend(rules);
+        }),
     ],
     ignored_prefixes: &[],
     wording: Wording::Common,

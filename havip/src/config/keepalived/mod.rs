@@ -54,7 +54,7 @@ use crate::model::{DaemonSpec, ScriptSpec, TrackFileSpec};
 use args::Cx;
 use global_defs::{Globals, GLOBAL_DEFS};
 use instance::{RawInstance, INSTANCE};
-use keywords::{handled, ignored, refused, Table, Wording};
+use keywords::{handled, ignored, Table, Wording};
 #[cfg(test)]
 pub use keywords::{listings, Kind};
 
@@ -154,10 +154,10 @@ static TOP: Table<Top> = Table {
             let r = cx.word_lines(s, &TOP, crate::config::route::parse);
             top.globals.static_routes.extend(r);
         }),
-        refused(
-            "static_rules",
-            "keepalived adds these rules at start-up; havip does not",
-        ),
+        handled("static_rules", |cx, top, s| {
+            let r = cx.word_lines(s, &TOP, crate::config::route::parse_rule);
+            top.globals.static_rules.extend(r);
+        }),
         handled("net_namespace", net_namespace),
         ignored("net_namespace_ipvs", "LVS only"),
         ignored("namespace_with_ipsets", "havip installs no ipsets"),
