@@ -368,3 +368,87 @@ fn priority_change_lines_are_keepalived_s() {
     );
     assert_eq!(ours, theirs, "havip's FIFO lines differ from keepalived's");
 }
+
+/// The routes and rules a lone master installs from one keepalived.conf, running havip or
+/// keepalived: `virtual_routes` and `virtual_rules` while master, `static_*` from the start.
+/// Read as `ip route` / `ip rule` print them, with the routes' protocol left out (havip marks
+/// them `proto static`, `ip route`'s default), then again after SIGTERM.
+fn installed_routes(test: &str, havip_under_test: bool) -> (String, String) {
+    let (mut lab, n1, _n2) = two_nodes(test);
+    let _gw = lab.host("g", "10.99.0.1/24");
+    let conf = format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n\
+         static_routes {{\n    198.18.0.0/15 via 10.99.0.1 dev eth0\n}}\n\
+         static_rules {{\n    to 198.18.0.0/15 table 200 priority 200\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority 100\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n    \
+         virtual_routes {{\n        192.0.2.0/24 via 10.99.0.1 dev eth0 metric 7\n        \
+         blackhole 198.51.100.0/24\n        src {VIP} 203.0.113.0/24 via 10.99.0.1 dev eth0\n    }}\n    \
+         virtual_rules {{\n        from {VIP} table 100 priority 100\n    }}\n}}\n"
+    );
+    if havip_under_test {
+        let file = lab.dir().join("d.conf");
+        std::fs::write(&file, conf).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        lab.havip("d", &n1, &["run", "--config", &file])
+            .wait_started(LONG);
+        lab.proc("d").wait_state("MASTER", LONG);
+    } else {
+        lab.keepalived("d", &n1, &conf);
+        lab.proc("d").wait_keepalived_state("MASTER", LONG);
+    }
+    let table = |lab: &Lab| {
+        let mut lines: Vec<String> = [
+            lab.ip(&n1.ns, "route show"),
+            lab.ip(&n1.ns, "route show type blackhole"),
+            lab.ip(&n1.ns, "rule show priority 100"),
+            lab.ip(&n1.ns, "rule show priority 200"),
+        ]
+        .concat()
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace(" proto keepalived", "")
+                .replace(" proto static", "")
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+        lines.sort();
+        lines.dedup();
+        lines.join("\n")
+    };
+    // keepalived adds its routes a moment after it says MASTER.
+    let mut master = table(&lab);
+    for _ in 0..50 {
+        if master.contains("192.0.2.0/24") && master.contains("lookup 100") {
+            break;
+        }
+        sleep(Duration::from_millis(50));
+        master = table(&lab);
+    }
+    let d = lab.proc("d");
+    d.signal(libc::SIGTERM);
+    d.wait_exit(LONG);
+    (master, table(&lab))
+}
+
+/// keepalived's `virtual_routes`, `virtual_rules`, `static_routes` and `static_rules`, against
+/// keepalived 2.2.7 itself: from one file, the same routes and rules while master, and the
+/// same left after a stop.
+#[test]
+fn routes_and_rules_are_keepalived_s() {
+    let theirs = installed_routes("routes-ka", false);
+    let ours = installed_routes("routes-hv", true);
+    println!(
+        "keepalived, master:\n{}\nstopped:\n{}\nhavip, master:\n{}\nstopped:\n{}",
+        theirs.0, theirs.1, ours.0, ours.1
+    );
+    assert!(
+        theirs.0.contains("192.0.2.0/24 via 10.99.0.1 dev eth0"),
+        "keepalived's own routes are not what this test expects of it"
+    );
+    assert_eq!(ours.0, theirs.0, "the master's routes and rules differ");
+    assert_eq!(ours.1, theirs.1, "what is left after a stop differs");
+}
