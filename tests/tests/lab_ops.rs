@@ -13,7 +13,7 @@ use std::{
 
 use havip_lab::{
     frames,
-    lab::{havip_exe, in_netns, in_netns_spawn, Lab, Launcher},
+    lab::{havip_exe, in_netns, in_netns_spawn, Host, Lab, Launcher},
     probe::{AdvertCapture, SipResponder},
 };
 
@@ -666,4 +666,125 @@ fn sync_group_tracking_moves_every_member() {
         LONG,
         want(["VI_1 MASTER Some(41)", "VI_2 MASTER Some(41)"]),
     );
+}
+
+/// keepalived's sync group states beyond FAULT (vrrp_sync_can_goto_master, vrrp_sync_master,
+/// vrrp_sync_backup), on two nodes with two members each:
+/// - n2 stops hearing n1's VI_1 only (an nftables drop in n2): its VI_1 wants MASTER, but its
+///   VI_2 still hears n1, so n2 takes neither (before: n2 took VI_1, the group split);
+/// - n1 is killed: n2's members all want MASTER and take over together;
+/// - a node with VI_1 alone at priority 200 appears: n2's VI_1 goes BACKUP and takes VI_2 with
+///   it, and VI_2 stays BACKUP while VI_1 defers (before: VI_2 stayed MASTER, split again).
+#[test]
+fn sync_group_members_take_over_and_step_down_together() {
+    let mut lab = Lab::new("syncmove");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let n3 = lab.host("n3", "10.99.0.13/24");
+    let dir = tempdir("syncmove");
+    let member = |name: &str, vrid: u8, prio: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  priority {prio}\n  \
+             advert_int 0.1\n  version 3\n  virtual_ipaddress {{\n    {vip}/24\n  }}\n}}\n"
+        )
+    };
+    let group = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    let node = |prio: u8| {
+        format!(
+            "{group}{}{}",
+            member("VI_1", 51, prio, "10.99.0.100"),
+            member("VI_2", 52, prio, "10.99.0.101")
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &node(150));
+    let c2 = write(&dir, "n2.conf", &node(100));
+    let c3 = write(&dir, "n3.conf", &member("VI_1", 51, 200, "10.99.0.100"));
+    let states = |lab: &Lab, h: &Host| -> Vec<String> {
+        let mut v: Vec<_> = lab
+            .stats(h)
+            .daemon
+            .map(|d| {
+                d.instances
+                    .iter()
+                    .map(|i| format!("{} {}", i.name, i.state))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let wait_states = |lab: &Lab, h: &Host, want: [&str; 2]| {
+        let deadline = Instant::now() + LONG;
+        while states(lab, h) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{}: states {:?}, want {want:?}",
+                h.ns,
+                states(lab, h)
+            );
+            sleep(Duration::from_millis(50));
+        }
+    };
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    wait_states(&lab, &n1, ["VI_1 MASTER", "VI_2 MASTER"]);
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    wait_states(&lab, &n2, ["VI_1 BACKUP", "VI_2 BACKUP"]);
+
+    // n2 hears no VI_1 advert (VRID 51, the VRRP header's second byte) from now on.
+    let nft = |lab: &Lab, rules: &str| {
+        let out = lab.exec(&n2.ns, &["nft", rules]);
+        assert!(out.status.success(), "nft {rules}: {out:?}");
+    };
+    nft(&lab, "add table inet hvsync");
+    nft(
+        &lab,
+        "add chain inet hvsync in { type filter hook input priority 0; }",
+    );
+    nft(
+        &lab,
+        "add rule inet hvsync in ip protocol 112 @th,8,8 51 drop",
+    );
+    // Several of VI_1's Master_Down_Intervals (0.36 s): n2 takes nothing.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(
+            states(&lab, &n2),
+            ["VI_1 BACKUP", "VI_2 BACKUP"],
+            "n2 took a member of a group whose other member still hears its master"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    assert!(!lab.has_addr(&n2, "10.99.0.100"));
+    nft(&lab, "delete table inet hvsync");
+
+    // The master dies: n2 takes both, together.
+    let p = lab.proc("n1");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(LONG);
+    wait_states(&lab, &n2, ["VI_1 MASTER", "VI_2 MASTER"]);
+    let log = lab.proc("n2").log_text();
+    assert!(
+        log.contains("every member wants MASTER, taking over together"),
+        "{log}"
+    );
+
+    // A node that wins VI_1 alone: n2's VI_1 steps down and takes VI_2 with it.
+    lab.havip("n3", &n3, &["run", "--config", &c3, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n3").wait_state("MASTER", LONG);
+    wait_states(&lab, &n2, ["VI_1 BACKUP", "VI_2 BACKUP"]);
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(states(&lab, &n2), ["VI_1 BACKUP", "VI_2 BACKUP"]);
+        assert!(!lab.has_addr(&n2, "10.99.0.101"), "VI_2's VIP stayed on n2");
+        sleep(Duration::from_millis(20));
+    }
+    let log = lab.proc("n2").log_text();
+    assert!(
+        log.contains("a member is BACKUP, so its MASTERs go to BACKUP"),
+        "{log}"
+    );
+    let _ = fs::remove_dir_all(&dir);
 }

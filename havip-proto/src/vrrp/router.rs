@@ -122,6 +122,9 @@ pub enum Reason {
     /// `resume_master()`: a new process of this node took over from one that handed over to
     /// it while master (a hitless restart). No transition on the wire.
     Resumed,
+    /// A `vrrp_sync_group` moved it with its other members (keepalived's vrrp_sync_master /
+    /// vrrp_sync_backup): every member wanted MASTER, or one went back to BACKUP.
+    SyncGroup,
 }
 
 /// An instruction for the daemon, drained with [`VirtualRouter::poll_action`] and carried out in
@@ -237,6 +240,10 @@ pub struct VirtualRouter {
     last_lower_reply: Option<Instant>,
     last_zero_reply: Option<Instant>,
     lower_garps: Reannounce,
+    /// A sync group holds its members' takeovers until they all want MASTER.
+    held: bool,
+    /// While held: the Master_Down_Timer ran out (the router would have taken over).
+    wants_master: bool,
     actions: VecDeque<Action>,
     counters: Counters,
 }
@@ -296,6 +303,8 @@ impl VirtualRouter {
             last_lower_reply: None,
             last_zero_reply: None,
             lower_garps: Reannounce::default(),
+            held: false,
+            wants_master: false,
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -452,6 +461,40 @@ impl VirtualRouter {
         }
     }
 
+    /// A `vrrp_sync_group` holds this router's takeovers (keepalived's
+    /// vrrp_sync_can_goto_master): when its Master_Down_Timer runs out it stays BACKUP and
+    /// [`wants_master`](Self::wants_master), until the group moves it with
+    /// [`sync_take_over`](Self::sync_take_over). Released, it takes over as the RFC says.
+    pub fn hold_takeover(&mut self, held: bool) {
+        self.held = held;
+        if !held {
+            self.wants_master = false;
+        }
+    }
+
+    /// MASTER, or a held BACKUP whose Master_Down_Timer ran out: what keepalived's
+    /// `wantstate == MASTER` says of a sync group member.
+    pub fn wants_master(&self) -> bool {
+        self.state == State::Master || (self.state == State::Backup && self.wants_master)
+    }
+
+    /// keepalived's vrrp_sync_master: every member of the group wants MASTER, so this BACKUP
+    /// takes over now. Nothing happens in any other state.
+    pub fn sync_take_over(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.become_master(now, Reason::SyncGroup);
+        }
+    }
+
+    /// keepalived's vrrp_sync_backup: another member of the group went back to BACKUP, so this
+    /// MASTER does too (its VIPs go, its adverts stop; the other node's member takes over when
+    /// its Master_Down_Interval runs out). Nothing happens in any other state.
+    pub fn sync_backup(&mut self, now: Instant) {
+        if self.state == State::Master {
+            self.enter_backup(now, Reason::SyncGroup, self.master_down_interval());
+        }
+    }
+
     /// Every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in Timer::ALL {
@@ -461,6 +504,13 @@ impl VirtualRouter {
             self.timers.stop(timer);
             match timer {
                 // RFC 9568 §6.4.2: Master_Down_Timer fires.
+                // keepalived vrrp_sync_can_goto_master(): a held member waits, wanting MASTER,
+                // its timer armed again, until its group's other members want it too.
+                Timer::MasterDown if self.held => {
+                    self.wants_master = true;
+                    self.timers
+                        .set(Timer::MasterDown, now + self.master_down_interval());
+                }
                 Timer::MasterDown => self.become_master(now, self.down_reason),
                 // §6.4.3: Adver_Timer fires. The next one is an interval after this one was
                 // due, not after the driver got to it, so a late wake-up does not stretch
@@ -603,6 +653,8 @@ impl VirtualRouter {
             self.timers
                 .set(Timer::MasterDown, now + self.master_down_interval());
             self.down_reason = Reason::MasterDown;
+            // A master it defers to is alive.
+            self.wants_master = false;
             if !delay.is_zero() {
                 if !lower {
                     self.preempt_until = None;
@@ -707,6 +759,7 @@ impl VirtualRouter {
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.wants_master = false;
         self.state = State::Master;
         self.timers.stop(Timer::MasterDown);
         self.preempt_until = None;
@@ -727,6 +780,7 @@ impl VirtualRouter {
     }
 
     fn enter_backup(&mut self, now: Instant, reason: Reason, master_down: Duration) {
+        self.wants_master = false;
         let was_master = self.state == State::Master;
         self.go_quiet();
         self.state = State::Backup;
@@ -741,6 +795,7 @@ impl VirtualRouter {
     }
 
     fn enter_fault_state(&mut self) {
+        self.wants_master = false;
         self.go_quiet();
         self.master_addr = None;
         self.state = State::Fault;

@@ -1609,3 +1609,56 @@ fn a_second_lower_priority_episode_within_the_delay_is_re_announced() {
     assert_eq!(garps(&mut r), 1, "the second episode, 1.1 s later");
     assert_eq!(r.state(), State::Master);
 }
+
+/// keepalived's vrrp_sync_can_goto_master: a held backup whose Master_Down_Timer runs out stays
+/// BACKUP, wanting MASTER, its timer armed again; an advert it defers to ends the wanting; the
+/// group moves it with `sync_take_over`, and released it takes over as the RFC says.
+#[test]
+fn a_held_sync_group_member_waits_wanting_master() {
+    let (mut r, t0) = started_backup();
+    r.hold_takeover(true);
+    drain(&mut r);
+    let down = t0 + us(3_609_375);
+    r.handle_timeout(down);
+    assert_eq!(r.state(), State::Backup);
+    assert!(r.wants_master());
+    assert!(drain(&mut r).is_empty(), "a held takeover does nothing");
+    assert_eq!(r.poll_timeout(), Some(down + us(3_609_375)));
+    // A master it defers to is heard: no longer wanting.
+    let master = v3(150, 1);
+    r.handle_advert(down + secs(1), &advert_from(&master, 150));
+    assert!(!r.wants_master());
+    // It runs out again; the group, all wanting, moves it.
+    let again = down + secs(1) + us(3_609_375);
+    r.handle_timeout(again);
+    assert!(r.wants_master());
+    r.sync_take_over(again);
+    assert_eq!(r.state(), State::Master);
+    let acts = drain(&mut r);
+    assert_eq!(
+        acts.first(),
+        Some(&Action::BecomeMaster {
+            reason: Reason::SyncGroup
+        })
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::AddVips(_))));
+    // keepalived's vrrp_sync_backup: back to BACKUP, VIPs gone, no priority-0 advert.
+    r.sync_backup(again + secs(1));
+    assert_eq!(r.state(), State::Backup);
+    let acts = drain(&mut r);
+    assert_eq!(
+        acts.first(),
+        Some(&Action::BecomeBackup {
+            reason: Reason::SyncGroup
+        })
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::RemoveVips(_))));
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::SendAdvert { priority: 0, .. })));
+    // Released: the next time it runs out, it takes over by itself.
+    r.hold_takeover(false);
+    let t = r.poll_timeout().unwrap();
+    r.handle_timeout(t);
+    assert_eq!(r.state(), State::Master);
+}

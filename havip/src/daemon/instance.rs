@@ -22,7 +22,7 @@ use crate::{
         sockets::{VRRP_GROUP_V4, VRRP_GROUP_V6},
     },
     notify::{Notifier, NotifyHandle, NotifyState},
-    vrrp::{Action, Centis, VirtualRouter},
+    vrrp::{Action, Centis, State, VirtualRouter},
     wire::{ArpFrame, ChecksumMode, EthernetAddress, NeighborAdvertFrame, VrrpPacket},
 };
 
@@ -351,7 +351,82 @@ impl Hooks {
 
 impl Node {
     /// Carries out instance `i`'s pending actions, in order.
+    /// Carries out instance `i`'s pending actions, then moves its sync group's other members
+    /// if it must (keepalived's vrrp_sync_master / vrrp_sync_backup).
     pub(super) async fn drain(&mut self, i: usize) {
+        self.drain_actions(i).await;
+        self.couple_sync_group(i).await;
+    }
+
+    /// keepalived's sync group states for the group of instance `i` (FAULT is shared through
+    /// the health, `apply_health`): the members hold their takeovers until all want MASTER,
+    /// then all take over at once; a member back in BACKUP while another is MASTER takes the
+    /// masters back to BACKUP. So a group's VIPs are never split between two nodes for longer
+    /// than it takes to move them.
+    pub(super) async fn couple_sync_group(&mut self, i: usize) {
+        let name = self.instances[i].spec.name.clone();
+        let members: Vec<usize> = self
+            .health
+            .sync_peers(&name)
+            .filter_map(|m| self.instances.iter().position(|x| &x.spec.name == m))
+            .collect();
+        let grouped = members.len() > 1;
+        if let Some(r) = &mut self.instances[i].router {
+            r.hold_takeover(grouped);
+        }
+        if !grouped {
+            return;
+        }
+        let now = Instant::now();
+        let mut states = Vec::new();
+        for &j in &members {
+            let Some(r) = &mut self.instances[j].router else {
+                return;
+            };
+            r.hold_takeover(true);
+            states.push((r.state(), r.wants_master()));
+        }
+        if states
+            .iter()
+            .any(|(s, _)| !matches!(s, State::Master | State::Backup))
+        {
+            return; // FAULT or not started: the health moves the group.
+        }
+        let deferring = states.iter().any(|(s, w)| *s == State::Backup && !w);
+        let any_master = states.iter().any(|(s, _)| *s == State::Master);
+        let moved: Vec<usize> = if deferring && any_master {
+            info!(instance = %name, "sync group: a member is BACKUP, so its MASTERs go to BACKUP");
+            members
+                .iter()
+                .copied()
+                .filter(|&j| {
+                    let r = self.instances[j].router.as_mut().expect("checked above");
+                    let was = r.state() == State::Master;
+                    r.sync_backup(now);
+                    was
+                })
+                .collect()
+        } else if !deferring && states.iter().any(|(s, _)| *s == State::Backup) {
+            info!(instance = %name, "sync group: every member wants MASTER, taking over together");
+            members
+                .iter()
+                .copied()
+                .filter(|&j| {
+                    let r = self.instances[j].router.as_mut().expect("checked above");
+                    let was = r.state() == State::Backup;
+                    r.sync_take_over(now);
+                    was
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for j in moved {
+            self.drain_actions(j).await;
+        }
+    }
+
+    async fn drain_actions(&mut self, i: usize) {
         let mut notify = Vec::new();
         while let Some(action) = self.instances[i]
             .router
