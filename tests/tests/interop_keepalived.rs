@@ -452,3 +452,93 @@ fn routes_and_rules_are_keepalived_s() {
     assert_eq!(ours.0, theirs.0, "the master's routes and rules differ");
     assert_eq!(ours.1, theirs.1, "what is left after a stop differs");
 }
+
+/// A two-member sync group on a backup (`havip_backup`: havip, else keepalived) facing a master
+/// of the other kind: while the backup hears no VI_1 advert (an nftables drop) but still hears
+/// VI_2's, does it take any VIP? And when the master is killed, does it take both?
+fn sync_group_backup(test: &str, havip_backup: bool) -> (bool, bool) {
+    let (mut lab, n1, n2) = two_nodes(test);
+    let conf = |prio: u8| {
+        let member = |name: &str, vrid: u8, vip: &str| {
+            format!(
+                "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    \
+                 virtual_router_id {vrid}\n    priority {prio}\n    advert_int 0.1\n    \
+                 virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n"
+            )
+        };
+        format!(
+            "global_defs {{\n    vrrp_version 3\n}}\n\
+             vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n{}{}",
+            member("VI_1", 51, "10.99.0.100"),
+            member("VI_2", 52, "10.99.0.101")
+        )
+    };
+    let start = |lab: &mut Lab, label: &str, host: &Host, havip: bool, conf: String| {
+        if havip {
+            let file = lab.dir().join(format!("{label}.conf"));
+            std::fs::write(&file, conf).unwrap();
+            let file = file.to_str().unwrap().to_string();
+            lab.havip(label, host, &["run", "--config", &file])
+                .wait_started(LONG);
+        } else {
+            lab.keepalived(label, host, &conf);
+        }
+    };
+    start(&mut lab, "master", &n1, !havip_backup, conf(150));
+    let deadline = std::time::Instant::now() + LONG;
+    while !(lab.has_addr(&n1, "10.99.0.100") && lab.has_addr(&n1, "10.99.0.101")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the master took no VIPs"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    start(&mut lab, "backup", &n2, havip_backup, conf(100));
+    sleep(Duration::from_secs(1));
+    let nft = |lab: &Lab, rules: &str| {
+        let out = lab.exec(&n2.ns, &["nft", rules]);
+        assert!(out.status.success(), "nft {rules}: {out:?}");
+    };
+    nft(&lab, "add table inet hvsync");
+    nft(
+        &lab,
+        "add chain inet hvsync in { type filter hook input priority 0; }",
+    );
+    nft(
+        &lab,
+        "add rule inet hvsync in ip protocol 112 @th,8,8 51 drop",
+    );
+    let mut took_any = false;
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        took_any |= lab.has_addr(&n2, "10.99.0.100") || lab.has_addr(&n2, "10.99.0.101");
+        sleep(Duration::from_millis(20));
+    }
+    nft(&lab, "delete table inet hvsync");
+    lab.proc("master").signal_group(libc::SIGKILL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut took_both = false;
+    while std::time::Instant::now() < deadline && !took_both {
+        took_both = lab.has_addr(&n2, "10.99.0.100") && lab.has_addr(&n2, "10.99.0.101");
+        sleep(Duration::from_millis(20));
+    }
+    (took_any, took_both)
+}
+
+/// keepalived's sync group rules, against keepalived 2.2.7 in both roles: a backup that stops
+/// hearing one member's master takes neither VIP, and takes both when the master dies.
+#[test]
+fn sync_groups_move_as_keepalived_s() {
+    let keepalived_backup = sync_group_backup("sync-ka", false);
+    let havip_backup = sync_group_backup("sync-hv", true);
+    println!(
+        "(took a VIP while one member's master was unheard, took both when the master died): \
+         keepalived {keepalived_backup:?}, havip {havip_backup:?}"
+    );
+    assert_eq!(
+        keepalived_backup,
+        (false, true),
+        "keepalived does not do what this test expects of it"
+    );
+    assert_eq!(havip_backup, keepalived_backup);
+}
