@@ -241,6 +241,9 @@ pub struct VrrpSpec {
     pub virtual_routes: Vec<RouteSpec>,
     /// keepalived `virtual_rules`: as the routes, added before them and removed before them.
     pub virtual_rules: Vec<RuleSpec>,
+    /// keepalived `mcast_dst_ip` (or `vrrp_mcast_group4`/`6`): the multicast group adverts go
+    /// to, when not the RFC's (224.0.0.18, ff02::12).
+    pub mcast_group: Option<IpAddr>,
     pub notify: NotifySpec,
 }
 
@@ -460,6 +463,7 @@ impl VrrpSpec {
             peer_ttl: Vec::new(),
             virtual_routes: Vec::new(),
             virtual_rules: Vec::new(),
+            mcast_group: None,
             notify: NotifySpec::default(),
         }
     }
@@ -500,6 +504,7 @@ impl VrrpSpec {
             track_files: _,
             virtual_routes: _,
             virtual_rules: _,
+            mcast_group: _,
             notify: _,
         } = self;
         RouterConfig {

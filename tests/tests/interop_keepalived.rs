@@ -542,3 +542,57 @@ fn sync_groups_move_as_keepalived_s() {
     );
     assert_eq!(havip_backup, keepalived_backup);
 }
+
+/// keepalived's `vrrp_mcast_group4`: a havip master and a keepalived backup on group
+/// 224.0.0.19 keep their roles, and so do a keepalived master and a havip backup; a keepalived
+/// backup on the RFC's group, hearing nothing, takes over: the setting carries the adverts.
+#[test]
+fn a_non_default_multicast_group_is_keepalived_s() {
+    let conf = |prio: u8, group: Option<&str>| {
+        let g = group.map_or(String::new(), |g| format!("    vrrp_mcast_group4 {g}\n"));
+        format!(
+            "global_defs {{\n    vrrp_version 3\n{g}}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+             priority {prio}\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+        )
+    };
+    for (test, ka_group, ka_takes_over) in [
+        ("mcast-same", Some("224.0.0.19"), false),
+        ("mcast-other", None, true),
+    ] {
+        let (mut lab, n1, n2) = two_nodes(test);
+        let file = lab.dir().join("hv.conf");
+        std::fs::write(&file, conf(150, Some("224.0.0.19"))).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        lab.havip("hv", &n1, &["run", "--config", &file])
+            .wait_started(LONG);
+        lab.proc("hv").wait_state("MASTER", LONG);
+        lab.keepalived("ka", &n2, &conf(100, ka_group));
+        lab.proc("ka").wait_keepalived_state("BACKUP", LONG);
+        // Five of keepalived's Master_Down_Intervals.
+        sleep(Duration::from_millis(1800));
+        let ka = lab.proc("ka").keepalived_state();
+        let hv = lab.proc("hv").state_now();
+        println!("{test}: keepalived {ka:?}, havip {hv:?}");
+        if ka_takes_over {
+            assert_eq!(ka.as_deref(), Some("MASTER"), "{test}");
+        } else {
+            assert_eq!(ka.as_deref(), Some("BACKUP"), "{test}");
+            assert_eq!(hv.as_deref(), Some("MASTER"), "{test}");
+            // Stopped, havip's priority-0 advert on 224.0.0.19 hands over to keepalived; a havip
+            // backup then hears keepalived there and stays BACKUP.
+            let p = lab.proc("hv");
+            p.signal(libc::SIGTERM);
+            p.wait_exit(LONG);
+            lab.proc("ka").wait_keepalived_state("MASTER", LONG);
+            let file = lab.dir().join("hv2.conf");
+            std::fs::write(&file, conf(50, Some("224.0.0.19"))).unwrap();
+            let file = file.to_str().unwrap().to_string();
+            lab.havip("hv2", &n1, &["run", "--config", &file])
+                .wait_started(LONG);
+            lab.proc("hv2").wait_state("BACKUP", LONG);
+            sleep(Duration::from_millis(1800));
+            assert_eq!(lab.proc("hv2").state_now().as_deref(), Some("BACKUP"));
+        }
+    }
+}

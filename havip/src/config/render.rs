@@ -153,6 +153,9 @@ pub fn render(spec: &DaemonSpec) -> String {
         for route in &r.virtual_routes {
             let _ = writeln!(o, "  virtual_route: {route}");
         }
+        if let Some(g) = r.mcast_group {
+            let _ = writeln!(o, "  mcast_group: {g}");
+        }
         for rule in &r.virtual_rules {
             let _ = writeln!(o, "  virtual_rule: {rule}");
         }

@@ -1515,6 +1515,63 @@ fn static_addresses_and_routes_are_read_in_both_formats() {
 }
 
 #[test]
+fn multicast_groups_are_read_by_family() {
+    let two = |global: &str, extra: &str| {
+        format!(
+            "global_defs {{\n{global}}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n{extra}}}\n"
+        )
+    };
+    let groups = |text: &str| -> Vec<Option<String>> {
+        let k = load_k(text).unwrap();
+        assert!(k.warnings.is_empty(), "{:?}", k.warnings);
+        k.spec
+            .instances
+            .iter()
+            .map(|i| i.vrrp.as_ref().unwrap().mcast_group.map(|g| g.to_string()))
+            .collect()
+    };
+    assert_eq!(groups(&two("", "")), [None, None]);
+    assert_eq!(
+        groups(&two(
+            "  vrrp_mcast_group4 224.0.0.19\n  vrrp_mcast_group6 ff02::99\n",
+            "  mcast_dst_ip 224.0.0.20\n"
+        )),
+        [Some("224.0.0.19".into()), Some("224.0.0.20".into())],
+        "the family's global group, then B's own"
+    );
+    // The RFC's group written out is no group of its own.
+    assert_eq!(
+        groups(&two("  vrrp_mcast_group4 224.0.0.18\n", "")),
+        [None, None]
+    );
+    let errs = errors(load_k(&two("  vrrp_mcast_group4 ff02::12\n", "")));
+    assert_error(
+        &errs,
+        "k.conf:2:21: error",
+        &["not an IPv4 multicast address"],
+    );
+    let errs = errors(load_k(&two("", "  mcast_dst_ip 10.0.0.9\n")));
+    assert_error(&errs, "k.conf:", &["not a multicast address"]);
+    let errs = errors(load_k(&two("", "  mcast_dst_ip ff02::12\n")));
+    assert_error(
+        &errs,
+        "k.conf:",
+        &["mcast_dst_ip ff02::12: instance B is IPv4"],
+    );
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+         vips = [\"10.0.0.100/24\"]\nmcast_group = \"224.0.0.19\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        t.spec.instances[0].vrrp.as_ref().unwrap().mcast_group,
+        Some("224.0.0.19".parse().unwrap())
+    );
+}
+
+#[test]
 fn down_timer_adverts_is_read_from_3_up() {
     let k = load_k(
         "global_defs {\n  vrrp_down_timer_adverts 4\n}\n\

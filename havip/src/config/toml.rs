@@ -136,6 +136,8 @@ struct Instance {
     /// keepalived virtual_rules: one `ip rule` line each.
     #[serde(default)]
     virtual_rules: Vec<Spanned<String>>,
+    /// keepalived mcast_dst_ip: the adverts' multicast group, when not the RFC's.
+    mcast_group: Option<Spanned<String>>,
     garp: Option<Garp>,
     #[serde(default)]
     notify: Notify,
@@ -655,6 +657,29 @@ impl Cx<'_> {
                 }
             }
         }
+        let mcast_group = match &i.mcast_group {
+            None => None,
+            Some(g) => {
+                let a = self.addr(g, "mcast_group")?;
+                let v6 = i.vips.get_ref().iter().any(|v| match v.get_ref() {
+                    Vip::Plain(a) => a.contains(':'),
+                    Vip::Full(t) => t.address.contains(':'),
+                });
+                if !a.is_multicast() || a.is_ipv6() != v6 {
+                    self.error(
+                        g,
+                        format!(
+                            "mcast_group {a}: not a multicast address of the instance's family"
+                        ),
+                    );
+                    return None;
+                }
+                Some(a).filter(|a| {
+                    *a != IpAddr::from(crate::wire::vrrp::MULTICAST_V4)
+                        && *a != IpAddr::from(crate::wire::vrrp::MULTICAST_V6)
+                })
+            }
+        };
         let mut virtual_rules = Vec::new();
         for line in &i.virtual_rules {
             let words: Vec<&str> = line.get_ref().split_whitespace().collect();
@@ -755,6 +780,7 @@ impl Cx<'_> {
             down_timer_adverts: i.down_timer_adverts.as_ref().map_or(3, |n| *n.get_ref()),
             virtual_routes,
             virtual_rules,
+            mcast_group,
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });

@@ -41,6 +41,9 @@ pub(super) struct Iface {
     pub vrrp6: Option<Arc<VrrpSocketV6>>,
     /// The tasks reading `vrrp4` and `vrrp6`.
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// Multicast groups other than the RFC's that instances here send to (keepalived
+    /// `mcast_dst_ip`): the sockets join them, now and whenever they are opened again.
+    pub groups: std::collections::BTreeSet<IpAddr>,
     pub packet: PacketSender,
     pub changes: HostChanges,
 }
@@ -64,9 +67,27 @@ impl Iface {
             link_local: None,
             vrrp6: None,
             readers: Vec::new(),
+            groups: std::collections::BTreeSet::new(),
             packet,
             changes: HostChanges::default(),
         }
+    }
+
+    /// The open sockets of `group`'s family join it.
+    fn join_open(&self, index: u32, group: IpAddr) -> Result<()> {
+        match group {
+            IpAddr::V4(g) => {
+                if let (Some(s), Some(src)) = (&self.vrrp4, self.primary_v4) {
+                    s.join(g, src, index)?;
+                }
+            }
+            IpAddr::V6(g) => {
+                if let Some(s) = &self.vrrp6 {
+                    s.join(g)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Closes the VRRP sockets (their readers stop): the interface is gone.
@@ -187,6 +208,20 @@ impl Ifaces {
                 .readers
                 .push(rx::spawn_socket_reader_v6(index, s.clone(), tx));
             iface.vrrp6 = Some(s);
+        }
+        // Freshly opened sockets: every group of the interface's instances.
+        for g in iface.groups.clone() {
+            iface.join_open(index, g)?;
+        }
+        Ok(())
+    }
+
+    /// Interface `index`'s sockets join multicast `group` (one of an instance's, not the
+    /// RFC's), now if they are open, and whenever they are opened again.
+    pub fn join_group(&mut self, index: u32, group: IpAddr) -> Result<()> {
+        let iface = self.by_index.get_mut(&index).context("no such interface")?;
+        if iface.groups.insert(group) {
+            iface.join_open(index, group)?;
         }
         Ok(())
     }

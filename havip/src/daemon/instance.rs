@@ -283,6 +283,8 @@ impl Instance {
         // The v3 checksum covers the destination, so each copy is built anew.
         let targets: Vec<IpAddr> = if !v.unicast_peers.is_empty() {
             v.unicast_peers.clone()
+        } else if let Some(group) = v.mcast_group {
+            vec![group]
         } else if self.is_v6() {
             vec![VRRP_GROUP_V6.into()]
         } else {

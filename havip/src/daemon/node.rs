@@ -214,6 +214,9 @@ impl Node {
     /// VIPs at once.
     pub(super) async fn add_instance(&mut self, inst: &InstanceSpec) -> Result<()> {
         let ifindex = self.ensure_iface(&inst.iface).await?;
+        if let Some(group) = inst.vrrp.as_ref().and_then(|v| v.mcast_group) {
+            self.ifaces.join_group(ifindex, group)?;
+        }
         let iface = &self.ifaces[&ifindex];
         let present = iface.present;
         if !present && inst.vrrp.is_none() {

@@ -171,6 +171,15 @@ impl VrrpSocketV4 {
         Ok(Self { fd })
     }
 
+    /// Joins multicast `group` too (keepalived `vrrp_mcast_group4` / `mcast_dst_ip`).
+    pub fn join(&self, group: Ipv4Addr, src: Ipv4Addr, ifindex: u32) -> Result<()> {
+        os(
+            rsockopt::set_ip_add_membership_with_ifindex(self.fd.get_ref(), &group, &src, ifindex),
+            "joining a VRRP multicast group",
+        )
+        .with_context(|| format!("joining {group}"))
+    }
+
     /// Sends one VRRP message (no IP header: the kernel adds it) to `dst`, from `src` (through
     /// `IP_PKTINFO`) or from the address the kernel picks.
     /// `ttl`: this message's TTL (an `IP_TTL` control message) in place of the socket's 255
@@ -337,6 +346,15 @@ impl VrrpSocketV6 {
         // SAFETY: the OwnedFd is moved in, and never replaced or closed while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? };
         Ok(Self { fd, ifindex })
+    }
+
+    /// Joins multicast `group` too (keepalived `vrrp_mcast_group6` / `mcast_dst_ip`).
+    pub fn join(&self, group: Ipv6Addr) -> Result<()> {
+        os(
+            rsockopt::set_ipv6_add_membership(self.fd.get_ref(), &group, self.ifindex),
+            "joining a VRRP multicast group",
+        )
+        .with_context(|| format!("joining {group}"))
     }
 
     /// Sends one VRRP message from `src` (through `IPV6_PKTINFO`) to `dst`.

@@ -298,33 +298,38 @@ impl Cx<'_> {
         }
     }
 
-    /// A keyword havip accepts only with keepalived's default value.
-    pub(super) fn default_only(&mut self, w: &Word, kw: &str, default: &str, why: &str) {
-        let same = match (w.text.parse::<IpAddr>(), default.parse::<IpAddr>()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => w.text == default,
-        };
-        if !same {
-            self.err(
-                Diagnostic::error(
-                    loc(w),
-                    format!("havip does not support {kw} {}: {why}", w.text),
-                )
-                .found(w.text.clone())
-                .expected(format!("{default} (keepalived's default), or no {kw}")),
-            );
-        }
-    }
-
-    /// `vrrp_mcast_group4`/`6` and `mcast_dst_ip`: accepted with the RFC's group only.
-    pub(super) fn rfc_group_only(&mut self, s: &Stmt, default: &str, siblings: &dyn Siblings) {
-        if let Some(w) = self.arg(s, "a multicast address", siblings) {
-            self.default_only(
-                w,
-                &s.keyword().text,
-                default,
-                "havip sends and listens on the RFC's group only",
-            );
+    /// `vrrp_mcast_group4`/`6` and `mcast_dst_ip`: a multicast address (of the family `v6`
+    /// says, when it says one), with where it was written.
+    pub(super) fn mcast_group(
+        &mut self,
+        s: &Stmt,
+        v6: Option<bool>,
+        siblings: &dyn Siblings,
+    ) -> Option<(IpAddr, Location)> {
+        let w = self.arg(s, "a multicast address", siblings)?;
+        let kw = &s.keyword().text;
+        match w.text.parse::<IpAddr>() {
+            Ok(a) if a.is_multicast() && v6.is_none_or(|v6| a.is_ipv6() == v6) => {
+                Some((a, w.loc.clone()))
+            }
+            _ => {
+                let family = match v6 {
+                    Some(true) => "an IPv6 ",
+                    Some(false) => "an IPv4 ",
+                    None => "a ",
+                };
+                self.err(
+                    Diagnostic::error(
+                        loc(w),
+                        format!("{kw} {}: not {family}multicast address", w.text),
+                    )
+                    .found(w.text.clone())
+                    .expected(format!(
+                        "{family}multicast address (the RFC's: 224.0.0.18, ff02::12)"
+                    )),
+                );
+                None
+            }
         }
     }
 

@@ -129,6 +129,35 @@ impl Cx<'_> {
             }
         }
         let v6 = r.v6.unwrap_or(false);
+        if let Some((a, at)) = &r.mcast_dst {
+            if a.is_ipv6() != v6 {
+                self.err(
+                    Diagnostic::error(
+                        Some(at.clone()),
+                        format!(
+                            "mcast_dst_ip {a}: instance {name} is {}",
+                            if v6 { "IPv6" } else { "IPv4" }
+                        ),
+                    )
+                    .expected("a multicast address of the instance's family"),
+                );
+                return None;
+            }
+        }
+        // The group adverts go to, unless it is the RFC's.
+        let mcast_group = r
+            .mcast_dst
+            .as_ref()
+            .map(|g| g.0)
+            .or(if v6 {
+                globals.mcast_group6
+            } else {
+                globals.mcast_group4
+            })
+            .filter(|a| {
+                *a != std::net::IpAddr::from(crate::wire::vrrp::MULTICAST_V4)
+                    && *a != std::net::IpAddr::from(crate::wire::vrrp::MULTICAST_V6)
+            });
         let explicit_state = r.state.as_ref().and_then(|s| s.0);
         if r.state.as_ref().is_some_and(|s| s.0.is_none()) {
             // Already reported as an error.
@@ -310,6 +339,7 @@ impl Cx<'_> {
             peer_ttl: r.peer_ttl.clone(),
             virtual_routes: r.virtual_routes.clone(),
             virtual_rules: r.virtual_rules.clone(),
+            mcast_group,
             notify: NotifySpec {
                 priority_changes: r
                     .notify_priority_changes

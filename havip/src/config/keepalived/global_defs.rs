@@ -37,6 +37,9 @@ pub(super) struct Globals {
     pub(super) lower_prio_no_advert: bool,
     /// `vrrp_down_timer_adverts`: the instances' default.
     pub(super) down_timer_adverts: Option<u8>,
+    /// `vrrp_mcast_group4` / `vrrp_mcast_group6`: the instances' groups, by family.
+    pub(super) mcast_group4: Option<std::net::IpAddr>,
+    pub(super) mcast_group6: Option<std::net::IpAddr>,
     /// `vrrp_notify_priority_changes`: the instances' default.
     pub(super) notify_priority_changes: bool,
     pub(super) startup_delay: Option<Duration>,
@@ -68,11 +71,15 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("vrrp_rt_priority", rt_priority),
         handled("vrrp_no_swap", no_swap),
         // Accepted only with keepalived's default value.
-        handled("vrrp_mcast_group4", |cx, _, s| {
-            cx.rfc_group_only(s, "224.0.0.18", &GLOBAL_DEFS)
+        handled("vrrp_mcast_group4", |cx, g, s| {
+            if let Some((a, _)) = cx.mcast_group(s, Some(false), &GLOBAL_DEFS) {
+                g.mcast_group4 = Some(a);
+            }
         }),
-        handled("vrrp_mcast_group6", |cx, _, s| {
-            cx.rfc_group_only(s, "ff02::12", &GLOBAL_DEFS)
+        handled("vrrp_mcast_group6", |cx, g, s| {
+            if let Some((a, _)) = cx.mcast_group(s, Some(true), &GLOBAL_DEFS) {
+                g.mcast_group6 = Some(a);
+            }
         }),
         handled("vrrp_down_timer_adverts", |cx, g, s| {
             if let Some(n) = cx.down_timer_adverts(s, &GLOBAL_DEFS) {

@@ -60,6 +60,8 @@ pub(super) struct RawInstance {
     pub(super) peer_ttl: Vec<(IpAddr, u8, u8)>,
     pub(super) virtual_routes: Vec<crate::model::RouteSpec>,
     pub(super) virtual_rules: Vec<crate::model::RuleSpec>,
+    /// `mcast_dst_ip`, with where it was written (its family is checked with the instance's).
+    pub(super) mcast_dst: Option<(IpAddr, Location)>,
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
@@ -103,6 +105,7 @@ impl RawInstance {
             peer_ttl: Vec::new(),
             virtual_routes: Vec::new(),
             virtual_rules: Vec::new(),
+            mcast_dst: None,
             notify: NotifySpec::default(),
             no_accept: None,
         }
@@ -150,12 +153,9 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         // Accepted only with keepalived's default value.
         handled("strict_mode", strict_mode),
         handled("mcast_dst_ip", |cx, r, s| {
-            let default = if r.v6 == Some(true) {
-                "ff02::12"
-            } else {
-                "224.0.0.18"
-            };
-            cx.rfc_group_only(s, default, &INSTANCE)
+            if let Some(g) = cx.mcast_group(s, None, &INSTANCE) {
+                r.mcast_dst = Some(g);
+            }
         }),
         handled("down_timer_adverts", |cx, r, s| {
             if let Some(n) = cx.down_timer_adverts(s, &INSTANCE) {
