@@ -240,6 +240,13 @@ pub struct VirtualRouter {
     last_lower_reply: Option<Instant>,
     last_zero_reply: Option<Instant>,
     lower_garps: Reannounce,
+    /// When this master last sent a scheduled advert (its Adver_Timer), and whether it has
+    /// since been silent long enough (three intervals) for a backup to take over: a stall
+    /// (SIGSTOP, a VM pause). A lower-priority advert after that is a real takeover, which the
+    /// re-announcement bucket must not refuse (the chaos lab: four stalls in 5 s left the
+    /// clients on a backup that had yielded, for 0.8 s).
+    last_scheduled_advert: Option<Instant>,
+    stalled: bool,
     /// A sync group holds its members' takeovers until they all want MASTER.
     held: bool,
     /// While held: the Master_Down_Timer ran out (the router would have taken over).
@@ -303,6 +310,8 @@ impl VirtualRouter {
             last_lower_reply: None,
             last_zero_reply: None,
             lower_garps: Reannounce::default(),
+            last_scheduled_advert: None,
+            stalled: false,
             held: false,
             wants_master: false,
             actions: VecDeque::new(),
@@ -519,6 +528,8 @@ impl VirtualRouter {
                 Timer::Advert => {
                     self.send_advert(self.priority);
                     let interval = self.config.advert_interval.duration();
+                    self.note_silence(now);
+                    self.last_scheduled_advert = Some(now);
                     let next = due + interval;
                     self.timers.set(
                         Timer::Advert,
@@ -717,7 +728,12 @@ impl VirtualRouter {
                 self.counters.replies_limited += 1;
             }
             let delay = self.config.garp.lower_prio_delay();
-            if self.lower_garps.take(now, delay.max(interval), interval) {
+            // After a stall of ours a backup may really have taken over, and the clients
+            // followed its GARPs: that episode is re-announced whatever the bucket says. A
+            // spoofer cannot make us stall, and each stall counts once.
+            self.note_silence(now);
+            let stalled = std::mem::take(&mut self.stalled);
+            if stalled || self.lower_garps.take(now, delay.max(interval), interval) {
                 // Not at once: the other master sends its advert before its GARPs, so when it
                 // has just taken over too (two backups racing when the master went away),
                 // its GARPs would follow our burst and the clients end on it, a backup once it
@@ -758,8 +774,21 @@ impl VirtualRouter {
         self.enter_backup(now, reason, down);
     }
 
+    /// Notes whether this master has been silent for three advert intervals up to `now`.
+    fn note_silence(&mut self, now: Instant) {
+        let quiet = 3 * self.config.advert_interval.duration();
+        if self
+            .last_scheduled_advert
+            .is_some_and(|t| now.saturating_duration_since(t) >= quiet)
+        {
+            self.stalled = true;
+        }
+    }
+
     fn become_master(&mut self, now: Instant, reason: Reason) {
         self.wants_master = false;
+        self.stalled = false;
+        self.last_scheduled_advert = Some(now);
         self.state = State::Master;
         self.timers.stop(Timer::MasterDown);
         self.preempt_until = None;
@@ -781,6 +810,8 @@ impl VirtualRouter {
 
     fn enter_backup(&mut self, now: Instant, reason: Reason, master_down: Duration) {
         self.wants_master = false;
+        self.stalled = false;
+        self.last_scheduled_advert = None;
         let was_master = self.state == State::Master;
         self.go_quiet();
         self.state = State::Backup;

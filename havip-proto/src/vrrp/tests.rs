@@ -1662,3 +1662,65 @@ fn a_held_sync_group_member_waits_wanting_master() {
     r.handle_timeout(t);
     assert_eq!(r.state(), State::Master);
 }
+
+/// Found by the chaos lab (seed 1202, and a lab replaying it): a master stalled four times in
+/// 5 s, a backup took over during each stall and its GARPs moved the clients; the master
+/// re-announced after the first three and not the fourth (the bucket of three was spent), and
+/// the clients stayed 0.8 s on the backup that had yielded. A stall of the master's own (no
+/// advert for three intervals) makes the next lower-priority advert a real takeover, which is
+/// re-announced whatever the bucket holds; without a stall, the bucket still limits (spoofs).
+#[test]
+fn a_takeover_during_a_stall_is_re_announced_even_with_the_bucket_spent() {
+    // VRRPv3 at 100 ms: three intervals of silence are 0.3 s, well inside the bucket's 5 s.
+    let mut config = v3(200, 1);
+    config.advert_interval = Centis(10);
+    let mut r = router(config);
+    let t = epoch();
+    r.startup(t);
+    r.handle_timeout(t + secs(1));
+    assert_eq!(r.state(), State::Master);
+    drain(&mut r);
+    let mut backup = v3(100, 66);
+    backup.advert_interval = Centis(10);
+    let other = advert_from(&backup, 100);
+    let garps = |r: &mut VirtualRouter| {
+        drain(r)
+            .iter()
+            .filter(|a| matches!(a, Action::SendGarp { .. }))
+            .count()
+    };
+    // Adverts on time every 100 ms, and an episode every 350 ms: three spend the bucket.
+    let mut now = t + secs(1);
+    let mut episode = |r: &mut VirtualRouter, now: &mut Instant| {
+        for _ in 0..2 {
+            *now += us(100_000);
+            r.handle_timeout(*now);
+        }
+        r.handle_advert(*now + us(1_000), &other);
+        // The re-announcement comes an interval after the advert that earned it.
+        for _ in 0..3 {
+            *now += us(50_000);
+            r.handle_timeout(*now);
+        }
+        garps(r)
+    };
+    for _ in 0..3 {
+        assert_eq!(episode(&mut r, &mut now), 1);
+    }
+    assert_eq!(
+        episode(&mut r, &mut now),
+        0,
+        "a fourth without a stall: the bucket is spent"
+    );
+    // The master stalls 0.5 s (five intervals without an advert): the backup took over. On
+    // resuming, its lower-priority advert is re-announced, bucket or not.
+    let resumed = now + us(500_000);
+    r.handle_timeout(resumed);
+    r.handle_advert(resumed + us(1_000), &other);
+    r.handle_timeout(resumed + us(101_000));
+    assert_eq!(garps(&mut r), 1, "the takeover during the stall");
+    // The stall counted once: the next episode is the bucket's again (still spent).
+    now = resumed + us(101_000);
+    assert_eq!(episode(&mut r, &mut now), 0);
+    assert_eq!(r.state(), State::Master);
+}

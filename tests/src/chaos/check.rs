@@ -108,7 +108,7 @@ impl Facts<'_> {
     }
 
     /// Invariant 1: never two MACs answering one ARP request, except within one
-    /// Master_Down_Interval after a heal (and during a fault that degrades a link), and, when
+    /// Master_Down_Interval, one advert interval and the scheduling slack after a heal (and during a fault that degrades a link), and, when
     /// the master is taken away, two backups racing to take over (docs/chaos.md says why and
     /// bounds it): both of them, not the old master, within one Master_Down_Interval and one
     /// advert interval of the fault's start.
@@ -133,7 +133,11 @@ impl Facts<'_> {
                     && !who_nodes.contains(&Some(d.fault.node))
                     && *t >= d.start
                     && *t <= d.start + self.mdi + INTERVAL.as_secs_f64();
-                race || (*t >= from && *t <= heal + self.mdi)
+                // A node back from a heal that outranks the master preempts only when its own
+                // Master_Down_Timer runs out (it waits as BACKUP: RFC 9568 §6.4.2), up to an
+                // MDI after the heal; the old master steps down on its first advert, one
+                // interval and the machine's scheduling later.
+                race || (*t >= from && *t <= heal + self.mdi + (INTERVAL + SLACK).as_secs_f64())
             });
             let who: Vec<String> = macs.iter().map(|m| self.name_of(m)).collect();
             f.duals.push(*t);
