@@ -1691,7 +1691,7 @@ fn a_takeover_during_a_stall_is_re_announced_even_with_the_bucket_spent() {
     };
     // Adverts on time every 100 ms, and an episode every 350 ms: three spend the bucket.
     let mut now = t + secs(1);
-    let mut episode = |r: &mut VirtualRouter, now: &mut Instant| {
+    let episode = |r: &mut VirtualRouter, now: &mut Instant| {
         for _ in 0..2 {
             *now += us(100_000);
             r.handle_timeout(*now);
