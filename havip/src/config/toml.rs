@@ -421,6 +421,27 @@ impl Cx<'_> {
         self.lines.position(self.file, s.span().start)
     }
 
+    /// Lines in keepalived's words (`virtual_routes`, `static_rules`...), each read by `parse`;
+    /// one it refuses is an error at that string.
+    fn word_lines<T>(
+        &mut self,
+        lines: &[Spanned<String>],
+        key: &str,
+        parse: fn(&[&str]) -> Result<T, (usize, String)>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for line in lines {
+            let words: Vec<&str> = line.get_ref().split_whitespace().collect();
+            match parse(&words) {
+                Ok(t) => out.push(t),
+                Err((_, why)) => {
+                    self.error(line, format!("{key} {:?}: {why}", line.get_ref()));
+                }
+            }
+        }
+        out
+    }
+
     fn error<T>(&mut self, s: &Spanned<T>, msg: impl Into<String>) -> &mut Diagnostic {
         let d = Diagnostic::error(Some(self.at(s)), msg);
         self.diags.push(d);
@@ -647,16 +668,11 @@ impl Cx<'_> {
             None => None,
             Some(s) => Some(self.addr(s, "unicast_src")?),
         };
-        let mut virtual_routes = Vec::new();
-        for line in &i.virtual_routes {
-            let words: Vec<&str> = line.get_ref().split_whitespace().collect();
-            match crate::config::route::parse(&words) {
-                Ok(r) => virtual_routes.push(r),
-                Err((_, why)) => {
-                    self.error(line, format!("virtual_routes {:?}: {why}", line.get_ref()));
-                }
-            }
-        }
+        let virtual_routes = self.word_lines(
+            &i.virtual_routes,
+            "virtual_routes",
+            crate::config::route::parse,
+        );
         let mcast_group = match &i.mcast_group {
             None => None,
             Some(g) => {
@@ -680,16 +696,11 @@ impl Cx<'_> {
                 })
             }
         };
-        let mut virtual_rules = Vec::new();
-        for line in &i.virtual_rules {
-            let words: Vec<&str> = line.get_ref().split_whitespace().collect();
-            match crate::config::route::parse_rule(&words) {
-                Ok(r) => virtual_rules.push(r),
-                Err((_, why)) => {
-                    self.error(line, format!("virtual_rules {:?}: {why}", line.get_ref()));
-                }
-            }
-        }
+        let virtual_rules = self.word_lines(
+            &i.virtual_rules,
+            "virtual_rules",
+            crate::config::route::parse_rule,
+        );
         let mut peer_ttl = Vec::new();
         let mut unicast_peers = Vec::new();
         for p in &i.unicast_peers {
@@ -869,36 +880,23 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         });
     }
     spec.fifo_states_on_reload = f.fifo_states_on_reload;
-    for line in &f.static_ipaddress {
-        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
-        match crate::config::route::parse_address(&words) {
-            Ok(a) => spec.static_addresses.push(a),
-            Err((_, why)) => {
-                cx.error(
-                    line,
-                    format!("static_ipaddress {:?}: {why}", line.get_ref()),
-                );
-            }
-        }
-    }
-    for line in &f.static_rules {
-        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
-        match crate::config::route::parse_rule(&words) {
-            Ok(r) => spec.static_rules.push(r),
-            Err((_, why)) => {
-                cx.error(line, format!("static_rules {:?}: {why}", line.get_ref()));
-            }
-        }
-    }
-    for line in &f.static_routes {
-        let words: Vec<&str> = line.get_ref().split_whitespace().collect();
-        match crate::config::route::parse(&words) {
-            Ok(r) => spec.static_routes.push(r),
-            Err((_, why)) => {
-                cx.error(line, format!("static_routes {:?}: {why}", line.get_ref()));
-            }
-        }
-    }
+    spec.static_addresses = cx.word_lines(
+        &f.static_ipaddress,
+        "static_ipaddress",
+        crate::config::route::parse_address,
+    );
+    let parsed = cx.word_lines(
+        &f.static_rules,
+        "static_rules",
+        crate::config::route::parse_rule,
+    );
+    spec.static_rules.extend(parsed);
+    let parsed = cx.word_lines(
+        &f.static_routes,
+        "static_routes",
+        crate::config::route::parse,
+    );
+    spec.static_routes.extend(parsed);
     if let Some(ns) = &f.net_namespace {
         match crate::model::netns_name_problem(ns.get_ref()) {
             Some(why) => {
