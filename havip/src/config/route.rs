@@ -6,6 +6,9 @@ use std::net::IpAddr;
 
 use crate::model::{RouteKind, RouteSpec, RuleAction, RuleSpec, StaticAddress, VipSpec};
 
+/// A reader of one line's words: the value, or the index of the word at fault and why.
+pub type LineParser<T> = fn(&[&str]) -> Result<T, (usize, String)>;
+
 /// The words havip reads, for the error that names an unknown one.
 pub const READ: &str =
     "[blackhole|unreachable|prohibit|throw] [to] PREFIX|default, via|gw ADDRESS, \

@@ -427,7 +427,7 @@ impl Cx<'_> {
         &mut self,
         lines: &[Spanned<String>],
         key: &str,
-        parse: fn(&[&str]) -> Result<T, (usize, String)>,
+        parse: crate::config::route::LineParser<T>,
     ) -> Vec<T> {
         let mut out = Vec::new();
         for line in lines {
