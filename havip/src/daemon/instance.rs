@@ -380,13 +380,14 @@ impl Node {
             return;
         }
         let now = Instant::now();
-        let mut states = Vec::new();
+        let (mut states, mut owners) = (Vec::new(), Vec::new());
         for &j in &members {
             let Some(r) = &mut self.instances[j].router else {
                 return;
             };
             r.hold_takeover(true);
             states.push((r.state(), r.wants_master()));
+            owners.push(r.config().priority == 255);
         }
         if states
             .iter()
@@ -395,7 +396,11 @@ impl Node {
             return; // FAULT or not started: the health moves the group.
         }
         let deferring = states.iter().any(|(s, w)| *s == State::Backup && !w);
-        let any_master = states.iter().any(|(s, _)| *s == State::Master);
+        // An address owner (priority 255) is master whatever its group does (RFC 9568).
+        let any_master = states
+            .iter()
+            .zip(&owners)
+            .any(|((s, _), owner)| *s == State::Master && !owner);
         let moved: Vec<usize> = if deferring && any_master {
             info!(instance = %name, "sync group: a member is BACKUP, so its MASTERs go to BACKUP");
             members
@@ -403,8 +408,10 @@ impl Node {
                 .copied()
                 .filter(|&j| {
                     let r = self.instances[j].router.as_mut().expect("checked above");
-                    let was = r.state() == State::Master;
-                    r.sync_backup(now);
+                    let was = r.state() == State::Master && r.config().priority != 255;
+                    if was {
+                        r.sync_backup(now);
+                    }
                     was
                 })
                 .collect()
