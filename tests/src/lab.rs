@@ -554,6 +554,26 @@ impl Lab {
         p
     }
 
+    /// From now on namespace `ns` drops the VRRP adverts of VRID `vrid` it receives (an
+    /// nftables table of the lab's own, `hvdrop`, in that namespace; it goes with it).
+    pub fn drop_vrrp_vrid(&self, ns: &str, vrid: u8) {
+        for rules in [
+            "add table inet hvdrop".to_string(),
+            "add chain inet hvdrop in { type filter hook input priority 0; }".to_string(),
+            // The VRID is the VRRP header's second byte.
+            format!("add rule inet hvdrop in ip protocol 112 @th,8,8 {vrid} drop"),
+        ] {
+            let out = self.exec(ns, &["nft", &rules]);
+            assert!(out.status.success(), "nft {rules}: {out:?}");
+        }
+    }
+
+    /// Ends what [`Lab::drop_vrrp_vrid`] dropped in `ns`.
+    pub fn undrop_vrrp(&self, ns: &str) {
+        let out = self.exec(ns, &["nft", "delete table inet hvdrop"]);
+        assert!(out.status.success(), "nft delete table: {out:?}");
+    }
+
     /// `havip stats --json` in `host`'s namespace, started as a user would
     /// (`ip netns exec NS havip stats --json`), parsed.
     pub fn stats(&self, host: &Host) -> Stats {

@@ -251,6 +251,19 @@ fn fifo_conf(priority: u8, fifo: Option<&std::path::Path>) -> String {
     )
 }
 
+/// Starts havip (`havip`) or keepalived as `label` on `host` with keepalived.conf `conf`.
+fn start(lab: &mut Lab, label: &str, host: &Host, havip: bool, conf: String) {
+    if havip {
+        let file = lab.dir().join(format!("{label}.conf"));
+        std::fs::write(&file, conf).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        lab.havip(label, host, &["run", "--config", &file])
+            .wait_started(LONG);
+    } else {
+        lab.keepalived(label, host, &conf);
+    }
+}
+
 /// The lines the FIFO of a node at priority 100 gets, running havip or keepalived, through the
 /// same transitions: alone (BACKUP, then MASTER), a priority-150 peer of the other kind arrives
 /// (BACKUP), a reload (the states written again), the peer stops (MASTER), it stops itself.
@@ -258,17 +271,6 @@ fn fifo_lines(test: &str, havip_under_test: bool) -> Vec<String> {
     let (mut lab, n1, n2) = two_nodes(test);
     let path = lab.dir().join("notify.fifo");
     let mut fifo = FifoReader::make(&path);
-    let start = |lab: &mut Lab, label: &str, host: &Host, havip: bool, conf: String| {
-        if havip {
-            let file = lab.dir().join(format!("{label}.conf"));
-            std::fs::write(&file, conf).unwrap();
-            let file = file.to_str().unwrap().to_string();
-            lab.havip(label, host, &["run", "--config", &file])
-                .wait_started(LONG);
-        } else {
-            lab.keepalived(label, host, &conf);
-        }
-    };
     start(
         &mut lab,
         "d",
@@ -334,15 +336,7 @@ fn priority_change_lines(test: &str, havip_under_test: bool) -> Vec<String> {
         path.display(),
         number.display()
     );
-    if havip_under_test {
-        let file = lab.dir().join("d.conf");
-        std::fs::write(&file, conf).unwrap();
-        let file = file.to_str().unwrap().to_string();
-        lab.havip("d", &n1, &["run", "--config", &file])
-            .wait_started(LONG);
-    } else {
-        lab.keepalived("d", &n1, &conf);
-    }
+    start(&mut lab, "d", &n1, havip_under_test, conf);
     fifo.wait_lines(2, LONG);
     std::fs::write(&number, "10\n").unwrap();
     fifo.wait_lines(3, LONG);
@@ -386,15 +380,10 @@ fn installed_routes(test: &str, havip_under_test: bool) -> (String, String) {
          blackhole 198.51.100.0/24\n        src {VIP} 203.0.113.0/24 via 10.99.0.1 dev eth0\n    }}\n    \
          virtual_rules {{\n        from {VIP} table 100 priority 100\n    }}\n}}\n"
     );
+    start(&mut lab, "d", &n1, havip_under_test, conf);
     if havip_under_test {
-        let file = lab.dir().join("d.conf");
-        std::fs::write(&file, conf).unwrap();
-        let file = file.to_str().unwrap().to_string();
-        lab.havip("d", &n1, &["run", "--config", &file])
-            .wait_started(LONG);
         lab.proc("d").wait_state("MASTER", LONG);
     } else {
-        lab.keepalived("d", &n1, &conf);
         lab.proc("d").wait_keepalived_state("MASTER", LONG);
     }
     let table = |lab: &Lab| {
@@ -473,17 +462,6 @@ fn sync_group_backup(test: &str, havip_backup: bool) -> (bool, bool) {
             member("VI_2", 52, "10.99.0.101")
         )
     };
-    let start = |lab: &mut Lab, label: &str, host: &Host, havip: bool, conf: String| {
-        if havip {
-            let file = lab.dir().join(format!("{label}.conf"));
-            std::fs::write(&file, conf).unwrap();
-            let file = file.to_str().unwrap().to_string();
-            lab.havip(label, host, &["run", "--config", &file])
-                .wait_started(LONG);
-        } else {
-            lab.keepalived(label, host, &conf);
-        }
-    };
     start(&mut lab, "master", &n1, !havip_backup, conf(150));
     let deadline = std::time::Instant::now() + LONG;
     while !(lab.has_addr(&n1, "10.99.0.100") && lab.has_addr(&n1, "10.99.0.101")) {
@@ -495,26 +473,14 @@ fn sync_group_backup(test: &str, havip_backup: bool) -> (bool, bool) {
     }
     start(&mut lab, "backup", &n2, havip_backup, conf(100));
     sleep(Duration::from_secs(1));
-    let nft = |lab: &Lab, rules: &str| {
-        let out = lab.exec(&n2.ns, &["nft", rules]);
-        assert!(out.status.success(), "nft {rules}: {out:?}");
-    };
-    nft(&lab, "add table inet hvsync");
-    nft(
-        &lab,
-        "add chain inet hvsync in { type filter hook input priority 0; }",
-    );
-    nft(
-        &lab,
-        "add rule inet hvsync in ip protocol 112 @th,8,8 51 drop",
-    );
+    lab.drop_vrrp_vrid(&n2.ns, 51);
     let mut took_any = false;
     let until = std::time::Instant::now() + Duration::from_millis(1500);
     while std::time::Instant::now() < until {
         took_any |= lab.has_addr(&n2, "10.99.0.100") || lab.has_addr(&n2, "10.99.0.101");
         sleep(Duration::from_millis(20));
     }
-    nft(&lab, "delete table inet hvsync");
+    lab.undrop_vrrp(&n2.ns);
     lab.proc("master").signal_group(libc::SIGKILL);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut took_both = false;

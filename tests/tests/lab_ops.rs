@@ -733,19 +733,7 @@ fn sync_group_members_take_over_and_step_down_together() {
     wait_states(&lab, &n2, ["VI_1 BACKUP", "VI_2 BACKUP"]);
 
     // n2 hears no VI_1 advert (VRID 51, the VRRP header's second byte) from now on.
-    let nft = |lab: &Lab, rules: &str| {
-        let out = lab.exec(&n2.ns, &["nft", rules]);
-        assert!(out.status.success(), "nft {rules}: {out:?}");
-    };
-    nft(&lab, "add table inet hvsync");
-    nft(
-        &lab,
-        "add chain inet hvsync in { type filter hook input priority 0; }",
-    );
-    nft(
-        &lab,
-        "add rule inet hvsync in ip protocol 112 @th,8,8 51 drop",
-    );
+    lab.drop_vrrp_vrid(&n2.ns, 51);
     // Several of VI_1's Master_Down_Intervals (0.36 s): n2 takes nothing.
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
@@ -757,7 +745,7 @@ fn sync_group_members_take_over_and_step_down_together() {
         sleep(Duration::from_millis(20));
     }
     assert!(!lab.has_addr(&n2, "10.99.0.100"));
-    nft(&lab, "delete table inet hvsync");
+    lab.undrop_vrrp(&n2.ns);
 
     // The master dies: n2 takes both, together.
     let p = lab.proc("n1");

@@ -366,12 +366,20 @@ impl Node {
     /// masters back to BACKUP. So a group's VIPs are never split between two nodes for longer
     /// than it takes to move them.
     pub(super) async fn couple_sync_group(&mut self, i: usize) {
-        let name = self.instances[i].spec.name.clone();
+        // Every drained advert comes here: without sync groups, nothing to look up or copy.
+        if self.health.sync_groups.is_empty() {
+            if let Some(r) = &mut self.instances[i].router {
+                r.hold_takeover(false);
+            }
+            return;
+        }
+        let name = &self.instances[i].spec.name;
         let members: Vec<usize> = self
             .health
-            .sync_peers(&name)
+            .sync_peers(name)
             .filter_map(|m| self.instances.iter().position(|x| &x.spec.name == m))
             .collect();
+        let name = name.clone();
         let grouped = members.len() > 1;
         if let Some(r) = &mut self.instances[i].router {
             r.hold_takeover(grouped);
