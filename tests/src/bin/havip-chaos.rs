@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     );
     let report = run_chaos(&opts);
     print!("{}", report.text);
-    if report.violations.is_empty() {
+    if report.violations.is_empty() && report.unjudged.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
