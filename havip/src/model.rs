@@ -244,6 +244,9 @@ pub struct VrrpSpec {
     /// keepalived `mcast_dst_ip` (or `vrrp_mcast_group4`/`6`): the multicast group adverts go
     /// to, when not the RFC's (224.0.0.18, ff02::12).
     pub mcast_group: Option<IpAddr>,
+    /// RFC 9568 Accept_Mode (keepalived `accept`, the default; `no_accept` turns it off): off,
+    /// a master that is not the address owner drops traffic to its VIPs (net::firewall).
+    pub accept: bool,
     pub notify: NotifySpec,
 }
 
@@ -464,6 +467,7 @@ impl VrrpSpec {
             virtual_routes: Vec::new(),
             virtual_rules: Vec::new(),
             mcast_group: None,
+            accept: true,
             notify: NotifySpec::default(),
         }
     }
@@ -495,6 +499,7 @@ impl VrrpSpec {
             down_timer_adverts,
             peer_ttl,
             // Not the election's: the wire (checksum, unicast_ttl), the data plane (use_vmac),
+            // the firewall (accept),
             // health and hooks.
             checksum: _,
             unicast_ttl: _,
@@ -505,6 +510,7 @@ impl VrrpSpec {
             virtual_routes: _,
             virtual_rules: _,
             mcast_group: _,
+            accept: _,
             notify: _,
         } = self;
         RouterConfig {

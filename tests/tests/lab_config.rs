@@ -1124,3 +1124,173 @@ fn static_addresses_and_routes_live_with_the_daemon() {
     assert!(none_there(&statics(&lab)));
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// `no_accept`: a master that is not the address owner drops traffic to its VIPs (nftables, in
+/// a table of havip's own) and still answers ARP for them; a master with Accept_Mode on
+/// answers; others' tables are left alone; a reload follows the file; SIGTERM deletes the
+/// table, a start after `kill -9` deletes the one left; without `nft` havip refuses to start.
+#[test]
+fn no_accept_drops_traffic_to_the_vips_of_a_master_that_is_not_the_owner() {
+    let mut lab = Lab::new("noaccept");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    let dir = std::env::temp_dir().join(format!("hv-noaccept-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = |prio: u8, extra: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+             advert_int 0.1\n{extra}\n  virtual_ipaddress {{\n    10.99.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let c1 = write(&dir, "n1.conf", &conf(150, "  no_accept"));
+    let c1_accept = write(&dir, "n1-accept.conf", &conf(150, ""));
+    let c2 = write(&dir, "n2.conf", &conf(100, ""));
+    let nft = |lab: &Lab, h: &Host, args: &[&str]| {
+        let mut argv = vec!["nft"];
+        argv.extend_from_slice(args);
+        let out = lab.exec(&h.ns, &argv);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let tables = |lab: &Lab, h: &Host| nft(lab, h, &["list", "tables"]);
+    let pings = |lab: &Lab, to: &str| {
+        let out = lab.exec(
+            &client.ns,
+            &["ping", "-c", "3", "-i", "0.2", "-W", "1", "-n", "-q", to],
+        );
+        out.status.success()
+    };
+    // Someone else's table in n1's namespace: havip must leave it be.
+    nft(&lab, &n1, &["add", "table", "inet", "other"]);
+    nft(
+        &lab,
+        &n1,
+        &[
+            "add",
+            "chain",
+            "inet",
+            "other",
+            "in",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+    assert!(tables(&lab, &n1).contains("table inet other"));
+
+    lab.havip("n1", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    let table = nft(&lab, &n1, &["list", "table", "inet", "havip"]);
+    assert!(
+        table.contains("10.99.0.100") && table.contains("hook input priority filter - 1"),
+        "{table}"
+    );
+    // ARP for the VIP is answered (the router is the next hop), the VIP's traffic dropped and
+    // counted, the node's own address answers.
+    let a = lab.arping(&client, "10.99.0.100", 3, 0.2);
+    assert!(a.received >= 1, "no ARP answer for the VIP: {a:?}");
+    assert!(
+        !pings(&lab, "10.99.0.100"),
+        "a no_accept master answered a ping to its VIP"
+    );
+    assert!(pings(&lab, "10.99.0.11"), "n1's own address must answer");
+    let table = nft(&lab, &n1, &["list", "table", "inet", "havip"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("ip daddr @vips4") && !l.contains("counter packets 0 ")),
+        "the drop was not counted:\n{table}"
+    );
+
+    // The backup (Accept_Mode on) has no table; when n1 stops its table goes (the other
+    // stays), and the new master answers.
+    lab.havip("n2", &n2, &["run", "--config", &c2, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    assert!(
+        !tables(&lab, &n2).contains("havip"),
+        "{}",
+        tables(&lab, &n2)
+    );
+
+    // A reload to Accept_Mode on removes the table; back to no_accept brings it back.
+    fs::copy(&c1_accept, &c1).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1")
+        .wait_log("no_accept: nftables table removed", LONG);
+    wait_until("n1 master again", LONG, || {
+        lab.proc("n1").state_now().as_deref() == Some("MASTER")
+    });
+    assert!(!tables(&lab, &n1).contains("havip"));
+    assert!(
+        pings(&lab, "10.99.0.100"),
+        "Accept_Mode on: the VIP answers"
+    );
+    fs::write(&c1, conf(150, "  no_accept")).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    wait_until("the table back", LONG, || {
+        tables(&lab, &n1).contains("table inet havip")
+    });
+    wait_until("n1 master again", LONG, || {
+        lab.proc("n1").state_now().as_deref() == Some("MASTER")
+    });
+    assert!(!pings(&lab, "10.99.0.100"));
+
+    let p = lab.proc("n1");
+    p.signal(libc::SIGTERM);
+    p.wait_exit(LONG);
+    let t = tables(&lab, &n1);
+    assert!(
+        !t.contains("havip") && t.contains("table inet other"),
+        "{t}"
+    );
+    lab.proc("n2").wait_state("MASTER", LONG);
+    assert!(pings(&lab, "10.99.0.100"), "an accepting master answers");
+
+    // kill -9 leaves the table; the next start without no_accept deletes it.
+    lab.havip("n1b", &n1, &["run", "--config", &c1, "--xdp-mode", "skb"])
+        .wait_started(LONG);
+    lab.proc("n1b").wait_state("MASTER", LONG);
+    let p = lab.proc("n1b");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(LONG);
+    assert!(tables(&lab, &n1).contains("table inet havip"));
+    lab.havip(
+        "n1c",
+        &n1,
+        &["run", "--config", &c1_accept, "--xdp-mode", "skb"],
+    )
+    .wait_started(LONG);
+    lab.proc("n1c")
+        .wait_log("removed the nftables table a previous run left", LONG);
+    let t = tables(&lab, &n1);
+    assert!(
+        !t.contains("havip") && t.contains("table inet other"),
+        "{t}"
+    );
+    let p = lab.proc("n1c");
+    p.signal(libc::SIGTERM);
+    p.wait_exit(LONG);
+
+    // No nft on the PATH: havip says so and does not start.
+    let havip = havip_exe();
+    let p = lab.spawn(
+        "n1d",
+        &n1.ns,
+        &[
+            "env",
+            "PATH=/usr/bin:/bin",
+            havip.to_str().unwrap(),
+            "run",
+            "--config",
+            &c1,
+            "--xdp-mode",
+            "skb",
+        ],
+    );
+    let status = p.wait_exit(LONG);
+    assert!(!status.success());
+    let log = p.log_text();
+    assert!(log.contains("the nft command is not installed"), "{log}");
+    assert!(!lab.has_addr(&n1, "10.99.0.100"));
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -484,13 +484,9 @@ fn stand_in_primary(vips: &[VipSpec]) -> IpAddr {
     }
 }
 
-/// Accept_Mode off is refused unless it changes nothing. keepalived 2.2.7 (Debian's build, with
-/// nftables) makes a master that is not the address owner drop all traffic to its VIPs (an
-/// nftables table `keepalived`, set up by `vrrp_complete_instance()` and filled by
-/// `vrrp_handle_accept_mode()` on becoming master); havip installs no firewall rules, so its
-/// master would answer where keepalived's drops: a silent difference on the addresses. For the
-/// address owner keepalived installs nothing (`vrrp_handle_accept_mode()` returns at priority
-/// 255), so there it is only a warning.
+/// Accept_Mode off on the address owner changes nothing: keepalived installs no rule for it
+/// (`vrrp_handle_accept_mode()` returns at priority 255), and RFC 9568 has the owner accept.
+/// Below 255 it is enforced (net::firewall), and says so.
 fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
     let Some((at, spelled)) = &d.no_accept_at else {
         return;
@@ -504,15 +500,7 @@ fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
             )
             .hint(format!("remove {spelled}")),
         );
-        return;
     }
-    diags.push(
-        Diagnostic::error(
-            Some(at.clone()),
-            format!("instance {name}: {spelled} (Accept_Mode off) is not supported: keepalived then drops traffic to the VIPs while master (it installs nftables rules); havip has no such filter and would accept it"),
-        )
-        .hint(format!("remove {spelled}: havip's master accepts traffic to its VIPs, as keepalived does by default; to drop it, add firewall rules of your own")),
-    );
 }
 
 #[cfg(test)]

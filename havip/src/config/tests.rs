@@ -899,28 +899,30 @@ fn each_keyword_does_what_its_table_says() {
     }
 }
 
-/// keepalived 2.2.7 (Debian's build, with nftables) makes a non-owner master with `no_accept`
-/// drop traffic to its VIPs; havip has no such filter, so it refuses the keyword rather than
-/// accept that traffic silently. On the address owner keepalived installs nothing: a warning.
+/// Accept_Mode as keepalived reads it: on by default, `no_accept` turns it off, the last of
+/// `accept` / `no_accept` wins; TOML's `accept = false`. Off below priority 255 it is enforced
+/// (net::firewall) without a word; on the address owner it changes nothing: a warning.
 #[test]
-fn no_accept_is_refused_unless_the_router_owns_the_address() {
+fn accept_mode_is_keepalived_s() {
     let with = |lines: &str| {
         GOOD.replace(
             "virtual_router_id 51",
             &format!("virtual_router_id 51\n{lines}"),
         )
     };
-    let errs = errors(load_k(&with("    no_accept")));
-    assert_error(
-        &errs,
-        "k.conf:4:5: error: instance VI_1: no_accept (Accept_Mode off) is not supported",
-        &["nftables", "hint: remove no_accept"],
-    );
-    // The last of accept / no_accept wins, as in keepalived.
-    let errs = errors(load_k(&with("    accept\n    no_accept")));
-    assert_error(&errs, "k.conf:5:5: error: instance VI_1: no_accept", &[]);
-    let l = load_k(&with("    no_accept\n    accept")).unwrap();
-    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let accept = |l: &Loaded| l.spec.instances[0].vrrp.as_ref().unwrap().accept;
+    let l = load_k(GOOD).unwrap();
+    assert!(accept(&l));
+    for (lines, want) in [
+        ("    no_accept", false),
+        ("    accept\n    no_accept", false),
+        ("    no_accept\n    accept", true),
+        ("    accept", true),
+    ] {
+        let l = load_k(&with(lines)).unwrap();
+        assert_eq!(accept(&l), want, "{lines}");
+        assert!(l.warnings.is_empty(), "{lines}: {:?}", l.warnings);
+    }
     let l = load_k(&with("    priority 255\n    no_accept")).unwrap();
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
     assert!(
@@ -933,13 +935,11 @@ fn no_accept_is_refused_unless_the_router_owns_the_address() {
     let toml = |accept: &str| {
         format!("[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\n{accept}vips = [\"10.0.0.1/24\"]\n")
     };
-    let errs = errors(load_t(&toml("accept = false\n")));
-    assert_error(
-        &errs,
-        "h.toml:5:10: error: instance a: accept = false (Accept_Mode off) is not supported",
-        &["hint: remove accept = false"],
-    );
+    let l = load_t(&toml("accept = false\n")).unwrap();
+    assert!(!accept(&l));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let l = load_t(&toml("accept = true\n")).unwrap();
+    assert!(accept(&l));
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let l = load_t(&toml("priority = 255\naccept = false\n")).unwrap();
     assert!(
@@ -948,6 +948,101 @@ fn no_accept_is_refused_unless_the_router_owns_the_address() {
             .starts_with("h.toml:6:10: warning: instance a: accept = false has no effect"),
         "{:?}",
         l.warnings
+    );
+}
+
+/// keepalived 2.2.7's strict mode (`vrrp_strict`, or `strict_mode` per instance, which wins
+/// either way), rule by rule as its `vrrp_complete_instance()` applies them, checked against
+/// `keepalived -t` on the same file: each rule resets the value with a warning; Accept_Mode
+/// defaults to off below priority 255.
+#[test]
+fn strict_mode_resets_what_keepalived_resets() {
+    use std::time::Duration;
+    let strict = |global: bool, lines: &str| {
+        format!(
+            "{}vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{lines}\n    virtual_ipaddress {{\n        10.0.0.100/24\n    }}\n}}\n",
+            if global { "global_defs {\n    vrrp_strict\n}\n" } else { "" }
+        )
+    };
+    let vrrp = |l: &Loaded| l.spec.instances[0].vrrp.clone().unwrap();
+    // Every rule at once, as in the file keepalived -t was run on.
+    let l = load_k(&strict(
+        true,
+        "    state MASTER\n    priority 100\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n    \
+         preempt_delay 10\n    accept\n    garp_lower_prio_repeat 2\n    garp_lower_prio_delay 2\n    \
+         lower_prio_no_advert false\n    down_timer_adverts 5",
+    ))
+    .unwrap();
+    let v = vrrp(&l);
+    assert_eq!(v.start_as, StartState::Backup);
+    assert_eq!(v.auth, None);
+    assert_eq!(v.preempt_delay, Duration::ZERO);
+    assert!(!v.accept, "VRRPv2 below 255: no Accept_Mode in strict mode");
+    assert_eq!(v.garp.lower_prio_repeat, Some(0));
+    assert_eq!(v.garp.lower_prio_delay, Some(Duration::ZERO));
+    assert!(v.lower_prio_no_advert);
+    assert_eq!(v.down_timer_adverts, 3);
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    for needle in [
+        "strict mode: state must match being the address owner; starting as BACKUP",
+        "strict mode does not support authentication",
+        "preempt_delay is incompatible with strict mode",
+        "strict mode: accept mode for VRRP version 2 does not comply with RFC 3768",
+        "strict mode: garp_lower_prio_repeat",
+        "strict mode: garp_lower_prio_delay",
+        "strict mode: lower_prio_no_advert off",
+        "strict mode: down_timer_adverts other than 3",
+    ] {
+        assert!(w.iter().any(|w| w.contains(needle)), "{needle}: {w:#?}");
+    }
+
+    // The Accept_Mode default: off below 255, on for the owner; VRRPv3 keeps a written accept.
+    assert!(!vrrp(&load_k(&strict(true, "    priority 100")).unwrap()).accept);
+    let owner = vrrp(&load_k(&strict(true, "    priority 255")).unwrap());
+    assert!(owner.accept);
+    assert_eq!(owner.start_as, StartState::Master);
+    assert!(
+        vrrp(&load_k(&strict(true, "    priority 100\n    version 3\n    accept")).unwrap()).accept
+    );
+    assert!(!vrrp(&load_k(&strict(true, "    priority 100\n    version 3")).unwrap()).accept);
+    // strict_mode overrides vrrp_strict both ways.
+    let l = load_k(&strict(true, "    priority 100\n    strict_mode off")).unwrap();
+    assert!(vrrp(&l).accept);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert!(!vrrp(&load_k(&strict(false, "    priority 100\n    strict_mode")).unwrap()).accept);
+    // Without strict mode nothing of this applies.
+    let l = load_k(&strict(
+        false,
+        "    state MASTER\n    priority 100\n    preempt_delay 10\n    down_timer_adverts 5",
+    ))
+    .unwrap();
+    let v = vrrp(&l);
+    assert_eq!(v.start_as, StartState::Master);
+    assert_eq!(v.down_timer_adverts, 5);
+    assert!(v.accept);
+
+    // IPv6 with version 2: an error, but in strict mode keepalived uses version 3 (a warning).
+    let v6 = |global: bool| {
+        strict(global, "    priority 100\n    version 2")
+            .replace("10.0.0.100/24", "fe80::100/64\n        2001:db8::100/64")
+    };
+    assert!(load_k(&v6(false)).is_err());
+    let l = load_k(&v6(true)).unwrap();
+    assert_eq!(vrrp(&l).version, Version::V3);
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("IPv6 cannot use VRRP version 2")),
+        "{w:#?}"
+    );
+    // The first IPv6 VIP not link-local: said, and run.
+    let l = load_k(&strict(true, "    priority 100").replace("10.0.0.100/24", "2001:db8::100/64"))
+        .unwrap();
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("the first IPv6 VIP must be link-local")),
+        "{w:#?}"
     );
 }
 

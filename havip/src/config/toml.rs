@@ -792,6 +792,7 @@ impl Cx<'_> {
             virtual_routes,
             virtual_rules,
             mcast_group,
+            accept: i.accept.as_ref().is_none_or(|a| *a.get_ref()),
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });

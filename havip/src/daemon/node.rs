@@ -55,6 +55,8 @@ pub struct Node {
     /// `startup_script`, `shutdown_script` and `vrrp_startup_delay` as read at start (a reload
     /// that changes them warns: they take effect at the next start).
     pub(super) start_only: StartOnly,
+    /// The VIPs the nftables table drops traffic to (Accept_Mode off; empty: no table).
+    pub(super) firewall: crate::net::firewall::Dropped,
 }
 
 /// What a reload cannot change: read at start only (as keepalived's parent process does).
@@ -102,6 +104,7 @@ impl Node {
             mlock: false,
             adopt: Vec::new(),
             start_only: StartOnly::default(),
+            firewall: Default::default(),
         }
     }
 
@@ -122,6 +125,9 @@ impl Node {
         self.mlock = spec.mlock;
         self.start_only = StartOnly::of(spec);
         self.ifaces.vip_addrs = all_vips(spec);
+        // Before any instance can become master: Accept_Mode off is in force from its first
+        // moment as master, or havip does not start.
+        self.set_firewall(spec).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         self.ifaces.set_adverts_tx(tx.clone());
@@ -392,6 +398,13 @@ impl Node {
                 warn!(instance = %self.instances[i].spec.name, "releasing VIPs: {e:#}");
             }
         }
+        if !self.firewall.is_empty() {
+            match crate::net::firewall::remove().await {
+                Ok(()) => info!(table = "inet havip", "no_accept: nftables table removed"),
+                Err(e) => warn!("no_accept: {e:#}"),
+            }
+            self.firewall = Default::default();
+        }
         if let Some(dp) = self.dp.take() {
             match dp.shutdown(&self.nl).await {
                 Ok(ifaces) => {
@@ -402,6 +415,45 @@ impl Node {
                 Err(e) => warn!("could not detach the XDP program: {e:#}"),
             }
         }
+    }
+}
+
+impl Node {
+    /// Makes the nftables table drop what `spec`'s instances with Accept_Mode off want dropped
+    /// (net::firewall); without any, removes a table a previous run left. Unchanged: nothing
+    /// runs.
+    pub(super) async fn set_firewall(&mut self, spec: &DaemonSpec) -> Result<()> {
+        use crate::net::firewall;
+        let want = firewall::Dropped::of(spec);
+        if want == self.firewall && !want.is_empty() {
+            return Ok(());
+        }
+        if want.is_empty() {
+            if self.firewall.is_empty() {
+                match firewall::remove_leftover().await {
+                    Ok(true) => warn!(
+                        table = "inet havip",
+                        "no_accept: removed the nftables table a previous run left"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => warn!(
+                        "no_accept: could not remove a table a previous run may have left: {e:#}"
+                    ),
+                }
+            } else {
+                firewall::remove().await?;
+                info!(table = "inet havip", "no_accept: nftables table removed");
+            }
+        } else {
+            firewall::apply(&want).await?;
+            info!(
+                table = "inet havip",
+                vips = want.len(),
+                "no_accept: traffic to the VIPs of masters that are not the address owner is dropped (nftables)"
+            );
+        }
+        self.firewall = want;
+        Ok(())
     }
 }
 

@@ -99,6 +99,8 @@ impl Node {
                 // refused before anything stops.
                 if let Err(e) = self.can_start(&new).await {
                     error!("reload refused, the running configuration stays: {e:#}");
+                } else if let Err(e) = self.set_firewall(&new).await {
+                    error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.hooks.notifier.fifos.set(&new.notify_fifos) {
                     error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.follow_files(&new) {

@@ -95,6 +95,8 @@ impl Cx<'_> {
     pub(super) fn complete(&mut self, r: RawInstance, globals: &Globals) -> Option<Draft> {
         let name = r.name.text.clone();
         let at = r.name.loc.clone();
+        // keepalived: `strict_mode` overrides `vrrp_strict` either way.
+        let strict = r.strict_mode.unwrap_or(globals.strict);
         let iface = match &r.iface {
             Some(w) => w.text.clone(),
             None => {
@@ -176,11 +178,26 @@ impl Cx<'_> {
             }
             (None, _) => 100,
         };
-        let start_as = match explicit_state {
+        let mut start_as = match explicit_state {
             Some(s) => s,
             None if priority == 255 => StartState::Master,
             None => StartState::Backup,
         };
+        // Strict mode (keepalived's `vrrp_complete_instance()`): MASTER is the address
+        // owner's state, and only its.
+        if strict && (start_as == StartState::Master) != (priority == 255) {
+            let fixed = if priority == 255 {
+                StartState::Master
+            } else {
+                StartState::Backup
+            };
+            let sat = r.state.as_ref().map(|s| s.1.clone()).unwrap_or(at.clone());
+            self.err(
+                Diagnostic::warning(Some(sat), format!("instance {name}: strict mode: state must match being the address owner; starting as {} (priority {priority}), as keepalived does (\"State MASTER must match being address owner\")", if fixed == StartState::Master { "MASTER" } else { "BACKUP" }))
+                    .hint("write state MASTER with priority 255 only, or leave strict mode"),
+            );
+            start_as = fixed;
+        }
         if let Some(at) = &r.no_check_unicast_src {
             self.err(
                 Diagnostic::warning(Some(at.clone()), format!("instance {name}: no_check_unicast_src: adverts from any source are accepted, so any host that can reach this one can take the VIPs over"))
@@ -215,6 +232,11 @@ impl Cx<'_> {
                     Diagnostic::warning(Some(pat.clone()), format!("instance {name}: preempt_delay is cleared because of state MASTER, as keepalived does"))
                         .hint("preempt_delay only works with state BACKUP"),
                 );
+            } else if strict {
+                self.err(
+                    Diagnostic::warning(Some(pat.clone()), format!("instance {name}: preempt_delay is incompatible with strict mode: cleared, as keepalived does"))
+                        .hint("remove preempt_delay, or strict mode"),
+                );
             } else {
                 preempt_delay = Duration::from_micros(*us);
             }
@@ -226,7 +248,12 @@ impl Cx<'_> {
             .or(globals.version)
             .unwrap_or(Version::V2);
         if v6 && version == Version::V2 {
-            if let Some((_, vat)) = &r.version {
+            if let Some((_, vat)) = r.version.as_ref().filter(|_| strict) {
+                self.err(
+                    Diagnostic::warning(Some(vat.clone()), format!("instance {name}: strict mode: IPv6 cannot use VRRP version 2; version 3 is used, as keepalived does"))
+                        .hint("write version 3"),
+                );
+            } else if let Some((_, vat)) = &r.version {
                 // keepalived 2.2.7 runs VRRPv2 over IPv6 here (its extension, not RFC 3768).
                 self.err(
                     Diagnostic::error(Some(vat.clone()), format!("instance {name} is IPv6 with version 2: VRRPv2 over IPv6 is not supported"))
@@ -297,9 +324,32 @@ impl Cx<'_> {
             }
             (None, None) => {}
         }
+        if strict && auth.is_some() {
+            self.err(
+                Diagnostic::warning(auth_at.clone(), format!("instance {name}: strict mode does not support authentication: it is ignored, as keepalived does"))
+                    .hint("remove the authentication block, or strict mode"),
+            );
+            auth = None;
+        }
+        if strict && !r.unicast_peers.is_empty() {
+            self.err(
+                Diagnostic::warning(r.unicast_peers.first().map(|p| p.1.clone()), format!("instance {name}: strict mode forbids unicast peers (keepalived's manual), but keepalived 2.2.7 runs them (keepalived issue #2645), and so does havip"))
+                    .hint("use multicast, or leave strict mode"),
+            );
+        }
+        if strict && v6 && r.unicast_peers.is_empty() {
+            if let Some((first, fat, _)) = r.vips.first() {
+                if !matches!(first.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local()) {
+                    self.err(
+                        Diagnostic::warning(Some(fat.clone()), format!("instance {name}: strict mode: the first IPv6 VIP must be link-local (RFC 9568), as keepalived says; it runs all the same"))
+                            .hint("list a link-local address (fe80::...) first"),
+                    );
+                }
+            }
+        }
         let g = globals;
         let defaults = GarpConfig::default();
-        let garp = GarpConfig {
+        let mut garp = GarpConfig {
             delay: r.garp_delay.or(g.garp_delay).unwrap_or(defaults.delay),
             repeat: r.garp_repeat.or(g.garp_repeat).unwrap_or(defaults.repeat),
             refresh: r
@@ -311,10 +361,62 @@ impl Cx<'_> {
                 .or(g.garp_refresh_repeat)
                 .unwrap_or(defaults.refresh_repeat),
             interval: g.garp_interval.unwrap_or(defaults.interval),
-            // Unset: the instance's garp_master_* values, keepalived's default.
+            // Unset: the instance's garp_master_* values, keepalived's default. Strict mode:
+            // none (below).
             lower_prio_delay: r.garp_lower_prio_delay.or(g.garp_lower_prio_delay),
             lower_prio_repeat: r.garp_lower_prio_repeat.or(g.garp_lower_prio_repeat),
         };
+        let mut lower_prio_no_advert = r.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
+        let mut down_timer_adverts = r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3);
+        if strict {
+            // keepalived resets these, with a warning when the instance wrote them.
+            for (written, what) in [
+                (
+                    r.garp_lower_prio_repeat.is_some_and(|n| n != 0),
+                    "garp_lower_prio_repeat (no repeat GARPs)",
+                ),
+                (
+                    r.garp_lower_prio_delay.is_some_and(|d| !d.is_zero()),
+                    "garp_lower_prio_delay (no repeat GARP delay)",
+                ),
+                (
+                    r.lower_prio_no_advert == Some(false),
+                    "lower_prio_no_advert off (no advert to a lower priority)",
+                ),
+                (down_timer_adverts != 3, "down_timer_adverts other than 3"),
+            ] {
+                if written {
+                    self.err(
+                        Diagnostic::warning(
+                            Some(at.clone()),
+                            format!(
+                                "instance {name}: strict mode: {what} is reset, as keepalived does"
+                            ),
+                        )
+                        .hint("remove it, or strict mode"),
+                    );
+                }
+            }
+            garp.lower_prio_repeat = Some(0);
+            garp.lower_prio_delay = Some(Duration::ZERO);
+            lower_prio_no_advert = true;
+            down_timer_adverts = 3;
+        }
+        // RFC 9568 Accept_Mode. keepalived's default: on, except in strict mode below priority
+        // 255; strict VRRPv2 below 255 has it off whatever was written (RFC 3768 has no
+        // Accept_Mode: a backup that took over never accepts).
+        let mut accept = match (&r.no_accept, &r.accept) {
+            (Some(_), _) => false,
+            (None, Some(_)) => true,
+            (None, None) => priority == 255 || !strict,
+        };
+        if strict && accept && version == Version::V2 && priority != 255 {
+            self.err(
+                Diagnostic::warning(r.accept.clone(), format!("instance {name}: strict mode: accept mode for VRRP version 2 does not comply with RFC 3768: reset, traffic to the VIPs is dropped while master, as keepalived does"))
+                    .hint("remove accept, or use version 3"),
+            );
+            accept = false;
+        }
         let vrrp = VrrpSpec {
             version,
             advert_interval,
@@ -333,13 +435,14 @@ impl Cx<'_> {
                 .collect(),
             track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
             track_files: r.track_files.clone(),
-            lower_prio_no_advert: r.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert),
-            down_timer_adverts: r.down_timer_adverts.or(g.down_timer_adverts).unwrap_or(3),
+            lower_prio_no_advert,
+            down_timer_adverts,
             unicast_ttl: r.unicast_ttl.unwrap_or(255),
             peer_ttl: r.peer_ttl.clone(),
             virtual_routes: r.virtual_routes.clone(),
             virtual_rules: r.virtual_rules.clone(),
             mcast_group,
+            accept,
             notify: NotifySpec {
                 priority_changes: r
                     .notify_priority_changes

@@ -49,6 +49,8 @@ pub(super) struct Globals {
     pub(super) static_addresses: Vec<crate::model::StaticAddress>,
     pub(super) static_routes: Vec<crate::model::RouteSpec>,
     pub(super) static_rules: Vec<crate::model::RuleSpec>,
+    /// `vrrp_strict`: the instances' default strict mode.
+    pub(super) strict: bool,
 }
 
 /// `global_defs`: what havip does with each keyword.
@@ -109,8 +111,8 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vrrp_rx_bufs_multiplier", "socket buffer tuning"),
         ignored("max_auto_priority", "process tuning"),
         ignored("min_auto_priority_delay", "process tuning"),
-        ignored("vrrp_iptables", "havip installs no firewall rules (they only serve no_accept and vrrp_strict, which havip refuses)"),
-        ignored("vrrp_ipsets", "havip installs no firewall rules"),
+        ignored("vrrp_iptables", "havip enforces no_accept with an nftables table of its own, inet havip (keepalived 2.2.7 as Debian builds it uses nftables for this keyword too)"),
+        ignored("vrrp_ipsets", "havip enforces no_accept with an nftables table of its own, inet havip"),
         handled("vrrp_check_unicast_src", check_unicast_src),
         ignored("vrrp_skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
         ignored("vrrp_gna_interval", "IPv6 neighbour advertisements use vrrp_garp_interval's spacing"),
@@ -154,7 +156,10 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vmac_prefix", "use_vmac is refused"),
         ignored("vmac_addr_prefix", "use_vmac is refused"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
-        refused("vrrp_strict", "strict mode installs firewall rules that drop traffic to the VIPs and forbids authentication and unicast; havip does none of this"),
+        handled("vrrp_strict", |cx, g, s| {
+            cx.flag(s, &GLOBAL_DEFS);
+            g.strict = true;
+        }),
         refused("vrrp_notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
         refused("notify_fifo_script", "havip writes the FIFO but does not start its reader: run the reader as a service of its own (a systemd unit ordered after havip.service)"),
     ],
@@ -172,7 +177,7 @@ const GLOBAL_IGNORED_PREFIXES: &[(&str, &str)] = &[
     ("lvs_", "LVS (IPVS) is keepalived's other half"),
     ("bfd_", "BFD is not implemented"),
     ("enable_snmp", "SNMP is not implemented"),
-    ("nftables", "havip installs no firewall rules"),
+    ("nftables", "havip's no_accept table is inet havip, its chains at priority -1 (keepalived's defaults), with counters"),
     ("vrrp_netlink_", "netlink buffer tuning"),
     ("process_monitor_", "netlink buffer tuning"),
 ];

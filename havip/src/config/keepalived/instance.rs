@@ -65,6 +65,11 @@ pub(super) struct RawInstance {
     pub(super) notify: NotifySpec,
     /// `no_accept`, unless a later `accept` turned Accept_Mode back on (the last one wins).
     pub(super) no_accept: Option<Location>,
+    /// `accept`, unless a later `no_accept` turned it off: without either, Accept_Mode is
+    /// keepalived's default (on, except in strict mode below priority 255).
+    pub(super) accept: Option<Location>,
+    /// `strict_mode [BOOL]`, when written (else the global `vrrp_strict`).
+    pub(super) strict_mode: Option<bool>,
 }
 
 impl RawInstance {
@@ -108,6 +113,8 @@ impl RawInstance {
             mcast_dst: None,
             notify: NotifySpec::default(),
             no_accept: None,
+            accept: None,
+            strict_mode: None,
         }
     }
 }
@@ -442,13 +449,15 @@ fn notify(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
 fn accept(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     cx.flag(s, &INSTANCE);
     r.no_accept = None;
+    r.accept = super::args::loc(s.keyword());
 }
 
-/// Refused below priority 255 by `check::finish` (havip has no Accept_Mode filter), which
-/// needs to know where it was written.
+/// Where it was written: `check::finish` warns of it on the address owner, where it changes
+/// nothing.
 fn no_accept(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     cx.flag(s, &INSTANCE);
     r.no_accept = super::args::loc(s.keyword());
+    r.accept = None;
 }
 
 fn native_ipv6(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
@@ -467,12 +476,10 @@ fn native_ipv6(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     }
 }
 
-fn strict_mode(cx: &mut Cx<'_>, _: &mut RawInstance, s: &Stmt) {
-    if cx.bool_arg(s, &INSTANCE) == Some(true) {
-        cx.refuse_value(
-            s,
-            "strict mode installs firewall rules that drop traffic to the VIPs; havip does not",
-        );
+/// keepalived's per-instance override of `vrrp_strict` (both ways): see `complete.rs`.
+fn strict_mode(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(b) = cx.bool_arg(s, &INSTANCE) {
+        r.strict_mode = Some(b);
     }
 }
 
