@@ -562,3 +562,83 @@ fn a_non_default_multicast_group_is_keepalived_s() {
         }
     }
 }
+
+/// What a client sees of a lone master's VIP, running havip or keepalived, for each of
+/// `variants` (the `global_defs` lines, the instance's lines): whether a ping to the VIP is
+/// answered, and whether ARP for it is.
+fn accept_mode_answers(
+    test: &str,
+    havip_under_test: bool,
+    variants: &[(&str, &str)],
+) -> Vec<(bool, bool)> {
+    let (mut lab, n1, client) = two_nodes(test);
+    let mut seen = Vec::new();
+    for (i, (globals, lines)) in variants.iter().enumerate() {
+        let conf = format!(
+            "global_defs {{\n    vrrp_version 3\n{globals}\n}}\n\
+             vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{lines}\n    \
+             advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+        );
+        let label = format!("d{i}");
+        start(&mut lab, &label, &n1, havip_under_test, conf);
+        if havip_under_test {
+            lab.proc(&label).wait_state("MASTER", LONG);
+        } else {
+            lab.proc(&label).wait_keepalived_state("MASTER", LONG);
+        }
+        // keepalived fills its set just before it adds the VIP: wait for the address.
+        havip_lab::lab::wait_until("the VIP", LONG, || lab.has_addr(&n1, VIP));
+        let ping = lab
+            .exec(
+                &client.ns,
+                &["ping", "-c", "3", "-i", "0.2", "-W", "1", "-n", "-q", VIP],
+            )
+            .status
+            .success();
+        let arp = lab.arping(&client, VIP, 2, 0.2).received > 0;
+        seen.push((ping, arp));
+        let d = lab.proc(&label);
+        d.signal(libc::SIGTERM);
+        d.wait_exit(LONG);
+        let left = String::from_utf8_lossy(&lab.exec(&n1.ns, &["nft", "list", "ruleset"]).stdout)
+            .to_string();
+        assert!(
+            !left.contains("table"),
+            "{label} left a table after its stop:\n{left}"
+        );
+    }
+    seen
+}
+
+/// `no_accept` and strict mode against keepalived 2.2.7 itself: from the same files, a client
+/// gets the same answers from either master (ARP always; a ping only with Accept_Mode on), and
+/// neither leaves a table behind.
+#[test]
+fn no_accept_and_strict_mode_drop_what_keepalived_drops() {
+    let variants = [
+        ("", "    priority 100"),
+        ("", "    priority 100\n    no_accept"),
+        ("    vrrp_strict", "    priority 100"),
+        ("    vrrp_strict", "    priority 100\n    accept"),
+        ("    vrrp_strict", "    priority 255"),
+        ("    vrrp_strict", "    priority 100\n    strict_mode off"),
+    ];
+    let theirs = accept_mode_answers("accept-ka", false, &variants);
+    let ours = accept_mode_answers("accept-hv", true, &variants);
+    println!(
+        "(ping answered, ARP answered) per variant:\nkeepalived {theirs:?}\nhavip      {ours:?}"
+    );
+    assert_eq!(
+        theirs,
+        vec![
+            (true, true),
+            (false, true),
+            (false, true),
+            (true, true),
+            (true, true),
+            (true, true)
+        ],
+        "keepalived's own answers are not what this test expects of it"
+    );
+    assert_eq!(ours, theirs, "havip's master answers differently");
+}
