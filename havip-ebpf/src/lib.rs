@@ -47,6 +47,12 @@ pub mod map {
     /// `Array<u64>` of one entry: the rate limiter (GCRA theoretical arrival time, ns) of VRRP
     /// packets for routers this node does not run, of which a trickle is passed.
     pub const UNKNOWN_RATE: &str = "UNKNOWN_RATE";
+    /// `HashMap<VmacKey, VipState>`: the VRRP virtual MACs (`use_vmac`) of this node's routers.
+    /// A unicast frame to one is the master's: while the router owns it (`VIP_OWNED`) with a
+    /// fresh heartbeat, its destination is rewritten to the interface's MAC (`VipState::mac`)
+    /// so that the stack takes it as its own; otherwise it is dropped (a backup neither
+    /// answers for nor accepts the virtual MAC).
+    pub const VMACS: &str = "VMACS";
 }
 
 /// Names of the programs in the object.
@@ -76,8 +82,13 @@ pub mod global {
     /// VRRP packets for a virtual router this node does not run, dropped: beyond the trickle
     /// [`super::UNKNOWN_VRID_INTERVAL_NS`] allows.
     pub const VRRP_UNKNOWN_VRID_DROPPED: u32 = 6;
+    /// Frames to an owned virtual MAC, handed to the stack as the interface's own.
+    pub const VMAC_ACCEPTED: u32 = 7;
+    /// Frames to a virtual MAC of this node's that it does not own now (backup, or a stale
+    /// heartbeat): dropped.
+    pub const VMAC_DROPPED: u32 = 8;
     /// Number of global counters (the map's size).
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 9;
 }
 
 /// Names of the global counters, in index order (for stats output).
@@ -89,6 +100,8 @@ pub const GLOBAL_COUNTER_NAMES: [&str; global::COUNT as usize] = [
     "vrrp_malformed",
     "vrrp_ringbuf_full",
     "vrrp_unknown_vrid_dropped",
+    "vmac_accepted",
+    "vmac_dropped",
 ];
 
 /// VRRP packets for routers this node does not run are passed to the kernel at most one per
@@ -120,6 +133,21 @@ pub struct Vip6Key {
     pub addr: [u8; 16],
     pub ifindex: u32,
 }
+
+/// Key of [`map::VMACS`]: a virtual MAC on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct VmacKey {
+    pub ifindex: u32,
+    /// 00:00:5e:00:01:VRID (RFC 9568 §7.3).
+    pub mac: [u8; 6],
+    /// Reserved, zero.
+    pub reserved: [u8; 2],
+}
+
+/// The first five bytes of an IPv4 virtual router's MAC; the sixth is the VRID.
+pub const VMAC_V4_PREFIX: [u8; 5] = [0x00, 0x00, 0x5e, 0x00, 0x01];
 
 /// [`VipState::flags`]: this node owns the VIP (it is VRRP master for it) and answers ARP for it.
 pub const VIP_OWNED: u32 = 1;
@@ -296,6 +324,7 @@ pub struct AdvertEvent {
 pub const ADVERTS_BYTES: u32 = 64 * 1024;
 
 const _: () = assert!(size_of::<VipKey>() == 8);
+const _: () = assert!(size_of::<VmacKey>() == 12);
 const _: () = assert!(size_of::<Vip6Key>() == 20);
 const _: () = assert!(size_of::<VridKey>() == 8);
 const _: () = assert!(size_of::<VridConfig>() == 56);
@@ -312,6 +341,7 @@ mod user {
     // SAFETY: each type derives `bytemuck::Pod` above, which proves at compile time that it is
     // `repr(C)`, `Copy`, without padding, and valid for any bit pattern: what `aya::Pod` asks.
     unsafe impl aya::Pod for super::VipKey {}
+    unsafe impl aya::Pod for super::VmacKey {}
     unsafe impl aya::Pod for super::Vip6Key {}
     unsafe impl aya::Pod for super::VipState {}
     unsafe impl aya::Pod for super::VipCounters {}

@@ -9,10 +9,10 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use havip_ebpf::{
-    global, AdvertEvent, AdvertSeen, SourceKey, Vip6Key, VipCounters, VipKey, VipState, VridConfig,
-    VridCounters, VridKey, VridRate, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4, FAMILY_IPV6, MAX_VIPS,
-    UNKNOWN_VRID_INTERVAL_NS, UNKNOWN_VRID_TOLERANCE_NS, VIP_OWNED, VRID_CHECK_SRC,
-    VRID_DELIVER_RINGBUF, VRID_UNICAST,
+    global, AdvertEvent, AdvertSeen, SourceKey, Vip6Key, VipCounters, VipKey, VipState, VmacKey,
+    VridConfig, VridCounters, VridKey, VridRate, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4,
+    FAMILY_IPV6, MAX_VIPS, UNKNOWN_VRID_INTERVAL_NS, UNKNOWN_VRID_TOLERANCE_NS, VIP_OWNED,
+    VMAC_V4_PREFIX, VRID_CHECK_SRC, VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 
 #[map]
@@ -51,6 +51,9 @@ static VRID_RATE: HashMap<VridKey, VridRate> = HashMap::with_max_entries(1024, 0
 static SRC_RATE: LruHashMap<SourceKey, u64> = LruHashMap::with_max_entries(16384, 0);
 #[map]
 static UNKNOWN_RATE: Array<u64> = Array::with_max_entries(1, 0);
+/// At most 255 VRIDs × a few interfaces.
+#[map]
+static VMACS: HashMap<VmacKey, VipState> = HashMap::with_max_entries(1024, 0);
 
 const ETH_P_ARP: [u8; 2] = [0x08, 0x06];
 const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
@@ -156,6 +159,26 @@ fn try_havip_xdp(ctx: &XdpContext) -> u32 {
         count_global(global::MALFORMED);
         return XDP_PASS;
     };
+    // SAFETY: `ptr_at` checked that the header lies inside the frame.
+    let dst = unsafe { (*eth).dst };
+    if dst[..5] == VMAC_V4_PREFIX {
+        let key = VmacKey {
+            ifindex: ctx.ingress_ifindex() as u32,
+            mac: dst,
+            reserved: [0; 2],
+        };
+        // SAFETY: read-only use of a value userspace replaces whole.
+        if let Some(vmac) = unsafe { VMACS.get(&key) } {
+            if vmac.flags & VIP_OWNED == 0 || !heartbeat_fresh(vmac.max_heartbeat_age_ns) {
+                count_global(global::VMAC_DROPPED);
+                return XDP_DROP;
+            }
+            // The master's: the stack takes it as addressed to the interface.
+            // SAFETY: as above, inside the frame.
+            unsafe { (*eth).dst = vmac.mac };
+            count_global(global::VMAC_ACCEPTED);
+        }
+    }
     // SAFETY: `ptr_at` checked that the header lies inside the frame.
     let ethertype = unsafe { (*eth).ethertype };
     if ethertype == ETH_P_IPV4 {

@@ -198,6 +198,14 @@ pub struct RunArgs {
     /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
     #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
     pub unicast_src_ip: Option<Ipv4Addr>,
+    /// The RFC's virtual MAC, 00:00:5e:00:01:VRID (keepalived `use_vmac`, in XDP, no macvlan):
+    /// the master answers ARP with it, sends GARPs and adverts from it and accepts frames to it,
+    /// so a client's ARP entry never changes at a failover.
+    #[arg(long, requires = "vrid")]
+    pub use_vmac: bool,
+    /// With --use-vmac, adverts go out from the interface's own MAC (keepalived `vmac_xmit_base`).
+    #[arg(long, requires = "use_vmac")]
+    pub vmac_xmit_base: bool,
     /// Serve Prometheus metrics on this address (GET /metrics), e.g. 127.0.0.1:9150.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -383,6 +391,8 @@ impl RunArgs {
             unicast_peers: self.unicast_peers.iter().map(|p| (*p).into()).collect(),
             unicast_src: self.unicast_src_ip.map(Into::into),
             check_unicast_src: !self.no_check_unicast_src,
+            use_vmac: self.use_vmac,
+            vmac_xmit_base: self.vmac_xmit_base,
             ..VrrpSpec::new(vrid, self.priority)
         })
     }

@@ -219,8 +219,13 @@ pub struct VrrpSpec {
     /// keepalived `check_unicast_src`: with unicast peers, accept adverts only from them (in
     /// XDP and in the election). On by default in havip; off only when asked for.
     pub check_unicast_src: bool,
-    /// keepalived `use_vmac`: answer ARP with the virtual MAC 00:00:5e:00:01:VRID.
+    /// keepalived `use_vmac`: the virtual router's MAC 00:00:5e:00:01:VRID, in XDP (no
+    /// macvlan): the master answers ARP with it, sends GARPs and adverts from it, and accepts
+    /// frames sent to it; a backup does none of this.
     pub use_vmac: bool,
+    /// keepalived `vmac_xmit_base`: with `use_vmac`, adverts go out with the interface's own
+    /// MAC (GARPs and ARP replies keep the virtual MAC).
+    pub vmac_xmit_base: bool,
     /// keepalived `track_interface`: interface name and weight (0: down means FAULT).
     pub track_interfaces: Vec<(String, i32)>,
     /// keepalived `track_script`: script name and weight override.
@@ -457,6 +462,7 @@ impl VrrpSpec {
             unicast_peers: Vec::new(),
             check_unicast_src: true,
             use_vmac: false,
+            vmac_xmit_base: false,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
@@ -504,6 +510,7 @@ impl VrrpSpec {
             checksum: _,
             unicast_ttl: _,
             use_vmac: _,
+            vmac_xmit_base: _,
             track_interfaces: _,
             track_scripts: _,
             track_files: _,

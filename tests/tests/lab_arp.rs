@@ -234,3 +234,161 @@ fn auto_mode_on_plain_bridge_ports() {
     );
     assert_eq!(c.arp_replies, c.arp_requests, "{c:?}");
 }
+
+const VMAC: &str = "00:00:5e:00:01:33";
+
+/// Which bridge ports of `lab`'s LAN have learned `mac`.
+fn fdb_ports(lab: &Lab, mac: &str) -> Vec<String> {
+    let lan = lab.prefix().to_string() + "-lan";
+    let out = lab.exec(&lan, &["bridge", "fdb", "show", "br", "br0"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(mac) && !l.contains("permanent"))
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+/// Pings `vip` from `client` every 10 ms for `secs` seconds in the background; the replies
+/// are read from its log by `replies`.
+fn ping_log(lab: &mut Lab, label: &str, client: &havip_lab::lab::Host, secs: u32) {
+    let count = (secs * 100).to_string();
+    lab.spawn(
+        label,
+        &client.ns,
+        &["ping", "-n", "-i", "0.01", "-W", "1", "-c", &count, VIP],
+    );
+}
+
+fn replies(lab: &mut Lab, label: &str) -> (u32, u32) {
+    let p = lab.proc(label);
+    p.wait_exit(Duration::from_secs(30));
+    let log = p.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary in {log}"));
+    let n: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+/// A client that reaches the VIP through a static neighbour entry VIP → 00:00:5e:00:01:33 (as
+/// clients that ignore gratuitous ARP, or are configured so, do), with `use_vmac` on both
+/// nodes: the VIP answers before and after the master is killed, ARP for it is answered with
+/// the virtual MAC, and the LAN's bridge has the virtual MAC on the master's port only. Without
+/// `use_vmac` the same client loses the VIP: the master does not accept the virtual MAC.
+fn static_vmac_client(use_vmac: bool) -> (u32, u32) {
+    let mut lab = Lab::new(if use_vmac { "vmac" } else { "novmac" });
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let n2 = lab.host("n2", "10.99.0.12/24");
+    let client = lab.host("c", "10.99.0.50/24");
+    let other = lab.host("o", "10.99.0.51/24");
+    let args = |prio: &str| {
+        let mut a = vec![
+            "run",
+            "--iface",
+            "eth0",
+            "--vip",
+            "10.99.0.100/24",
+            "--vrid",
+            "51",
+            "--priority",
+            prio,
+            "--vrrp-version",
+            "3",
+            "--advert-int",
+            "0.05",
+            "--xdp-mode",
+            "skb",
+        ];
+        if use_vmac {
+            a.push("--use-vmac");
+        }
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let a1 = args("150");
+    let a1: Vec<&str> = a1.iter().map(String::as_str).collect();
+    lab.havip("n1", &n1, &a1)
+        .wait_started(Duration::from_secs(15));
+    lab.proc("n1").wait_state("MASTER", Duration::from_secs(15));
+    let a2 = args("100");
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    lab.havip("n2", &n2, &a2)
+        .wait_started(Duration::from_secs(15));
+    lab.proc("n2").wait_state("BACKUP", Duration::from_secs(15));
+    lab.ip(
+        &client.ns,
+        &format!("neigh replace {VIP} lladdr {VMAC} dev eth0 nud permanent"),
+    );
+    // Another host's ARP: answered with the virtual MAC, or the interface's.
+    let a = lab.arping(&other, VIP, 2, 0.2);
+    let want = if use_vmac {
+        VMAC.to_string()
+    } else {
+        n1.mac.clone()
+    };
+    assert!(
+        a.received >= 1 && a.macs.iter().all(|m| *m == want),
+        "ARP for the VIP: {a:?}, want {want}"
+    );
+    if use_vmac {
+        havip_lab::lab::wait_until(
+            "the bridge learns the virtual MAC",
+            Duration::from_secs(5),
+            || fdb_ports(&lab, VMAC) == vec![n1.port.clone()],
+        );
+    }
+    // 6 s of pings every 10 ms; the master is killed 2 s in.
+    ping_log(&mut lab, "ping", &client, 6);
+    std::thread::sleep(Duration::from_secs(2));
+    let p = lab.proc("n1");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(Duration::from_secs(5));
+    lab.proc("n2").wait_state("MASTER", Duration::from_secs(15));
+    if use_vmac {
+        // Exactly one port has it, the new master's, and it stays there.
+        havip_lab::lab::wait_until(
+            "the bridge moves the virtual MAC",
+            Duration::from_secs(5),
+            || fdb_ports(&lab, VMAC) == vec![n2.port.clone()],
+        );
+        for _ in 0..20 {
+            assert_eq!(fdb_ports(&lab, VMAC), vec![n2.port.clone()]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let (sent, received) = replies(&mut lab, "ping");
+    println!(
+        "use_vmac {use_vmac}: client with a static entry for the VIP: {received} of {sent} pings answered across the failover ({} lost, about {} ms)",
+        sent - received,
+        (sent - received) * 10
+    );
+    if use_vmac {
+        let global = lab.stats(&n2).xdp.map(|x| x.global).unwrap_or_default();
+        let accepted = global.get("vmac_accepted").copied().unwrap_or(0);
+        assert!(
+            accepted > 0,
+            "the new master took no frame to the virtual MAC: {global:?}"
+        );
+        println!("n2 (the new master) took {accepted} frames to the virtual MAC");
+    }
+    (sent, received)
+}
+
+#[test]
+fn a_client_with_a_static_vmac_entry_keeps_the_vip_across_a_failover() {
+    let (sent, received) = static_vmac_client(true);
+    // Before the kill (200 pings) and after the takeover: the outage is the failover's, some
+    // tens of ms at 50 ms adverts, far below a second.
+    assert!(
+        received + 100 >= sent,
+        "with use_vmac: {received} of {sent} answered"
+    );
+    let (sent, received) = static_vmac_client(false);
+    assert_eq!(
+        received, 0,
+        "without use_vmac: {received} of {sent} answered"
+    );
+}

@@ -95,6 +95,12 @@ pub fn render(spec: &DaemonSpec) -> String {
         if r.down_timer_adverts != 3 {
             let _ = writeln!(o, "  down_timer_adverts: {}", r.down_timer_adverts);
         }
+        if !r.accept {
+            let _ = writeln!(o, "  accept: false");
+        }
+        if r.use_vmac {
+            let _ = writeln!(o, "  use_vmac: true (xmit_base: {})", r.vmac_xmit_base);
+        }
         let _ = writeln!(o, "  checksum: {:?}", r.checksum);
         let g = &r.garp;
         let _ = writeln!(

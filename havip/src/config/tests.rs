@@ -257,12 +257,12 @@ fn unknown_keywords_and_blocks() {
         &[],
     );
     let errs = errors(load_k(
-        &GOOD.replace("interface eth0", "interface eth0\n    use_vmac"),
+        &GOOD.replace("interface eth0", "interface eth0\n    dont_track_primary"),
     ));
     assert_error(
         &errs,
-        "k.conf:3:5: error: havip does not support use_vmac",
-        &["hint: remove use_vmac"],
+        "k.conf:3:5: error: havip does not support dont_track_primary",
+        &["hint: remove dont_track_primary"],
     );
     // The reader expands `include PATTERN`; keepalived knows no other include either.
     let errs = errors(load_k(&format!("include a.conf b.conf\n{GOOD}")));
@@ -1851,4 +1851,65 @@ fn sync_group_tracking_goes_to_every_member() {
         assert_eq!(v.track_interfaces, [("eth1".to_string(), 0)]);
         assert_eq!(v.track_scripts, [("chk".to_string(), None)]);
     }
+}
+
+/// keepalived's `use_vmac [NAME]` and `vmac_xmit_base`, and TOML's `use_vmac`: the virtual
+/// MAC in XDP, IPv4 only; a name is warned of (no interface is made), a MAC of its own refused.
+#[test]
+fn use_vmac_is_read_in_both_formats() {
+    let with = |lines: &str| {
+        GOOD.replace(
+            "virtual_router_id 51",
+            &format!("virtual_router_id 51\n{lines}"),
+        )
+    };
+    let vrrp = |l: &Loaded| l.spec.instances[0].vrrp.clone().unwrap();
+    let l = load_k(GOOD).unwrap();
+    assert!(!vrrp(&l).use_vmac);
+    let l = load_k(&with("    use_vmac")).unwrap();
+    assert!(vrrp(&l).use_vmac && !vrrp(&l).vmac_xmit_base);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = load_k(&with("    use_vmac\n    vmac_xmit_base")).unwrap();
+    assert!(vrrp(&l).use_vmac && vrrp(&l).vmac_xmit_base);
+    let l = load_k(&with("    use_vmac vrrp.51")).unwrap();
+    assert!(vrrp(&l).use_vmac);
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .contains("use_vmac vrrp.51: havip makes no interface of that name"),
+        "{:?}",
+        l.warnings
+    );
+    let errs = errors(load_k(&with("    use_vmac 02:00:00:00:00:01")));
+    assert_error(
+        &errs,
+        "k.conf:4:14: error: use_vmac 02:00:00:00:00:01: a MAC of its own is not supported",
+        &[],
+    );
+    let errs = errors(load_k(
+        &with("    use_vmac").replace("10.0.0.100/24", "fe80::100/64"),
+    ));
+    assert_error(
+        &errs,
+        "k.conf:4:5: error: instance VI_1: use_vmac on an IPv6 instance is not supported",
+        &[],
+    );
+    // Strict mode resets vmac_xmit_base, as keepalived's does.
+    let l = load_k(&format!(
+        "global_defs {{\n    vrrp_strict\n}}\n{}",
+        with("    use_vmac\n    vmac_xmit_base")
+    ))
+    .unwrap();
+    assert!(vrrp(&l).use_vmac && !vrrp(&l).vmac_xmit_base);
+
+    let toml = |extra: &str| {
+        format!("[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\n{extra}vips = [\"10.0.0.1/24\"]\n")
+    };
+    let l = load_t(&toml("use_vmac = true\nvmac_xmit_base = true\n")).unwrap();
+    assert!(vrrp(&l).use_vmac && vrrp(&l).vmac_xmit_base);
+    assert!(errors(load_t(
+        &toml("use_vmac = true\n").replace("10.0.0.1/24", "fd00::1/64")
+    ))
+    .iter()
+    .any(|e| e.contains("use_vmac on an IPv6 instance is not supported")));
 }

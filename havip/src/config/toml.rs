@@ -128,6 +128,11 @@ struct Instance {
     /// keepalived lower_prio_no_advert.
     #[serde(default)]
     lower_prio_no_advert: bool,
+    /// keepalived use_vmac: the virtual MAC, in XDP (IPv4).
+    use_vmac: Option<Spanned<bool>>,
+    /// keepalived vmac_xmit_base: adverts from the interface's MAC.
+    #[serde(default)]
+    vmac_xmit_base: bool,
     /// keepalived down_timer_adverts.
     down_timer_adverts: Option<Spanned<u8>>,
     /// keepalived virtual_routes: one `ip route` line each.
@@ -696,6 +701,18 @@ impl Cx<'_> {
                 })
             }
         };
+        let use_vmac = i.use_vmac.as_ref().filter(|u| *u.get_ref());
+        if let Some(u) = use_vmac {
+            let v6 = i.vips.get_ref().iter().any(|v| match v.get_ref() {
+                Vip::Plain(a) => a.contains(':'),
+                Vip::Full(t) => t.address.contains(':'),
+            });
+            if v6 {
+                self.error(u, format!("instance {}: use_vmac on an IPv6 instance is not supported", i.name.get_ref()))
+                    .hint = Some("the kernel answers neighbour solicitations for IPv6 VIPs, with the interface's MAC; havip's virtual MAC (in XDP) serves IPv4's ARP only".into());
+                return None;
+            }
+        }
         let virtual_rules = self.word_lines(
             &i.virtual_rules,
             "virtual_rules",
@@ -793,6 +810,8 @@ impl Cx<'_> {
             virtual_rules,
             mcast_group,
             accept: i.accept.as_ref().is_none_or(|a| *a.get_ref()),
+            use_vmac: use_vmac.is_some(),
+            vmac_xmit_base: i.vmac_xmit_base,
             notify: notify(&i.notify),
             ..VrrpSpec::new(vrid, priority)
         });

@@ -10,7 +10,10 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use havip_ebpf::{Vip6Key, VipKey, VipState, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_OWNED};
+use havip_ebpf::{
+    Vip6Key, VipKey, VipState, VmacKey, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_OWNED,
+    VMAC_V4_PREFIX,
+};
 use tracing::{debug, error, info};
 
 use super::{advert::advert_repr, ifaces::Iface, Node};
@@ -23,7 +26,9 @@ use crate::{
     },
     notify::{Notifier, NotifyHandle, NotifyState},
     vrrp::{Action, Centis, State, VirtualRouter},
-    wire::{ArpFrame, ChecksumMode, EthernetAddress, NeighborAdvertFrame, VrrpPacket},
+    wire::{
+        ArpFrame, ChecksumMode, EthernetAddress, IpRepr, NeighborAdvertFrame, VrrpFrame, VrrpPacket,
+    },
 };
 
 /// One instance at run time.
@@ -48,6 +53,9 @@ pub(super) struct Instance {
     pub resume: bool,
     /// When `notify_master_rx_lower_pri` was last sent (at most once per advert interval).
     pub last_rx_lower: Option<Instant>,
+    /// The IPv4 identification of the next advert sent as a frame (`use_vmac`): counts up, as
+    /// keepalived's does.
+    pub advert_ident: std::sync::atomic::AtomicU16,
 }
 
 impl Instance {
@@ -72,6 +80,25 @@ impl Instance {
             readds: VecDeque::new(),
             resume: false,
             last_rx_lower: None,
+            advert_ident: std::sync::atomic::AtomicU16::new(1),
+        }
+    }
+
+    /// The virtual MAC 00:00:5e:00:01:VRID, when the instance uses it (`use_vmac`; IPv4).
+    pub fn vmac(&self) -> Option<[u8; 6]> {
+        let v = self.spec.vrrp.as_ref().filter(|v| v.use_vmac)?;
+        if self.is_v6() {
+            return None;
+        }
+        let p = VMAC_V4_PREFIX;
+        Some([p[0], p[1], p[2], p[3], p[4], v.vrid])
+    }
+
+    fn vmac_key(&self, mac: [u8; 6]) -> VmacKey {
+        VmacKey {
+            ifindex: self.ifindex,
+            mac,
+            reserved: [0; 2],
         }
     }
 
@@ -86,15 +113,20 @@ impl Instance {
         Some(vrid_key(self.ifindex, v.vrid, self.is_v6()))
     }
 
-    /// Writes the VIPs into the XDP map, owned or not, answering with `mac`.
+    /// Writes the VIPs into the XDP map, owned or not, answering with the virtual MAC
+    /// (`use_vmac`) or the interface's, `mac`; and the virtual MAC's entry: owned, its frames
+    /// go to the stack as `mac`'s.
     pub fn declare_vips(&self, dp: &mut Dataplane, mac: [u8; 6], owned: bool) -> Result<()> {
         let state = VipState {
             flags: if owned { VIP_OWNED } else { 0 },
             reserved: 0,
-            mac,
+            mac: self.vmac().unwrap_or(mac),
             reserved2: [0; 2],
             max_heartbeat_age_ns: self.max_heartbeat_age.as_nanos() as u64,
         };
+        if let Some(vmac) = self.vmac() {
+            dp.set_vmac(self.vmac_key(vmac), VipState { mac, ..state })?;
+        }
         for vip in &self.spec.vips {
             match vip.addr {
                 IpAddr::V4(v4) => dp.set_vip(
@@ -133,6 +165,9 @@ impl Instance {
         if let Some(key) = self.vrid_key() {
             dp.remove_vrid(&key)?;
         }
+        if let Some(vmac) = self.vmac() {
+            dp.remove_vmac(&self.vmac_key(vmac))?;
+        }
         Ok(())
     }
 
@@ -140,6 +175,10 @@ impl Instance {
     pub async fn own(&mut self, iface: &Iface, dp: &mut Dataplane, nl: &Netlink) -> Result<()> {
         self.declare_vips(dp, iface.link.mac, true)?;
         self.owned = true;
+        if let Some(vmac) = self.vmac() {
+            // A NIC with a unicast filter would not hand frames to the virtual MAC up to XDP.
+            nl.add_unicast_mac(self.ifindex, vmac).await?;
+        }
         let primary = iface.primary_v4.map(IpAddr::V4);
         for vip in &self.spec.vips {
             if Some(vip.addr) == primary {
@@ -199,9 +238,14 @@ impl Instance {
         self.declare_vips(dp, iface.link.mac, false)?;
         self.owned = false;
         let primary = iface.primary_v4.map(IpAddr::V4);
+        let mut first_err = None;
+        if let Some(vmac) = self.vmac() {
+            if let Err(e) = nl.del_unicast_mac(self.ifindex, vmac).await {
+                first_err = Some(e);
+            }
+        }
         // Every route and VIP is tried: one that cannot be removed must not keep the others
         // (XDP drops ARP for all the VIPs already, as not owned). Routes first, as keepalived.
-        let mut first_err = None;
         for rule in self.rules() {
             match nl.del_rule(rule).await {
                 Ok(true) => info!(instance = %self.spec.name, %rule, "virtual rule removed"),
@@ -238,7 +282,7 @@ impl Instance {
     /// One gratuitous ARP (IPv6: unsolicited NA) per entry of `vips`, from `iface`, with its
     /// MAC now.
     pub fn send_garps(&self, iface: &Iface, vips: &[IpAddr]) -> Result<()> {
-        let mac = EthernetAddress(iface.link.mac);
+        let mac = EthernetAddress(self.vmac().unwrap_or(iface.link.mac));
         info!(instance = %self.spec.name, iface = %iface.link.name, count = vips.len(), "sending gratuitous ARP / unsolicited NA");
         for vip in vips {
             match vip {
@@ -292,6 +336,32 @@ impl Instance {
         };
         // keepalived `unicast_ttl`: unicast copies only (multicast stays link-local at 255).
         let ttl = (!v.unicast_peers.is_empty() && v.unicast_ttl != 255).then_some(v.unicast_ttl);
+        // use_vmac: from the virtual MAC (RFC 9568 §7.3), as a whole frame, unless
+        // vmac_xmit_base asks for the interface's own (unicast peers imply it, as in keepalived).
+        if let (Some(vmac), false, IpAddr::V4(s)) = (self.vmac(), v.vmac_xmit_base, src) {
+            if v.unicast_peers.is_empty() {
+                let ident = self
+                    .advert_ident
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for dst in targets {
+                    let IpAddr::V4(d) = dst else { continue };
+                    let mut frame =
+                        VrrpFrame::new_v4(EthernetAddress(vmac), s, ident, repr.clone());
+                    frame.ethernet.dst_addr = EthernetAddress::ipv4_multicast(d);
+                    if let IpRepr::V4(ip) = &mut frame.ip {
+                        ip.dst_addr = d;
+                    }
+                    let sent = frame
+                        .to_bytes(self.checksum)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|b| iface.packet.send(&b));
+                    if let Err(e) = sent {
+                        debug!(instance = %name, %dst, "advert not sent: {e:#}");
+                    }
+                }
+                return Ok(());
+            }
+        }
         let mut buf = vec![0u8; repr.buffer_len()];
         for dst in targets {
             repr.emit(

@@ -293,6 +293,12 @@ impl Node {
             return Ok(());
         }
         self.declare_vips(i, false)?;
+        if let Some(vmac) = self.instances[i].vmac() {
+            // A killed master's: the NIC would go on taking the virtual MAC's frames.
+            if self.nl.del_unicast_mac(ifindex, vmac).await? {
+                warn!(instance = %inst.name, vmac = %crate::net::netlink::mac_str(vmac), "removed the virtual MAC a previous run left in the interface's unicast filter");
+            }
+        }
         let has_source = self.ifaces[&ifindex]
             .own_addr(self.instances[i].is_v6())
             .is_some();

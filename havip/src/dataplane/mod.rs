@@ -23,7 +23,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use havip_ebpf::{
-    global, map, prog, AdvertSeen, SourceKey, VipCounters, VipKey, VipState, VridConfig,
+    global, map, prog, AdvertSeen, SourceKey, VipCounters, VipKey, VipState, VmacKey, VridConfig,
     VridCounters, VridKey, VridRate,
 };
 use tracing::{error, info, warn};
@@ -343,6 +343,25 @@ impl Dataplane {
         let mut counters: PerCpuHashMap<&mut MapData, K, VipCounters> =
             PerCpuHashMap::try_from(self.ebpf.map_mut(K::COUNTERS).context("map")?)?;
         let _ = counters.remove(key);
+        Ok(())
+    }
+
+    /// Writes (inserts or replaces) the state of one virtual MAC (`use_vmac`): owned or not,
+    /// and the interface MAC its frames are handed to the stack with.
+    pub fn set_vmac(&mut self, key: VmacKey, state: VipState) -> Result<()> {
+        let mut vmacs: HashMap<&mut MapData, VmacKey, VipState> =
+            HashMap::try_from(self.ebpf.map_mut(map::VMACS).context("map")?)?;
+        vmacs
+            .insert(key, state, 0)
+            .context("writing the virtual MAC map")?;
+        Ok(())
+    }
+
+    /// Forgets a virtual MAC: its frames pass untouched (and the stack ignores them).
+    pub fn remove_vmac(&mut self, key: &VmacKey) -> Result<()> {
+        let mut vmacs: HashMap<&mut MapData, VmacKey, VipState> =
+            HashMap::try_from(self.ebpf.map_mut(map::VMACS).context("map")?)?;
+        let _ = vmacs.remove(key);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use rtnetlink::{
     packet_route::{
         address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkMessage},
+        neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState},
         route::{RouteMessage, RouteProtocol, RouteScope, RouteType},
         rule::{RuleAction as PacketRuleAction, RuleAttribute, RuleFlags, RuleMessage},
         AddressFamily,
@@ -194,6 +195,57 @@ impl Netlink {
             Err(e) => Err(anyhow!(e)).with_context(|| format!("removing {addr}")),
         }
     }
+}
+
+impl Netlink {
+    /// Adds `mac` to interface `index`'s unicast address filter (`bridge fdb add MAC dev IFACE
+    /// self`: the kernel's `ndo_dflt_fdb_add`, or the driver's), so that the NIC hands frames
+    /// sent to it up to XDP: the `use_vmac` master's virtual MAC. A device without a unicast
+    /// filter goes promiscuous instead. Returns false when it was already there.
+    pub async fn add_unicast_mac(&self, index: u32, mac: [u8; 6]) -> Result<bool> {
+        let req = self
+            .handle
+            .neighbours()
+            .add_bridge(index, &mac)
+            .flags(NeighbourFlags::Own);
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| {
+                format!(
+                    "adding {} to interface {index}'s unicast filter",
+                    mac_str(mac)
+                )
+            }),
+        }
+    }
+
+    /// Removes what [`Netlink::add_unicast_mac`] added. Returns false when it was not there.
+    pub async fn del_unicast_mac(&self, index: u32, mac: [u8; 6]) -> Result<bool> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = index;
+        msg.header.flags = NeighbourFlags::Own;
+        // `ndo_dflt_fdb_del` takes static entries only (EINVAL otherwise).
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        match self.handle.neighbours().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(false),
+            Err(e) => Err(anyhow!(e)).with_context(|| {
+                format!(
+                    "removing {} from interface {index}'s unicast filter",
+                    mac_str(mac)
+                )
+            }),
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn mac_str(mac: [u8; 6]) -> String {
+    mac.map(|b| format!("{b:02x}")).join(":")
 }
 
 impl Netlink {

@@ -402,6 +402,33 @@ impl Cx<'_> {
             lower_prio_no_advert = true;
             down_timer_adverts = 3;
         }
+        // use_vmac, in XDP, IPv4 only. keepalived uses the base interface for unicast adverts
+        // (they are not the LAN's to learn from); strict mode resets vmac_xmit_base.
+        let mut vmac_xmit_base = r.vmac_xmit_base.is_some();
+        if let Some(vat) = &r.use_vmac {
+            if v6 {
+                self.err(
+                    Diagnostic::error(Some(vat.clone()), format!("instance {name}: use_vmac on an IPv6 instance is not supported"))
+                        .hint("the kernel answers neighbour solicitations for IPv6 VIPs, with the interface's MAC; havip's virtual MAC (in XDP) serves IPv4's ARP only: remove use_vmac from this instance"),
+                );
+                return None;
+            }
+            if strict && vmac_xmit_base {
+                self.err(
+                    Diagnostic::warning(r.vmac_xmit_base.clone(), format!("instance {name}: vmac_xmit_base is incompatible with strict mode: reset, as keepalived does"))
+                        .hint("remove vmac_xmit_base, or strict mode"),
+                );
+                vmac_xmit_base = false;
+            }
+        } else if let Some(xat) = &r.vmac_xmit_base {
+            self.err(
+                Diagnostic::warning(
+                    Some(xat.clone()),
+                    format!("instance {name}: vmac_xmit_base without use_vmac changes nothing"),
+                )
+                .hint("remove it, or add use_vmac"),
+            );
+        }
         // RFC 9568 Accept_Mode. keepalived's default: on, except in strict mode below priority
         // 255; strict VRRPv2 below 255 has it off whatever was written (RFC 3768 has no
         // Accept_Mode: a backup that took over never accepts).
@@ -443,6 +470,8 @@ impl Cx<'_> {
             virtual_rules: r.virtual_rules.clone(),
             mcast_group,
             accept,
+            use_vmac: r.use_vmac.is_some(),
+            vmac_xmit_base,
             notify: NotifySpec {
                 priority_changes: r
                     .notify_priority_changes

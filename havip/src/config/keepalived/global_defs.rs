@@ -153,8 +153,8 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("reload_repeat", "reload is handled by the daemon"),
         ignored("reload_time_file", "reload is handled by the daemon"),
         ignored("include_check", "includes are always read as plain includes"),
-        ignored("vmac_prefix", "use_vmac is refused"),
-        ignored("vmac_addr_prefix", "use_vmac is refused"),
+        ignored("vmac_prefix", "havip makes no interface for use_vmac (the virtual MAC lives in XDP): there is no name to prefix"),
+        ignored("vmac_addr_prefix", "havip makes no interface for use_vmac (the virtual MAC lives in XDP): there is no name to prefix"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
         handled("vrrp_strict", |cx, g, s| {
             cx.flag(s, &GLOBAL_DEFS);

@@ -70,6 +70,10 @@ pub(super) struct RawInstance {
     pub(super) accept: Option<Location>,
     /// `strict_mode [BOOL]`, when written (else the global `vrrp_strict`).
     pub(super) strict_mode: Option<bool>,
+    /// `use_vmac [NAME]`, where written.
+    pub(super) use_vmac: Option<Location>,
+    /// `vmac_xmit_base`, where written.
+    pub(super) vmac_xmit_base: Option<Location>,
 }
 
 impl RawInstance {
@@ -115,6 +119,8 @@ impl RawInstance {
             no_accept: None,
             accept: None,
             strict_mode: None,
+            use_vmac: None,
+            vmac_xmit_base: None,
         }
     }
 }
@@ -179,7 +185,7 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         ignored("promote_secondaries", "havip does not change interface sysctls"),
         ignored("skip_check_adv_addr", "havip checks advert address lists its own way (see the vrrp module docs)"),
         ignored("garp_extra_if", "GARPs are sent on the instance's interface only"),
-        ignored("garp_extra_if_vmac", "use_vmac is refused"),
+        ignored("garp_extra_if_vmac", "GARPs go out on the instance's interface only (from the virtual MAC with use_vmac)"),
         ignored("higher_prio_send_advert", "havip always sends one advert before yielding to a higher priority"),
         handled("unicast_ttl", |cx, r, s| {
             if let Some(w) = cx.arg(s, "a TTL", &INSTANCE) {
@@ -201,9 +207,12 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         ignored("kernel_rx_buf_size", "socket buffer tuning"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
         ignored("old_unicast_checksum", "checksums follow RFC 9568"),
-        refused("use_vmac", "the virtual MAC (00:00:5e:00:01:VRID) is not implemented in the data plane yet: the VIPs would answer with the interface's MAC"),
-        refused("use_vmac_addr", "the virtual MAC is not implemented yet"),
-        refused("vmac_xmit_base", "the virtual MAC is not implemented yet"),
+        handled("use_vmac", use_vmac),
+        ignored("use_vmac_addr", "havip's virtual MAC lives in XDP on the instance's interface, where its VIPs are: there is no other interface to give it"),
+        handled("vmac_xmit_base", |cx, r, s| {
+            cx.flag(s, &INSTANCE);
+            r.vmac_xmit_base = super::args::loc(s.keyword());
+        }),
         refused("use_ipvlan", "ipvlan interfaces are not implemented"),
         refused("vrf", "VRFs are not implemented"),
         refused("dont_track_primary", "havip always goes to FAULT when the instance's interface goes down"),
@@ -476,6 +485,33 @@ fn native_ipv6(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     }
 }
 
+/// `use_vmac [NAME]`: the virtual MAC, which havip keeps in XDP on the instance's own
+/// interface; keepalived's macvlan interface NAME is not made. A MAC of its own (keepalived
+/// tells it from a name by its `:`) is refused: the RFC's is the point.
+fn use_vmac(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    cx.no_block(s);
+    cx.extra(s, 1, &INSTANCE);
+    if let Some(w) = s.args().first() {
+        if w.text.contains(':') {
+            cx.err(
+                Diagnostic::error(
+                    loc(w),
+                    format!("use_vmac {}: a MAC of its own is not supported", w.text),
+                )
+                .found(w.text.clone())
+                .expected("use_vmac [NAME]")
+                .hint("havip's virtual MAC is the RFC's, 00:00:5e:00:01:VRID; remove the MAC"),
+            );
+            return;
+        }
+        cx.err(
+            Diagnostic::warning(loc(w), format!("use_vmac {}: havip makes no interface of that name: the virtual MAC lives in XDP on the instance's interface", w.text))
+                .hint("a track_interface, script or firewall rule naming it will not find it; keepalived's vrrp.VRID-style interface is what havip does without"),
+        );
+    }
+    r.use_vmac = super::args::loc(s.keyword());
+}
+
 /// keepalived's per-instance override of `vrrp_strict` (both ways): see `complete.rs`.
 fn strict_mode(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
     if let Some(b) = cx.bool_arg(s, &INSTANCE) {
@@ -685,7 +721,7 @@ impl Cx<'_> {
                     self.err(
                         Diagnostic::error(loc(o), "havip does not support use_vmac on a VIP")
                             .found(o.text.clone())
-                            .hint("the virtual MAC is not implemented in the data plane yet"),
+                            .hint("a VIP is on its instance's interface: write use_vmac in the vrrp_instance"),
                     );
                     ok = false;
                     i += 1;
