@@ -642,3 +642,118 @@ fn no_accept_and_strict_mode_drop_what_keepalived_drops() {
     );
     assert_eq!(ours, theirs, "havip's master answers differently");
 }
+
+/// The LAN bridge ports that have learned `mac` (not the bridge's own entries).
+fn fdb_ports(lab: &Lab, mac: &str) -> Vec<String> {
+    let lan = format!("{}-lan", lab.prefix());
+    let out = lab.exec(&lan, &["bridge", "fdb", "show", "br", "br0"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(mac) && !l.contains("permanent"))
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect()
+}
+
+/// Pings answered of `count` sent every 10 ms from `client` to the VIP, in the background.
+fn ping_bg(lab: &mut Lab, label: &str, client: &Host, count: u32) {
+    let count = count.to_string();
+    lab.spawn(
+        label,
+        &client.ns,
+        &["ping", "-n", "-i", "0.01", "-W", "1", "-c", &count, VIP],
+    );
+}
+
+fn ping_result(lab: &mut Lab, label: &str) -> (u32, u32) {
+    let p = lab.proc(label);
+    p.wait_exit(Duration::from_secs(30));
+    let log = p.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary in {log}"));
+    let n: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+/// `use_vmac` with keepalived 2.2.7 (its macvlan `vrrp.51`) as the peer: a client with a
+/// static neighbour entry VIP → 00:00:5e:00:01:33 keeps reaching the VIP when the master,
+/// havip or keepalived, is killed, and the LAN bridge has the virtual MAC on the master's port
+/// only, before and after. Returns the pings answered of those sent across the failover.
+fn vmac_failover(test: &str, havip_master: bool) -> (u32, u32) {
+    const VMAC: &str = "00:00:5e:00:01:33";
+    let conf = |prio: u8| {
+        format!(
+            "global_defs {{\n    vrrp_version 3\n}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+             priority {prio}\n    advert_int 0.1\n    use_vmac\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+        )
+    };
+    let (mut lab, n1, n2) = two_nodes(test);
+    let client = lab.host("c", "10.99.0.50/24");
+    start(&mut lab, "master", &n1, havip_master, conf(150));
+    if havip_master {
+        lab.proc("master").wait_state("MASTER", LONG);
+    } else {
+        lab.proc("master").wait_keepalived_state("MASTER", LONG);
+    }
+    start(&mut lab, "backup", &n2, !havip_master, conf(100));
+    if havip_master {
+        lab.proc("backup").wait_keepalived_state("BACKUP", LONG);
+    } else {
+        lab.proc("backup").wait_state("BACKUP", LONG);
+    }
+    lab.ip(
+        &client.ns,
+        &format!("neigh replace {VIP} lladdr {VMAC} dev eth0 nud permanent"),
+    );
+    havip_lab::lab::wait_until("the virtual MAC on the master's port", LONG, || {
+        fdb_ports(&lab, VMAC) == vec![n1.port.clone()]
+    });
+    ping_bg(&mut lab, "ping", &client, 500);
+    sleep(Duration::from_secs(1));
+    let p = lab.proc("master");
+    if havip_master {
+        p.signal(libc::SIGKILL);
+    } else {
+        // keepalived's parent and its VRRP child, as a crash would take them.
+        p.signal_group(libc::SIGKILL);
+    }
+    p.wait_exit(LONG);
+    if havip_master {
+        lab.proc("backup").wait_keepalived_state("MASTER", LONG);
+    } else {
+        lab.proc("backup").wait_state("MASTER", LONG);
+    }
+    havip_lab::lab::wait_until("the virtual MAC on the new master's port", LONG, || {
+        fdb_ports(&lab, VMAC) == vec![n2.port.clone()]
+    });
+    let (sent, received) = ping_result(&mut lab, "ping");
+    // Still there, and only there, once the pings are over.
+    assert_eq!(fdb_ports(&lab, VMAC), vec![n2.port.clone()], "{test}");
+    (sent, received)
+}
+
+#[test]
+fn use_vmac_against_keepalived_keeps_a_static_client_across_failovers() {
+    let havip_to_keepalived = vmac_failover("vmac-hv-ka", true);
+    let keepalived_to_havip = vmac_failover("vmac-ka-hv", false);
+    println!(
+        "pings answered across the failover (static entry to the virtual MAC, 10 ms, 0.1 s adverts):\n\
+         havip master killed, keepalived takes over: {:?}\nkeepalived master killed, havip takes over: {:?}",
+        havip_to_keepalived, keepalived_to_havip
+    );
+    for (what, (sent, received)) in [
+        ("havip -> keepalived", havip_to_keepalived),
+        ("keepalived -> havip", keepalived_to_havip),
+    ] {
+        // A Master_Down_Interval (~0.35 s) and the takeover: a few tens of pings, not the rest.
+        assert!(
+            received + 100 >= sent,
+            "{what}: {received} of {sent} answered"
+        );
+    }
+}

@@ -290,3 +290,55 @@ fn xdp_truncated_frames_pass_and_count_as_malformed() {
         );
     }
 }
+
+/// `use_vmac`: a unicast frame to the virtual MAC is the master's. Owned with a fresh heartbeat
+/// it goes to the stack as the interface's own (destination rewritten); owned by no one here
+/// (a backup), or with a stale heartbeat (a stopped daemon), it is dropped; a virtual MAC of
+/// another router passes untouched. Each is counted.
+#[test]
+fn xdp_virtual_mac_frames_go_to_the_master_only() {
+    use havip_ebpf::VmacKey;
+    require_root();
+    let mut dp = Dataplane::load().expect("load");
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
+    let key = VmacKey {
+        ifindex: lo_ifindex(),
+        mac: vmac,
+        reserved: [0; 2],
+    };
+    let mut to_vmac = frames::ipv4_udp(CLIENT_MAC, CLIENT_IP, VIP);
+    to_vmac[..6].copy_from_slice(&vmac);
+    let mut as_own = to_vmac.clone();
+    as_own[..6].copy_from_slice(&NODE_MAC);
+    let mut other_router = to_vmac.clone();
+    other_router[5] = 52;
+    dp.beat().unwrap();
+
+    // Not declared: passes untouched (the stack ignores a frame for another host).
+    assert_eq!(dp.test_run(&to_vmac).unwrap(), (XDP_PASS, to_vmac.clone()));
+    // A backup's entry: dropped.
+    dp.set_vmac(key, vip_state(0)).unwrap();
+    assert_eq!(dp.test_run(&to_vmac).unwrap(), (XDP_DROP, to_vmac.clone()));
+    // The master's: to the stack as the interface's own.
+    dp.set_vmac(key, vip_state(VIP_OWNED)).unwrap();
+    assert_eq!(dp.test_run(&to_vmac).unwrap(), (XDP_PASS, as_own));
+    // Another router's virtual MAC: untouched.
+    assert_eq!(
+        dp.test_run(&other_router).unwrap(),
+        (XDP_PASS, other_router.clone())
+    );
+    // The daemon stopped beating: dropped, as its ARP answers stop.
+    dp.set_heartbeat(monotonic_ns() - 2 * SECOND).unwrap();
+    assert_eq!(dp.test_run(&to_vmac).unwrap(), (XDP_DROP, to_vmac.clone()));
+    let g = dp.global_counters().unwrap();
+    assert_eq!(
+        (
+            g[global::VMAC_ACCEPTED as usize],
+            g[global::VMAC_DROPPED as usize]
+        ),
+        (1, 2)
+    );
+    // Forgotten: passes untouched again.
+    dp.remove_vmac(&key).unwrap();
+    assert_eq!(dp.test_run(&to_vmac).unwrap(), (XDP_PASS, to_vmac));
+}
