@@ -410,14 +410,20 @@ async fn sip_options_fails_on_silence_and_on_a_closed_port() {
 
 #[tokio::test]
 async fn process_check_through_probe() {
-    let check = |min| Check::Process {
-        name: "no-such-proc-hv".into(),
-        matching: ProcessMatch::Comm,
-        min_count: min,
-        max_count: None,
+    let check = |min| {
+        Check::Process(crate::model::ProcessTrack {
+            quorum: min,
+            ..super::process::tests::track("no-such-proc-hv")
+        })
     };
     assert!(!probe(&check(1), Duration::from_secs(5)).await.ok);
     assert!(probe(&check(0), Duration::from_secs(5)).await.ok);
+}
+
+fn polled() -> ProcessSource {
+    ProcessSource::Poll {
+        why: "a test".into(),
+    }
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<TrackEvent>) -> TrackEvent {
@@ -441,7 +447,7 @@ async fn tracker_reports_the_first_result_then_transitions_only() {
     spec.interval = Duration::from_millis(50);
     spec.rise = 2;
     spec.fall = 3;
-    let (tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
 
     let e = next_event(&mut rx).await;
     assert_eq!((e.check.as_str(), e.healthy), ("chk", true), "{e:?}");
@@ -471,7 +477,7 @@ async fn tracker_init_fail_reports_failed_at_once() {
     spec.init_fail = true;
     spec.rise = 3;
     let started = Instant::now();
-    let (_tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let e = next_event(&mut rx).await;
     assert_eq!((e.healthy, e.detail.contains("init_fail")), (false, true));
     let e = next_event(&mut rx).await;
@@ -490,7 +496,7 @@ async fn dropping_the_tracker_kills_running_scripts() {
     );
     let mut spec = CheckSpec::new("hang", script(&s.display().to_string()));
     spec.timeout = Duration::from_secs(300);
-    let (tracker, _rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (tracker, _rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(&pids).map_or(true, |t| !t.ends_with('\n')) {
         assert!(Instant::now() < deadline);
@@ -512,7 +518,7 @@ async fn a_weight_moves_the_advertised_priority() {
     let addr = l.local_addr().unwrap();
     let mut spec = CheckSpec::new("svc", Check::TcpConnect { addr });
     spec.interval = Duration::from_millis(20);
-    let (_tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let verdict = |h: Health| {
         effective_priority(
             100,
