@@ -88,7 +88,7 @@ impl HealthState {
             Err(e) => {
                 let why = format!("the proc connector does not deliver events: {e:#}");
                 warn!(
-                    "vrrp_track_process: NOT following process events, polling /proc every {:?} instead (slower to notice, no fork/exec distinction): {why}",
+                    "vrrp_track_process: NOT following process events, polling /proc every {:?} instead (a change is noticed up to that late): {why}",
                     crate::track::POLL_EVERY
                 );
                 ProcessSource::Poll { why }

@@ -450,7 +450,10 @@ mod tests {
     /// Runs `f` on a thread of its own in a new network namespace (the test process keeps its).
     fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         std::thread::spawn(move || {
-            rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNET).unwrap();
+            // SAFETY: a network namespace only; this thread touches no file descriptor table
+            // or working directory other threads rely on.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .unwrap();
             f()
         })
         .join()

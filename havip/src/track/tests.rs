@@ -721,7 +721,7 @@ async fn terminate_delay_hides_a_quick_restart_and_delays_a_loss() {
     let pid = n.start(&exe, &["30"]);
     // Counted once its exec happened.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while super::process::check(&super::process::tests::track(&name)).ok == false {
+    while !super::process::check(&super::process::tests::track(&name)).ok {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -827,7 +827,7 @@ async fn a_comm_change_and_the_command_line_count_as_keepalived_s() {
     // `sleep 30` by its full path: the exact and initial parameter matches count it, the
     // others do not.
     n.start(&sleep, &["30"]);
-    let mut up = vec![next_event(&mut rx).await, next_event(&mut rx).await];
+    let mut up = [next_event(&mut rx).await, next_event(&mut rx).await];
     up.sort_by(|a, b| a.check.cmp(&b.check));
     assert_eq!(
         up.iter()
