@@ -423,9 +423,9 @@ pub struct ScriptSpec {
 /// becomes health (`keepalived/core/track_process.c`; the semantics are in `track/process.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessTrack {
-    /// `process NAME`: compared with `/proc/PID/comm`, or with argv[0] when `full_command`.
+    /// `process NAME`: compared with `/proc/PID/comm`, or with `argv[0]` when `full_command`.
     pub name: String,
-    /// The words after the name in `process NAME PARAM...`, compared with argv[1..].
+    /// The words after the name in `process NAME PARAM...`, compared with `argv[1..]`.
     pub params: Vec<String>,
     pub param_match: ParamMatch,
     /// keepalived `full_command` (also implied by parameters and `param_match`).
@@ -447,7 +447,7 @@ pub enum ParamMatch {
     /// Not compared (no parameters, no `param_match`).
     #[default]
     None,
-    /// All of argv[1..], exactly (parameters given, or a bare `param_match`).
+    /// All of `argv[1..]`, exactly (parameters given, or a bare `param_match`).
     Exact,
     /// The first parameters are the given ones (`param_match partial`).
     Partial,

@@ -115,8 +115,8 @@ fn start(lab: &mut Lab, label: &str, host: &Host, conf: &str) {
 /// n1 (150) tracks a process at weight -100, n2 (100) tracks nothing. Killing the process drops
 /// n1 to 50 and n2 takes over; starting it again brings n1 back to 150 and MASTER. Each change
 /// of the effective priority is timed from the kill or the start (the snapshot is read every
-/// 5 ms): with process events all ten are under 50 ms; polling every 200 ms would put about
-/// three quarters of them above.
+/// 5 ms): with process events the median of the ten is a few milliseconds (bound: 30 ms);
+/// polling every 200 ms gives about 100 ms (the build before: 199 ms).
 #[test]
 fn a_tracked_process_moves_the_priority_and_the_mastership_at_once() {
     let mut lab = Lab::new("tproc");
@@ -177,8 +177,10 @@ fn a_tracked_process_moves_the_priority_and_the_mastership_at_once() {
         took,
         sorted[sorted.len() / 2]
     );
+    // The median, so that one stall of a loaded machine does not decide: polling gives about
+    // 100 ms (a uniform wait up to its 200 ms interval).
     assert!(
-        *max < Duration::from_millis(50),
+        sorted[sorted.len() / 2] < Duration::from_millis(30),
         "priority moved {took:?} after the kill or start"
     );
 
@@ -188,6 +190,12 @@ fn a_tracked_process_moves_the_priority_and_the_mastership_at_once() {
     assert!(
         log.contains("following the kernel's process events (proc connector, verified)")
             && log.contains("the network namespace of /proc/"),
+        "{log}"
+    );
+    // The threads that made and checked the socket were gone before the privileges were
+    // dropped (capabilities are per thread).
+    assert!(
+        !log.contains("capabilities are dropped on this thread only"),
         "{log}"
     );
     let stats = lab.proc("n1").stats();

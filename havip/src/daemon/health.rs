@@ -28,6 +28,12 @@ use crate::{
     vrrp::State,
 };
 
+/// A `vrrp_track_process`, or a script that is the built-in `havip probe process` (both are
+/// followed from process events).
+fn is_process(s: &ScriptSpec) -> bool {
+    CheckSpec::from_script(s).is_ok_and(|c| matches!(c.check, crate::track::Check::Process(_)))
+}
+
 /// What the health sources report to the driver loop.
 #[derive(Debug)]
 pub(super) enum HealthEvent {
@@ -74,7 +80,7 @@ impl HealthState {
     /// [`crate::track::proc_events::VERIFY_WITHIN`] per attempt) and starts no thread that
     /// outlives it. Nothing is opened without a process check.
     pub fn open_process_events(&mut self) {
-        if self.procs.is_some() || !self.scripts.iter().any(|s| s.process.is_some()) {
+        if self.procs.is_some() || !self.scripts.iter().any(is_process) {
             return;
         }
         let source = match ProcConnector::open() {
@@ -117,7 +123,7 @@ impl HealthState {
             .map(CheckSpec::from_script)
             .collect::<Result<Vec<_>>>()?;
         let procs = self.process_source();
-        if self.procs.is_none() && self.scripts.iter().any(|s| s.process.is_some()) {
+        if self.procs.is_none() && self.scripts.iter().any(is_process) {
             warn!("vrrp_track_process: {}", procs.describe());
         }
         let (tracker, mut events) = Tracker::spawn(checks, &procs)?;
@@ -306,7 +312,7 @@ impl HealthState {
                     Some(Health::Down) => Some(false),
                     _ => None,
                 },
-                followed_by: s.process.as_ref().map(|_| self.process_source().describe()),
+                followed_by: is_process(s).then(|| self.process_source().describe()),
             })
             .collect()
     }

@@ -5,14 +5,19 @@
 //!   ([`Check::Process`]), and built-in probes ([`Check::TcpConnect`], [`Check::HttpGet`],
 //!   [`Check::SipOptions`]) that spare a script and its fork for the common cases.
 //! - [`Tracker`]: runs every configured check on its interval, applies rise/fall as keepalived
-//!   does, and reports [`TrackEvent`]s (the initial state, then transitions only).
+//!   does, and reports [`TrackEvent`]s (the initial state, then transitions only). Process
+//!   checks are not polled: one task follows them all from the kernel's process events
+//!   (`process_watch.rs`, `proc_events.rs`; keepalived's counting and delays in `process.rs`),
+//!   or, when the daemon's check at start found that the events do not arrive, from a scan of
+//!   `/proc` every 200 ms ([`ProcessSource`]).
 //! - [`effective_priority`]: pure; from the base priority and the tracked checks' weights and
 //!   health, the priority to advertise, or FAULT.
 //!
 //! # Wiring (the daemon)
 //! ```text
 //! let specs = spec.scripts.iter().map(CheckSpec::from_script).collect();
-//! let (tracker, mut events) = Tracker::spawn(specs)?;   // keep `tracker`; dropping it stops all
+//! let procs = ProcessSource::Events(Arc::new(ProcConnector::open()?)); // at set-up (health.rs)
+//! let (tracker, mut events) = Tracker::spawn(specs, &procs)?; // keep `tracker`; dropping it stops all
 //! health: HashMap<String, Health>                        // absent = Health::Unknown
 //! select! { Some(ev) = events.recv() => {
 //!     health.insert(ev.check, Health::from(ev.healthy));

@@ -6,10 +6,10 @@
 //! follows:
 //! - **What matches.** `process NAME` compares NAME with the process's `comm` (`/proc/PID/comm`,
 //!   at most 15 bytes; havip cuts NAME to 15 bytes to match it, keepalived never matches a longer
-//!   one), or with argv[0] of `/proc/PID/cmdline`, whole, with `full_command`. Zombies do not
+//!   one), or with `argv[0]` of `/proc/PID/cmdline`, whole, with `full_command`. Zombies do not
 //!   count. Parameters (`process NAME P1 P2`) imply `full_command` and an exact match of
-//!   argv[1..]; `param_match` alone (no parameters) also implies `full_command` and means "no
-//!   arguments at all"; `param_match partial` wants argv[1..] to begin with the parameters;
+//!   `argv[1..]`; `param_match` alone (no parameters) also implies `full_command` and means "no
+//!   arguments at all"; `param_match partial` wants `argv[1..]` to begin with the parameters;
 //!   `param_match initial` too, except that the last parameter need only begin its argument.
 //! - **Quorum.** Healthy while `quorum <= count <= quorum_max` (defaults 1 and unlimited;
 //!   `quorum_max 0` without `quorum` means "healthy while none runs").
@@ -63,7 +63,7 @@ pub(crate) fn matches(t: &ProcessTrack, comm: &[u8], cmdline: &[u8]) -> bool {
     params_match(t, args)
 }
 
-/// keepalived's `check_params()`: `args` is argv[1..] as in `/proc/PID/cmdline` (each
+/// keepalived's `check_params()`: `args` is `argv[1..]` as in `/proc/PID/cmdline` (each
 /// argument followed by a NUL).
 fn params_match(t: &ProcessTrack, args: &[u8]) -> bool {
     let want: Vec<u8> = t.params.iter().flat_map(|p| p.bytes().chain([0])).collect();
@@ -440,7 +440,7 @@ pub(crate) mod tests {
         assert!(!m(&with(&["-", "/etc/hap"], ParamMatch::Initial), cmd));
         // Without param_match, the arguments do not matter.
         assert!(m(&with(&[], ParamMatch::None), cmd));
-        // argv[0] must be NAME exactly.
+        // `argv[0]` must be NAME exactly.
         assert!(!m(&exact, b"haproxy\0-f\0/etc/haproxy.cfg\0-D\0"));
         assert!(!m(&exact, b""));
     }

@@ -1,6 +1,7 @@
 //! Checks: `vrrp_script` (a command run every interval) and `vrrp_track_process` (a count of
-//! running processes, run as the built-in probe `havip probe process`), both read into a
-//! [`ScriptSpec`]; they share one name space, which the top level checks.
+//! running processes, with keepalived's parameters, quorum and delays: a
+//! [`ProcessTrack`]), both read into a [`ScriptSpec`]; they share one name space, which the top
+//! level checks.
 
 use std::time::Duration;
 
