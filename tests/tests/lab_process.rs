@@ -204,6 +204,15 @@ fn a_tracked_process_moves_the_priority_and_the_mastership_at_once() {
         .clone()
         .unwrap_or_default();
     assert!(followed.starts_with("process events"), "{followed}");
+    let exe = havip_lab::lab::havip_exe();
+    let text = lab.exec(&n1.ns, &[exe.to_str().unwrap(), "stats"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            "check svc: up (process events (proc connector, the network namespace of /proc/"
+        ),
+        "{text}"
+    );
 }
 
 /// One daemon, the checks read from its snapshot:
@@ -350,4 +359,45 @@ fn without_process_events_it_polls_and_says_so() {
     let took = t0.elapsed();
     eprintln!("polling fallback: priority moved {took:?} after the kill");
     assert!(took < Duration::from_millis(400), "{took:?}");
+}
+
+/// A `vrrp_track_process` that a reload brings when there was none at start: the privileges
+/// to subscribe are gone, so it is polled, and havip says so (log and `havip stats`).
+#[test]
+fn one_a_reload_adds_is_polled_and_says_why() {
+    let mut lab = Lab::new("tprocr");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = lab.dir().to_path_buf();
+    let mut procs = Procs::new(&dir);
+    let (name, exe) = procs.copy("sleep", "hlr");
+    procs.start(&exe, &["600"]);
+    let conf = write(&dir, "n1.conf", &instance(150, ""));
+    start(&mut lab, "n1", &n1, &conf);
+    lab.proc("n1")
+        .wait_snapshot("priority 150", LONG, prio(150));
+    assert!(
+        !lab.proc("n1").log_text().contains("proc connector"),
+        "opened without a process check"
+    );
+    write(
+        &dir,
+        "n1.conf",
+        &format!(
+            "vrrp_track_process svc {{\n  process {name}\n  weight 10\n}}\n{}",
+            instance(150, "  track_process {\n    svc\n  }\n")
+        ),
+    );
+    lab.proc("n1").signal(libc::SIGHUP);
+    lab.proc("n1")
+        .wait_snapshot("priority 160", LONG, prio(160));
+    lab.proc("n1").wait_log("came with a reload", LONG);
+    let stats = lab.proc("n1").stats();
+    let followed = stats.daemon.as_ref().unwrap().checks[0]
+        .followed_by
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        followed.starts_with("polling /proc every 200ms: vrrp_track_process came with a reload"),
+        "{followed}"
+    );
 }
