@@ -204,6 +204,10 @@ impl HostChanges {
 pub struct CheckSnapshot {
     pub name: String,
     pub healthy: Option<bool>,
+    /// A `vrrp_track_process`: how processes are followed ("process events (...)", or
+    /// "polling /proc every 200ms: WHY" when the proc connector failed its check at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followed_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

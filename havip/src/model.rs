@@ -422,6 +422,46 @@ pub struct ScriptSpec {
     pub fall: u32,
     /// keepalived `user`.
     pub user: Option<String>,
+    /// A `vrrp_track_process` (then `script` is only its description, `havip probe process
+    /// NAME RANGE`, and `interval`/`timeout` are the polling fallback's).
+    pub process: Option<ProcessTrack>,
+}
+
+/// keepalived `vrrp_track_process NAME { ... }`: which processes count, and how their number
+/// becomes health (`keepalived/core/track_process.c`; the semantics are in `track/process.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessTrack {
+    /// `process NAME`: compared with `/proc/PID/comm`, or with `argv[0]` when `full_command`.
+    pub name: String,
+    /// The words after the name in `process NAME PARAM...`, compared with `argv[1..]`.
+    pub params: Vec<String>,
+    pub param_match: ParamMatch,
+    /// keepalived `full_command` (also implied by parameters and `param_match`).
+    pub full_command: bool,
+    /// Healthy while `quorum <= count <= quorum_max`.
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// keepalived `fork_delay` (and `delay`): a quorum gained by a tracked process forking
+    /// counts after this long.
+    pub fork_delay: std::time::Duration,
+    /// keepalived `terminate_delay` (and `delay`): a quorum lost by a process exiting counts
+    /// after this long.
+    pub terminate_delay: std::time::Duration,
+}
+
+/// keepalived `param_match`: how `process NAME PARAM...`'s parameters are compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ParamMatch {
+    /// Not compared (no parameters, no `param_match`).
+    #[default]
+    None,
+    /// All of `argv[1..]`, exactly (parameters given, or a bare `param_match`).
+    Exact,
+    /// The first parameters are the given ones (`param_match partial`).
+    Partial,
+    /// As `Partial`, and the last given one need only begin its argument
+    /// (`param_match initial`).
+    Initial,
 }
 
 /// keepalived `vrrp_sync_group NAME { group { ... } }`.

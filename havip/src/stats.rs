@@ -243,7 +243,14 @@ pub fn render(stats: &Stats) -> String {
                     Some(false) => "down",
                     None => "no result yet",
                 };
-                let _ = writeln!(o, "check {}: {state}", c.name);
+                match &c.followed_by {
+                    Some(how) => {
+                        let _ = writeln!(o, "check {}: {state} ({how})", c.name);
+                    }
+                    None => {
+                        let _ = writeln!(o, "check {}: {state}", c.name);
+                    }
+                }
             }
             for f in &d.interfaces {
                 let changes: Vec<String> = f

@@ -25,7 +25,13 @@ use crate::require_root;
 
 /// The havip executable under test: this package's `havip-test` binary, which cargo builds
 /// before it runs the package's integration tests (from `target/<profile>/deps/<test>`).
+///
+/// `HAVIP_LAB_EXE=PATH` runs the labs against another build instead (e.g. the previous commit's
+/// `havip-test`, to see a new test fail without the change it tests).
 pub fn havip_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("HAVIP_LAB_EXE") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().expect("a directory");
     // Binaries of this package sit next to it; its integration tests one level down, in deps/.

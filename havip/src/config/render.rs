@@ -169,7 +169,23 @@ pub fn render(spec: &DaemonSpec) -> String {
     }
     for s in &spec.scripts {
         let _ = writeln!(o, "script {}", s.name);
-        let _ = writeln!(o, "  command: {:?}", s.script);
+        match &s.process {
+            None => {
+                let _ = writeln!(o, "  command: {:?}", s.script);
+            }
+            Some(p) => {
+                let max = if p.quorum_max == u32::MAX {
+                    "-".to_string()
+                } else {
+                    p.quorum_max.to_string()
+                };
+                let _ = writeln!(
+                    o,
+                    "  process: {:?} params {:?} ({:?}), full_command {}, quorum {}, quorum_max {max}, fork_delay {:?}, terminate_delay {:?}",
+                    p.name, p.params, p.param_match, p.full_command, p.quorum, p.fork_delay, p.terminate_delay
+                );
+            }
+        }
         let _ = writeln!(
             o,
             "  interval {:?}, timeout {:?}, weight {}, rise {}, fall {}, user {}",

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::config::diag::Severity;
+use crate::model::ParamMatch;
 use crate::vrrp::{Centis, StartState, Version};
+use std::time::Duration;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config")
@@ -281,16 +283,58 @@ fn unknown_keywords_and_blocks() {
         "k.conf:4:9: error: unknown keyword auth_typ in authentication (expected auth_type or auth_pass)",
         &[],
     );
-    // vrrp_track_process words its ignored keywords its own way.
-    let w = load_k(&format!(
-        "vrrp_track_process P {{\n    process nginx\n    delay 2\n}}\n{GOOD}"
-    ))
-    .unwrap()
-    .warnings;
-    assert!(
-        w.iter().any(|d| d.to_string()
-            == "k.conf:3:5: warning: havip ignores delay in vrrp_track_process\n  hint: havip matches the process name (/proc/PID/comm) every 200 ms"),
-        "{w:#?}"
+}
+
+#[test]
+fn track_process_reads_keepalived_s_keywords() {
+    let load = |body: &str| load_k(&format!("vrrp_track_process P {{\n{body}}}\n{GOOD}"));
+    let p = |body: &str| {
+        let l = load(body).unwrap();
+        assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+        l.spec.scripts[0].process.clone().unwrap()
+    };
+    let t = p("    process nginx\n    delay 2\n");
+    assert_eq!(
+        (t.name.as_str(), t.full_command, t.param_match),
+        ("nginx", false, ParamMatch::None)
+    );
+    assert_eq!((t.quorum, t.quorum_max), (1, u32::MAX));
+    assert_eq!(t.fork_delay, Duration::from_secs(2));
+    assert_eq!(t.terminate_delay, Duration::from_secs(2));
+    let t = p("    process /usr/sbin/haproxy -f \"/etc/my cfg\"\n    fork_delay 0.25\n    terminate_delay 1.5\n    quorum 2\n    quorum_max 4\n");
+    assert_eq!(t.params, ["-f", "/etc/my cfg"]);
+    assert_eq!((t.full_command, t.param_match), (true, ParamMatch::Exact));
+    assert_eq!(t.fork_delay, Duration::from_millis(250));
+    assert_eq!(t.terminate_delay, Duration::from_millis(1500));
+    assert_eq!((t.quorum, t.quorum_max), (2, 4));
+    let t = p("    process haproxy -f /etc/hap\n    param_match initial\n");
+    assert_eq!(t.param_match, ParamMatch::Initial);
+    let t = p("    process haproxy\n    param_match\n");
+    assert_eq!((t.full_command, t.param_match), (true, ParamMatch::Exact));
+    let t = p("    process haproxy\n    full_command\n");
+    assert_eq!((t.full_command, t.param_match), (true, ParamMatch::None));
+    // quorum_max 0 alone: healthy while none runs.
+    let t = p("    process haproxy\n    quorum_max 0\n");
+    assert_eq!((t.quorum, t.quorum_max), (0, 0));
+    assert_error(
+        &errors(load("    process x\n    param_match whole\n")),
+        "k.conf:3:17: error: param_match whole is not a match type",
+        &[],
+    );
+    assert_error(
+        &errors(load("    process x\n    weight -20 reverse\n")),
+        "k.conf:3:16: error: vrrp_track_process: reverse weights are not supported",
+        &[],
+    );
+    assert_error(
+        &errors(load("    process x\n    quorum 3\n    quorum_max 2\n")),
+        "k.conf:1:20: error: vrrp_track_process P: quorum_max 2 is below quorum 3",
+        &[],
+    );
+    assert_error(
+        &errors(load("    process x\n    delay 0\n")),
+        "k.conf:3:11: error: delay 0 is out of range",
+        &[],
     );
 }
 

@@ -980,6 +980,7 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             rise: sc.rise.max(1),
             fall: sc.fall.max(1),
             user: sc.user.clone(),
+            process: None,
         });
     }
     for t in &f.track_files {

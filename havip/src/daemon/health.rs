@@ -21,11 +21,18 @@ use crate::{
     track::{
         effective_priority,
         file::{self, FileWatch},
-        tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health, TrackEvent, Tracker,
-        Verdict,
+        proc_events::ProcConnector,
+        tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health, ProcessSource,
+        TrackEvent, Tracker, Verdict,
     },
     vrrp::State,
 };
+
+/// A `vrrp_track_process`, or a script that is the built-in `havip probe process` (both are
+/// followed from process events).
+fn is_process(s: &ScriptSpec) -> bool {
+    CheckSpec::from_script(s).is_ok_and(|c| matches!(c.check, crate::track::Check::Process(_)))
+}
 
 /// What the health sources report to the driver loop.
 #[derive(Debug)]
@@ -55,12 +62,55 @@ pub(super) struct HealthState {
     checks: HashMap<String, Health>,
     /// Link state of the interfaces instances track (`track_interface`), by index.
     tracked_links: BTreeMap<u32, (String, bool)>,
+    /// How `vrrp_track_process` checks learn of processes: decided once, at set-up (see
+    /// [`HealthState::open_process_events`]); `None` while no check needs it.
+    procs: Option<ProcessSource>,
 }
 
 impl HealthState {
     /// Check events go to `tx` from now on, from this tracker and its successors.
     pub fn set_track_tx(&mut self, tx: mpsc::UnboundedSender<HealthEvent>) {
         self.track_tx = Some(tx);
+    }
+
+    /// keepalived `vrrp_track_process`: the kernel's process events (the proc connector),
+    /// opened and verified now, during set-up, while havip still has the privileges that
+    /// needs; or, if that fails, polling `/proc`, with the reason in a warning, in the checks'
+    /// log lines and in `havip stats`. Blocks (the check waits up to
+    /// [`crate::track::proc_events::VERIFY_WITHIN`] per attempt) and starts no thread that
+    /// outlives it. Nothing is opened without a process check.
+    pub fn open_process_events(&mut self) {
+        if self.procs.is_some() || !self.scripts.iter().any(is_process) {
+            return;
+        }
+        let source = match ProcConnector::open() {
+            Ok(c) => {
+                info!(
+                    made_in = %c.made_in,
+                    "vrrp_track_process: following the kernel's process events (proc connector, verified)"
+                );
+                ProcessSource::Events(std::sync::Arc::new(c))
+            }
+            Err(e) => {
+                let why = format!("the proc connector does not deliver events: {e:#}");
+                warn!(
+                    "vrrp_track_process: NOT following process events, polling /proc every {:?} instead (a change is noticed up to that late): {why}",
+                    crate::track::POLL_EVERY
+                );
+                ProcessSource::Poll { why }
+            }
+        };
+        self.procs = Some(source);
+    }
+
+    /// How the process checks are followed (for `havip stats`), if there are any.
+    fn process_source(&self) -> ProcessSource {
+        self.procs.clone().unwrap_or_else(|| ProcessSource::Poll {
+            why: "vrrp_track_process came with a reload: the proc connector is opened at start \
+                  only, with privileges the daemon has dropped since; restart havip to follow \
+                  process events"
+                .into(),
+        })
     }
 
     /// (Re)starts the health checks of `self.scripts`; their events reach the driver loop
@@ -72,7 +122,11 @@ impl HealthState {
             .iter()
             .map(CheckSpec::from_script)
             .collect::<Result<Vec<_>>>()?;
-        let (tracker, mut events) = Tracker::spawn(checks)?;
+        let procs = self.process_source();
+        if self.procs.is_none() && self.scripts.iter().any(is_process) {
+            warn!("vrrp_track_process: {}", procs.describe());
+        }
+        let (tracker, mut events) = Tracker::spawn(checks, &procs)?;
         let tx = self
             .track_tx
             .clone()
@@ -258,6 +312,7 @@ impl HealthState {
                     Some(Health::Down) => Some(false),
                     _ => None,
                 },
+                followed_by: is_process(s).then(|| self.process_source().describe()),
             })
             .collect()
     }

@@ -115,6 +115,9 @@ impl Node {
         self.advert_path = spec.advert_path;
         self.xdp_mode = spec.xdp_mode;
         self.health.scripts = spec.scripts.clone();
+        // Before the privileges are dropped (the subscription needs CAP_NET_ADMIN, a socket
+        // made in the initial network namespace CAP_SYS_ADMIN).
+        self.health.open_process_events();
         self.health.files = spec.track_files.clone();
         HealthState::init_files(&spec.track_files)?;
         self.health.sync_groups = spec.sync_groups.clone();

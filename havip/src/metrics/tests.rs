@@ -200,14 +200,17 @@ fn full_stats() -> Stats {
                 crate::control::CheckSnapshot {
                     name: "chk_sip".into(),
                     healthy: Some(true),
+                    followed_by: None,
                 },
                 crate::control::CheckSnapshot {
                     name: "chk_http".into(),
                     healthy: Some(false),
+                    followed_by: None,
                 },
                 crate::control::CheckSnapshot {
                     name: "chk_new".into(),
                     healthy: None,
+                    followed_by: None,
                 },
             ],
             xdp: vec![crate::control::XdpAttachmentSnapshot {

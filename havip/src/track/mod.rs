@@ -5,14 +5,19 @@
 //!   ([`Check::Process`]), and built-in probes ([`Check::TcpConnect`], [`Check::HttpGet`],
 //!   [`Check::SipOptions`]) that spare a script and its fork for the common cases.
 //! - [`Tracker`]: runs every configured check on its interval, applies rise/fall as keepalived
-//!   does, and reports [`TrackEvent`]s (the initial state, then transitions only).
+//!   does, and reports [`TrackEvent`]s (the initial state, then transitions only). Process
+//!   checks are not polled: one task follows them all from the kernel's process events
+//!   (`process_watch.rs`, `proc_events.rs`; keepalived's counting and delays in `process.rs`),
+//!   or, when the daemon's check at start found that the events do not arrive, from a scan of
+//!   `/proc` every 200 ms ([`ProcessSource`]).
 //! - [`effective_priority`]: pure; from the base priority and the tracked checks' weights and
 //!   health, the priority to advertise, or FAULT.
 //!
 //! # Wiring (the daemon)
 //! ```text
 //! let specs = spec.scripts.iter().map(CheckSpec::from_script).collect();
-//! let (tracker, mut events) = Tracker::spawn(specs)?;   // keep `tracker`; dropping it stops all
+//! let procs = ProcessSource::Events(Arc::new(ProcConnector::open()?)); // at set-up (health.rs)
+//! let (tracker, mut events) = Tracker::spawn(specs, &procs)?; // keep `tracker`; dropping it stops all
 //! health: HashMap<String, Health>                        // absent = Health::Unknown
 //! select! { Some(ev) = events.recv() => {
 //!     health.insert(ev.check, Health::from(ev.healthy));
@@ -38,7 +43,9 @@ pub mod command;
 pub mod file;
 mod net;
 mod priority;
+pub mod proc_events;
 mod process;
+mod process_watch;
 mod scheduler;
 pub mod security;
 
@@ -46,11 +53,13 @@ use std::{net::SocketAddr, ops::RangeInclusive, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::model::{ParamMatch, ProcessTrack};
+
 pub use net::HttpUrl;
 pub use priority::{
     effective_priority, tracked_files, tracked_interfaces, tracked_scripts, Health, Verdict,
 };
-pub use process::ProcessMatch;
+pub use process_watch::{ProcessSource, POLL_EVERY};
 pub use scheduler::{CheckSpec, TrackEvent, Tracker};
 
 /// What one attempt of a check found.
@@ -99,13 +108,9 @@ pub enum Check {
     /// Healthy when any SIP response to an OPTIONS request over UDP arrives in time (Via branch,
     /// From tag and Call-ID are generated per attempt).
     SipOptions { addr: SocketAddr },
-    /// keepalived `vrrp_track_process`: healthy while `min_count..=max_count` processes match.
-    Process {
-        name: String,
-        matching: ProcessMatch,
-        min_count: u32,
-        max_count: Option<u32>,
-    },
+    /// keepalived `vrrp_track_process`: healthy while `quorum..=quorum_max` processes match.
+    /// A [`Tracker`] follows it from process events (see `process.rs`); [`probe`] scans once.
+    Process(ProcessTrack),
 }
 
 impl Check {
@@ -173,12 +178,16 @@ impl Check {
                         }
                     }
                 };
-                Check::Process {
+                Check::Process(ProcessTrack {
                     name: args.get(1).context("process needs a process name")?.clone(),
-                    matching: ProcessMatch::Comm,
-                    min_count,
-                    max_count,
-                }
+                    params: Vec::new(),
+                    param_match: ParamMatch::None,
+                    full_command: false,
+                    quorum: min_count,
+                    quorum_max: max_count.unwrap_or(u32::MAX),
+                    fork_delay: Duration::ZERO,
+                    terminate_delay: Duration::ZERO,
+                })
             }
             other => bail!(
                 "unknown probe {other:?}: use tcp HOST:PORT, http URL [LOW-HIGH], sip HOST:PORT \
@@ -211,17 +220,12 @@ impl Check {
                     bail!("{url}: the expected status range is empty");
                 }
             }
-            Check::Process {
-                name,
-                min_count,
-                max_count,
-                ..
-            } => {
-                if name.is_empty() {
+            Check::Process(t) => {
+                if t.name.is_empty() {
                     bail!("an empty process name");
                 }
-                if max_count.is_some_and(|m| m < *min_count) {
-                    bail!("process {name}: quorum_max is below quorum");
+                if t.quorum_max < t.quorum {
+                    bail!("process {}: quorum_max is below quorum", t.name);
                 }
             }
             Check::TcpConnect { .. } | Check::SipOptions { .. } => {}
@@ -236,14 +240,9 @@ impl Check {
 pub async fn probe(check: &Check, timeout: Duration) -> Outcome {
     match check {
         Check::Script { command, user } => probe_script(command, user.as_deref(), timeout).await,
-        Check::Process {
-            name,
-            matching,
-            min_count,
-            max_count,
-        } => {
-            let (name, how, min, max) = (name.clone(), *matching, *min_count, *max_count);
-            let scan = tokio::task::spawn_blocking(move || process::check(&name, how, min, max));
+        Check::Process(t) => {
+            let t = t.clone();
+            let scan = tokio::task::spawn_blocking(move || process::check(&t));
             match tokio::time::timeout(timeout, scan).await {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => Outcome::down(format!("scanning /proc: {e}")),

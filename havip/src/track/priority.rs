@@ -313,6 +313,7 @@ mod tests {
             rise: 1,
             fall: 1,
             user: None,
+            process: None,
         };
         let scripts = [script("a", 10), script("b", -20), script("c", 0)];
         let mut vrrp = VrrpSpec::new(1, 100);

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 #[cfg(test)]
 use super::Health;
-use super::{probe, Check};
+use super::{probe, Check, ProcessSource};
 use crate::model::ScriptSpec;
 
 /// A check with its schedule: keepalived's `vrrp_script` block, or a built-in probe with the
@@ -58,9 +58,10 @@ impl CheckSpec {
     /// A `vrrp_script` block as the config produced it; `havip probe ...` command lines become
     /// built-in probes (see [`Check::from_command`]).
     pub fn from_script(s: &ScriptSpec) -> Result<CheckSpec> {
-        let check = match Check::from_command(&s.script) {
-            Some(probe) => probe.with_context(|| format!("vrrp_script {}", s.name))?,
-            None => Check::Script {
+        let check = match (&s.process, Check::from_command(&s.script)) {
+            (Some(p), _) => Check::Process(p.clone()),
+            (None, Some(probe)) => probe.with_context(|| format!("vrrp_script {}", s.name))?,
+            (None, None) => Check::Script {
                 command: s.script.clone(),
                 user: s.user.clone(),
             },
@@ -172,11 +173,15 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Starts one task per check (on the current runtime) and returns the events' receiver.
-    /// Checks marked `init_fail` report `healthy: false` at once; the others report their first
-    /// result within one timeout. Fails, starting nothing, if a spec is invalid or two share a
-    /// name.
-    pub fn spawn(specs: Vec<CheckSpec>) -> Result<(Tracker, mpsc::UnboundedReceiver<TrackEvent>)> {
+    /// Starts one task per check (on the current runtime), and one for all the process checks
+    /// ([`Check::Process`], followed as `procs` says, see `process_watch.rs`), and returns the
+    /// events' receiver. Checks marked `init_fail` report `healthy: false` at once; the others
+    /// report their first result within one timeout (process checks: after one scan of
+    /// `/proc`). Fails, starting nothing, if a spec is invalid or two share a name.
+    pub fn spawn(
+        specs: Vec<CheckSpec>,
+        procs: &ProcessSource,
+    ) -> Result<(Tracker, mpsc::UnboundedReceiver<TrackEvent>)> {
         for (i, s) in specs.iter().enumerate() {
             s.validate()?;
             if specs[..i].iter().any(|o| o.name == s.name) {
@@ -184,10 +189,27 @@ impl Tracker {
             }
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let tasks = specs
+        let (processes, others): (Vec<CheckSpec>, Vec<CheckSpec>) = specs
+            .into_iter()
+            .partition(|s| matches!(s.check, Check::Process(_)));
+        let mut tasks: Vec<JoinHandle<()>> = others
             .into_iter()
             .map(|spec| tokio::spawn(run_check(spec, tx.clone())))
             .collect();
+        let processes: Vec<_> = processes
+            .into_iter()
+            .filter_map(|s| match s.check {
+                Check::Process(t) => Some((s.name, t)),
+                _ => None,
+            })
+            .collect();
+        if !processes.is_empty() {
+            tasks.push(tokio::spawn(super::process_watch::run(
+                processes,
+                procs.clone(),
+                tx.clone(),
+            )));
+        }
         Ok((Tracker { tasks }, rx))
     }
 
@@ -348,6 +370,7 @@ mod tests {
             rise: 0,
             fall: 3,
             user: Some("nobody".into()),
+            process: None,
         };
         let c = CheckSpec::from_script(&s).unwrap();
         assert_eq!(c.timeout, Duration::from_secs(2));
@@ -373,6 +396,7 @@ mod tests {
             rise: 1,
             fall: 1,
             user: None,
+            process: None,
         };
         let c =
             CheckSpec::from_script(&script("/usr/sbin/havip probe sip 127.0.0.1:5060")).unwrap();
@@ -408,13 +432,21 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let ok = CheckSpec::new("a", Check::http_get("http://127.0.0.1:1/"));
-            let dup = Tracker::spawn(vec![ok.clone(), ok.clone()]);
+            let dup = Tracker::spawn(
+                vec![ok.clone(), ok.clone()],
+                &ProcessSource::Poll { why: String::new() },
+            );
             assert!(dup.unwrap_err().to_string().contains("two checks"));
             let mut zero = ok.clone();
             zero.interval = Duration::ZERO;
-            assert!(Tracker::spawn(vec![zero]).is_err());
+            assert!(
+                Tracker::spawn(vec![zero], &ProcessSource::Poll { why: String::new() }).is_err()
+            );
             let bad = CheckSpec::new("b", Check::http_get("https://x/"));
-            let err = format!("{:#}", Tracker::spawn(vec![bad]).unwrap_err());
+            let err = format!(
+                "{:#}",
+                Tracker::spawn(vec![bad], &ProcessSource::Poll { why: String::new() }).unwrap_err()
+            );
             assert!(err.contains("https is not supported"), "{err}");
             let bad = CheckSpec::new(
                 "c",
@@ -423,7 +455,9 @@ mod tests {
                     user: None,
                 },
             );
-            assert!(Tracker::spawn(vec![bad]).is_err());
+            assert!(
+                Tracker::spawn(vec![bad], &ProcessSource::Poll { why: String::new() }).is_err()
+            );
         });
     }
 }

@@ -410,14 +410,20 @@ async fn sip_options_fails_on_silence_and_on_a_closed_port() {
 
 #[tokio::test]
 async fn process_check_through_probe() {
-    let check = |min| Check::Process {
-        name: "no-such-proc-hv".into(),
-        matching: ProcessMatch::Comm,
-        min_count: min,
-        max_count: None,
+    let check = |min| {
+        Check::Process(crate::model::ProcessTrack {
+            quorum: min,
+            ..super::process::tests::track("no-such-proc-hv")
+        })
     };
     assert!(!probe(&check(1), Duration::from_secs(5)).await.ok);
     assert!(probe(&check(0), Duration::from_secs(5)).await.ok);
+}
+
+fn polled() -> ProcessSource {
+    ProcessSource::Poll {
+        why: "a test".into(),
+    }
 }
 
 async fn next_event(rx: &mut mpsc::UnboundedReceiver<TrackEvent>) -> TrackEvent {
@@ -441,7 +447,7 @@ async fn tracker_reports_the_first_result_then_transitions_only() {
     spec.interval = Duration::from_millis(50);
     spec.rise = 2;
     spec.fall = 3;
-    let (tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
 
     let e = next_event(&mut rx).await;
     assert_eq!((e.check.as_str(), e.healthy), ("chk", true), "{e:?}");
@@ -471,7 +477,7 @@ async fn tracker_init_fail_reports_failed_at_once() {
     spec.init_fail = true;
     spec.rise = 3;
     let started = Instant::now();
-    let (_tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let e = next_event(&mut rx).await;
     assert_eq!((e.healthy, e.detail.contains("init_fail")), (false, true));
     let e = next_event(&mut rx).await;
@@ -490,7 +496,7 @@ async fn dropping_the_tracker_kills_running_scripts() {
     );
     let mut spec = CheckSpec::new("hang", script(&s.display().to_string()));
     spec.timeout = Duration::from_secs(300);
-    let (tracker, _rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (tracker, _rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(&pids).map_or(true, |t| !t.ends_with('\n')) {
         assert!(Instant::now() < deadline);
@@ -512,7 +518,7 @@ async fn a_weight_moves_the_advertised_priority() {
     let addr = l.local_addr().unwrap();
     let mut spec = CheckSpec::new("svc", Check::TcpConnect { addr });
     spec.interval = Duration::from_millis(20);
-    let (_tracker, mut rx) = Tracker::spawn(vec![spec]).unwrap();
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &polled()).unwrap();
     let verdict = |h: Health| {
         effective_priority(
             100,
@@ -587,4 +593,247 @@ fn tracked_file_numbers_move_the_priority_as_keepalived_s() {
         effective_priority(100, &[file(1, 5), file(-1, 5)]),
         Verdict::Priority(100)
     );
+}
+
+/// Copies of `sleep` and `sh` under names no other process has (so that nothing on the machine
+/// matches by accident, and parallel tests do not see each other's), and the children started
+/// from them, killed and reaped on drop.
+struct Named {
+    dir: TempDir,
+    children: Vec<std::process::Child>,
+}
+
+impl Named {
+    fn new(tag: &str) -> Named {
+        Named {
+            dir: TempDir::new(tag),
+            children: Vec::new(),
+        }
+    }
+
+    /// A copy of `program` called `tag` + this process's id (at most 15 bytes: a whole comm).
+    fn copy(&self, program: &str, tag: &str) -> (String, std::path::PathBuf) {
+        let name = format!("{tag}{}", std::process::id() % 1_000_000);
+        assert!(name.len() <= 15);
+        let exe = self.dir.path().join(&name);
+        std::fs::copy(which(program), &exe).unwrap();
+        (name, exe)
+    }
+
+    fn start(&mut self, exe: &std::path::Path, args: &[&str]) -> u32 {
+        let child = std::process::Command::new(exe)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    fn kill(&mut self, pid: u32) {
+        let i = self.children.iter().position(|c| c.id() == pid).unwrap();
+        let mut c = self.children.remove(i);
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn process_spec(name: &str, t: crate::model::ProcessTrack) -> CheckSpec {
+    CheckSpec::new(name, Check::Process(t))
+}
+
+fn events() -> ProcessSource {
+    ProcessSource::Events(std::sync::Arc::new(
+        proc_events::ProcConnector::open()
+            .expect("the tests run as root in the initial namespaces"),
+    ))
+}
+
+/// The next event, and how long it took.
+async fn timed(rx: &mut mpsc::UnboundedReceiver<TrackEvent>) -> (TrackEvent, Duration) {
+    let t0 = Instant::now();
+    let e = next_event(rx).await;
+    (e, t0.elapsed())
+}
+
+async fn quiet_for(rx: &mut mpsc::UnboundedReceiver<TrackEvent>, d: Duration) {
+    let got = tokio::time::timeout(d, rx.recv()).await;
+    assert!(got.is_err(), "unexpected {got:?}");
+}
+
+#[tokio::test]
+async fn process_events_report_a_start_and_an_exit_at_once() {
+    let mut n = Named::new("pev");
+    let (name, exe) = n.copy("sleep", "hpe");
+    let mut lat = Vec::new();
+    for (how, source) in [("events", events()), ("polling", polled())] {
+        let spec = process_spec("p", super::process::tests::track(&name));
+        let (tracker, mut rx) = Tracker::spawn(vec![spec], &source).unwrap();
+        let (e, _) = timed(&mut rx).await;
+        assert!(!e.healthy, "{e:?}");
+        let t0 = Instant::now();
+        let pid = n.start(&exe, &["30"]);
+        let e = next_event(&mut rx).await;
+        let up = t0.elapsed();
+        assert!(e.healthy, "{e:?}");
+        assert_eq!(
+            e.detail,
+            format!("1 process(es) named {name:?} running (want at least 1)")
+        );
+        let t0 = Instant::now();
+        n.kill(pid);
+        let e = next_event(&mut rx).await;
+        let down = t0.elapsed();
+        assert!(!e.healthy, "{e:?}");
+        eprintln!("{how}: start seen after {up:?}, exit after {down:?}");
+        lat.push((up, down));
+        tracker.stop().await;
+    }
+    // Events: within milliseconds (the bound leaves room for a loaded machine), where polling
+    // takes up to its 200 ms interval.
+    let (up, down) = lat[0];
+    assert!(up < Duration::from_millis(60), "{up:?}");
+    assert!(down < Duration::from_millis(60), "{down:?}");
+}
+
+#[tokio::test]
+async fn terminate_delay_hides_a_quick_restart_and_delays_a_loss() {
+    let mut n = Named::new("ptd");
+    let (name, exe) = n.copy("sleep", "htd");
+    let delay = Duration::from_millis(400);
+    let spec = process_spec(
+        "p",
+        crate::model::ProcessTrack {
+            terminate_delay: delay,
+            ..super::process::tests::track(&name)
+        },
+    );
+    let pid = n.start(&exe, &["30"]);
+    // Counted once its exec happened.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !super::process::check(&super::process::tests::track(&name)).ok {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &events()).unwrap();
+    assert!(next_event(&mut rx).await.healthy);
+    // A restart within the delay: nothing to report.
+    n.kill(pid);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = n.start(&exe, &["30"]);
+    quiet_for(&mut rx, delay + Duration::from_millis(200)).await;
+    // An exit with nothing after: reported once the delay has passed.
+    let t0 = Instant::now();
+    n.kill(pid);
+    let e = next_event(&mut rx).await;
+    let took = t0.elapsed();
+    assert!(!e.healthy, "{e:?}");
+    assert!(
+        took >= delay && took < delay + Duration::from_millis(100),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn fork_delay_holds_a_quorum_a_fork_gives() {
+    let mut n = Named::new("pfd");
+    let (name, sh) = n.copy("sh", "hfd");
+    let delay = Duration::from_millis(300);
+    // quorum 2: the shell alone is not enough; its subshell (a fork that stays a shell for a
+    // second) makes two.
+    let spec = process_spec(
+        "p",
+        crate::model::ProcessTrack {
+            quorum: 2,
+            fork_delay: delay,
+            ..super::process::tests::track(&name)
+        },
+    );
+    let (_tracker, mut rx) = Tracker::spawn(vec![spec], &events()).unwrap();
+    assert!(!next_event(&mut rx).await.healthy);
+    let t0 = Instant::now();
+    n.start(&sh, &["-c", "(sleep 1; true) & wait"]);
+    let e = next_event(&mut rx).await;
+    let took = t0.elapsed();
+    assert!(e.healthy, "{e:?}");
+    assert!(
+        took >= delay && took < delay + Duration::from_millis(150),
+        "{took:?}"
+    );
+    // The subshell exits after its sleep: no terminate_delay, reported at once.
+    let (e, _) = timed(&mut rx).await;
+    assert!(!e.healthy, "{e:?}");
+    assert!(
+        t0.elapsed() < Duration::from_millis(1300),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_comm_change_and_the_command_line_count_as_keepalived_s() {
+    let mut n = Named::new("pcm");
+    let (_, sh) = n.copy("sh", "hcm");
+    let (_, sleep) = n.copy("sleep", "hcs");
+    let renamed = format!("hrn{}", std::process::id() % 1_000_000);
+    let argv0 = sleep.to_str().unwrap().to_string();
+    let t = super::process::tests::track;
+    let full = |params: &[&str], pm| crate::model::ProcessTrack {
+        full_command: true,
+        params: params.iter().map(|s| s.to_string()).collect(),
+        param_match: pm,
+        ..t(&argv0)
+    };
+    use crate::model::ParamMatch;
+    let specs = vec![
+        process_spec("renamed", t(&renamed)),
+        process_spec("exact", full(&["30"], ParamMatch::Exact)),
+        process_spec("initial", full(&["3"], ParamMatch::Initial)),
+        process_spec("exact3", full(&["3"], ParamMatch::Exact)),
+        process_spec("noargs", full(&[], ParamMatch::Exact)),
+    ];
+    let (_tracker, mut rx) = Tracker::spawn(specs, &events()).unwrap();
+    let mut first = Vec::new();
+    for _ in 0..5 {
+        let e = next_event(&mut rx).await;
+        assert!(!e.healthy, "{e:?}");
+        first.push(e.check);
+    }
+    first.sort();
+    assert_eq!(first, ["exact", "exact3", "initial", "noargs", "renamed"]);
+    // A shell renames itself (/proc/PID/comm): counted by the new name, at once.
+    let t0 = Instant::now();
+    n.start(
+        &sh,
+        &["-c", &format!("printf {renamed} > /proc/$$/comm; read x")],
+    );
+    let e = next_event(&mut rx).await;
+    assert_eq!((e.check.as_str(), e.healthy), ("renamed", true), "{e:?}");
+    assert!(
+        t0.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t0.elapsed()
+    );
+    // `sleep 30` by its full path: the exact and initial parameter matches count it, the
+    // others do not.
+    n.start(&sleep, &["30"]);
+    let mut up = [next_event(&mut rx).await, next_event(&mut rx).await];
+    up.sort_by(|a, b| a.check.cmp(&b.check));
+    assert_eq!(
+        up.iter()
+            .map(|e| (e.check.as_str(), e.healthy))
+            .collect::<Vec<_>>(),
+        [("exact", true), ("initial", true)]
+    );
+    quiet_for(&mut rx, Duration::from_millis(300)).await;
 }

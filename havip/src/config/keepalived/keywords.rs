@@ -61,9 +61,6 @@ pub(super) const fn refused<T>(name: &'static str, why: &'static str) -> Keyword
 pub(super) enum Wording {
     /// "havip ignores KW: WHY"; an unknown keyword gets a hint to check its spelling.
     Common,
-    /// "havip ignores KW PLACE", with the reason as the hint (`vrrp_track_process`, whose
-    /// ignored keywords share one reason).
-    ReasonAsHint,
     /// An unknown keyword names the block's keywords as what was expected (`authentication`,
     /// which has two).
     ExpectHandled,
@@ -176,11 +173,6 @@ impl Cx<'_> {
     fn ignored<T>(&mut self, table: &Table<T>, s: &Stmt, why: &str) {
         let kw = &s.keyword().text;
         let d = match table.wording {
-            Wording::ReasonAsHint => Diagnostic::warning(
-                loc(s.keyword()),
-                format!("havip ignores {kw} {}", table.place),
-            )
-            .hint(why),
             Wording::Common | Wording::ExpectHandled => {
                 Diagnostic::warning(loc(s.keyword()), format!("havip ignores {kw}: {why}"))
                     .found(kw.clone())
@@ -201,7 +193,7 @@ impl Cx<'_> {
             Wording::ExpectHandled => {
                 d.expected(table.handled_names().collect::<Vec<_>>().join(" or "))
             }
-            Wording::Common | Wording::ReasonAsHint => {
+            Wording::Common => {
                 d.hint("check the spelling and the block it is in (keepalived reports it too)")
             }
         };

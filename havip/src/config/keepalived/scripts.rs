@@ -1,6 +1,7 @@
 //! Checks: `vrrp_script` (a command run every interval) and `vrrp_track_process` (a count of
-//! running processes, run as the built-in probe `havip probe process`), both read into a
-//! [`ScriptSpec`]; they share one name space, which the top level checks.
+//! running processes, with keepalived's parameters, quorum and delays: a
+//! [`ProcessTrack`]), both read into a [`ScriptSpec`]; they share one name space, which the top
+//! level checks.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use super::args::{joined, loc, Cx};
 use super::keywords::{handled, ignored, Table, Wording};
 use crate::config::diag::{Diagnostic, Location};
 use crate::config::syntax::{Stmt, Word};
-use crate::model::ScriptSpec;
+use crate::model::{ParamMatch, ProcessTrack, ScriptSpec};
 
 /// A `vrrp_script` as written.
 pub(super) struct RawScript {
@@ -45,13 +46,15 @@ pub(super) static SCRIPT: Table<RawScript> = Table {
 /// A `vrrp_track_process` as written.
 pub(super) struct RawProcess {
     process: Option<String>,
-    quorum: u64,
+    params: Vec<String>,
+    param_match: ParamMatch,
+    full_command: bool,
+    quorum: Option<u64>,
     quorum_max: Option<u64>,
     weight: i32,
+    fork_delay: Duration,
+    terminate_delay: Duration,
 }
-
-/// The one reason for the keywords of `vrrp_track_process` havip ignores.
-const BY_NAME: &str = "havip matches the process name (/proc/PID/comm) every 200 ms";
 
 /// `vrrp_track_process`: what havip does with each keyword.
 pub(super) static TRACK_PROCESS: Table<RawProcess> = Table {
@@ -62,14 +65,14 @@ pub(super) static TRACK_PROCESS: Table<RawProcess> = Table {
         handled("quorum", quorum),
         handled("quorum_max", quorum),
         handled("weight", process_weight),
-        ignored("delay", BY_NAME),
-        ignored("terminate_delay", BY_NAME),
-        ignored("fork_delay", BY_NAME),
-        ignored("full_command", BY_NAME),
-        ignored("param_match", BY_NAME),
+        handled("delay", process_delay),
+        handled("terminate_delay", process_delay),
+        handled("fork_delay", process_delay),
+        handled("full_command", full_command),
+        handled("param_match", param_match),
     ],
     ignored_prefixes: &[],
-    wording: Wording::ReasonAsHint,
+    wording: Wording::Common,
 };
 
 /// `vrrp_script NAME { ... }`: the check, or `None` (reported) without a command.
@@ -111,6 +114,7 @@ pub(super) fn read_script(
             rise: r.rise,
             fall: r.fall,
             user: r.user,
+            process: None,
         },
         name.loc.clone(),
     ))
@@ -207,10 +211,11 @@ fn user(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
     }
 }
 
-/// `vrrp_track_process NAME { process NAME; quorum N; quorum_max N; weight W }`: a check that
-/// is up while `quorum..=quorum_max` processes of that name run. havip polls /proc every
-/// 200 ms where keepalived listens to the kernel's process events; it runs as the built-in
-/// probe `havip probe process NAME MIN[-MAX]`.
+/// `vrrp_track_process NAME { process NAME [PARAM...]; param_match [initial|partial];
+/// full_command; quorum N; quorum_max N; delay S; fork_delay S; terminate_delay S; weight W }`:
+/// a check that is up while `quorum..=quorum_max` matching processes run, followed from the
+/// kernel's process events (`track/process.rs` has keepalived's semantics). Its `script` is
+/// only a description, `havip probe process NAME RANGE`, the one-shot probe of the same count.
 pub(super) fn read_track_process(
     cx: &mut Cx<'_>,
     name: &Word,
@@ -218,9 +223,14 @@ pub(super) fn read_track_process(
 ) -> Option<(ScriptSpec, Location)> {
     let mut r = RawProcess {
         process: None,
-        quorum: 1,
+        params: Vec::new(),
+        param_match: ParamMatch::None,
+        full_command: false,
+        quorum: None,
         quorum_max: None,
         weight: 0,
+        fork_delay: Duration::ZERO,
+        terminate_delay: Duration::ZERO,
     };
     cx.dispatch(&TRACK_PROCESS, &mut r, body);
     let Some(process) = r.process else {
@@ -233,20 +243,56 @@ pub(super) fn read_track_process(
         );
         return None;
     };
+    // keepalived: `quorum_max 0` without a quorum means "healthy while none runs".
+    let quorum = match (r.quorum, r.quorum_max) {
+        (Some(q), _) => q,
+        (None, Some(0)) => 0,
+        (None, _) => 1,
+    };
+    if let Some(max) = r.quorum_max.filter(|m| *m < quorum) {
+        cx.err(
+            Diagnostic::error(
+                loc(name),
+                format!(
+                    "vrrp_track_process {}: quorum_max {max} is below quorum {quorum}",
+                    name.text
+                ),
+            )
+            .hint("keepalived ignores such a quorum_max with a config error; raise it or lower quorum"),
+        );
+        return None;
+    }
     let range = match r.quorum_max {
-        Some(max) => format!("{}-{max}", r.quorum),
-        None => r.quorum.to_string(),
+        Some(max) => format!("{quorum}-{max}"),
+        None => quorum.to_string(),
+    };
+    // Parameters and param_match compare the command line.
+    let full_command = r.full_command || !r.params.is_empty() || r.param_match != ParamMatch::None;
+    let param_match = match r.param_match {
+        ParamMatch::None if !r.params.is_empty() => ParamMatch::Exact,
+        m => m,
     };
     Some((
         ScriptSpec {
             name: name.text.clone(),
             script: format!("havip probe process {process} {range}"),
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(200),
+            // The polling fallback's.
+            interval: crate::track::POLL_EVERY,
+            timeout: crate::track::POLL_EVERY,
             weight: r.weight,
             rise: 1,
             fall: 1,
             user: None,
+            process: Some(ProcessTrack {
+                name: process,
+                params: r.params,
+                param_match,
+                full_command,
+                quorum: quorum as u32,
+                quorum_max: r.quorum_max.map_or(u32::MAX, |m| m as u32),
+                fork_delay: r.fork_delay,
+                terminate_delay: r.terminate_delay,
+            }),
         },
         name.loc.clone(),
     ))
@@ -257,19 +303,55 @@ fn process(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
     match s.args() {
         [] => cx.err(
             Diagnostic::error(loc(s.keyword()), "process needs a process name")
-                .expected("process NAME"),
+                .expected("process NAME [PARAMETER...]"),
         ),
-        [p] => r.process = Some(p.text.clone()),
         [p, rest @ ..] => {
             r.process = Some(p.text.clone());
+            r.params = rest.iter().map(|w| w.text.clone()).collect();
+        }
+    }
+}
+
+/// `param_match [initial|partial]`: bare, the process must have exactly the parameters given
+/// (none if none are).
+fn param_match(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    cx.no_block(s);
+    match s.args().first().map(|w| w.text.as_str()) {
+        None => r.param_match = ParamMatch::Exact,
+        Some("initial") => r.param_match = ParamMatch::Initial,
+        Some("partial") => r.param_match = ParamMatch::Partial,
+        Some(other) => {
             cx.err(
                 Diagnostic::error(
-                    loc(&rest[0]),
-                    "track_process: matching process parameters is not supported",
+                    loc(&s.args()[0]),
+                    format!("param_match {other} is not a match type"),
                 )
-                .found(joined(s.args()))
-                .hint("havip matches the process name only; drop the parameters"),
+                .found(other.to_string())
+                .expected("param_match, param_match initial or param_match partial"),
             );
+            return;
+        }
+    }
+    cx.extra(s, 1, &TRACK_PROCESS);
+}
+
+fn full_command(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    cx.flag(s, &TRACK_PROCESS);
+    r.full_command = true;
+}
+
+/// `delay` (both), `fork_delay` and `terminate_delay`: seconds, 0.000001 to 3600.
+fn process_delay(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
+    let kw = s.keyword().text.as_str();
+    if let Some(w) = cx.arg(s, "seconds", &TRACK_PROCESS) {
+        if let Some(us) = cx.seconds_us(w, kw, 0.000001, 3600.0) {
+            let d = Duration::from_micros(us);
+            if kw != "fork_delay" {
+                r.terminate_delay = d;
+            }
+            if kw != "terminate_delay" {
+                r.fork_delay = d;
+            }
         }
     }
 }
@@ -280,7 +362,7 @@ fn quorum(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
     if let Some(w) = cx.arg(s, "a count", &TRACK_PROCESS) {
         if let Some(v) = cx.unsigned(w, kw, if kw == "quorum" { 1 } else { 0 }, 65535) {
             if kw == "quorum" {
-                r.quorum = v;
+                r.quorum = Some(v);
             } else {
                 r.quorum_max = Some(v);
             }
@@ -289,9 +371,27 @@ fn quorum(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
 }
 
 fn process_weight(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
-    if let Some(w) = cx.arg(s, "-253 to 253", &TRACK_PROCESS) {
-        if let Some(v) = cx.signed(w, "weight", -253, 253) {
-            r.weight = v as i32;
+    cx.no_block(s);
+    match s.args() {
+        [] => cx.err(
+            Diagnostic::error(loc(s.keyword()), "weight needs a value").expected("-253 to 253"),
+        ),
+        [w, rest @ ..] => {
+            if let Some(v) = cx.signed(w, "weight", -253, 253) {
+                r.weight = v as i32;
+            }
+            match rest.first().map(|w| w.text.as_str()) {
+                Some("reverse") => cx.err(
+                    Diagnostic::error(
+                        loc(&rest[0]),
+                        "vrrp_track_process: reverse weights are not supported",
+                    )
+                    .found("reverse")
+                    .hint("give the weight with the opposite sign if that is what you mean (for weight 0 reverse, FAULT while the quorum holds, there is no equivalent)"),
+                ),
+                Some(_) => cx.extra(s, 1, &TRACK_PROCESS),
+                None => {}
+            }
         }
     }
 }
