@@ -474,6 +474,10 @@ pub struct SyncGroupSpec {
     /// the group: each member tracks them, with their weights (0 where a member is an address
     /// owner). The config reader adds them to the members' own lists.
     pub track: GroupTrack,
+    /// keepalived `sync_group_tracking_weight` (or its older `global_tracking`): the members
+    /// keep the weights of their own tracking (without it they lose them, so that they cannot
+    /// end up master on different nodes); keeping the group together is then the operator's.
+    pub tracking_weight: bool,
 }
 
 /// What a sync group tracks for all its members.

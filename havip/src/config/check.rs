@@ -174,9 +174,11 @@ pub fn finish(
 /// tracked script, process or file with a weight is dropped. Each with keepalived's warning
 /// (`keepalived -t` prints the same), since a check dropped this way does nothing.
 fn weightless_in_groups(spec: &mut DaemonSpec, diags: &mut Diags) {
+    // `sync_group_tracking_weight`: that group's members keep their weights.
     let grouped: HashSet<&str> = spec
         .sync_groups
         .iter()
+        .filter(|g| !g.tracking_weight)
         .flat_map(|g| g.instances.iter().map(String::as_str))
         .collect();
     let mut found = Vec::new();

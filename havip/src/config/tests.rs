@@ -1840,8 +1840,40 @@ fn sync_group_members_track_without_weights_as_keepalived() {
     ] {
         assert!(w.contains(needle), "{needle:?} not in\n{w}");
     }
-    // And the one every sync group gets (FAULT is shared, BACKUP is not).
-    assert_eq!(k.warnings.len(), 4, "{w}");
+    assert_eq!(k.warnings.len(), 3, "{w}");
+}
+
+/// keepalived's `sync_group_tracking_weight` (and `global_tracking`, its older name): the
+/// group's members keep their weights, where without it they lose them (above); TOML's
+/// `tracking_weight`.
+#[test]
+fn sync_group_tracking_weight_keeps_the_members_weights() {
+    for keyword in ["sync_group_tracking_weight", "global_tracking"] {
+        let k = load_k(&format!(
+            "vrrp_script chk {{\n  script /bin/true\n  weight -20\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    A\n    B\n  }}\n  {keyword}\n}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n  \
+             track_interface {{\n    eth1 weight -10\n  }}\n  track_script {{\n    chk\n  }}\n}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n}}\n"
+        ))
+        .unwrap();
+        let v = k.spec.instances[0].vrrp.as_ref().unwrap();
+        assert_eq!(v.track_interfaces, [("eth1".to_string(), -10)], "{keyword}");
+        assert_eq!(v.track_scripts, [("chk".to_string(), None)], "{keyword}");
+        assert!(k.spec.sync_groups[0].tracking_weight);
+        assert!(k.warnings.is_empty(), "{keyword}: {:?}", k.warnings);
+    }
+    let t = load_t(
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n\
+         track_interfaces = [{ interface = \"eth1\", weight = -10 }]\n\
+         [[instance]]\nname = \"b\"\ninterface = \"eth0\"\nvrid = 2\nvips = [\"10.0.0.2/24\"]\n\
+         [[sync_group]]\nname = \"G\"\ninstances = [\"a\", \"b\"]\ntracking_weight = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        t.spec.instances[0].vrrp.as_ref().unwrap().track_interfaces,
+        [("eth1".to_string(), -10)]
+    );
 }
 
 /// keepalived's tracking on a sync group: every member tracks it with its weight; with an

@@ -349,6 +349,9 @@ struct SyncGroup {
     track_scripts: Vec<Spanned<TrackScript>>,
     #[serde(default)]
     track_files: Vec<Spanned<TrackFile>>,
+    /// keepalived sync_group_tracking_weight: the members keep their tracking's weights.
+    #[serde(default)]
+    tracking_weight: bool,
 }
 
 /// Seconds, written as an integer or a float.
@@ -1051,6 +1054,7 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             name: gr.name.clone(),
             instances: gr.instances.iter().map(|i| i.get_ref().clone()).collect(),
             notify: notify(&gr.notify),
+            tracking_weight: gr.tracking_weight,
             track: GroupTrack {
                 interfaces: gr
                     .track_interfaces

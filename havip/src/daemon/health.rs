@@ -450,6 +450,7 @@ mod tests {
             instances: members.iter().map(|m| m.to_string()).collect(),
             notify: Default::default(),
             track: Default::default(),
+            tracking_weight: false,
         };
         let h = HealthState {
             sync_groups: vec![group("G1", &["a", "b"]), group("G2", &["c", "d"])],

@@ -1,5 +1,5 @@
-//! `vrrp_sync_group`: instances that share FAULT, and the group's notify hooks (read, warned
-//! about, not run).
+//! `vrrp_sync_group`: instances that move together (the daemon couples them: see
+//! `daemon/health.rs` and `daemon/instance.rs`), the group's notify hooks and tracking.
 
 use super::args::{loc, notify_slot, Cx};
 use super::instance::RawInstance;
@@ -28,14 +28,8 @@ pub(super) static SYNC_GROUP: Table<RawGroup> = Table {
             "notify_priority_changes",
             "priority changes are not notified",
         ),
-        refused(
-            "global_tracking",
-            "a member's own weighted tracking could split the group across nodes: track on the group, or with weight 0",
-        ),
-        refused(
-            "sync_group_tracking_weight",
-            "a member's own weighted tracking could split the group across nodes: track on the group, or with weight 0",
-        ),
+        handled("sync_group_tracking_weight", tracking_weight),
+        handled("global_tracking", tracking_weight),
         handled("track_interface", track),
         handled("track_script", track),
         handled("track_process", track),
@@ -46,6 +40,13 @@ pub(super) static SYNC_GROUP: Table<RawGroup> = Table {
     wording: Wording::Common,
 };
 
+/// keepalived `sync_group_tracking_weight`, and `global_tracking`, its older name (keepalived
+/// 2.2.7 reads both the same way): the members keep their tracking's weights.
+fn tracking_weight(cx: &mut Cx<'_>, g: &mut RawGroup, s: &Stmt) {
+    cx.flag(s, &SYNC_GROUP);
+    g.0.tracking_weight = true;
+}
+
 /// `vrrp_sync_group NAME { ... }`.
 pub(super) fn read_sync_group(cx: &mut Cx<'_>, name: &Word, body: &[Stmt]) -> RawGroup {
     let mut g = (
@@ -54,6 +55,7 @@ pub(super) fn read_sync_group(cx: &mut Cx<'_>, name: &Word, body: &[Stmt]) -> Ra
             instances: Vec::new(),
             notify: NotifySpec::default(),
             track: Default::default(),
+            tracking_weight: false,
         },
         GroupAt {
             at: name.loc.clone(),
@@ -62,12 +64,6 @@ pub(super) fn read_sync_group(cx: &mut Cx<'_>, name: &Word, body: &[Stmt]) -> Ra
     );
     cx.dispatch(&SYNC_GROUP, &mut g, body);
     let n = g.0.instances.len();
-    if n >= 2 {
-        cx.err(
-            Diagnostic::warning(loc(name), format!("sync group {}: havip shares FAULT between its members, not BACKUP", name.text))
-                .hint("a failed link or check of one member puts all of them in FAULT, as in keepalived; but a member that loses an election on its own (a partition of one network without link loss) does not pull the others to BACKUP as keepalived's group would"),
-        );
-    }
     if n < 2 {
         cx.err(
             Diagnostic::warning(
