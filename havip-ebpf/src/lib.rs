@@ -21,9 +21,10 @@ pub mod map {
     pub const HEARTBEAT: &str = "HEARTBEAT";
     /// `PerCpuArray<u64>` indexed by [`super::global`]: counters not tied to a VIP.
     pub const GLOBAL_COUNTERS: &str = "GLOBAL_COUNTERS";
-    /// `HashMap<Vip6Key, VipState>`: IPv6 VIPs. XDP does not answer for them; it drops
-    /// neighbour solicitations for one this node does not own (or owns with a stale
-    /// heartbeat), so the kernel cannot answer either, and passes the others to the kernel.
+    /// `HashMap<Vip6Key, VipState>`: IPv6 VIPs. XDP drops neighbour solicitations for one this
+    /// node does not own (or owns with a stale heartbeat), so the kernel cannot answer either,
+    /// and passes the others to the kernel, unless [`super::VIP_ANSWER_NS`] is set: then XDP
+    /// answers them itself, with `VipState::mac` (the virtual MAC of `use_vmac`).
     pub const VIPS6: &str = "VIPS6";
     /// `PerCpuHashMap<Vip6Key, VipCounters>`: NS counters per IPv6 VIP (`replies` counts the
     /// solicitations passed to the kernel to answer).
@@ -148,9 +149,14 @@ pub struct VmacKey {
 
 /// The first five bytes of an IPv4 virtual router's MAC; the sixth is the VRID.
 pub const VMAC_V4_PREFIX: [u8; 5] = [0x00, 0x00, 0x5e, 0x00, 0x01];
+/// The first five bytes of an IPv6 virtual router's MAC.
+pub const VMAC_V6_PREFIX: [u8; 5] = [0x00, 0x00, 0x5e, 0x00, 0x02];
 
 /// [`VipState::flags`]: this node owns the VIP (it is VRRP master for it) and answers ARP for it.
 pub const VIP_OWNED: u32 = 1;
+/// [`VipState::flags`] of an IPv6 VIP: XDP answers neighbour solicitations for it itself, with
+/// `mac` as the target link-layer address (the kernel would answer with the interface's).
+pub const VIP_ANSWER_NS: u32 = 2;
 
 /// Value of [`map::VIPS`].
 #[repr(C)]

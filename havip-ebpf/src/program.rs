@@ -2,7 +2,10 @@
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
-    helpers::{bpf_ktime_get_ns, generated::bpf_xdp_load_bytes},
+    helpers::{
+        bpf_ktime_get_ns,
+        generated::{bpf_xdp_adjust_tail, bpf_xdp_load_bytes},
+    },
     macros::{map, xdp},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::XdpContext,
@@ -11,8 +14,8 @@ use aya_ebpf::{
 use havip_ebpf::{
     global, AdvertEvent, AdvertSeen, SourceKey, Vip6Key, VipCounters, VipKey, VipState, VmacKey,
     VridConfig, VridCounters, VridKey, VridRate, ADVERTS_BYTES, ADVERT_MAX, FAMILY_IPV4,
-    FAMILY_IPV6, MAX_VIPS, UNKNOWN_VRID_INTERVAL_NS, UNKNOWN_VRID_TOLERANCE_NS, VIP_OWNED,
-    VMAC_V4_PREFIX, VRID_CHECK_SRC, VRID_DELIVER_RINGBUF, VRID_UNICAST,
+    FAMILY_IPV6, MAX_VIPS, UNKNOWN_VRID_INTERVAL_NS, UNKNOWN_VRID_TOLERANCE_NS, VIP_ANSWER_NS,
+    VIP_OWNED, VMAC_V4_PREFIX, VMAC_V6_PREFIX, VRID_CHECK_SRC, VRID_DELIVER_RINGBUF, VRID_UNICAST,
 };
 
 #[map]
@@ -61,6 +64,13 @@ const ETH_P_IPV6: [u8; 2] = [0x86, 0xdd];
 const IPPROTO_VRRP: u8 = 112;
 const IPPROTO_ICMPV6: u8 = 58;
 const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
+const ICMPV6_NEIGHBOUR_ADVERTISEMENT: u8 = 136;
+/// A neighbour advertisement as XDP sends it: Ethernet, IPv6, the advertisement with one
+/// target link-layer address option.
+const NA_FRAME_LEN: usize = ETH_HLEN + size_of::<Ipv6Hdr>() + size_of::<NeighbourAdvert>();
+/// ff02::1 and its MAC, where the answer to a duplicate address detection probe goes.
+const ALL_NODES: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 const VRRP_TTL: u8 = 255;
 const VRRP_TYPE_ADVERTISEMENT: u8 = 1;
 const ETH_HLEN: usize = 14;
@@ -129,6 +139,21 @@ struct NeighbourSolicitation {
     target: [u8; 16],
 }
 
+/// ICMPv6 neighbour advertisement (RFC 4861 §4.4) with a target link-layer address option.
+#[repr(C)]
+struct NeighbourAdvert {
+    icmp_type: u8,
+    code: u8,
+    checksum: [u8; 2],
+    /// Router, Solicited, Override in the first byte's top bits.
+    flags: [u8; 4],
+    target: [u8; 16],
+    opt_type: u8,
+    /// In units of 8 bytes.
+    opt_len: u8,
+    lladdr: [u8; 6],
+}
+
 /// The part of a VRRP v2/v3 header XDP looks at.
 #[repr(C)]
 struct VrrpHdr {
@@ -161,7 +186,7 @@ fn try_havip_xdp(ctx: &XdpContext) -> u32 {
     };
     // SAFETY: `ptr_at` checked that the header lies inside the frame.
     let dst = unsafe { (*eth).dst };
-    if dst[..5] == VMAC_V4_PREFIX {
+    if dst[..5] == VMAC_V4_PREFIX || dst[..5] == VMAC_V6_PREFIX {
         let key = VmacKey {
             ifindex: ctx.ingress_ifindex() as u32,
             mac: dst,
@@ -325,7 +350,92 @@ fn neighbour_solicitation(ctx: &XdpContext) -> u32 {
         return XDP_DROP;
     }
     bump(counters, |c| c.replies += 1);
+    if vip.flags & VIP_ANSWER_NS != 0 {
+        return neighbour_advert(ctx, key.addr, vip.mac);
+    }
     XDP_PASS
+}
+
+/// Turns the neighbour solicitation in `ctx` (already checked: for `target`, owned, fresh)
+/// into the advertisement of `target` at `mac`, as Linux's `ndisc_send_na()` builds it: to the
+/// soliciting address with Solicited and Override set, or, for a duplicate address detection
+/// probe (from ::), to ff02::1 with Override only; hop limit 255; the frame cut or grown to
+/// exactly one target link-layer address option.
+#[inline(always)]
+fn neighbour_advert(ctx: &XdpContext, target: [u8; 16], mac: [u8; 6]) -> u32 {
+    let (Some(eth), Some(ip)) = (ptr_at::<EthHdr>(ctx, 0), ptr_at::<Ipv6Hdr>(ctx, ETH_HLEN)) else {
+        return XDP_DROP;
+    };
+    // SAFETY: bounds-checked by `ptr_at`; read before the frame is resized.
+    let (requester_mac, requester) = unsafe { ((*eth).src, (*ip).src) };
+    let len = ctx.data_end() - ctx.data();
+    let delta = NA_FRAME_LEN as i32 - len as i32;
+    // SAFETY: the context is the program's; the helper checks the new size.
+    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        count_global(global::MALFORMED);
+        return XDP_DROP;
+    }
+    let (Some(eth), Some(ip), Some(na)) = (
+        ptr_at::<EthHdr>(ctx, 0),
+        ptr_at::<Ipv6Hdr>(ctx, ETH_HLEN),
+        ptr_at::<NeighbourAdvert>(ctx, ETH_HLEN + size_of::<Ipv6Hdr>()),
+    ) else {
+        return XDP_DROP;
+    };
+    let dad = requester == [0; 16];
+    let (dst, dst_mac, flags) = if dad {
+        (ALL_NODES, ALL_NODES_MAC, 0x20)
+    } else {
+        (requester, requester_mac, 0x60)
+    };
+    // SAFETY: the three headers were bounds-checked by `ptr_at` on the resized frame.
+    unsafe {
+        (*eth).dst = dst_mac;
+        (*eth).src = mac;
+        (*ip).version_class_flow = [0x60, 0, 0, 0];
+        (*ip).payload_len = (size_of::<NeighbourAdvert>() as u16).to_be_bytes();
+        (*ip).next_header = IPPROTO_ICMPV6;
+        (*ip).hop_limit = 255;
+        (*ip).src = target;
+        (*ip).dst = dst;
+        (*na).icmp_type = ICMPV6_NEIGHBOUR_ADVERTISEMENT;
+        (*na).code = 0;
+        (*na).flags = [flags, 0, 0, 0];
+        (*na).target = target;
+        (*na).opt_type = 2;
+        (*na).opt_len = 1;
+        (*na).lladdr = mac;
+        (*na).checksum = na_checksum(&target, &dst, flags, &mac);
+    }
+    XDP_TX
+}
+
+/// The ICMPv6 checksum (RFC 4443 §2.3) of the advertisement `neighbour_advert` writes.
+#[inline(always)]
+fn na_checksum(src: &[u8; 16], dst: &[u8; 16], flags: u8, mac: &[u8; 6]) -> [u8; 2] {
+    let words = |b: &[u8; 16]| {
+        let mut s = 0u32;
+        let mut i = 0;
+        while i < 16 {
+            s += u16::from_be_bytes([b[i], b[i + 1]]) as u32;
+            i += 2;
+        }
+        s
+    };
+    // Pseudo-header: source, destination, upper-layer length, next header.
+    let mut sum = words(src) + words(dst);
+    sum += size_of::<NeighbourAdvert>() as u32 + IPPROTO_ICMPV6 as u32;
+    // The message, checksum zero: type and code, flags, target (= source), the option.
+    sum += u16::from_be_bytes([ICMPV6_NEIGHBOUR_ADVERTISEMENT, 0]) as u32;
+    sum += u16::from_be_bytes([flags, 0]) as u32;
+    sum += words(src);
+    sum += u16::from_be_bytes([2, 1]) as u32;
+    sum += u16::from_be_bytes([mac[0], mac[1]]) as u32;
+    sum += u16::from_be_bytes([mac[2], mac[3]]) as u32;
+    sum += u16::from_be_bytes([mac[4], mac[5]]) as u32;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    (!(sum as u16)).to_be_bytes()
 }
 
 /// A VRRP packet whose header starts at `vrrp_off`; `total_len` is the IP packet's length from

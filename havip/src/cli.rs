@@ -198,7 +198,7 @@ pub struct RunArgs {
     /// Source address of unicast adverts (keepalived `unicast_src_ip`); default: the interface's.
     #[arg(long, value_name = "ADDR", requires = "unicast_peers")]
     pub unicast_src_ip: Option<Ipv4Addr>,
-    /// The RFC's virtual MAC, 00:00:5e:00:01:VRID (keepalived `use_vmac`, in XDP, no macvlan):
+    /// The RFC's virtual MAC, 00:00:5e:00:01:VRID (IPv6 :02:) (keepalived `use_vmac`, in XDP):
     /// the master answers ARP with it, sends GARPs and adverts from it and accepts frames to it,
     /// so a client's ARP entry never changes at a failover.
     #[arg(long, requires = "vrid")]

@@ -219,8 +219,8 @@ pub struct VrrpSpec {
     /// keepalived `check_unicast_src`: with unicast peers, accept adverts only from them (in
     /// XDP and in the election). On by default in havip; off only when asked for.
     pub check_unicast_src: bool,
-    /// keepalived `use_vmac`: the virtual router's MAC 00:00:5e:00:01:VRID, in XDP (no
-    /// macvlan): the master answers ARP with it, sends GARPs and adverts from it, and accepts
+    /// keepalived `use_vmac`: the virtual router's MAC 00:00:5e:00:01:VRID (IPv6:
+    /// 00:00:5e:00:02:VRID), in XDP (no macvlan): the master answers ARP (and NS) with it, sends GARPs and adverts from it, and accepts
     /// frames sent to it; a backup does none of this.
     pub use_vmac: bool,
     /// keepalived `vmac_xmit_base`: with `use_vmac`, adverts go out with the interface's own

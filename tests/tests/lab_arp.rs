@@ -334,6 +334,16 @@ fn static_vmac_client(use_vmac: bool) -> (u32, u32) {
         "ARP for the VIP: {a:?}, want {want}"
     );
     if use_vmac {
+        // A client that resolves the VIP itself, and talks to it: its entry must stay the
+        // virtual MAC (the master's kernel, answering it, must not teach it its own MAC).
+        lab.ip(&other.ns, "neigh flush all");
+        let out = lab.exec(&other.ns, &["ping", "-c", "2", "-i", "0.2", "-W", "1", VIP]);
+        assert!(out.status.success());
+        let entry = lab.ip(&other.ns, &format!("neigh show {VIP}"));
+        assert!(
+            entry.contains(VMAC),
+            "a resolving client's entry for the VIP: {entry}"
+        );
         havip_lab::lab::wait_until(
             "the bridge learns the virtual MAC",
             Duration::from_secs(5),

@@ -133,3 +133,92 @@ fn ipv6_interop_with_keepalived() {
     assert!(lab.has_addr(&n2, VIP6) && !lab.has_addr(&n1, VIP6));
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// `use_vmac` on IPv6: the master answers neighbour solicitations for the VIP with
+/// 00:00:5e:00:02:34 (from XDP; the kernel would give the interface's MAC), before and after a
+/// failover, no advertisement for the VIP carries another MAC, and a client with a static
+/// neighbour entry VIP → that MAC keeps reaching the VIP when the master is killed.
+#[test]
+fn ipv6_virtual_mac_answers_and_survives_a_failover() {
+    const VMAC6: &str = "00:00:5e:00:02:34";
+    let mut lab = Lab::new("ipv6-vmac");
+    let n1 = node(&mut lab, "n1", "10.99.0.11/24", "fd00:99::11");
+    let n2 = node(&mut lab, "n2", "10.99.0.12/24", "fd00:99::12");
+    let client = node(&mut lab, "c", "10.99.0.50/24", "fd00:99::50");
+    let fixed = node(&mut lab, "f", "10.99.0.51/24", "fd00:99::51");
+    let dir = tempdir("ipv6-vmac");
+    let (c1, c2) = (dir.join("n1.conf"), dir.join("n2.conf"));
+    let with_vmac =
+        |c: String| c.replace("    advert_int 0.1\n", "    advert_int 0.1\n    use_vmac\n");
+    fs::write(&c1, with_vmac(conf("BACKUP", 150))).unwrap();
+    fs::write(&c2, with_vmac(conf("BACKUP", 100))).unwrap();
+    // Every neighbour advertisement the client receives, with its Ethernet source.
+    lab.spawn(
+        "na",
+        &client.ns,
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-e",
+            "-nn",
+            "-l",
+            "icmp6 and ip6[40] == 136",
+        ],
+    )
+    .wait_log("listening on", LONG);
+    for (label, host, c) in [("n1", &n1, &c1), ("n2", &n2, &c2)] {
+        lab.havip(
+            label,
+            host,
+            &["run", "--config", c.to_str().unwrap(), "--xdp-mode", "skb"],
+        )
+        .wait_started(LONG);
+    }
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    let answered = |lab: &mut Lab| {
+        let before = lab.proc("na").log_text().lines().count();
+        assert!(responder(lab, &client).is_some(), "the VIP does not answer");
+        sleep(Duration::from_millis(300));
+        let log = lab.proc("na").log_text();
+        let nas: Vec<String> = log
+            .lines()
+            .skip(before)
+            .filter(|l| l.contains(&format!("tgt is {VIP6}")))
+            .map(str::to_string)
+            .collect();
+        assert!(!nas.is_empty(), "no advertisement for the VIP:\n{log}");
+        for na in &nas {
+            assert!(
+                na.contains(&format!("{VMAC6} >")),
+                "an advertisement for the VIP from another MAC: {na}"
+            );
+        }
+    };
+    answered(&mut lab);
+    lab.ip(
+        &fixed.ns,
+        &format!("-6 neigh replace {VIP6} lladdr {VMAC6} dev eth0 nud permanent"),
+    );
+    let pings = |lab: &Lab| {
+        lab.exec(
+            &fixed.ns,
+            &[
+                "ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", "-n", "-q", VIP6,
+            ],
+        )
+        .status
+        .success()
+    };
+    assert!(pings(&lab), "the static client reaches the master");
+    let p = lab.proc("n1");
+    p.signal(libc::SIGKILL);
+    p.wait_exit(LONG);
+    lab.proc("n2").wait_state("MASTER", LONG);
+    havip_lab::lab::wait_until("the static client reaches the new master", LONG, || {
+        pings(&lab)
+    });
+    answered(&mut lab);
+    let _ = fs::remove_dir_all(&dir);
+}

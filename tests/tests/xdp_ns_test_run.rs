@@ -93,3 +93,91 @@ fn xdp_neighbour_solicitation_table() {
         );
     }
 }
+
+/// `use_vmac` on IPv6 (`VIP_ANSWER_NS`): XDP answers a neighbour solicitation for an owned VIP
+/// itself, with the virtual MAC 00:00:5e:00:02:VRID as target link-layer address and Ethernet
+/// source (the kernel would answer with the interface's): Solicited and Override to the
+/// solicitor, Override only to ff02::1 for a duplicate address detection probe; the frame
+/// cut or grown to one option (a unicast solicitation may carry none); a valid checksum
+/// (checked by havip's own parser, which verifies it). Not owned, or stale: dropped.
+#[test]
+fn xdp_answers_neighbour_solicitations_with_the_virtual_mac() {
+    use havip::wire::{EthernetAddress, NeighborAdvertFrame, NeighborFlags};
+    use havip_ebpf::VIP_ANSWER_NS;
+    const XDP_TX: u32 = 3;
+    require_root();
+    let mut dp = Dataplane::load().expect("load");
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x02, 51];
+    let client = [2, 0, 0, 0, 0, 0xcc];
+    let from = v6("fe80::cc");
+    let key = Vip6Key {
+        addr: v6("fd00:99::100"),
+        ifindex: lo(),
+    };
+    let with_vmac = |flags| VipState {
+        mac: vmac,
+        ..state(flags)
+    };
+    dp.set_vip(key, with_vmac(VIP_OWNED | VIP_ANSWER_NS))
+        .unwrap();
+    dp.beat().unwrap();
+    let ns = frames::neighbour_solicitation(client, from, key.addr);
+    // A unicast solicitation without the source link-layer address option.
+    let mut bare = ns[..ns.len() - 8].to_vec();
+    bare[18..20].copy_from_slice(&24u16.to_be_bytes());
+    let mut padded = ns.clone();
+    padded.resize(ns.len() + 10, 0);
+    let dad = frames::neighbour_solicitation(client, [0; 16], key.addr);
+    let vip: std::net::Ipv6Addr = "fd00:99::100".parse().unwrap();
+    for (name, frame, to, to_mac, flags) in [
+        (
+            "with an option",
+            &ns,
+            from,
+            client,
+            NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE,
+        ),
+        (
+            "without one",
+            &bare,
+            from,
+            client,
+            NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE,
+        ),
+        (
+            "padded",
+            &padded,
+            from,
+            client,
+            NeighborFlags::SOLICITED | NeighborFlags::OVERRIDE,
+        ),
+        (
+            "dad probe",
+            &dad,
+            v6("ff02::1"),
+            [0x33, 0x33, 0, 0, 0, 1],
+            NeighborFlags::OVERRIDE,
+        ),
+    ] {
+        let (action, out) = dp.test_run(frame).unwrap();
+        assert_eq!(action, XDP_TX, "{name}");
+        let na = NeighborAdvertFrame::parse(&out)
+            .unwrap_or_else(|e| panic!("{name}: not a valid NA ({e:?}): {out:02x?}"));
+        assert_eq!(na.ethernet.src_addr, EthernetAddress(vmac), "{name}");
+        assert_eq!(na.ethernet.dst_addr, EthernetAddress(to_mac), "{name}");
+        assert_eq!(na.ip.src_addr, vip, "{name}");
+        assert_eq!(na.ip.dst_addr.octets(), to, "{name}");
+        assert_eq!(na.ip.hop_limit, 255, "{name}");
+        assert_eq!(na.na.target_addr, vip, "{name}");
+        assert_eq!(na.na.target_lladdr, Some(EthernetAddress(vmac)), "{name}");
+        assert_eq!(na.na.flags, flags, "{name}");
+        assert_eq!(out.len(), 86, "{name}: one option, no padding");
+    }
+    // A backup's entry, then a stale heartbeat: dropped, nothing answered.
+    dp.set_vip(key, with_vmac(VIP_ANSWER_NS)).unwrap();
+    assert_eq!(dp.test_run(&ns).unwrap(), (XDP_DROP, ns.clone()));
+    dp.set_vip(key, with_vmac(VIP_OWNED | VIP_ANSWER_NS))
+        .unwrap();
+    dp.set_heartbeat(monotonic_ns() - 2 * SECOND).unwrap();
+    assert_eq!(dp.test_run(&ns).unwrap(), (XDP_DROP, ns));
+}

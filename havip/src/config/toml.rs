@@ -128,7 +128,7 @@ struct Instance {
     /// keepalived lower_prio_no_advert.
     #[serde(default)]
     lower_prio_no_advert: bool,
-    /// keepalived use_vmac: the virtual MAC, in XDP (IPv4).
+    /// keepalived use_vmac: the virtual MAC, in XDP.
     use_vmac: Option<Spanned<bool>>,
     /// keepalived vmac_xmit_base: adverts from the interface's MAC.
     #[serde(default)]
@@ -711,9 +711,8 @@ impl Cx<'_> {
                 Vip::Full(t) => t.address.contains(':'),
             });
             if v6 {
-                self.error(u, format!("instance {}: use_vmac on an IPv6 instance is not supported", i.name.get_ref()))
-                    .hint = Some("the kernel answers neighbour solicitations for IPv6 VIPs, with the interface's MAC; havip's virtual MAC (in XDP) serves IPv4's ARP only".into());
-                return None;
+                let d = Diagnostic::warning(Some(self.at(u)), format!("instance {}: use_vmac on IPv6: XDP answers neighbour solicitations for the VIPs with 00:00:5e:00:02:VRID, but the master's kernel, to reach a client it has not resolved, solicits it from the VIP with the interface's MAC, and that client then holds the interface's MAC for the VIP until the next advertisement", i.name.get_ref())).hint("clients with a static neighbour entry for the VIP, and clients that take the unsolicited advertisements, are served; with IPv4 there is no such gap (havip sets arp_announce 2 on the interface)");
+                self.diags.push(d);
             }
         }
         let virtual_rules = self.word_lines(

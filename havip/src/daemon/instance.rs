@@ -11,8 +11,8 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use havip_ebpf::{
-    Vip6Key, VipKey, VipState, VmacKey, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_OWNED,
-    VMAC_V4_PREFIX,
+    Vip6Key, VipKey, VipState, VmacKey, VridKey, FAMILY_IPV4, FAMILY_IPV6, VIP_ANSWER_NS,
+    VIP_OWNED, VMAC_V4_PREFIX, VMAC_V6_PREFIX,
 };
 use tracing::{debug, error, info};
 
@@ -56,6 +56,8 @@ pub(super) struct Instance {
     /// The IPv4 identification of the next advert sent as a frame (`use_vmac`): counts up, as
     /// keepalived's does.
     pub advert_ident: std::sync::atomic::AtomicU16,
+    /// The interface's `arp_announce` before `use_vmac` raised it to 2 (restored at stop).
+    pub arp_announce_was: Option<(String, String)>,
 }
 
 impl Instance {
@@ -81,16 +83,52 @@ impl Instance {
             resume: false,
             last_rx_lower: None,
             advert_ident: std::sync::atomic::AtomicU16::new(1),
+            arp_announce_was: None,
         }
     }
 
-    /// The virtual MAC 00:00:5e:00:01:VRID, when the instance uses it (`use_vmac`; IPv4).
+    /// IPv4 `use_vmac`: the interface's `arp_announce` at 2, so that the ARP requests its kernel
+    /// sends (to reach a client it answers) carry its own address, never a VIP. Otherwise a
+    /// client that resolved the VIP to the virtual MAC learns the interface's MAC for it from
+    /// the master's request (Linux updates the sender's entry), and loses the VIP when that
+    /// master dies: measured, before this, in `lab_arp`.
+    fn hold_arp_announce(&mut self, iface: &str) -> Result<()> {
+        let path = format!("/proc/sys/net/ipv4/conf/{iface}/arp_announce");
+        let now = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let now = now.trim().to_string();
+        if now.parse::<u8>().is_ok_and(|v| v >= 2) {
+            return Ok(());
+        }
+        std::fs::write(&path, "2").with_context(|| {
+            format!(
+                "use_vmac: setting {path} to 2 (the master's ARP requests must not carry a VIP)"
+            )
+        })?;
+        info!(instance = %self.spec.name, %iface, was = %now, "use_vmac: arp_announce set to 2 on the interface (restored at stop)");
+        if self.arp_announce_was.is_none() {
+            self.arp_announce_was = Some((path, now));
+        }
+        Ok(())
+    }
+
+    /// Puts back what [`Instance::hold_arp_announce`] changed (at stop).
+    pub fn restore_arp_announce(&mut self) {
+        if let Some((path, was)) = self.arp_announce_was.take() {
+            if let Err(e) = std::fs::write(&path, &was) {
+                debug!(instance = %self.spec.name, "restoring {path}: {e}");
+            }
+        }
+    }
+
+    /// The virtual MAC, 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID), when the instance
+    /// uses it (`use_vmac`).
     pub fn vmac(&self) -> Option<[u8; 6]> {
         let v = self.spec.vrrp.as_ref().filter(|v| v.use_vmac)?;
-        if self.is_v6() {
-            return None;
-        }
-        let p = VMAC_V4_PREFIX;
+        let p = if self.is_v6() {
+            VMAC_V6_PREFIX
+        } else {
+            VMAC_V4_PREFIX
+        };
         Some([p[0], p[1], p[2], p[3], p[4], v.vrid])
     }
 
@@ -117,8 +155,15 @@ impl Instance {
     /// (`use_vmac`) or the interface's, `mac`; and the virtual MAC's entry: owned, its frames
     /// go to the stack as `mac`'s.
     pub fn declare_vips(&self, dp: &mut Dataplane, mac: [u8; 6], owned: bool) -> Result<()> {
+        // IPv6 with the virtual MAC: XDP answers neighbour solicitations itself (the kernel
+        // would answer with the interface's MAC).
+        let ns = if self.vmac().is_some() && self.is_v6() {
+            VIP_ANSWER_NS
+        } else {
+            0
+        };
         let state = VipState {
-            flags: if owned { VIP_OWNED } else { 0 },
+            flags: if owned { VIP_OWNED } else { 0 } | ns,
             reserved: 0,
             mac: self.vmac().unwrap_or(mac),
             reserved2: [0; 2],
@@ -176,6 +221,9 @@ impl Instance {
         self.declare_vips(dp, iface.link.mac, true)?;
         self.owned = true;
         if let Some(vmac) = self.vmac() {
+            if !self.is_v6() {
+                self.hold_arp_announce(&iface.link.name)?;
+            }
             // A NIC with a unicast filter would not hand frames to the virtual MAC up to XDP.
             nl.add_unicast_mac(self.ifindex, vmac).await?;
         }
@@ -338,19 +386,32 @@ impl Instance {
         let ttl = (!v.unicast_peers.is_empty() && v.unicast_ttl != 255).then_some(v.unicast_ttl);
         // use_vmac: from the virtual MAC (RFC 9568 §7.3), as a whole frame, unless
         // vmac_xmit_base asks for the interface's own (unicast peers imply it, as in keepalived).
-        if let (Some(vmac), false, IpAddr::V4(s)) = (self.vmac(), v.vmac_xmit_base, src) {
+        if let (Some(vmac), false) = (self.vmac(), v.vmac_xmit_base) {
             if v.unicast_peers.is_empty() {
                 let ident = self
                     .advert_ident
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for dst in targets {
-                    let IpAddr::V4(d) = dst else { continue };
-                    let mut frame =
-                        VrrpFrame::new_v4(EthernetAddress(vmac), s, ident, repr.clone());
-                    frame.ethernet.dst_addr = EthernetAddress::ipv4_multicast(d);
-                    if let IpRepr::V4(ip) = &mut frame.ip {
-                        ip.dst_addr = d;
-                    }
+                    let mac = EthernetAddress(vmac);
+                    let frame = match (src, dst) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => {
+                            let mut f = VrrpFrame::new_v4(mac, s, ident, repr.clone());
+                            f.ethernet.dst_addr = EthernetAddress::ipv4_multicast(d);
+                            if let IpRepr::V4(ip) = &mut f.ip {
+                                ip.dst_addr = d;
+                            }
+                            f
+                        }
+                        (IpAddr::V6(s), IpAddr::V6(d)) => {
+                            let mut f = VrrpFrame::new_v6(mac, s, repr.clone());
+                            f.ethernet.dst_addr = EthernetAddress::ipv6_multicast(d);
+                            if let IpRepr::V6(ip) = &mut f.ip {
+                                ip.dst_addr = d;
+                            }
+                            f
+                        }
+                        _ => bail!("advert source {src} and destination {dst} differ in family"),
+                    };
                     let sent = frame
                         .to_bytes(self.checksum)
                         .map_err(anyhow::Error::from)

@@ -406,6 +406,7 @@ impl Node {
             if let Err(e) = self.disown(i).await {
                 warn!(instance = %self.instances[i].spec.name, "releasing VIPs: {e:#}");
             }
+            self.instances[i].restore_arp_announce();
         }
         if !self.firewall.is_empty() {
             match crate::net::firewall::remove().await {

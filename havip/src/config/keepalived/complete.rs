@@ -402,16 +402,15 @@ impl Cx<'_> {
             lower_prio_no_advert = true;
             down_timer_adverts = 3;
         }
-        // use_vmac, in XDP, IPv4 only. keepalived uses the base interface for unicast adverts
-        // (they are not the LAN's to learn from); strict mode resets vmac_xmit_base.
+        // use_vmac, in XDP. keepalived uses the base interface for unicast adverts (they are
+        // not the LAN's to learn from); strict mode resets vmac_xmit_base.
         let mut vmac_xmit_base = r.vmac_xmit_base.is_some();
         if let Some(vat) = &r.use_vmac {
             if v6 {
                 self.err(
-                    Diagnostic::error(Some(vat.clone()), format!("instance {name}: use_vmac on an IPv6 instance is not supported"))
-                        .hint("the kernel answers neighbour solicitations for IPv6 VIPs, with the interface's MAC; havip's virtual MAC (in XDP) serves IPv4's ARP only: remove use_vmac from this instance"),
+                    Diagnostic::warning(Some(vat.clone()), format!("instance {name}: use_vmac on IPv6: XDP answers neighbour solicitations for the VIPs with 00:00:5e:00:02:VRID, but the master's kernel, to reach a client it has not resolved, solicits it from the VIP with the interface's MAC, and that client then holds the interface's MAC for the VIP until the next advertisement"))
+                        .hint("clients with a static neighbour entry for the VIP, and clients that take the unsolicited advertisements, are served; with IPv4 there is no such gap (havip sets arp_announce 2 on the interface)"),
                 );
-                return None;
             }
             if strict && vmac_xmit_base {
                 self.err(
