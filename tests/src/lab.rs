@@ -731,6 +731,45 @@ impl Lab {
     }
 
     /// `arping` from `from` for `target`: `count` requests `interval` apart.
+    /// The LAN bridge's ports that have learned `mac` (`bridge fdb`; the bridge's own
+    /// permanent entries left out).
+    pub fn fdb_ports(&self, mac: &str) -> Vec<String> {
+        let lan = format!("{}-lan", self.prefix);
+        let out = self.exec(&lan, &["bridge", "fdb", "show", "br", "br0"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(mac) && !l.contains("permanent"))
+            .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+            .collect()
+    }
+
+    /// `count` pings from `from` to `target`, one every 10 ms, in the background as `label`;
+    /// [`Lab::ping_summary`] waits for them.
+    pub fn ping_every_10ms(&mut self, label: &str, from: &Host, target: &str, count: u32) {
+        let count = count.to_string();
+        self.spawn(
+            label,
+            &from.ns,
+            &["ping", "-n", "-i", "0.01", "-W", "1", "-c", &count, target],
+        );
+    }
+
+    /// (sent, answered) of the pings started as `label`, once they are over.
+    pub fn ping_summary(&mut self, label: &str) -> (u32, u32) {
+        let p = self.proc(label);
+        p.wait_exit(Duration::from_secs(60));
+        let log = p.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_else(|| panic!("no ping summary in {log}"));
+        let n: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (n[0], n[1])
+    }
+
     pub fn arping(&self, from: &Host, target: &str, count: u32, interval: f64) -> Arping {
         let out = self.exec(
             &from.ns,

@@ -643,42 +643,6 @@ fn no_accept_and_strict_mode_drop_what_keepalived_drops() {
     assert_eq!(ours, theirs, "havip's master answers differently");
 }
 
-/// The LAN bridge ports that have learned `mac` (not the bridge's own entries).
-fn fdb_ports(lab: &Lab, mac: &str) -> Vec<String> {
-    let lan = format!("{}-lan", lab.prefix());
-    let out = lab.exec(&lan, &["bridge", "fdb", "show", "br", "br0"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(mac) && !l.contains("permanent"))
-        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
-        .collect()
-}
-
-/// Pings answered of `count` sent every 10 ms from `client` to the VIP, in the background.
-fn ping_bg(lab: &mut Lab, label: &str, client: &Host, count: u32) {
-    let count = count.to_string();
-    lab.spawn(
-        label,
-        &client.ns,
-        &["ping", "-n", "-i", "0.01", "-W", "1", "-c", &count, VIP],
-    );
-}
-
-fn ping_result(lab: &mut Lab, label: &str) -> (u32, u32) {
-    let p = lab.proc(label);
-    p.wait_exit(Duration::from_secs(30));
-    let log = p.log_text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("no ping summary in {log}"));
-    let n: Vec<u32> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (n[0], n[1])
-}
-
 /// `use_vmac` with keepalived 2.2.7 (its macvlan `vrrp.51`) as the peer: a client with a
 /// static neighbour entry VIP → 00:00:5e:00:01:33 keeps reaching the VIP when the master,
 /// havip or keepalived, is killed, and the LAN bridge has the virtual MAC on the master's port
@@ -711,9 +675,9 @@ fn vmac_failover(test: &str, havip_master: bool) -> (u32, u32) {
         &format!("neigh replace {VIP} lladdr {VMAC} dev eth0 nud permanent"),
     );
     havip_lab::lab::wait_until("the virtual MAC on the master's port", LONG, || {
-        fdb_ports(&lab, VMAC) == vec![n1.port.clone()]
+        lab.fdb_ports(VMAC) == vec![n1.port.clone()]
     });
-    ping_bg(&mut lab, "ping", &client, 500);
+    lab.ping_every_10ms("ping", &client, VIP, 500);
     sleep(Duration::from_secs(1));
     let p = lab.proc("master");
     if havip_master {
@@ -729,11 +693,11 @@ fn vmac_failover(test: &str, havip_master: bool) -> (u32, u32) {
         lab.proc("backup").wait_state("MASTER", LONG);
     }
     havip_lab::lab::wait_until("the virtual MAC on the new master's port", LONG, || {
-        fdb_ports(&lab, VMAC) == vec![n2.port.clone()]
+        lab.fdb_ports(VMAC) == vec![n2.port.clone()]
     });
-    let (sent, received) = ping_result(&mut lab, "ping");
+    let (sent, received) = lab.ping_summary("ping");
     // Still there, and only there, once the pings are over.
-    assert_eq!(fdb_ports(&lab, VMAC), vec![n2.port.clone()], "{test}");
+    assert_eq!(lab.fdb_ports(VMAC), vec![n2.port.clone()], "{test}");
     (sent, received)
 }
 

@@ -237,43 +237,6 @@ fn auto_mode_on_plain_bridge_ports() {
 
 const VMAC: &str = "00:00:5e:00:01:33";
 
-/// Which bridge ports of `lab`'s LAN have learned `mac`.
-fn fdb_ports(lab: &Lab, mac: &str) -> Vec<String> {
-    let lan = lab.prefix().to_string() + "-lan";
-    let out = lab.exec(&lan, &["bridge", "fdb", "show", "br", "br0"]);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with(mac) && !l.contains("permanent"))
-        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
-        .collect()
-}
-
-/// Pings `vip` from `client` every 10 ms for `secs` seconds in the background; the replies
-/// are read from its log by `replies`.
-fn ping_log(lab: &mut Lab, label: &str, client: &havip_lab::lab::Host, secs: u32) {
-    let count = (secs * 100).to_string();
-    lab.spawn(
-        label,
-        &client.ns,
-        &["ping", "-n", "-i", "0.01", "-W", "1", "-c", &count, VIP],
-    );
-}
-
-fn replies(lab: &mut Lab, label: &str) -> (u32, u32) {
-    let p = lab.proc(label);
-    p.wait_exit(Duration::from_secs(30));
-    let log = p.log_text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("no ping summary in {log}"));
-    let n: Vec<u32> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (n[0], n[1])
-}
-
 /// A client that reaches the VIP through a static neighbour entry VIP → 00:00:5e:00:01:33 (as
 /// clients that ignore gratuitous ARP, or are configured so, do), with `use_vmac` on both
 /// nodes: the VIP answers before and after the master is killed, ARP for it is answered with
@@ -347,11 +310,11 @@ fn static_vmac_client(use_vmac: bool) -> (u32, u32) {
         havip_lab::lab::wait_until(
             "the bridge learns the virtual MAC",
             Duration::from_secs(5),
-            || fdb_ports(&lab, VMAC) == vec![n1.port.clone()],
+            || lab.fdb_ports(VMAC) == vec![n1.port.clone()],
         );
     }
     // 6 s of pings every 10 ms; the master is killed 2 s in.
-    ping_log(&mut lab, "ping", &client, 6);
+    lab.ping_every_10ms("ping", &client, "10.99.0.100", 600);
     std::thread::sleep(Duration::from_secs(2));
     let p = lab.proc("n1");
     p.signal(libc::SIGKILL);
@@ -362,14 +325,14 @@ fn static_vmac_client(use_vmac: bool) -> (u32, u32) {
         havip_lab::lab::wait_until(
             "the bridge moves the virtual MAC",
             Duration::from_secs(5),
-            || fdb_ports(&lab, VMAC) == vec![n2.port.clone()],
+            || lab.fdb_ports(VMAC) == vec![n2.port.clone()],
         );
         for _ in 0..20 {
-            assert_eq!(fdb_ports(&lab, VMAC), vec![n2.port.clone()]);
+            assert_eq!(lab.fdb_ports(VMAC), vec![n2.port.clone()]);
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let (sent, received) = replies(&mut lab, "ping");
+    let (sent, received) = lab.ping_summary("ping");
     println!(
         "use_vmac {use_vmac}: client with a static entry for the VIP: {received} of {sent} pings answered across the failover ({} lost, about {} ms)",
         sent - received,
