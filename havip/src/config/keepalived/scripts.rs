@@ -157,27 +157,49 @@ fn timeout(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
 }
 
 fn script_weight(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
+    if let Some(w) = weight(
+        cx,
+        s,
+        &SCRIPT,
+        "vrrp_script",
+        "give the weight with the opposite sign if that is what you mean",
+    ) {
+        r.weight = w;
+    }
+}
+
+/// `weight W [reverse]` of a `vrrp_script` or `vrrp_track_process` (`block`): -253 to 253;
+/// `reverse` is refused with `hint`.
+fn weight(
+    cx: &mut Cx<'_>,
+    s: &Stmt,
+    siblings: &dyn super::keywords::Siblings,
+    block: &str,
+    hint: &str,
+) -> Option<i32> {
     cx.no_block(s);
     match s.args() {
-        [] => cx.err(
-            Diagnostic::error(loc(s.keyword()), "weight needs a value").expected("-253 to 253"),
-        ),
+        [] => {
+            cx.err(
+                Diagnostic::error(loc(s.keyword()), "weight needs a value").expected("-253 to 253"),
+            );
+            None
+        }
         [w, rest @ ..] => {
-            if let Some(v) = cx.signed(w, "weight", -253, 253) {
-                r.weight = v as i32;
-            }
+            let v = cx.signed(w, "weight", -253, 253).map(|v| v as i32);
             match rest.first().map(|w| w.text.as_str()) {
                 Some("reverse") => cx.err(
                     Diagnostic::error(
                         loc(&rest[0]),
-                        "vrrp_script: reverse weights are not supported",
+                        format!("{block}: reverse weights are not supported"),
                     )
                     .found("reverse")
-                    .hint("give the weight with the opposite sign if that is what you mean"),
+                    .hint(hint),
                 ),
-                Some(_) => cx.extra(s, 1, &SCRIPT),
+                Some(_) => cx.extra(s, 1, siblings),
                 None => {}
             }
+            v
         }
     }
 }
@@ -371,27 +393,13 @@ fn quorum(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
 }
 
 fn process_weight(cx: &mut Cx<'_>, r: &mut RawProcess, s: &Stmt) {
-    cx.no_block(s);
-    match s.args() {
-        [] => cx.err(
-            Diagnostic::error(loc(s.keyword()), "weight needs a value").expected("-253 to 253"),
-        ),
-        [w, rest @ ..] => {
-            if let Some(v) = cx.signed(w, "weight", -253, 253) {
-                r.weight = v as i32;
-            }
-            match rest.first().map(|w| w.text.as_str()) {
-                Some("reverse") => cx.err(
-                    Diagnostic::error(
-                        loc(&rest[0]),
-                        "vrrp_track_process: reverse weights are not supported",
-                    )
-                    .found("reverse")
-                    .hint("give the weight with the opposite sign if that is what you mean (for weight 0 reverse, FAULT while the quorum holds, there is no equivalent)"),
-                ),
-                Some(_) => cx.extra(s, 1, &TRACK_PROCESS),
-                None => {}
-            }
-        }
+    if let Some(w) = weight(
+        cx,
+        s,
+        &TRACK_PROCESS,
+        "vrrp_track_process",
+        "give the weight with the opposite sign if that is what you mean (for weight 0 reverse, FAULT while the quorum holds, there is no equivalent)",
+    ) {
+        r.weight = w;
     }
 }
