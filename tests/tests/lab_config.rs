@@ -1014,6 +1014,18 @@ fn virtual_routes_follow_the_master() {
         "{log}"
     );
     assert!(lab.has_addr(&n1, "10.99.0.100"));
+    // Another agent deletes the master's virtual route and rule: added back (keepalived 2.2.7
+    // does the same); the backup, which has none, adds none.
+    lab.ip(&n1.ns, "route del 192.0.2.0/24");
+    lab.ip(&n1.ns, "rule del priority 100");
+    wait_until("the master's route and rule back", LONG, || {
+        all_there(&routes(&lab, &n1))
+    });
+    assert_eq!(
+        routes(&lab, &n2).trim(),
+        "",
+        "a backup added a virtual route"
+    );
 
     // The master stops: its routes go, the new master's come.
     let p = lab.proc("n1");
@@ -1099,6 +1111,19 @@ fn static_addresses_and_routes_live_with_the_daemon() {
     let log = lab.proc("n1").log_text();
     assert!(
         log.contains("static address not added") && log.contains("192.0.2.77"),
+        "{log}"
+    );
+    // Another agent deletes a static route and the static rule: added back, as keepalived
+    // 2.2.7 adds back its own.
+    lab.ip(&n1.ns, "route del 198.18.0.0/15");
+    lab.ip(&n1.ns, "rule del priority 200");
+    wait_until("the static route and rule back", LONG, || {
+        all_there(&statics(&lab))
+    });
+    let log = lab.proc("n1").log_text();
+    assert!(
+        log.contains("route deleted by another agent: added back")
+            && log.contains("rule deleted by another agent: added back"),
         "{log}"
     );
     let p = lab.proc("n1");

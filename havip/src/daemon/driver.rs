@@ -60,7 +60,8 @@ impl Node {
         let mut rx = self.rx.take().context("set up first")?;
         let mut beat = ticker(self.beat_every);
         let (host_tx, mut host_events) = mpsc::unbounded_channel();
-        crate::net::netlink::watch_host(host_tx)?;
+        self.watching_routing = self.has_routing();
+        crate::net::netlink::watch_host(host_tx, self.watching_routing)?;
         let mut sighup = signal(SignalKind::hangup())?;
         let (handover_tx, mut handover_rx) = mpsc::channel(1);
         let (track_tx, mut track_events) = mpsc::unbounded_channel();

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     control::HostChanges,
-    model::VipSpec,
+    model::{RouteSpec, RuleSpec, VipSpec},
     net::{
         netlink::{HostEvent, IfAddr, Link},
         sockets::PacketSender,
@@ -76,6 +76,75 @@ impl Node {
             HostEvent::Address { index, .. } => {
                 if self.ifaces.get(&index).is_some_and(|i| i.present) {
                     self.resync_addresses(index).await;
+                }
+            }
+            HostEvent::RouteGone { dst, table } => self.route_gone(dst, table).await,
+            HostEvent::RuleGone { priority } => self.rule_gone(priority).await,
+        }
+    }
+
+    /// Whether the configuration has routes or rules of its own to keep (virtual ones of the
+    /// instances, static ones): only then are route and rule deletions followed.
+    pub(super) fn has_routing(&self) -> bool {
+        !self.start_only.static_routes.is_empty()
+            || !self.start_only.static_rules.is_empty()
+            || self.instances.iter().any(|i| {
+                i.spec
+                    .vrrp
+                    .as_ref()
+                    .is_some_and(|v| !v.virtual_routes.is_empty() || !v.virtual_rules.is_empty())
+            })
+    }
+
+    /// Another agent deleted a route (the kernel says which destination and table): one of
+    /// a master's virtual routes, or a static route, is added back, as keepalived 2.2.7 does
+    /// (seen: `ip route del` of its virtual route, back within a second, the instance still
+    /// MASTER). havip's own removals come from instances that no longer own their VIPs.
+    async fn route_gone(&mut self, dst: (IpAddr, u8), table: u32) {
+        let ours =
+            |r: &&RouteSpec| (r.dest, r.prefix_len) == dst && r.table.unwrap_or(254) == table;
+        let mut wanted: Vec<(String, RouteSpec)> = Vec::new();
+        for inst in self.instances.iter().filter(|i| i.owned) {
+            if let Some(v) = &inst.spec.vrrp {
+                for r in v.virtual_routes.iter().filter(ours) {
+                    wanted.push((inst.spec.name.clone(), r.clone()));
+                }
+            }
+        }
+        for r in self.start_only.static_routes.iter().filter(ours) {
+            wanted.push(("static_routes".into(), r.clone()));
+        }
+        for (owner, route) in wanted {
+            match super::instance::add_route(&self.nl, &route).await {
+                Ok(true) => warn!(%owner, %route, "route deleted by another agent: added back"),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(%owner, %route, "route deleted by another agent, not added back: {e:#}")
+                }
+            }
+        }
+    }
+
+    /// As [`Node::route_gone`], for policy routing rules (matched by priority).
+    async fn rule_gone(&mut self, priority: Option<u32>) {
+        let ours = |r: &&RuleSpec| r.priority == priority;
+        let mut wanted: Vec<(String, RuleSpec)> = Vec::new();
+        for inst in self.instances.iter().filter(|i| i.owned) {
+            if let Some(v) = &inst.spec.vrrp {
+                for r in v.virtual_rules.iter().filter(ours) {
+                    wanted.push((inst.spec.name.clone(), r.clone()));
+                }
+            }
+        }
+        for r in self.start_only.static_rules.iter().filter(ours) {
+            wanted.push(("static_rules".into(), r.clone()));
+        }
+        for (owner, rule) in wanted {
+            match self.nl.add_rule(&rule).await {
+                Ok(true) => warn!(%owner, %rule, "rule deleted by another agent: added back"),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(%owner, %rule, "rule deleted by another agent, not added back: {e:#}")
                 }
             }
         }

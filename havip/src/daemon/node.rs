@@ -57,6 +57,8 @@ pub struct Node {
     pub(super) start_only: StartOnly,
     /// The VIPs the nftables table drops traffic to (Accept_Mode off; empty: no table).
     pub(super) firewall: crate::net::firewall::Dropped,
+    /// Whether route and rule deletions are followed (decided when the loop starts).
+    pub(super) watching_routing: bool,
 }
 
 /// What a reload cannot change: read at start only (as keepalived's parent process does).
@@ -67,8 +69,8 @@ pub(super) struct StartOnly {
     startup_delay: Option<Duration>,
     net_namespace: Option<String>,
     static_addresses: Vec<crate::model::StaticAddress>,
-    static_routes: Vec<crate::model::RouteSpec>,
-    static_rules: Vec<crate::model::RuleSpec>,
+    pub(super) static_routes: Vec<crate::model::RouteSpec>,
+    pub(super) static_rules: Vec<crate::model::RuleSpec>,
 }
 
 impl StartOnly {
@@ -105,6 +107,7 @@ impl Node {
             adopt: Vec::new(),
             start_only: StartOnly::default(),
             firewall: Default::default(),
+            watching_routing: false,
         }
     }
 

@@ -210,6 +210,9 @@ impl Node {
         }
         self.apply_health_all().await;
         self.recompute_beat();
+        if self.has_routing() && !self.watching_routing {
+            warn!("reload: routes and rules deleted by another agent are added back from the next restart (the first virtual or static ones came with this reload)");
+        }
         info!(instances = self.instances.len(), "reload done");
         Ok(())
     }

@@ -448,22 +448,37 @@ pub enum HostEvent {
         addr: IpAddr,
         added: bool,
     },
+    /// RTM_DELROUTE: a route to `dst` in routing table `table` was deleted.
+    RouteGone { dst: (IpAddr, u8), table: u32 },
+    /// RTM_DELRULE: a policy routing rule at `priority` was deleted.
+    RuleGone { priority: Option<u32> },
 }
 
 /// Forwards the kernel's link and address notifications (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
-/// RTNLGRP_IPV6_IFADDR) for every interface as [`HostEvent`]s, on a task of its own. Ends when
-/// the receiver is dropped.
-pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Result<()> {
+/// RTNLGRP_IPV6_IFADDR) for every interface as [`HostEvent`]s, on a task of its own; with
+/// `routing`, the deletions of routes and rules too (RTNLGRP_IPV4/IPV6_ROUTE and _RULE: only
+/// when the configuration has routes or rules of its own, since a host that carries a routing
+/// daemon's table changes many routes). Ends when the receiver is dropped.
+pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>, routing: bool) -> Result<()> {
     use futures::StreamExt as _;
     use rtnetlink::packet_core::NetlinkPayload;
-    use rtnetlink::packet_route::RouteNetlinkMessage;
+    use rtnetlink::packet_route::{route::RouteAttribute, RouteNetlinkMessage};
     use rtnetlink::MulticastGroup;
-    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
+    let mut groups = vec![
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
-    ])
-    .context("subscribing to link and address notifications")?;
+    ];
+    if routing {
+        groups.extend([
+            MulticastGroup::Ipv4Route,
+            MulticastGroup::Ipv6Route,
+            MulticastGroup::Ipv4Rule,
+            MulticastGroup::Ipv6Rule,
+        ]);
+    }
+    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&groups)
+        .context("subscribing to link and address notifications")?;
     tokio::spawn(conn);
     tokio::spawn(async move {
         while let Some((msg, _)) = messages.next().await {
@@ -511,6 +526,41 @@ pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Result<(
                         None => continue,
                     }
                 }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(r)) => {
+                    let dst = r.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Destination(d) => route_address(d),
+                        _ => None,
+                    });
+                    let table = r
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            RouteAttribute::Table(t) => Some(*t),
+                            _ => None,
+                        })
+                        .unwrap_or(u32::from(r.header.table));
+                    // A default route carries no destination.
+                    let dst = dst.or(match r.header.address_family {
+                        AddressFamily::Inet => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                        AddressFamily::Inet6 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                        _ => None,
+                    });
+                    match dst {
+                        Some(d) => HostEvent::RouteGone {
+                            dst: (d, r.header.destination_prefix_length),
+                            table,
+                        },
+                        None => continue,
+                    }
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRule(r)) => {
+                    HostEvent::RuleGone {
+                        priority: r.attributes.iter().find_map(|a| match a {
+                            RuleAttribute::Priority(p) => Some(*p),
+                            _ => None,
+                        }),
+                    }
+                }
                 NetlinkPayload::Overrun(_) => {
                     tracing::warn!(
                         "the kernel dropped interface or address notifications (socket \
@@ -526,6 +576,16 @@ pub fn watch_host(tx: tokio::sync::mpsc::UnboundedSender<HostEvent>) -> Result<(
         }
     });
     Ok(())
+}
+
+/// An IP destination of a route message.
+fn route_address(a: &rtnetlink::packet_route::route::RouteAddress) -> Option<IpAddr> {
+    use rtnetlink::packet_route::route::RouteAddress;
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
 }
 
 /// The interface's own address of an address message: IFA_LOCAL for IPv4 (IFA_ADDRESS is the
