@@ -45,6 +45,7 @@ pub fn main() -> ExitCode {
 /// `havip run`: with `--config`, SIGHUP re-reads the file (a bad one is refused, the running
 /// configuration kept).
 fn run(mut args: crate::cli::RunArgs) -> anyhow::Result<()> {
+    crate::daemon::ignore_sighup_while_starting()?;
     if args.config.is_none() && args.iface.is_none() {
         // Chosen once: a reload re-reads the same file.
         args.config = Some(default_config(std::path::Path::new("/"))?);

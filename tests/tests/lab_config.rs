@@ -1319,3 +1319,35 @@ fn no_accept_drops_traffic_to_the_vips_of_a_master_that_is_not_the_owner() {
     assert!(!lab.has_addr(&n1, "10.99.0.100"));
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A SIGHUP that reaches `havip run` while it is still starting (reading its file, loading XDP,
+/// setting up) is a reload once the daemon runs, never its end: the 30-minute chaos run of seed
+/// 1202 had a daemon, restarted after `kill -9`, die of a reload sent 470 ms later.
+#[test]
+fn a_sighup_while_starting_does_not_kill_the_daemon() {
+    let mut lab = Lab::new("hupstart");
+    let n1 = lab.host("n1", "10.99.0.11/24");
+    let dir = std::env::temp_dir().join(format!("hv-hupstart-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = write(
+        &dir,
+        "n1.conf",
+        "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
+         advert_int 0.1\n  virtual_ipaddress {\n    10.99.0.100/24\n  }\n}\n",
+    );
+    let p = lab.havip("n1", &n1, &["run", "--config", &conf, "--xdp-mode", "skb"]);
+    let pid = p.pid();
+    // Once the launcher has become havip (a SIGHUP before that is the launcher's), SIGHUPs
+    // every 10 ms through its start.
+    let comm = || fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    wait_until("havip's own process", LONG, || comm().starts_with("havip"));
+    for _ in 0..50 {
+        p.signal(libc::SIGHUP);
+        sleep(Duration::from_millis(10));
+    }
+    p.wait_started(LONG);
+    p.wait_state("MASTER", LONG);
+    p.signal(libc::SIGHUP);
+    p.wait_log("reload done", LONG);
+    let _ = fs::remove_dir_all(&dir);
+}

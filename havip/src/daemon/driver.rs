@@ -47,10 +47,13 @@ impl Node {
     /// Starts the elections and runs until SIGINT/SIGTERM; then the routers shut down (a
     /// priority-0 advert from a master) and their VIPs are released. Or until `havip
     /// handover`, after which nothing is shut down (see `handover.rs`).
+    /// `sighup`: registered when the daemon started, so that a SIGHUP during set-up is a
+    /// reload once the loop runs, not the signal's default action (the process's end).
     pub(super) async fn serve(
         &mut self,
         control: &Path,
         reload: Option<&Reloader>,
+        mut sighup: tokio::signal::unix::Signal,
     ) -> Result<Stop> {
         let listener = tokio::net::UnixListener::from_std(crate::control::bind(control)?)
             .context("registering the control socket")?;
@@ -62,7 +65,6 @@ impl Node {
         let (host_tx, mut host_events) = mpsc::unbounded_channel();
         self.watching_routing = self.has_routing();
         crate::net::netlink::watch_host(host_tx, self.watching_routing)?;
-        let mut sighup = signal(SignalKind::hangup())?;
         let (handover_tx, mut handover_rx) = mpsc::channel(1);
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.health.set_track_tx(track_tx);

@@ -163,7 +163,7 @@ impl Instance {
             0
         };
         let state = VipState {
-            flags: if owned { VIP_OWNED } else { 0 } | ns,
+            flags: (if owned { VIP_OWNED } else { 0 }) | ns,
             reserved: 0,
             mac: self.vmac().unwrap_or(mac),
             reserved2: [0; 2],

@@ -33,6 +33,7 @@ pub fn run(spec: DaemonSpec) -> Result<()> {
 
 /// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
 pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
+    ignore_sighup_while_starting()?;
     if let Some(name) = &spec.net_namespace {
         enter_net_namespace(name)?;
     }
@@ -43,6 +44,24 @@ pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()>
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(run_async(spec, reload))
+}
+
+/// SIGHUP's default action ends the process: until the daemon's handler is registered (first
+/// thing in its runtime), a reload sent to a daemon still starting killed it (the 30-minute
+/// chaos run of seed 1202: `kill -9`, the restart, a SIGHUP 470 ms later, the daemon gone).
+/// Ignored until then (`havip run` calls this before it reads the configuration); the
+/// handler then replaces the disposition, so children (scripts, hooks) get the default back at
+/// exec.
+pub fn ignore_sighup_while_starting() -> Result<()> {
+    // SAFETY: SIG_IGN installs no handler; nothing else in the process handles SIGHUP yet.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    }
+    .context("ignoring SIGHUP during start-up")?;
+    Ok(())
 }
 
 /// keepalived `net_namespace NAME`: this thread (the daemon's first: every thread, script and
@@ -76,6 +95,10 @@ fn enter_net_namespace(name: &str) -> Result<()> {
 }
 
 async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
+    // Before anything that takes time (set-up, start-up script, delay): a SIGHUP meanwhile is
+    // kept for the loop, which reloads once it runs.
+    let sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("registering SIGHUP")?;
     let nl = Netlink::new()?;
     let ns = crate::control::ns_name()?;
     let _lock = lock::acquire(&ns)?;
@@ -117,7 +140,7 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
         return Err(e);
     }
     let result = node
-        .serve(&crate::control::socket_path(&ns), reload.as_ref())
+        .serve(&crate::control::socket_path(&ns), reload.as_ref(), sighup)
         .await;
     // A hitless restart hands the node over: the service goes on, so no shutdown_script.
     if let Ok(driver::Stop::Handover(asker)) = result {

@@ -99,9 +99,23 @@ impl Dataplane {
                 .program_mut(name)
                 .with_context(|| format!("the XDP object has no program {name}"))?
                 .try_into()?;
-            program
-                .load()
-                .with_context(|| format!("the kernel refused program {name}"))?;
+            // The verifier gives up with EAGAIN when a signal is pending (a SIGHUP the daemon
+            // keeps for its loop, say): try again, a few times.
+            let mut tries = 0;
+            loop {
+                match program.load() {
+                    Ok(()) => break,
+                    Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                        if io_error.raw_os_error() == Some(libc::EAGAIN) && tries < 20 =>
+                    {
+                        tries += 1;
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("the kernel refused program {name}"));
+                    }
+                }
+            }
         }
         Ok(Self {
             ebpf,
