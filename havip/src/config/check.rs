@@ -432,6 +432,7 @@ fn check_router(d: &Draft, diags: &mut Diags) {
         return;
     };
     check_accept(d, v.priority, diags);
+    check_vmac_v6(d, v.use_vmac, diags);
     let cfg = v.router_config(&d.spec.vips, stand_in_primary(&d.spec.vips));
     let Err(e) = cfg.validate() else {
         return;
@@ -501,6 +502,21 @@ fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
                 format!("instance {name}: {spelled} has no effect on the address owner (priority 255), as in keepalived"),
             )
             .hint(format!("remove {spelled}")),
+        );
+    }
+}
+
+/// `use_vmac` on IPv6 works for XDP's own answers, but the master's kernel still solicits the
+/// clients it must reach from the VIP with the interface's MAC (docs/config.md, "Virtual
+/// MAC"): said, whichever format the instance was written in.
+fn check_vmac_v6(d: &Draft, use_vmac: bool, diags: &mut Diags) {
+    if use_vmac && d.spec.vips.iter().any(|v| v.addr.is_ipv6()) {
+        diags.push(
+            Diagnostic::warning(
+                Some(d.at.clone()),
+                format!("instance {}: use_vmac on IPv6: XDP answers neighbour solicitations for the VIPs with 00:00:5e:00:02:VRID, but the master's kernel, to reach a client it has not resolved, solicits it from the VIP with the interface's MAC, and that client then holds the interface's MAC for the VIP until the next advertisement", d.spec.name),
+            )
+            .hint("clients with a static neighbour entry for the VIP, and clients that take the unsolicited advertisements, are served; with IPv4 there is no such gap (havip sets arp_announce 2 on the interface)"),
         );
     }
 }

@@ -705,16 +705,6 @@ impl Cx<'_> {
             }
         };
         let use_vmac = i.use_vmac.as_ref().filter(|u| *u.get_ref());
-        if let Some(u) = use_vmac {
-            let v6 = i.vips.get_ref().iter().any(|v| match v.get_ref() {
-                Vip::Plain(a) => a.contains(':'),
-                Vip::Full(t) => t.address.contains(':'),
-            });
-            if v6 {
-                let d = Diagnostic::warning(Some(self.at(u)), format!("instance {}: use_vmac on IPv6: XDP answers neighbour solicitations for the VIPs with 00:00:5e:00:02:VRID, but the master's kernel, to reach a client it has not resolved, solicits it from the VIP with the interface's MAC, and that client then holds the interface's MAC for the VIP until the next advertisement", i.name.get_ref())).hint("clients with a static neighbour entry for the VIP, and clients that take the unsolicited advertisements, are served; with IPv4 there is no such gap (havip sets arp_announce 2 on the interface)");
-                self.diags.push(d);
-            }
-        }
         let virtual_rules = self.word_lines(
             &i.virtual_rules,
             "virtual_rules",

@@ -111,6 +111,7 @@ async fn run_async(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
         None => Vec::new(),
     };
     remove_leftovers(&nl, &ns, &adopt).await?;
+    remove_left_firewall(&spec).await;
     if !restarted {
         remove_left_routes(&nl, &spec).await;
     }
@@ -196,6 +197,24 @@ async fn remove_leftovers(nl: &Netlink, ns: &str, adopt: &[handover::Handed]) ->
         warn!(%addr, ifindex, "removed a VIP left behind by a previous run");
     }
     Ok(())
+}
+
+/// The no_accept table a killed run (or the process that handed over, with a configuration
+/// that had no_accept) left, when this configuration wants none: it would drop traffic to the
+/// VIPs it names. With no_accept, set-up replaces it in one transaction instead.
+async fn remove_left_firewall(spec: &DaemonSpec) {
+    use crate::net::firewall;
+    if !firewall::Dropped::of(spec).is_empty() {
+        return;
+    }
+    match firewall::remove_leftover().await {
+        Ok(true) => warn!(
+            table = "inet havip",
+            "no_accept: removed the nftables table a previous run left"
+        ),
+        Ok(false) => {}
+        Err(e) => warn!("no_accept: could not remove a table a previous run may have left: {e:#}"),
+    }
 }
 
 /// keepalived's `static_ipaddress` and `static_routes`, added at start (addresses first, a

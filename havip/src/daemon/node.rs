@@ -433,30 +433,17 @@ impl Node {
 
 impl Node {
     /// Makes the nftables table drop what `spec`'s instances with Accept_Mode off want dropped
-    /// (net::firewall); without any, removes a table a previous run left. Unchanged: nothing
-    /// runs.
+    /// (net::firewall). Unchanged: nothing runs. (A table a previous run left is the start's
+    /// business: `remove_left_firewall`.)
     pub(super) async fn set_firewall(&mut self, spec: &DaemonSpec) -> Result<()> {
         use crate::net::firewall;
         let want = firewall::Dropped::of(spec);
-        if want == self.firewall && !want.is_empty() {
+        if want == self.firewall {
             return Ok(());
         }
         if want.is_empty() {
-            if self.firewall.is_empty() {
-                match firewall::remove_leftover().await {
-                    Ok(true) => warn!(
-                        table = "inet havip",
-                        "no_accept: removed the nftables table a previous run left"
-                    ),
-                    Ok(false) => {}
-                    Err(e) => warn!(
-                        "no_accept: could not remove a table a previous run may have left: {e:#}"
-                    ),
-                }
-            } else {
-                firewall::remove().await?;
-                info!(table = "inet havip", "no_accept: nftables table removed");
-            }
+            firewall::remove().await?;
+            info!(table = "inet havip", "no_accept: nftables table removed");
         } else {
             firewall::apply(&want).await?;
             info!(

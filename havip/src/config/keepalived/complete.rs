@@ -405,13 +405,7 @@ impl Cx<'_> {
         // use_vmac, in XDP. keepalived uses the base interface for unicast adverts (they are
         // not the LAN's to learn from); strict mode resets vmac_xmit_base.
         let mut vmac_xmit_base = r.vmac_xmit_base.is_some();
-        if let Some(vat) = &r.use_vmac {
-            if v6 {
-                self.err(
-                    Diagnostic::warning(Some(vat.clone()), format!("instance {name}: use_vmac on IPv6: XDP answers neighbour solicitations for the VIPs with 00:00:5e:00:02:VRID, but the master's kernel, to reach a client it has not resolved, solicits it from the VIP with the interface's MAC, and that client then holds the interface's MAC for the VIP until the next advertisement"))
-                        .hint("clients with a static neighbour entry for the VIP, and clients that take the unsolicited advertisements, are served; with IPv4 there is no such gap (havip sets arp_announce 2 on the interface)"),
-                );
-            }
+        if r.use_vmac.is_some() {
             if strict && vmac_xmit_base {
                 self.err(
                     Diagnostic::warning(r.vmac_xmit_base.clone(), format!("instance {name}: vmac_xmit_base is incompatible with strict mode: reset, as keepalived does"))
