@@ -70,6 +70,63 @@ pub struct DaemonSpec {
     pub static_routes: Vec<RouteSpec>,
     /// keepalived `static_rules`: rules added at start and removed at stop.
     pub static_rules: Vec<RuleSpec>,
+    /// keepalived `bfd_instance NAME { ... }`: BFD sessions (RFC 5880/5881, single hop) to
+    /// neighbours, run on a thread of their own; instances follow them with `track_bfd`, and
+    /// with `fast_takeover`.
+    pub bfds: Vec<BfdSpec>,
+    /// keepalived `bfd_rt_priority`: the BFD thread's `SCHED_FIFO` priority (default: the
+    /// daemon's `rt_priority`, if any).
+    pub bfd_rt_priority: Option<u8>,
+}
+
+/// keepalived `bfd_instance NAME { ... }`: one asynchronous-mode BFD session (RFC 5880) over
+/// UDP (RFC 5881: to port 3784, from a port in 49152-65535).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdSpec {
+    pub name: String,
+    /// keepalived `neighbor_ip` (or `neighbour_ip`).
+    pub neighbor: IpAddr,
+    /// keepalived `source_ip`: the local address the session is bound to (default: the one the
+    /// kernel routes from).
+    pub source: Option<IpAddr>,
+    /// keepalived `min_rx` (ms, microsecond resolution; default 10 ms): Required Min RX
+    /// Interval.
+    pub min_rx: std::time::Duration,
+    /// keepalived `min_tx` (default 10 ms): Desired Min TX Interval while the session is up.
+    pub min_tx: std::time::Duration,
+    /// keepalived `idle_tx` (default 1000 ms): Desired Min TX Interval while it is not up
+    /// (RFC 5880 6.8.3 asks for at least one second).
+    pub idle_tx: std::time::Duration,
+    /// keepalived `multiplier` (default 5): Detect Mult.
+    pub multiplier: u8,
+    /// keepalived `passive`: send nothing until the neighbour has sent something.
+    pub passive: bool,
+    /// keepalived `ttl` (IPv4, default 255) / `hoplimit` (IPv6, default 64): what is sent.
+    pub ttl: u8,
+    /// keepalived `max_hops` (default 0): received TTL / hop limit may be this much below 255
+    /// (255: not checked).
+    pub max_hops: u8,
+    /// keepalived `weight` (default 0): the weight of `track_bfd` entries that give none.
+    pub weight: i32,
+}
+
+impl BfdSpec {
+    /// keepalived's defaults for a session to `neighbor`.
+    pub fn new(name: &str, neighbor: IpAddr) -> BfdSpec {
+        BfdSpec {
+            name: name.to_string(),
+            neighbor,
+            source: None,
+            min_rx: std::time::Duration::from_millis(10),
+            min_tx: std::time::Duration::from_millis(10),
+            idle_tx: std::time::Duration::from_millis(1000),
+            multiplier: 5,
+            passive: false,
+            ttl: if neighbor.is_ipv4() { 255 } else { 64 },
+            max_hops: 0,
+            weight: 0,
+        }
+    }
 }
 
 /// One `static_ipaddress` line: `ADDRESS[/PREFIX] dev IFACE [label LABEL]`.
@@ -104,6 +161,8 @@ impl DaemonSpec {
             static_addresses: Vec::new(),
             static_routes: Vec::new(),
             static_rules: Vec::new(),
+            bfds: Vec::new(),
+            bfd_rt_priority: None,
         }
     }
 }
@@ -232,6 +291,15 @@ pub struct VrrpSpec {
     pub track_scripts: Vec<(String, Option<i32>)>,
     /// keepalived `track_file { NAME [weight W] }`: the file's weight unless overridden.
     pub track_files: Vec<(String, Option<i32>)>,
+    /// keepalived `track_bfd { NAME [weight W] }`: the session's weight unless overridden
+    /// (keepalived's rule: a positive weight is added while the session is up, a negative one
+    /// while it is down; 0: down means FAULT).
+    pub track_bfds: Vec<(String, Option<i32>)>,
+    /// havip's extension, outside RFC 9568 (keepalived.conf `havip_fast_takeover`): a backup
+    /// whose BFD session (any `bfd_instance` whose neighbour is the master's address) goes down
+    /// from up takes over after a skew at BFD scale, instead of waiting for
+    /// Master_Down_Interval.
+    pub fast_takeover: bool,
     /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert
     /// with an advert (its GARPs still go out).
     pub lower_prio_no_advert: bool,
@@ -486,6 +554,7 @@ pub struct GroupTrack {
     pub interfaces: Vec<(String, i32)>,
     pub scripts: Vec<(String, Option<i32>)>,
     pub files: Vec<(String, Option<i32>)>,
+    pub bfds: Vec<(String, Option<i32>)>,
 }
 
 impl VrrpSpec {
@@ -510,6 +579,8 @@ impl VrrpSpec {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            track_bfds: Vec::new(),
+            fast_takeover: false,
             lower_prio_no_advert: false,
             down_timer_adverts: 3,
             unicast_ttl: 255,
@@ -558,6 +629,8 @@ impl VrrpSpec {
             track_interfaces: _,
             track_scripts: _,
             track_files: _,
+            track_bfds: _,
+            fast_takeover: _,
             virtual_routes: _,
             virtual_rules: _,
             mcast_group: _,

@@ -1060,6 +1060,7 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
                     .iter()
                     .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                     .collect(),
+                bfds: Vec::new(),
             },
         });
         groups_at.push(GroupAt {
