@@ -86,7 +86,7 @@ mod timer;
 mod timing;
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;
 
