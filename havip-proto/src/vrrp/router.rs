@@ -113,6 +113,9 @@ pub enum Reason {
     MasterDown,
     /// Backup's Master_Down_Timer was cut to Skew_Time by a priority-0 advert from `from`.
     PriorityZero { from: IpAddr },
+    /// Backup's Master_Down_Timer was cut by [`VirtualRouter::master_gone`]: something faster
+    /// than VRRP (a BFD session, havip's fast takeover) said the master at `from` is gone.
+    MasterGone { from: IpAddr },
     /// Backup ignored adverts from a lower-priority master (`from`, `priority`) and took over.
     Preempt { from: IpAddr, priority: u8 },
     /// Master heard an advert with a higher priority.
@@ -502,6 +505,24 @@ impl VirtualRouter {
         if self.state == State::Master {
             self.enter_backup(now, Reason::SyncGroup, self.master_down_interval());
         }
+    }
+
+    /// havip's fast takeover (outside RFC 9568): another detector (a BFD session) says the
+    /// master at `from` is gone. A backup whose master is `from` cuts its Master_Down_Timer to
+    /// `after` from now (a skew, so that the backup that would win goes first); an advert
+    /// from a master that is in fact alive sets it back, as any advert does, and VRRP decides
+    /// as ever if two end up master. Whether the timer was cut.
+    pub fn master_gone(&mut self, now: Instant, from: IpAddr, after: Duration) -> bool {
+        if self.state != State::Backup || self.master_addr != Some(from) {
+            return false;
+        }
+        let at = now + after;
+        if self.timers.get(Timer::MasterDown).is_none_or(|t| t <= at) {
+            return false;
+        }
+        self.timers.set(Timer::MasterDown, at);
+        self.down_reason = Reason::MasterGone { from };
+        true
     }
 
     /// Every timer due at `now`.

@@ -404,6 +404,51 @@ fn rfc9568_6_4_2_priority_zero_advert_cuts_takeover_to_skew_time() {
     assert_eq!((gap, overlap), (D + us(609_375), Duration::ZERO));
 }
 
+/// havip's fast takeover: a backup told its master is gone (by BFD) takes over after the skew
+/// it is given, unless an advert comes first; a false alarm that beats the advert makes two
+/// masters for one advert exchange, and VRRP puts the right one back.
+#[test]
+fn master_gone_cuts_the_takeover_to_the_given_skew_and_an_advert_undoes_it() {
+    let mut lan = Lan::new(vec![v3(200, 1), v3(100, 2)]);
+    lan.start_all();
+    lan.run_for(secs(10));
+    let mut cut = None;
+    lan.input(1, |r, now| cut = Some(r.master_gone(now, addr(3), us(500))));
+    assert_eq!(cut, Some(false), "not the master's address");
+    // The master is alive and adverts every second: with a 2 s skew its next advert comes
+    // first and puts the timer back; nobody moves.
+    lan.input(1, |r, now| cut = Some(r.master_gone(now, addr(1), secs(2))));
+    assert_eq!(cut, Some(true));
+    lan.run_for(secs(5));
+    assert_eq!(lan.became_master_at(1), None);
+    // A false alarm with a skew shorter than the interval: the backup takes over, the master
+    // hears it and answers, the backup steps down: VIP on both for one round trip.
+    let t = lan.now;
+    lan.input(1, |r, now| cut = Some(r.master_gone(now, addr(1), us(500))));
+    lan.run_for(secs(3));
+    assert_eq!(lan.became_master_at(1), Some(t + us(500)));
+    assert_eq!(lan.state(0), Some(State::Master));
+    assert_eq!(lan.state(1), Some(State::Backup));
+    let (_, overlap) = lan.vip_gaps_and_overlaps(t, lan.now);
+    assert!(overlap <= D * 2, "{overlap:?}");
+    // Now it is gone for real (silent, no priority 0), and the backup is told.
+    lan.cut(0, 1);
+    let t2 = lan.now;
+    lan.input(1, |r, now| cut = Some(r.master_gone(now, addr(1), us(500))));
+    assert_eq!(cut, Some(true));
+    lan.run_for(secs(1));
+    assert_eq!(lan.state(1), Some(State::Master));
+    assert!(lan.log.iter().any(|l| l.node == 1
+        && l.at == t2 + us(500)
+        && l.action
+            == Action::BecomeMaster {
+                reason: Reason::MasterGone { from: addr(1) }
+            }));
+    // A master is not a backup: nothing to cut.
+    lan.input(1, |r, now| cut = Some(r.master_gone(now, addr(1), us(500))));
+    assert_eq!(cut, Some(false));
+}
+
 #[test]
 fn rfc9568_6_4_2_higher_priority_router_returns_and_preempts() {
     let mut lan = Lan::new(vec![v3(200, 1), v3(100, 2)]);
