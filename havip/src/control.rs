@@ -136,6 +136,57 @@ pub struct DaemonSnapshot {
     /// The interfaces instances run on, and what changed under them.
     #[serde(default)]
     pub interfaces: Vec<IfaceSnapshot>,
+    /// BFD sessions (`bfd_instance`), as the BFD thread last published them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdSnapshot>,
+}
+
+/// The BFD thread: its sessions, what it dropped, how late it woke.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BfdSnapshot {
+    pub sessions: Vec<BfdSessionSnapshot>,
+    /// Received datagrams dropped before any session saw them, by reason (RFC 5880 6.8.6,
+    /// RFC 5881 5: `ttl`, `no_session`, `wrong_source`, and the malformed kinds).
+    pub dropped: BTreeMap<String, u64>,
+    /// SCHED_FIFO priority of the thread, if real-time.
+    pub rt_priority: Option<u8>,
+    /// How late the thread woke for its deadlines (sends, detection).
+    pub wakeup_late: Option<LatencySummary>,
+    /// Kernel receive timestamp to the session's handling of the packet.
+    pub rx_delay: Option<LatencySummary>,
+}
+
+/// One BFD session.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BfdSessionSnapshot {
+    pub name: String,
+    pub neighbor: String,
+    /// This side's address and port, as bound.
+    pub local: String,
+    /// RFC 5880 names: AdminDown, Down, Init, Up.
+    pub state: String,
+    pub remote_state: String,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    /// The diagnostic this side sends (RFC 5880 4.1), e.g. "1 (control detection time expired)".
+    pub diag: String,
+    /// Why it last went down from Up, and how long ago.
+    pub last_down: Option<String>,
+    pub last_down_ago_ms: Option<u64>,
+    /// How often this side sends now (before jitter), in µs; `None`: nothing periodic.
+    pub tx_interval_us: Option<u64>,
+    /// How long without a packet before it goes down, in µs.
+    pub detection_time_us: Option<u64>,
+    pub remote_detect_mult: u8,
+    pub remote_min_tx_us: u64,
+    pub remote_min_rx_us: u64,
+    pub rx: u64,
+    pub tx: u64,
+    pub tx_errors: u64,
+    pub downs: u64,
+    pub detect_expired: u64,
+    pub polls_sent: u64,
+    pub finals_sent: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 //!   exposition, as building blocks the daemon drives.
 
 pub mod app;
+pub(crate) mod bfd;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub mod control;

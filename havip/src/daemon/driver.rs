@@ -68,6 +68,17 @@ impl Node {
         let (handover_tx, mut handover_rx) = mpsc::channel(1);
         let (track_tx, mut track_events) = mpsc::unbounded_channel();
         self.health.set_track_tx(track_tx);
+        // The BFD thread: its sockets opened and its scheduling set before the privileges go
+        // (it drops its own).
+        let (bfd_tx, mut bfd_events) = mpsc::unbounded_channel();
+        self.bfd_tx = Some(bfd_tx.clone());
+        if !self.health.bfds.is_empty() {
+            self.bfd = Some(crate::bfd::Bfd::spawn(
+                &self.health.bfds,
+                self.bfd_rt_priority,
+                bfd_tx,
+            )?);
+        }
         // The metrics thread starts after the drop, so that it inherits the reduced sets
         // (its scrapes open the XDP maps by id: with --metrics-listen CAP_SYS_ADMIN stays).
         let metrics_maps = match self.metrics_listen {
@@ -117,6 +128,7 @@ impl Node {
                     service::stopping();
                     drop(snapshot_tx);
                     self.health.stop_tracker().await;
+                    self.stop_bfd();
                     return Ok(Stop::Handover(asker));
                 }
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
@@ -154,6 +166,8 @@ impl Node {
                 // Before the adverts: a loop kept busy by a flood is alive, and a watchdog
                 // starved by it would have systemd kill a working master (review).
                 _ = watchdog.tick(), if watchdog_every.is_some() => service::watchdog(),
+                // Before the adverts too: a session to the master going down may be a takeover.
+                Some(ev) = bfd_events.recv() => self.on_bfd(ev).await,
                 Some(msg) = rx.recv() => self.on_advert(msg).await,
                 Some(ev) = host_events.recv() => self.on_host(ev).await,
                 Some(ev) = track_events.recv() => self.on_track(ev).await,
@@ -176,6 +190,7 @@ impl Node {
         drop(snapshot_tx);
         self.health.stop_tracker().await;
         self.stop_routers().await;
+        self.stop_bfd();
         failed.map_or(Ok(Stop::Done), Err)
     }
 
@@ -201,7 +216,8 @@ impl Node {
             low_port: self.metrics_listen.is_some_and(|a| a.port() < 1024),
             metrics: self.metrics_listen.is_some(),
         };
-        let threads = crate::privs::thread_count();
+        // The BFD thread dropped its own.
+        let threads = crate::privs::thread_count() - usize::from(self.bfd.is_some());
         if threads > 1 {
             tracing::warn!(
                 threads,

@@ -16,13 +16,14 @@ use tracing::{debug, info, warn};
 use super::Node;
 use crate::{
     control::CheckSnapshot,
-    model::{ScriptSpec, SyncGroupSpec, TrackFileSpec, VrrpSpec},
+    model::{BfdSpec, ScriptSpec, SyncGroupSpec, TrackFileSpec, VrrpSpec},
     net::netlink::{Link, Netlink},
     track::{
         effective_priority,
         file::{self, FileWatch},
         proc_events::ProcConnector,
-        tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health, ProcessSource,
+        tracked_bfds, tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health,
+        ProcessSource,
         TrackEvent, Tracker, Verdict,
     },
     vrrp::State,
@@ -54,6 +55,10 @@ pub(super) struct HealthState {
     pub files: Vec<TrackFileSpec>,
     /// Each tracked file's number, by name, as last read.
     file_values: HashMap<String, i64>,
+    /// keepalived `bfd_instance` blocks, for the instances' `track_bfd`.
+    pub bfds: Vec<BfdSpec>,
+    /// The BFD sessions that are Up, by name (the others are down, from the start).
+    pub(super) bfd_up: std::collections::HashSet<String>,
     file_watch: Option<FileWatch>,
     tracker: Option<Tracker>,
     /// Where the current tracker's events go (the driver loop holds the other end).
@@ -214,6 +219,15 @@ impl HealthState {
         old != Some(value)
     }
 
+    /// A BFD session's new state: whether that changes what `track_bfd` sees (Up or not).
+    pub fn record_bfd(&mut self, name: &str, up: bool) -> bool {
+        if up {
+            self.bfd_up.insert(name.to_string())
+        } else {
+            self.bfd_up.remove(name)
+        }
+    }
+
     /// Starts following `name`'s link state for `track_interface` (once per interface). A
     /// missing interface counts as down.
     pub async fn track_link(&mut self, nl: &Netlink, name: &str) {
@@ -290,6 +304,7 @@ impl HealthState {
         let mut tracked = tracked_scripts(v, &self.scripts, check);
         tracked.extend(tracked_interfaces(v, link));
         tracked.extend(tracked_files(v, &self.files, value));
+        tracked.extend(tracked_bfds(v, &self.bfds, |n| self.bfd_up.contains(n)));
         effective_priority(v.priority, &tracked)
     }
 
@@ -373,6 +388,79 @@ impl Node {
         }
     }
 
+    /// A BFD session changed state: `track_bfd` re-applied, then havip's fast takeover: a
+    /// backup with `fast_takeover` whose master is this session's neighbour, and whose session
+    /// left Up, cuts its Master_Down_Timer to a skew at BFD scale (see [`fast_takeover_skew`]).
+    pub(super) async fn on_bfd(&mut self, ev: crate::bfd::BfdEvent) {
+        use crate::bfd::BfdState;
+        if self.health.record_bfd(&ev.name, ev.to == BfdState::Up) {
+            self.apply_health_all().await;
+        }
+        if ev.from != BfdState::Up {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            let inst = &mut self.instances[i];
+            if !inst.spec.vrrp.as_ref().is_some_and(|v| v.fast_takeover) {
+                continue;
+            }
+            let Some(r) = &mut inst.router else { continue };
+            let skew = fast_takeover_skew(r.effective_priority(), ev.detection_time);
+            if r.master_gone(now, ev.neighbor, skew) {
+                info!(
+                    instance = %inst.spec.name,
+                    bfd = %ev.name,
+                    master = %ev.neighbor,
+                    diag = %ev.diag,
+                    skew_us = skew.as_micros() as u64,
+                    since_down_us = now.saturating_duration_since(ev.at).as_micros() as u64,
+                    "fast takeover: the BFD session to the master went down"
+                );
+                self.drain(i).await;
+            }
+        }
+    }
+
+    /// The BFD thread stopped: every session AdminDown first.
+    pub(super) fn stop_bfd(&mut self) {
+        if let Some(b) = self.bfd.take() {
+            b.stop();
+        }
+    }
+
+    /// A reload's `bfd_instance`s: the thread's sessions replaced (unchanged ones go on), or
+    /// the thread started or stopped.
+    pub(super) fn replace_bfds(&mut self, bfds: &[BfdSpec]) {
+        if bfds == self.health.bfds.as_slice() {
+            return;
+        }
+        // A changed session starts again from Down, with no event to say so.
+        let old = std::mem::replace(&mut self.health.bfds, bfds.to_vec());
+        self.health
+            .bfd_up
+            .retain(|n| bfds.iter().any(|b| &b.name == n && old.contains(b)));
+        if bfds.is_empty() {
+            self.stop_bfd();
+            return;
+        }
+        if let Some(b) = &self.bfd {
+            b.replace(bfds.to_vec());
+            return;
+        }
+        let Some(tx) = self.bfd_tx.clone() else { return };
+        // The capability real-time scheduling needs is gone by now.
+        match crate::bfd::Bfd::spawn(bfds, None, tx) {
+            Ok(b) => {
+                if self.bfd_rt_priority.is_some() {
+                    warn!("reload: BFD sessions started without real-time scheduling; restart havip for bfd_rt_priority");
+                }
+                self.bfd = Some(b);
+            }
+            Err(e) => warn!("reload: BFD sessions not started: {e:#}"),
+        }
+    }
+
     /// Re-applies the health of every instance and carries out what follows.
     pub(super) async fn apply_health_all(&mut self) {
         let now = Instant::now();
@@ -397,9 +485,30 @@ impl Node {
     }
 }
 
+/// How long a backup waits, after its BFD session to the master went down, before it takes
+/// over: RFC 9568's Skew_Time at BFD scale, ((256 − priority) × Master_Adver_Interval) / 256
+/// with the detection time standing for three intervals (as Master_Down_Interval is three
+/// intervals plus the skew): ((256 − priority) × detection time) / 768. The backup that would
+/// win (the highest priority) goes first, by a margin that grows with the detection time.
+pub(super) fn fast_takeover_skew(priority: u8, detection_time: Option<std::time::Duration>) -> std::time::Duration {
+    let d = detection_time.unwrap_or_default();
+    d * (256 - u32::from(priority)) / 768
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The skew orders backups by priority and scales with the detection time.
+    #[test]
+    fn the_fast_takeover_skew_is_skew_time_at_bfd_scale() {
+        use std::time::Duration;
+        let ms3 = Some(Duration::from_millis(3));
+        assert_eq!(fast_takeover_skew(100, ms3), Duration::from_micros(609) + Duration::from_nanos(375));
+        assert!(fast_takeover_skew(150, ms3) < fast_takeover_skew(100, ms3));
+        assert_eq!(fast_takeover_skew(254, Some(Duration::from_millis(9))), Duration::from_micros(23) + Duration::from_nanos(437));
+        assert_eq!(fast_takeover_skew(100, None), Duration::ZERO);
+    }
 
     fn link(name: &str, index: u32, up: bool) -> Link {
         Link {

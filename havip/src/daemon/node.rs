@@ -59,6 +59,13 @@ pub struct Node {
     pub(super) firewall: crate::net::firewall::Dropped,
     /// Whether route and rule deletions are followed (decided when the loop starts).
     pub(super) watching_routing: bool,
+    /// The BFD thread, while there are `bfd_instance`s (started by the driver loop).
+    pub(super) bfd: Option<crate::bfd::Bfd>,
+    /// keepalived `bfd_rt_priority`, else `vrrp_rt_priority`: the BFD thread's.
+    pub(super) bfd_rt_priority: Option<u8>,
+    /// Where BFD state changes go (the driver loop holds the other end), for a thread a
+    /// reload starts.
+    pub(super) bfd_tx: Option<mpsc::UnboundedSender<crate::bfd::BfdEvent>>,
 }
 
 /// What a reload cannot change: read at start only (as keepalived's parent process does).
@@ -108,6 +115,9 @@ impl Node {
             start_only: StartOnly::default(),
             firewall: Default::default(),
             watching_routing: false,
+            bfd: None,
+            bfd_rt_priority: None,
+            bfd_tx: None,
         }
     }
 
@@ -124,6 +134,8 @@ impl Node {
         self.health.files = spec.track_files.clone();
         HealthState::init_files(&spec.track_files)?;
         self.health.sync_groups = spec.sync_groups.clone();
+        self.health.bfds = spec.bfds.clone();
+        self.bfd_rt_priority = spec.bfd_rt_priority.or(spec.rt_priority);
         self.hooks.notifier.user = spec.script_user.clone();
         self.hooks.notifier.fifos.set(&spec.notify_fifos)?;
         crate::track::security::set_enforced(spec.script_security);

@@ -105,7 +105,10 @@ impl Node {
                     error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = self.follow_files(&new) {
                     error!("reload refused, the running configuration stays: {e:#}");
-                } else if let Err(e) = self.reload(&new).await {
+                } else if let Err(e) = {
+                    self.replace_bfds(&new.bfds);
+                    self.reload(&new).await
+                } {
                     error!("reload failed half-way: {e:#}");
                 } else if new.fifo_states_on_reload {
                     self.write_states_to_fifos();

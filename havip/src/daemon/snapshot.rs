@@ -29,6 +29,7 @@ impl Node {
                 .collect(),
             advert_delivery: self.delivery.summary(),
             checks: self.health.check_snapshots(),
+            bfd: self.bfd.as_ref().map(|b| b.snapshot()),
             xdp: self
                 .dp
                 .as_ref()

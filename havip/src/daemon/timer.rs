@@ -5,13 +5,10 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use rustix::time::{
-    timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
-    Timespec,
-};
+use rustix::time::{timerfd_create, TimerfdClockId, TimerfdFlags};
 use tokio::io::{unix::AsyncFd, Interest};
 
-use crate::dataplane::monotonic_ns;
+use crate::dataplane::arm_timerfd;
 
 pub struct Timer {
     fd: AsyncFd<std::os::fd::OwnedFd>,
@@ -32,37 +29,8 @@ impl Timer {
 
     /// Arms the timer for `deadline` (a past one fires at once), or disarms it.
     pub fn arm(&self, deadline: Option<Instant>) -> Result<()> {
-        let value = match deadline {
-            None => Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            Some(d) => {
-                let now = Instant::now();
-                let mono = monotonic_ns();
-                let at = if d > now {
-                    mono + (d - now).as_nanos() as u64
-                } else {
-                    mono
-                };
-                // A zero it_value disarms: never pass zero for a real deadline.
-                let at = at.max(1);
-                Timespec {
-                    tv_sec: (at / 1_000_000_000) as i64,
-                    tv_nsec: (at % 1_000_000_000) as _,
-                }
-            }
-        };
-        let spec = Itimerspec {
-            it_interval: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
-        };
-        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec)
-            .context("timerfd_settime")?;
-        Ok(())
+        use std::os::fd::AsFd as _;
+        arm_timerfd(self.fd.get_ref().as_fd(), deadline).context("timerfd_settime")
     }
 
     /// Waits for the armed deadline (forever when disarmed).

@@ -963,6 +963,37 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Arms a `CLOCK_MONOTONIC` timerfd for `deadline` as an absolute time (a past one fires at
+/// once), or disarms it: the driver loop's timer and the BFD thread's.
+pub fn arm_timerfd(
+    fd: std::os::fd::BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> rustix::io::Result<()> {
+    use rustix::time::{timerfd_settime, Itimerspec, TimerfdTimerFlags, Timespec};
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let value = match deadline {
+        None => zero,
+        Some(d) => {
+            let now = std::time::Instant::now();
+            let at = monotonic_ns() + d.saturating_duration_since(now).as_nanos() as u64;
+            // A zero it_value disarms: never pass zero for a real deadline.
+            let at = at.max(1);
+            Timespec {
+                tv_sec: (at / 1_000_000_000) as i64,
+                tv_nsec: (at % 1_000_000_000) as _,
+            }
+        }
+    };
+    let spec = Itimerspec {
+        it_interval: zero,
+        it_value: value,
+    };
+    timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &spec).map(drop)
+}
+
 fn describe_nl_error(e: &rtnetlink::Error) -> String {
     match e {
         rtnetlink::Error::NetlinkError(m) => {

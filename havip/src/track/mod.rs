@@ -57,7 +57,8 @@ use crate::model::{ParamMatch, ProcessTrack};
 
 pub use net::HttpUrl;
 pub use priority::{
-    effective_priority, tracked_files, tracked_interfaces, tracked_scripts, Health, Verdict,
+    effective_priority, tracked_bfds, tracked_files, tracked_interfaces, tracked_scripts, Health,
+    Verdict,
 };
 pub use process_watch::{ProcessSource, POLL_EVERY};
 pub use scheduler::{CheckSpec, TrackEvent, Tracker};

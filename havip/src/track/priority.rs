@@ -14,7 +14,7 @@
 //! [`effective_priority`] computes this from the current health, so the daemon needs no running
 //! total; a property test checks it against keepalived's incremental algorithm.
 
-use crate::model::{ScriptSpec, TrackFileSpec, VrrpSpec};
+use crate::model::{BfdSpec, ScriptSpec, TrackFileSpec, VrrpSpec};
 
 /// What is known of a tracked check (or interface).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -168,6 +168,27 @@ pub fn tracked_files(
                 weight: weight.unwrap_or(file.weight),
                 reverse: false,
                 health: Health::Value(value(name)),
+            })
+        })
+        .collect()
+}
+
+/// The instance's `track_bfd` entries: `Up` while the session is Up, `Down` in any other state
+/// (from the start, as keepalived's sessions start down); the weight is the entry's, else the
+/// `bfd_instance`'s. Names with no `bfd_instance` are skipped (the config reader warned).
+pub fn tracked_bfds(
+    vrrp: &VrrpSpec,
+    bfds: &[BfdSpec],
+    up: impl Fn(&str) -> bool,
+) -> Vec<Tracked> {
+    vrrp.track_bfds
+        .iter()
+        .filter_map(|(name, weight)| {
+            let bfd = bfds.iter().find(|b| &b.name == name)?;
+            Some(Tracked {
+                weight: weight.unwrap_or(bfd.weight),
+                reverse: false,
+                health: Health::from(up(name)),
             })
         })
         .collect()
