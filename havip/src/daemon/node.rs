@@ -275,7 +275,9 @@ impl Node {
                 };
                 let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
-                max_heartbeat_age = heartbeat_age(v.advert_interval);
+                max_heartbeat_age = heartbeat_age(v.advert_interval).min(
+                    bfd_heartbeat_age(&self.health.bfds).unwrap_or(Duration::MAX),
+                );
                 let config = vrid_config(v, self.advert_path);
                 if !v.unicast_peers.is_empty() && !v.check_unicast_src {
                     warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");
@@ -476,6 +478,16 @@ impl Node {
 /// as before, missed that interval (the 60-minute chaos run: one request answered by both).
 pub(super) fn heartbeat_age(advert_interval: Centis) -> Duration {
     advert_interval.duration() * 2
+}
+
+/// With BFD sessions, a peer may take over within its detection time of this daemon's death
+/// (fast takeover), far sooner than two advert intervals: XDP must stop answering for the VIPs
+/// by then, so the heartbeat's age is capped at the shortest detection time a peer can have,
+/// multiplier × min_tx of our sessions (what a peer uses is that or more).
+pub(super) fn bfd_heartbeat_age(bfds: &[crate::model::BfdSpec]) -> Option<Duration> {
+    bfds.iter()
+        .map(|b| b.min_tx * u32::from(b.multiplier))
+        .min()
 }
 
 fn is_link_local(a: &IpAddr) -> bool {
