@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    model::{DaemonSpec, InstanceSpec, VipSpec},
+    model::{BfdSpec, DaemonSpec, InstanceSpec, VipSpec},
     vrrp::{ConfigError, PRIORITY_OWNER},
 };
 
@@ -28,6 +28,9 @@ pub struct Draft {
     /// Where Accept_Mode was turned off (keepalived `no_accept`, TOML `accept = false`), and
     /// how it was spelled.
     pub no_accept_at: Option<(Location, &'static str)>,
+    /// Where havip's fast takeover was asked for (keepalived.conf `havip_fast_takeover`, TOML
+    /// `fast_takeover = true`), and how it was spelled.
+    pub fast_takeover_at: Option<(Location, &'static str)>,
 }
 
 /// Where the named parts of a sync group were written.
@@ -36,6 +39,65 @@ pub struct GroupAt {
     pub at: Location,
     /// Parallel to the group's instances.
     pub members: Vec<Location>,
+}
+
+/// keepalived 2.2.7's limits of a `bfd_instance` (its `bfd.h`), which both formats keep.
+pub mod bfd_limits {
+    /// `min_rx` and `min_tx`: 1 ms to `UINT32_MAX / 1000` ms, in microseconds.
+    pub const INTERVAL_US: (u64, u64) = (1_000, 4_294_967_000);
+    /// `idle_tx`: at least one second (RFC 5880 6.8.3), in microseconds.
+    pub const IDLE_TX_US: (u64, u64) = (1_000_000, 4_294_967_000);
+    /// `weight`, and a `track_bfd`'s.
+    pub const WEIGHT: (i64, i64) = (-253, 253);
+    /// The longest name (keepalived's `BFD_INAME_MAX` less its NUL).
+    pub const NAME_MAX: usize = 31;
+}
+
+/// Why session `b` cannot join `existing` (the sessions read before it), as keepalived's
+/// `bfd_instance` reading refuses it: its name is taken ("already configured"), or a session
+/// to the same neighbour already exists from the same source address, or from any source when
+/// either gives none ("duplicate neighbor address"). The message and a hint.
+pub fn bfd_conflict<'a>(
+    existing: impl IntoIterator<Item = &'a BfdSpec>,
+    b: &BfdSpec,
+) -> Option<(String, String)> {
+    let mut same_session = None;
+    for x in existing {
+        if x.name == b.name {
+            return Some((
+                format!("bfd_instance {} is defined twice", b.name),
+                "rename one (keepalived ignores the second: \"already configured\")".into(),
+            ));
+        }
+        let same_source = match (x.source, b.source) {
+            (Some(a), Some(c)) => a == c,
+            _ => true,
+        };
+        if same_session.is_none() && x.neighbor == b.neighbor && same_source {
+            same_session = Some(x.name.clone());
+        }
+    }
+    let other = same_session?;
+    let from = b.source.map_or(String::new(), |s| format!(" from {s}"));
+    Some((
+        format!(
+            "bfd_instance {}: a session to {}{from} is already bfd_instance {other}",
+            b.name, b.neighbor
+        ),
+        "one session per neighbour and source address: keepalived ignores the second (\"duplicate neighbor address\"); give each its own source_ip, or remove one".into(),
+    ))
+}
+
+/// A session's source of the other family than its neighbour (keepalived: "are not of the
+/// same family, disabling instance").
+pub fn bfd_family_problem(b: &BfdSpec) -> Option<String> {
+    let s = b.source?;
+    (s.is_ipv4() != b.neighbor.is_ipv4()).then(|| {
+        format!(
+            "bfd_instance {}: source {s} and neighbour {} are not of the same family",
+            b.name, b.neighbor
+        )
+    })
 }
 
 /// Runs every check and returns the spec with the instances; `groups_at` is parallel to
@@ -75,6 +137,7 @@ pub fn finish(
             );
         }
         check_router(d, diags);
+        check_fast_takeover(d, !spec.bfds.is_empty(), diags);
         if let Some(v) = &d.spec.vrrp {
             let v6 = d.spec.vips.first().is_some_and(|a| a.addr.is_ipv6());
             if let Some(other) = vrids.insert((&d.spec.iface, v6, v.vrid), d) {
@@ -210,6 +273,14 @@ fn weightless_in_groups(spec: &mut DaemonSpec, diags: &mut Diags) {
             }
             w == 0
         });
+        v.track_bfds.retain(|(b, w)| {
+            let own = spec.bfds.iter().find(|x| &x.name == b).map_or(0, |x| x.weight);
+            let w = w.unwrap_or(own);
+            if w != 0 {
+                found.push((name.clone(), format!("ignoring tracked bfd {b} with weight {w} due to SYNC group: it is not tracked at all")));
+            }
+            w == 0
+        });
     }
     for (inst, msg) in found {
         let at = diags
@@ -254,6 +325,20 @@ fn group_tracking_to_members(spec: &mut DaemonSpec, groups_at: &[GroupAt], diags
                 );
             }
         }
+        for (b, _) in &track.bfds {
+            if !spec.bfds.iter().any(|x| &x.name == b) {
+                diags.push(
+                    Diagnostic::error(
+                        at.clone(),
+                        format!(
+                            "sync group {}: track_bfd {b}: no BFD session of that name",
+                            g.name
+                        ),
+                    )
+                    .hint("define it above the group (bfd_instance NAME { neighbor_ip ADDRESS }, or [[bfd]] in TOML)"),
+                );
+            }
+        }
         let has_owner = g.instances.iter().any(|m| {
             spec.instances
                 .iter()
@@ -291,6 +376,17 @@ fn group_tracking_to_members(spec: &mut DaemonSpec, groups_at: &[GroupAt], diags
                     *w = Some(0);
                 }
             }
+            for (n, w) in &mut track.bfds {
+                let own = spec
+                    .bfds
+                    .iter()
+                    .find(|x| &x.name == n)
+                    .map_or(0, |x| x.weight);
+                if w.unwrap_or(own) != 0 {
+                    cleared.push(format!("track_bfd {n}"));
+                    *w = Some(0);
+                }
+            }
             if !cleared.is_empty() {
                 diags.push(
                     Diagnostic::warning(at.clone(), format!("sync group {}: a member has priority 255, so the weights of {} are cleared: a failure puts the group in FAULT", g.name, cleared.join(", ")))
@@ -306,6 +402,7 @@ fn group_tracking_to_members(spec: &mut DaemonSpec, groups_at: &[GroupAt], diags
             v.track_interfaces.extend(track.interfaces.iter().cloned());
             v.track_scripts.extend(track.scripts.iter().cloned());
             v.track_files.extend(track.files.iter().cloned());
+            v.track_bfds.extend(track.bfds.iter().cloned());
         }
     }
 }
@@ -502,6 +599,35 @@ fn check_accept(d: &Draft, priority: u8, diags: &mut Diags) {
                 format!("instance {name}: {spelled} has no effect on the address owner (priority 255), as in keepalived"),
             )
             .hint(format!("remove {spelled}")),
+        );
+    }
+}
+
+/// havip's fast takeover (outside RFC 9568) acts on a BFD session to the master's address: it
+/// needs one, and means nothing to the address owner, which never waits for
+/// Master_Down_Interval.
+fn check_fast_takeover(d: &Draft, any_bfd: bool, diags: &mut Diags) {
+    let (Some((at, spelled)), Some(v)) = (&d.fast_takeover_at, &d.spec.vrrp) else {
+        return;
+    };
+    let name = &d.spec.name;
+    if !any_bfd {
+        diags.push(
+            Diagnostic::error(
+                Some(at.clone()),
+                format!("instance {name}: {spelled} needs a BFD session, and none is defined"),
+            )
+            .hint("a backup takes over at once when its BFD session to the master's address goes down: define one to each peer (bfd_instance NAME { neighbor_ip PEER } in keepalived.conf, [[bfd]] in TOML, --bfd on the command line), or remove it"),
+        );
+    } else if v.priority == PRIORITY_OWNER {
+        diags.push(
+            Diagnostic::warning(
+                Some(at.clone()),
+                format!(
+                    "instance {name}: {spelled} has no effect on the address owner (priority 255)"
+                ),
+            )
+            .hint("the owner takes over at once anyway; fast takeover is for backups"),
         );
     }
 }

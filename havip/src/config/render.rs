@@ -18,6 +18,9 @@ pub fn render(spec: &DaemonSpec) -> String {
     if spec.mlock {
         let _ = writeln!(o, "mlock: true");
     }
+    if let Some(p) = spec.bfd_rt_priority {
+        let _ = writeln!(o, "bfd_rt_priority: {p}");
+    }
     for f in &spec.notify_fifos {
         let owner = match (&f.user, &f.group) {
             (Some(u), Some(g)) => format!(" owner {u}:{g}"),
@@ -144,6 +147,7 @@ pub fn render(spec: &DaemonSpec) -> String {
         for (kw, list, own) in [
             ("track_script", &r.track_scripts, "script"),
             ("track_file", &r.track_files, "file"),
+            ("track_bfd", &r.track_bfds, "session"),
         ] {
             for (t, w) in list {
                 match w {
@@ -155,6 +159,9 @@ pub fn render(spec: &DaemonSpec) -> String {
                     }
                 }
             }
+        }
+        if r.fast_takeover {
+            let _ = writeln!(o, "  fast_takeover: true");
         }
         for route in &r.virtual_routes {
             let _ = writeln!(o, "  virtual_route: {route}");
@@ -203,6 +210,21 @@ pub fn render(spec: &DaemonSpec) -> String {
         if let Some(i) = f.init {
             let _ = writeln!(o, "  init_file: {} (overwrite: {})", i.value, i.overwrite);
         }
+    }
+    for b in &spec.bfds {
+        let _ = writeln!(o, "bfd {}", b.name);
+        let source = b.source.map_or("-".to_string(), |s| s.to_string());
+        let _ = writeln!(o, "  neighbor: {}, source: {source}", b.neighbor);
+        let _ = writeln!(
+            o,
+            "  min_rx {:?}, min_tx {:?}, idle_tx {:?}, multiplier {}, passive {}",
+            b.min_rx, b.min_tx, b.idle_tx, b.multiplier, b.passive
+        );
+        let _ = writeln!(
+            o,
+            "  ttl {}, max_hops {}, weight {}",
+            b.ttl, b.max_hops, b.weight
+        );
     }
     for g in &spec.sync_groups {
         let _ = writeln!(o, "sync_group {}", g.name);

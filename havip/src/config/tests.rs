@@ -858,7 +858,7 @@ fn in_block(block: &str, line: &str) -> (String, u32) {
             3,
         ),
         "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group"
-        | "track_file" => (format!("{block} NAME {{\n{line}\n}}\n"), 2),
+        | "track_file" | "bfd_instance" => (format!("{block} NAME {{\n{line}\n}}\n"), 2),
         "global_defs" => (format!("global_defs {{\n{line}\n}}\n"), 2),
         other => panic!("no test config for a {other} block: add it to in_block"),
     }

@@ -13,7 +13,7 @@ use super::check::{self, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
     model::{
-        DaemonSpec, FifoSpec, GroupTrack, InitFile, InstanceSpec, LifeScript, NotifySpec,
+        BfdSpec, DaemonSpec, FifoSpec, GroupTrack, InitFile, InstanceSpec, LifeScript, NotifySpec,
         ScriptSpec, SyncGroupSpec, TrackFileSpec, VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
     },
     vrrp::{Centis, GarpConfig, StartState, Version},
@@ -62,6 +62,39 @@ struct File {
     track_files: Vec<Spanned<TrackFileDef>>,
     #[serde(default, rename = "sync_group")]
     sync_groups: Vec<Spanned<SyncGroup>>,
+    /// keepalived bfd_instance.
+    #[serde(default, rename = "bfd")]
+    bfds: Vec<Spanned<BfdDef>>,
+    /// keepalived bfd_rt_priority: the BFD thread's SCHED_FIFO priority, 1-99.
+    bfd_rt_priority: Option<Spanned<i64>>,
+}
+
+/// `[[bfd]]`: keepalived `bfd_instance NAME { ... }`, intervals in milliseconds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BfdDef {
+    name: Spanned<String>,
+    neighbor: Spanned<String>,
+    source: Option<Spanned<String>>,
+    min_rx_ms: Option<Spanned<Millis>>,
+    min_tx_ms: Option<Spanned<Millis>>,
+    idle_tx_ms: Option<Spanned<Millis>>,
+    multiplier: Option<Spanned<i64>>,
+    #[serde(default)]
+    passive: bool,
+    /// The TTL (IPv4) or hop limit (IPv6) sent: keepalived ttl / hoplimit.
+    ttl: Option<Spanned<i64>>,
+    max_hops: Option<Spanned<i64>>,
+    weight: Option<Spanned<i64>>,
+}
+
+/// An instance's or a sync group's `track_bfds` entry: a `[[bfd]]` by name, its weight
+/// overridden.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackBfd {
+    bfd: String,
+    weight: Option<i32>,
 }
 
 /// `[[notify_fifo]]`: a FIFO each transition is written to, in keepalived's line format.
@@ -125,6 +158,11 @@ struct Instance {
     track_scripts: Vec<Spanned<TrackScript>>,
     #[serde(default)]
     track_files: Vec<Spanned<TrackFile>>,
+    /// keepalived track_bfd.
+    #[serde(default)]
+    track_bfds: Vec<Spanned<TrackBfd>>,
+    /// havip's fast takeover on a BFD session's loss (keepalived.conf havip_fast_takeover).
+    fast_takeover: Option<Spanned<bool>>,
     /// keepalived lower_prio_no_advert.
     #[serde(default)]
     lower_prio_no_advert: bool,
@@ -349,6 +387,8 @@ struct SyncGroup {
     track_scripts: Vec<Spanned<TrackScript>>,
     #[serde(default)]
     track_files: Vec<Spanned<TrackFile>>,
+    #[serde(default)]
+    track_bfds: Vec<Spanned<TrackBfd>>,
     /// keepalived sync_group_tracking_weight: the members keep their tracking's weights.
     #[serde(default)]
     tracking_weight: bool,
@@ -377,6 +417,16 @@ impl<'de> Deserialize<'de> for Secs {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Milliseconds, written as an integer or a float.
+#[derive(Clone, Copy, Debug)]
+struct Millis(f64);
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Secs::deserialize(d).map(|s| Millis(s.0))
     }
 }
 
@@ -574,6 +624,97 @@ impl Cx<'_> {
         })
     }
 
+    /// A `[[bfd]]` table: keepalived's ranges and defaults; where keepalived would correct
+    /// (`max_hops` above the TTL) this format refuses.
+    fn bfd(&mut self, sb: &Spanned<BfdDef>, before: &[BfdSpec]) -> Option<BfdSpec> {
+        let d = sb.get_ref();
+        let name = d.name.get_ref();
+        if name.is_empty() || name.len() > check::bfd_limits::NAME_MAX {
+            self.error(&d.name, format!("bfd name {name:?}: 1 to 31 characters"));
+            return None;
+        }
+        let neighbor = self.addr(&d.neighbor, "bfd neighbor")?;
+        let mut b = BfdSpec::new(name, neighbor);
+        if let Some(s) = &d.source {
+            b.source = Some(self.addr(s, "bfd source")?);
+        }
+        if let Some(why) = check::bfd_family_problem(&b) {
+            self.error(sb, why);
+            return None;
+        }
+        for (v, key, (min, max), slot) in [
+            (
+                &d.min_rx_ms,
+                "min_rx_ms",
+                check::bfd_limits::INTERVAL_US,
+                &mut b.min_rx,
+            ),
+            (
+                &d.min_tx_ms,
+                "min_tx_ms",
+                check::bfd_limits::INTERVAL_US,
+                &mut b.min_tx,
+            ),
+            (
+                &d.idle_tx_ms,
+                "idle_tx_ms",
+                check::bfd_limits::IDLE_TX_US,
+                &mut b.idle_tx,
+            ),
+        ] {
+            let Some(v) = v else { continue };
+            let us = v.get_ref().0 * 1000.0;
+            if !us.is_finite() || us < min as f64 || us > max as f64 {
+                let e = self.error(
+                    v,
+                    format!("bfd {name}: {key} {} is out of range", v.get_ref().0),
+                );
+                e.expected = Some(format!("{} to {} ms", min as f64 / 1000.0, max / 1000));
+                return None;
+            }
+            if (us - us.round()).abs() > 1e-6 {
+                let e = self.error(
+                    v,
+                    format!(
+                        "bfd {name}: {key} {} has more than 3 decimals",
+                        v.get_ref().0
+                    ),
+                );
+                e.hint = Some("BFD intervals are kept in microseconds".into());
+                return None;
+            }
+            *slot = Duration::from_micros(us.round() as u64);
+        }
+        if let Some(m) = &d.multiplier {
+            b.multiplier = self.ranged(m, "multiplier", 1, 255)? as u8;
+        }
+        b.passive = d.passive;
+        if let Some(t) = &d.ttl {
+            b.ttl = self.ranged(t, "ttl", 1, 255)? as u8;
+        }
+        if let Some(h) = &d.max_hops {
+            let hops = self.ranged(h, "max_hops", 0, 255)? as u8;
+            if hops > b.ttl {
+                let e = self.error(
+                    h,
+                    format!("bfd {name}: max_hops {hops} exceeds the ttl {}", b.ttl),
+                );
+                e.hint = Some("keepalived would lower it to the ttl (hop limit), where received packets are not checked; write that".into());
+                return None;
+            }
+            b.max_hops = hops;
+        }
+        if let Some(w) = &d.weight {
+            let (min, max) = check::bfd_limits::WEIGHT;
+            b.weight = self.ranged(w, "weight", min, max)? as i32;
+        }
+        if let Some((msg, hint)) = check::bfd_conflict(before, &b) {
+            self.error(sb, msg).hint = Some(hint);
+            return None;
+        }
+        Some(b)
+    }
+
     fn instance(
         &mut self,
         si: &Spanned<Instance>,
@@ -605,6 +746,11 @@ impl Cx<'_> {
                 .as_ref()
                 .filter(|a| !*a.get_ref())
                 .map(|a| (self.at(a), "accept = false")),
+            fast_takeover_at: i
+                .fast_takeover
+                .as_ref()
+                .filter(|f| *f.get_ref())
+                .map(|f| (self.at(f), "fast_takeover = true")),
         };
         if i.static_owner {
             if let Some(v) = &i.vrid {
@@ -794,6 +940,12 @@ impl Cx<'_> {
                 .iter()
                 .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                 .collect(),
+            track_bfds: i
+                .track_bfds
+                .iter()
+                .map(|t| (t.get_ref().bfd.clone(), t.get_ref().weight))
+                .collect(),
+            fast_takeover: i.fast_takeover.as_ref().is_some_and(|f| *f.get_ref()),
             lower_prio_no_advert: i.lower_prio_no_advert,
             unicast_ttl,
             peer_ttl,
@@ -1018,6 +1170,35 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             }
         }
     }
+    spec.bfd_rt_priority = f
+        .bfd_rt_priority
+        .as_ref()
+        .and_then(|p| cx.ranged(p, "bfd_rt_priority", 1, 99))
+        .map(|p| p as u8);
+    for b in &f.bfds {
+        if let Some(b) = cx.bfd(b, &spec.bfds) {
+            spec.bfds.push(b);
+        }
+    }
+    let tracks = f
+        .instances
+        .iter()
+        .flat_map(|i| &i.get_ref().track_bfds)
+        .chain(f.sync_groups.iter().flat_map(|g| &g.get_ref().track_bfds));
+    for t in tracks {
+        let name = &t.get_ref().bfd;
+        if !f.bfds.iter().any(|d| d.get_ref().name.get_ref() == name) {
+            cx.error(t, format!("track_bfds: no [[bfd]] named {name}"));
+        } else if t.get_ref().weight.is_some_and(|w| {
+            let (min, max) = check::bfd_limits::WEIGHT;
+            !(min..=max).contains(&i64::from(w))
+        }) {
+            cx.error(
+                t,
+                format!("track_bfds {name}: weight is out of range -253 to 253"),
+            );
+        }
+    }
     let mut groups_at = Vec::new();
     for g in &f.sync_groups {
         let gr = g.get_ref();
@@ -1060,7 +1241,11 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
                     .iter()
                     .map(|t| (t.get_ref().file.clone(), t.get_ref().weight))
                     .collect(),
-                bfds: Vec::new(),
+                bfds: gr
+                    .track_bfds
+                    .iter()
+                    .map(|t| (t.get_ref().bfd.clone(), t.get_ref().weight))
+                    .collect(),
             },
         });
         groups_at.push(GroupAt {

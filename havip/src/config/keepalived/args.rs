@@ -21,6 +21,9 @@ pub(super) struct Cx<'d> {
     /// The `track_file` blocks read so far: keepalived resolves an instance's `track_file`
     /// when it reads it too.
     pub(super) files_so_far: std::collections::HashSet<String>,
+    /// The `bfd_instance` blocks read so far, each with whether it reports to VRRP (keepalived's
+    /// `checker` without `vrrp` does not): keepalived resolves `track_bfd` when it reads it.
+    pub(super) bfds_so_far: std::collections::HashMap<String, bool>,
 }
 
 pub(super) fn loc(w: &Word) -> Option<Location> {

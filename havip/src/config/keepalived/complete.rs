@@ -24,6 +24,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         scripts,
         files,
         groups,
+        bfds,
     } = top;
     let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
     let defined: std::collections::HashMap<&str, &Location> = scripts
@@ -51,6 +52,12 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
     spec.script_security = g.script_security;
     spec.script_user = g.script_user.clone();
     spec.rt_priority = g.rt_priority;
+    spec.bfd_rt_priority = g.bfd_rt_priority;
+    // keepalived's checker-only sessions are its checkers', which havip does not replace.
+    spec.bfds = bfds
+        .into_iter()
+        .filter_map(|(b, vrrp)| vrrp.then_some(b))
+        .collect();
     spec.mlock = g.no_swap;
     spec.notify_fifos = g.notify_fifos.clone();
     spec.fifo_states_on_reload = g.fifo_states_on_reload;
@@ -455,6 +462,8 @@ impl Cx<'_> {
                 .collect(),
             track_scripts: r.track_scripts.iter().map(|t| (t.0.clone(), t.1)).collect(),
             track_files: r.track_files.clone(),
+            track_bfds: r.track_bfds.clone(),
+            fast_takeover: r.fast_takeover.is_some(),
             lower_prio_no_advert,
             down_timer_adverts,
             unicast_ttl: r.unicast_ttl.unwrap_or(255),
@@ -487,6 +496,10 @@ impl Cx<'_> {
             track_script_at: r.track_scripts.iter().map(|t| t.2.clone()).collect(),
             unicast_src_at: r.unicast_src.as_ref().map(|u| u.1.clone()),
             no_accept_at: r.no_accept.clone().map(|at| (at, "no_accept")),
+            fast_takeover_at: r
+                .fast_takeover
+                .clone()
+                .map(|at| (at, "havip_fast_takeover")),
         })
     }
 

@@ -1,5 +1,5 @@
 //! `global_defs`: the defaults every instance starts from (GARP schedule, VRRP version), the
-//! daemon's own settings (router id, script security, real-time priority, mlockall), and the
+//! daemon's own settings (router id, script security, real-time priorities, mlockall), and the
 //! keywords havip accepts only with keepalived's default value.
 
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub(super) struct Globals {
     pub(super) script_security: bool,
     pub(super) script_user: Option<String>,
     pub(super) rt_priority: Option<u8>,
+    /// `bfd_rt_priority`: the BFD thread's.
+    pub(super) bfd_rt_priority: Option<u8>,
     pub(super) no_swap: bool,
     pub(super) notify_fifos: Vec<FifoSpec>,
     pub(super) fifo_states_on_reload: bool,
@@ -72,28 +74,13 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         handled("script_user", script_user),
         handled("vrrp_rt_priority", rt_priority),
         handled("vrrp_no_swap", no_swap),
-        // Accepted only with keepalived's default value.
-        handled("vrrp_mcast_group4", |cx, g, s| {
-            if let Some((a, _)) = cx.mcast_group(s, Some(false), &GLOBAL_DEFS) {
-                g.mcast_group4 = Some(a);
+        handled("bfd_rt_priority", |cx, g, s| {
+            if let Some(w) = cx.arg(s, "a priority 1-99", &GLOBAL_DEFS) {
+                if let Some(v) = cx.unsigned(w, &s.keyword().text, 1, 99) {
+                    g.bfd_rt_priority = Some(v as u8);
+                }
             }
         }),
-        handled("vrrp_mcast_group6", |cx, g, s| {
-            if let Some((a, _)) = cx.mcast_group(s, Some(true), &GLOBAL_DEFS) {
-                g.mcast_group6 = Some(a);
-            }
-        }),
-        handled("vrrp_down_timer_adverts", |cx, g, s| {
-            if let Some(n) = cx.down_timer_adverts(s, &GLOBAL_DEFS) {
-                g.down_timer_adverts = Some(n);
-            }
-        }),
-        handled("vrrp_lower_prio_no_advert", |cx, g, s| {
-            if let Some(b) = cx.bool_arg(s, &GLOBAL_DEFS) {
-                g.lower_prio_no_advert = b;
-            }
-        }),
-        handled("vrrp_startup_delay", startup_delay),
         ignored("notification_email", "e-mail alerts are not implemented"),
         ignored("notification_email_from", "e-mail alerts are not implemented"),
         ignored("no_email_faults", "e-mail alerts are not implemented"),
@@ -156,6 +143,34 @@ pub(super) static GLOBAL_DEFS: Table<Globals> = Table {
         ignored("vmac_prefix", "havip makes no interface for use_vmac (the virtual MAC lives in XDP): there is no name to prefix"),
         ignored("vmac_addr_prefix", "havip makes no interface for use_vmac (the virtual MAC lives in XDP): there is no name to prefix"),
         ignored("linkbeat_use_polling", "havip follows link state through netlink"),
+        ignored("bfd_priority", "process tuning: the BFD sessions run on a thread of havip's; set the nice value with the service manager"),
+        ignored("bfd_no_swap", "the BFD sessions run on a thread of havip's: vrrp_no_swap locks the whole process"),
+        ignored("bfd_cpu_affinity", "process tuning: set CPU affinity with the service manager"),
+        ignored("bfd_rlimit_rttime", "process tuning"),
+        ignored("bfd_rlimit_rtime", "process tuning"),
+        ignored("bfd_process_name", "the BFD sessions run on a thread of havip's, whose process is called havip"),
+        // Accepted only with keepalived's default value.
+        handled("vrrp_mcast_group4", |cx, g, s| {
+            if let Some((a, _)) = cx.mcast_group(s, Some(false), &GLOBAL_DEFS) {
+                g.mcast_group4 = Some(a);
+            }
+        }),
+        handled("vrrp_mcast_group6", |cx, g, s| {
+            if let Some((a, _)) = cx.mcast_group(s, Some(true), &GLOBAL_DEFS) {
+                g.mcast_group6 = Some(a);
+            }
+        }),
+        handled("vrrp_down_timer_adverts", |cx, g, s| {
+            if let Some(n) = cx.down_timer_adverts(s, &GLOBAL_DEFS) {
+                g.down_timer_adverts = Some(n);
+            }
+        }),
+        handled("vrrp_lower_prio_no_advert", |cx, g, s| {
+            if let Some(b) = cx.bool_arg(s, &GLOBAL_DEFS) {
+                g.lower_prio_no_advert = b;
+            }
+        }),
+        handled("vrrp_startup_delay", startup_delay),
         handled("vrrp_strict", |cx, g, s| {
             cx.flag(s, &GLOBAL_DEFS);
             g.strict = true;
@@ -175,7 +190,6 @@ const GLOBAL_IGNORED_PREFIXES: &[(&str, &str)] = &[
         "LVS health checkers are keepalived's other half",
     ),
     ("lvs_", "LVS (IPVS) is keepalived's other half"),
-    ("bfd_", "BFD is not implemented"),
     ("enable_snmp", "SNMP is not implemented"),
     ("nftables", "havip's no_accept table is inet havip, its chains at priority -1 (keepalived's defaults), with counters"),
     ("vrrp_netlink_", "netlink buffer tuning"),

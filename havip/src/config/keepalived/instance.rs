@@ -1,6 +1,6 @@
 //! `vrrp_instance`: one virtual router as written — its election settings, `authentication`,
-//! `virtual_ipaddress`, `unicast_peer`, `track_interface`, `track_script`/`track_process` and
-//! notify hooks — into a [`RawInstance`] that `complete` turns into the spec.
+//! `virtual_ipaddress`, `unicast_peer`, `track_interface`, `track_script`/`track_process`,
+//! `track_file`, `track_bfd` and notify hooks — into a [`RawInstance`] that `complete` turns into the spec.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -50,6 +50,9 @@ pub(super) struct RawInstance {
     pub(super) track_interfaces: Vec<(String, i32, Location)>,
     pub(super) track_scripts: Vec<(String, Option<i32>, Location)>,
     pub(super) track_files: Vec<(String, Option<i32>)>,
+    pub(super) track_bfds: Vec<(String, Option<i32>)>,
+    /// havip's `havip_fast_takeover`, where written.
+    pub(super) fast_takeover: Option<Location>,
     /// `lower_prio_no_advert`, when written (else the global default).
     pub(super) lower_prio_no_advert: Option<bool>,
     pub(super) down_timer_adverts: Option<u8>,
@@ -107,6 +110,8 @@ impl RawInstance {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            track_bfds: Vec::new(),
+            fast_takeover: None,
             lower_prio_no_advert: None,
             down_timer_adverts: None,
             notify_priority_changes: None,
@@ -217,7 +222,11 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         refused("vrf", "VRFs are not implemented"),
         refused("dont_track_primary", "havip always goes to FAULT when the instance's interface goes down"),
         handled("track_file", track_file),
-        refused("track_bfd", "BFD is not implemented: the priority would not move"),
+        handled("track_bfd", track_bfd),
+        handled("havip_fast_takeover", |cx, r, s| {
+            cx.flag(s, &INSTANCE);
+            r.fast_takeover = loc(s.keyword());
+        }),
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
         handled("virtual_routes", virtual_routes),
         handled("virtual_rules", |cx, r, s| {
@@ -444,6 +453,16 @@ fn track_file(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
         cx.extra(s, 0, &INSTANCE);
         for line in body {
             cx.track_file(r, line);
+        }
+    }
+}
+
+/// `track_bfd { NAME [weight W] }`: sessions defined above by `bfd_instance NAME { ... }`.
+fn track_bfd(cx: &mut Cx<'_>, r: &mut RawInstance, s: &Stmt) {
+    if let Some(body) = cx.block(s) {
+        cx.extra(s, 0, &INSTANCE);
+        for line in body {
+            cx.track_bfd(r, line);
         }
     }
 }
@@ -838,7 +857,13 @@ impl Cx<'_> {
     }
 
     /// `NAME [weight N [reverse|noreverse]]`: the weight, if any; `Err` when refused.
-    fn weighted(&mut self, line: &Stmt, what: &str, min: i64, max: i64) -> Result<Option<i32>, ()> {
+    pub(super) fn weighted(
+        &mut self,
+        line: &Stmt,
+        what: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i32>, ()> {
         let args = line.args();
         let mut weight = None;
         let mut i = 0;

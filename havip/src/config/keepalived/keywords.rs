@@ -236,6 +236,7 @@ pub fn listings() -> Vec<Listing> {
         super::scripts::SCRIPT.listing(),
         super::scripts::TRACK_PROCESS.listing(),
         super::track_file::TRACK_FILE.listing(),
+        super::bfd::BFD_INSTANCE.listing(),
         super::sync_group::SYNC_GROUP.listing(),
     ]
 }

@@ -34,10 +34,12 @@
 //!   test compares with docs/config.md. Each block's table opens its room, above its handlers.
 //! - `args`: `Cx`, what the reading carries from block to block, and the argument helpers.
 //! - One room a block: the top level here, `global_defs`, `instance` (with `authentication`),
-//!   `scripts` (`vrrp_script`, `vrrp_track_process`) and `sync_group`.
+//!   `scripts` (`vrrp_script`, `vrrp_track_process`), `track_file`, `bfd` (`bfd_instance`,
+//!   and `track_bfd` wherever it is) and `sync_group`.
 //! - `complete`: keepalived's completion of each instance, then the [`DaemonSpec`].
 
 mod args;
+mod bfd;
 mod complete;
 mod global_defs;
 mod instance;
@@ -84,6 +86,8 @@ struct Top {
     /// `track_file` (and `vrrp_track_file`) blocks.
     files: Vec<TrackFileSpec>,
     groups: Vec<sync_group::RawGroup>,
+    /// `bfd_instance` blocks, each with whether it reports to VRRP (only those are run).
+    bfds: Vec<(crate::model::BfdSpec, bool)>,
 }
 
 /// The statements of a whole file → the spec; every problem goes to `diags`.
@@ -93,6 +97,7 @@ fn interpret(stmts: &[Stmt], file: &str, diags: &mut Diags) -> DaemonSpec {
         scripts_so_far: Default::default(),
         early_tracks: Vec::new(),
         files_so_far: Default::default(),
+        bfds_so_far: Default::default(),
     };
     let mut top = Top::default();
     // global_defs applies wherever it is, as in keepalived (instances are completed last).
@@ -126,10 +131,7 @@ static TOP: Table<Top> = Table {
             "LVS (IPVS) load balancing is keepalived's other half; havip is VRRP only",
         ),
         ignored("SSL", "used by LVS health checks only"),
-        ignored(
-            "bfd_instance",
-            "BFD is not implemented; only track_bfd would use it",
-        ),
+        handled("bfd_instance", bfd_instance),
         ignored(
             "linkbeat_interfaces",
             "havip follows link state through netlink",
@@ -197,6 +199,26 @@ fn track_file(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
         return;
     }
     top.files.push(f);
+}
+
+/// `bfd_instance NAME { ... }`: a BFD session; names and sessions (neighbour and source) are
+/// unique, as keepalived requires.
+fn bfd_instance(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
+    let (Some(name), Some(body)) = (cx.name(s), cx.block(s)) else {
+        return;
+    };
+    let Some(b) = bfd::read_bfd(cx, name, body) else {
+        // Reported: the file is invalid. A track_bfd of it is not reported again as unknown.
+        cx.bfds_so_far.entry(name.text.clone()).or_insert(true);
+        return;
+    };
+    if let Some((msg, hint)) = super::check::bfd_conflict(top.bfds.iter().map(|(b, _)| b), &b.spec)
+    {
+        cx.err(Diagnostic::error(Some(b.at), msg).hint(hint));
+        return;
+    }
+    cx.bfds_so_far.insert(b.spec.name.clone(), b.vrrp);
+    top.bfds.push((b.spec, b.vrrp));
 }
 
 /// `vrrp_script` and `vrrp_track_process`: checks of one name space.

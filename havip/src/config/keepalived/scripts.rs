@@ -168,9 +168,9 @@ fn script_weight(cx: &mut Cx<'_>, r: &mut RawScript, s: &Stmt) {
     }
 }
 
-/// `weight W [reverse]` of a `vrrp_script` or `vrrp_track_process` (`block`): -253 to 253;
+/// `weight W [reverse]` of a `vrrp_script`, `vrrp_track_process` or `bfd_instance` (`block`): -253 to 253;
 /// `reverse` is refused with `hint`.
-fn weight(
+pub(super) fn weight(
     cx: &mut Cx<'_>,
     s: &Stmt,
     siblings: &dyn super::keywords::Siblings,

@@ -3,7 +3,7 @@
 
 use super::args::{loc, notify_slot, Cx};
 use super::instance::RawInstance;
-use super::keywords::{handled, ignored, refused, Table, Wording};
+use super::keywords::{handled, ignored, Table, Wording};
 use crate::config::check::GroupAt;
 use crate::config::diag::Diagnostic;
 use crate::config::syntax::{Stmt, Word};
@@ -34,7 +34,7 @@ pub(super) static SYNC_GROUP: Table<RawGroup> = Table {
         handled("track_script", track),
         handled("track_process", track),
         handled("track_file", track),
-        refused("track_bfd", "BFD is not implemented"),
+        handled("track_bfd", track),
     ],
     ignored_prefixes: &[],
     wording: Wording::Common,
@@ -89,7 +89,8 @@ fn group(cx: &mut Cx<'_>, (g, at): &mut RawGroup, s: &Stmt) {
     }
 }
 
-/// `track_interface`, `track_script` / `track_process` and `track_file` on the group: read
+/// `track_interface`, `track_script` / `track_process`, `track_file` and `track_bfd` on the
+/// group: read
 /// as an instance reads them (same weights, same checks), kept for every member.
 fn track(cx: &mut Cx<'_>, (g, _): &mut RawGroup, s: &Stmt) {
     let Some(body) = cx.block(s) else { return };
@@ -99,6 +100,7 @@ fn track(cx: &mut Cx<'_>, (g, _): &mut RawGroup, s: &Stmt) {
         match s.keyword().text.as_str() {
             "track_interface" => cx.track_interface(&mut r, line),
             "track_file" => cx.track_file(&mut r, line),
+            "track_bfd" => cx.track_bfd(&mut r, line),
             _ => cx.track_script(&mut r, line),
         }
     }
@@ -109,6 +111,7 @@ fn track(cx: &mut Cx<'_>, (g, _): &mut RawGroup, s: &Stmt) {
         .scripts
         .extend(r.track_scripts.into_iter().map(|(n, w, _)| (n, w)));
     g.track.files.extend(r.track_files);
+    g.track.bfds.extend(r.track_bfds);
 }
 
 /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop` and `notify`.
