@@ -23,7 +23,8 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use havip_proto::bfd::{ControlPacket, Diag, Session, SessionConfig, CONTROL_PORT};
+use havip_proto::bfd::{ControlPacket, Session, SessionConfig, CONTROL_PORT};
+pub use havip_proto::bfd::Diag;
 pub use havip_proto::bfd::State as BfdState;
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -43,8 +44,10 @@ pub struct BfdEvent {
     pub from: BfdState,
     pub to: BfdState,
     pub diag: Diag,
-    /// The detection time in force when it changed (what the neighbour's silence took).
+    /// The detection time in force before the change (what the neighbour's silence took).
     pub detection_time: Option<Duration>,
+    /// What the neighbour last said: AdminDown (it stopped), Down (alive, lost us)...
+    pub remote_state: BfdState,
     pub at: Instant,
 }
 
@@ -467,7 +470,6 @@ impl Thread {
         let mut changed = false;
         while let Some(e) = r.session.poll_event() {
             changed = true;
-            let detection_time = r.session.negotiated().detection_time;
             info!(bfd = %r.spec.name, neighbor = %r.spec.neighbor, from = %e.from, to = %e.to, diag = %e.diag, "BFD session changed state");
             let _ = self.events.send(BfdEvent {
                 name: r.spec.name.clone(),
@@ -475,7 +477,8 @@ impl Thread {
                 from: e.from,
                 to: e.to,
                 diag: e.diag,
-                detection_time,
+                detection_time: e.detection_time,
+                remote_state: e.remote_state,
                 at: e.at,
             });
         }

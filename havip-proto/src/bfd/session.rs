@@ -44,6 +44,12 @@ pub struct Event {
     pub to: State,
     pub diag: Diag,
     pub at: Instant,
+    /// The detection time in force before the change (for a way down by it: how long the
+    /// neighbour had been silent; for a packet, before the packet's intervals).
+    pub detection_time: Option<Duration>,
+    /// The neighbour's state as its last packet said (AdminDown: it stopped the session;
+    /// Down: it is alive and lost us).
+    pub remote_state: State,
 }
 
 /// Why a packet that parsed was not taken by the session.
@@ -238,6 +244,17 @@ impl Session {
     }
 
     fn set_state(&mut self, now: Instant, to: State, diag: Diag) {
+        let detection_time = self.detection_time();
+        self.set_state_detected(now, to, diag, detection_time);
+    }
+
+    fn set_state_detected(
+        &mut self,
+        now: Instant,
+        to: State,
+        diag: Diag,
+        detection_time: Option<Duration>,
+    ) {
         let from = self.state;
         if from == to {
             return;
@@ -263,6 +280,8 @@ impl Session {
             to,
             diag,
             at: now,
+            detection_time,
+            remote_state: self.remote_state,
         });
     }
 
@@ -303,6 +322,7 @@ impl Session {
             return Err(Ignored::AdminDown);
         }
         self.counters.rx += 1;
+        let detection_before = self.detection_time();
         let spoke_first = self.remote_disc == 0;
         self.remote_disc = p.my_disc;
         self.remote_state = p.state;
@@ -317,11 +337,12 @@ impl Session {
         self.detect_at = self.detection_time().map(|d| now + d);
         match (self.state, p.state) {
             (State::Down | State::AdminDown, State::AdminDown) => {}
-            (_, State::AdminDown) => self.set_state(now, State::Down, Diag::NeighborDown),
+            (_, State::AdminDown) | (State::Up, State::Down) => {
+                self.set_state_detected(now, State::Down, Diag::NeighborDown, detection_before)
+            }
             (State::Down, State::Down) => self.set_state(now, State::Init, Diag::None),
             (State::Down, State::Init) => self.set_state(now, State::Up, Diag::None),
             (State::Init, State::Init | State::Up) => self.set_state(now, State::Up, Diag::None),
-            (State::Up, State::Down) => self.set_state(now, State::Down, Diag::NeighborDown),
             _ => {}
         }
         if p.poll {

@@ -24,6 +24,8 @@ struct Link {
     s: [Session; 2],
     delay: Duration,
     cut: bool,
+    /// Packets to this side are lost (one direction).
+    cut_to: Option<usize>,
     /// (arrival, to, bytes)
     flight: Vec<(Instant, usize, [u8; CONTROL_LEN])>,
     /// (time, from, packet) of every packet sent.
@@ -39,6 +41,7 @@ impl Link {
             s: [Session::new(a, 0x1111, 1, now), Session::new(b, 0x2222, 2, now)],
             delay: Duration::from_micros(100),
             cut: false,
+            cut_to: None,
             flight: Vec::new(),
             sent: Vec::new(),
             events: Vec::new(),
@@ -48,7 +51,7 @@ impl Link {
     fn flush(&mut self, i: usize) {
         while let Some(p) = self.s[i].poll_transmit(self.now) {
             self.sent.push((self.now, i, p));
-            if !self.cut {
+            if !self.cut && self.cut_to != Some(1 - i) {
                 self.flight.push((self.now + self.delay, 1 - i, p.emit()));
             }
         }
@@ -156,6 +159,8 @@ fn a_silent_neighbour_is_down_after_the_detection_time_with_diag_1() {
         let took = at - cut_at;
         assert!(took > MS * 2 && took <= MS * 3 + MS, "{took:?}");
         assert_eq!(l.s[i].counters().detect_expired, 1);
+        let down = l.events.iter().rev().find(|(j, e)| *j == i && e.to == State::Down);
+        assert_eq!(down.unwrap().1.detection_time, Some(MS * 3), "what the silence took");
         // Down sends at idle_tx again, with the neighbour's discriminator cleared.
         assert_eq!(l.s[i].negotiated().tx_interval, Some(Duration::from_secs(1)));
         assert_eq!(l.s[i].remote_disc(), 0);
@@ -165,6 +170,23 @@ fn a_silent_neighbour_is_down_after_the_detection_time_with_diag_1() {
     l.run(Duration::from_millis(1100));
     assert_eq!(l.s[0].state(), State::Up);
     assert_eq!(l.s[1].state(), State::Up);
+}
+
+/// One way lost: the side that hears nothing goes down (diag 1) and says so; the other hears
+/// a live neighbour's Down (diag 3, remote Down), and its event carries the detection time that
+/// was in force, not the one of the Down packet's idle interval.
+#[test]
+fn a_neighbour_s_down_is_told_from_its_silence() {
+    let mut l = Link::new(cfg(1, 1, 3), cfg(1, 1, 3));
+    l.run(MS * 20);
+    l.cut_to = Some(1);
+    l.run(MS * 10);
+    let last = |i: usize| l.events.iter().rev().find(|(j, _)| *j == i).unwrap().1;
+    let (b, a) = (last(1), last(0));
+    assert_eq!((b.to, b.diag, b.remote_state), (State::Down, Diag::TimeExpired, State::Up));
+    assert_eq!((a.to, a.diag, a.remote_state), (State::Down, Diag::NeighborDown, State::Down));
+    assert_eq!(a.detection_time, Some(MS * 3));
+    assert!(a.at > b.at);
 }
 
 #[test]
@@ -179,6 +201,8 @@ fn admin_down_takes_the_neighbour_down_at_once_with_diag_3() {
     assert_eq!(l.s[1].diag(), Diag::NeighborDown);
     let (t, _) = l.s[1].last_down().unwrap();
     assert!(t - at <= MS, "{:?}", t - at);
+    let down = l.events.iter().rev().find(|(i, _)| *i == 1).unwrap().1;
+    assert_eq!(down.remote_state, State::AdminDown);
     let sent = l.sent.iter().find(|(t, i, _)| *i == 0 && *t >= at).unwrap().2;
     assert_eq!((sent.state, sent.diag), (State::AdminDown, Diag::AdminDown));
     // An AdminDown session takes nothing.

@@ -390,13 +390,17 @@ impl Node {
 
     /// A BFD session changed state: `track_bfd` re-applied, then havip's fast takeover: a
     /// backup with `fast_takeover` whose master is this session's neighbour, and whose session
-    /// left Up, cuts its Master_Down_Timer to a skew at BFD scale (see [`fast_takeover_skew`]).
+    /// left Up because the neighbour went silent (diag 1) or stopped it (AdminDown), cuts its
+    /// Master_Down_Timer to a skew at BFD scale (see [`fast_takeover_skew`]). A neighbour that
+    /// says Down is alive (it lost our packets): no takeover for that.
     pub(super) async fn on_bfd(&mut self, ev: crate::bfd::BfdEvent) {
         use crate::bfd::BfdState;
         if self.health.record_bfd(&ev.name, ev.to == BfdState::Up) {
             self.apply_health_all().await;
         }
-        if ev.from != BfdState::Up {
+        let gone = ev.diag == crate::bfd::Diag::TimeExpired
+            || (ev.diag == crate::bfd::Diag::NeighborDown && ev.remote_state == BfdState::AdminDown);
+        if ev.from != BfdState::Up || !gone {
             return;
         }
         let now = Instant::now();
