@@ -114,8 +114,9 @@ fn run_spec(args: &crate::cli::RunArgs) -> anyhow::Result<crate::model::DaemonSp
     let mut spec = loaded.spec;
     spec.xdp_mode = args.xdp_mode;
     spec.advert_path = args.advert_path;
-    // The command line wins over the file's vrrp_rt_priority / vrrp_no_swap.
+    // The command line wins over the file's vrrp_rt_priority, bfd_rt_priority / vrrp_no_swap.
     spec.rt_priority = args.rt_priority.or(spec.rt_priority);
+    spec.bfd_rt_priority = args.bfd_rt_priority.or(spec.bfd_rt_priority);
     spec.mlock |= args.mlock;
     spec.metrics_listen = args.metrics_listen.or(spec.metrics_listen);
     Ok(spec)

@@ -1,14 +1,19 @@
 //! The command line: `havip run`, and the parsers that turn bad input into errors that say
 //! what was wrong and what to type instead.
 
-use std::{net::Ipv4Addr, path::PathBuf, str::FromStr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    str::FromStr,
+    time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::{
     config::Format,
     logging::LogFormat,
-    model::{AdvertPath, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
+    model::{AdvertPath, BfdSpec, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
     vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
 };
@@ -143,7 +148,7 @@ pub struct RunArgs {
     /// /etc/keepalived/keepalived.conf.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "iface", "vips", "vrid", "priority", "advert_int", "vrrp_version", "auth_pass",
-        "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2",
+        "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2", "bfds", "fast_takeover",
     ])]
     pub config: Option<PathBuf>,
     /// The syntax of --config whatever its name.
@@ -206,6 +211,22 @@ pub struct RunArgs {
     /// With --use-vmac, adverts go out from the interface's own MAC (keepalived `vmac_xmit_base`).
     #[arg(long, requires = "use_vmac")]
     pub vmac_xmit_base: bool,
+    /// A BFD session (RFC 5880/5881) to NEIGHBOR, an IPv4 or IPv6 address (repeatable;
+    /// keepalived `bfd_instance`), with keepalived's defaults unless given: `name=NAME` (default
+    /// bfd1, bfd2, ... in order), `source=ADDR`, `min_rx=MS` (10), `min_tx=MS` (10),
+    /// `idle_tx=MS` (1000, at least 1000), `multiplier=N` (5), `passive`, `ttl=N` (255; IPv6
+    /// 64), `max_hops=N` (0, at most ttl), e.g. `--bfd 10.0.0.2,min_rx=50,min_tx=50`.
+    #[arg(long = "bfd", value_name = "NEIGHBOR[,KEY=VALUE...]")]
+    pub bfds: Vec<BfdArg>,
+    /// havip's extension, outside RFC 9568: as a backup, take over as soon as the --bfd session
+    /// to the master's address goes down, after a skew at BFD scale, instead of waiting for
+    /// Master_Down_Interval (keepalived.conf `havip_fast_takeover`).
+    #[arg(long, requires_all = ["vrid", "bfds"])]
+    pub fast_takeover: bool,
+    /// Real-time scheduling of the BFD sessions' thread: SCHED_FIFO at this priority, 1-99
+    /// (keepalived `bfd_rt_priority`; default: --rt-priority's).
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub bfd_rt_priority: Option<u8>,
     /// Serve Prometheus metrics on this address (GET /metrics), e.g. 127.0.0.1:9150.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -315,7 +336,20 @@ impl RunArgs {
         spec.xdp_mode = self.xdp_mode;
         spec.advert_path = self.advert_path;
         spec.rt_priority = self.rt_priority;
+        spec.bfd_rt_priority = self.bfd_rt_priority;
         spec.mlock = self.mlock;
+        for (i, b) in self.bfds.iter().enumerate() {
+            let mut b = b.0.clone();
+            if b.name.is_empty() {
+                b.name = format!("bfd{}", i + 1);
+            }
+            if let Some((msg, _)) = crate::config::bfd_conflict(&spec.bfds, &b) {
+                return Err(format!(
+                    "--bfd: {msg}: one session per neighbour and source"
+                ));
+            }
+            spec.bfds.push(b);
+        }
         spec.metrics_listen = self.metrics_listen;
         Ok(spec)
     }
@@ -373,6 +407,13 @@ impl RunArgs {
                     .into(),
             );
         }
+        if self.fast_takeover && self.priority == 255 {
+            return Err(
+                "--fast-takeover has no effect on the address owner (priority 255), which takes \
+                 over at once anyway: drop it, or lower --priority"
+                    .into(),
+            );
+        }
         if self.nopreempt && !preempt_delay.is_zero() {
             return Err("--preempt-delay has no effect with --nopreempt: drop one".into());
         }
@@ -393,9 +434,120 @@ impl RunArgs {
             check_unicast_src: !self.no_check_unicast_src,
             use_vmac: self.use_vmac,
             vmac_xmit_base: self.vmac_xmit_base,
+            fast_takeover: self.fast_takeover,
             ..VrrpSpec::new(vrid, self.priority)
         })
     }
+}
+
+/// `--bfd NEIGHBOR[,KEY=VALUE...]`: a session, unnamed (empty) unless `name=` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdArg(pub BfdSpec);
+
+impl FromStr for BfdArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use crate::config::bfd_limits;
+        let mut parts = s.split(',');
+        let first = parts.next().unwrap_or_default();
+        let neighbor: IpAddr = first.parse().map_err(|_| {
+            format!(
+                "{first:?} is not an IP address: give the neighbour first, e.g. 10.0.0.2,min_rx=50"
+            )
+        })?;
+        let mut b = BfdSpec::new("", neighbor);
+        let mut max_hops = None;
+        for part in parts {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            let number = |min: u64, max: u64| -> Result<u64, String> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| (min..=max).contains(v))
+                    .ok_or_else(|| {
+                        format!("{key}={value:?}: give a whole number from {min} to {max}")
+                    })
+            };
+            match key {
+                "name" if !value.is_empty() && value.len() <= bfd_limits::NAME_MAX => {
+                    b.name = value.to_string()
+                }
+                "name" => return Err(format!("name={value:?}: 1 to 31 characters")),
+                "source" => {
+                    b.source = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("source={value:?} is not an IP address"))?,
+                    )
+                }
+                "min_rx" | "min_tx" | "idle_tx" => {
+                    let (min, max) = if key == "idle_tx" {
+                        bfd_limits::IDLE_TX_US
+                    } else {
+                        bfd_limits::INTERVAL_US
+                    };
+                    let us = millis_us(value)
+                        .filter(|us| (min..=max).contains(us))
+                        .ok_or_else(|| {
+                            format!(
+                            "{key}={value:?}: give milliseconds from {} to {}, at most 3 decimals",
+                            min as f64 / 1000.0,
+                            max / 1000
+                        )
+                        })?;
+                    let d = Duration::from_micros(us);
+                    match key {
+                        "min_rx" => b.min_rx = d,
+                        "min_tx" => b.min_tx = d,
+                        _ => b.idle_tx = d,
+                    }
+                }
+                "multiplier" => b.multiplier = number(1, 255)? as u8,
+                "ttl" => b.ttl = number(1, 255)? as u8,
+                "max_hops" => max_hops = Some(number(0, 255)? as u8),
+                "passive" if value.is_empty() => b.passive = true,
+                _ => {
+                    return Err(format!(
+                        "{part:?}: the options are name=, source=, min_rx=, min_tx=, idle_tx=, \
+                         multiplier=, passive, ttl=, max_hops="
+                    ))
+                }
+            }
+        }
+        if crate::config::bfd_family_problem(&b).is_some() {
+            return Err(format!(
+                "source={}: not of the family of the neighbour {neighbor}",
+                b.source.map_or(String::new(), |s| s.to_string())
+            ));
+        }
+        if let Some(h) = max_hops {
+            if h > b.ttl {
+                return Err(format!(
+                    "max_hops={h} exceeds the ttl {}: at most the ttl",
+                    b.ttl
+                ));
+            }
+            b.max_hops = h;
+        }
+        Ok(BfdArg(b))
+    }
+}
+
+/// Milliseconds with at most three decimals, in microseconds.
+fn millis_us(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac: u64 = format!("{frac:0<3}").parse().ok()?;
+    whole.checked_mul(1000)?.checked_add(frac)
 }
 
 /// An IPv4 VIP and its prefix length.
@@ -557,6 +709,92 @@ mod tests {
             s.instances[0].vrrp.as_ref().unwrap().advert_interval,
             Centis(1)
         );
+    }
+
+    /// `--bfd` sessions with keepalived's defaults, named in order unless `name=` says;
+    /// `--fast-takeover` needs one and a --vrid, and means nothing to the address owner.
+    #[test]
+    fn bfd_flags_make_sessions_and_fast_takeover() {
+        let s = spec(&[
+            "--vrid",
+            "51",
+            "--bfd",
+            "10.0.0.2",
+            "--bfd",
+            "fd00::3,name=peer_c,source=fd00::1,min_rx=3.312,min_tx=50,idle_tx=2000,multiplier=3,passive,ttl=200,max_hops=2",
+            "--fast-takeover",
+            "--bfd-rt-priority",
+            "40",
+        ])
+        .unwrap();
+        let first = BfdSpec::new("bfd1", "10.0.0.2".parse().unwrap());
+        assert_eq!(s.bfds[0], first);
+        assert_eq!(
+            s.bfds[1],
+            BfdSpec {
+                source: Some("fd00::1".parse().unwrap()),
+                min_rx: Duration::from_micros(3312),
+                min_tx: Duration::from_millis(50),
+                idle_tx: Duration::from_secs(2),
+                multiplier: 3,
+                passive: true,
+                ttl: 200,
+                max_hops: 2,
+                ..BfdSpec::new("peer_c", "fd00::3".parse().unwrap())
+            }
+        );
+        assert_eq!(s.bfds[1].ttl, 200);
+        assert_eq!(BfdSpec::new("x", "fd00::3".parse().unwrap()).ttl, 64);
+        assert!(s.instances[0].vrrp.as_ref().unwrap().fast_takeover);
+        assert_eq!(s.bfd_rt_priority, Some(40));
+        for (args, says) in [
+            (&["--bfd", "nope"][..], "not an IP address"),
+            (&["--bfd", "10.0.0.2,min_rx=0.5"], "from 1 to 4294967"),
+            (&["--bfd", "10.0.0.2,min_tx=1.0005"], "at most 3 decimals"),
+            (&["--bfd", "10.0.0.2,idle_tx=500"], "from 1000"),
+            (&["--bfd", "10.0.0.2,multiplier=0"], "from 1 to 255"),
+            (&["--bfd", "10.0.0.2,ttl=10,max_hops=20"], "exceeds the ttl"),
+            (&["--bfd", "10.0.0.2,source=fd00::1"], "not of the family"),
+            (&["--bfd", "10.0.0.2,weight=5"], "the options are"),
+            (
+                &["--bfd", "10.0.0.2", "--bfd", "10.0.0.2"],
+                "already bfd_instance bfd1",
+            ),
+            (
+                &["--bfd", "10.0.0.2,name=a", "--bfd", "10.0.0.3,name=a"],
+                "defined twice",
+            ),
+            (&["--vrid", "51", "--fast-takeover"], "--bfd"),
+            (&["--bfd", "10.0.0.2", "--fast-takeover"], "--vrid"),
+            (
+                &[
+                    "--vrid",
+                    "51",
+                    "--priority",
+                    "255",
+                    "--bfd",
+                    "10.0.0.2",
+                    "--fast-takeover",
+                ],
+                "address owner",
+            ),
+        ] {
+            let err = spec(args).unwrap_err();
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+        // Two sessions to one neighbour from two sources are two sessions, as in keepalived.
+        let s = spec(&[
+            "--bfd",
+            "10.0.0.2,source=10.0.0.1",
+            "--bfd",
+            "10.0.0.2,source=10.0.0.9",
+        ])
+        .unwrap();
+        assert_eq!(s.bfds.len(), 2);
+        let err = Cli::try_parse_from(["havip", "run", "--config", "k.conf", "--bfd", "10.0.0.2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be used with"), "{err}");
     }
 
     #[test]

@@ -103,8 +103,9 @@ pub struct BfdSpec {
     pub passive: bool,
     /// keepalived `ttl` (IPv4, default 255) / `hoplimit` (IPv6, default 64): what is sent.
     pub ttl: u8,
-    /// keepalived `max_hops` (default 0): received TTL / hop limit may be this much below 255
-    /// (255: not checked).
+    /// keepalived `max_hops` (default 0, at most `ttl`): a received TTL / hop limit may be this
+    /// much below `ttl` (keepalived discards a packet when `received + max_hops < ttl`; 255, or
+    /// `max_hops == ttl`, is not checked).
     pub max_hops: u8,
     /// keepalived `weight` (default 0): the weight of `track_bfd` entries that give none.
     pub weight: i32,
@@ -538,9 +539,9 @@ pub struct SyncGroupSpec {
     pub name: String,
     pub instances: Vec<String>,
     pub notify: NotifySpec,
-    /// keepalived's `track_interface`, `track_script` / `track_process` and `track_file` on
-    /// the group: each member tracks them, with their weights (0 where a member is an address
-    /// owner). The config reader adds them to the members' own lists.
+    /// keepalived's `track_interface`, `track_script` / `track_process`, `track_file` and
+    /// `track_bfd` on the group: each member tracks them, with their weights (0 where a member
+    /// is an address owner). The config reader adds them to the members' own lists.
     pub track: GroupTrack,
     /// keepalived `sync_group_tracking_weight` (or its older `global_tracking`): the members
     /// keep the weights of their own tracking (without it they lose them, so that they cannot

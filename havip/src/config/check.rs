@@ -234,8 +234,9 @@ pub fn finish(
 /// keepalived 2.2.7 (`vrrp_complete_instance()`): the tracking of a sync group member must not
 /// move its priority, or the group's members could end up master on different nodes. A
 /// tracked interface with a weight loses it (down is then FAULT, for the whole group); a
-/// tracked script, process or file with a weight is dropped. Each with keepalived's warning
-/// (`keepalived -t` prints the same), since a check dropped this way does nothing.
+/// tracked script, process, file or BFD session with a weight is dropped. Each with
+/// keepalived's warning (`keepalived -t` prints the same), since a check dropped this way does
+/// nothing.
 fn weightless_in_groups(spec: &mut DaemonSpec, diags: &mut Diags) {
     // `sync_group_tracking_weight`: that group's members keep their weights.
     let grouped: HashSet<&str> = spec

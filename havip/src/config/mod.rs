@@ -25,6 +25,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use check::{bfd_conflict, bfd_family_problem, bfd_limits};
 pub use diag::{Diagnostic, LoadError};
 pub use render::render;
 pub use syntax::ReadOptions;

@@ -1989,3 +1989,412 @@ fn use_vmac_is_read_in_both_formats() {
         l.warnings
     );
 }
+
+/// An instance tracking `track` (lines of a `track_bfd` block), after `top` (blocks above).
+fn bfd_conf(top: &str, instance_extra: &str) -> String {
+    format!(
+        "{top}vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+         virtual_ipaddress {{\n    10.0.0.100/24\n  }}\n{instance_extra}}}\n"
+    )
+}
+
+fn warnings_of(l: &Loaded) -> String {
+    l.warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// keepalived's `bfd_instance` (its defaults: `BfdSpec::new`), `track_bfd`, `bfd_rt_priority`
+/// and havip's `havip_fast_takeover`, and the same in TOML: one spec.
+#[test]
+fn bfd_instances_are_read_in_both_formats() {
+    let k = load_k(&bfd_conf(
+        "global_defs {\n  bfd_rt_priority 40\n}\n\
+         bfd_instance peer_b {\n  neighbor_ip 10.0.0.2\n  source_ip 10.0.0.1\n  min_rx 3.312\n  \
+         min_tx 50\n  idle_tx 1500.25\n  multiplier 3\n  passive\n  ttl 200\n  max_hops 2\n  weight -50\n}\n\
+         bfd_instance peer_c {\n  neighbour_ip fd00::3\n}\n\
+         bfd_instance peer_d {\n  neighbor_ip 10.0.0.4\n  hoplimit 100\n  vrrp\n  checker\n}\n",
+        "  track_bfd {\n    peer_b\n    peer_c weight 10 noreverse\n  }\n  havip_fast_takeover\n",
+    ))
+    .unwrap();
+    assert!(k.warnings.is_empty(), "{}", warnings_of(&k));
+    assert_eq!(k.spec.bfd_rt_priority, Some(40));
+    let b = &k.spec.bfds;
+    assert_eq!(b.len(), 3);
+    assert_eq!(
+        b[0],
+        crate::model::BfdSpec {
+            source: Some("10.0.0.1".parse().unwrap()),
+            min_rx: Duration::from_micros(3312),
+            min_tx: Duration::from_millis(50),
+            idle_tx: Duration::from_micros(1_500_250),
+            multiplier: 3,
+            passive: true,
+            ttl: 200,
+            max_hops: 2,
+            weight: -50,
+            ..crate::model::BfdSpec::new("peer_b", "10.0.0.2".parse().unwrap())
+        }
+    );
+    // keepalived's defaults: 10 ms, 10 ms, 1000 ms, 5, active, hop limit 64 for IPv6, 0, 0.
+    let c = &b[1];
+    assert_eq!(
+        (c.min_rx, c.min_tx, c.idle_tx, c.multiplier, c.passive),
+        (
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_secs(1),
+            5,
+            false
+        )
+    );
+    assert_eq!((c.ttl, c.max_hops, c.weight, c.source), (64, 0, 0, None));
+    assert_eq!(b[2].ttl, 100, "hoplimit and ttl are one setting");
+    let v = k.spec.instances[0].vrrp.as_ref().unwrap();
+    assert_eq!(
+        v.track_bfds,
+        [
+            ("peer_b".to_string(), None),
+            ("peer_c".to_string(), Some(10))
+        ]
+    );
+    assert!(v.fast_takeover);
+
+    let t = load_t(
+        "bfd_rt_priority = 40\n\
+         [[bfd]]\nname = \"peer_b\"\nneighbor = \"10.0.0.2\"\nsource = \"10.0.0.1\"\nmin_rx_ms = 3.312\n\
+         min_tx_ms = 50\nidle_tx_ms = 1500.25\nmultiplier = 3\npassive = true\nttl = 200\nmax_hops = 2\nweight = -50\n\
+         [[bfd]]\nname = \"peer_c\"\nneighbor = \"fd00::3\"\n\
+         [[bfd]]\nname = \"peer_d\"\nneighbor = \"10.0.0.4\"\nttl = 100\n\
+         [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n\
+         track_bfds = [{ bfd = \"peer_b\" }, { bfd = \"peer_c\", weight = 10 }]\nfast_takeover = true\n",
+    )
+    .unwrap();
+    assert!(t.warnings.is_empty(), "{}", warnings_of(&t));
+    assert_eq!(t.spec.bfds, k.spec.bfds);
+    assert_eq!(t.spec.bfd_rt_priority, Some(40));
+    assert_eq!(t.spec.instances[0].vrrp, k.spec.instances[0].vrrp);
+    let shown = render(&k.spec);
+    for needle in [
+        "bfd_rt_priority: 40",
+        "  track_bfd: peer_b (the session's weight)",
+        "  track_bfd: peer_c weight 10",
+        "  fast_takeover: true",
+        "bfd peer_b\n  neighbor: 10.0.0.2, source: 10.0.0.1\n  min_rx 3.312ms, min_tx 50ms, idle_tx 1.50025s, multiplier 3, passive true\n  ttl 200, max_hops 2, weight -50\n",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} not in\n{shown}");
+    }
+}
+
+/// What keepalived 2.2.7 refuses in a `bfd_instance` ("Configuration error: BFD instance ...",
+/// `keepalived -t` exits 5) is an error, at the value.
+#[test]
+fn bfd_values_keepalived_refuses_are_errors() {
+    let one = |lines: &str| {
+        errors(load_k(&bfd_conf(
+            &format!("bfd_instance B {{\n  neighbor_ip 10.0.0.2\n{lines}}}\n"),
+            "",
+        )))
+    };
+    for (line, says) in [
+        ("  min_rx 0.5\n", "k.conf:3:10: error: min_rx 0.5 is out of range"),
+        ("  min_tx 4294968\n", "k.conf:3:10: error: min_tx 4294968 is out of range"),
+        ("  min_rx 1.0005\n", "k.conf:3:10: error: min_rx 1.0005 has too many decimal places"),
+        ("  min_rx abc\n", "k.conf:3:10: error: min_rx abc is not a number"),
+        ("  idle_tx 500\n", "k.conf:3:11: error: idle_tx 500 is out of range"),
+        ("  multiplier 0\n", "k.conf:3:14: error: multiplier 0 is out of range"),
+        ("  ttl 0\n", "k.conf:3:7: error: ttl 0 is out of range"),
+        ("  hoplimit 256\n", "k.conf:3:12: error: hoplimit 256 is out of range"),
+        ("  max_hops -2\n", "k.conf:3:12: error: max_hops -2 is out of range"),
+        ("  weight 254\n", "k.conf:3:10: error: weight 254 is out of range"),
+        ("  weight -10 reverse\n", "k.conf:3:14: error: bfd_instance: reverse weights are not supported"),
+        ("  source_ip 10.0.0.300\n", "k.conf:3:13: error: source_ip 10.0.0.300 is not an IP address"),
+        ("  source_ip fd00::1\n", "k.conf:1:14: error: bfd_instance B: source fd00::1 and neighbour 10.0.0.2 are not of the same family"),
+        ("  multihop\n", "k.conf:3:3: error: unknown keyword multihop in bfd_instance"),
+    ] {
+        assert_error(&one(line), says, &[]);
+    }
+    let errs = errors(load_k(&bfd_conf(
+        "bfd_instance B3 {\n  min_rx 20\n}\nbfd_instance B1 {\n  neighbor_ip 10.0.0.2\n}\n\
+         bfd_instance B4 {\n  neighbor_ip 10.0.0.2\n}\nbfd_instance B1 {\n  neighbor_ip 10.0.0.9\n}\n\
+         bfd_instance B5 {\n  neighbour_ip 10.0.0.9\n  source_ip 10.0.0.1\n}\n\
+         bfd_instance B6 {\n  neighbour_ip 10.0.0.9\n  source_ip 10.0.0.1\n}\n\
+         bfd_instance averyveryveryveryverylongname_ab {\n  neighbor_ip 10.0.0.7\n}\n",
+        "  track_bfd {\n    B3\n  }\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:1:14: error: bfd_instance B3 has no neighbor_ip",
+        &["no neighbor address set"],
+    );
+    assert_error(
+        &errs,
+        "k.conf:7:14: error: bfd_instance B4: a session to 10.0.0.2 is already bfd_instance B1",
+        &["duplicate neighbor address"],
+    );
+    assert_error(
+        &errs,
+        "k.conf:10:14: error: bfd_instance B1 is defined twice",
+        &["already configured"],
+    );
+    // B5 (10.0.0.9 from 10.0.0.1) is no duplicate of the second B1 (10.0.0.9, refused), B6 is of B5.
+    assert_error(&errs, "k.conf:17:14: error: bfd_instance B6: a session to 10.0.0.9 from 10.0.0.1 is already bfd_instance B5", &[]);
+    assert_error(&errs, "k.conf:21:14: error: bfd_instance averyveryveryveryverylongname_ab: the name is longer than 31 characters", &["name too long"]);
+    // A track of the refused B3 is not reported again.
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    // Sessions to one neighbour from two sources are two sessions, as in keepalived.
+    let l = load_k(&bfd_conf(
+        "bfd_instance B1 {\n  neighbor_ip 10.0.0.2\n  source_ip 10.0.0.1\n}\n\
+         bfd_instance B2 {\n  neighbor_ip 10.0.0.2\n  source_ip 10.0.0.4\n}\n",
+        "",
+    ))
+    .unwrap();
+    assert_eq!(l.spec.bfds.len(), 2);
+    // global_defs: bfd_rt_priority is keepalived's 1 to 99 (it clamps with a config error).
+    let errs = errors(load_k(&bfd_conf(
+        "global_defs {\n  bfd_rt_priority 0\n}\n",
+        "",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:2:19: error: bfd_rt_priority 0 is out of range",
+        &[],
+    );
+}
+
+/// What keepalived corrects or drops with a message, havip does too, with a warning: max_hops
+/// above the ttl, a session for the checkers only, a duplicate track_bfd; the other `bfd_*`
+/// globals are warned of.
+#[test]
+fn bfd_corrections_come_with_warnings() {
+    let l = load_k(&bfd_conf(
+        "global_defs {\n  bfd_no_swap\n  bfd_priority -5\n  bfd_cpu_affinity 1\n  bfd_rlimit_rttime 1000\n  \
+         bfd_process_name b\n}\n\
+         bfd_instance B1 {\n  neighbor_ip fd00::2\n  hoplimit 10\n  max_hops 20\n}\n\
+         bfd_instance B2 {\n  neighbor_ip 10.0.0.2\n  max_hops -1\n}\n\
+         bfd_instance B3 {\n  neighbor_ip 10.0.0.3\n  checker\n}\n",
+        "  track_bfd {\n    B1\n    B1 weight 5\n  }\n",
+    ))
+    .unwrap();
+    let w = warnings_of(&l);
+    for needle in [
+        "k.conf:2:3: warning: havip ignores bfd_no_swap",
+        "k.conf:3:3: warning: havip ignores bfd_priority",
+        "k.conf:4:3: warning: havip ignores bfd_cpu_affinity",
+        "k.conf:5:3: warning: havip ignores bfd_rlimit_rttime",
+        "k.conf:6:3: warning: havip ignores bfd_process_name",
+        "k.conf:11:12: warning: bfd_instance B1: max_hops 20 exceeds the hoplimit 10: set to 10, as keepalived does",
+        "k.conf:19:3: warning: bfd_instance B3 reports to keepalived's checkers only (checker without vrrp): havip, VRRP only, does not run it",
+        "warning: duplicate track_bfd B1 is ignored, as keepalived does",
+    ] {
+        assert!(w.contains(needle), "{needle:?} not in\n{w}");
+    }
+    assert_eq!(l.warnings.len(), 8, "{w}");
+    let names: Vec<&str> = l.spec.bfds.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["B1", "B2"], "the checkers' session is not run");
+    assert_eq!(l.spec.bfds[0].max_hops, 10);
+    assert_eq!(l.spec.bfds[1].max_hops, 255, "-1 is 255: not checked");
+    assert_eq!(
+        l.spec.instances[0].vrrp.as_ref().unwrap().track_bfds,
+        [("B1".to_string(), None)]
+    );
+    // An unknown bfd_ global is unknown (keepalived: "Unknown keyword"), as bfd_pidfile.
+    let errs = errors(load_k(&bfd_conf(
+        "global_defs {\n  bfd_pidfile /x\n}\n",
+        "",
+    )));
+    assert_error(&errs, "k.conf:2:3: error: unknown keyword bfd_pidfile", &[]);
+}
+
+/// keepalived resolves `track_bfd` when it reads it ("track bfd NAME not found, ignoring...",
+/// a config error): a session defined below, not at all, or for the checkers only is an error;
+/// so are a reverse weight and a weight out of -253..253.
+#[test]
+fn track_bfd_names_a_session_above() {
+    let errs = errors(load_k(&format!(
+        "{}bfd_instance B1 {{\n  neighbor_ip 10.0.0.2\n}}\nbfd_instance C {{\n  neighbor_ip 10.0.0.3\n  checker\n}}\n",
+        bfd_conf(
+            "bfd_instance C0 {\n  neighbor_ip 10.0.0.5\n  checker\n}\n",
+            "  track_bfd {\n    B1\n    NOPE\n    C0\n  }\n"
+        )
+    )));
+    assert_error(
+        &errs,
+        "k.conf:13:5: error: track_bfd B1: no bfd_instance of that name above",
+        &["not found, ignoring"],
+    );
+    assert_error(
+        &errs,
+        "k.conf:14:5: error: track_bfd NOPE: no bfd_instance of that name above",
+        &[],
+    );
+    assert_error(
+        &errs,
+        "k.conf:15:5: error: track_bfd C0: bfd_instance C0 reports to keepalived's checkers only",
+        &["add vrrp"],
+    );
+    let top = "bfd_instance B1 {\n  neighbor_ip 10.0.0.2\n}\n";
+    let errs = errors(load_k(&bfd_conf(
+        top,
+        "  track_bfd {\n    B1 weight 10 reverse\n  }\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:12:18: error: track_bfd: reverse weights are not supported",
+        &[],
+    );
+    let errs = errors(load_k(&bfd_conf(
+        top,
+        "  track_bfd {\n    B1 weight 254\n  }\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:12:15: error: weight 254 is out of range",
+        &["-253 to 253"],
+    );
+}
+
+/// `track_bfd` in a sync group goes to every member, cleared of its weight when a member is
+/// the address owner; a member's own weighted track_bfd is dropped, as keepalived does
+/// ("(VI_1) ignoring tracked bfd B1 with weight -10 due to SYNC group").
+#[test]
+fn sync_group_track_bfd_is_keepalived_s() {
+    let conf = |prio_b: u32, member_track: &str| {
+        format!(
+            "bfd_instance B1 {{\n  neighbor_ip 10.0.0.2\n  weight -10\n}}\nbfd_instance B2 {{\n  neighbor_ip 10.0.0.3\n}}\n\
+             vrrp_sync_group G {{\n  group {{\n    A\n    B\n  }}\n  track_bfd {{\n    B2 weight 5\n  }}\n}}\n\
+             vrrp_instance A {{\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {{\n    10.0.0.1/24\n  }}\n{member_track}}}\n\
+             vrrp_instance B {{\n  interface eth0\n  virtual_router_id 2\n  priority {prio_b}\n  virtual_ipaddress {{\n    10.0.0.2/24\n  }}\n}}\n"
+        )
+    };
+    let k = load_k(&conf(100, "")).unwrap();
+    assert!(k.warnings.is_empty(), "{}", warnings_of(&k));
+    for i in &k.spec.instances {
+        assert_eq!(
+            i.vrrp.as_ref().unwrap().track_bfds,
+            [("B2".to_string(), Some(5))]
+        );
+    }
+    let k = load_k(&conf(255, "")).unwrap();
+    assert_eq!(
+        k.spec.instances[0].vrrp.as_ref().unwrap().track_bfds,
+        [("B2".to_string(), Some(0))]
+    );
+    assert!(
+        warnings_of(&k).contains("the weights of track_bfd B2 are cleared"),
+        "{}",
+        warnings_of(&k)
+    );
+    let k = load_k(&conf(100, "  track_bfd {\n    B1\n    B2 weight 0\n  }\n")).unwrap();
+    assert_eq!(
+        k.spec.instances[0].vrrp.as_ref().unwrap().track_bfds,
+        [("B2".to_string(), Some(0)), ("B2".to_string(), Some(5))]
+    );
+    assert!(
+        warnings_of(&k).contains("(A) ignoring tracked bfd B1 with weight -10 due to SYNC group"),
+        "{}",
+        warnings_of(&k)
+    );
+    let errs = errors(load_k(
+        &conf(100, "").replace("    B2 weight 5", "    NOPE"),
+    ));
+    assert_error(&errs, "k.conf:14:5: error: track_bfd NOPE", &[]);
+
+    let t = load_t(
+        "[[bfd]]\nname = \"B2\"\nneighbor = \"10.0.0.3\"\n\
+         [[instance]]\nname = \"A\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n\
+         [[instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 2\nvips = [\"10.0.0.2/24\"]\n\
+         [[sync_group]]\nname = \"G\"\ninstances = [\"A\", \"B\"]\ntrack_bfds = [{ bfd = \"B2\", weight = 5 }]\n",
+    )
+    .unwrap();
+    for i in &t.spec.instances {
+        assert_eq!(
+            i.vrrp.as_ref().unwrap().track_bfds,
+            [("B2".to_string(), Some(5))]
+        );
+    }
+}
+
+/// havip's fast takeover needs a BFD session (an error without one, in both formats) and means
+/// nothing to the address owner (a warning).
+#[test]
+fn fast_takeover_needs_a_session_and_a_backup() {
+    let errs = errors(load_k(&bfd_conf("", "  havip_fast_takeover\n")));
+    assert_error(
+        &errs,
+        "k.conf:8:3: error: instance VI_1: havip_fast_takeover needs a BFD session, and none is defined",
+        &["bfd_instance NAME { neighbor_ip PEER }"],
+    );
+    let top = "bfd_instance B1 {\n  neighbor_ip 10.0.0.2\n}\n";
+    let l =
+        load_k(&bfd_conf(top, "  havip_fast_takeover\n").replace("priority 100", "priority 255"))
+            .unwrap();
+    assert!(
+        warnings_of(&l).contains("k.conf:11:3: warning: instance VI_1: havip_fast_takeover has no effect on the address owner (priority 255)"),
+        "{}",
+        warnings_of(&l)
+    );
+    let l = load_k(&bfd_conf(top, "  havip_fast_takeover yes\n")).unwrap();
+    assert!(l.spec.instances[0].vrrp.as_ref().unwrap().fast_takeover);
+    assert!(warnings_of(&l).contains("extra words after havip_fast_takeover are ignored"));
+    let toml = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\nfast_takeover = true\n";
+    let errs = errors(load_t(toml));
+    assert_error(
+        &errs,
+        "h.toml:6:17: error: instance VI_1: fast_takeover = true needs a BFD session",
+        &[],
+    );
+    assert!(load_t(&toml.replace("true", "false")).is_ok());
+}
+
+/// TOML refuses what keepalived would refuse or correct, at the value.
+#[test]
+fn toml_bfd_errors_point_at_the_value() {
+    let with = |bfd: &str, inst: &str| {
+        load_t(&format!(
+            "[[bfd]]\nname = \"B\"\nneighbor = \"10.0.0.2\"\n{bfd}\
+             [[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n{inst}"
+        ))
+    };
+    for (bfd, says) in [
+        ("min_rx_ms = 0.5\n", "h.toml:4:13: error: bfd B: min_rx_ms 0.5 is out of range"),
+        ("min_tx_ms = 1.0005\n", "h.toml:4:13: error: bfd B: min_tx_ms 1.0005 has more than 3 decimals"),
+        ("idle_tx_ms = 999\n", "h.toml:4:14: error: bfd B: idle_tx_ms 999 is out of range"),
+        ("multiplier = 0\n", "h.toml:4:14: error: multiplier 0 is out of range"),
+        ("ttl = 10\nmax_hops = 20\n", "h.toml:5:12: error: bfd B: max_hops 20 exceeds the ttl 10"),
+        ("weight = -254\n", "h.toml:4:10: error: weight -254 is out of range"),
+        ("source = \"fd00::1\"\n", "h.toml:1:1: error: bfd_instance B: source fd00::1 and neighbour 10.0.0.2 are not of the same family"),
+        ("passive = 1\n", "h.toml:4:11: error: bfd[0].passive: invalid type"),
+        ("detect = 3\n", "h.toml:4:1: error: bfd[0].detect: unknown field `detect`"),
+        (
+            "[[bfd]]\nname = \"C\"\nneighbor = \"10.0.0.2\"\n",
+            "h.toml:4:1: error: bfd_instance C: a session to 10.0.0.2 is already bfd_instance B",
+        ),
+        (
+            "[[bfd]]\nname = \"B\"\nneighbor = \"10.0.0.3\"\n",
+            "h.toml:4:1: error: bfd_instance B is defined twice",
+        ),
+    ] {
+        assert_error(&errors(with(bfd, "")), says, &[]);
+    }
+    let errs = errors(with("", "track_bfds = [{ bfd = \"nope\" }]\n"));
+    assert_error(
+        &errs,
+        "h.toml:9:15: error: track_bfds: no [[bfd]] named nope",
+        &[],
+    );
+    let errs = errors(with("", "track_bfds = [{ bfd = \"B\", weight = 254 }]\n"));
+    assert_error(
+        &errs,
+        "h.toml:9:15: error: track_bfds B: weight is out of range -253 to 253",
+        &[],
+    );
+    let errs = errors(load_t("bfd_rt_priority = 100\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n"));
+    assert_error(
+        &errs,
+        "h.toml:1:19: error: bfd_rt_priority 100 is out of range",
+        &[],
+    );
+}
