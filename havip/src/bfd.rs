@@ -23,10 +23,12 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use havip_proto::bfd::{ControlPacket, Session, SessionConfig, CONTROL_PORT};
 pub use havip_proto::bfd::Diag;
 pub use havip_proto::bfd::State as BfdState;
-use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
+use havip_proto::bfd::{ControlPacket, Session, SessionConfig, CONTROL_PORT};
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -188,12 +190,22 @@ impl Drop for Bfd {
 /// kernel's receive time with each datagram.
 fn rx_socket(v6: bool) -> Result<UdpSocket> {
     let (domain, addr) = if v6 {
-        (Domain::IPV6, SocketAddr::from((Ipv6Addr::UNSPECIFIED, CONTROL_PORT)))
+        (
+            Domain::IPV6,
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, CONTROL_PORT)),
+        )
     } else {
-        (Domain::IPV4, SocketAddr::from((Ipv4Addr::UNSPECIFIED, CONTROL_PORT)))
+        (
+            Domain::IPV4,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, CONTROL_PORT)),
+        )
     };
-    let s = Socket::new(domain, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))
-        .context("BFD socket")?;
+    let s = Socket::new(
+        domain,
+        Type::DGRAM.nonblocking().cloexec(),
+        Some(Protocol::UDP),
+    )
+    .context("BFD socket")?;
     if v6 {
         s.set_only_v6(true)?;
         setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true).context("IPV6_RECVHOPLIMIT")?;
@@ -291,8 +303,12 @@ fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
         bail!("source_ip and neighbor_ip are of different families");
     }
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-    let s = Socket::new(domain, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))
-        .context("BFD socket")?;
+    let s = Socket::new(
+        domain,
+        Type::DGRAM.nonblocking().cloexec(),
+        Some(Protocol::UDP),
+    )
+    .context("BFD socket")?;
     if v6 {
         s.set_unicast_hops_v6(u32::from(spec.ttl))?;
         s.set_tclass_v6(0xc0)?;
@@ -308,7 +324,9 @@ fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
     // RFC 5881 section 4: a source port in 49152-65535, the same for the session's life.
     let mut start = [0u8; 2];
     let _ = rustix::rand::getrandom(&mut start, rustix::rand::GetRandomFlags::empty());
-    let span = u32::from(*havip_proto::bfd::SOURCE_PORTS.end() - *havip_proto::bfd::SOURCE_PORTS.start()) + 1;
+    let span =
+        u32::from(*havip_proto::bfd::SOURCE_PORTS.end() - *havip_proto::bfd::SOURCE_PORTS.start())
+            + 1;
     let first = u32::from(u16::from_ne_bytes(start)) % span;
     let mut last_err = None;
     for i in 0..span {
@@ -320,7 +338,9 @@ fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_err = Some(e),
             Err(e) => {
-                return Err(e).with_context(|| format!("binding to {ip} (source_ip must be an address of this host)"))
+                return Err(e).with_context(|| {
+                    format!("binding to {ip} (source_ip must be an address of this host)")
+                })
             }
         }
     }
@@ -427,14 +447,18 @@ impl Thread {
                 }
                 let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
                 let n4 = self.rx4.is_some().then_some(2);
-                let n6 = self.rx6.is_some().then_some(2 + usize::from(self.rx4.is_some()));
+                let n6 = self
+                    .rx6
+                    .is_some()
+                    .then_some(2 + usize::from(self.rx4.is_some()));
                 (ready(0), n4.is_some_and(ready), n6.is_some_and(ready))
             };
             if let Some(d) = deadline {
                 let now = Instant::now();
                 let mut b = [0u8; 8];
                 if rustix::io::read(&self.timer, &mut b) == Ok(8) {
-                    self.late.push(now.saturating_duration_since(d).as_nanos() as u64);
+                    self.late
+                        .push(now.saturating_duration_since(d).as_nanos() as u64);
                 }
             }
             if readable4 {
@@ -535,8 +559,10 @@ impl Thread {
             if let Some(ts) = stamp {
                 // SO_TIMESTAMPNS is CLOCK_REALTIME: compare with the realtime clock now.
                 let recv = Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32);
-                if let Ok(wall) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-                    self.rx_delay.push(wall.saturating_sub(recv).as_nanos() as u64);
+                if let Ok(wall) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+                {
+                    self.rx_delay
+                        .push(wall.saturating_sub(recv).as_nanos() as u64);
                 }
             }
             let (Some(src), Some(ttl)) = (src, ttl) else {
@@ -573,8 +599,11 @@ impl Thread {
             self.count("wrong_source");
             return;
         }
-        // RFC 5881 section 5: single hop means TTL 255; keepalived's max_hops allows less.
-        if r.spec.max_hops != 255 && u16::from(ttl) + u16::from(r.spec.max_hops) < 255 {
+        // RFC 5881 section 5: single hop means TTL 255. keepalived checks against its own
+        // `ttl` (IPv6 `hoplimit`, 64 by default), less `max_hops` (255: not checked).
+        if r.spec.max_hops != 255
+            && u16::from(ttl) + u16::from(r.spec.max_hops) < u16::from(r.spec.ttl)
+        {
             self.count("ttl");
             return;
         }

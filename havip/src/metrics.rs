@@ -108,6 +108,104 @@ fn with(labels: &Labels, more: &[(&'static str, &str)]) -> Labels {
     l
 }
 
+/// The BFD sessions: state, intervals, packets, the ways down; the thread's drops.
+fn encode_bfd(enc: &mut DescriptorEncoder, b: &crate::control::BfdSnapshot) -> fmt::Result {
+    let by = |s: &crate::control::BfdSessionSnapshot| {
+        vec![
+            ("session", s.name.clone()),
+            ("neighbor", s.neighbor.clone()),
+        ]
+    };
+    let all = |f: &dyn Fn(&crate::control::BfdSessionSnapshot) -> u64| -> Vec<(Labels, u64)> {
+        b.sessions.iter().map(|s| (by(s), f(s))).collect()
+    };
+    gauges(
+        enc,
+        "bfd_session_up",
+        "BFD sessions (bfd_instance): 1 while Up, 0 otherwise.",
+        all(&|s| u64::from(s.state == "Up")),
+    )?;
+    gauges(
+        enc,
+        "bfd_session_state",
+        "BFD session state, by RFC 5880 name: 1 for the state it is in.",
+        b.sessions
+            .iter()
+            .map(|s| {
+                let mut l = by(s);
+                l.push(("state", s.state.clone()));
+                (l, 1u64)
+            })
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "bfd_tx_interval_seconds",
+        "How often the session sends now (negotiated, before jitter); absent when it sends \
+         nothing periodic.",
+        b.sessions
+            .iter()
+            .filter_map(|s| Some((by(s), s.tx_interval_us? as f64 / 1e6)))
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "bfd_detection_time_seconds",
+        "How long the neighbour may be silent before the session goes down (negotiated).",
+        b.sessions
+            .iter()
+            .filter_map(|s| Some((by(s), s.detection_time_us? as f64 / 1e6)))
+            .collect(),
+    )?;
+    counters(
+        enc,
+        "bfd_rx_packets",
+        "BFD control packets the session took.",
+        all(&|s| s.rx),
+    )?;
+    counters(
+        enc,
+        "bfd_tx_packets",
+        "BFD control packets the session sent.",
+        all(&|s| s.tx),
+    )?;
+    counters(
+        enc,
+        "bfd_session_downs",
+        "Times the session left Up.",
+        all(&|s| s.downs),
+    )?;
+    counters(
+        enc,
+        "bfd_detection_expired",
+        "Times the detection time ran out (RFC 5880 diag 1): the neighbour went silent.",
+        all(&|s| s.detect_expired),
+    )?;
+    gauges(
+        enc,
+        "bfd_last_down_info",
+        "Why the session last left Up (RFC 5880 diagnostic code and meaning).",
+        b.sessions
+            .iter()
+            .filter_map(|s| {
+                let mut l = by(s);
+                l.push(("diag", s.last_down.clone()?));
+                Some((l, 1u64))
+            })
+            .collect(),
+    )?;
+    counters(
+        enc,
+        "bfd_dropped_packets",
+        "Received datagrams no session took, by reason (malformed kinds, ttl, no_session, \
+         wrong_source).",
+        b.dropped
+            .iter()
+            .map(|(k, n)| (vec![("reason", k.clone())], *n))
+            .collect(),
+    )
+}
+
 impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let enc = &mut enc;
@@ -317,6 +415,9 @@ impl Collector for Snapshot {
                     .filter_map(|c| Some((vec![("check", c.name.clone())], i64::from(c.healthy?))))
                     .collect(),
             )?;
+            if let Some(b) = &d.bfd {
+                encode_bfd(enc, b)?;
+            }
             gauges(
                 enc,
                 "xdp_attached",

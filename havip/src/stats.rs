@@ -206,6 +206,55 @@ fn ifname(index: u32) -> String {
     .unwrap_or_else(|_| format!("if{index}"))
 }
 
+/// The BFD lines of [`render`]: one per session, then the thread's drops and timing.
+fn render_bfd(o: &mut String, b: &crate::control::BfdSnapshot) {
+    use std::fmt::Write as _;
+    let us = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.1} ms", v as f64 / 1000.0));
+    for s in &b.sessions {
+        let _ = writeln!(
+            o,
+            "bfd {} to {} from {}: {} (neighbour {})  tx every {}  detection {}  rx {} tx {}  downs {}{}",
+            s.name,
+            s.neighbor,
+            s.local,
+            s.state,
+            s.remote_state,
+            us(s.tx_interval_us),
+            us(s.detection_time_us),
+            s.rx,
+            s.tx,
+            s.downs,
+            match (&s.last_down, s.last_down_ago_ms) {
+                (Some(why), Some(ago)) => format!("  last down {:.1} s ago: diag {why}", ago as f64 / 1000.0),
+                _ => String::new(),
+            }
+        );
+    }
+    let dropped: Vec<String> = b.dropped.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    let _ = write!(
+        o,
+        "  bfd thread: {}  dropped [{}]",
+        b.rt_priority
+            .map_or("SCHED_OTHER".to_string(), |p| format!("SCHED_FIFO {p}")),
+        dropped.join(" ")
+    );
+    if let Some(l) = &b.wakeup_late {
+        let _ = write!(
+            o,
+            "  woke late p50 {:.0} µs p99 {:.0} µs max {:.0} µs",
+            l.p50_us, l.p99_us, l.max_us
+        );
+    }
+    if let Some(l) = &b.rx_delay {
+        let _ = write!(
+            o,
+            "  rx to session p50 {:.0} µs p99 {:.0} µs",
+            l.p50_us, l.p99_us
+        );
+    }
+    o.push('\n');
+}
+
 /// The human-readable form.
 pub fn render(stats: &Stats) -> String {
     use std::fmt::Write as _;
@@ -251,6 +300,9 @@ pub fn render(stats: &Stats) -> String {
                         let _ = writeln!(o, "check {}: {state}", c.name);
                     }
                 }
+            }
+            if let Some(b) = &d.bfd {
+                render_bfd(&mut o, b);
             }
             for f in &d.interfaces {
                 let changes: Vec<String> = f

@@ -125,7 +125,10 @@ fn sessions_negotiate_and_go_down_for_the_right_reason() {
     assert_eq!(s2.tx_interval_us, Some(4000), "{s2:?}");
     assert_eq!(s2.detection_time_us, Some(15_000), "{s2:?}");
     for s in [&s1, &s2] {
-        assert!(s.polls_sent >= 1 && s.finals_sent >= 1, "poll and final: {s:?}");
+        assert!(
+            s.polls_sent >= 1 && s.finals_sent >= 1,
+            "poll and final: {s:?}"
+        );
         assert_eq!(s.remote_state, "Up");
         assert_eq!(s.downs, 0, "no flap: {s:?}");
         assert!(s.local.ends_with(|c: char| c.is_ascii_digit()));
@@ -188,8 +191,20 @@ fn sessions_negotiate_and_go_down_for_the_right_reason() {
 fn fast_takeover_after_kill_9_of_the_master() {
     let (mut lab, n1, n2, client) = pair("bfdk9");
     let bfd = "    min_tx 3\n    min_rx 3\n    multiplier 3";
-    let c1 = conf(&n1, 101, &[("to_n2", "10.99.0.12")], bfd, "    havip_fast_takeover");
-    let c2 = conf(&n2, 100, &[("to_n1", "10.99.0.11")], bfd, "    havip_fast_takeover");
+    let c1 = conf(
+        &n1,
+        101,
+        &[("to_n2", "10.99.0.12")],
+        bfd,
+        "    havip_fast_takeover",
+    );
+    let c2 = conf(
+        &n2,
+        100,
+        &[("to_n1", "10.99.0.11")],
+        bfd,
+        "    havip_fast_takeover",
+    );
     start(&mut lab, "n1", &n1, &c1);
     start(&mut lab, "n2", &n2, &c2);
     lab.proc("n1").wait_state("MASTER", LONG);
@@ -216,8 +231,10 @@ fn fast_takeover_after_kill_9_of_the_master() {
     let outage = ping.stop().longest_gap();
     let replies = probe.stop();
     eprintln!("kill -9 → n2 MASTER seen after {became:?}; client outage {outage:?}");
-    lab.proc("n2")
-        .wait_log("fast takeover: the BFD session to the master went down", LONG);
+    lab.proc("n2").wait_log(
+        "fast takeover: the BFD session to the master went down",
+        LONG,
+    );
     // VRRP alone: 3 × 1 s + skew. BFD: 9 ms detection, 0.6 ms skew, the GARP.
     assert!(
         outage < Duration::from_millis(250),
@@ -236,7 +253,10 @@ fn fast_takeover_after_kill_9_of_the_master() {
         last_n1.saturating_sub(kill_at),
         first_n2.saturating_sub(kill_at)
     );
-    assert!(last_n1 < first_n2, "two responders: n1 {last_n1:?}, n2 {first_n2:?}");
+    assert!(
+        last_n1 < first_n2,
+        "two responders: n1 {last_n1:?}, n2 {first_n2:?}"
+    );
     assert!(
         last_n1 <= kill_at + Duration::from_millis(30),
         "n1's XDP answered {:?} after the kill",
@@ -250,7 +270,13 @@ fn fast_takeover_when_the_master_s_link_drops() {
     let (mut lab, n1, n2, client) = pair("bfdlink");
     let bfd = "    min_tx 3\n    min_rx 3\n    multiplier 3";
     let c1 = conf(&n1, 101, &[("to_n2", "10.99.0.12")], bfd, "");
-    let c2 = conf(&n2, 100, &[("to_n1", "10.99.0.11")], bfd, "    havip_fast_takeover");
+    let c2 = conf(
+        &n2,
+        100,
+        &[("to_n1", "10.99.0.11")],
+        bfd,
+        "    havip_fast_takeover",
+    );
     start(&mut lab, "n1", &n1, &c1);
     start(&mut lab, "n2", &n2, &c2);
     lab.proc("n1").wait_state("MASTER", LONG);
@@ -269,7 +295,10 @@ fn fast_takeover_when_the_master_s_link_drops() {
         "client outage {outage:?} (VRRP alone: 3.6 s)"
     );
     let s = session(&mut lab, "n2", "to_n1");
-    assert_eq!(s.last_down.as_deref(), Some("1 (control detection time expired)"));
+    assert_eq!(
+        s.last_down.as_deref(),
+        Some("1 (control detection time expired)")
+    );
 }
 
 /// Three nodes, each with a session to the two others: the master dies, and the backup that
@@ -283,9 +312,27 @@ fn three_nodes_the_right_backup_takes_over() {
     let client = lab.host("c", "10.99.0.50/24");
     let bfd = "    min_tx 3\n    min_rx 3\n    multiplier 3";
     let ft = "    havip_fast_takeover";
-    let c1 = conf(&n1, 200, &[("b2", "10.99.0.12"), ("b3", "10.99.0.13")], bfd, ft);
-    let c2 = conf(&n2, 150, &[("b1", "10.99.0.11"), ("b3", "10.99.0.13")], bfd, ft);
-    let c3 = conf(&n3, 100, &[("b1", "10.99.0.11"), ("b2", "10.99.0.12")], bfd, ft);
+    let c1 = conf(
+        &n1,
+        200,
+        &[("b2", "10.99.0.12"), ("b3", "10.99.0.13")],
+        bfd,
+        ft,
+    );
+    let c2 = conf(
+        &n2,
+        150,
+        &[("b1", "10.99.0.11"), ("b3", "10.99.0.13")],
+        bfd,
+        ft,
+    );
+    let c3 = conf(
+        &n3,
+        100,
+        &[("b1", "10.99.0.11"), ("b2", "10.99.0.12")],
+        bfd,
+        ft,
+    );
     start(&mut lab, "n1", &n1, &c1);
     start(&mut lab, "n2", &n2, &c2);
     start(&mut lab, "n3", &n3, &c3);
@@ -358,8 +405,18 @@ fn track_bfd_weights_move_the_priority_and_fault() {
 fn malformed_and_off_link_packets_are_counted_and_dropped() {
     let (mut lab, n1, n2, client) = pair("bfdbad");
     let bfd = "    min_tx 10\n    min_rx 10\n    multiplier 3";
-    start(&mut lab, "n1", &n1, &conf(&n1, 101, &[("to_n2", "10.99.0.12")], bfd, ""));
-    start(&mut lab, "n2", &n2, &conf(&n2, 100, &[("to_n1", "10.99.0.11")], bfd, ""));
+    start(
+        &mut lab,
+        "n1",
+        &n1,
+        &conf(&n1, 101, &[("to_n2", "10.99.0.12")], bfd, ""),
+    );
+    start(
+        &mut lab,
+        "n2",
+        &n2,
+        &conf(&n2, 100, &[("to_n1", "10.99.0.11")], bfd, ""),
+    );
     wait_session(&mut lab, "n1", "to_n2", "Up", LONG);
     let s = session(&mut lab, "n1", "to_n2");
     let good = |your: u32, state: u8| -> Vec<u8> {
@@ -399,7 +456,9 @@ fn malformed_and_off_link_packets_are_counted_and_dropped() {
         }
     });
     let dropped = |lab: &mut Lab| snap(lab, "n1").bfd.unwrap().dropped;
-    wait_until("the drops counted", LONG, || dropped(&mut lab).values().sum::<u64>() >= 7);
+    wait_until("the drops counted", LONG, || {
+        dropped(&mut lab).values().sum::<u64>() >= 7
+    });
     let d = dropped(&mut lab);
     eprintln!("dropped: {d:?}");
     for (why, n) in [

@@ -207,9 +207,8 @@ impl Session {
 
     /// Section 6.8.4, asynchronous mode.
     fn detection_time(&self) -> Option<Duration> {
-        (self.remote_mult != 0).then(|| {
-            self.cfg.min_rx.max(self.remote_desired_tx) * u32::from(self.remote_mult)
-        })
+        (self.remote_mult != 0)
+            .then(|| self.cfg.min_rx.max(self.remote_desired_tx) * u32::from(self.remote_mult))
     }
 
     /// The next deadline: the periodic packet, or the Detection Time. (Packets due at once, a

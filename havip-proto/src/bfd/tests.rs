@@ -38,7 +38,10 @@ impl Link {
         let now = epoch();
         Link {
             now,
-            s: [Session::new(a, 0x1111, 1, now), Session::new(b, 0x2222, 2, now)],
+            s: [
+                Session::new(a, 0x1111, 1, now),
+                Session::new(b, 0x2222, 2, now),
+            ],
             delay: Duration::from_micros(100),
             cut: false,
             cut_to: None,
@@ -120,7 +123,10 @@ fn both_sides_come_up_at_once_and_switch_to_min_tx_by_a_poll() {
     assert_eq!(ups.len(), 2);
     assert!(ups.iter().all(|(_, e)| e.at - epoch() < MS), "{ups:?}");
     // Polls went out with the new Desired Min TX, and were answered with F.
-    assert!(l.sent.iter().any(|(_, i, p)| *i == 0 && p.poll && p.desired_min_tx == MS));
+    assert!(l
+        .sent
+        .iter()
+        .any(|(_, i, p)| *i == 0 && p.poll && p.desired_min_tx == MS));
     assert!(l.sent.iter().any(|(_, i, p)| *i == 1 && p.final_));
     l.run(MS * 50);
     assert!(!l.s[0].is_polling() && !l.s[1].is_polling());
@@ -159,10 +165,21 @@ fn a_silent_neighbour_is_down_after_the_detection_time_with_diag_1() {
         let took = at - cut_at;
         assert!(took > MS * 2 && took <= MS * 3 + MS, "{took:?}");
         assert_eq!(l.s[i].counters().detect_expired, 1);
-        let down = l.events.iter().rev().find(|(j, e)| *j == i && e.to == State::Down);
-        assert_eq!(down.unwrap().1.detection_time, Some(MS * 3), "what the silence took");
+        let down = l
+            .events
+            .iter()
+            .rev()
+            .find(|(j, e)| *j == i && e.to == State::Down);
+        assert_eq!(
+            down.unwrap().1.detection_time,
+            Some(MS * 3),
+            "what the silence took"
+        );
         // Down sends at idle_tx again, with the neighbour's discriminator cleared.
-        assert_eq!(l.s[i].negotiated().tx_interval, Some(Duration::from_secs(1)));
+        assert_eq!(
+            l.s[i].negotiated().tx_interval,
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(l.s[i].remote_disc(), 0);
     }
     // Joined again, they come back up within a second (the Down side's idle packets).
@@ -183,8 +200,14 @@ fn a_neighbour_s_down_is_told_from_its_silence() {
     l.run(MS * 10);
     let last = |i: usize| l.events.iter().rev().find(|(j, _)| *j == i).unwrap().1;
     let (b, a) = (last(1), last(0));
-    assert_eq!((b.to, b.diag, b.remote_state), (State::Down, Diag::TimeExpired, State::Up));
-    assert_eq!((a.to, a.diag, a.remote_state), (State::Down, Diag::NeighborDown, State::Down));
+    assert_eq!(
+        (b.to, b.diag, b.remote_state),
+        (State::Down, Diag::TimeExpired, State::Up)
+    );
+    assert_eq!(
+        (a.to, a.diag, a.remote_state),
+        (State::Down, Diag::NeighborDown, State::Down)
+    );
     assert_eq!(a.detection_time, Some(MS * 3));
     assert!(a.at > b.at);
 }
@@ -203,7 +226,12 @@ fn admin_down_takes_the_neighbour_down_at_once_with_diag_3() {
     assert!(t - at <= MS, "{:?}", t - at);
     let down = l.events.iter().rev().find(|(i, _)| *i == 1).unwrap().1;
     assert_eq!(down.remote_state, State::AdminDown);
-    let sent = l.sent.iter().find(|(t, i, _)| *i == 0 && *t >= at).unwrap().2;
+    let sent = l
+        .sent
+        .iter()
+        .find(|(t, i, _)| *i == 0 && *t >= at)
+        .unwrap()
+        .2;
     assert_eq!((sent.state, sent.diag), (State::AdminDown, Diag::AdminDown));
     // An AdminDown session takes nothing.
     let p = l.sent.iter().rev().find(|(_, i, _)| *i == 1).unwrap().2;
@@ -222,7 +250,11 @@ fn a_neighbour_that_restarts_is_noticed_by_its_down_and_comes_back() {
     l.s[1] = Session::new(cfg(5, 5, 3), 0x3333, 9, now);
     l.run(MS);
     // A saw B's Down (your_disc 0 is allowed in Down): diag 3, then the handshake again.
-    let downs: Vec<_> = l.events.iter().filter(|(i, e)| *i == 0 && e.to == State::Down).collect();
+    let downs: Vec<_> = l
+        .events
+        .iter()
+        .filter(|(i, e)| *i == 0 && e.to == State::Down)
+        .collect();
     assert_eq!(downs.len(), 1);
     assert_eq!(downs[0].1.diag, Diag::NeighborDown);
     l.run(MS * 10);
@@ -265,7 +297,10 @@ fn an_increase_waits_for_the_final_and_a_decrease_does_not() {
     // B's detection time follows A's new Desired Min TX: 3 × 10 ms.
     assert_eq!(l.s[1].negotiated().detection_time, Some(MS * 30));
     l.run(MS * 100);
-    assert!(l.gaps(0, l.now - MS * 80).iter().all(|&d| d >= MS * 15 / 2), "10 ms now");
+    assert!(
+        l.gaps(0, l.now - MS * 80).iter().all(|&d| d >= MS * 15 / 2),
+        "10 ms now"
+    );
     // 10 ms → 2 ms is a decrease: in force at once, polled all the same.
     let now = l.now;
     l.s[0].set_min_tx(now, MS * 2);
@@ -296,7 +331,10 @@ fn a_session_ignores_packets_for_another_discriminator() {
     };
     assert_eq!(s.handle_packet(now, &p), Err(Ignored::WrongDiscriminator));
     assert_eq!(s.state(), State::Down);
-    assert_eq!(s.handle_packet(now, &ControlPacket { your_disc: 7, ..p }), Ok(()));
+    assert_eq!(
+        s.handle_packet(now, &ControlPacket { your_disc: 7, ..p }),
+        Ok(())
+    );
     assert_eq!(s.state(), State::Up);
 }
 
@@ -354,15 +392,25 @@ fn malformed_packets_are_told_apart() {
     assert_eq!(with(&|c| c[3] = 30), Err(Malformed::Truncated));
     assert_eq!(with(&|c| c[2] = 0), Err(Malformed::ZeroDetectMult));
     assert_eq!(with(&|c| c[1] |= 1), Err(Malformed::Multipoint));
-    assert_eq!(with(&|c| c[4..8].fill(0)), Err(Malformed::ZeroMyDiscriminator));
-    assert_eq!(with(&|c| c[8..12].fill(0)), Err(Malformed::ZeroYourDiscriminator));
+    assert_eq!(
+        with(&|c| c[4..8].fill(0)),
+        Err(Malformed::ZeroMyDiscriminator)
+    );
+    assert_eq!(
+        with(&|c| c[8..12].fill(0)),
+        Err(Malformed::ZeroYourDiscriminator)
+    );
     // Your Discriminator 0 is fine in Down and AdminDown.
     assert!(with(&|c| {
         c[8..12].fill(0);
         c[1] = 0x40;
     })
     .is_ok());
-    assert_eq!(with(&|c| c[1] |= 0x04), Err(Malformed::BadLength), "A needs 26 bytes");
+    assert_eq!(
+        with(&|c| c[1] |= 0x04),
+        Err(Malformed::BadLength),
+        "A needs 26 bytes"
+    );
     assert_eq!(
         with(&|c| {
             c[1] |= 0x04;

@@ -23,8 +23,7 @@ use crate::{
         file::{self, FileWatch},
         proc_events::ProcConnector,
         tracked_bfds, tracked_files, tracked_interfaces, tracked_scripts, CheckSpec, Health,
-        ProcessSource,
-        TrackEvent, Tracker, Verdict,
+        ProcessSource, TrackEvent, Tracker, Verdict,
     },
     vrrp::State,
 };
@@ -399,7 +398,8 @@ impl Node {
             self.apply_health_all().await;
         }
         let gone = ev.diag == crate::bfd::Diag::TimeExpired
-            || (ev.diag == crate::bfd::Diag::NeighborDown && ev.remote_state == BfdState::AdminDown);
+            || (ev.diag == crate::bfd::Diag::NeighborDown
+                && ev.remote_state == BfdState::AdminDown);
         if ev.from != BfdState::Up || !gone {
             return;
         }
@@ -452,7 +452,9 @@ impl Node {
             b.replace(bfds.to_vec());
             return;
         }
-        let Some(tx) = self.bfd_tx.clone() else { return };
+        let Some(tx) = self.bfd_tx.clone() else {
+            return;
+        };
         // The capability real-time scheduling needs is gone by now.
         match crate::bfd::Bfd::spawn(bfds, None, tx) {
             Ok(b) => {
@@ -494,7 +496,10 @@ impl Node {
 /// with the detection time standing for three intervals (as Master_Down_Interval is three
 /// intervals plus the skew): ((256 − priority) × detection time) / 768. The backup that would
 /// win (the highest priority) goes first, by a margin that grows with the detection time.
-pub(super) fn fast_takeover_skew(priority: u8, detection_time: Option<std::time::Duration>) -> std::time::Duration {
+pub(super) fn fast_takeover_skew(
+    priority: u8,
+    detection_time: Option<std::time::Duration>,
+) -> std::time::Duration {
     let d = detection_time.unwrap_or_default();
     d * (256 - u32::from(priority)) / 768
 }
@@ -508,9 +513,15 @@ mod tests {
     fn the_fast_takeover_skew_is_skew_time_at_bfd_scale() {
         use std::time::Duration;
         let ms3 = Some(Duration::from_millis(3));
-        assert_eq!(fast_takeover_skew(100, ms3), Duration::from_micros(609) + Duration::from_nanos(375));
+        assert_eq!(
+            fast_takeover_skew(100, ms3),
+            Duration::from_micros(609) + Duration::from_nanos(375)
+        );
         assert!(fast_takeover_skew(150, ms3) < fast_takeover_skew(100, ms3));
-        assert_eq!(fast_takeover_skew(254, Some(Duration::from_millis(9))), Duration::from_micros(23) + Duration::from_nanos(437));
+        assert_eq!(
+            fast_takeover_skew(254, Some(Duration::from_millis(9))),
+            Duration::from_micros(23) + Duration::from_nanos(437)
+        );
         assert_eq!(fast_takeover_skew(100, None), Duration::ZERO);
     }
 

@@ -275,9 +275,8 @@ impl Node {
                 };
                 let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
-                max_heartbeat_age = heartbeat_age(v.advert_interval).min(
-                    bfd_heartbeat_age(&self.health.bfds).unwrap_or(Duration::MAX),
-                );
+                max_heartbeat_age = heartbeat_age(v.advert_interval)
+                    .min(bfd_heartbeat_age(&self.health.bfds).unwrap_or(Duration::MAX));
                 let config = vrid_config(v, self.advert_path);
                 if !v.unicast_peers.is_empty() && !v.check_unicast_src {
                     warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");

@@ -176,11 +176,7 @@ pub fn tracked_files(
 /// The instance's `track_bfd` entries: `Up` while the session is Up, `Down` in any other state
 /// (from the start, as keepalived's sessions start down); the weight is the entry's, else the
 /// `bfd_instance`'s. Names with no `bfd_instance` are skipped (the config reader warned).
-pub fn tracked_bfds(
-    vrrp: &VrrpSpec,
-    bfds: &[BfdSpec],
-    up: impl Fn(&str) -> bool,
-) -> Vec<Tracked> {
+pub fn tracked_bfds(vrrp: &VrrpSpec, bfds: &[BfdSpec], up: impl Fn(&str) -> bool) -> Vec<Tracked> {
     vrrp.track_bfds
         .iter()
         .filter_map(|(name, weight)| {
