@@ -4,6 +4,7 @@
 //! Tests here need root (BPF, netns, XDP). They are not default members of the workspace:
 //! `cargo xtask test` runs them; `cargo test` alone runs only the unit tier.
 
+pub mod bfd_bench;
 pub mod chaos;
 pub mod frames;
 pub mod fuzz;

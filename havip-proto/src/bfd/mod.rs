@@ -7,6 +7,8 @@ mod session;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vector_tests;
 
 pub use packet::{
     ControlPacket, Diag, Malformed, State, CONTROL_LEN, CONTROL_PORT, ECHO_PORT, SOURCE_PORTS,

@@ -10,6 +10,8 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Length of the frame on the wire; more than `data.len()` if the capture cut it short.
     pub orig_len: u32,
+    /// When it was captured, since the Unix epoch.
+    pub at: std::time::Duration,
 }
 
 const LINKTYPE_ETHERNET: u32 = 1;
@@ -36,6 +38,7 @@ pub fn records(file: &[u8]) -> Result<Vec<Record<'_>>, String> {
             u32::from_be_bytes(b)
         }
     };
+    let nanos = matches!(magic, [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]);
     let link_type = u32_at(header, 20);
     if link_type != LINKTYPE_ETHERNET {
         return Err(format!("link type {link_type}, expected 1 (Ethernet)"));
@@ -54,7 +57,14 @@ pub fn records(file: &[u8]) -> Result<Vec<Record<'_>>, String> {
         let data = rest.get(RECORD_HEADER_LEN..end).ok_or_else(|| {
             format!("record {index}: {incl_len} bytes announced, file ends first")
         })?;
-        records.push(Record { data, orig_len });
+        let (secs, frac) = (u32_at(record, 0), u32_at(record, 4));
+        let at = std::time::Duration::from_secs(secs.into())
+            + if nanos {
+                std::time::Duration::from_nanos(frac.into())
+            } else {
+                std::time::Duration::from_micros(frac.into())
+            };
+        records.push(Record { data, orig_len, at });
         rest = &rest[end..];
     }
     Ok(records)

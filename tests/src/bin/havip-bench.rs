@@ -872,6 +872,29 @@ fn main() {
         .find(|w| w[0] == "--trials")
         .and_then(|w| w[1].parse().ok());
     match args.first().map(String::as_str) {
+        Some("failover") if args.iter().any(|a| a == "--bfd") => {
+            use havip_lab::bfd_bench::{self, Setup};
+            let number = |flag: &str| {
+                args.windows(2)
+                    .find(|w| w[0] == flag)
+                    .and_then(|w| w[1].parse::<f64>().ok())
+            };
+            // keepalived's own BFD at its fastest setting that stays up here (see BENCHMARKS.md).
+            let keepalived_ms = number("--keepalived-bfd-ms").unwrap_or(10.0);
+            let setups = [
+                Setup::Vrrp(Daemon::Havip),
+                Setup::HavipBfd { ms: 1.0 },
+                Setup::HavipBfd { ms: 3.0 },
+                Setup::Vrrp(Daemon::Keepalived),
+                Setup::KeepalivedBfd { ms: keepalived_ms },
+            ];
+            if trials != Some(0) {
+                bfd_bench::failover(&setups, trials.unwrap_or(20));
+            }
+            if let Some(minutes) = number("--stress-minutes") {
+                bfd_bench::stress(&setups[1..3], minutes as u64);
+            }
+        }
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
         Some("adverts") => {
             adverts(10);
@@ -883,7 +906,8 @@ fn main() {
         Some("restart") => restart(trials.unwrap_or(10)),
         _ => {
             eprintln!(
-                "usage: havip-bench failover [--trials N] | adverts | arp | jitter | hostile | \
+                "usage: havip-bench failover [--trials N] [--bfd [--stress-minutes M] \
+                 [--keepalived-bfd-ms MS]] | adverts | arp | jitter | hostile | \
                  restart [--trials N]"
             );
             std::process::exit(2);
