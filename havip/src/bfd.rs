@@ -416,6 +416,7 @@ impl Thread {
     }
 
     fn run(&mut self) {
+        self.publish(Instant::now(), true);
         loop {
             let now = Instant::now();
             for i in 0..self.sessions.len() {

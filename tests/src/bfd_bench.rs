@@ -96,7 +96,10 @@ pub fn start(name: &str, setup: Setup) -> Pair {
     // As `cargo xtask bench failover`: native mode, a pass program on the bridge ports.
     lab.pass_on_port(&n1);
     lab.pass_on_port(&n2);
-    let nodes = [("n1", &n1, &n2, 101u8, "MASTER"), ("n2", &n2, &n1, 100u8, "BACKUP")];
+    let nodes = [
+        ("n1", &n1, &n2, 101u8, "MASTER"),
+        ("n2", &n2, &n1, 100u8, "BACKUP"),
+    ];
     match setup {
         Setup::Vrrp(Daemon::Havip) | Setup::HavipBfd { .. } => {
             for (label, me, peer, prio, _) in nodes {
@@ -120,7 +123,10 @@ pub fn start(name: &str, setup: Setup) -> Pair {
                     Setup::KeepalivedBfd { ms } => keepalived_bfd_conf(me, peer, state, prio, ms),
                     _ => keepalived_conf_with(VRRP, state, prio, "    vrrp_rt_priority 50\n"),
                 };
-                lab.keepalived(label, me, &conf);
+                match setup {
+                    Setup::KeepalivedBfd { .. } => lab.keepalived_bfd(label, me, &conf),
+                    _ => lab.keepalived(label, me, &conf),
+                };
             }
             lab.proc("n1").wait_keepalived_state("MASTER", LONG);
         }
@@ -145,7 +151,10 @@ pub fn start(name: &str, setup: Setup) -> Pair {
 pub fn trial(name: &str, setup: Setup, failure: Failure) -> (Duration, usize) {
     let mut pair = start(name, setup);
     match failure {
-        Failure::LinkDown => (pair.failover(Duration::from_millis(1), |p| p.drop_master_link()), 0),
+        Failure::LinkDown => (
+            pair.failover(Duration::from_millis(1), |p| p.drop_master_link()),
+            0,
+        ),
         Failure::Kill9 => {
             let c = pair.client.clone();
             let probe = ArpProbe::start(
@@ -195,7 +204,11 @@ pub fn failover(setups: &[Setup], trials: usize) -> Vec<(Setup, Failure, Vec<Dur
                     failure.name(),
                     t + 1,
                     outage.as_secs_f64() * 1e3,
-                    if two > 0 { format!(" ({two} ARP requests answered by both)") } else { String::new() }
+                    if two > 0 {
+                        format!(" ({two} ARP requests answered by both)")
+                    } else {
+                        String::new()
+                    }
                 );
                 samples.push(outage);
                 both += two;
@@ -232,17 +245,26 @@ pub fn failover(setups: &[Setup], trials: usize) -> Vec<(Setup, Failure, Vec<Dur
 }
 
 /// False takeovers with both cores busy: `minutes` of `stress-ng --cpu 2` per setup, the master
-/// alive throughout; counts the backup's takeovers and the BFD sessions' downs.
+/// alive throughout; counts the backup's takeovers and the BFD sessions' downs, and shows the
+/// backup's BFD thread timing idle (10 s before) and at the end of the load.
 pub fn stress(setups: &[Setup], minutes: u64) {
     let mut out = Vec::new();
     for (k, &setup) in setups.iter().enumerate() {
         let mut pair = start(&format!("bs{k}"), setup);
+        sleep(Duration::from_secs(10));
+        let idle = thread_timing(&mut pair);
         let client = pair.client.clone();
         let secs = minutes * 60;
         pair.lab.spawn(
             "stress",
             &client.ns,
-            &["stress-ng", "--cpu", "2", "--timeout", &format!("{}s", secs + 5)],
+            &[
+                "stress-ng",
+                "--cpu",
+                "2",
+                "--timeout",
+                &format!("{}s", secs + 5),
+            ],
         );
         sleep(Duration::from_secs(1));
         let before = became_master(&mut pair);
@@ -250,21 +272,55 @@ pub fn stress(setups: &[Setup], minutes: u64) {
         sleep(Duration::from_secs(secs));
         let takeovers = became_master(&mut pair) - before;
         let downs = bfd_downs(&mut pair).zip(downs_before).map(|(a, b)| a - b);
-        eprintln!("  {}: {takeovers} false takeovers, BFD downs {downs:?}", setup.name());
-        out.push((setup, takeovers, downs));
+        let busy = thread_timing(&mut pair);
+        eprintln!(
+            "  {}: {takeovers} false takeovers, BFD downs {downs:?}",
+            setup.name()
+        );
+        out.push((setup, takeovers, downs, idle, busy));
     }
     println!(
         "\nfalse takeovers: {minutes} min per setup, both cores under stress-ng --cpu 2, the \
          master alive, --rt-priority 50"
     );
-    println!("{:<28} {:>16} {:>18}", "setup", "false takeovers", "BFD session downs");
-    for (setup, takeovers, downs) in out {
+    println!(
+        "{:<28} {:>16} {:>18}",
+        "setup", "false takeovers", "BFD session downs"
+    );
+    for (setup, takeovers, downs, _, _) in &out {
         println!(
             "{:<28} {:>16} {:>18}",
             setup.name(),
             takeovers,
             downs.map_or("-".into(), |d| d.to_string())
         );
+    }
+    println!(
+        "\nthe backup's BFD thread (SCHED_FIFO 50), last 4096 samples: how late it woke for its \
+         deadlines, and kernel receive time to the session; µs p50 / p99 / max"
+    );
+    println!(
+        "{:<28} {:<8} {:>22} {:>22}",
+        "setup", "load", "woke late", "rx to session"
+    );
+    for (setup, _, _, idle, busy) in &out {
+        for (load, t) in [("idle", idle), ("stress", busy)] {
+            println!("{:<28} {:<8} {:>22} {:>22}", setup.name(), load, t.0, t.1);
+        }
+    }
+}
+
+/// The backup's BFD thread timing, "p50 / p99 / max" µs: wake-up lateness, receive delay.
+fn thread_timing(pair: &mut Pair) -> (String, String) {
+    let b = pair.lab.proc("n2").snapshot().and_then(|s| s.bfd);
+    let f = |l: Option<&havip::control::LatencySummary>| {
+        l.map_or("-".into(), |l| {
+            format!("{:.0} / {:.0} / {:.0}", l.p50_us, l.p99_us, l.max_us)
+        })
+    };
+    match b {
+        Some(b) => (f(b.wakeup_late.as_ref()), f(b.rx_delay.as_ref())),
+        None => ("-".into(), "-".into()),
     }
 }
 

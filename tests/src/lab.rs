@@ -616,25 +616,48 @@ impl Lab {
     /// As [`Lab::keepalived`], with the configuration file at `conf` (for a process that
     /// rereads it on SIGHUP, or is restarted with it).
     pub fn keepalived_file(&mut self, label: &str, host: &Host, conf: &Path) -> &mut Proc {
+        self.keepalived_run(label, host, conf, &["-P"])
+    }
+
+    /// keepalived 2.2.7 with its VRRP and BFD subsystems (`bfd_instance`), foreground.
+    pub fn keepalived_bfd(&mut self, label: &str, host: &Host, config: &str) -> &mut Proc {
+        let conf = self.dir.join(format!("{label}.conf"));
+        fs::write(&conf, config).expect("writing keepalived.conf");
+        let bfd_pid = self.dir.join(format!("{label}.bfd.pid"));
+        let bfd_pid = format!("--bfd_pid={}", bfd_pid.display());
+        self.keepalived_run(label, host, &conf, &[&bfd_pid])
+    }
+
+    fn keepalived_run(
+        &mut self,
+        label: &str,
+        host: &Host,
+        conf: &Path,
+        opts: &[&str],
+    ) -> &mut Proc {
         let pid = self.dir.join(format!("{label}.pid"));
         let vrrp_pid = self.dir.join(format!("{label}.vrrp.pid"));
         let ns = host.ns.clone();
+        let mut argv = vec!["keepalived"];
+        argv.extend_from_slice(opts);
         self.spawn(
             label,
             &ns,
             &[
-                "keepalived",
-                "-P",
-                "-n",
-                "-l",
-                "-D",
-                "-f",
-                conf.to_str().unwrap(),
-                "-p",
-                pid.to_str().unwrap(),
-                "-r",
-                vrrp_pid.to_str().unwrap(),
-            ],
+                argv.as_slice(),
+                &[
+                    "-n",
+                    "-l",
+                    "-D",
+                    "-f",
+                    conf.to_str().unwrap(),
+                    "-p",
+                    pid.to_str().unwrap(),
+                    "-r",
+                    vrrp_pid.to_str().unwrap(),
+                ],
+            ]
+            .concat(),
         )
     }
 

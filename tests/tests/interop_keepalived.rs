@@ -721,3 +721,84 @@ fn use_vmac_against_keepalived_keeps_a_static_client_across_failovers() {
         );
     }
 }
+
+/// BFD with keepalived 2.2.7's own (`bfd_instance`): the session comes up both ways (each side
+/// says Up in its packets; the intervals are negotiated by keepalived's poll and havip's final);
+/// havip's `track_bfd` takes its weight off when keepalived's side goes away (keepalived sends
+/// nothing at a SIGTERM: havip's detection time finds it, diag 1) and puts it back when it
+/// returns; keepalived's `track_bfd` moves its priority when havip's side stops.
+#[test]
+fn bfd_sessions_with_keepalived_come_up_and_track_bfd_follows_them() {
+    let (mut lab, n1, n2) = two_nodes("ibfd");
+    let keepalived = "global_defs {\n    vrrp_version 3\n}\n\
+        bfd_instance to_havip {\n    neighbor_ip 10.99.0.12\n    source_ip 10.99.0.11\n    \
+        min_rx 10\n    min_tx 10\n    multiplier 3\n}\n\
+        vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+        priority 90\n    advert_int 1\n    track_bfd {\n        to_havip weight 5\n    }\n    \
+        virtual_ipaddress {\n        10.99.0.100/24\n    }\n}\n";
+    let havip = "global_defs {\n    vrrp_version 3\n}\n\
+        bfd_instance to_keepalived {\n    neighbor_ip 10.99.0.11\n    source_ip 10.99.0.12\n    \
+        min_rx 20\n    min_tx 15\n    multiplier 5\n}\n\
+        vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+        priority 100\n    advert_int 1\n    track_bfd {\n        to_keepalived weight -20\n    }\n    \
+        virtual_ipaddress {\n        10.99.0.100/24\n    }\n}\n";
+    let file = lab.dir().join("havip.conf");
+    std::fs::write(&file, havip).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    lab.havip("hv", &n2, &["run", "--config", &file])
+        .wait_started(LONG);
+    let session = |lab: &mut Lab| {
+        let s = lab.proc("hv").snapshot().unwrap();
+        (
+            s.bfd.unwrap().sessions.remove(0),
+            s.instances[0].effective_priority,
+        )
+    };
+    // keepalived not there yet: down, 100 - 20.
+    havip_lab::lab::wait_until("priority 80", LONG, || session(&mut lab).1 == Some(80));
+    lab.keepalived_bfd("ka", &n1, keepalived);
+    havip_lab::lab::wait_until("the session up", LONG, || {
+        let (s, _) = session(&mut lab);
+        s.state == "Up" && s.remote_state == "Up"
+    });
+    sleep(Duration::from_millis(500));
+    let (s, prio) = session(&mut lab);
+    assert_eq!(prio, Some(100), "the weight lifted: {s:?}");
+    // havip sends every max(15, keepalived's 10) ms; it declares keepalived gone after
+    // keepalived's 3 × max(20, 10) ms. keepalived polled when it came up; havip answered.
+    assert_eq!(s.tx_interval_us, Some(15_000), "{s:?}");
+    assert_eq!(s.detection_time_us, Some(60_000), "{s:?}");
+    assert!(s.finals_sent >= 1, "{s:?}");
+    assert_eq!(s.remote_min_tx_us, 10_000);
+    // keepalived's track_bfd: up, so 90 + 5 (its log says so).
+    lab.proc("ka")
+        .wait_log("Changing effective priority from 90 to 95", LONG);
+
+    // keepalived stops (SIGTERM: it sends no AdminDown): havip finds it by its silence.
+    lab.proc("ka").signal(libc::SIGTERM);
+    lab.proc("ka").wait_exit(LONG);
+    havip_lab::lab::wait_until("priority 80 again", LONG, || {
+        session(&mut lab).1 == Some(80)
+    });
+    let (s, _) = session(&mut lab);
+    assert_eq!(s.state, "Down");
+    assert_eq!(
+        s.last_down.as_deref(),
+        Some("1 (control detection time expired)")
+    );
+    // Back, and up again.
+    lab.keepalived_bfd("ka2", &n1, keepalived);
+    havip_lab::lab::wait_until("the session up again", LONG, || {
+        session(&mut lab).0.state == "Up"
+    });
+    havip_lab::lab::wait_until("priority 100 again", LONG, || {
+        session(&mut lab).1 == Some(100)
+    });
+    lab.proc("ka2")
+        .wait_log("Changing effective priority from 90 to 95", LONG);
+    // havip's side goes silent (kill -9): keepalived's track_bfd takes its 5 back off.
+    lab.proc("hv").signal(libc::SIGKILL);
+    lab.proc("hv").wait_exit(LONG);
+    lab.proc("ka2")
+        .wait_log("Changing effective priority from 95 to 90", LONG);
+}

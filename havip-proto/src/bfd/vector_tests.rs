@@ -9,20 +9,38 @@ use crate::vrrp::sim::epoch;
 use crate::wire::pcap;
 
 static FILES: [(&str, &[u8]); 8] = [
-    ("up", include_bytes!("../../tests/data/keepalived-bfd-up.pcap")),
-    ("sigterm", include_bytes!("../../tests/data/keepalived-bfd-sigterm.pcap")),
+    (
+        "up",
+        include_bytes!("../../tests/data/keepalived-bfd-up.pcap"),
+    ),
+    (
+        "sigterm",
+        include_bytes!("../../tests/data/keepalived-bfd-sigterm.pcap"),
+    ),
     (
         "restart-after-sigterm",
         include_bytes!("../../tests/data/keepalived-bfd-restart-after-sigterm.pcap"),
     ),
-    ("sigkill", include_bytes!("../../tests/data/keepalived-bfd-sigkill.pcap")),
+    (
+        "sigkill",
+        include_bytes!("../../tests/data/keepalived-bfd-sigkill.pcap"),
+    ),
     (
         "restart-after-sigkill",
         include_bytes!("../../tests/data/keepalived-bfd-restart-after-sigkill.pcap"),
     ),
-    ("passive", include_bytes!("../../tests/data/keepalived-bfd-passive.pcap")),
-    ("scripted-peer", include_bytes!("../../tests/data/keepalived-bfd-scripted-peer.pcap")),
-    ("scripted-junk", include_bytes!("../../tests/data/keepalived-bfd-scripted-junk.pcap")),
+    (
+        "passive",
+        include_bytes!("../../tests/data/keepalived-bfd-passive.pcap"),
+    ),
+    (
+        "scripted-peer",
+        include_bytes!("../../tests/data/keepalived-bfd-scripted-peer.pcap"),
+    ),
+    (
+        "scripted-junk",
+        include_bytes!("../../tests/data/keepalived-bfd-scripted-junk.pcap"),
+    ),
 ];
 
 /// A captured frame's BFD packet: source address's last byte, TTL, UDP payload, capture time.
@@ -72,7 +90,10 @@ fn every_keepalived_packet_parses_and_emits_back_to_its_bytes() {
                 // Frame 14 of the junk file: Length 24 in a 28-byte datagram. keepalived drops
                 // it ("Packet size mismatch"); RFC 5880 6.8.6 only drops a Length *above* the
                 // payload, so havip takes it.
-                Ok(_) => assert!(scripted && name == "scripted-junk" && i == 14, "{name} #{i}"),
+                Ok(_) => assert!(
+                    scripted && name == "scripted-junk" && i == 14,
+                    "{name} #{i}"
+                ),
                 // Frame 15: Init with Your Discriminator 0, dropped by both.
                 Err(Malformed::ZeroYourDiscriminator) if scripted && i == 15 => {}
                 Err(e) => panic!("{name} #{i} from .{}: {e:?}", f.from),
@@ -125,8 +146,15 @@ fn a_havip_session_answers_keepalived_as_keepalived_did() {
     }
     let (i, answer) = answered_poll.expect("the poll was answered");
     assert_eq!(i, 5);
-    assert_eq!(answer.emit().as_slice(), f[6].payload, "keepalived n1's own answer");
+    assert_eq!(
+        answer.emit().as_slice(),
+        f[6].payload,
+        "keepalived n1's own answer"
+    );
     // Then both sides run at keepalived's negotiated rate: n1 every max(10, n2's 20) ms.
     assert_eq!(s.negotiated().tx_interval, Some(Duration::from_millis(20)));
-    assert_eq!(s.negotiated().detection_time, Some(Duration::from_millis(75)));
+    assert_eq!(
+        s.negotiated().detection_time,
+        Some(Duration::from_millis(75))
+    );
 }
