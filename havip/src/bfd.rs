@@ -18,7 +18,10 @@ use std::{
     io::IoSliceMut,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket},
     os::fd::{AsFd, AsRawFd, OwnedFd},
-    sync::{mpsc as std_mpsc, Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc as std_mpsc, Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -48,9 +51,26 @@ pub struct BfdEvent {
     pub diag: Diag,
     /// The detection time in force before the change (what the neighbour's silence took).
     pub detection_time: Option<Duration>,
-    /// What the neighbour last said: AdminDown (it stopped), Down (alive, lost us)...
-    pub remote_state: BfdState,
     pub at: Instant,
+}
+
+/// The election's own heartbeat, as the BFD thread sees it: with BFD sessions XDP's heartbeat
+/// age is a few milliseconds (`daemon::node::bfd_heartbeat_age`), so the BFD thread, real-time
+/// and awake every interval, beats too; but only while the election's last beat is no older
+/// than `allow_ns` (two advert intervals), so that a stalled election still silences XDP as it
+/// would without BFD.
+#[derive(Debug, Default)]
+pub struct BeatGate {
+    /// `CLOCK_MONOTONIC` ns of the election's last beat.
+    pub last_ns: AtomicU64,
+    /// How old it may be for the BFD thread to beat.
+    pub allow_ns: AtomicU64,
+}
+
+/// The BFD thread's beat: the map, the gate, when it last beat.
+pub struct Beat {
+    pub writer: crate::dataplane::HeartbeatWriter,
+    pub gate: Arc<BeatGate>,
 }
 
 /// What the driver asks of the thread.
@@ -59,7 +79,19 @@ enum Command {
     Replace(Vec<BfdSpec>),
     /// Every session AdminDown (sent), then the thread ends.
     Stop,
+    /// A hitless restart: every Up session polls for a Desired Min TX of [`HANDOVER_TX`], so
+    /// that the neighbours wait that long (times their multiplier) before they call this side
+    /// gone; once they answered (or after [`HANDOVER_WAIT`]) the thread ends without a word.
+    /// The next process starts its sessions afresh: a neighbour then sees a Down from a live
+    /// side, not a silence, and its fast takeover does not fire.
+    Handover,
 }
+
+/// The Desired Min TX a handing-over process announces: the next process has that long, times
+/// the neighbour's multiplier, to start its sessions.
+const HANDOVER_TX: Duration = Duration::from_secs(5);
+/// How long a handing-over process waits for the neighbours' finals.
+const HANDOVER_WAIT: Duration = Duration::from_millis(250);
 
 /// The running thread.
 pub struct Bfd {
@@ -71,6 +103,8 @@ pub struct Bfd {
 
 /// How often the thread publishes its snapshot when nothing changes.
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+/// Datagrams read per socket per turn of the thread's loop.
+const RX_BATCH: usize = 32;
 /// Latency samples kept for the snapshot.
 const SAMPLES: usize = 4096;
 
@@ -82,6 +116,7 @@ impl Bfd {
         specs: &[BfdSpec],
         rt_priority: Option<u8>,
         events: mpsc::UnboundedSender<BfdEvent>,
+        beat: Option<Beat>,
     ) -> Result<Bfd> {
         let now = Instant::now();
         let rx4 = specs
@@ -127,6 +162,10 @@ impl Bfd {
             late: Samples::default(),
             rx_delay: Samples::default(),
             published: now,
+            beat,
+            beat_every: None,
+            last_beat: now,
+            seed: u64::from_ne_bytes(seed_bytes()?),
         };
         let handle = std::thread::Builder::new()
             .name("havip-bfd".into())
@@ -136,7 +175,14 @@ impl Bfd {
                     return;
                 }
                 let _ = ready_tx.send(Ok(()));
-                thread.run();
+                // A BFD thread that died would leave the neighbours to call this node dead while
+                // its election runs on, VIPs held: the whole daemon ends instead, as a kill -9
+                // (XDP goes silent within its heartbeat age, the neighbours take over).
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| thread.run())).is_err()
+                {
+                    tracing::error!("the BFD thread panicked: havip aborts");
+                    std::process::abort();
+                }
             })
             .context("starting the BFD thread")?;
         ready_rx
@@ -167,6 +213,15 @@ impl Bfd {
     /// What the thread last published.
     pub fn snapshot(&self) -> BfdSnapshot {
         self.shared.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// A hitless restart's end of the sessions (see [`Command::Handover`]): returns once the
+    /// thread has ended.
+    pub fn hand_over(mut self) {
+        self.send(Command::Handover);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 
     /// Every session AdminDown (the neighbours go down at once, diag 3), and the thread ends.
@@ -297,6 +352,13 @@ impl Running {
     }
 }
 
+fn seed_bytes() -> Result<[u8; 8]> {
+    let mut b = [0u8; 8];
+    rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).context("getrandom")?;
+    b[0] |= 1;
+    Ok(b)
+}
+
 fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
     let v6 = spec.neighbor.is_ipv6();
     if spec.source.is_some_and(|s| s.is_ipv6() != v6) {
@@ -352,6 +414,22 @@ fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
     Ok(s.into())
 }
 
+/// Whether two specs are the same session on the wire (all but the name and the weight, which
+/// only the daemon's tracking reads, and min_tx, which a poll changes).
+pub(crate) fn same_session(a: &BfdSpec, b: &BfdSpec) -> bool {
+    BfdSpec {
+        name: String::new(),
+        weight: 0,
+        min_tx: Duration::ZERO,
+        ..a.clone()
+    } == BfdSpec {
+        name: String::new(),
+        weight: 0,
+        min_tx: Duration::ZERO,
+        ..b.clone()
+    }
+}
+
 /// Latency samples, in nanoseconds, the last [`SAMPLES`].
 #[derive(Default)]
 struct Samples {
@@ -389,6 +467,12 @@ struct Thread {
     late: Samples,
     rx_delay: Samples,
     published: Instant,
+    beat: Option<Beat>,
+    /// How often to beat: half the heartbeat age the sessions ask for.
+    beat_every: Option<Duration>,
+    last_beat: Instant,
+    /// The jitter's random state for this turn of the loop, the same for every session.
+    seed: u64,
 }
 
 impl Thread {
@@ -417,17 +501,33 @@ impl Thread {
 
     fn run(&mut self) {
         self.publish(Instant::now(), true);
+        self.set_beat_every();
+        let mut handing_over: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            // xorshift64: one jitter state per turn, shared (see `Session::reseed`).
+            self.seed ^= self.seed << 13;
+            self.seed ^= self.seed >> 7;
+            self.seed ^= self.seed << 17;
+            if let Some(until) = handing_over {
+                if now >= until || !self.sessions.iter().any(|r| r.session.is_polling()) {
+                    info!("BFD: the sessions are left to the next process");
+                    return;
+                }
+            }
             for i in 0..self.sessions.len() {
+                self.sessions[i].session.reseed(self.seed);
                 self.sessions[i].session.handle_timeout(now);
                 self.flush(i, now);
             }
             self.publish(now, false);
+            self.beat(now);
             let deadline = self
                 .sessions
                 .iter()
                 .filter_map(|r| r.session.poll_timeout())
+                .chain(self.beat_every.map(|e| self.last_beat + e))
+                .chain(handing_over)
                 .min()
                 .map(|d| d.max(now + Duration::from_micros(1)));
             let _ = crate::dataplane::arm_timerfd(self.timer.as_fd(), deadline);
@@ -478,10 +578,41 @@ impl Thread {
                             return;
                         }
                         Command::Replace(specs) => self.replace(specs),
+                        Command::Handover => {
+                            let now = Instant::now();
+                            for i in 0..self.sessions.len() {
+                                if self.sessions[i].session.state() == BfdState::Up {
+                                    self.sessions[i].session.set_min_tx(now, HANDOVER_TX);
+                                    self.flush(i, now);
+                                }
+                            }
+                            handing_over = Some(now + HANDOVER_WAIT);
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// XDP's heartbeat, while the election's own is fresh enough (see [`BeatGate`]).
+    fn beat(&mut self, now: Instant) {
+        let Some(b) = &mut self.beat else { return };
+        let mono = crate::dataplane::monotonic_ns();
+        let last = b.gate.last_ns.load(Ordering::Relaxed);
+        if mono.saturating_sub(last) <= b.gate.allow_ns.load(Ordering::Relaxed)
+            && b.writer.beat().is_ok()
+        {
+            self.last_beat = now;
+        }
+    }
+
+    /// Half the heartbeat age the sessions ask for (`daemon::node::bfd_heartbeat_age`).
+    fn set_beat_every(&mut self) {
+        self.beat_every = self
+            .sessions
+            .iter()
+            .map(|r| r.spec.min_tx * u32::from(r.spec.multiplier.saturating_sub(1).max(1)) / 2)
+            .min();
     }
 
     /// Sends what session `i` has due and forwards its state changes.
@@ -493,9 +624,11 @@ impl Thread {
             }
         }
         let mut changed = false;
+        let mut came_up = false;
         while let Some(e) = r.session.poll_event() {
             changed = true;
-            info!(bfd = %r.spec.name, neighbor = %r.spec.neighbor, from = %e.from, to = %e.to, diag = %e.diag, "BFD session changed state");
+            came_up |= e.to == BfdState::Up;
+            // The election first (a takeover may hang on it), the log after.
             let _ = self.events.send(BfdEvent {
                 name: r.spec.name.clone(),
                 neighbor: r.spec.neighbor,
@@ -503,12 +636,35 @@ impl Thread {
                 to: e.to,
                 diag: e.diag,
                 detection_time: e.detection_time,
-                remote_state: e.remote_state,
                 at: e.at,
             });
+            info!(bfd = %r.spec.name, neighbor = %r.spec.neighbor, from = %e.from, to = %e.to, diag = %e.diag, "BFD session changed state");
+        }
+        if came_up {
+            self.align(i, now);
         }
         if changed {
             self.publish(now, true);
+        }
+    }
+
+    /// Session `i` came up: its periodic packets leave with those of another Up session of
+    /// the same interval, if there is one, and stay with them (one jitter state per turn). A
+    /// master's neighbours then hear its last packets together, and their detection times run
+    /// out within microseconds of each other, so that the fast takeover's skew, not the
+    /// jitter, orders the backups.
+    fn align(&mut self, i: usize, now: Instant) {
+        let iv = self.sessions[i].session.negotiated().tx_interval;
+        let with = self.sessions.iter().enumerate().find_map(|(j, r)| {
+            (j != i
+                && r.session.state() == BfdState::Up
+                && r.session.negotiated().tx_interval == iv)
+                .then(|| r.session.next_periodic())
+                .flatten()
+                .filter(|&t| t > now)
+        });
+        if let Some(at) = with {
+            self.sessions[i].session.align_periodic(at);
         }
     }
 
@@ -519,7 +675,9 @@ impl Thread {
     /// Every datagram waiting on a receiving socket.
     fn receive(&mut self, v6: bool) {
         let mut buf = [0u8; 128];
-        loop {
+        // A bounded batch: a flood on port 3784 must not keep the thread from its sends
+        // (the rest is read on the next turn, after the deadlines).
+        for _ in 0..RX_BATCH {
             let sock = if v6 { &self.rx6 } else { &self.rx4 };
             let Some(sock) = sock else { return };
             let mut cmsg = nix::cmsg_space!(libc::c_int, nix::sys::time::TimeSpec);
@@ -608,6 +766,7 @@ impl Thread {
             self.count("ttl");
             return;
         }
+        self.sessions[i].session.reseed(self.seed);
         match self.sessions[i].session.handle_packet(now, &p) {
             Ok(()) => {}
             Err(havip_proto::bfd::Ignored::WrongDiscriminator) => self.count("no_session"),
@@ -631,9 +790,30 @@ impl Thread {
         let now = Instant::now();
         let mut keep = Vec::new();
         for mut r in std::mem::take(&mut self.sessions) {
-            if specs.contains(&r.spec) {
+            // The same session (neighbour, source, timers): kept, its name and weight updated;
+            // a new min_tx alone goes by a poll.
+            if let Some(spec) = specs.iter().find(|n| same_session(n, &r.spec)) {
+                if spec.min_tx != r.spec.min_tx {
+                    r.session.set_min_tx(now, spec.min_tx);
+                }
+                if spec.name != r.spec.name {
+                    // Under its new name the daemon's tracking learns its state.
+                    let state = r.session.state();
+                    let _ = self.events.send(BfdEvent {
+                        name: spec.name.clone(),
+                        neighbor: spec.neighbor,
+                        from: state,
+                        to: state,
+                        diag: r.session.diag(),
+                        detection_time: r.session.negotiated().detection_time,
+                        at: now,
+                    });
+                }
+                r.spec = spec.clone();
                 keep.push(r);
             } else {
+                // Removed, or its other settings changed: AdminDown (a neighbour does not take
+                // that for a death, RFC 5882 3.2); a changed one starts again from Down.
                 r.session.admin_down(now);
                 while let Some(p) = r.session.poll_transmit(now) {
                     let _ = r.socket.send(&p.emit());
@@ -642,10 +822,22 @@ impl Thread {
                 info!(bfd = %r.spec.name, "BFD session stopped (reload)");
             }
         }
+        // A family the thread did not receive yet gets its socket now (no privilege needed).
+        for v6 in [false, true] {
+            let slot = if v6 { &mut self.rx6 } else { &mut self.rx4 };
+            if slot.is_none() && specs.iter().any(|s| s.neighbor.is_ipv6() == v6) {
+                match rx_socket(v6) {
+                    Ok(sock) => *slot = Some(sock),
+                    Err(e) => warn!("reload: BFD cannot receive: {e:#}"),
+                }
+            }
+        }
         for spec in &specs {
             if keep.iter().any(|r| &r.spec == spec) {
                 continue;
             }
+            // Unchanged neighbour but new settings: it restarts (the flush above is the old
+            // one's AdminDown).
             match Running::open(spec, now, &mut self.used) {
                 Ok(r) => {
                     info!(bfd = %spec.name, neighbor = %spec.neighbor, "BFD session started (reload)");
@@ -655,6 +847,7 @@ impl Thread {
             }
         }
         self.sessions = keep;
+        self.set_beat_every();
         self.publish(now, true);
     }
 
@@ -670,7 +863,8 @@ impl Thread {
             wakeup_late: self.late.summary(),
             rx_delay: self.rx_delay.summary(),
         };
-        if let Ok(mut s) = self.shared.lock() {
+        // Never wait on the reader (the election's thread) from this one.
+        if let Ok(mut s) = self.shared.try_lock() {
             *s = snap;
         }
     }

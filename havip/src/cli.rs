@@ -515,11 +515,9 @@ impl FromStr for BfdArg {
                 }
             }
         }
-        if crate::config::bfd_family_problem(&b).is_some() {
-            return Err(format!(
-                "source={}: not of the family of the neighbour {neighbor}",
-                b.source.map_or(String::new(), |s| s.to_string())
-            ));
+        if let Some(why) = crate::config::bfd_family_problem(&b) {
+            // The session is not named yet: the reason without the name.
+            return Err(why.replacen("bfd_instance : ", "", 1));
         }
         if let Some(h) = max_hops {
             if h > b.ttl {
@@ -754,7 +752,11 @@ mod tests {
             (&["--bfd", "10.0.0.2,idle_tx=500"], "from 1000"),
             (&["--bfd", "10.0.0.2,multiplier=0"], "from 1 to 255"),
             (&["--bfd", "10.0.0.2,ttl=10,max_hops=20"], "exceeds the ttl"),
-            (&["--bfd", "10.0.0.2,source=fd00::1"], "not of the family"),
+            (
+                &["--bfd", "10.0.0.2,source=fd00::1"],
+                "not of the same family",
+            ),
+            (&["--bfd", "fe80::2"], "fe80::2 is link-local"),
             (&["--bfd", "10.0.0.2,weight=5"], "the options are"),
             (
                 &["--bfd", "10.0.0.2", "--bfd", "10.0.0.2"],

@@ -149,7 +149,22 @@ pub fn start(name: &str, setup: Setup) -> Pair {
 /// ARP reply for the VIP (the client asks every 1 ms). Also returns how many of the client's
 /// ARP requests the dead master's host answered after that (two responders).
 pub fn trial(name: &str, setup: Setup, failure: Failure) -> (Duration, usize) {
+    // A trial counts only from the state it is about: n1 master, n2 backup, the client's
+    // entry for the VIP on n1's MAC. A start that is not (both master, say) is said and
+    // started again, at most 5 times.
     let mut pair = start(name, setup);
+    let mut tries = 1;
+    while let Err(why) = settled(&mut pair) {
+        eprintln!(
+            "  {} {}: not settled ({why}), started again",
+            setup.name(),
+            failure.name()
+        );
+        assert!(tries < 5, "{}: never settled: {why}", setup.name());
+        drop(pair);
+        pair = start(name, setup);
+        tries += 1;
+    }
     match failure {
         Failure::LinkDown => (
             pair.failover(Duration::from_millis(1), |p| p.drop_master_link()),
@@ -173,6 +188,11 @@ pub fn trial(name: &str, setup: Setup, failure: Failure) -> (Duration, usize) {
             let kill_at = killed - probe.started();
             let replies = probe.stop();
             let (m1, m2) = (mac(&pair.n1.mac), mac(&pair.n2.mac));
+            assert!(
+                !replies.iter().any(|r| r.mac == m2 && r.at < kill_at),
+                "{}: n2 answered ARP before the kill",
+                setup.name()
+            );
             let first_n2 = replies
                 .iter()
                 .filter(|r| r.mac == m2 && r.at >= kill_at)
@@ -186,6 +206,50 @@ pub fn trial(name: &str, setup: Setup, failure: Failure) -> (Duration, usize) {
             (first_n2 - kill_at, both)
         }
     }
+}
+
+/// Whether the pair is in the state a trial starts from: n2 not master, and the client's
+/// neighbour entry for the VIP on n1's MAC (after one ping, so that it has one).
+fn settled(pair: &mut Pair) -> Result<(), String> {
+    if pair.is_master("n2") {
+        return Err("n2 is master".into());
+    }
+    if !pair.is_master("n1") {
+        return Err("n1 is not master".into());
+    }
+    let c = pair.client.clone();
+    let _ = pair
+        .lab
+        .exec(&c.ns, &["ping", "-c", "1", "-W", "1", "10.99.0.100"]);
+    let neigh = pair.lab.ip(&c.ns, "neigh show 10.99.0.100");
+    if !neigh.contains(&pair.n1.mac) {
+        return Err(format!("the client's entry: {}", neigh.trim()));
+    }
+    Ok(())
+}
+
+/// The link-down trials of a run's log (its "  SETUP link down: trial N: X ms" lines), by
+/// setup in order of appearance: to plot a run again.
+pub fn trials_from_log(log: &str) -> Vec<(String, Vec<Duration>)> {
+    let mut out: Vec<(String, Vec<Duration>)> = Vec::new();
+    for line in log.lines() {
+        let Some((setup, rest)) = line.trim().split_once(" link down: trial ") else {
+            continue;
+        };
+        let Some(ms) = rest
+            .split_once(": ")
+            .and_then(|(_, v)| v.split(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let d = Duration::from_secs_f64(ms / 1e3);
+        match out.iter_mut().find(|(s, _)| s == setup) {
+            Some((_, v)) => v.push(d),
+            None => out.push((setup.to_string(), vec![d])),
+        }
+    }
+    out
 }
 
 /// The failover table.

@@ -401,10 +401,14 @@ impl Session {
             self.counters.finals_sent += 1;
         }
         self.counters.tx += 1;
-        self.next_tx = match self.tx_interval() {
-            Some(iv) => Some(now + self.jittered(iv)),
-            None => self.next_tx,
-        };
+        // The periodic cadence is kept through the packets sent out of it (state changes,
+        // finals): sessions the caller aligned stay aligned.
+        if periodic || self.next_tx.is_none() {
+            self.next_tx = match self.tx_interval() {
+                Some(iv) => Some(now + self.jittered(iv)),
+                None => self.next_tx,
+            };
+        }
         Some(p)
     }
 
@@ -415,6 +419,25 @@ impl Session {
         if self.state == State::Up {
             self.change_tx(now, min_tx);
         }
+    }
+
+    /// When the next periodic packet is due, if any.
+    pub fn next_periodic(&self) -> Option<Instant> {
+        self.tx_interval().and(self.next_tx)
+    }
+
+    /// Moves the next periodic packet to `at` (the caller aligns sessions of one interval, so
+    /// that they leave together: then their neighbours' detection times run out together).
+    pub fn align_periodic(&mut self, at: Instant) {
+        if self.tx_interval().is_some() {
+            self.next_tx = Some(at);
+        }
+    }
+
+    /// Replaces the jitter's random state (the caller gives sessions due together one state,
+    /// so that aligned sessions draw the same jitter and stay aligned).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = seed | 1;
     }
 
     /// Takes the session to AdminDown (diag 7), to be sent at once: the neighbour goes Down

@@ -198,8 +198,14 @@ fn a_neighbour_s_down_is_told_from_its_silence() {
     l.run(MS * 20);
     l.cut_to = Some(1);
     l.run(MS * 10);
-    let last = |i: usize| l.events.iter().rev().find(|(j, _)| *j == i).unwrap().1;
-    let (b, a) = (last(1), last(0));
+    let down = |i: usize| {
+        l.events
+            .iter()
+            .find(|(j, e)| *j == i && e.to == State::Down)
+            .unwrap()
+            .1
+    };
+    let (b, a) = (down(1), down(0));
     assert_eq!(
         (b.to, b.diag, b.remote_state),
         (State::Down, Diag::TimeExpired, State::Up)
@@ -288,9 +294,13 @@ fn an_increase_waits_for_the_final_and_a_decrease_does_not() {
     l.s[0].set_min_tx(now, MS * 10);
     assert!(l.s[0].is_polling());
     assert_eq!(l.s[0].negotiated().tx_interval, Some(MS));
-    let before = l.s[0].counters().tx;
+    let (at, before) = (l.now, l.sent.len());
     l.run(MS / 2);
-    assert_eq!(l.s[0].counters().tx, before + 1, "the poll left at once");
+    let first = l.sent[before..].iter().find(|(_, i, _)| *i == 0).unwrap();
+    assert!(
+        first.0 == at && first.2.poll,
+        "the poll left at once: {first:?}"
+    );
     l.run(MS * 2);
     assert!(!l.s[0].is_polling(), "the Final came back");
     assert_eq!(l.s[0].negotiated().tx_interval, Some(MS * 10));

@@ -90,7 +90,21 @@ pub fn bfd_conflict<'a>(
 
 /// A session's source of the other family than its neighbour (keepalived: "are not of the
 /// same family, disabling instance").
+/// Also an IPv6 link-local neighbour or source: a session has no interface to scope it to
+/// (keepalived's bfd_instance has no keyword for one), so the socket could not be bound.
 pub fn bfd_family_problem(b: &BfdSpec) -> Option<String> {
+    let link_local = |a: &std::net::IpAddr| matches!(a, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    if let Some(a) = [Some(b.neighbor), b.source]
+        .into_iter()
+        .flatten()
+        .find(link_local)
+    {
+        return Some(format!(
+            "bfd_instance {}: {a} is link-local, and a BFD session has no interface to scope it \
+             to: give global addresses",
+            b.name
+        ));
+    }
     let s = b.source?;
     (s.is_ipv4() != b.neighbor.is_ipv4()).then(|| {
         format!(
@@ -795,5 +809,25 @@ mod host_tests {
             std::fs::read_to_string(&out).unwrap(),
             format!("{}\n", nobody.uid)
         );
+    }
+}
+
+#[cfg(test)]
+mod bfd_address_tests {
+    use super::*;
+
+    /// A link-local neighbour or source has no interface to scope it: refused by all readers.
+    #[test]
+    fn link_local_bfd_addresses_are_refused() {
+        let b = BfdSpec::new("x", "fe80::1".parse().unwrap());
+        assert!(bfd_family_problem(&b).unwrap().contains("link-local"));
+        let mut b = BfdSpec::new("x", "2001:db8::1".parse().unwrap());
+        assert_eq!(bfd_family_problem(&b), None);
+        b.source = Some("fe80::2".parse().unwrap());
+        assert!(bfd_family_problem(&b)
+            .unwrap()
+            .contains("fe80::2 is link-local"));
+        b.source = Some("192.0.2.1".parse().unwrap());
+        assert!(bfd_family_problem(&b).unwrap().contains("same family"));
     }
 }

@@ -73,10 +73,12 @@ impl Node {
         let (bfd_tx, mut bfd_events) = mpsc::unbounded_channel();
         self.bfd_tx = Some(bfd_tx.clone());
         if !self.health.bfds.is_empty() {
+            let beat = self.bfd_beat()?;
             self.bfd = Some(crate::bfd::Bfd::spawn(
                 &self.health.bfds,
                 self.bfd_rt_priority,
                 bfd_tx,
+                Some(beat),
             )?);
         }
         // The metrics thread starts after the drop, so that it inherits the reduced sets
@@ -128,7 +130,9 @@ impl Node {
                     service::stopping();
                     drop(snapshot_tx);
                     self.health.stop_tracker().await;
-                    self.stop_bfd();
+                    if let Some(b) = self.bfd.take() {
+                        b.hand_over();
+                    }
                     return Ok(Stop::Handover(asker));
                 }
                 _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
@@ -162,6 +166,10 @@ impl Node {
                         failed = Some(e);
                         break;
                     }
+                    self.beat_gate.last_ns.store(
+                        crate::dataplane::monotonic_ns(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                 }
                 // Before the adverts: a loop kept busy by a flood is alive, and a watchdog
                 // starved by it would have systemd kill a working master (review).

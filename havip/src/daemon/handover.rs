@@ -172,6 +172,18 @@ impl Node {
         };
         let prog_id = dp.prog_id().unwrap_or(0);
         let attachments = dp.attachments();
+        // BFD's cap on the heartbeat age is not handed over: the neighbours were asked to wait
+        // seconds (`Bfd::hand_over`), and the next process needs two advert intervals.
+        for i in 0..self.instances.len() {
+            let inst = &mut self.instances[i];
+            if inst.max_heartbeat_age != inst.advert_heartbeat_age {
+                inst.max_heartbeat_age = inst.advert_heartbeat_age;
+                let owned = inst.owned;
+                if let Err(e) = self.declare_vips(i, owned) {
+                    warn!(instance = %self.instances[i].spec.name, "heartbeat age: {e:#}");
+                }
+            }
+        }
         let mut handed = Vec::new();
         for inst in &self.instances {
             let (Some(r), Some(v)) = (&inst.router, &inst.spec.vrrp) else {
@@ -191,8 +203,8 @@ impl Node {
                 vips: inst.spec.vips.iter().map(|v| v.addr).collect(),
                 prog_id,
                 native: a.mode == Attached::Native,
-                // max_heartbeat_age is two advert intervals.
-                adopt_within_ms: (inst.max_heartbeat_age / 2).as_millis() as u64,
+                // Two advert intervals.
+                adopt_within_ms: (inst.advert_heartbeat_age / 2).as_millis() as u64,
             });
         }
         // One advert per handed master now, so the backups' Master_Down_Intervals count

@@ -389,20 +389,24 @@ impl Node {
 
     /// A BFD session changed state: `track_bfd` re-applied, then havip's fast takeover: a
     /// backup with `fast_takeover` whose master is this session's neighbour, and whose session
-    /// left Up because the neighbour went silent (diag 1) or stopped it (AdminDown), cuts its
-    /// Master_Down_Timer to a skew at BFD scale (see [`fast_takeover_skew`]). A neighbour that
-    /// says Down is alive (it lost our packets): no takeover for that.
+    /// left Up because the neighbour went silent (diag 1), cuts its Master_Down_Timer to a skew
+    /// at BFD scale (see [`fast_takeover_skew`]), counted from the detection.
     pub(super) async fn on_bfd(&mut self, ev: crate::bfd::BfdEvent) {
         use crate::bfd::BfdState;
+        // The takeover first (it is timed), then the tracking's verdicts.
+        // Silence only: a neighbour's Down is a live neighbour that lost our packets, and its
+        // AdminDown a live one that stopped the session (a reload, a stop, whose priority-0
+        // advert VRRP handles); RFC 5882 3.2 says as much of AdminDown.
+        if ev.from == BfdState::Up && ev.diag == crate::bfd::Diag::TimeExpired {
+            self.fast_takeover(&ev).await;
+        }
         if self.health.record_bfd(&ev.name, ev.to == BfdState::Up) {
             self.apply_health_all().await;
         }
-        let gone = ev.diag == crate::bfd::Diag::TimeExpired
-            || (ev.diag == crate::bfd::Diag::NeighborDown
-                && ev.remote_state == BfdState::AdminDown);
-        if ev.from != BfdState::Up || !gone {
-            return;
-        }
+    }
+
+    /// havip's fast takeover on a session to the master gone silent (see [`Node::on_bfd`]).
+    async fn fast_takeover(&mut self, ev: &crate::bfd::BfdEvent) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
             let inst = &mut self.instances[i];
@@ -410,8 +414,10 @@ impl Node {
                 continue;
             }
             let Some(r) = &mut inst.router else { continue };
+            // Counted from the detection, not from when this thread got to it.
             let skew = fast_takeover_skew(r.effective_priority(), ev.detection_time);
-            if r.master_gone(now, ev.neighbor, skew) {
+            let after = (ev.at + skew).saturating_duration_since(now);
+            if r.master_gone(now, ev.neighbor, after) {
                 info!(
                     instance = %inst.spec.name,
                     bfd = %ev.name,
@@ -424,6 +430,19 @@ impl Node {
                 self.drain(i).await;
             }
         }
+    }
+
+    /// What the BFD thread needs to beat XDP's heartbeat (see [`crate::bfd::BeatGate`]).
+    pub(super) fn bfd_beat(&self) -> Result<crate::bfd::Beat> {
+        let dp = self.dp.as_ref().context("data plane")?;
+        self.beat_gate.last_ns.store(
+            crate::dataplane::monotonic_ns(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(crate::bfd::Beat {
+            writer: dp.heartbeat_writer()?,
+            gate: self.beat_gate.clone(),
+        })
     }
 
     /// The BFD thread stopped: every session AdminDown first.
@@ -441,9 +460,15 @@ impl Node {
         }
         // A changed session starts again from Down, with no event to say so.
         let old = std::mem::replace(&mut self.health.bfds, bfds.to_vec());
-        self.health
-            .bfd_up
-            .retain(|n| bfds.iter().any(|b| &b.name == n && old.contains(b)));
+        // (A kept session under a new name is announced again by the thread.)
+        self.health.bfd_up.retain(|n| {
+            bfds.iter().any(|b| {
+                &b.name == n
+                    && old
+                        .iter()
+                        .any(|o| &o.name == n && crate::bfd::same_session(o, b))
+            })
+        });
         if bfds.is_empty() {
             self.stop_bfd();
             return;
@@ -455,8 +480,15 @@ impl Node {
         let Some(tx) = self.bfd_tx.clone() else {
             return;
         };
+        let beat = match self.bfd_beat() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                warn!("reload: the BFD thread will not beat XDP's heartbeat: {e:#}");
+                None
+            }
+        };
         // The capability real-time scheduling needs is gone by now.
-        match crate::bfd::Bfd::spawn(bfds, None, tx) {
+        match crate::bfd::Bfd::spawn(bfds, None, tx, beat) {
             Ok(b) => {
                 if self.bfd_rt_priority.is_some() {
                     warn!("reload: BFD sessions started without real-time scheduling; restart havip for bfd_rt_priority");

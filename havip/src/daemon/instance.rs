@@ -42,8 +42,11 @@ pub(super) struct Instance {
     pub owned: bool,
     /// Adverts for this instance that failed to parse (bad checksum, bad lengths...).
     pub malformed: u64,
-    /// The heartbeat age after which XDP stops answering for this instance's VIPs.
+    /// The heartbeat age after which XDP stops answering for this instance's VIPs: two
+    /// advert intervals, or less with BFD sessions ([`super::node::bfd_heartbeat_age`]).
     pub max_heartbeat_age: Duration,
+    /// Two advert intervals: the age without BFD's cap (a hitless restart hands this one over).
+    pub advert_heartbeat_age: Duration,
     /// A VIP that could not be added (back): the instance stays in FAULT until the interface
     /// changes again (link, address, re-creation) or a reload.
     pub vip_fault: Option<String>,
@@ -78,6 +81,7 @@ impl Instance {
             owned: false,
             malformed: 0,
             max_heartbeat_age,
+            advert_heartbeat_age: max_heartbeat_age,
             vip_fault: None,
             readds: VecDeque::new(),
             resume: false,

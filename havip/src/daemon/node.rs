@@ -63,6 +63,8 @@ pub struct Node {
     pub(super) bfd: Option<crate::bfd::Bfd>,
     /// keepalived `bfd_rt_priority`, else `vrrp_rt_priority`: the BFD thread's.
     pub(super) bfd_rt_priority: Option<u8>,
+    /// The election's last beat, for the BFD thread's (see [`crate::bfd::BeatGate`]).
+    pub(super) beat_gate: std::sync::Arc<crate::bfd::BeatGate>,
     /// Where BFD state changes go (the driver loop holds the other end), for a thread a
     /// reload starts.
     pub(super) bfd_tx: Option<mpsc::UnboundedSender<crate::bfd::BfdEvent>>,
@@ -118,6 +120,7 @@ impl Node {
             bfd: None,
             bfd_rt_priority: None,
             bfd_tx: None,
+            beat_gate: Default::default(),
         }
     }
 
@@ -172,7 +175,7 @@ impl Node {
                 .await?;
             info!(iface = %h.iface, mode = %h.mode(), replaced_prog = h.prog_id, "XDP program put in the previous one's place");
         }
-        self.recompute_beat();
+        self.apply_heartbeat_ages();
         Ok(())
     }
 
@@ -275,8 +278,7 @@ impl Node {
                 };
                 let router = VirtualRouter::new(v.router_config(&inst.vips, primary))
                     .map_err(|e| anyhow::anyhow!("instance {}: {e}", inst.name))?;
-                max_heartbeat_age = heartbeat_age(v.advert_interval)
-                    .min(bfd_heartbeat_age(&self.health.bfds).unwrap_or(Duration::MAX));
+                max_heartbeat_age = heartbeat_age(v.advert_interval);
                 let config = vrid_config(v, self.advert_path);
                 if !v.unicast_peers.is_empty() && !v.check_unicast_src {
                     warn!(instance = %inst.name, "unicast source check off: adverts from any source are accepted, so any host that can reach this one can take the VIPs over");
@@ -401,6 +403,34 @@ impl Node {
         }
     }
 
+    /// Each instance's heartbeat age: two advert intervals, capped by the BFD sessions
+    /// ([`bfd_heartbeat_age`]); entries that change are written again. Then the beat period
+    /// follows, and the BFD thread's gate (how stale the election's beat may be).
+    pub(super) fn apply_heartbeat_ages(&mut self) {
+        let cap = bfd_heartbeat_age(&self.health.bfds);
+        for i in 0..self.instances.len() {
+            let inst = &self.instances[i];
+            let want = cap.map_or(inst.advert_heartbeat_age, |c| {
+                inst.advert_heartbeat_age.min(c)
+            });
+            if want == inst.max_heartbeat_age {
+                continue;
+            }
+            self.instances[i].max_heartbeat_age = want;
+            let present = self
+                .ifaces
+                .get(&self.instances[i].ifindex)
+                .is_some_and(|f| f.present);
+            if present {
+                let owned = self.instances[i].owned;
+                if let Err(e) = self.declare_vips(i, owned) {
+                    warn!(instance = %self.instances[i].spec.name, "heartbeat age: {e:#}");
+                }
+            }
+        }
+        self.recompute_beat();
+    }
+
     /// The heartbeat period: a quarter of the shortest heartbeat age.
     pub(super) fn recompute_beat(&mut self) {
         let min_age = self
@@ -410,6 +440,18 @@ impl Node {
             .min()
             .unwrap_or(Duration::from_secs(1));
         self.beat_every = (min_age / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+        // The BFD thread beats too, while the election's own beat is no older than two advert
+        // intervals: a stalled election still silences XDP as without BFD.
+        let advert_age = self
+            .instances
+            .iter()
+            .map(|i| i.advert_heartbeat_age)
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        self.beat_gate.allow_ns.store(
+            advert_age.as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached.
@@ -481,11 +523,13 @@ pub(super) fn heartbeat_age(advert_interval: Centis) -> Duration {
 
 /// With BFD sessions, a peer may take over within its detection time of this daemon's death
 /// (fast takeover), far sooner than two advert intervals: XDP must stop answering for the VIPs
-/// by then, so the heartbeat's age is capped at the shortest detection time a peer can have,
-/// multiplier × min_tx of our sessions (what a peer uses is that or more).
+/// by then. A peer's detection time is at least multiplier × min_tx of our session, counted
+/// from our last packet, which may be one interval before our last beat: the age is capped at
+/// (multiplier − 1) × min_tx (one min_tx at multiplier 1), the smallest over the sessions.
+/// The BFD thread, real-time and awake every interval, keeps the beat that fresh.
 pub(super) fn bfd_heartbeat_age(bfds: &[crate::model::BfdSpec]) -> Option<Duration> {
     bfds.iter()
-        .map(|b| b.min_tx * u32::from(b.multiplier))
+        .map(|b| b.min_tx * u32::from(b.multiplier.saturating_sub(1).max(1)))
         .min()
 }
 

@@ -212,7 +212,7 @@ impl Node {
             self.start_instance(i, now).await;
         }
         self.apply_health_all().await;
-        self.recompute_beat();
+        self.apply_heartbeat_ages();
         if self.has_routing() && !self.watching_routing {
             warn!("reload: routes and rules deleted by another agent are added back from the next restart (the first virtual or static ones came with this reload)");
         }

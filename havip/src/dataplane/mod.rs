@@ -531,6 +531,20 @@ impl Dataplane {
         Ok(())
     }
 
+    /// A second handle on the heartbeat map (its fd duplicated), for a thread of its own (the
+    /// BFD thread's beat).
+    pub fn heartbeat_writer(&self) -> Result<HeartbeatWriter> {
+        use std::os::fd::AsFd as _;
+        let aya::maps::Map::Array(data) = self.ebpf.map(map::HEARTBEAT).context("map")? else {
+            bail!("the heartbeat map is not an array");
+        };
+        let fd = data.fd().as_fd().try_clone_to_owned()?;
+        let data = MapData::from_fd(fd).context("the heartbeat map")?;
+        Ok(HeartbeatWriter(Array::try_from(aya::maps::Map::Array(
+            data,
+        ))?))
+    }
+
     /// The ARP (IPv4) or neighbour-solicitation (IPv6) counters of one VIP, summed over CPUs.
     pub fn vip_counters<K: VipMapKey>(&self, key: &K) -> Result<VipCounters> {
         read_vip_counters(self.ebpf.map(K::COUNTERS).context("map")?, key)
@@ -955,6 +969,18 @@ pub fn read_global_counters(m: &aya::maps::Map) -> Result<[u64; global::COUNT as
         *slot = counters.get(&(i as u32), 0)?.iter().sum();
     }
     Ok(out)
+}
+
+/// The heartbeat written from another thread than the election's ([`Dataplane::heartbeat_writer`]).
+pub struct HeartbeatWriter(Array<MapData, u64>);
+
+impl HeartbeatWriter {
+    /// Writes the heartbeat: now.
+    pub fn beat(&mut self) -> Result<()> {
+        self.0
+            .set(0, monotonic_ns(), 0)
+            .context("writing the heartbeat")
+    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the clock of `bpf_ktime_get_ns`.

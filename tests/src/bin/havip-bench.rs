@@ -888,8 +888,34 @@ fn main() {
                 Setup::Vrrp(Daemon::Keepalived),
                 Setup::KeepalivedBfd { ms: keepalived_ms },
             ];
-            if trials != Some(0) {
-                bfd_bench::failover(&setups, trials.unwrap_or(20));
+            // The link-down rows as a histogram; from this run, or (`--replot LOG`) from the
+            // trial lines of an earlier run's log.
+            let link_down: Vec<(String, Vec<Duration>)> =
+                match args.windows(2).find(|w| w[0] == "--replot") {
+                    Some(w) => bfd_bench::trials_from_log(&std::fs::read_to_string(&w[1]).unwrap()),
+                    None if trials != Some(0) => bfd_bench::failover(&setups, trials.unwrap_or(20))
+                        .into_iter()
+                        .filter(|(_, f, _)| matches!(f, bfd_bench::Failure::LinkDown))
+                        .map(|(s, _, d)| (s.name(), d))
+                        .collect(),
+                    None => Vec::new(),
+                };
+            if !link_down.is_empty() {
+                let series: Vec<(&str, &[Duration])> = link_down
+                    .iter()
+                    .map(|(n, d)| (n.as_str(), d.as_slice()))
+                    .collect();
+                let svg = outage_histogram_svg(
+                    "master link down, 10 ms adverts: client-observed outage",
+                    &series,
+                    2.0,
+                );
+                let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+                let _ = std::fs::create_dir_all(&out);
+                let file = out.join("failover-bfd.svg");
+                if std::fs::write(&file, svg).is_ok() {
+                    println!("\nhistogram: {}", file.display());
+                }
             }
             if let Some(minutes) = number("--stress-minutes") {
                 bfd_bench::stress(&setups[1..3], minutes as u64);

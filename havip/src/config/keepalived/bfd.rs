@@ -115,7 +115,7 @@ pub(super) fn read_bfd(cx: &mut Cx<'_>, name: &Word, body: &[Stmt]) -> Option<Re
     if let Some(why) = crate::config::check::bfd_family_problem(&b) {
         cx.err(
             Diagnostic::error(loc(name), why)
-                .hint("give a source address of the neighbour's family, or none (keepalived disables the instance)"),
+                .hint("give global addresses, the source of the neighbour's family or none (keepalived disables the instance)"),
         );
         return None;
     }
