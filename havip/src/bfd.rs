@@ -255,12 +255,7 @@ fn rx_socket(v6: bool) -> Result<UdpSocket> {
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, CONTROL_PORT)),
         )
     };
-    let s = Socket::new(
-        domain,
-        Type::DGRAM.nonblocking().cloexec(),
-        Some(Protocol::UDP),
-    )
-    .context("BFD socket")?;
+    let s = udp_socket(domain)?;
     if v6 {
         s.set_only_v6(true)?;
         setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true).context("IPV6_RECVHOPLIMIT")?;
@@ -352,6 +347,16 @@ impl Running {
     }
 }
 
+/// A non-blocking UDP socket of `domain`.
+fn udp_socket(domain: Domain) -> Result<Socket> {
+    Socket::new(
+        domain,
+        Type::DGRAM.nonblocking().cloexec(),
+        Some(Protocol::UDP),
+    )
+    .context("BFD socket")
+}
+
 fn seed_bytes() -> Result<[u8; 8]> {
     let mut b = [0u8; 8];
     rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).context("getrandom")?;
@@ -364,13 +369,7 @@ fn tx_socket(spec: &BfdSpec) -> Result<UdpSocket> {
     if spec.source.is_some_and(|s| s.is_ipv6() != v6) {
         bail!("source_ip and neighbor_ip are of different families");
     }
-    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-    let s = Socket::new(
-        domain,
-        Type::DGRAM.nonblocking().cloexec(),
-        Some(Protocol::UDP),
-    )
-    .context("BFD socket")?;
+    let s = udp_socket(if v6 { Domain::IPV6 } else { Domain::IPV4 })?;
     if v6 {
         s.set_unicast_hops_v6(u32::from(spec.ttl))?;
         s.set_tclass_v6(0xc0)?;

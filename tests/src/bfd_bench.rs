@@ -150,62 +150,67 @@ pub fn start(name: &str, setup: Setup) -> Pair {
 /// ARP requests the dead master's host answered after that (two responders).
 pub fn trial(name: &str, setup: Setup, failure: Failure) -> (Duration, usize) {
     // A trial counts only from the state it is about: n1 master, n2 backup, the client's
-    // entry for the VIP on n1's MAC. A start that is not (both master, say) is said and
-    // started again, at most 5 times.
-    let mut pair = start(name, setup);
-    let mut tries = 1;
-    while let Err(why) = settled(&mut pair) {
-        eprintln!(
-            "  {} {}: not settled ({why}), started again",
-            setup.name(),
-            failure.name()
-        );
-        assert!(tries < 5, "{}: never settled: {why}", setup.name());
-        drop(pair);
-        pair = start(name, setup);
-        tries += 1;
-    }
-    match failure {
-        Failure::LinkDown => (
-            pair.failover(Duration::from_millis(1), |p| p.drop_master_link()),
-            0,
-        ),
-        Failure::Kill9 => {
-            let c = pair.client.clone();
-            let probe = ArpProbe::start(
-                &c.ns,
-                "eth0",
-                mac(&c.mac),
-                [10, 99, 0, 50],
-                [10, 99, 0, 100],
-                Duration::from_millis(1),
-            );
-            sleep(Duration::from_millis(300));
-            let killed = Instant::now();
-            pair.lab.proc("n1").signal_group(libc::SIGKILL);
-            pair.wait_master("n2", Duration::from_secs(15));
-            sleep(Duration::from_millis(300));
-            let kill_at = killed - probe.started();
-            let replies = probe.stop();
-            let (m1, m2) = (mac(&pair.n1.mac), mac(&pair.n2.mac));
-            assert!(
-                !replies.iter().any(|r| r.mac == m2 && r.at < kill_at),
-                "{}: n2 answered ARP before the kill",
-                setup.name()
-            );
-            let first_n2 = replies
-                .iter()
-                .filter(|r| r.mac == m2 && r.at >= kill_at)
-                .map(|r| r.at)
-                .min()
-                .expect("n2 answers ARP after its takeover");
-            let both = replies
-                .iter()
-                .filter(|r| r.mac == m1 && r.at > first_n2)
-                .count();
-            (first_n2 - kill_at, both)
+    // entry for the VIP on n1's MAC, and (kill -9) only n1 answering ARP until the kill. A
+    // trial that is not (keepalived's BFD flapping made its backup master, say) is said and
+    // started again, at most 10 times.
+    for attempt in 1.. {
+        let mut pair = start(name, setup);
+        let result = settled(&mut pair).and_then(|()| match failure {
+            Failure::LinkDown => Ok((
+                pair.failover(Duration::from_millis(1), |p| p.drop_master_link()),
+                0,
+            )),
+            Failure::Kill9 => kill_9(&mut pair),
+        });
+        match result {
+            Ok(r) => return r,
+            Err(why) => {
+                eprintln!(
+                    "  {} {}: not a trial ({why}), started again",
+                    setup.name(),
+                    failure.name()
+                );
+                assert!(attempt < 10, "{}: never a trial: {why}", setup.name());
+            }
         }
     }
+    unreachable!()
+}
+
+/// kill -9 of n1's daemon: from the kill to n2's first ARP reply, and the requests n1's host
+/// answered after that. An Err when n2 answered before the kill.
+fn kill_9(pair: &mut Pair) -> Result<(Duration, usize), String> {
+    let c = pair.client.clone();
+    let probe = ArpProbe::start(
+        &c.ns,
+        "eth0",
+        mac(&c.mac),
+        [10, 99, 0, 50],
+        [10, 99, 0, 100],
+        Duration::from_millis(1),
+    );
+    sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    pair.lab.proc("n1").signal_group(libc::SIGKILL);
+    pair.wait_master("n2", Duration::from_secs(15));
+    sleep(Duration::from_millis(300));
+    let kill_at = killed - probe.started();
+    let replies = probe.stop();
+    let (m1, m2) = (mac(&pair.n1.mac), mac(&pair.n2.mac));
+    if replies.iter().any(|r| r.mac == m2 && r.at < kill_at) {
+        return Err("n2 answered ARP before the kill".into());
+    }
+    let first_n2 = replies
+        .iter()
+        .filter(|r| r.mac == m2 && r.at >= kill_at)
+        .map(|r| r.at)
+        .min()
+        .ok_or("n2 never answered ARP")?;
+    let both = replies
+        .iter()
+        .filter(|r| r.mac == m1 && r.at > first_n2)
+        .count();
+    Ok((first_n2 - kill_at, both))
 }
 
 /// Whether the pair is in the state a trial starts from: n2 not master, and the client's
@@ -333,27 +338,39 @@ pub fn stress(setups: &[Setup], minutes: u64) {
         sleep(Duration::from_secs(1));
         let before = became_master(&mut pair);
         let downs_before = bfd_downs(&mut pair);
+        // The machine's own stalls beside (a CPU not run for 10 ms or more: the chaos lab's
+        // watcher, SCHED_FIFO 99), which no daemon on it can outrun.
+        let watch = crate::chaos::stalls::StallWatch::start(Instant::now());
         sleep(Duration::from_secs(secs));
-        let takeovers = became_master(&mut pair) - before;
-        let downs = bfd_downs(&mut pair).zip(downs_before).map(|(a, b)| a - b);
+        let (stalls, steal) = watch.stop();
+        let takeovers = became_master(&mut pair).saturating_sub(before);
+        let downs = bfd_downs(&mut pair)
+            .zip(downs_before)
+            .map(|(a, b)| a.saturating_sub(b));
         let busy = thread_timing(&mut pair);
+        let longest = stalls.iter().map(|s| s.len).fold(0.0, f64::max);
+        let stalls = format!(
+            "{} (longest {:.1} ms, steal {steal} ticks)",
+            stalls.len(),
+            longest * 1e3
+        );
         eprintln!(
             "  {}: {takeovers} false takeovers, BFD downs {downs:?}",
             setup.name()
         );
-        out.push((setup, takeovers, downs, idle, busy));
+        out.push((setup, takeovers, downs, idle, busy, stalls));
     }
     println!(
         "\nfalse takeovers: {minutes} min per setup, both cores under stress-ng --cpu 2, the \
          master alive, --rt-priority 50"
     );
     println!(
-        "{:<28} {:>16} {:>18}",
+        "{:<28} {:>16} {:>18}   machine stalls >= 10 ms",
         "setup", "false takeovers", "BFD session downs"
     );
-    for (setup, takeovers, downs, _, _) in &out {
+    for (setup, takeovers, downs, _, _, stalls) in &out {
         println!(
-            "{:<28} {:>16} {:>18}",
+            "{:<28} {:>16} {:>18}   {stalls}",
             setup.name(),
             takeovers,
             downs.map_or("-".into(), |d| d.to_string())
@@ -367,7 +384,7 @@ pub fn stress(setups: &[Setup], minutes: u64) {
         "{:<28} {:<8} {:>22} {:>22}",
         "setup", "load", "woke late", "rx to session"
     );
-    for (setup, _, _, idle, busy) in &out {
+    for (setup, _, _, idle, busy, _) in &out {
         for (load, t) in [("idle", idle), ("stress", busy)] {
             println!("{:<28} {:<8} {:>22} {:>22}", setup.name(), load, t.0, t.1);
         }

@@ -138,11 +138,12 @@ fn sessions_negotiate_and_go_down_for_the_right_reason() {
     }
     assert_eq!(s1.local_discriminator, s2.remote_discriminator);
     assert_eq!(s2.local_discriminator, s1.remote_discriminator);
-    // The packets per second match the intervals (75-100 % jitter): n1 about 200-267/s.
+    // The packets match the intervals (every 3.75-5 ms: 200-267/s). The counts are published
+    // every 200 ms, so over 2 s either end may be that stale: 380-560.
     let tx0 = s1.tx;
-    sleep(Duration::from_secs(1));
-    let rate = session(&mut lab, "n1", "to_n2").tx - tx0;
-    assert!((180..=290).contains(&rate), "n1 sent {rate} packets in 1 s");
+    sleep(Duration::from_secs(2));
+    let sent = session(&mut lab, "n1", "to_n2").tx - tx0;
+    assert!((380..=560).contains(&sent), "n1 sent {sent} packets in 2 s");
 
     // A graceful stop: n2 sends AdminDown, n1 goes down at once with diag 3.
     let stop = Instant::now();

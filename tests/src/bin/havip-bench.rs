@@ -52,19 +52,27 @@ fn outage_histogram_svg(title: &str, series: &[(&str, &[Duration])], bin_ms: f64
         })
         .collect();
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-    let (w, h, left, bottom, top) = (720.0, 320.0, 50.0, 40.0, 40.0);
+    // The legend stacks at the top right, one line per series, above the bars.
+    let top = 30.0 + 13.0 * series.len() as f64;
+    let (w, h, left, bottom) = (720.0, 290.0 + top, 50.0, 40.0);
     let plot_h = h - bottom - top;
     let group_w = (w - left - 20.0) / (bins + 1) as f64;
     let bar_w = group_w / (series.len() as f64 + 0.5);
-    let colors = ["#2b6cb0", "#c05621", "#2f855a"];
+    let colors = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f"];
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{left}\" y=\"20\" font-size=\"14\">{title}</text>\n"
     );
     for (si, (name, _)) in series.iter().enumerate() {
-        let x = w - 200.0 + si as f64 * 95.0;
-        svg += &format!("<rect x=\"{x}\" y=\"10\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"19\">{name}</text>\n", colors[si % 3], x + 14.0);
+        let (x, y) = (w - 200.0, 28.0 + si as f64 * 13.0);
+        svg += &format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n",
+            y - 9.0,
+            colors[si % colors.len()],
+            x + 14.0,
+            y
+        );
     }
     for b in 0..=bins {
         let gx = left + b as f64 * group_w;
@@ -75,7 +83,7 @@ fn outage_histogram_svg(title: &str, series: &[(&str, &[Duration])], bin_ms: f64
                 "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"/>\n",
                 h - bottom - bh,
                 bar_w * 0.95,
-                colors[si % 3]
+                colors[si % colors.len()]
             );
         }
         let label = if b == bins {
