@@ -469,6 +469,7 @@ struct Thread {
     beat: Option<Beat>,
     /// How often to beat: half the heartbeat age the sessions ask for.
     beat_every: Option<Duration>,
+    /// When the thread last tried to beat (the gate may have kept it from it).
     last_beat: Instant,
     /// The jitter's random state for this turn of the loop, the same for every session.
     seed: u64,
@@ -525,7 +526,11 @@ impl Thread {
                 .sessions
                 .iter()
                 .filter_map(|r| r.session.poll_timeout())
-                .chain(self.beat_every.map(|e| self.last_beat + e))
+                .chain(
+                    self.beat_every
+                        .filter(|_| self.beat.is_some())
+                        .map(|e| self.last_beat + e),
+                )
                 .chain(handing_over)
                 .min()
                 .map(|d| d.max(now + Duration::from_micros(1)));
@@ -596,12 +601,13 @@ impl Thread {
     /// XDP's heartbeat, while the election's own is fresh enough (see [`BeatGate`]).
     fn beat(&mut self, now: Instant) {
         let Some(b) = &mut self.beat else { return };
+        // The next try is `beat_every` from this one, whether it beat or not (a closed gate
+        // must not make a past deadline of it: the thread would spin).
+        self.last_beat = now;
         let mono = crate::dataplane::monotonic_ns();
         let last = b.gate.last_ns.load(Ordering::Relaxed);
-        if mono.saturating_sub(last) <= b.gate.allow_ns.load(Ordering::Relaxed)
-            && b.writer.beat().is_ok()
-        {
-            self.last_beat = now;
+        if mono.saturating_sub(last) <= b.gate.allow_ns.load(Ordering::Relaxed) {
+            let _ = b.writer.beat();
         }
     }
 
