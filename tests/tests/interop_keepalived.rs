@@ -745,8 +745,13 @@ fn bfd_sessions_with_keepalived_come_up_and_track_bfd_follows_them() {
     let file = lab.dir().join("havip.conf");
     std::fs::write(&file, havip).unwrap();
     let file = file.to_str().unwrap().to_string();
-    lab.havip("hv", &n2, &["run", "--config", &file])
-        .wait_started(LONG);
+    lab.havip_with(
+        havip_lab::lab::Launcher::IpNetnsExec,
+        "hv",
+        &n2,
+        &["run", "--config", &file],
+    )
+    .wait_started(LONG);
     let session = |lab: &mut Lab| {
         let s = lab.proc("hv").snapshot().unwrap();
         (

@@ -10,7 +10,5 @@ mod tests;
 #[cfg(test)]
 mod vector_tests;
 
-pub use packet::{
-    ControlPacket, Diag, Malformed, State, CONTROL_LEN, CONTROL_PORT, ECHO_PORT, SOURCE_PORTS,
-};
+pub use packet::{ControlPacket, Diag, Malformed, State, CONTROL_LEN, CONTROL_PORT, SOURCE_PORTS};
 pub use session::{Event, Ignored, Negotiated, Session, SessionConfig, SessionCounters};

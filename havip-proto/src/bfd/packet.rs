@@ -8,8 +8,6 @@ pub const CONTROL_LEN: usize = 24;
 
 /// UDP port of single-hop Control packets (RFC 5881 section 4).
 pub const CONTROL_PORT: u16 = 3784;
-/// UDP port of Echo packets (RFC 5881 section 4).
-pub const ECHO_PORT: u16 = 3785;
 /// The source ports a session may use (RFC 5881 section 4: 49152 through 65535).
 pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 
@@ -152,18 +150,6 @@ pub enum Malformed {
 }
 
 impl Malformed {
-    pub const ALL: [Malformed; 9] = [
-        Malformed::Truncated,
-        Malformed::BadVersion,
-        Malformed::BadLength,
-        Malformed::ZeroDetectMult,
-        Malformed::Multipoint,
-        Malformed::ZeroMyDiscriminator,
-        Malformed::ZeroYourDiscriminator,
-        Malformed::Authenticated,
-        Malformed::PollAndFinal,
-    ];
-
     /// A short name for counters.
     pub fn name(self) -> &'static str {
         match self {
