@@ -332,6 +332,7 @@ impl RunArgs {
             iface,
             vips,
             vrrp,
+            bgp_announce: false,
         }]);
         spec.xdp_mode = self.xdp_mode;
         spec.advert_path = self.advert_path;

@@ -77,6 +77,106 @@ pub struct DaemonSpec {
     /// keepalived `bfd_rt_priority`: the BFD thread's `SCHED_FIFO` priority (default: the
     /// daemon's `rt_priority`, if any).
     pub bfd_rt_priority: Option<u8>,
+    /// havip's own block (keepalived.conf `havip_bgp { ... }`, TOML `[bgp]`, `--bgp-*`): the
+    /// VIPs of the instances that say `bgp_announce` are announced as /32 (/128) routes by a
+    /// BGP speaker (BIRD 2) that havip starts and supervises.
+    pub bgp: Option<BgpSpec>,
+}
+
+/// How the VIPs reach the routing fabric over BGP (see ARCHITECTURE.md, "BGP").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpSpec {
+    /// `local_as`: this node's AS number (1..=4294967295).
+    pub local_as: u32,
+    /// `router_id`: the BGP identifier (default: the first neighbour's source address as the
+    /// kernel routes it, which BIRD picks as its lowest IPv4 address).
+    pub router_id: Option<std::net::Ipv4Addr>,
+    pub mode: BgpMode,
+    /// What a BACKUP announces in active/standby (ignored in anycast).
+    pub backup: BackupRoute,
+    pub neighbors: Vec<BgpNeighbor>,
+    /// `community A:B`: standard communities added to every announcement.
+    pub communities: Vec<(u16, u16)>,
+    /// `hold_time` (seconds, 3..=65535; default 9): BGP's own failure detection when BFD is off
+    /// (the keepalive is a third of it).
+    pub hold_time: u16,
+    /// BFD timers of the sessions of the neighbours that have `bfd` (the speaker's BFD, not
+    /// havip's `bfd_instance`).
+    pub bfd: BgpBfdTimers,
+    /// `bird`: the speaker's executable (default `bird`, found on PATH).
+    pub bird: std::path::PathBuf,
+}
+
+/// `mode`: who announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BgpMode {
+    /// The VRRP master announces; a backup withdraws (or announces a worse path, `backup`).
+    #[default]
+    ActiveStandby,
+    /// Every healthy node announces; no election (no adverts are sent or heeded), and any
+    /// failing tracked object (whatever its weight) withdraws the node's routes.
+    Anycast,
+}
+
+/// `backup`: what a BACKUP announces in active/standby.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackupRoute {
+    /// Nothing: the route is withdrawn (the default).
+    #[default]
+    Withdraw,
+    /// The route with the local AS prepended this many more times (1..=10).
+    Prepend(u8),
+    /// The route with this MED (the master's is 0).
+    Med(u32),
+}
+
+/// `neighbor ADDRESS { remote_as N; bfd; source ADDRESS }`: one BGP peer, directly connected
+/// (single hop).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpNeighbor {
+    pub addr: IpAddr,
+    pub remote_as: u32,
+    /// BFD on the session (RFC 5882): the speaker drops it, and the router its routes, in a
+    /// detection time rather than the hold time.
+    pub bfd: bool,
+    /// The local address of the session (default: the one the kernel routes from).
+    pub source: Option<IpAddr>,
+}
+
+/// The speaker's BFD timers: `bfd_min_rx`, `bfd_min_tx` (ms), `bfd_multiplier`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgpBfdTimers {
+    pub min_rx: std::time::Duration,
+    pub min_tx: std::time::Duration,
+    pub multiplier: u8,
+}
+
+impl Default for BgpBfdTimers {
+    /// 50 ms × 3: a 150 ms detection that a loaded host does not trip (see BENCHMARKS.md).
+    fn default() -> Self {
+        BgpBfdTimers {
+            min_rx: std::time::Duration::from_millis(50),
+            min_tx: std::time::Duration::from_millis(50),
+            multiplier: 3,
+        }
+    }
+}
+
+impl BgpSpec {
+    /// A block for `local_as` with the defaults.
+    pub fn new(local_as: u32) -> BgpSpec {
+        BgpSpec {
+            local_as,
+            router_id: None,
+            mode: BgpMode::ActiveStandby,
+            backup: BackupRoute::Withdraw,
+            neighbors: Vec::new(),
+            communities: Vec::new(),
+            hold_time: 9,
+            bfd: BgpBfdTimers::default(),
+            bird: "bird".into(),
+        }
+    }
 }
 
 /// keepalived `bfd_instance NAME { ... }`: one asynchronous-mode BFD session (RFC 5880) over
@@ -164,6 +264,7 @@ impl DaemonSpec {
             static_rules: Vec::new(),
             bfds: Vec::new(),
             bfd_rt_priority: None,
+            bgp: None,
         }
     }
 }
@@ -241,6 +342,10 @@ pub struct InstanceSpec {
     pub vips: Vec<VipSpec>,
     /// `None`: no election; the VIPs are owned while the daemon runs.
     pub vrrp: Option<VrrpSpec>,
+    /// keepalived.conf `havip_bgp_announce` (TOML `bgp_announce`): the VIPs are announced
+    /// over BGP (the daemon's `bgp` block) while this instance is master (active/standby) or
+    /// healthy (anycast).
+    pub bgp_announce: bool,
 }
 
 /// A virtual address with the prefix length and label it gets on the interface.

@@ -734,6 +734,7 @@ impl Cx<'_> {
                 iface: i.interface.get_ref().clone(),
                 vips: vips.iter().map(|v| v.0.clone()).collect(),
                 vrrp: None,
+                bgp_announce: false,
             },
             at: self.at(&i.name),
             vrid_at: i.vrid.as_ref().map(|v| self.at(v)),

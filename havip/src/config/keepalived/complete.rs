@@ -488,6 +488,7 @@ impl Cx<'_> {
                 iface,
                 vips: r.vips.iter().map(|v| v.0.clone()).collect(),
                 vrrp: Some(vrrp),
+                bgp_announce: false,
             },
             at,
             vrid_at: Some(vrid_at),
