@@ -139,6 +139,77 @@ pub struct DaemonSnapshot {
     /// BFD sessions (`bfd_instance`), as the BFD thread last published them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<BfdSnapshot>,
+    /// The BGP speaker (`havip_bgp`): sessions and announcements.
+    #[serde(default)]
+    pub bgp: Option<BgpSnapshot>,
+}
+
+/// What an instance announces now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Announce {
+    /// Nothing: withdrawn.
+    #[default]
+    Withdrawn,
+    /// The best path: a master, or a healthy anycast node.
+    Primary,
+    /// The worse path of `backup prepend N` / `backup med N`.
+    Backup,
+}
+
+impl Announce {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Announce::Withdrawn => "withdrawn",
+            Announce::Primary => "primary",
+            Announce::Backup => "backup",
+        }
+    }
+}
+
+/// What `havip stats` shows of the speaker.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BgpSnapshot {
+    /// `bird` with its version, as its control socket greets.
+    pub speaker: String,
+    pub speaker_pid: Option<u32>,
+    /// Times BIRD was found dead and started again.
+    pub speaker_restarts: u64,
+    /// Whether the routes are held back because the election stalled.
+    pub fenced: bool,
+    /// Times the election's stall withdrew the routes.
+    pub fenced_count: u64,
+    pub neighbors: Vec<BgpNeighborSnapshot>,
+    pub routes: Vec<BgpRouteSnapshot>,
+}
+
+/// One BGP session, as BIRD reports it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BgpNeighborSnapshot {
+    pub address: String,
+    pub remote_as: u32,
+    pub bfd: bool,
+    /// BGP's state: Idle, Connect, Active, OpenSent, OpenConfirm, Established (or BIRD's
+    /// "down" while it is not running).
+    pub state: String,
+    /// BIRD's last error for the session, if any ("Error: Hold timer expired", ...).
+    pub info: String,
+    pub established: bool,
+    /// Times the session reached Established since havip started.
+    pub established_count: u64,
+    /// How long ago it last changed between established and not, in ms.
+    pub last_change_ago_ms: Option<u64>,
+}
+
+/// One instance's announcement.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BgpRouteSnapshot {
+    pub instance: String,
+    pub prefixes: Vec<String>,
+    pub announce: Announce,
+    pub announced: u64,
+    pub withdrawn: u64,
+    pub last_change_ago_ms: Option<u64>,
 }
 
 /// The BFD thread: its sessions, what it dropped, how late it woke.

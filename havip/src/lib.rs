@@ -14,6 +14,7 @@
 
 pub mod app;
 pub(crate) mod bfd;
+pub(crate) mod bgp;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub mod control;

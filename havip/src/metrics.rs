@@ -206,6 +206,76 @@ fn encode_bfd(enc: &mut DescriptorEncoder, b: &crate::control::BfdSnapshot) -> f
     )
 }
 
+/// The BGP speaker: sessions and announcements.
+fn encode_bgp(enc: &mut DescriptorEncoder, b: &crate::control::BgpSnapshot) -> fmt::Result {
+    let by = |n: &crate::control::BgpNeighborSnapshot| vec![("neighbor", n.address.clone())];
+    let route = |r: &crate::control::BgpRouteSnapshot| vec![("instance", r.instance.clone())];
+    gauges(
+        enc,
+        "bgp_session_established",
+        "BGP sessions (havip_bgp neighbours): 1 while Established, 0 otherwise.",
+        b.neighbors
+            .iter()
+            .map(|n| (by(n), u64::from(n.established)))
+            .collect(),
+    )?;
+    counters(
+        enc,
+        "bgp_sessions_established",
+        "Times the session reached Established.",
+        b.neighbors
+            .iter()
+            .map(|n| (by(n), n.established_count))
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "bgp_route_announced",
+        "The instance's VIPs as announced now: 1 for the kind (primary, backup, withdrawn).",
+        b.routes
+            .iter()
+            .map(|r| {
+                let mut l = route(r);
+                l.push(("route", r.announce.as_str().to_string()));
+                (l, 1u64)
+            })
+            .collect(),
+    )?;
+    counters(
+        enc,
+        "bgp_announcements",
+        "Times the instance's VIPs were announced (primary or backup path).",
+        b.routes.iter().map(|r| (route(r), r.announced)).collect(),
+    )?;
+    counters(
+        enc,
+        "bgp_withdrawals",
+        "Times the instance's VIPs were withdrawn.",
+        b.routes.iter().map(|r| (route(r), r.withdrawn)).collect(),
+    )?;
+    gauges(
+        enc,
+        "bgp_route_last_change_seconds",
+        "How long ago the instance's announcement last changed.",
+        b.routes
+            .iter()
+            .filter_map(|r| Some((route(r), r.last_change_ago_ms? as f64 / 1000.0)))
+            .collect(),
+    )?;
+    counters(
+        enc,
+        "bgp_speaker_restarts",
+        "Times BIRD was found dead and started again.",
+        vec![(Labels::new(), b.speaker_restarts)],
+    )?;
+    gauges(
+        enc,
+        "bgp_fenced",
+        "1 while every route is withdrawn because the election stalled.",
+        vec![(Labels::new(), u64::from(b.fenced))],
+    )
+}
+
 impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let enc = &mut enc;
@@ -415,6 +485,9 @@ impl Collector for Snapshot {
                     .filter_map(|c| Some((vec![("check", c.name.clone())], i64::from(c.healthy?))))
                     .collect(),
             )?;
+            if let Some(b) = &d.bgp {
+                encode_bgp(enc, b)?;
+            }
             if let Some(b) = &d.bfd {
                 encode_bfd(enc, b)?;
             }

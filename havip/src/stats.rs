@@ -255,6 +255,61 @@ fn render_bfd(o: &mut String, b: &crate::control::BfdSnapshot) {
     o.push('\n');
 }
 
+/// The BGP lines of [`render`]: the speaker, each session, each instance's route.
+fn render_bgp(o: &mut String, b: &crate::control::BgpSnapshot) {
+    use std::fmt::Write as _;
+    let ago = |ms: Option<u64>| {
+        ms.map_or("never".to_string(), |ms| {
+            format!("{:.1} s ago", ms as f64 / 1000.0)
+        })
+    };
+    let _ = writeln!(
+        o,
+        "bgp speaker: {} (pid {})  restarts {}{}",
+        if b.speaker.is_empty() {
+            "BIRD"
+        } else {
+            &b.speaker
+        },
+        b.speaker_pid.map_or("-".to_string(), |p| p.to_string()),
+        b.speaker_restarts,
+        if b.fenced {
+            "  FENCED: the election stalled, every route withdrawn"
+        } else {
+            ""
+        }
+    );
+    for n in &b.neighbors {
+        let _ = writeln!(
+            o,
+            "bgp neighbor {} as {}{}: {}{}  established {} times, last change {}",
+            n.address,
+            n.remote_as,
+            if n.bfd { " (bfd)" } else { "" },
+            if n.state.is_empty() { "-" } else { &n.state },
+            if n.info.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", n.info)
+            },
+            n.established_count,
+            ago(n.last_change_ago_ms)
+        );
+    }
+    for r in &b.routes {
+        let _ = writeln!(
+            o,
+            "bgp route {} [{}]: {}  announced {} withdrawn {}  last change {}",
+            r.instance,
+            r.prefixes.join(" "),
+            r.announce.as_str(),
+            r.announced,
+            r.withdrawn,
+            ago(r.last_change_ago_ms)
+        );
+    }
+}
+
 /// The human-readable form.
 pub fn render(stats: &Stats) -> String {
     use std::fmt::Write as _;
@@ -300,6 +355,9 @@ pub fn render(stats: &Stats) -> String {
                         let _ = writeln!(o, "check {}: {state}", c.name);
                     }
                 }
+            }
+            if let Some(b) = &d.bgp {
+                render_bgp(&mut o, b);
             }
             if let Some(b) = &d.bfd {
                 render_bfd(&mut o, b);

@@ -88,6 +88,9 @@ impl Node {
             None => None,
         };
         self.drop_privileges()?;
+        // BIRD starts from a thread that inherits the running set (CAP_NET_BIND_SERVICE kept
+        // for its port 179), before any instance can become master.
+        self.start_bgp(control)?;
         self.health.start_tracker().await?;
         let files = self.health.files.clone();
         self.health.start_files(&files)?;
@@ -132,6 +135,10 @@ impl Node {
                     self.health.stop_tracker().await;
                     if let Some(b) = self.bfd.take() {
                         b.hand_over();
+                    }
+                    if let Some(b) = self.bgp.take() {
+                        tracing::warn!("handover: BIRD is this process's child and stops with it: the BGP routes are withdrawn until the next process's BIRD announces them");
+                        b.stop();
                     }
                     return Ok(Stop::Handover(asker));
                 }
@@ -198,6 +205,7 @@ impl Node {
         drop(snapshot_tx);
         self.health.stop_tracker().await;
         self.stop_routers().await;
+        self.stop_bgp();
         self.stop_bfd();
         failed.map_or(Ok(Stop::Done), Err)
     }
@@ -221,7 +229,9 @@ impl Node {
     fn drop_privileges(&self) -> Result<()> {
         let needs = crate::privs::Needs {
             mlock: self.mlock,
-            low_port: self.metrics_listen.is_some_and(|a| a.port() < 1024),
+            // BIRD, started after the drop, binds BGP's port 179.
+            low_port: self.metrics_listen.is_some_and(|a| a.port() < 1024)
+                || self.bgp_spec.is_some(),
             metrics: self.metrics_listen.is_some(),
         };
         // The BFD thread dropped its own.

@@ -61,6 +61,8 @@ pub(super) struct Instance {
     pub advert_ident: std::sync::atomic::AtomicU16,
     /// The interface's `arp_announce` before `use_vmac` raised it to 2 (restored at stop).
     pub arp_announce_was: Option<(String, String)>,
+    /// What the BGP thread was last told for this instance (`bgp_announce`).
+    pub announced: crate::control::Announce,
 }
 
 impl Instance {
@@ -88,6 +90,7 @@ impl Instance {
             last_rx_lower: None,
             advert_ident: std::sync::atomic::AtomicU16::new(1),
             arp_announce_was: None,
+            announced: crate::control::Announce::Withdrawn,
         }
     }
 
@@ -590,6 +593,8 @@ impl Node {
                 error!(instance = %self.instances[i].spec.name, "{e:#}");
             }
         }
+        // The route follows the batch: announced once the VIPs are up.
+        self.announce(i);
         // Hooks run once the batch is done (keepalived runs notify_master with the VIPs up).
         let inst = &self.instances[i];
         let (Some(v), Some(r)) = (&inst.spec.vrrp, &inst.router) else {
@@ -612,6 +617,8 @@ impl Node {
         let inst = &self.instances[i];
         let name = &inst.spec.name;
         match action {
+            // Anycast: no election, nothing to tell anyone.
+            Action::SendAdvert { .. } if self.anycast(i) => {}
             Action::SendAdvert {
                 priority,
                 max_adver_int,

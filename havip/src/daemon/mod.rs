@@ -4,6 +4,7 @@
 //! is left by mistake.
 
 pub(crate) mod advert;
+mod announce;
 mod driver;
 mod handover;
 mod health;
@@ -32,8 +33,9 @@ pub fn run(spec: DaemonSpec) -> Result<()> {
 }
 
 /// As [`run`]; SIGHUP calls `reload` for the new spec (e.g. re-reading a config file).
-pub fn run_with_reload(spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
+pub fn run_with_reload(mut spec: DaemonSpec, reload: Option<Reloader>) -> Result<()> {
     ignore_sighup_while_starting()?;
+    crate::bgp::normalize(&mut spec);
     if let Some(name) = &spec.net_namespace {
         enter_net_namespace(name)?;
     }

@@ -68,6 +68,10 @@ pub struct Node {
     /// Where BFD state changes go (the driver loop holds the other end), for a thread a
     /// reload starts.
     pub(super) bfd_tx: Option<mpsc::UnboundedSender<crate::bfd::BfdEvent>>,
+    /// havip's BGP block, as read (the thread runs from the driver loop's start).
+    pub(super) bgp_spec: Option<crate::model::BgpSpec>,
+    /// The BGP thread and BIRD under it.
+    pub(super) bgp: Option<crate::bgp::Bgp>,
 }
 
 /// What a reload cannot change: read at start only (as keepalived's parent process does).
@@ -121,6 +125,8 @@ impl Node {
             bfd_rt_priority: None,
             bfd_tx: None,
             beat_gate: Default::default(),
+            bgp_spec: None,
+            bgp: None,
         }
     }
 
@@ -138,6 +144,7 @@ impl Node {
         HealthState::init_files(&spec.track_files)?;
         self.health.sync_groups = spec.sync_groups.clone();
         self.health.bfds = spec.bfds.clone();
+        self.bgp_spec = spec.bgp.clone();
         self.bfd_rt_priority = spec.bfd_rt_priority.or(spec.rt_priority);
         self.hooks.notifier.user = spec.script_user.clone();
         self.hooks.notifier.fifos.set(&spec.notify_fifos)?;

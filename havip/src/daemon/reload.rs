@@ -93,7 +93,8 @@ impl Node {
     pub(super) async fn on_read(&mut self, read: Result<DaemonSpec>) {
         match read {
             Err(e) => error!("reload refused, the running configuration stays: {e:#}"),
-            Ok(new) => {
+            Ok(mut new) => {
+                crate::bgp::normalize(&mut new);
                 // An instance whose interface is gone, or has no address of its own, starts
                 // in FAULT and waits for it, as at start-up. What `add_instance` refuses is
                 // refused before anything stops.
@@ -110,6 +111,8 @@ impl Node {
                     self.reload(&new).await
                 } {
                     error!("reload failed half-way: {e:#}");
+                } else if let Err(e) = self.replace_bgp(&new) {
+                    error!("reload: BGP: {e:#}");
                 } else if new.fifo_states_on_reload {
                     self.write_states_to_fifos();
                 }

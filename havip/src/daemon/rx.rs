@@ -172,6 +172,9 @@ impl Node {
         }) else {
             return; // Another router's VRID (passed by XDP to the stack).
         };
+        if self.anycast(i) {
+            return; // No election in anycast: every healthy node announces.
+        }
         let now = Instant::now();
         let inst = &mut self.instances[i];
         let rx = match advert::decode(&msg.packet, msg.v6.as_ref(), inst.checksum) {

@@ -30,6 +30,7 @@ impl Node {
             advert_delivery: self.delivery.summary(),
             checks: self.health.check_snapshots(),
             bfd: self.bfd.as_ref().map(|b| b.snapshot()),
+            bgp: self.bgp.as_ref().map(|b| b.snapshot()),
             xdp: self
                 .dp
                 .as_ref()

@@ -218,6 +218,31 @@ fn full_stats() -> Stats {
                 mode: "skb".into(),
                 fallbacks_to_skb: 1,
             }],
+            bgp: Some(crate::control::BgpSnapshot {
+                speaker: "BIRD 2.0.12".into(),
+                speaker_pid: Some(4343),
+                speaker_restarts: 1,
+                fenced: false,
+                fenced_count: 0,
+                neighbors: vec![crate::control::BgpNeighborSnapshot {
+                    address: "10.1.1.1".into(),
+                    remote_as: 65000,
+                    bfd: true,
+                    state: "Established".into(),
+                    info: String::new(),
+                    established: true,
+                    established_count: 2,
+                    last_change_ago_ms: Some(2500),
+                }],
+                routes: vec![crate::control::BgpRouteSnapshot {
+                    instance: "web".into(),
+                    prefixes: vec!["203.0.113.10/32".into()],
+                    announce: crate::control::Announce::Primary,
+                    announced: 3,
+                    withdrawn: 2,
+                    last_change_ago_ms: Some(1200),
+                }],
+            }),
             bfd: Some(crate::control::BfdSnapshot {
                 sessions: vec![crate::control::BfdSessionSnapshot {
                     name: "to_b".into(),
