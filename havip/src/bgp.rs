@@ -7,8 +7,11 @@
 //!   killed by any means (`kill -9` included) takes BIRD with it: the kernel closes its TCP
 //!   sessions and the routers withdraw at once (graceful restart is off, so no router keeps
 //!   the routes as stale);
-//! - a stalled election (its beat older than [`STALE_AFTER`] or two advert intervals, whichever
-//!   is longer) withdraws everything until it beats again;
+//! - a stalled election (its beat older than [`STALE_AFTER`] or eight beats, whichever is
+//!   longer) withdraws everything until it beats again;
+//! - a stalled havip (`SIGSTOP`, every thread frozen) cannot withdraw anything itself: a fence
+//!   process forked beside each BIRD (async-signal-safe calls only) reads the election's beat
+//!   from a shared page and kills BIRD when it is that old;
 //! - BIRD that dies is started again after [`RESTART_AFTER`], and is handed the routes again.
 //!
 //! Each announcing instance has, per address family, two static protocols in BIRD: its VIPs
@@ -25,7 +28,10 @@ use std::{
     os::unix::{net::UnixStream, process::CommandExt},
     path::{Path, PathBuf},
     process::{Child, Stdio},
-    sync::{atomic::Ordering, mpsc as std_mpsc, Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc as std_mpsc, Arc, Mutex,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -124,6 +130,8 @@ impl Bgp {
             died_at: None,
             greeting: String::new(),
             last_poll: Instant::now(),
+            shared: shared_page()?,
+            fence: None,
         };
         let thread = thread::Builder::new()
             .name("havip-bgp".into())
@@ -219,6 +227,9 @@ struct Speaker {
     died_at: Option<Instant>,
     greeting: String,
     last_poll: Instant,
+    /// The election's last beat, shared with the fence process (see [`Fence`]).
+    shared: &'static AtomicU64,
+    fence: Option<Fence>,
 }
 
 impl Speaker {
@@ -287,6 +298,16 @@ impl Speaker {
             }
         };
         self.greeting = ctl.greeting.clone();
+        self.shared
+            .store(self.beat.last_ns.load(Ordering::Relaxed), Ordering::Relaxed);
+        match Fence::spawn(pid, self.shared, self.stale_ns) {
+            Ok(f) => self.fence = Some(f),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        }
         info!(pid, speaker = %self.greeting, conf = %self.paths.conf.display(), "BGP speaker started");
         self.child = Some(child);
         self.ctl = Some(ctl);
@@ -305,6 +326,7 @@ impl Speaker {
                     // Everything queued at once: a batch of transitions is one pass.
                     while let Ok(c) = rx.try_recv() {
                         if !self.take(c) {
+                            self.apply();
                             return self.shutdown();
                         }
                     }
@@ -440,9 +462,15 @@ impl Speaker {
                 Err(e) => debug!("BGP: {e:#}"),
             }
         }
+        // The fence reads the election's beat through this thread: a stall of either fences.
+        self.shared
+            .store(self.beat.last_ns.load(Ordering::Relaxed), Ordering::Relaxed);
         // BIRD alive?
         if let Some(child) = &mut self.child {
             if let Ok(Some(status)) = child.try_wait() {
+                if let Some(f) = self.fence.take() {
+                    f.stop();
+                }
                 error!(
                     %status,
                     "BGP: BIRD exited: its sessions are closed and the routes withdrawn; \
@@ -577,6 +605,9 @@ impl Speaker {
     /// Graceful end: BIRD told to shut down (a Cease to every neighbour), waited for, its
     /// files removed.
     fn shutdown(&mut self) {
+        if let Some(f) = self.fence.take() {
+            f.stop();
+        }
         if self.ctl.is_some() {
             let _ = self.command("down");
         }
@@ -599,6 +630,105 @@ impl Speaker {
         }
         let _ = std::fs::remove_file(&self.paths.ctl);
         let _ = std::fs::remove_file(&self.paths.conf);
+    }
+}
+
+/// A page shared with the fence processes (`MAP_SHARED`: a forked child sees the writes).
+fn shared_page() -> Result<&'static AtomicU64> {
+    // SAFETY: an anonymous mapping, never unmapped: the reference lives as long as the process.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error()).context("mapping the fence's page");
+        }
+        Ok(&*(p as *const AtomicU64))
+    }
+}
+
+/// The fence: a child of havip forked from the BGP thread (not exec'd: it is a loop of
+/// async-signal-safe system calls, no allocation) that kills BIRD when the election's beat, as
+/// the BGP thread copies it to a shared page, is older than the stale limit. A havip frozen
+/// whole (`SIGSTOP`) cannot withdraw its routes; the fence, a process of its own, is not
+/// frozen with it. It dies with the BGP thread (`PR_SET_PDEATHSIG`).
+struct Fence {
+    pid: libc::pid_t,
+}
+
+/// How often the fence looks.
+const FENCE_EVERY_NS: i64 = 50_000_000;
+
+impl Fence {
+    fn spawn(bird: u32, beat: &'static AtomicU64, stale_ns: u64) -> Result<Fence> {
+        let parent = std::process::id() as libc::pid_t;
+        let bird = bird as libc::pid_t;
+        // SAFETY: the child calls only async-signal-safe functions (prctl, getppid, close_range,
+        // nanosleep, clock_gettime, kill, _exit) and reads an atomic in a shared mapping: nothing that
+        // another thread's state at the fork could break.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error()).context("forking BIRD's fence");
+        }
+        if pid == 0 {
+            unsafe { fence_loop(parent, bird, beat, stale_ns) }
+        }
+        Ok(Fence { pid })
+    }
+
+    /// Killed and reaped.
+    fn stop(self) {
+        // SAFETY: our own child, not reaped yet: its pid cannot have been reused.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// The fence's body (see [`Fence`]).
+unsafe fn fence_loop(
+    parent: libc::pid_t,
+    bird: libc::pid_t,
+    beat: &'static AtomicU64,
+    stale_ns: u64,
+) -> ! {
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if libc::getppid() != parent {
+        libc::kill(bird, libc::SIGKILL);
+        libc::_exit(0);
+    }
+    // Nothing of havip's held open (its lock, sockets, XDP links): it needs none.
+    libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    libc::prctl(
+        libc::PR_SET_NAME,
+        c"havip-fence".as_ptr() as libc::c_ulong,
+        0,
+        0,
+        0,
+    );
+    let pause = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: FENCE_EVERY_NS,
+    };
+    loop {
+        libc::nanosleep(&pause, std::ptr::null_mut());
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+        let now = now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64;
+        let last = beat.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) > stale_ns {
+            libc::kill(bird, libc::SIGKILL);
+            libc::_exit(0);
+        }
     }
 }
 
