@@ -860,6 +860,11 @@ fn in_block(block: &str, line: &str) -> (String, u32) {
         "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group"
         | "track_file" | "bfd_instance" => (format!("{block} NAME {{\n{line}\n}}\n"), 2),
         "global_defs" => (format!("global_defs {{\n{line}\n}}\n"), 2),
+        "havip_bgp" => (format!("havip_bgp {{\n{line}\n}}\n"), 2),
+        "neighbor" => (
+            format!("havip_bgp {{\nneighbor 10.0.0.1 {{\n{line}\n}}\n}}\n"),
+            3,
+        ),
         other => panic!("no test config for a {other} block: add it to in_block"),
     }
 }
