@@ -13,7 +13,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     config::Format,
     logging::LogFormat,
-    model::{AdvertPath, BfdSpec, DaemonSpec, InstanceSpec, ModeChoice, VipSpec, VrrpSpec},
+    model::{
+        AdvertPath, BackupRoute, BfdSpec, BgpBfdTimers, BgpMode, BgpNeighbor, BgpSpec, DaemonSpec,
+        InstanceSpec, ModeChoice, VipSpec, VrrpSpec,
+    },
     vrrp::{Centis, StartState, Version},
     wire::ChecksumMode,
 };
@@ -149,6 +152,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "iface", "vips", "vrid", "priority", "advert_int", "vrrp_version", "auth_pass",
         "nopreempt", "preempt_delay", "state", "v3_checksum_as_v2", "bfds", "fast_takeover",
+        "bgp_as", "bgp_router_id", "bgp_neighbors", "bgp_mode", "bgp_backup", "bgp_communities",
+        "bgp_hold_time", "bgp_bfd", "bird",
     ])]
     pub config: Option<PathBuf>,
     /// The syntax of --config whatever its name.
@@ -227,6 +232,9 @@ pub struct RunArgs {
     /// (keepalived `bfd_rt_priority`; default: --rt-priority's).
     #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
     pub bfd_rt_priority: Option<u8>,
+    /// havip's BGP announcement of the VIPs (keepalived.conf `havip_bgp`).
+    #[command(flatten)]
+    pub bgp: Box<BgpArgs>,
     /// Serve Prometheus metrics on this address (GET /metrics), e.g. 127.0.0.1:9150.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -246,6 +254,63 @@ pub struct RunArgs {
 pub enum StateArg {
     Master,
     Backup,
+}
+
+/// `havip run`'s BGP flags (keepalived.conf `havip_bgp`), boxed: most runs have none.
+#[derive(Args, Debug, Clone)]
+pub struct BgpArgs {
+    /// Announce the VIPs over BGP from this AS number, 1-4294967295 (keepalived.conf
+    /// `havip_bgp`'s `local_as`): havip starts BIRD 2, which announces each VIP as a /32 (/128)
+    /// route to the --bgp-neighbor routers while the instance is master (or, with --bgp-mode
+    /// anycast, while it is healthy). Needs --vrid and a --bgp-neighbor.
+    #[arg(long, value_name = "AS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub bgp_as: Option<u32>,
+    /// A BGP neighbour, directly connected (repeatable; keepalived.conf `neighbor ADDR { ... }`):
+    /// its address, `as=N` its AS number (required), `bfd` to watch the session with the
+    /// speaker's BFD (--bgp-bfd), `source=ADDR` the local address (default: the one the kernel
+    /// routes from), e.g. `--bgp-neighbor 10.0.0.254,as=65000,bfd`.
+    #[arg(
+        long = "bgp-neighbor",
+        value_name = "ADDR,as=N[,bfd][,source=ADDR]",
+        requires = "bgp_as"
+    )]
+    pub bgp_neighbors: Vec<BgpNeighborArg>,
+    /// The BGP identifier, an IPv4 address (default: BIRD's, the lowest IPv4 address of the host).
+    #[arg(long, value_name = "IPV4", requires = "bgp_as")]
+    pub bgp_router_id: Option<Ipv4Addr>,
+    /// Who announces: the VRRP master (active-standby, the default) or every healthy node
+    /// (anycast: no adverts are sent or heeded, and any failing tracked object withdraws).
+    #[arg(long, value_name = "MODE", value_enum, requires = "bgp_as")]
+    pub bgp_mode: Option<BgpModeArg>,
+    /// What a backup announces in active-standby: nothing (withdraw, the default), the route
+    /// with the local AS prepended N more times (prepend=N, 1-10), or with this MED (med=N,
+    /// 1-4294967295; the master's is 0).
+    #[arg(long, value_name = "withdraw|prepend=N|med=N", requires = "bgp_as")]
+    pub bgp_backup: Option<BackupArg>,
+    /// A standard community added to every route, ASN:VALUE (repeatable), e.g. 65001:100.
+    #[arg(long = "bgp-community", value_name = "ASN:VALUE", requires = "bgp_as")]
+    pub bgp_communities: Vec<CommunityArg>,
+    /// The BGP hold time in seconds, 3-65535 (default 9; the keepalive is a third of it): how
+    /// long a router keeps the routes of a silent session without BFD.
+    #[arg(long, value_name = "SECONDS", requires = "bgp_as",
+          value_parser = clap::value_parser!(u16).range(3..))]
+    pub bgp_hold_time: Option<u16>,
+    /// The speaker's BFD timers for the neighbours with `bfd`: `min_rx=MS`, `min_tx=MS` (1-10000,
+    /// default 50), `multiplier=N` (1-255, default 3), e.g. `--bgp-bfd min_rx=100,min_tx=100`.
+    #[arg(long, value_name = "KEY=VALUE[,...]", requires = "bgp_as")]
+    pub bgp_bfd: Option<BgpBfdArg>,
+    /// The BIRD 2 executable havip starts as the BGP speaker (default: bird, found on PATH).
+    #[arg(long, value_name = "PATH", requires = "bgp_as")]
+    pub bird: Option<String>,
+}
+
+/// `--bgp-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BgpModeArg {
+    /// The VRRP master announces; a backup withdraws or announces a worse path (--bgp-backup).
+    ActiveStandby,
+    /// Every healthy node announces; no election.
+    Anycast,
 }
 
 /// `--vrrp-version`.
@@ -327,13 +392,18 @@ impl RunArgs {
             Some(vrid) => format!("VI_{vrid}"),
             None => "static".to_string(),
         };
+        let bgp = match self.bgp.bgp_as {
+            None => None,
+            Some(local_as) => Some(self.bgp_spec(local_as, vrrp.as_ref())?),
+        };
         let mut spec = DaemonSpec::new(vec![InstanceSpec {
             name,
             iface,
             vips,
             vrrp,
-            bgp_announce: false,
+            bgp_announce: bgp.is_some(),
         }]);
+        spec.bgp = bgp;
         spec.xdp_mode = self.xdp_mode;
         spec.advert_path = self.advert_path;
         spec.rt_priority = self.rt_priority;
@@ -353,6 +423,94 @@ impl RunArgs {
         }
         spec.metrics_listen = self.metrics_listen;
         Ok(spec)
+    }
+
+    /// `--bgp-*`: the BGP block for `--bgp-as`, which the instance (`vrrp`) announces from.
+    /// What the config files warn of (ignored settings) is refused here, as the other flags do.
+    fn bgp_spec(&self, local_as: u32, vrrp: Option<&VrrpSpec>) -> Result<BgpSpec, String> {
+        let a = &self.bgp;
+        let Some(v) = vrrp else {
+            return Err(
+                "--bgp-as: the instance needs an election (--vrid) to announce from; in anycast \
+                 mode it sends no adverts, but its tracking decides whether the node announces"
+                    .into(),
+            );
+        };
+        if a.bgp_neighbors.is_empty() {
+            return Err(
+                "--bgp-as: give at least one --bgp-neighbor ADDR,as=N: no router would hear the \
+                 routes"
+                    .into(),
+            );
+        }
+        let mut b = BgpSpec::new(local_as);
+        b.router_id = a.bgp_router_id;
+        if b.router_id.is_some_and(|r| r.is_unspecified()) {
+            return Err(
+                "--bgp-router-id 0.0.0.0 is not a BGP identifier: give a non-zero IPv4 address"
+                    .into(),
+            );
+        }
+        b.mode = match a.bgp_mode {
+            None | Some(BgpModeArg::ActiveStandby) => BgpMode::ActiveStandby,
+            Some(BgpModeArg::Anycast) => BgpMode::Anycast,
+        };
+        if let Some(backup) = a.bgp_backup {
+            b.backup = backup.0;
+        }
+        if let Some(h) = a.bgp_hold_time {
+            b.hold_time = h;
+        }
+        for c in &a.bgp_communities {
+            if b.communities.contains(&c.0) {
+                return Err(format!(
+                    "--bgp-community {}:{} is given twice",
+                    c.0 .0, c.0 .1
+                ));
+            }
+            b.communities.push(c.0);
+        }
+        if let Some(t) = a.bgp_bfd {
+            b.bfd = t.0;
+        }
+        if let Some(p) = &a.bird {
+            if let Some(why) = crate::config::bird_path_problem(p) {
+                return Err(format!("--bird {p:?}: {why}"));
+            }
+            b.bird = p.into();
+        }
+        for n in &a.bgp_neighbors {
+            if b.neighbors.iter().any(|x| x.addr == n.0.addr) {
+                return Err(format!(
+                    "--bgp-neighbor {} is given twice: one session per neighbour",
+                    n.0.addr
+                ));
+            }
+            b.neighbors.push(n.0.clone());
+        }
+        if a.bgp_bfd.is_some() && !b.neighbors.iter().any(|n| n.bfd) {
+            return Err(
+                "--bgp-bfd: no --bgp-neighbor has bfd, so the timers would apply to no session; \
+                 add ,bfd to a neighbour or drop --bgp-bfd"
+                    .into(),
+            );
+        }
+        if b.mode == BgpMode::Anycast {
+            let why = "in anycast mode every healthy node announces: no adverts are sent or \
+                       heeded; drop it, or use --bgp-mode active-standby";
+            for (given, flag) in [
+                (a.bgp_backup.is_some(), "--bgp-backup"),
+                (!v.unicast_peers.is_empty(), "--unicast-peer"),
+                (v.fast_takeover, "--fast-takeover"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{flag} has no effect with --bgp-mode anycast: {why}"
+                    ));
+                }
+            }
+        }
+        Ok(b)
     }
 
     fn vrrp_spec(&self, vrid: u8) -> Result<VrrpSpec, String> {
@@ -530,6 +688,144 @@ impl FromStr for BfdArg {
             b.max_hops = h;
         }
         Ok(BfdArg(b))
+    }
+}
+
+/// `--bgp-neighbor ADDR,as=N[,bfd][,source=ADDR]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpNeighborArg(pub BgpNeighbor);
+
+impl FromStr for BgpNeighborArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(',');
+        let first = parts.next().unwrap_or_default();
+        let addr: IpAddr = first.parse().map_err(|_| {
+            format!("{first:?} is not an IP address: give the neighbour first, e.g. 10.0.0.254,as=65000")
+        })?;
+        let mut remote_as = None;
+        let mut n = BgpNeighbor {
+            addr,
+            remote_as: 0,
+            bfd: false,
+            source: None,
+        };
+        for part in parts {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            match key {
+                "as" => {
+                    let (min, max) = crate::config::bgp_limits::AS;
+                    remote_as = Some(
+                        value
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|v| (min..=max).contains(v))
+                            .ok_or_else(|| {
+                                format!(
+                                    "as={value:?}: give the neighbour's AS number, {min} to {max}"
+                                )
+                            })? as u32,
+                    );
+                }
+                "bfd" if value.is_empty() => n.bfd = true,
+                "source" => {
+                    n.source = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("source={value:?} is not an IP address"))?,
+                    )
+                }
+                _ => {
+                    return Err(format!(
+                        "{part:?}: the options are as=N (required), bfd and source=ADDR"
+                    ))
+                }
+            }
+        }
+        n.remote_as = remote_as.ok_or_else(|| {
+            format!("{s:?} has no as=N: give the neighbour's AS number, e.g. {addr},as=65000")
+        })?;
+        if let Some(why) = crate::config::bgp_neighbor_problem(&n) {
+            return Err(why);
+        }
+        Ok(BgpNeighborArg(n))
+    }
+}
+
+/// `--bgp-backup withdraw|prepend=N|med=N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupArg(pub BackupRoute);
+
+impl FromStr for BackupArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use crate::config::bgp_limits::{MED, PREPEND};
+        let (key, value) = s.split_once('=').unwrap_or((s, ""));
+        let number = |(min, max): (u64, u64)| {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or_else(|| format!("{key}={value:?}: give a whole number from {min} to {max}"))
+        };
+        match key {
+            "withdraw" if value.is_empty() => Ok(BackupArg(BackupRoute::Withdraw)),
+            "prepend" => Ok(BackupArg(BackupRoute::Prepend(number(PREPEND)? as u8))),
+            "med" => Ok(BackupArg(BackupRoute::Med(number(MED)? as u32))),
+            _ => Err(format!(
+                "{s:?}: give withdraw, prepend=N (1 to 10) or med=N (1 to 4294967295)"
+            )),
+        }
+    }
+}
+
+/// `--bgp-community ASN:VALUE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommunityArg(pub (u16, u16));
+
+impl FromStr for CommunityArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::config::parse_community(s).map(CommunityArg)
+    }
+}
+
+/// `--bgp-bfd min_rx=MS,min_tx=MS,multiplier=N`, each optional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BgpBfdArg(pub BgpBfdTimers);
+
+impl FromStr for BgpBfdArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use crate::config::bgp_limits::{BFD_INTERVAL_MS, BFD_MULTIPLIER};
+        let mut t = BgpBfdTimers::default();
+        for part in s.split(',') {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            let number = |(min, max): (u64, u64)| {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|v| (min..=max).contains(v))
+                    .ok_or_else(|| {
+                        format!("{key}={value:?}: give a whole number from {min} to {max}")
+                    })
+            };
+            match key {
+                "min_rx" => t.min_rx = Duration::from_millis(number(BFD_INTERVAL_MS)?),
+                "min_tx" => t.min_tx = Duration::from_millis(number(BFD_INTERVAL_MS)?),
+                "multiplier" => t.multiplier = number(BFD_MULTIPLIER)? as u8,
+                _ => {
+                    return Err(format!(
+                        "{part:?}: the options are min_rx=MS, min_tx=MS and multiplier=N"
+                    ))
+                }
+            }
+        }
+        Ok(BgpBfdArg(t))
     }
 }
 
@@ -795,6 +1091,255 @@ mod tests {
         .unwrap();
         assert_eq!(s.bfds.len(), 2);
         let err = Cli::try_parse_from(["havip", "run", "--config", "k.conf", "--bfd", "10.0.0.2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+
+    /// `--bgp-*`: the BGP block of the flags' instance, which announces; the defaults are
+    /// `BgpSpec::new`'s.
+    #[test]
+    fn bgp_flags_make_the_block_and_announce() {
+        let s = spec(&[
+            "--vrid",
+            "51",
+            "--bgp-as",
+            "65001",
+            "--bgp-router-id",
+            "10.0.0.1",
+            "--bgp-neighbor",
+            "10.0.0.254,as=65000,bfd,source=10.0.0.1",
+            "--bgp-neighbor",
+            "fd00::fe,as=4200000000",
+            "--bgp-mode",
+            "active-standby",
+            "--bgp-backup",
+            "prepend=3",
+            "--bgp-community",
+            "65001:100",
+            "--bgp-community",
+            "65535:65281",
+            "--bgp-hold-time",
+            "30",
+            "--bgp-bfd",
+            "min_rx=100,min_tx=200,multiplier=5",
+            "--bird",
+            "/usr/sbin/bird",
+        ])
+        .unwrap();
+        assert!(s.instances[0].bgp_announce);
+        assert_eq!(
+            s.bgp,
+            Some(BgpSpec {
+                router_id: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                backup: BackupRoute::Prepend(3),
+                neighbors: vec![
+                    BgpNeighbor {
+                        addr: "10.0.0.254".parse().unwrap(),
+                        remote_as: 65000,
+                        bfd: true,
+                        source: Some("10.0.0.1".parse().unwrap()),
+                    },
+                    BgpNeighbor {
+                        addr: "fd00::fe".parse().unwrap(),
+                        remote_as: 4_200_000_000,
+                        bfd: false,
+                        source: None,
+                    },
+                ],
+                communities: vec![(65001, 100), (65535, 65281)],
+                hold_time: 30,
+                bfd: BgpBfdTimers {
+                    min_rx: Duration::from_millis(100),
+                    min_tx: Duration::from_millis(200),
+                    multiplier: 5,
+                },
+                bird: "/usr/sbin/bird".into(),
+                ..BgpSpec::new(65001)
+            })
+        );
+        // Defaults; the other modes and backups; `--bgp-bfd` keys one by one.
+        let s = spec(&[
+            "--vrid",
+            "51",
+            "--bgp-as",
+            "65001",
+            "--bgp-neighbor",
+            "10.0.0.254,as=65000",
+        ])
+        .unwrap();
+        let mut want = BgpSpec::new(65001);
+        want.neighbors = s.bgp.as_ref().unwrap().neighbors.clone();
+        assert_eq!(s.bgp, Some(want));
+        let base = [
+            "--vrid",
+            "51",
+            "--bgp-as",
+            "65001",
+            "--bgp-neighbor",
+            "10.0.0.254,as=65000,bfd",
+        ];
+        for (extra, check) in [
+            (&["--bgp-backup", "med=100"][..], BackupRoute::Med(100)),
+            (&["--bgp-backup", "withdraw"], BackupRoute::Withdraw),
+        ] {
+            let s = spec(&[&base[..], extra].concat()).unwrap();
+            assert_eq!(s.bgp.unwrap().backup, check, "{extra:?}");
+        }
+        let s = spec(
+            &[
+                &base[..],
+                &["--bgp-mode", "anycast", "--bgp-bfd", "min_tx=10"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let b = s.bgp.unwrap();
+        assert_eq!(b.mode, BgpMode::Anycast);
+        assert_eq!(
+            (b.bfd.min_rx, b.bfd.min_tx, b.bfd.multiplier),
+            (Duration::from_millis(50), Duration::from_millis(10), 3)
+        );
+        // Without --bgp-as: no block, no announcing.
+        let s = spec(&["--vrid", "51"]).unwrap();
+        assert!(s.bgp.is_none() && !s.instances[0].bgp_announce);
+    }
+
+    #[test]
+    fn bad_bgp_flags_say_what_to_do() {
+        let base = ["--vrid", "51", "--bgp-as", "65001"];
+        let n = ["--bgp-neighbor", "10.0.0.254,as=65000"];
+        for (args, says) in [
+            (&["--bgp-neighbor", "10.0.0.254,as=65000"][..], "--bgp-as"),
+            (&["--bgp-mode", "anycast"], "--bgp-as"),
+            (&["--bird", "/usr/sbin/bird"], "--bgp-as"),
+            (
+                &["--bgp-as", "65001", "--bgp-neighbor", "10.0.0.254,as=65000"],
+                "needs an election (--vrid)",
+            ),
+            (&base[..], "at least one --bgp-neighbor"),
+            (
+                &["--vrid", "51", "--bgp-as", "0"],
+                "0 is not in 1..=4294967295",
+            ),
+            (&["--vrid", "51", "--bgp-as", "4294967296"], "4294967296"),
+            (
+                &[&base[..], &["--bgp-neighbor", "10.0.0.254"]].concat(),
+                "has no as=N",
+            ),
+            (
+                &[&base[..], &["--bgp-neighbor", "10.0.0.254,as=0"]].concat(),
+                "give the neighbour's AS number, 1 to 4294967295",
+            ),
+            (
+                &[&base[..], &["--bgp-neighbor", "nope,as=1"]].concat(),
+                "not an IP address",
+            ),
+            (
+                &[
+                    &base[..],
+                    &["--bgp-neighbor", "10.0.0.254,as=1,source=fd00::1"],
+                ]
+                .concat(),
+                "not of the neighbour's family",
+            ),
+            (
+                &[&base[..], &["--bgp-neighbor", "fe80::1,as=1"]].concat(),
+                "link-local",
+            ),
+            (
+                &[&base[..], &["--bgp-neighbor", "10.0.0.254,as=1,multihop"]].concat(),
+                "the options are",
+            ),
+            (&[&base[..], &n, &n].concat(), "given twice"),
+            (
+                &[&base[..], &n, &["--bgp-backup", "prepend=11"]].concat(),
+                "from 1 to 10",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-backup", "med=0"]].concat(),
+                "from 1 to 4294967295",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-backup", "local-pref=5"]].concat(),
+                "give withdraw, prepend=N",
+            ),
+            (&[&base[..], &n, &["--bgp-mode", "hot"]].concat(), "hot"),
+            (
+                &[&base[..], &n, &["--bgp-community", "65536:1"]].concat(),
+                "not a standard community",
+            ),
+            (
+                &[
+                    &base[..],
+                    &n,
+                    &["--bgp-community", "1:1", "--bgp-community", "1:1"],
+                ]
+                .concat(),
+                "given twice",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-hold-time", "2"]].concat(),
+                "2 is not in 3..=65535",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-router-id", "fd00::1"]].concat(),
+                "fd00::1",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-router-id", "0.0.0.0"]].concat(),
+                "not a BGP identifier",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-bfd", "min_rx=0"]].concat(),
+                "from 1 to 10000",
+            ),
+            (
+                &[&base[..], &n, &["--bgp-bfd", "multiplier=5"]].concat(),
+                "no --bgp-neighbor has bfd",
+            ),
+            (
+                &[&base[..], &n, &["--bird", "sbin/bird"]].concat(),
+                "a relative path",
+            ),
+            (
+                &[
+                    &base[..],
+                    &n,
+                    &["--bgp-mode", "anycast", "--bgp-backup", "med=5"],
+                ]
+                .concat(),
+                "--bgp-backup has no effect with --bgp-mode anycast",
+            ),
+            (
+                &[
+                    &base[..],
+                    &n,
+                    &["--bgp-mode", "anycast", "--unicast-peer", "10.0.0.2"],
+                ]
+                .concat(),
+                "--unicast-peer has no effect",
+            ),
+            (
+                &[
+                    &base[..],
+                    &n,
+                    &[
+                        "--bgp-mode",
+                        "anycast",
+                        "--bfd",
+                        "10.0.0.2",
+                        "--fast-takeover",
+                    ],
+                ]
+                .concat(),
+                "--fast-takeover has no effect",
+            ),
+        ] {
+            let err = spec(args).unwrap_err();
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+        let err = Cli::try_parse_from(["havip", "run", "--config", "k.conf", "--bgp-as", "65001"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot be used with"), "{err}");

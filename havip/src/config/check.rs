@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
-    model::{BfdSpec, DaemonSpec, InstanceSpec, VipSpec},
+    model::{BfdSpec, BgpMode, BgpNeighbor, DaemonSpec, InstanceSpec, VipSpec},
     vrrp::{ConfigError, PRIORITY_OWNER},
 };
 
@@ -31,6 +31,23 @@ pub struct Draft {
     /// Where havip's fast takeover was asked for (keepalived.conf `havip_fast_takeover`, TOML
     /// `fast_takeover = true`), and how it was spelled.
     pub fast_takeover_at: Option<(Location, &'static str)>,
+    /// Where the instance was made to announce its VIPs over BGP (keepalived.conf
+    /// `havip_bgp_announce`, TOML `bgp_announce = true`), and how it was spelled.
+    pub bgp_announce_at: Option<(Location, &'static str)>,
+}
+
+/// Where the BGP block (keepalived.conf `havip_bgp`, TOML `[bgp]`) and its parts were written.
+/// Given to [`finish`] whenever a block was written, valid or not: a block refused for its own
+/// errors is not reported again as missing.
+#[derive(Clone, Debug)]
+pub struct BgpAt {
+    pub at: Location,
+    /// How the block is spelled: `havip_bgp` or `[bgp]`.
+    pub spelled: &'static str,
+    /// `backup`, where written.
+    pub backup_at: Option<Location>,
+    /// The first of the speaker's BFD timers written, and how it was spelled.
+    pub bfd_at: Option<(Location, String)>,
 }
 
 /// Where the named parts of a sync group were written.
@@ -51,6 +68,91 @@ pub mod bfd_limits {
     pub const WEIGHT: (i64, i64) = (-253, 253);
     /// The longest name (keepalived's `BFD_INAME_MAX` less its NUL).
     pub const NAME_MAX: usize = 31;
+}
+
+/// The ranges of havip's BGP block, which every reader and `havip run`'s flags keep.
+pub mod bgp_limits {
+    /// `local_as`, `remote_as`: AS 0 is reserved (RFC 7607); 4-byte AS numbers (RFC 6793).
+    pub const AS: (u64, u64) = (1, 4_294_967_295);
+    /// `backup prepend N`: the local AS prepended N more times.
+    pub const PREPEND: (u64, u64) = (1, 10);
+    /// `backup med N`: the master's MED is 0, so a backup's must be more.
+    pub const MED: (u64, u64) = (1, 4_294_967_295);
+    /// `hold_time`, seconds: BIRD's and RFC 4271's, less 0 (no hold timer).
+    pub const HOLD_TIME: (u64, u64) = (3, 65_535);
+    /// `bfd_min_rx`, `bfd_min_tx`, in milliseconds.
+    pub const BFD_INTERVAL_MS: (u64, u64) = (1, 10_000);
+    /// `bfd_multiplier`.
+    pub const BFD_MULTIPLIER: (u64, u64) = (1, 255);
+}
+
+/// Why `a` cannot be an address of a BGP session (the neighbour's or the local source): not a
+/// unicast address, or an IPv6 link-local one (a session has no interface to scope it to).
+pub fn bgp_address_problem(a: IpAddr) -> Option<&'static str> {
+    let unicast = match a {
+        IpAddr::V4(v4) => {
+            !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback())
+        }
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast() || v6.is_loopback()),
+    };
+    if !unicast {
+        return Some("not a unicast address of another host");
+    }
+    if matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+        return Some(
+            "link-local, and a BGP session has no interface to scope it to: give a global address",
+        );
+    }
+    None
+}
+
+/// Why neighbour `n` is refused: its address or source is no session address
+/// ([`bgp_address_problem`]), or the source is of the other family.
+pub fn bgp_neighbor_problem(n: &BgpNeighbor) -> Option<String> {
+    if let Some(why) = bgp_address_problem(n.addr) {
+        return Some(format!("neighbor {}: {why}", n.addr));
+    }
+    let s = n.source?;
+    if let Some(why) = bgp_address_problem(s) {
+        return Some(format!("neighbor {}: source {s}: {why}", n.addr));
+    }
+    (s.is_ipv4() != n.addr.is_ipv4()).then(|| {
+        format!(
+            "neighbor {}: source {s} is not of the neighbour's family",
+            n.addr
+        )
+    })
+}
+
+/// `community A:B`: a standard community (RFC 1997), each half 0 to 65535.
+pub fn parse_community(s: &str) -> Result<(u16, u16), String> {
+    let bad = || {
+        format!(
+            "community {s:?} is not a standard community: give ASN:VALUE, each 0 to 65535 (e.g. 65001:100)"
+        )
+    };
+    let (a, b) = s.split_once(':').ok_or_else(bad)?;
+    let half = |t: &str| {
+        t.parse::<u16>()
+            .ok()
+            .filter(|_| t.bytes().all(|c| c.is_ascii_digit()))
+    };
+    match (half(a), half(b)) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(bad()),
+    }
+}
+
+/// `bird PATH`: an absolute path, or a bare name looked up on PATH (a relative path would
+/// depend on the directory havip was started from).
+pub fn bird_path_problem(p: &str) -> Option<&'static str> {
+    if p.is_empty() {
+        Some("the path is empty")
+    } else if p.contains('/') && !p.starts_with('/') {
+        Some("a relative path: give an absolute path, or a bare name to look up on PATH")
+    } else {
+        None
+    }
 }
 
 /// Why session `b` cannot join `existing` (the sessions read before it), as keepalived's
@@ -123,6 +225,7 @@ pub fn finish(
     groups_at: &[GroupAt],
     written: &[String],
     no_instance: Option<Location>,
+    bgp_at: Option<&BgpAt>,
     diags: &mut Diags,
 ) -> DaemonSpec {
     if let Some(at) = no_instance {
@@ -229,6 +332,7 @@ pub fn finish(
             }
         }
     }
+    check_bgp(&drafts, &spec, bgp_at, diags);
     diags.instance_at = drafts
         .iter()
         .map(|d| (d.spec.name.clone(), d.at.clone()))
@@ -644,6 +748,115 @@ fn check_fast_takeover(d: &Draft, any_bfd: bool, diags: &mut Diags) {
             )
             .hint("the owner takes over at once anyway; fast takeover is for backups"),
         );
+    }
+}
+
+/// havip's BGP block against the instances: an instance that announces needs a block and an
+/// election; a block needs a neighbour, and an instance to announce (a warning). In anycast
+/// mode an announcing instance holds no election: what only an election uses (sync groups,
+/// unicast peers, fast takeover, `backup`) is warned of as ignored. Timers for the speaker's
+/// BFD with no neighbour asking for BFD are too.
+fn check_bgp(drafts: &[Draft], spec: &DaemonSpec, at: Option<&BgpAt>, diags: &mut Diags) {
+    let announcing: Vec<(&Draft, Location, &'static str)> = drafts
+        .iter()
+        .filter(|d| d.spec.bgp_announce)
+        .map(|d| {
+            let (aat, spelled) = d
+                .bgp_announce_at
+                .clone()
+                .unwrap_or((d.at.clone(), "bgp_announce"));
+            (d, aat, spelled)
+        })
+        .collect();
+    for (d, aat, spelled) in &announcing {
+        let name = &d.spec.name;
+        if d.spec.vrrp.is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Some(aat.clone()),
+                    format!("instance {name}: {spelled}, but the instance is static: it holds no election, so it has no state to announce from"),
+                )
+                .hint("give the instance a VRRP election (a vrid); in anycast mode it sends no adverts, but its tracking decides whether the node announces"),
+            );
+        }
+        if at.is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Some(aat.clone()),
+                    format!("instance {name}: {spelled}, but no BGP block is defined"),
+                )
+                .hint("define the speaker and its neighbours (havip_bgp { local_as AS  neighbor ADDRESS { remote_as AS } } in keepalived.conf, [bgp] in TOML, --bgp-as and --bgp-neighbor on the command line), or remove it"),
+            );
+        }
+    }
+    let (Some(at), Some(bgp)) = (at, &spec.bgp) else {
+        return;
+    };
+    let block = at.spelled;
+    if bgp.neighbors.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                Some(at.at.clone()),
+                format!("{block} has no neighbor: no router would hear the routes"),
+            )
+            .hint("add the router(s) to announce to: neighbor ADDRESS { remote_as AS } in havip_bgp, [[bgp.neighbor]] in TOML"),
+        );
+    }
+    if announcing.is_empty() {
+        diags.push(
+            Diagnostic::warning(
+                Some(at.at.clone()),
+                format!("{block}: no instance announces its VIPs, so the BGP sessions carry no route"),
+            )
+            .hint("add havip_bgp_announce to the vrrp_instance(s) whose VIPs the routers should learn (TOML: bgp_announce = true), or remove the block"),
+        );
+    }
+    if let Some((bat, spelled)) = &at.bfd_at {
+        if !bgp.neighbors.iter().any(|n| n.bfd) {
+            diags.push(
+                Diagnostic::warning(
+                    Some(bat.clone()),
+                    format!("{block}: {spelled} is set, but no neighbor has bfd: the timers apply to no session"),
+                )
+                .hint("add bfd to the neighbors whose sessions BFD should watch (TOML: bfd = true), or remove the timers"),
+            );
+        }
+    }
+    if bgp.mode != BgpMode::Anycast {
+        return;
+    }
+    if let Some(bat) = &at.backup_at {
+        diags.push(
+            Diagnostic::warning(
+                Some(bat.clone()),
+                format!("{block}: backup is ignored in anycast mode: every healthy node announces the same route, and there is no backup"),
+            )
+            .hint("remove backup, or use mode active_standby (TOML: mode = \"active-standby\")"),
+        );
+    }
+    let hint = "in anycast mode every healthy node announces: no adverts are sent or heeded; remove it, or use mode active_standby (TOML: mode = \"active-standby\")";
+    for (d, aat, _) in &announcing {
+        let name = &d.spec.name;
+        let Some(v) = &d.spec.vrrp else { continue };
+        let mut ignored = Vec::new();
+        if let Some(g) = spec.sync_groups.iter().find(|g| g.instances.contains(name)) {
+            ignored.push(format!("its sync group {} is", g.name));
+        }
+        if !v.unicast_peers.is_empty() {
+            ignored.push("its unicast peers are".to_string());
+        }
+        if v.fast_takeover {
+            ignored.push("fast takeover is".to_string());
+        }
+        for what in ignored {
+            diags.push(
+                Diagnostic::warning(
+                    Some(aat.clone()),
+                    format!("instance {name}: {what} ignored in anycast mode: an announcing instance holds no election"),
+                )
+                .hint(hint),
+            );
+        }
     }
 }
 

@@ -25,7 +25,10 @@ mod tests;
 
 use std::path::Path;
 
-pub use check::{bfd_conflict, bfd_family_problem, bfd_limits};
+pub use check::{
+    bfd_conflict, bfd_family_problem, bfd_limits, bgp_limits, bgp_neighbor_problem,
+    bird_path_problem, parse_community,
+};
 pub use diag::{Diagnostic, LoadError};
 pub use render::render;
 pub use syntax::ReadOptions;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{DaemonSpec, NotifySpec};
+use crate::model::{BackupRoute, BgpMode, DaemonSpec, NotifySpec};
 
 /// Every field of the spec that a config file sets, one per line.
 pub fn render(spec: &DaemonSpec) -> String {
@@ -72,6 +72,9 @@ pub fn render(spec: &DaemonSpec) -> String {
                     let _ = writeln!(o, "  vip: {v}");
                 }
             }
+        }
+        if i.bgp_announce {
+            let _ = writeln!(o, "  bgp_announce: true");
         }
         let Some(r) = &i.vrrp else {
             let _ = writeln!(o, "  static owner (no election)");
@@ -225,6 +228,47 @@ pub fn render(spec: &DaemonSpec) -> String {
             "  ttl {}, max_hops {}, weight {}",
             b.ttl, b.max_hops, b.weight
         );
+    }
+    if let Some(b) = &spec.bgp {
+        let _ = writeln!(o, "bgp");
+        let router_id = b.router_id.map_or("-".to_string(), |r| r.to_string());
+        let _ = writeln!(o, "  local_as: {}, router_id: {router_id}", b.local_as);
+        let mode = match b.mode {
+            BgpMode::ActiveStandby => "active-standby",
+            BgpMode::Anycast => "anycast",
+        };
+        let backup = match b.backup {
+            BackupRoute::Withdraw => "withdraw".to_string(),
+            BackupRoute::Prepend(n) => format!("prepend {n}"),
+            BackupRoute::Med(m) => format!("med {m}"),
+        };
+        let _ = writeln!(
+            o,
+            "  mode: {mode}, backup: {backup}, hold_time: {}",
+            b.hold_time
+        );
+        if !b.communities.is_empty() {
+            let c: Vec<String> = b
+                .communities
+                .iter()
+                .map(|(a, v)| format!("{a}:{v}"))
+                .collect();
+            let _ = writeln!(o, "  communities: {}", c.join(", "));
+        }
+        let _ = writeln!(
+            o,
+            "  bfd: min_rx {:?}, min_tx {:?}, multiplier {}",
+            b.bfd.min_rx, b.bfd.min_tx, b.bfd.multiplier
+        );
+        let _ = writeln!(o, "  bird: {}", b.bird.display());
+        for n in &b.neighbors {
+            let source = n.source.map_or("-".to_string(), |s| s.to_string());
+            let _ = writeln!(
+                o,
+                "  neighbor {}: remote_as {}, bfd {}, source {source}",
+                n.addr, n.remote_as, n.bfd
+            );
+        }
     }
     for g in &spec.sync_groups {
         let _ = writeln!(o, "sync_group {}", g.name);

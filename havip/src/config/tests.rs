@@ -860,6 +860,11 @@ fn in_block(block: &str, line: &str) -> (String, u32) {
         "vrrp_instance" | "vrrp_script" | "vrrp_track_process" | "vrrp_sync_group"
         | "track_file" | "bfd_instance" => (format!("{block} NAME {{\n{line}\n}}\n"), 2),
         "global_defs" => (format!("global_defs {{\n{line}\n}}\n"), 2),
+        "havip_bgp" => (format!("havip_bgp {{\n{line}\n}}\n"), 2),
+        "neighbor" => (
+            format!("havip_bgp {{\nneighbor 10.0.0.1 {{\n{line}\n}}\n}}\n"),
+            3,
+        ),
         other => panic!("no test config for a {other} block: add it to in_block"),
     }
 }
@@ -2397,4 +2402,547 @@ fn toml_bfd_errors_point_at_the_value() {
         "h.toml:1:19: error: bfd_rt_priority 100 is out of range",
         &[],
     );
+}
+
+/// A `havip_bgp` block: every keyword, with the TOML and the rendering that say the same.
+const BGP_FULL: &str = "havip_bgp {
+  local_as 65001
+  router_id 10.0.0.1
+  mode active_standby
+  backup prepend 3
+  hold_time 30
+  community 65001:100 65001:200
+  community 65535:65281
+  bfd_min_rx 100
+  bfd_min_tx 200
+  bfd_multiplier 5
+  bird /usr/sbin/bird
+  neighbor 10.0.0.254 {
+    remote_as 65000
+    bfd
+    source 10.0.0.1
+  }
+  neighbour fd00::fe {
+    remote_as 4200000000
+  }
+}
+";
+
+/// A `havip_bgp` block with one neighbour, `extra` lines after `local_as` and `neighbor`
+/// lines in the neighbour's block (the block's first line is 1, `extra` starts on line 3).
+fn bgp_block(extra: &str, neighbor: &str) -> String {
+    format!(
+        "havip_bgp {{\n  local_as 65001\n{extra}  neighbor 10.0.0.254 {{\n    remote_as 65000\n{neighbor}  }}\n}}\n"
+    )
+}
+
+/// havip's `havip_bgp` and `havip_bgp_announce`, and TOML's `[bgp]` and `bgp_announce`: one
+/// spec, rendered by check-config.
+#[test]
+fn bgp_is_read_in_both_formats() {
+    use crate::model::{BackupRoute, BgpBfdTimers, BgpMode, BgpNeighbor, BgpSpec};
+    let k = load_k(&bfd_conf(BGP_FULL, "  havip_bgp_announce\n")).unwrap();
+    assert!(k.warnings.is_empty(), "{}", warnings_of(&k));
+    let want = BgpSpec {
+        router_id: Some("10.0.0.1".parse().unwrap()),
+        mode: BgpMode::ActiveStandby,
+        backup: BackupRoute::Prepend(3),
+        neighbors: vec![
+            BgpNeighbor {
+                addr: "10.0.0.254".parse().unwrap(),
+                remote_as: 65000,
+                bfd: true,
+                source: Some("10.0.0.1".parse().unwrap()),
+            },
+            BgpNeighbor {
+                addr: "fd00::fe".parse().unwrap(),
+                remote_as: 4_200_000_000,
+                bfd: false,
+                source: None,
+            },
+        ],
+        communities: vec![(65001, 100), (65001, 200), (65535, 65281)],
+        hold_time: 30,
+        bfd: BgpBfdTimers {
+            min_rx: Duration::from_millis(100),
+            min_tx: Duration::from_millis(200),
+            multiplier: 5,
+        },
+        bird: "/usr/sbin/bird".into(),
+        ..BgpSpec::new(65001)
+    };
+    assert_eq!(k.spec.bgp.as_ref(), Some(&want));
+    assert!(k.spec.instances[0].bgp_announce);
+
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\nbgp_announce = true\n\
+         [bgp]\nlocal_as = 65001\nrouter_id = \"10.0.0.1\"\nmode = \"active-standby\"\nbackup = { prepend = 3 }\n\
+         hold_time = 30\ncommunities = [\"65001:100\", \"65001:200\", \"65535:65281\"]\nbird = \"/usr/sbin/bird\"\n\
+         bfd = { min_rx_ms = 100, min_tx_ms = 200, multiplier = 5 }\n\
+         [[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65000\nbfd = true\nsource = \"10.0.0.1\"\n\
+         [[bgp.neighbor]]\naddress = \"fd00::fe\"\nremote_as = 4200000000\n",
+    )
+    .unwrap();
+    assert!(t.warnings.is_empty(), "{}", warnings_of(&t));
+    assert_eq!(t.spec.bgp, k.spec.bgp);
+    assert!(t.spec.instances[0].bgp_announce);
+    let shown = render(&k.spec);
+    for needle in [
+        "instance VI_1\n  interface: eth0\n  vip: 10.0.0.100/24\n  bgp_announce: true\n",
+        "bgp\n  local_as: 65001, router_id: 10.0.0.1\n  mode: active-standby, backup: prepend 3, hold_time: 30\n  \
+         communities: 65001:100, 65001:200, 65535:65281\n  bfd: min_rx 100ms, min_tx 200ms, multiplier 5\n  \
+         bird: /usr/sbin/bird\n  neighbor 10.0.0.254: remote_as 65000, bfd true, source 10.0.0.1\n  \
+         neighbor fd00::fe: remote_as 4200000000, bfd false, source -\n",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} not in\n{shown}");
+    }
+
+    // The defaults: BgpSpec::new's (active/standby, withdraw, hold time 9, 50 ms x 3, bird).
+    let k = load_k(&bfd_conf(&bgp_block("", ""), "  havip_bgp_announce\n")).unwrap();
+    assert!(k.warnings.is_empty(), "{}", warnings_of(&k));
+    let neighbor = BgpNeighbor {
+        addr: "10.0.0.254".parse().unwrap(),
+        remote_as: 65000,
+        bfd: false,
+        source: None,
+    };
+    let defaults = BgpSpec {
+        neighbors: vec![neighbor],
+        ..BgpSpec::new(65001)
+    };
+    assert_eq!(k.spec.bgp.as_ref(), Some(&defaults));
+    let b = k.spec.bgp.as_ref().unwrap();
+    assert_eq!(
+        (b.mode, b.backup, b.hold_time, b.bird.to_str()),
+        (
+            BgpMode::ActiveStandby,
+            BackupRoute::Withdraw,
+            9,
+            Some("bird")
+        )
+    );
+    assert_eq!(
+        (b.bfd.min_rx, b.bfd.min_tx, b.bfd.multiplier),
+        (Duration::from_millis(50), Duration::from_millis(50), 3)
+    );
+    let t = load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\nbgp_announce = true\n\
+         [bgp]\nlocal_as = 65001\n[[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65000\n",
+    )
+    .unwrap();
+    assert_eq!(t.spec.bgp.as_ref(), Some(&defaults));
+    // The other values of mode and backup.
+    for (block, mode, backup) in [
+        (
+            "  backup withdraw\n",
+            BgpMode::ActiveStandby,
+            BackupRoute::Withdraw,
+        ),
+        (
+            "  backup med 100\n",
+            BgpMode::ActiveStandby,
+            BackupRoute::Med(100),
+        ),
+        ("  mode anycast\n", BgpMode::Anycast, BackupRoute::Withdraw),
+    ] {
+        let k = load_k(&bfd_conf(&bgp_block(block, ""), "  havip_bgp_announce\n")).unwrap();
+        let b = k.spec.bgp.unwrap();
+        assert_eq!((b.mode, b.backup), (mode, backup), "{block}");
+    }
+    for (toml, mode, backup) in [
+        (
+            "backup = \"withdraw\"\n",
+            BgpMode::ActiveStandby,
+            BackupRoute::Withdraw,
+        ),
+        (
+            "backup = { med = 100 }\n",
+            BgpMode::ActiveStandby,
+            BackupRoute::Med(100),
+        ),
+        (
+            "mode = \"anycast\"\n",
+            BgpMode::Anycast,
+            BackupRoute::Withdraw,
+        ),
+    ] {
+        let t = load_t(&format!(
+            "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\nbgp_announce = true\n\
+             [bgp]\nlocal_as = 65001\n{toml}[[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65000\n"
+        ))
+        .unwrap();
+        let b = t.spec.bgp.unwrap();
+        assert_eq!((b.mode, b.backup), (mode, backup), "{toml}");
+    }
+    // Without the block, nothing announces and nothing is shown.
+    let k = load_k(&bfd_conf("", "")).unwrap();
+    assert!(k.spec.bgp.is_none() && !k.spec.instances[0].bgp_announce);
+    assert!(!render(&k.spec).contains("bgp"));
+}
+
+/// What the `havip_bgp` block refuses, at the value (or the keyword, for what is missing).
+#[test]
+fn bgp_values_refused_are_errors() {
+    let one = |extra: &str, neighbor: &str| {
+        errors(load_k(&bfd_conf(
+            &bgp_block(extra, neighbor),
+            "  havip_bgp_announce\n",
+        )))
+    };
+    for (extra, says, contains) in [
+        (
+            "  local_as 0\n",
+            "k.conf:3:12: error: local_as 0 is out of range",
+            "1-4294967295",
+        ),
+        (
+            "  local_as 4294967296\n",
+            "k.conf:3:12: error: local_as 4294967296 is out of range",
+            "",
+        ),
+        (
+            "  local_as -5\n",
+            "k.conf:3:12: error: local_as -5 is negative",
+            "",
+        ),
+        (
+            "  router_id fd00::1\n",
+            "k.conf:3:13: error: router_id fd00::1 is not an IPv4 address",
+            "32 bits",
+        ),
+        (
+            "  router_id 0.0.0.0\n",
+            "k.conf:3:13: error: router_id 0.0.0.0 is not a BGP identifier",
+            "",
+        ),
+        (
+            "  mode hot_standby\n",
+            "k.conf:3:8: error: mode hot_standby is not a BGP mode",
+            "active_standby",
+        ),
+        (
+            "  backup prepend 11\n",
+            "k.conf:3:18: error: backup prepend 11 is out of range",
+            "1-10",
+        ),
+        (
+            "  backup prepend 0\n",
+            "k.conf:3:18: error: backup prepend 0 is out of range",
+            "",
+        ),
+        (
+            "  backup med 0\n",
+            "k.conf:3:14: error: backup med 0 is out of range",
+            "1-4294967295",
+        ),
+        (
+            "  backup prepend\n",
+            "k.conf:3:10: error: backup prepend needs a number",
+            "",
+        ),
+        (
+            "  backup local_pref 50\n",
+            "k.conf:3:10: error: backup local_pref is not a backup route",
+            "withdraw, prepend N",
+        ),
+        ("  backup\n", "k.conf:3:3: error: backup needs a value", ""),
+        (
+            "  hold_time 2\n",
+            "k.conf:3:13: error: hold_time 2 is out of range",
+            "3-65535",
+        ),
+        (
+            "  community 65536:1\n",
+            "k.conf:3:13: error: community \"65536:1\" is not a standard community",
+            "each 0 to 65535",
+        ),
+        (
+            "  community 65001:1:2\n",
+            "k.conf:3:13: error: community \"65001:1:2\" is not a standard community",
+            "",
+        ),
+        (
+            "  community\n",
+            "k.conf:3:3: error: community needs a value",
+            "",
+        ),
+        (
+            "  bfd_min_rx 0\n",
+            "k.conf:3:14: error: bfd_min_rx 0 is out of range",
+            "1-10000",
+        ),
+        (
+            "  bfd_min_tx 10001\n",
+            "k.conf:3:14: error: bfd_min_tx 10001 is out of range",
+            "",
+        ),
+        (
+            "  bfd_multiplier 256\n",
+            "k.conf:3:18: error: bfd_multiplier 256 is out of range",
+            "1-255",
+        ),
+        (
+            "  bird sbin/bird\n",
+            "k.conf:3:8: error: bird \"sbin/bird\": a relative path",
+            "",
+        ),
+        (
+            "  as 65001\n",
+            "k.conf:3:3: error: unknown keyword as in havip_bgp",
+            "",
+        ),
+        (
+            "  neighbor 10.0.0.254 {\n    remote_as 65001\n  }\n",
+            "k.conf:6:12: error: neighbor 10.0.0.254 is defined twice",
+            "merge",
+        ),
+        (
+            "  neighbor 10.0.0.300 {\n    remote_as 65001\n  }\n",
+            "k.conf:3:12: error: neighbor 10.0.0.300 is not an IP address",
+            "",
+        ),
+        (
+            "  neighbor fe80::1 {\n    remote_as 65001\n  }\n",
+            "k.conf:3:12: error: neighbor fe80::1: link-local",
+            "",
+        ),
+        (
+            "  neighbour 224.0.0.5 {\n    remote_as 65001\n  }\n",
+            "k.conf:3:13: error: neighbour 224.0.0.5: not a unicast address",
+            "",
+        ),
+        (
+            "  neighbor 10.0.0.9 {\n  }\n",
+            "k.conf:3:12: error: neighbor 10.0.0.9 has no remote_as",
+            "remote_as AS",
+        ),
+        (
+            "  neighbor {\n    remote_as 65001\n  }\n",
+            "k.conf:3:3: error: neighbor needs an address",
+            "",
+        ),
+        (
+            "  neighbor 10.0.0.9\n",
+            "k.conf:3:3: error: neighbor needs a block",
+            "",
+        ),
+    ] {
+        let errs = one(extra, "");
+        assert_error(&errs, says, &[contains]);
+        assert_eq!(errs.len(), 1, "{extra:?}: {errs:#?}");
+    }
+    // In the neighbour's block (`neighbor` lines start on line 5).
+    for (neighbor, says, contains) in [
+        ("    remote_as 0\n", "k.conf:5:15: error: remote_as 0 is out of range", "1-4294967295"),
+        ("    source 10.0.0\n", "k.conf:5:12: error: source 10.0.0 is not an IP address", ""),
+        ("    source fd00::1\n", "k.conf:5:12: error: neighbor 10.0.0.254: source fd00::1: not of the neighbour's family (10.0.0.254)", "neighbour's family"),
+        ("    source fe80::1\n", "k.conf:5:12: error: neighbor 10.0.0.254: source fe80::1: link-local", ""),
+        ("    multihop 2\n", "k.conf:5:5: error: unknown keyword multihop in neighbor", ""),
+    ] {
+        let errs = one("", neighbor);
+        assert_error(&errs, says, &[contains]);
+        assert_eq!(errs.len(), 1, "{neighbor:?}: {errs:#?}");
+    }
+    // No local_as; a second block.
+    let errs = errors(load_k(&bfd_conf(
+        "havip_bgp {\n  neighbor 10.0.0.254 {\n    remote_as 65000\n  }\n}\n",
+        "  havip_bgp_announce\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:1:1: error: havip_bgp has no local_as (expected local_as AS)",
+        &[],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let errs = errors(load_k(&bfd_conf(
+        &format!("{}havip_bgp {{\n  local_as 65002\n}}\n", bgp_block("", "")),
+        "  havip_bgp_announce\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:7:1: error: havip_bgp is defined twice",
+        &["merge this block into the first, at k.conf:1:1"],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    // A one-line neighbour block reads as keepalived's lines do: `bfd` is lost, with a warning.
+    let l = load_k(&bfd_conf(
+        "havip_bgp {\n  local_as 65001\n  neighbor 10.0.0.254 { remote_as 65000 bfd }\n}\n",
+        "  havip_bgp_announce\n",
+    ))
+    .unwrap();
+    assert!(!l.spec.bgp.as_ref().unwrap().neighbors[0].bfd);
+    assert!(
+        warnings_of(&l).contains("k.conf:3:41: warning: keepalived reads one keyword per line: `bfd` is taken as more words of `remote_as`"),
+        "{}",
+        warnings_of(&l)
+    );
+}
+
+/// The block against the instances, in both formats: an instance announcing without a block,
+/// a block without a neighbour (errors); a block nothing announces from, timers no neighbour
+/// uses (warnings); in anycast mode, what only an election uses (warnings).
+#[test]
+fn bgp_cross_checks() {
+    let errs = errors(load_k(&bfd_conf("", "  havip_bgp_announce\n")));
+    assert_error(
+        &errs,
+        "k.conf:8:3: error: instance VI_1: havip_bgp_announce, but no BGP block is defined",
+        &["havip_bgp { local_as AS  neighbor ADDRESS { remote_as AS } }"],
+    );
+    let errs = errors(load_k(&bfd_conf(
+        "havip_bgp {\n  local_as 65001\n}\n",
+        "  havip_bgp_announce\n",
+    )));
+    assert_error(
+        &errs,
+        "k.conf:1:1: error: havip_bgp has no neighbor: no router would hear the routes",
+        &["neighbor ADDRESS { remote_as AS }"],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    // A block with errors of its own is not reported as missing, nor as empty.
+    let errs = errors(load_k(&bfd_conf(
+        "havip_bgp {\n  local_as 0\n}\n",
+        "  havip_bgp_announce\n",
+    )));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let l = load_k(&bfd_conf(&bgp_block("  bfd_min_rx 100\n", ""), "")).unwrap();
+    let w = warnings_of(&l);
+    assert!(
+        w.contains("k.conf:1:1: warning: havip_bgp: no instance announces its VIPs, so the BGP sessions carry no route"),
+        "{w}"
+    );
+    assert!(
+        w.contains("k.conf:3:3: warning: havip_bgp: bfd_min_rx is set, but no neighbor has bfd: the timers apply to no session"),
+        "{w}"
+    );
+    assert_eq!(l.warnings.len(), 2, "{w}");
+    // Anycast: the members' election settings are ignored; active/standby says nothing of them.
+    let conf = |mode: &str| {
+        format!(
+            "bfd_instance B {{\n  neighbor_ip 10.0.0.2\n}}\n\
+             {}vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n\
+             vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  unicast_peer {{\n    10.0.0.2\n  }}\n  \
+             virtual_ipaddress {{\n    10.0.0.100/24\n  }}\n  havip_fast_takeover\n  havip_bgp_announce\n}}\n\
+             vrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 52\n  virtual_ipaddress {{\n    10.0.0.101/24\n  }}\n}}\n",
+            bgp_block(&format!("  mode {mode}\n  backup med 10\n"), "")
+        )
+    };
+    let l = load_k(&conf("active_standby")).unwrap();
+    assert!(l.warnings.is_empty(), "{}", warnings_of(&l));
+    let l = load_k(&conf("anycast")).unwrap();
+    let w = warnings_of(&l);
+    for needle in [
+        "k.conf:7:3: warning: havip_bgp: backup is ignored in anycast mode",
+        "k.conf:28:3: warning: instance VI_1: its sync group G is ignored in anycast mode: an announcing instance holds no election",
+        "k.conf:28:3: warning: instance VI_1: its unicast peers are ignored in anycast mode",
+        "k.conf:28:3: warning: instance VI_1: fast takeover is ignored in anycast mode",
+    ] {
+        assert!(w.contains(needle), "{needle:?} not in\n{w}");
+    }
+    assert_eq!(l.warnings.len(), 4, "{w}");
+
+    // TOML: the same checks, at the keys; a static instance cannot announce.
+    let inst = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n";
+    let errs = errors(load_t(&format!("{inst}bgp_announce = true\n")));
+    assert_error(
+        &errs,
+        "h.toml:6:16: error: instance VI_1: bgp_announce = true, but no BGP block is defined",
+        &["[bgp] in TOML"],
+    );
+    let errs = errors(load_t(&format!(
+        "{inst}bgp_announce = true\n[bgp]\nlocal_as = 65001\n"
+    )));
+    assert_error(&errs, "h.toml:7:1: error: [bgp] has no neighbor", &[]);
+    let block = "[bgp]\nlocal_as = 65001\nmode = \"anycast\"\nbackup = \"withdraw\"\nbfd = { multiplier = 5 }\n\
+                 [[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65000\n";
+    let l = load_t(&format!("{inst}unicast_peers = [\"10.0.0.2\"]\n{block}")).unwrap();
+    let w = warnings_of(&l);
+    for needle in [
+        "h.toml:7:1: warning: [bgp]: no instance announces its VIPs",
+        "h.toml:10:10: warning: [bgp]: backup is ignored in anycast mode",
+        "h.toml:11:7: warning: [bgp]: bfd is set, but no neighbor has bfd",
+    ] {
+        assert!(w.contains(needle), "{needle:?} not in\n{w}");
+    }
+    let l = load_t(&format!(
+        "{inst}unicast_peers = [\"10.0.0.2\"]\nbgp_announce = true\n{block}"
+    ))
+    .unwrap();
+    assert!(
+        warnings_of(&l).contains(
+            "h.toml:7:16: warning: instance VI_1: its unicast peers are ignored in anycast mode"
+        ),
+        "{}",
+        warnings_of(&l)
+    );
+    let errs = errors(load_t(&format!(
+        "[[instance]]\nname = \"S\"\ninterface = \"eth0\"\nstatic = true\nvips = [\"10.0.0.100/24\"]\nbgp_announce = true\n{block}"
+    )));
+    assert_error(
+        &errs,
+        "h.toml:6:16: error: instance S: bgp_announce = true, but the instance is static: it holds no election",
+        &["give the instance a VRRP election"],
+    );
+}
+
+/// TOML refuses what the keepalived block refuses, at the value or the table.
+#[test]
+fn toml_bgp_errors_point_at_the_value() {
+    let with = |bgp: &str, neighbor: &str| {
+        load_t(&format!(
+            "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\nbgp_announce = true\n\
+             [bgp]\nlocal_as = 65001\n{bgp}[[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65000\n{neighbor}"
+        ))
+    };
+    for (bgp, says) in [
+        ("router_id = \"fd00::1\"\n", "h.toml:9:13: error: router_id \"fd00::1\" is not a non-zero IPv4 address"),
+        ("mode = \"hot-standby\"\n", "h.toml:9:8: error: bgp.mode: unknown variant `hot-standby`, expected `active-standby` or `anycast`"),
+        ("backup = { prepend = 11 }\n", "h.toml:9:10: error: backup prepend 11 is out of range"),
+        ("backup = { med = 0 }\n", "h.toml:9:10: error: backup med 0 is out of range"),
+        ("backup = \"local-pref\"\n", "h.toml:9:10: error: bgp.backup: unknown variant `local-pref`"),
+        ("hold_time = 70000\n", "h.toml:9:13: error: hold_time 70000 is out of range"),
+        ("communities = [\"65001\"]\n", "h.toml:9:16: error: community \"65001\" is not a standard community"),
+        ("bird = \"bin/bird\"\n", "h.toml:9:8: error: bird \"bin/bird\": a relative path"),
+        ("bfd = { min_rx_ms = 0 }\n", "h.toml:9:21: error: bfd.min_rx_ms 0 is out of range"),
+        ("bfd = { multiplier = 0 }\n", "h.toml:9:22: error: bfd.multiplier 0 is out of range"),
+        ("bfd = { min_rx_ms = 2.5 }\n", "h.toml:9:21: error: bgp.bfd.min_rx_ms: invalid type: floating point `2.5`, expected i64"),
+        ("hold = 9\n", "h.toml:9:1: error: bgp.hold: unknown field `hold`"),
+    ] {
+        let errs = errors(with(bgp, ""));
+        assert_error(&errs, says, &[]);
+        assert_eq!(errs.len(), 1, "{bgp:?}: {errs:#?}");
+    }
+    let errs = errors(load_t(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n[bgp]\nlocal_as = 0\n",
+    ));
+    assert_error(&errs, "h.toml:7:12: error: local_as 0 is out of range", &[]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    for (neighbor, says) in [
+        ("source = \"fd00::1\"\n", "h.toml:9:1: error: neighbor 10.0.0.254: source fd00::1 is not of the neighbour's family"),
+        ("remote_as = 0\n", "h.toml:12:1: error: duplicate key"),
+        (
+            "[[bgp.neighbor]]\naddress = \"10.0.0.254\"\nremote_as = 65002\n",
+            "h.toml:12:1: error: neighbor 10.0.0.254 is defined twice",
+        ),
+        (
+            "[[bgp.neighbor]]\naddress = \"10.0.0.9\"\n",
+            "h.toml:12:1: error: bgp.neighbor[1]: missing field `remote_as`",
+        ),
+        (
+            "[[bgp.neighbor]]\naddress = \"10.0.0.9\"\nremote_as = 0\n",
+            "h.toml:14:13: error: remote_as 0 is out of range",
+        ),
+        (
+            "[[bgp.neighbor]]\naddress = \"fe80::9\"\nremote_as = 1\n",
+            "h.toml:12:1: error: neighbor fe80::9: link-local",
+        ),
+        (
+            "[[bgp.neighbor]]\naddress = \"10.0.0.x\"\nremote_as = 1\n",
+            "h.toml:13:11: error: bgp neighbor address \"10.0.0.x\" is not an IP address",
+        ),
+    ] {
+        let errs = errors(with("", neighbor));
+        assert_error(&errs, says, &[]);
+        assert_eq!(errs.len(), 1, "{neighbor:?}: {errs:#?}");
+    }
 }

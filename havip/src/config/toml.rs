@@ -9,12 +9,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::check::{self, Draft, GroupAt};
+use super::check::{self, BgpAt, Draft, GroupAt};
 use super::diag::{Diagnostic, Diags, Location};
 use crate::{
     model::{
-        BfdSpec, DaemonSpec, FifoSpec, GroupTrack, InitFile, InstanceSpec, LifeScript, NotifySpec,
-        ScriptSpec, SyncGroupSpec, TrackFileSpec, VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
+        BackupRoute, BfdSpec, BgpMode, BgpNeighbor, BgpSpec, DaemonSpec, FifoSpec, GroupTrack,
+        InitFile, InstanceSpec, LifeScript, NotifySpec, ScriptSpec, SyncGroupSpec, TrackFileSpec,
+        VipSpec, VrrpSpec, LIFE_SCRIPT_TIMEOUT,
     },
     vrrp::{Centis, GarpConfig, StartState, Version},
     wire::ChecksumMode,
@@ -67,6 +68,63 @@ struct File {
     bfds: Vec<Spanned<BfdDef>>,
     /// keepalived bfd_rt_priority: the BFD thread's SCHED_FIFO priority, 1-99.
     bfd_rt_priority: Option<Spanned<i64>>,
+    /// havip's BGP block (keepalived.conf havip_bgp).
+    bgp: Option<Spanned<BgpDef>>,
+}
+
+/// `[bgp]`: keepalived.conf `havip_bgp { ... }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BgpDef {
+    local_as: Spanned<i64>,
+    router_id: Option<Spanned<String>>,
+    mode: Option<BgpModeDef>,
+    backup: Option<Spanned<BackupDef>>,
+    hold_time: Option<Spanned<i64>>,
+    #[serde(default)]
+    communities: Vec<Spanned<String>>,
+    bird: Option<Spanned<String>>,
+    /// The speaker's BFD timers (keepalived.conf bfd_min_rx, bfd_min_tx, bfd_multiplier).
+    bfd: Option<Spanned<BgpBfdDef>>,
+    #[serde(default, rename = "neighbor")]
+    neighbors: Vec<Spanned<BgpNeighborDef>>,
+}
+
+/// `mode = "active-standby" | "anycast"`.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum BgpModeDef {
+    ActiveStandby,
+    Anycast,
+}
+
+/// `backup = "withdraw" | { prepend = N } | { med = N }`.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BackupDef {
+    Withdraw,
+    Prepend(i64),
+    Med(i64),
+}
+
+/// `[bgp.bfd]`: intervals in whole milliseconds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BgpBfdDef {
+    min_rx_ms: Option<Spanned<i64>>,
+    min_tx_ms: Option<Spanned<i64>>,
+    multiplier: Option<Spanned<i64>>,
+}
+
+/// `[[bgp.neighbor]]`: keepalived.conf `neighbor ADDRESS { ... }` in `havip_bgp`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BgpNeighborDef {
+    address: Spanned<String>,
+    remote_as: Spanned<i64>,
+    #[serde(default)]
+    bfd: bool,
+    source: Option<Spanned<String>>,
 }
 
 /// `[[bfd]]`: keepalived `bfd_instance NAME { ... }`, intervals in milliseconds.
@@ -163,6 +221,8 @@ struct Instance {
     track_bfds: Vec<Spanned<TrackBfd>>,
     /// havip's fast takeover on a BFD session's loss (keepalived.conf havip_fast_takeover).
     fast_takeover: Option<Spanned<bool>>,
+    /// havip's BGP announcement of the VIPs (keepalived.conf havip_bgp_announce).
+    bgp_announce: Option<Spanned<bool>>,
     /// keepalived lower_prio_no_advert.
     #[serde(default)]
     lower_prio_no_advert: bool,
@@ -715,6 +775,143 @@ impl Cx<'_> {
         Some(b)
     }
 
+    /// The `[bgp]` table: `None` when it has errors of its own (reported).
+    fn bgp(&mut self, sb: &Spanned<BgpDef>) -> Option<BgpSpec> {
+        use check::bgp_limits;
+        let errors_before = self.errors();
+        let d = sb.get_ref();
+        let as_number = |cx: &mut Self, v: &Spanned<i64>, what: &str| {
+            let (min, max) = bgp_limits::AS;
+            cx.ranged(v, what, min as i64, max as i64).map(|v| v as u32)
+        };
+        let local_as = as_number(self, &d.local_as, "local_as");
+        let mut b = BgpSpec::new(local_as.unwrap_or(1));
+        if let Some(r) = &d.router_id {
+            match r.get_ref().parse::<std::net::Ipv4Addr>() {
+                Ok(a) if !a.is_unspecified() => b.router_id = Some(a),
+                _ => {
+                    let e = self.error(
+                        r,
+                        format!("router_id {:?} is not a non-zero IPv4 address", r.get_ref()),
+                    );
+                    e.expected = Some(
+                        "an IPv4 address: the BGP identifier is 32 bits, IPv6 sessions included"
+                            .into(),
+                    );
+                }
+            }
+        }
+        b.mode = match d.mode {
+            None | Some(BgpModeDef::ActiveStandby) => BgpMode::ActiveStandby,
+            Some(BgpModeDef::Anycast) => BgpMode::Anycast,
+        };
+        if let Some(bk) = &d.backup {
+            b.backup = match bk.get_ref() {
+                BackupDef::Withdraw => BackupRoute::Withdraw,
+                BackupDef::Prepend(n) => {
+                    let (min, max) = bgp_limits::PREPEND;
+                    let n = Spanned::new(bk.span(), *n);
+                    self.ranged(&n, "backup prepend", min as i64, max as i64)
+                        .map_or(BackupRoute::Withdraw, |n| BackupRoute::Prepend(n as u8))
+                }
+                BackupDef::Med(n) => {
+                    let (min, max) = bgp_limits::MED;
+                    let n = Spanned::new(bk.span(), *n);
+                    self.ranged(&n, "backup med", min as i64, max as i64)
+                        .map_or(BackupRoute::Withdraw, |n| BackupRoute::Med(n as u32))
+                }
+            };
+        }
+        if let Some(h) = &d.hold_time {
+            let (min, max) = bgp_limits::HOLD_TIME;
+            if let Some(h) = self.ranged(h, "hold_time", min as i64, max as i64) {
+                b.hold_time = h as u16;
+            }
+        }
+        for c in &d.communities {
+            match check::parse_community(c.get_ref()) {
+                Ok(v) if b.communities.contains(&v) => {
+                    let w = Diagnostic::warning(
+                        Some(self.at(c)),
+                        format!("community {} is listed twice", c.get_ref()),
+                    )
+                    .hint("routes carry it once; remove the second");
+                    self.diags.push(w);
+                }
+                Ok(v) => b.communities.push(v),
+                Err(why) => {
+                    self.error(c, why);
+                }
+            }
+        }
+        if let Some(p) = &d.bird {
+            match check::bird_path_problem(p.get_ref()) {
+                Some(why) => {
+                    self.error(p, format!("bird {:?}: {why}", p.get_ref()));
+                }
+                None => b.bird = p.get_ref().into(),
+            }
+        }
+        if let Some(t) = &d.bfd {
+            let t = t.get_ref();
+            let (min, max) = bgp_limits::BFD_INTERVAL_MS;
+            for (v, key, slot) in [
+                (&t.min_rx_ms, "bfd.min_rx_ms", &mut b.bfd.min_rx),
+                (&t.min_tx_ms, "bfd.min_tx_ms", &mut b.bfd.min_tx),
+            ] {
+                if let Some(ms) = v
+                    .as_ref()
+                    .and_then(|v| self.ranged(v, key, min as i64, max as i64))
+                {
+                    *slot = Duration::from_millis(ms as u64);
+                }
+            }
+            if let Some(m) = &t.multiplier {
+                let (min, max) = bgp_limits::BFD_MULTIPLIER;
+                if let Some(m) = self.ranged(m, "bfd.multiplier", min as i64, max as i64) {
+                    b.bfd.multiplier = m as u8;
+                }
+            }
+        }
+        for sn in &d.neighbors {
+            let n = sn.get_ref();
+            let Some(addr) = self.addr(&n.address, "bgp neighbor address") else {
+                continue;
+            };
+            let Some(remote_as) = as_number(self, &n.remote_as, "remote_as") else {
+                continue;
+            };
+            let source = match &n.source {
+                None => None,
+                Some(s) => match self.addr(s, "bgp neighbor source") {
+                    Some(a) => Some(a),
+                    None => continue,
+                },
+            };
+            let nb = BgpNeighbor {
+                addr,
+                remote_as,
+                bfd: n.bfd,
+                source,
+            };
+            if let Some(why) = check::bgp_neighbor_problem(&nb) {
+                self.error(sn, why);
+                continue;
+            }
+            if b.neighbors.iter().any(|x| x.addr == addr) {
+                self.error(sn, format!("neighbor {addr} is defined twice"))
+                    .hint = Some("one session per neighbour: merge the two tables".into());
+                continue;
+            }
+            b.neighbors.push(nb);
+        }
+        (local_as.is_some() && self.errors() == errors_before).then_some(b)
+    }
+
+    fn errors(&self) -> usize {
+        self.diags.list.iter().filter(|d| d.is_error()).count()
+    }
+
     fn instance(
         &mut self,
         si: &Spanned<Instance>,
@@ -734,7 +931,7 @@ impl Cx<'_> {
                 iface: i.interface.get_ref().clone(),
                 vips: vips.iter().map(|v| v.0.clone()).collect(),
                 vrrp: None,
-                bgp_announce: false,
+                bgp_announce: i.bgp_announce.as_ref().is_some_and(|b| *b.get_ref()),
             },
             at: self.at(&i.name),
             vrid_at: i.vrid.as_ref().map(|v| self.at(v)),
@@ -752,6 +949,11 @@ impl Cx<'_> {
                 .as_ref()
                 .filter(|f| *f.get_ref())
                 .map(|f| (self.at(f), "fast_takeover = true")),
+            bgp_announce_at: i
+                .bgp_announce
+                .as_ref()
+                .filter(|b| *b.get_ref())
+                .map(|b| (self.at(b), "bgp_announce = true")),
         };
         if i.static_owner {
             if let Some(v) = &i.vrid {
@@ -1200,6 +1402,16 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
             );
         }
     }
+    let bgp_at = f.bgp.as_ref().map(|b| {
+        spec.bgp = cx.bgp(b);
+        let d = b.get_ref();
+        BgpAt {
+            at: cx.at(b),
+            spelled: "[bgp]",
+            backup_at: d.backup.as_ref().map(|x| cx.at(x)),
+            bfd_at: d.bfd.as_ref().map(|x| (cx.at(x), "bfd".to_string())),
+        }
+    });
     let mut groups_at = Vec::new();
     for g in &f.sync_groups {
         let gr = g.get_ref();
@@ -1265,5 +1477,13 @@ pub fn load_str(file: &str, text: &str, diags: &mut Diags) -> DaemonSpec {
         .iter()
         .map(|i| i.get_ref().name.get_ref().clone())
         .collect();
-    check::finish(drafts, spec, &groups_at, &written, no_instance, cx.diags)
+    check::finish(
+        drafts,
+        spec,
+        &groups_at,
+        &written,
+        no_instance,
+        bgp_at.as_ref(),
+        cx.diags,
+    )
 }

@@ -25,6 +25,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         files,
         groups,
         bfds,
+        bgp,
     } = top;
     let written: Vec<String> = raws.iter().map(|r| r.name.text.clone()).collect();
     let defined: std::collections::HashMap<&str, &Location> = scripts
@@ -58,6 +59,8 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         .into_iter()
         .filter_map(|(b, vrrp)| vrrp.then_some(b))
         .collect();
+    let bgp_at = bgp.as_ref().map(|b| b.at.clone());
+    spec.bgp = bgp.and_then(|b| b.spec);
     spec.mlock = g.no_swap;
     spec.notify_fifos = g.notify_fifos.clone();
     spec.fifo_states_on_reload = g.fifo_states_on_reload;
@@ -93,6 +96,7 @@ pub(super) fn spec(cx: &mut Cx<'_>, top: Top, any_instance: bool, file: &str) ->
         &groups_at,
         &written,
         (!any_instance).then_some(whole_file),
+        bgp_at.as_ref(),
         cx.diags,
     )
 }
@@ -488,7 +492,7 @@ impl Cx<'_> {
                 iface,
                 vips: r.vips.iter().map(|v| v.0.clone()).collect(),
                 vrrp: Some(vrrp),
-                bgp_announce: false,
+                bgp_announce: r.bgp_announce.is_some(),
             },
             at,
             vrid_at: Some(vrid_at),
@@ -501,6 +505,7 @@ impl Cx<'_> {
                 .fast_takeover
                 .clone()
                 .map(|at| (at, "havip_fast_takeover")),
+            bgp_announce_at: r.bgp_announce.clone().map(|at| (at, "havip_bgp_announce")),
         })
     }
 

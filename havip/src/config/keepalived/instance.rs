@@ -1,6 +1,7 @@
 //! `vrrp_instance`: one virtual router as written — its election settings, `authentication`,
 //! `virtual_ipaddress`, `unicast_peer`, `track_interface`, `track_script`/`track_process`,
-//! `track_file`, `track_bfd` and notify hooks — into a [`RawInstance`] that `complete` turns into the spec.
+//! `track_file`, `track_bfd`, notify hooks, and havip's `havip_fast_takeover` and
+//! `havip_bgp_announce` — into a [`RawInstance`] that `complete` turns into the spec.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -53,6 +54,8 @@ pub(super) struct RawInstance {
     pub(super) track_bfds: Vec<(String, Option<i32>)>,
     /// havip's `havip_fast_takeover`, where written.
     pub(super) fast_takeover: Option<Location>,
+    /// havip's `havip_bgp_announce`, where written.
+    pub(super) bgp_announce: Option<Location>,
     /// `lower_prio_no_advert`, when written (else the global default).
     pub(super) lower_prio_no_advert: Option<bool>,
     pub(super) down_timer_adverts: Option<u8>,
@@ -112,6 +115,7 @@ impl RawInstance {
             track_files: Vec::new(),
             track_bfds: Vec::new(),
             fast_takeover: None,
+            bgp_announce: None,
             lower_prio_no_advert: None,
             down_timer_adverts: None,
             notify_priority_changes: None,
@@ -226,6 +230,10 @@ pub(super) static INSTANCE: Table<RawInstance> = Table {
         handled("havip_fast_takeover", |cx, r, s| {
             cx.flag(s, &INSTANCE);
             r.fast_takeover = loc(s.keyword());
+        }),
+        handled("havip_bgp_announce", |cx, r, s| {
+            cx.flag(s, &INSTANCE);
+            r.bgp_announce = loc(s.keyword());
         }),
         refused("virtual_ipaddress_excluded", "excluded addresses are not added by havip"),
         handled("virtual_routes", virtual_routes),

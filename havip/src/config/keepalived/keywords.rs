@@ -237,6 +237,8 @@ pub fn listings() -> Vec<Listing> {
         super::scripts::TRACK_PROCESS.listing(),
         super::track_file::TRACK_FILE.listing(),
         super::bfd::BFD_INSTANCE.listing(),
+        super::bgp::HAVIP_BGP.listing(),
+        super::bgp::NEIGHBOR.listing(),
         super::sync_group::SYNC_GROUP.listing(),
     ]
 }

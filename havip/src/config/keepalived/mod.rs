@@ -35,11 +35,12 @@
 //! - `args`: `Cx`, what the reading carries from block to block, and the argument helpers.
 //! - One room a block: the top level here, `global_defs`, `instance` (with `authentication`),
 //!   `scripts` (`vrrp_script`, `vrrp_track_process`), `track_file`, `bfd` (`bfd_instance`,
-//!   and `track_bfd` wherever it is) and `sync_group`.
+//!   and `track_bfd` wherever it is), `bgp` (havip's own `havip_bgp`) and `sync_group`.
 //! - `complete`: keepalived's completion of each instance, then the [`DaemonSpec`].
 
 mod args;
 mod bfd;
+mod bgp;
 mod complete;
 mod global_defs;
 mod instance;
@@ -88,6 +89,8 @@ struct Top {
     groups: Vec<sync_group::RawGroup>,
     /// `bfd_instance` blocks, each with whether it reports to VRRP (only those are run).
     bfds: Vec<(crate::model::BfdSpec, bool)>,
+    /// havip's `havip_bgp` block, the first one written.
+    bgp: Option<bgp::ReadBgp>,
 }
 
 /// The statements of a whole file → the spec; every problem goes to `diags`.
@@ -132,6 +135,7 @@ static TOP: Table<Top> = Table {
         ),
         ignored("SSL", "used by LVS health checks only"),
         handled("bfd_instance", bfd_instance),
+        handled("havip_bgp", havip_bgp),
         ignored(
             "linkbeat_interfaces",
             "havip follows link state through netlink",
@@ -219,6 +223,22 @@ fn bfd_instance(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
     }
     cx.bfds_so_far.insert(b.spec.name.clone(), b.vrrp);
     top.bfds.push((b.spec, b.vrrp));
+}
+
+/// `havip_bgp { ... }`: havip's BGP block, once per file.
+fn havip_bgp(cx: &mut Cx<'_>, top: &mut Top, s: &Stmt) {
+    let body = cx.block(s);
+    cx.extra(s, 0, &TOP);
+    if let Some(first) = &top.bgp {
+        cx.err(
+            Diagnostic::error(args::loc(s.keyword()), "havip_bgp is defined twice").hint(format!(
+                "one BGP speaker per node: merge this block into the first, at {}",
+                first.at.at
+            )),
+        );
+        return;
+    }
+    top.bgp = Some(bgp::read_bgp(cx, s.keyword(), body));
 }
 
 /// `vrrp_script` and `vrrp_track_process`: checks of one name space.
