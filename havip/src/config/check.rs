@@ -822,6 +822,33 @@ fn check_bgp(drafts: &[Draft], spec: &DaemonSpec, at: Option<&BgpAt>, diags: &mu
             );
         }
     }
+    // BIRD's BFD and havip's bfd_instance sessions both bind UDP port 3784 in the namespace.
+    if bgp.neighbors.iter().any(|n| n.bfd) && !spec.bfds.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                Some(at.at.clone()),
+                format!("{block}: bfd on a BGP neighbor and bfd_instance sessions cannot run together: BIRD's BFD and havip's both need UDP port 3784 in this network namespace"),
+            )
+            .hint("keep one: BFD on the BGP sessions (the routers withdraw a dead node fast) or bfd_instance (track_bfd, fast takeover between havip nodes)"),
+        );
+    }
+    // A route goes only to neighbours of its family (BIRD's channel is the session's).
+    for (d, aat, _) in &announcing {
+        for v6 in [false, true] {
+            let has_vip = d.spec.vips.iter().any(|v| v.addr.is_ipv6() == v6);
+            let has_neighbor = bgp.neighbors.iter().any(|n| n.addr.is_ipv6() == v6);
+            if has_vip && !has_neighbor && !bgp.neighbors.is_empty() {
+                let fam = if v6 { "IPv6" } else { "IPv4" };
+                diags.push(
+                    Diagnostic::warning(
+                        Some(aat.clone()),
+                        format!("instance {}: its {fam} VIPs are announced to no one: no neighbor is {fam}", d.spec.name),
+                    )
+                    .hint("each session carries routes of its own family: add a neighbor of that family"),
+                );
+            }
+        }
+    }
     if bgp.mode != BgpMode::Anycast {
         return;
     }

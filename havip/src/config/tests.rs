@@ -2946,3 +2946,39 @@ fn toml_bgp_errors_point_at_the_value() {
         assert_eq!(errs.len(), 1, "{neighbor:?}: {errs:#?}");
     }
 }
+
+/// BIRD's BFD and havip's `bfd_instance` cannot share UDP port 3784; a VIP family without a
+/// neighbour of that family is announced to no one.
+#[test]
+fn bgp_bfd_beside_bfd_instance_is_refused_and_a_family_without_neighbor_warned() {
+    let top = format!(
+        "bfd_instance B {{\n  neighbor_ip 10.0.0.2\n}}\n{}",
+        bgp_block("", "    bfd\n")
+    );
+    let errs = errors(load_k(&bfd_conf(&top, "  havip_bgp_announce\n")));
+    assert_error(
+        &errs,
+        "k.conf:4:1: error: havip_bgp: bfd on a BGP neighbor and bfd_instance sessions cannot run together: BIRD's BFD and havip's both need UDP port 3784 in this network namespace",
+        &["keep one"],
+    );
+    // Without bfd on the neighbour, both run.
+    let top = format!(
+        "bfd_instance B {{\n  neighbor_ip 10.0.0.2\n}}\n{}",
+        bgp_block("", "")
+    );
+    let l = load_k(&bfd_conf(&top, "  havip_bgp_announce\n")).unwrap();
+    assert!(l.warnings.is_empty(), "{}", warnings_of(&l));
+    let conf = format!(
+        "{}vrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  \
+         virtual_ipaddress {{\n    fd00::100/128\n  }}\n  havip_bgp_announce\n}}\n",
+        bgp_block("", "")
+    );
+    let w = warnings_of(&load_k(&conf).unwrap());
+    assert!(
+        w.contains(
+            "warning: instance VI_1: its IPv6 VIPs are announced to no one: no neighbor is IPv6"
+        ),
+        "{w}"
+    );
+    assert!(!w.contains("IPv4 VIPs"), "{w}");
+}
