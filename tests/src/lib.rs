@@ -6,6 +6,7 @@
 
 pub mod bfd_bench;
 pub mod chaos;
+pub mod flows;
 pub mod frames;
 pub mod fuzz;
 pub mod lab;
