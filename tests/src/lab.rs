@@ -355,6 +355,9 @@ pub struct Lab {
     /// Pass-through XDP programs on bridge ports (detached on drop).
     pass_programs: Vec<Dataplane>,
     lan: Option<String>,
+    /// Paths outside the lab's directory that its processes left (FRR's /var/tmp/frr/D.PID),
+    /// removed when the lab drops, after the processes are killed.
+    leftovers: Vec<PathBuf>,
 }
 
 impl Lab {
@@ -372,6 +375,7 @@ impl Lab {
             procs: Vec::new(),
             pass_programs: Vec::new(),
             lan: None,
+            leftovers: Vec::new(),
         }
     }
 
@@ -383,6 +387,12 @@ impl Lab {
     /// The lab's directory (process logs); removed when the lab drops.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Has the lab remove `path` (a file or a directory) when it drops, after its processes are
+    /// killed: what they leave outside the lab's directory.
+    pub fn remove_on_drop(&mut self, path: PathBuf) {
+        self.leftovers.push(path);
     }
 
     /// Creates namespace `<prefix>-<short>` with loopback up.
@@ -827,6 +837,9 @@ impl Drop for Lab {
             }
         }
         self.pass_programs.clear();
+        for path in &self.leftovers {
+            let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+        }
         for ns in self.namespaces.iter().rev() {
             // What a killed havip left pinned: remove it, or the program stays loaded.
             let pins = self.pin_dir(ns);
@@ -966,7 +979,8 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-fn sh_ok(cmd: &mut Command) -> Output {
+/// Runs `cmd`, panicking (with its stderr) when it fails; returns its output.
+pub(crate) fn sh_ok(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));

@@ -5,7 +5,9 @@
 //! `cargo xtask test` runs them; `cargo test` alone runs only the unit tier.
 
 pub mod bfd_bench;
+pub mod bgp_lab;
 pub mod chaos;
+pub mod flows;
 pub mod frames;
 pub mod fuzz;
 pub mod lab;

@@ -4,7 +4,7 @@
 
 use std::{
     mem::size_of,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd, FromRawFd as _, OwnedFd},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -208,7 +208,7 @@ fn receive_timestamps(sock: &OwnedFd) {
 }
 
 /// Waits (precisely) until `sock` is readable or `timeout` passes.
-fn wait_readable(sock: &OwnedFd, timeout: Duration) -> bool {
+pub(crate) fn wait_readable(sock: &impl AsRawFd, timeout: Duration) -> bool {
     let mut pfd = libc::pollfd {
         fd: sock.as_raw_fd(),
         events: libc::POLLIN,

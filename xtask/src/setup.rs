@@ -22,7 +22,7 @@ pub const BUILD_PACKAGES: &[&str] = &[
 
 /// What the labs, interop tests, demo and benchmarks run, and the package tests check with
 /// (dpkg-dev: cargo-deb's dpkg-shlibdeps; man-db: rendering the pages; systemd:
-/// systemd-analyze).
+/// systemd-analyze; frr: the BGP labs' upstream router; bird2: the BGP speaker).
 pub const LAB_PACKAGES: &[&str] = &[
     "dpkg-dev",
     "man-db",
@@ -40,6 +40,8 @@ pub const LAB_PACKAGES: &[&str] = &[
     "stress-ng",
     "nftables",
     "bpftool",
+    "frr",
+    "bird2",
 ];
 
 /// The `bpf-linker` release this project builds with.
