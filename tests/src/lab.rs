@@ -852,7 +852,15 @@ impl Drop for Lab {
             // And its lock file, control socket and any handover no process took in
             // /run/havip.
             if let Some(name) = pins.file_name().and_then(|n| n.to_str()) {
-                for ext in ["lock", "sock", "handover", "handover.tmp"] {
+                for ext in [
+                    "lock",
+                    "sock",
+                    "handover",
+                    "handover.tmp",
+                    "bird.conf",
+                    "bird.conf.tmp",
+                    "bird.ctl",
+                ] {
                     let _ = fs::remove_file(format!("/run/havip/{name}.{ext}"));
                 }
             }

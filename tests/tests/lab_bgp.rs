@@ -14,7 +14,7 @@ use std::{
 use havip_lab::{
     bgp_lab::{bird_announce_config, BfdPeer, Bird, FrrConfig, RoutedHost},
     flows::{flow_map, FlowMap, UdpProbe, UdpProbeResult, UdpResponder},
-    lab::{wait_until, Lab},
+    lab::{wait_until, Lab, Launcher},
     probe::probes_realtime,
 };
 
@@ -257,6 +257,363 @@ fn lab_infra_frr_router_ecmp_with_hand_run_bird() {
     // n2's session never dropped after the start.
     let now = frr.neighbors();
     assert_eq!(now[&n2.ip].established, established[&n2.ip], "{now:#?}");
+    drop(responders);
+    eprintln!("test ran {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// havip's BGP mode: the same routed lab, with havip (started with `ip netns exec`, as users do)
+// in place of the hand-run BIRDs. havip starts BIRD itself.
+
+/// A node's keepalived.conf: one instance on `eth0` announcing the VIP, BGP to the router with
+/// BFD (havip's default timers, 50 ms × 3), a check that fails when `flag` is missing.
+fn havip_conf(
+    me: &RoutedHost,
+    priority: u8,
+    bgp_extra: &str,
+    peers: &[&RoutedHost],
+    flag: &str,
+) -> String {
+    let unicast = if peers.is_empty() {
+        String::new()
+    } else {
+        let list: String = peers
+            .iter()
+            .map(|p| format!("        {}\n", p.ip))
+            .collect();
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n{list}    }}\n",
+            me.ip
+        )
+    };
+    format!(
+        "global_defs {{\n    vrrp_version 3\n    vrrp_rt_priority 50\n}}\n\
+         vrrp_script chk {{\n    script \"/usr/bin/test -e {flag}\"\n    interval 1\n    fall 1\n    rise 1\n    weight -20\n}}\n\
+         havip_bgp {{\n    local_as {NODE_AS}\n{bgp_extra}    neighbor {} {{\n        remote_as {ROUTER_AS}\n        bfd\n    }}\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int 0.1\n{unicast}    virtual_ipaddress {{\n        {VIP}/32\n    }}\n    \
+         track_script {{\n        chk weight 0\n    }}\n    havip_bgp_announce\n}}\n",
+        me.gateway
+    )
+}
+
+fn start_havip(lab: &mut Lab, label: &str, node: &RoutedHost, conf: &str) {
+    let file = lab.dir().join(format!("{label}.conf"));
+    std::fs::write(&file, conf).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let ns = node.ns.clone();
+    lab.havip_in(
+        Launcher::IpNetnsExec,
+        label,
+        &ns,
+        &["run", "--config", &file],
+    )
+    .wait_started(LONG);
+}
+
+/// The BIRD processes running in `ns` (havip's child, or none).
+fn birds_in(ns: &str) -> Vec<u32> {
+    let want = havip_lab::lab::netns_inode(ns);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bird")
+                && std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .is_ok_and(|i| i == want)
+        })
+        .collect()
+}
+
+fn route_of(lab: &mut Lab, label: &str) -> String {
+    let s = lab.proc(label).snapshot().expect("the daemon answers");
+    let b = s.bgp.expect("BGP in the snapshot");
+    b.routes[0].announce.as_str().to_string()
+}
+
+/// Active/standby: n1 (200) and n2 (100) elect over unicast VRRP through the router (no shared
+/// L2); the master announces the VIP, the backup announces it with its AS prepended twice. On
+/// each failure of the master the router's RIB holds exactly the new master, and the client's
+/// outage is printed: link down, FAULT (its check fails), a freeze (SIGSTOP: the fence kills
+/// BIRD), graceful stop, kill -9 (BIRD dies with havip).
+#[test]
+fn active_standby_moves_the_route_with_the_master_on_every_failure() {
+    let t0 = Instant::now();
+    probes_realtime();
+    let mut lab = Lab::new("bgpas");
+    let rtr = lab.router("r");
+    let n1 = lab.routed_host(&rtr, "n1", "10.98.1.2/24");
+    let n2 = lab.routed_host(&rtr, "n2", "10.98.2.2/24");
+    let client = lab.routed_host(&rtr, "c", "10.97.0.2/24");
+    let conf = FrrConfig::new(ROUTER_AS, &client.gateway)
+        .neighbor(&n1.ip, NODE_AS, true)
+        .neighbor(&n2.ip, NODE_AS, true);
+    let frr = lab.frr("r", &rtr, &conf);
+    let flag1 = lab.dir().join("n1.ok").to_str().unwrap().to_string();
+    let flag2 = lab.dir().join("n2.ok").to_str().unwrap().to_string();
+    std::fs::write(&flag1, "").unwrap();
+    std::fs::write(&flag2, "").unwrap();
+    let _r1 = UdpResponder::start(&n1.ns, "n1", PORT);
+    let _r2 = UdpResponder::start(&n2.ns, "n2", PORT);
+    let c1 = havip_conf(&n1, 200, "    backup prepend 2\n", &[&n2], &flag1);
+    let c2 = havip_conf(&n2, 100, "    backup prepend 2\n", &[&n1], &flag2);
+    start_havip(&mut lab, "n1", &n1, &c1);
+    start_havip(&mut lab, "n2", &n2, &c2);
+    lab.proc("n1").wait_state("MASTER", LONG);
+    lab.proc("n2").wait_state("BACKUP", LONG);
+    frr.wait_established(&[&n1.ip, &n2.ip], Duration::from_secs(20));
+    frr.wait_nexthops(PREFIX, &[&n1.ip], LONG);
+    // Both paths known, the master's best: the backup's is its AS three times.
+    wait_until("the backup's worse path", LONG, || {
+        frr.bgp_paths(PREFIX).len() == 2
+    });
+    let paths = frr.bgp_paths(PREFIX);
+    let p1 = paths.iter().find(|p| p.peer == n1.ip).unwrap();
+    let p2 = paths.iter().find(|p| p.peer == n2.ip).unwrap();
+    assert!(p1.best && !p2.best, "{paths:#?}");
+    assert_eq!(p1.as_path, NODE_AS.to_string());
+    assert_eq!(p2.as_path, format!("{NODE_AS} {NODE_AS} {NODE_AS}"));
+    assert_eq!(frr.rib_nexthops(PREFIX), set(&[&n1.ip]));
+    assert_eq!(route_of(&mut lab, "n1"), "primary");
+    assert_eq!(route_of(&mut lab, "n2"), "backup");
+    let n1_stats = lab.proc("n1").snapshot().unwrap().bgp.unwrap();
+    assert!(n1_stats.neighbors[0].established, "{n1_stats:?}");
+    eprintln!("set up in {:?}", t0.elapsed());
+
+    let sport = 20100;
+    // Each failure: the route moves to n2 alone; the client's flow follows; then n1 returns.
+    let mut outages = Vec::new();
+    let mut fail = |lab: &mut Lab, what: &str, act: &dyn Fn(&mut Lab), undo: &dyn Fn(&mut Lab)| {
+        wait_until("the flow on n1", LONG, || {
+            flow_map(
+                &client.ns,
+                VIP,
+                PORT,
+                sport..sport + 1,
+                Duration::from_secs(1),
+            )
+            .node
+            .get(&sport)
+            .is_some_and(|n| n == "n1")
+        });
+        let probe = UdpProbe::start(&client.ns, VIP, PORT, sport, Duration::from_millis(1));
+        sleep(Duration::from_millis(100));
+        let at = Instant::now();
+        act(lab);
+        let moved = frr.wait_nexthops(PREFIX, &[&n2.ip], LONG);
+        // n2 may hold only its backup path yet (n1's withdrawn): the flow reaches it once it
+        // is master.
+        lab.proc("n2").wait_state("MASTER", LONG);
+        sleep(Duration::from_millis(300));
+        let seen = probe.stop();
+        let last = seen.node_changes().last().map(|(_, n)| n.clone());
+        assert_eq!(last.as_deref(), Some("n2"), "{what}: the flow moved to n2");
+        assert_eq!(frr.rib_nexthops(PREFIX), set(&[&n2.ip]), "{what}");
+        let outage = seen.longest_gap();
+        eprintln!(
+            "{what}: RIB on n2 alone {:?} after (polled every ~35 ms); the client's outage {outage:?}",
+            moved.min(at.elapsed())
+        );
+        outages.push((what.to_string(), outage));
+        undo(lab);
+        if what != "kill -9" {
+            frr.wait_nexthops(PREFIX, &[&n1.ip], Duration::from_secs(20));
+            assert_eq!(frr.rib_nexthops(PREFIX), set(&[&n1.ip]), "{what}: back");
+        }
+    };
+
+    // The master's link down: BFD (150 ms) tells the router, VRRP's Master_Down_Interval
+    // (~0.35 s) the backup.
+    fail(
+        &mut lab,
+        "link down",
+        &|lab| {
+            lab.ip(&n1.ns, "link set eth0 down");
+        },
+        &|lab| {
+            lab.ip(&n1.ns, "link set eth0 up");
+            lab.ip(&n1.ns, &format!("route add default via {}", n1.gateway));
+            lab.proc("n1").wait_state("MASTER", LONG);
+        },
+    );
+    // FAULT: n1's check fails (weight 0): it withdraws and stops advertising.
+    fail(
+        &mut lab,
+        "FAULT",
+        &|_| std::fs::remove_file(&flag1).unwrap(),
+        &|lab| {
+            std::fs::write(&flag1, "").unwrap();
+            lab.proc("n1").wait_state("MASTER", LONG);
+        },
+    );
+    // A frozen havip (SIGSTOP of the daemon, not of its children): n2 takes over after the
+    // Master_Down_Interval; n1's routes go when its fence, a process of its own, kills BIRD.
+    let n1_pid = lab.proc("n1").pid() as i32;
+    fail(
+        &mut lab,
+        "SIGSTOP",
+        &|_| unsafe {
+            libc::kill(n1_pid, libc::SIGSTOP);
+        },
+        &|lab| {
+            unsafe { libc::kill(n1_pid, libc::SIGCONT) };
+            lab.proc("n1").wait_state("MASTER", LONG);
+        },
+    );
+    // Graceful stop: BIRD withdraws and closes its sessions; a new process announces again.
+    fail(
+        &mut lab,
+        "SIGTERM",
+        &|lab| {
+            lab.proc("n1").signal(libc::SIGTERM);
+            lab.proc("n1").wait_exit(LONG);
+        },
+        &|lab| {
+            assert!(birds_in(&n1.ns).is_empty(), "BIRD stopped with havip");
+            start_havip(lab, "n1b", &n1, &c1);
+            lab.proc("n1b").wait_state("MASTER", LONG);
+        },
+    );
+    // kill -9: BIRD dies with havip (PR_SET_PDEATHSIG); the router's session closes.
+    let label = "n1b";
+    fail(
+        &mut lab,
+        "kill -9",
+        &|lab| {
+            lab.proc(label).signal(libc::SIGKILL);
+        },
+        &|lab| {
+            lab.proc(label).wait_exit(LONG);
+            wait_until("no BIRD left in n1", LONG, || birds_in(&n1.ns).is_empty());
+        },
+    );
+    // kill -9 left n1's VIP: the next process is not needed for n2 to hold the route.
+    assert_eq!(frr.rib_nexthops(PREFIX), set(&[&n2.ip]));
+    for (what, outage) in &outages {
+        // BFD and VRRP at 0.1 s adverts: well under the hold time (9 s) everywhere; a freeze
+        // waits for the fence (eight beats, 1 s at least).
+        let limit = if what == "SIGSTOP" { 4 } else { 2 };
+        assert!(*outage < Duration::from_secs(limit), "{what}: {outage:?}");
+    }
+    eprintln!("test ran {:?}", t0.elapsed());
+}
+
+/// Anycast: three nodes announce the VIP, no election; 300 client flows spread over all three.
+/// One node's check fails: its route is withdrawn, its flows move and the others' stay; its
+/// check passes again: it announces again and every flow is back where it was. The failing
+/// node is the one in the middle of the router's multipath group: Linux's hash-threshold
+/// multipath (zebra 8.4 makes no resilient groups) moves some of a neighbouring next hop's
+/// flows too when the first or last one leaves, whoever withdraws (see `bgp_lab`).
+#[test]
+fn anycast_nodes_all_announce_and_a_failing_check_withdraws_only_that_node() {
+    let t0 = Instant::now();
+    probes_realtime();
+    let mut lab = Lab::new("bgpany");
+    let rtr = lab.router("r");
+    let nodes: Vec<RoutedHost> = (1..=3)
+        .map(|i| lab.routed_host(&rtr, &format!("n{i}"), &format!("10.98.{i}.2/24")))
+        .collect();
+    let client = lab.routed_host(&rtr, "c", "10.97.0.2/24");
+    let mut conf = FrrConfig::new(ROUTER_AS, &client.gateway);
+    for n in &nodes {
+        conf = conf.neighbor(&n.ip, NODE_AS, true);
+    }
+    let frr = lab.frr("r", &rtr, &conf);
+    let mut flags = Vec::new();
+    let mut responders = Vec::new();
+    for n in &nodes {
+        let flag = lab
+            .dir()
+            .join(format!("{}.ok", n.name))
+            .to_str()
+            .unwrap()
+            .to_string();
+        std::fs::write(&flag, "").unwrap();
+        responders.push(UdpResponder::start(&n.ns, &n.name, PORT));
+        // Priorities and a weight of -20 as an active/standby file would have them: anycast
+        // counts the failing check as FAULT whatever its weight.
+        let c = havip_conf(n, 100, "    mode anycast\n", &[], &flag)
+            .replace("        chk weight 0\n", "        chk\n");
+        start_havip(&mut lab, &n.name, n, &c);
+        flags.push(flag);
+    }
+    for n in &nodes {
+        lab.proc(&n.name).wait_state("MASTER", LONG);
+    }
+    frr.wait_established(&ips(&nodes), Duration::from_secs(20));
+    frr.wait_nexthops(PREFIX, &ips(&nodes), LONG);
+    // No election: no node sent an advert.
+    for n in &nodes {
+        let s = lab.proc(&n.name).snapshot().unwrap();
+        assert_eq!(
+            s.instances[0].adverts.sent, 0,
+            "{}: {:?}",
+            n.name, s.instances[0]
+        );
+        assert_eq!(route_of(&mut lab, &n.name), "primary");
+    }
+    let before = map(&client);
+    let counts = before.counts();
+    eprintln!(
+        "set up in {:?}; 300 flows over 3 nodes: {counts:?}",
+        t0.elapsed()
+    );
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.values().all(|c| *c >= 50), "{counts:?}");
+
+    let order = frr.fib_gateways(PREFIX);
+    let mid = nodes.iter().position(|n| n.ip == order[1]).unwrap();
+    let m = &nodes[mid];
+    let rest: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.ip != m.ip)
+        .map(|n| n.ip.as_str())
+        .collect();
+    let sport = *before.flows_of(&m.name).first().unwrap();
+    let probe = UdpProbe::start(&client.ns, VIP, PORT, sport, Duration::from_millis(1));
+    sleep(Duration::from_millis(100));
+    std::fs::remove_file(&flags[mid]).unwrap();
+    let gone = frr.wait_nexthops(PREFIX, &rest, LONG);
+    lab.proc(&m.name).wait_state("FAULT", LONG);
+    sleep(Duration::from_millis(200));
+    let seen = probe.stop();
+    assert_eq!(frr.rib_nexthops(PREFIX), set(&rest));
+    assert_eq!(route_of(&mut lab, &m.name), "withdrawn");
+    let after = map(&client);
+    let moved: BTreeSet<u16> = before.moved(&after).into_keys().collect();
+    eprintln!(
+        "{}'s check failed: out of the RIB {gone:?} after (checks run every 1 s); its flows went \
+         to {:?}; the probed flow's longest gap {:?}",
+        m.name,
+        after.counts(),
+        seen.longest_gap()
+    );
+    assert_eq!(
+        moved,
+        before.flows_of(&m.name),
+        "only {}'s flows move",
+        m.name
+    );
+    assert!(!after.counts().contains_key(&m.name));
+
+    std::fs::write(&flags[mid], "").unwrap();
+    let back = frr.wait_nexthops(PREFIX, &ips(&nodes), LONG);
+    assert_eq!(frr.rib_nexthops(PREFIX), set(&ips(&nodes)));
+    assert_eq!(
+        map(&client),
+        before,
+        "{} back: every flow where it was",
+        m.name
+    );
+    eprintln!("{} healthy again: back in the RIB {back:?} after", m.name);
+    let s = lab.proc(&m.name).snapshot().unwrap().bgp.unwrap();
+    assert_eq!(
+        (s.routes[0].announced, s.routes[0].withdrawn),
+        (2, 2),
+        "{s:?}"
+    );
     drop(responders);
     eprintln!("test ran {:?}", t0.elapsed());
 }

@@ -86,6 +86,7 @@ impl Node {
             };
         };
         let c = r.counters();
+        let anycast = self.anycast(i);
         let rejected = c
             .rejected
             .iter()
@@ -108,8 +109,9 @@ impl Node {
             owned: inst.owned,
             host_fault,
             adverts: AdvertCounters {
-                sent: c.adverts_sent,
-                priority_zero_sent: c.priority_zero_sent,
+                // Anycast: the election asks, the driver sends nothing (see `Node::anycast`).
+                sent: if anycast { 0 } else { c.adverts_sent },
+                priority_zero_sent: if anycast { 0 } else { c.priority_zero_sent },
                 received: c.adverts_received,
                 priority_zero_received: c.priority_zero_received,
                 malformed: inst.malformed,
