@@ -816,3 +816,92 @@ pub fn bird_announce_config(
         gw = node.gateway,
     )
 }
+
+/// The routed labs' VIP, and the ASes of the router and of the nodes.
+pub const BGP_VIP: &str = "203.0.113.10";
+pub const ROUTER_AS: u32 = 65000;
+pub const NODE_AS: u32 = 65001;
+
+/// A node's keepalived.conf: one instance on `eth0` announcing the VIP, BGP to the router with
+/// BFD (havip's default timers, 50 ms × 3), a check that fails when `flag` is missing.
+pub fn vrrp_bgp_conf(
+    me: &RoutedHost,
+    priority: u8,
+    bgp_extra: &str,
+    peers: &[&RoutedHost],
+    flag: &str,
+) -> String {
+    vrrp_bgp_conf_with(me, priority, "0.1", Some(bgp_extra), peers, flag)
+}
+
+/// As [`vrrp_bgp_conf`] with the advert interval `advert_int` (seconds), and without the
+/// `havip_bgp` block when `bgp_extra` is `None` (keepalived beside a BIRD of its own).
+pub fn vrrp_bgp_conf_with(
+    me: &RoutedHost,
+    priority: u8,
+    advert_int: &str,
+    bgp_extra: Option<&str>,
+    peers: &[&RoutedHost],
+    flag: &str,
+) -> String {
+    let unicast = if peers.is_empty() {
+        String::new()
+    } else {
+        let list: String = peers
+            .iter()
+            .map(|p| format!("        {}\n", p.ip))
+            .collect();
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n{list}    }}\n",
+            me.ip
+        )
+    };
+    let (bgp, announce) = match bgp_extra {
+        Some(extra) => (
+            format!(
+                "havip_bgp {{\n    local_as {NODE_AS}\n{extra}    neighbor {} {{\n        remote_as \
+                 {ROUTER_AS}\n        bfd\n    }}\n}}\n",
+                me.gateway
+            ),
+            "    havip_bgp_announce\n",
+        ),
+        None => (String::new(), ""),
+    };
+    format!(
+        "global_defs {{\n    vrrp_version 3\n    vrrp_rt_priority 50\n}}\n\
+         vrrp_script chk {{\n    script \"/usr/bin/test -e {flag}\"\n    interval 1\n    fall 1\n    rise 1\n    weight -20\n}}\n\
+         {bgp}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {advert_int}\n{unicast}    virtual_ipaddress {{\n        {BGP_VIP}/32\n    }}\n    \
+         track_script {{\n        chk weight 0\n    }}\n{announce}}}\n"
+    )
+}
+
+pub fn start_havip(lab: &mut Lab, label: &str, node: &RoutedHost, conf: &str) {
+    let file = lab.dir().join(format!("{label}.conf"));
+    std::fs::write(&file, conf).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let ns = node.ns.clone();
+    lab.havip_in(
+        crate::lab::Launcher::IpNetnsExec,
+        label,
+        &ns,
+        &["run", "--config", &file],
+    )
+    .wait_started(Duration::from_secs(15));
+}
+
+/// The BIRD processes running in `ns` (havip's child, or none).
+pub fn birds_in(ns: &str) -> Vec<u32> {
+    let want = crate::lab::netns_inode(ns);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bird")
+                && std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .is_ok_and(|i| i == want)
+        })
+        .collect()
+}

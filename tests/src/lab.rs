@@ -629,6 +629,14 @@ impl Lab {
         self.keepalived_run(label, host, conf, &["-P"])
     }
 
+    /// As [`Lab::keepalived`], in namespace `ns` (a node the lab did not build with
+    /// [`Lab::host`]).
+    pub fn keepalived_in(&mut self, label: &str, ns: &str, config: &str) -> &mut Proc {
+        let conf = self.dir.join(format!("{label}.conf"));
+        fs::write(&conf, config).expect("writing keepalived.conf");
+        self.keepalived_ns(label, ns, &conf, &["-P"])
+    }
+
     /// keepalived 2.2.7 with its VRRP and BFD subsystems (`bfd_instance`), foreground.
     pub fn keepalived_bfd(&mut self, label: &str, host: &Host, config: &str) -> &mut Proc {
         let conf = self.dir.join(format!("{label}.conf"));
@@ -645,14 +653,18 @@ impl Lab {
         conf: &Path,
         opts: &[&str],
     ) -> &mut Proc {
+        let ns = host.ns.clone();
+        self.keepalived_ns(label, &ns, conf, opts)
+    }
+
+    fn keepalived_ns(&mut self, label: &str, ns: &str, conf: &Path, opts: &[&str]) -> &mut Proc {
         let pid = self.dir.join(format!("{label}.pid"));
         let vrrp_pid = self.dir.join(format!("{label}.vrrp.pid"));
-        let ns = host.ns.clone();
         let mut argv = vec!["keepalived"];
         argv.extend_from_slice(opts);
         self.spawn(
             label,
-            &ns,
+            ns,
             &[
                 argv.as_slice(),
                 &[

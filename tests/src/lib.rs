@@ -5,6 +5,7 @@
 //! `cargo xtask test` runs them; `cargo test` alone runs only the unit tier.
 
 pub mod bfd_bench;
+pub mod bgp_bench;
 pub mod bgp_lab;
 pub mod chaos;
 pub mod flows;

@@ -12,17 +12,18 @@ use std::{
 };
 
 use havip_lab::{
-    bgp_lab::{bird_announce_config, BfdPeer, Bird, FrrConfig, RoutedHost},
+    bgp_lab::{
+        bird_announce_config, birds_in, start_havip, vrrp_bgp_conf, BfdPeer, Bird, FrrConfig,
+        RoutedHost, BGP_VIP, NODE_AS, ROUTER_AS,
+    },
     flows::{flow_map, FlowMap, UdpProbe, UdpProbeResult, UdpResponder},
-    lab::{wait_until, Lab, Launcher},
+    lab::{wait_until, Lab},
     probe::probes_realtime,
 };
 
-const VIP: &str = "203.0.113.10";
+const VIP: &str = BGP_VIP;
 const PREFIX: &str = "203.0.113.10/32";
 const PORT: u16 = 7777;
-const ROUTER_AS: u32 = 65000;
-const NODE_AS: u32 = 65001;
 const FLOWS: std::ops::Range<u16> = 20000..20300;
 const LONG: Duration = Duration::from_secs(10);
 /// BFD at 10 ms × 3 detects in 30 ms, the hold time (3 s) in seconds: a withdrawal within this
@@ -265,68 +266,6 @@ fn lab_infra_frr_router_ecmp_with_hand_run_bird() {
 // havip's BGP mode: the same routed lab, with havip (started with `ip netns exec`, as users do)
 // in place of the hand-run BIRDs. havip starts BIRD itself.
 
-/// A node's keepalived.conf: one instance on `eth0` announcing the VIP, BGP to the router with
-/// BFD (havip's default timers, 50 ms × 3), a check that fails when `flag` is missing.
-fn havip_conf(
-    me: &RoutedHost,
-    priority: u8,
-    bgp_extra: &str,
-    peers: &[&RoutedHost],
-    flag: &str,
-) -> String {
-    let unicast = if peers.is_empty() {
-        String::new()
-    } else {
-        let list: String = peers
-            .iter()
-            .map(|p| format!("        {}\n", p.ip))
-            .collect();
-        format!(
-            "    unicast_src_ip {}\n    unicast_peer {{\n{list}    }}\n",
-            me.ip
-        )
-    };
-    format!(
-        "global_defs {{\n    vrrp_version 3\n    vrrp_rt_priority 50\n}}\n\
-         vrrp_script chk {{\n    script \"/usr/bin/test -e {flag}\"\n    interval 1\n    fall 1\n    rise 1\n    weight -20\n}}\n\
-         havip_bgp {{\n    local_as {NODE_AS}\n{bgp_extra}    neighbor {} {{\n        remote_as {ROUTER_AS}\n        bfd\n    }}\n}}\n\
-         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int 0.1\n{unicast}    virtual_ipaddress {{\n        {VIP}/32\n    }}\n    \
-         track_script {{\n        chk weight 0\n    }}\n    havip_bgp_announce\n}}\n",
-        me.gateway
-    )
-}
-
-fn start_havip(lab: &mut Lab, label: &str, node: &RoutedHost, conf: &str) {
-    let file = lab.dir().join(format!("{label}.conf"));
-    std::fs::write(&file, conf).unwrap();
-    let file = file.to_str().unwrap().to_string();
-    let ns = node.ns.clone();
-    lab.havip_in(
-        Launcher::IpNetnsExec,
-        label,
-        &ns,
-        &["run", "--config", &file],
-    )
-    .wait_started(LONG);
-}
-
-/// The BIRD processes running in `ns` (havip's child, or none).
-fn birds_in(ns: &str) -> Vec<u32> {
-    let want = havip_lab::lab::netns_inode(ns);
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "bird")
-                && std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                    .is_ok_and(|i| i == want)
-        })
-        .collect()
-}
-
 fn route_of(lab: &mut Lab, label: &str) -> String {
     let s = lab.proc(label).snapshot().expect("the daemon answers");
     let b = s.bgp.expect("BGP in the snapshot");
@@ -357,8 +296,8 @@ fn active_standby_moves_the_route_with_the_master_on_every_failure() {
     std::fs::write(&flag2, "").unwrap();
     let _r1 = UdpResponder::start(&n1.ns, "n1", PORT);
     let _r2 = UdpResponder::start(&n2.ns, "n2", PORT);
-    let c1 = havip_conf(&n1, 200, "    backup prepend 2\n", &[&n2], &flag1);
-    let c2 = havip_conf(&n2, 100, "    backup prepend 2\n", &[&n1], &flag2);
+    let c1 = vrrp_bgp_conf(&n1, 200, "    backup prepend 2\n", &[&n2], &flag1);
+    let c2 = vrrp_bgp_conf(&n2, 100, "    backup prepend 2\n", &[&n1], &flag2);
     start_havip(&mut lab, "n1", &n1, &c1);
     start_havip(&mut lab, "n2", &n2, &c2);
     lab.proc("n1").wait_state("MASTER", LONG);
@@ -534,7 +473,7 @@ fn anycast_nodes_all_announce_and_a_failing_check_withdraws_only_that_node() {
         responders.push(UdpResponder::start(&n.ns, &n.name, PORT));
         // Priorities and a weight of -20 as an active/standby file would have them: anycast
         // counts the failing check as FAULT whatever its weight.
-        let c = havip_conf(n, 100, "    mode anycast\n", &[], &flag)
+        let c = vrrp_bgp_conf(n, 100, "    mode anycast\n", &[], &flag)
             .replace("        chk weight 0\n", "        chk\n");
         start_havip(&mut lab, &n.name, n, &c);
         flags.push(flag);

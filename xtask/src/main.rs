@@ -78,7 +78,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run a benchmark (`failover`, `adverts`, `arp`, `jitter`, `hostile`,
+    /// Set up, then run a benchmark (`failover`, `bgp`, `adverts`, `arp`, `jitter`, `hostile`,
     /// `restart`); see BENCHMARKS.md.
     Bench {
         /// Which benchmark, and its options (e.g. `failover --trials 10`).

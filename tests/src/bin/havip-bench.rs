@@ -929,6 +929,19 @@ fn main() {
                 bfd_bench::stress(&setups[1..3], minutes as u64);
             }
         }
+        Some("bgp") => {
+            use havip_lab::bgp_bench::{run, Setup};
+            run(
+                &[
+                    Setup::HavipBgp { bfd_ms: Some(10) },
+                    Setup::HavipBgp { bfd_ms: Some(50) },
+                    Setup::HavipBgp { bfd_ms: None },
+                    Setup::HavipL2,
+                    Setup::KeepalivedBird { bfd_ms: 10 },
+                ],
+                trials.unwrap_or(5),
+            );
+        }
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
         Some("adverts") => {
             adverts(10);
@@ -941,8 +954,8 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: havip-bench failover [--trials N] [--bfd [--stress-minutes M] \
-                 [--keepalived-bfd-ms MS]] | adverts | arp | jitter | hostile | \
-                 restart [--trials N]"
+                 [--keepalived-bfd-ms MS]] | bgp [--trials N] | adverts | arp | jitter | \
+                 hostile | restart [--trials N]"
             );
             std::process::exit(2);
         }
