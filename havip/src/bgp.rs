@@ -109,6 +109,7 @@ impl Bgp {
         stale: Duration,
     ) -> Result<Bgp> {
         let snapshot = Arc::new(Mutex::new(BgpSnapshot::default()));
+        let (conf, ctl) = (paths.conf.clone(), paths.ctl.clone());
         let (tx, rx) = std_mpsc::channel();
         let (started_tx, started_rx) = std_mpsc::channel();
         let mut speaker = Speaker {
@@ -154,6 +155,8 @@ impl Bgp {
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
+                let _ = std::fs::remove_file(&conf);
+                let _ = std::fs::remove_file(&ctl);
                 Err(e)
             }
             Err(_) => bail!("the BGP thread ended before BIRD started"),
@@ -426,8 +429,12 @@ impl Speaker {
                 self.applied.remove(&instance);
                 continue;
             }
-            info!(instance = %instance, route = want.as_str(), "BGP announcement");
             self.applied.insert(instance.clone(), want);
+            // A first "withdrawn" (at start, or to a restarted BIRD) withdrew nothing.
+            if had.is_none() && want == Announce::Withdrawn {
+                continue;
+            }
+            info!(instance = %instance, route = want.as_str(), "BGP announcement");
             let stats = self.routes.entry(instance).or_default();
             match want {
                 Announce::Withdrawn => stats.withdrawn += 1,
@@ -487,6 +494,18 @@ impl Speaker {
                     n.state = "down".into();
                 }
                 self.publish();
+            }
+        }
+        // A fence that died (killed by someone) while BIRD lives is forked again.
+        if let (Some(child), Some(f)) = (&self.child, &self.fence) {
+            if f.exited() {
+                let bird = child.id();
+                warn!("BGP: the fence process exited; forking another");
+                self.fence = None;
+                match Fence::spawn(bird, self.shared, self.stale_ns) {
+                    Ok(f) => self.fence = Some(f),
+                    Err(e) => error!("BGP: {e:#}"),
+                }
             }
         }
         if self.child.is_none() && self.died_at.is_some_and(|t| t.elapsed() >= RESTART_AFTER) {
@@ -679,6 +698,12 @@ impl Fence {
             unsafe { fence_loop(parent, bird, beat, stale_ns) }
         }
         Ok(Fence { pid })
+    }
+
+    /// Whether it has exited (reaped then).
+    fn exited(&self) -> bool {
+        // SAFETY: our own child; WNOHANG does not block.
+        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::WNOHANG) == self.pid }
     }
 
     /// Killed and reaped.

@@ -93,6 +93,8 @@ impl Node {
             }
             (Some(b), Some(spec)) => b.replace(spec, self.announcing()),
             (None, Some(_)) => {
+                // The capabilities were dropped at start without one for port 179.
+                tracing::warn!("reload: a BGP block where there was none: BIRD starts, but without CAP_NET_BIND_SERVICE (havip kept none at start): it connects to its neighbours and cannot accept their connections; restart havip to give it port 179");
                 let control = self.control.clone().unwrap_or_default();
                 self.start_bgp(&control)?;
             }

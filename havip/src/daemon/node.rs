@@ -464,6 +464,9 @@ impl Node {
     /// Undoes whatever `setup` and `serve` left: VIPs disowned and removed, XDP detached.
     /// Errors are logged and teardown goes on.
     pub async fn teardown(&mut self) {
+        // BIRD first (a start that failed half-way may have started it): no route outlives
+        // the VIPs.
+        self.stop_bgp();
         if let Some(path) = self.control.take() {
             let _ = std::fs::remove_file(path);
         }

@@ -931,16 +931,22 @@ fn main() {
         }
         Some("bgp") => {
             use havip_lab::bgp_bench::{run, Setup};
-            run(
-                &[
-                    Setup::HavipBgp { bfd_ms: Some(10) },
-                    Setup::HavipBgp { bfd_ms: Some(50) },
-                    Setup::HavipBgp { bfd_ms: None },
-                    Setup::HavipL2,
-                    Setup::KeepalivedBird { bfd_ms: 10 },
-                ],
-                trials.unwrap_or(5),
-            );
+            // `--only WORD`: the setups whose name has it.
+            let only = args
+                .windows(2)
+                .find(|w| w[0] == "--only")
+                .map(|w| w[1].clone());
+            let setups: Vec<Setup> = [
+                Setup::HavipBgp { bfd_ms: Some(10) },
+                Setup::HavipBgp { bfd_ms: Some(50) },
+                Setup::HavipBgp { bfd_ms: None },
+                Setup::HavipL2,
+                Setup::KeepalivedBird { bfd_ms: 10 },
+            ]
+            .into_iter()
+            .filter(|s| only.as_ref().is_none_or(|o| s.name().contains(o.as_str())))
+            .collect();
+            run(&setups, trials.unwrap_or(5));
         }
         Some("failover") => failover(trials.unwrap_or(20), trials.unwrap_or(20).min(5)),
         Some("adverts") => {
@@ -954,7 +960,7 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: havip-bench failover [--trials N] [--bfd [--stress-minutes M] \
-                 [--keepalived-bfd-ms MS]] | bgp [--trials N] | adverts | arp | jitter | \
+                 [--keepalived-bfd-ms MS]] | bgp [--trials N] [--only WORD] | adverts | arp | jitter | \
                  hostile | restart [--trials N]"
             );
             std::process::exit(2);
