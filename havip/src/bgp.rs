@@ -142,8 +142,15 @@ impl Bgp {
                 let first = speaker.start();
                 let ok = first.is_ok();
                 let _ = started_tx.send(first);
-                if ok {
-                    speaker.run(rx);
+                // A dead BGP thread takes BIRD with it (the routes withdrawn) while the election
+                // goes on as master: no node would announce. The whole daemon goes instead, so
+                // that the backup takes over.
+                if ok
+                    && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| speaker.run(rx)))
+                        .is_err()
+                {
+                    tracing::error!("the BGP thread panicked: havip aborts");
+                    std::process::abort();
                 }
             })
             .context("starting the BGP thread")?;

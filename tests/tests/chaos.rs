@@ -1,4 +1,4 @@
-//! The short chaos run CI does: a fixed seed, 100 s of random overlapping faults against three
+//! The short chaos run CI does: a fixed seed, 80 s of random overlapping faults against three
 //! havip nodes (and 60 s with a keepalived peer), failing on any violated invariant
 //! (docs/chaos.md). The long runs are
 //! `cargo xtask chaos --minutes N`.
@@ -8,7 +8,7 @@ use havip_lab::chaos::{run_chaos, Options};
 #[test]
 fn a_fixed_seed_of_chaos_breaks_no_promise() {
     let report = run_chaos(&Options {
-        seconds: 100.0,
+        seconds: 80.0,
         seed: 20261201,
         nodes: 3,
         until: None,
