@@ -38,8 +38,8 @@ impl Node {
     }
 
     /// Starts the BGP thread and BIRD under it, if there is a `havip_bgp` block. A stalled
-    /// election withdraws the routes after the longer of a second and two beats' worth of
-    /// advert intervals.
+    /// election (or a frozen daemon, through the fence) withdraws the routes after the longer
+    /// of a second and eight of the election's beats.
     pub(super) fn start_bgp(&mut self, control: &Path) -> Result<()> {
         let Some(spec) = &self.bgp_spec else {
             return Ok(());
