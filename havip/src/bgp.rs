@@ -11,7 +11,7 @@
 //!   longer) withdraws everything until it beats again;
 //! - a stalled havip (`SIGSTOP`, every thread frozen) cannot withdraw anything itself: a fence
 //!   process forked beside each BIRD (async-signal-safe calls only) reads the election's beat
-//!   from a shared page and kills BIRD when it is that old;
+//!   from a shared page and kills BIRD when it is twice that old;
 //! - BIRD that dies is started again after [`RESTART_AFTER`], and is handed the routes again.
 //!
 //! Each announcing instance has, per address family, two static protocols in BIRD: its VIPs
@@ -44,8 +44,8 @@ use crate::{
     model::{BackupRoute, BgpSpec, VipSpec},
 };
 
-/// How long the election may go without a beat before the routes are withdrawn (at least;
-/// two advert intervals when that is longer).
+/// How long the election may go without a beat before the routes are withdrawn, at least
+/// (eight beats when that is longer; the fence kills BIRD at twice the limit).
 pub const STALE_AFTER: Duration = Duration::from_secs(1);
 /// How long after BIRD died it is started again.
 pub const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -245,7 +245,7 @@ struct Speaker {
 impl Speaker {
     /// Writes the configuration and starts BIRD; returns once its control socket answers.
     fn start(&mut self) -> Result<()> {
-        let conf = render(&self.spec, &self.announcing);
+        let conf = self.render();
         write_private(&self.paths.conf, &conf)?;
         let _ = std::fs::remove_file(&self.paths.ctl);
         let mut cmd = std::process::Command::new(&self.spec.bird);
@@ -310,7 +310,7 @@ impl Speaker {
         self.greeting = ctl.greeting.clone();
         self.shared
             .store(self.beat.last_ns.load(Ordering::Relaxed), Ordering::Relaxed);
-        match Fence::spawn(pid, self.shared, self.stale_ns) {
+        match Fence::spawn(pid, self.shared, self.fence_ns()) {
             Ok(f) => self.fence = Some(f),
             Err(e) => {
                 let _ = child.kill();
@@ -377,20 +377,52 @@ impl Speaker {
         if spec.bird != self.spec.bird {
             warn!("the BGP speaker's executable changes at the next start, not at a reload");
         }
+        let old = (
+            std::mem::replace(&mut self.spec, spec),
+            std::mem::replace(&mut self.announcing, announcing),
+        );
+        let wanted = self.wanted.clone();
         self.wanted
-            .retain(|name, _| announcing.iter().any(|a| &a.instance == name));
-        self.spec = spec;
-        self.announcing = announcing;
-        let conf = render(&self.spec, &self.announcing);
-        if let Err(e) = write_private(&self.paths.conf, &conf) {
-            error!("BGP: {e:#}: BIRD keeps its configuration");
-            return;
-        }
-        match self.command("configure") {
+            .retain(|name, _| self.announcing.iter().any(|a| &a.instance == name));
+        // The file says what runs now (see `render`): unchanged protocols keep running.
+        let result = write_private(&self.paths.conf, &self.render())
+            .and_then(|()| self.command("configure"));
+        match result {
             Ok(r) => info!(bird = %r.trim(), "BGP speaker reconfigured"),
-            Err(e) => error!("BGP: reconfiguring BIRD: {e:#}"),
+            Err(e) => {
+                // BIRD keeps its configuration: so does havip (the protocols' numbers are the
+                // old file's).
+                error!("BGP: reconfiguring BIRD: {e:#}; the previous BGP configuration stays");
+                (self.spec, self.announcing) = old;
+                self.wanted = wanted;
+                let _ = write_private(&self.paths.conf, &self.render());
+            }
         }
         self.applied.clear();
+    }
+
+    /// What instance `instance` should announce now: what the driver asked, unless the
+    /// election stalled (nothing) or a backup has nothing to announce.
+    fn desired(&self, instance: &str) -> Announce {
+        let want = self.wanted.get(instance).copied().unwrap_or_default();
+        if self.fenced || (want == Announce::Backup && !has_backup(&self.spec)) {
+            Announce::Withdrawn
+        } else {
+            want
+        }
+    }
+
+    /// BIRD's file, with each static protocol in the state it should be in now.
+    fn render(&self) -> String {
+        render(&self.spec, &self.announcing, &|instance, kind| {
+            self.desired(instance) == kind
+        })
+    }
+
+    /// The fence's limit: twice the thread's own, so that a stalled election is met by a
+    /// withdrawal (BIRD kept, its sessions up), and only a frozen havip by BIRD's death.
+    fn fence_ns(&self) -> u64 {
+        self.stale_ns.saturating_mul(2)
     }
 
     /// Tells BIRD what differs from what it was told: the wanted protocol enabled first, then
@@ -402,12 +434,7 @@ impl Speaker {
         let names: Vec<usize> = (0..self.announcing.len()).collect();
         for k in names {
             let instance = self.announcing[k].instance.clone();
-            let mut want = self.wanted.get(&instance).copied().unwrap_or_default();
-            if self.fenced
-                || (want == Announce::Backup && self.spec.backup == BackupRoute::Withdraw)
-            {
-                want = Announce::Withdrawn;
-            }
+            let want = self.desired(&instance);
             let had = self.applied.get(&instance).copied();
             if had == Some(want) {
                 continue;
@@ -419,7 +446,7 @@ impl Speaker {
                 Announce::Backup => (vec!["b"], vec!["p"]),
                 Announce::Withdrawn => (vec![], vec!["p", "b"]),
             };
-            let has_backup = self.spec.backup != BackupRoute::Withdraw;
+            let has_backup = has_backup(&self.spec);
             for (verb, kinds) in [("enable", &on), ("disable", &off)] {
                 for kind in kinds.iter().filter(|k| has_backup || **k != "b") {
                     for fam in &families {
@@ -479,43 +506,51 @@ impl Speaker {
         // The fence reads the election's beat through this thread: a stall of either fences.
         self.shared
             .store(self.beat.last_ns.load(Ordering::Relaxed), Ordering::Relaxed);
-        // BIRD alive?
-        if let Some(child) = &mut self.child {
-            if let Ok(Some(status)) = child.try_wait() {
-                if let Some(f) = self.fence.take() {
-                    f.stop();
-                }
+        // BIRD alive? Looked at without reaping it, so that its fence goes first (a fence
+        // must not kill a reused pid).
+        let exited = self.child.as_ref().is_some_and(|c| exited_unreaped(c.id()));
+        if exited {
+            if let Some(f) = self.fence.take() {
+                f.stop();
+            }
+            if let Some(mut child) = self.child.take() {
+                let status = child.wait();
                 error!(
-                    %status,
+                    ?status,
                     "BGP: BIRD exited: its sessions are closed and the routes withdrawn; \
                      starting it again in {RESTART_AFTER:?}"
                 );
-                self.child = None;
-                self.ctl = None;
-                self.died_at = Some(Instant::now());
-                for n in self.neighbors.values_mut() {
-                    if n.established {
-                        n.established = false;
-                        n.changed = Some(Instant::now());
-                    }
-                    n.state = "down".into();
-                }
-                self.publish();
             }
+            self.ctl = None;
+            self.applied.clear();
+            self.died_at = Some(Instant::now());
+            for n in self.neighbors.values_mut() {
+                if n.established {
+                    n.established = false;
+                    n.changed = Some(Instant::now());
+                }
+                n.state = "down".into();
+            }
+            self.publish();
         }
-        // A fence that died (killed by someone) while BIRD lives is forked again.
-        if let (Some(child), Some(f)) = (&self.child, &self.fence) {
-            if f.exited() {
+        // A fence that died (killed by someone), or could not be forked, is forked again.
+        if let Some(child) = &self.child {
+            if self.fence.as_ref().is_none_or(Fence::exited) {
                 let bird = child.id();
-                warn!("BGP: the fence process exited; forking another");
-                self.fence = None;
-                match Fence::spawn(bird, self.shared, self.stale_ns) {
+                if self.fence.take().is_some() {
+                    warn!("BGP: the fence process exited; forking another");
+                }
+                match Fence::spawn(bird, self.shared, self.fence_ns()) {
                     Ok(f) => self.fence = Some(f),
                     Err(e) => error!("BGP: {e:#}"),
                 }
             }
         }
-        if self.child.is_none() && self.died_at.is_some_and(|t| t.elapsed() >= RESTART_AFTER) {
+        // Not while the election stalls: the new BIRD's fence would kill it at once.
+        if self.child.is_none()
+            && !self.fenced
+            && self.died_at.is_some_and(|t| t.elapsed() >= RESTART_AFTER)
+        {
             self.restarts += 1;
             self.died_at = None;
             if let Err(e) = self.start() {
@@ -656,6 +691,21 @@ impl Speaker {
         }
         let _ = std::fs::remove_file(&self.paths.ctl);
         let _ = std::fs::remove_file(&self.paths.conf);
+    }
+}
+
+/// Whether child `pid` has exited, leaving it to be reaped (`waitid` with `WNOWAIT`).
+fn exited_unreaped(pid: u32) -> bool {
+    // SAFETY: waitid on our own child with a zeroed siginfo it fills.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
+            && info.si_pid() != 0
     }
 }
 
@@ -829,9 +879,12 @@ impl Ctl {
 
 /// BIRD's messages (`log stderr`) into havip's log.
 fn forward_log(err: impl Read) {
-    for line in BufReader::new(err).lines() {
-        let Ok(line) = line else { break };
-        info!(target: "havip::bird", "{line}");
+    let mut r = BufReader::new(err);
+    let mut line = Vec::new();
+    while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        let text = String::from_utf8_lossy(&line);
+        info!(target: "havip::bird", "{}", text.trim_end());
+        line.clear();
     }
 }
 
@@ -911,6 +964,16 @@ pub fn normalize(spec: &mut crate::model::DaemonSpec) {
     if !anycast {
         return;
     }
+    // No sync group holds an anycast announcer back (the config check warns of it).
+    let announcers: Vec<String> = spec
+        .instances
+        .iter()
+        .filter(|i| i.bgp_announce)
+        .map(|i| i.name.clone())
+        .collect();
+    for g in &mut spec.sync_groups {
+        g.instances.retain(|n| !announcers.contains(n));
+    }
     for inst in spec.instances.iter_mut().filter(|i| i.bgp_announce) {
         let Some(v) = &mut inst.vrrp else { continue };
         v.start_as = crate::vrrp::StartState::Master;
@@ -938,9 +1001,19 @@ fn host_prefix(v: &VipSpec) -> String {
     }
 }
 
+/// Whether a BACKUP announces anything: `backup prepend|med` in active/standby (anycast has
+/// no backups).
+fn has_backup(spec: &BgpSpec) -> bool {
+    spec.backup != BackupRoute::Withdraw && spec.mode != crate::model::BgpMode::Anycast
+}
+
 /// BIRD's configuration: the neighbours, BFD if any asks for it, and two disabled static
 /// protocols per announcing instance and family.
-pub fn render(spec: &BgpSpec, announcing: &[Announcing]) -> String {
+pub fn render(
+    spec: &BgpSpec,
+    announcing: &[Announcing],
+    on: &dyn Fn(&str, Announce) -> bool,
+) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -983,14 +1056,23 @@ pub fn render(spec: &BgpSpec, announcing: &[Announcing]) -> String {
                 BackupRoute::Med(m) => format!(" bgp_med = {m};"),
             };
             for (kind, pref, extra) in [("p", 200, String::new()), ("b", 100, worse)] {
-                if kind == "b" && spec.backup == BackupRoute::Withdraw {
+                if kind == "b" && !has_backup(spec) {
                     continue;
                 }
-                let _ = writeln!(
+                // The file says what runs now, so that `configure` leaves a running protocol
+                // running (BIRD restarts a protocol whose `disabled` differs from its state).
+                let now = if kind == "p" {
+                    Announce::Primary
+                } else {
+                    Announce::Backup
+                };
+                let _ =
+                    writeln!(
                     o,
-                    "# instance {}\nprotocol static {} {{\n  {channel} {{ preference {pref}; }};\n  disabled;",
+                    "# instance {}\nprotocol static {} {{\n  {channel} {{ preference {pref}; }};{}",
                     a.instance,
                     static_name(k, fam, kind),
+                    if on(&a.instance, now) { "" } else { "\n  disabled;" },
                 );
                 for v in &vips {
                     let _ = writeln!(
@@ -1009,9 +1091,9 @@ pub fn render(spec: &BgpSpec, announcing: &[Announcing]) -> String {
         let _ = writeln!(
             o,
             "protocol bgp {} {{\n  local {local}as {};\n  neighbor {} as {};\n  hold time {};\n  \
-             keepalive time {};\n  connect retry time 1;\n  error wait time 1, 10;\n  \
-             graceful restart off;\n  long lived graceful restart off;\n  {}\n  {channel} {{ \
-             import none; export where source = RTS_STATIC; next hop self; }};\n}}",
+             keepalive time {};\n  connect delay time 1;\n  connect retry time 1;\n  \
+             error wait time 1, 10;\n  graceful restart off;\n  long lived graceful restart off;\n  \
+             {}{}\n  {channel} {{ import none; export where source = RTS_STATIC; next hop self; }};\n}}",
             neighbor_name(i),
             spec.local_as,
             n.addr,
@@ -1019,6 +1101,8 @@ pub fn render(spec: &BgpSpec, announcing: &[Announcing]) -> String {
             spec.hold_time,
             (spec.hold_time / 3).max(1),
             if n.bfd { "bfd on;" } else { "bfd off;" },
+            // iBGP is multihop to BIRD unless told: single hop, as every neighbour here is.
+            if n.remote_as == spec.local_as { "\n  direct;" } else { "" },
         );
     }
     o
@@ -1056,6 +1140,7 @@ mod tests {
                     label: None,
                 }],
             }],
+            &|_, _| false,
         );
         assert!(conf.contains("protocol static havip4_0_p {\n  ipv4 { preference 200; };\n  disabled;\n  route 203.0.113.10/32 blackhole { bgp_community.add((65001, 100)); };"), "{conf}");
         assert!(conf.contains("protocol static havip4_0_b {\n  ipv4 { preference 100; };\n  disabled;\n  route 203.0.113.10/32 blackhole { bgp_community.add((65001, 100)); bgp_path.prepend(65001); bgp_path.prepend(65001); };"), "{conf}");
@@ -1110,6 +1195,13 @@ mod tests {
         ] {
             let mut s = spec();
             s.backup = backup;
+            // iBGP: written `direct`.
+            s.neighbors.push(BgpNeighbor {
+                addr: "10.1.2.1".parse().unwrap(),
+                remote_as: 65001,
+                bfd: true,
+                source: None,
+            });
             s.neighbors.push(BgpNeighbor {
                 addr: "2001:db8:1::1".parse().unwrap(),
                 remote_as: 65000,
@@ -1128,6 +1220,7 @@ mod tests {
                         vips: vips[..1].to_vec(),
                     },
                 ],
+                &|i, k| i == "VI_1" && k == Announce::Primary,
             );
             let path = dir.path().join("bird.conf");
             std::fs::write(&path, &conf).unwrap();

@@ -321,6 +321,36 @@ fn active_standby_moves_the_route_with_the_master_on_every_failure() {
     assert!(n1_stats.neighbors[0].established, "{n1_stats:?}");
     eprintln!("set up in {:?}", t0.elapsed());
 
+    // A reload that changes the BGP block (a community added): BIRD is reconfigured and the
+    // master's route stays in the router's kernel table throughout.
+    let file = lab.dir().join("n1.conf");
+    let c1r = c1.replace(
+        "    backup prepend 2\n",
+        "    backup prepend 2\n    community 65001:7\n",
+    );
+    std::fs::write(&file, &c1r).unwrap();
+    lab.proc("n1").signal(libc::SIGHUP);
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        let fib = havip_lab::bgp_lab::fib_nexthops(&frr.ns, PREFIX);
+        assert!(
+            fib.contains(&n1.ip),
+            "n1's route left at the reload: {fib:?}"
+        );
+        sleep(Duration::from_millis(2));
+    }
+    lab.proc("n1").wait_log("BGP speaker reconfigured", LONG);
+    wait_until("the community on n1's route", LONG, || {
+        frr.bgp_paths(PREFIX).iter().any(|p| {
+            p.peer == n1.ip
+                && p.communities
+                    .as_deref()
+                    .is_some_and(|c| c.contains("65001:7"))
+        })
+    });
+    assert_eq!(frr.rib_nexthops(PREFIX), set(&[&n1.ip]));
+    std::fs::write(&file, &c1).unwrap();
+
     let sport = 20100;
     // Each failure: the route moves to n2 alone; the client's flow follows; then n1 returns.
     let mut outages = Vec::new();

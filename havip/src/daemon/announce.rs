@@ -59,16 +59,23 @@ impl Node {
     /// a master (or a healthy anycast node) announces the best path, a backup the worse one
     /// (or nothing), FAULT, Initialize and a stopped router nothing.
     pub(super) fn announce(&mut self, i: usize) {
+        let anycast = self.anycast(i);
+        let verdict = if anycast { self.own_verdict(i) } else { None };
         let Some(bgp) = &self.bgp else { return };
         let inst = &mut self.instances[i];
         if !inst.spec.bgp_announce {
             return;
         }
-        let want = match inst.router.as_ref().map(|r| r.state()) {
+        let mut want = match inst.router.as_ref().map(|r| r.state()) {
             Some(State::Master) if inst.owned => Announce::Primary,
             Some(State::Backup) => Announce::Backup,
             _ => Announce::Withdrawn,
         };
+        // Anycast: not before every tracked object has reported (a node just started must
+        // not draw its share of the flows before its service is known to be up).
+        if anycast && matches!(verdict, Some(crate::track::Verdict::Init(_))) {
+            want = Announce::Withdrawn;
+        }
         if inst.announced != want {
             inst.announced = want;
             bgp.set(&inst.spec.name, want);

@@ -336,7 +336,7 @@ impl Node {
     /// Instance `i`'s own verdict: FAULT when its interface is down or a host change holds it,
     /// else what its tracked interfaces and scripts say (keepalived's weights). `None` for a
     /// static owner.
-    fn own_verdict(&self, i: usize) -> Option<Verdict> {
+    pub(super) fn own_verdict(&self, i: usize) -> Option<Verdict> {
         let inst = &self.instances[i];
         let v = inst.spec.vrrp.as_ref()?;
         if !self.ifaces[&inst.ifindex].link.up || self.host_fault(i).is_some() {

@@ -108,11 +108,16 @@ impl Node {
                     error!("reload refused, the running configuration stays: {e:#}");
                 } else if let Err(e) = {
                     self.replace_bfds(&new.bfds);
-                    self.reload(&new).await
+                    // The mode first: the instances the reload starts are anycast or not.
+                    self.bgp_spec = new.bgp.clone();
+                    let r = self.reload(&new).await;
+                    // The speaker follows what did start, even after a half-way failure.
+                    if let Err(e) = self.replace_bgp(&new) {
+                        error!("reload: BGP: {e:#}");
+                    }
+                    r
                 } {
                     error!("reload failed half-way: {e:#}");
-                } else if let Err(e) = self.replace_bgp(&new) {
-                    error!("reload: BGP: {e:#}");
                 } else if new.fifo_states_on_reload {
                     self.write_states_to_fifos();
                 }
