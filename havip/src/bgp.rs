@@ -100,7 +100,8 @@ impl Paths {
 impl Bgp {
     /// Starts the thread, which starts BIRD (and waits for its control socket, so that a BIRD
     /// that cannot start is an error here, at start-up). `beat` is the election's last beat
-    /// (`CLOCK_MONOTONIC` ns) and `stale_ns` how old it may get.
+    /// (`CLOCK_MONOTONIC` ns) and `stale` how old it may get (the caller applies
+    /// [`STALE_AFTER`]).
     pub fn spawn(
         spec: &BgpSpec,
         announcing: Vec<Announcing>,
@@ -124,7 +125,7 @@ impl Bgp {
             neighbors: BTreeMap::new(),
             snapshot: snapshot.clone(),
             beat,
-            stale_ns: stale.max(STALE_AFTER).as_nanos() as u64,
+            stale_ns: stale.as_nanos() as u64,
             fenced: false,
             fenced_count: 0,
             restarts: 0,
@@ -331,22 +332,20 @@ impl Speaker {
     fn run(&mut self, rx: std_mpsc::Receiver<Command>) {
         loop {
             match rx.recv_timeout(TICK) {
-                Ok(Command::Set(instance, route)) => {
-                    self.wanted.insert(instance, route);
-                    // Everything queued at once: a batch of transitions is one pass.
-                    while let Ok(c) = rx.try_recv() {
-                        if !self.take(c) {
-                            self.apply();
-                            return self.shutdown();
+                Ok(c) => {
+                    // Everything queued at once: a batch of transitions is one pass (the last
+                    // withdrawals included, before a Stop).
+                    let mut go_on = self.take(c);
+                    while go_on {
+                        match rx.try_recv() {
+                            Ok(c) => go_on = self.take(c),
+                            Err(_) => break,
                         }
                     }
                     self.apply();
-                }
-                Ok(c) => {
-                    if !self.take(c) {
+                    if !go_on {
                         return self.shutdown();
                     }
-                    self.apply();
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 // The daemon is gone: so is BIRD, with this thread.
@@ -431,8 +430,7 @@ impl Speaker {
         if self.ctl.is_none() {
             return;
         }
-        let names: Vec<usize> = (0..self.announcing.len()).collect();
-        for k in names {
+        for k in 0..self.announcing.len() {
             let instance = self.announcing[k].instance.clone();
             let want = self.desired(&instance);
             let had = self.applied.get(&instance).copied();
